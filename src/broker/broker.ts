@@ -1,0 +1,332 @@
+import { randomUUID } from "node:crypto";
+import type {
+  Engine,
+  EngineOptions,
+  HistoryPage,
+  HistoryQuery,
+  Position,
+  PresenceEntry,
+  RoomEvent,
+  StoredMessage,
+} from "../engine/engine.js";
+import type { BrokerConfig } from "./config.js";
+import { BrokerError, invalidArgument } from "./errors.js";
+import { Session } from "./session.js";
+import { validateMessageBody, validateRoom, validateShortText } from "./validate.js";
+
+export interface BrokerOptions {
+  config: BrokerConfig;
+  /** Builds the engine; the broker hands it the listener it fans out from. */
+  engine: (options: EngineOptions) => Engine;
+  now?: () => number;
+}
+
+export interface RoomRequest {
+  room: string;
+  /** Resume point: the last position the client processed. */
+  since?: Position;
+}
+
+export interface PublishInput {
+  room: string;
+  content: string;
+  payload: Uint8Array;
+  attributes: Record<string, string>;
+  clientMessageId: string;
+}
+
+export interface HistoryInput {
+  room: string;
+  after: bigint;
+  before: bigint;
+  /** 0 = default (100). */
+  limit: number;
+  direction: "forward" | "backward";
+}
+
+export interface PresenceSnapshot {
+  entries: PresenceEntry[];
+  userCount: number;
+  sessionCount: number;
+}
+
+/** Sessions of this node holding one room, and the engine watch behind them. */
+interface LocalRoom {
+  sessions: Set<Session>;
+  watching: Promise<void>;
+}
+
+const DEFAULT_HISTORY_LIMIT = 100;
+const MAX_HISTORY_LIMIT = 1000;
+const REPLAY_PAGE = 1000;
+
+/**
+ * The broker's domain: sessions, the room index that makes fan-out cost
+ * O(subscribers of the room), joins with replay, presence and validation.
+ * It knows nothing of transports; the server adapts it to the wire.
+ */
+export class Broker {
+  readonly engine: Engine;
+  readonly config: BrokerConfig;
+  private readonly now: () => number;
+  private readonly sessions = new Map<string, Session>();
+  private readonly rooms = new Map<string, LocalRoom>();
+  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(options: BrokerOptions) {
+    this.config = options.config;
+    this.now = options.now ?? Date.now;
+    this.engine = options.engine({
+      retention: { historySize: this.config.historySize, historyTtlMs: this.config.historyTtlMs },
+      listener: (room, event) => this.fanOut(room, event),
+      now: this.now,
+    });
+    if (this.config.heartbeatIntervalMs > 0) {
+      const tick = Math.max(50, Math.floor(this.config.heartbeatIntervalMs / 4));
+      this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), tick);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  // ---- publishing -------------------------------------------------------
+
+  async publish(sender: string, input: PublishInput): Promise<StoredMessage> {
+    this.assertOpen();
+    validateRoom(input.room);
+    validateMessageBody(input, this.config.maxMessageBytes);
+    validateShortText(input.clientMessageId, "client_message_id", 128);
+    return this.callEngine(() =>
+      this.engine.publish({
+        room: input.room,
+        sender,
+        content: input.content,
+        payload: input.payload,
+        attributes: input.attributes,
+        timeMs: this.now(),
+        clientMessageId: input.clientMessageId,
+      }),
+    );
+  }
+
+  private fanOut(room: string, event: RoomEvent): void {
+    const local = this.rooms.get(room);
+    if (!local) return;
+    const now = this.now();
+    for (const session of local.sessions) session.deliver(room, event, now);
+  }
+
+  // ---- sessions ---------------------------------------------------------
+
+  /** Opens a session; its first queued event is `session_started`. */
+  openSession(user: string, device: string): Session {
+    this.assertOpen();
+    validateShortText(device, "device", 64);
+    const session = new Session(randomUUID(), user, device, this.config.sessionQueueLimit, this.now());
+    this.sessions.set(session.id, session);
+    session.push(
+      {
+        type: "session_started",
+        sessionId: session.id,
+        user,
+        heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      },
+      this.now(),
+    );
+    return session;
+  }
+
+  /** The live session `id`, which must belong to `user`. */
+  getSession(id: string, user: string): Session {
+    if (!id) throw invalidArgument("session_id: must not be empty");
+    const session = this.sessions.get(id);
+    if (!session || session.isEnded)
+      throw new BrokerError("not_found", `session "${id.slice(0, 64)}" is not live; start one with Subscribe`);
+    if (session.user !== user) throw new BrokerError("permission_denied", "session belongs to another user");
+    return session;
+  }
+
+  /**
+   * Joins rooms with optional resume positions. Validation happens before
+   * anything changes and throws synchronously, so a caller can reject a bad
+   * request before its stream sends a byte.
+   */
+  join(session: Session, requests: RoomRequest[]): Promise<void> {
+    this.assertOpen();
+    const fresh = new Map<string, RoomRequest>();
+    requests.forEach((request, i) => {
+      validateRoom(request.room, `rooms[${i}].room`);
+      if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
+        throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
+      if (!session.rooms.has(request.room)) fresh.set(request.room, request);
+    });
+    if (session.rooms.size + fresh.size > this.config.maxRoomsPerSession)
+      throw new BrokerError(
+        "resource_exhausted",
+        `a session may hold at most ${this.config.maxRoomsPerSession} rooms (holds ${session.rooms.size}, asked for ${fresh.size} more)`,
+      );
+    return Promise.all([...fresh.values()].map((request) => this.joinRoom(session, request))).then(() => {});
+  }
+
+  async leave(session: Session, rooms: string[]): Promise<void> {
+    rooms.forEach((room, i) => validateRoom(room, `rooms[${i}]`));
+    await Promise.all(rooms.map((room) => this.leaveRoom(session, room, true)));
+  }
+
+  /** Ends a session (stream closed, client gone, or broker closing) and sends its presence leaves. */
+  async closeSession(session: Session, error?: BrokerError): Promise<void> {
+    session.end(error);
+    if (this.sessions.get(session.id) !== session) return;
+    this.sessions.delete(session.id);
+    await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false)));
+  }
+
+  private async joinRoom(session: Session, request: RoomRequest): Promise<void> {
+    const { room } = request;
+    if (session.rooms.has(room)) return;
+    const membership = { room, joining: true, pending: [] as RoomEvent[], lastSequence: 0n };
+    session.rooms.set(room, membership);
+    this.attach(session, room);
+    const stillJoined = () => session.rooms.get(room) === membership && !session.isEnded;
+    try {
+      await this.rooms.get(room)!.watching;
+      const position = await this.callEngine(() => this.engine.position(room));
+      const replay = request.since ? await this.replay(room, request.since, position) : undefined;
+      if (!stillJoined()) return;
+      const now = this.now();
+      session.push({ type: "subscribed", room, position, recovered: replay !== undefined }, now);
+      for (const message of replay ?? []) session.push({ type: "message", message }, now);
+      // Go live: everything parked while joining follows, minus what the replay already covered.
+      membership.lastSequence = position.sequence;
+      const pending = membership.pending;
+      membership.pending = [];
+      membership.joining = false;
+      for (const event of pending) session.deliver(room, event, now);
+    } catch (error) {
+      if (session.rooms.get(room) === membership) {
+        session.rooms.delete(room);
+        this.detach(session, room);
+      }
+      throw error;
+    }
+    if (!stillJoined()) return;
+    const entry: PresenceEntry = {
+      user: session.user,
+      sessionId: session.id,
+      device: session.device,
+      state: "online",
+      joinedAtMs: this.now(),
+    };
+    await this.callEngine(() => this.engine.presenceSet(room, entry, "join"));
+  }
+
+  /**
+   * Messages after `since` up to `position`, or undefined when they can no
+   * longer all be replayed (other epoch, trimmed, or a position from the future).
+   */
+  private async replay(room: string, since: Position, position: Position): Promise<StoredMessage[] | undefined> {
+    if (since.epoch !== position.epoch || since.sequence > position.sequence) return undefined;
+    const messages: StoredMessage[] = [];
+    let after = since.sequence;
+    while (after < position.sequence) {
+      const page: HistoryPage = await this.callEngine(() =>
+        this.engine.history(room, { after, before: position.sequence + 1n, limit: REPLAY_PAGE, direction: "forward" }),
+      );
+      const first = page.messages[0];
+      if (page.position.epoch !== position.epoch || !first || first.sequence !== after + 1n) return undefined;
+      messages.push(...page.messages);
+      after = page.messages[page.messages.length - 1]!.sequence;
+      if (!page.hasMore) break;
+    }
+    return after === position.sequence ? messages : undefined;
+  }
+
+  private async leaveRoom(session: Session, room: string, notify: boolean): Promise<void> {
+    if (!session.rooms.delete(room)) return;
+    if (notify) session.push({ type: "unsubscribed", room }, this.now());
+    this.detach(session, room);
+    await this.callEngine(() => this.engine.presenceRemove(room, session.id));
+  }
+
+  private attach(session: Session, room: string): void {
+    let local = this.rooms.get(room);
+    if (!local) {
+      local = { sessions: new Set(), watching: this.callEngine(() => this.engine.watch(room)) };
+      // A failed watch is reported to the joiner awaiting it; keep it from being "unhandled".
+      local.watching.catch(() => {});
+      this.rooms.set(room, local);
+    }
+    local.sessions.add(session);
+  }
+
+  private detach(session: Session, room: string): void {
+    const local = this.rooms.get(room);
+    if (!local || !local.sessions.delete(session) || local.sessions.size > 0) return;
+    this.rooms.delete(room);
+    local.watching.then(
+      () => this.engine.unwatch(room).catch(() => {}),
+      () => {},
+    );
+  }
+
+  private sendHeartbeats(): void {
+    const now = this.now();
+    const idleSince = now - this.config.heartbeatIntervalMs;
+    for (const session of this.sessions.values())
+      if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
+  }
+
+  // ---- queries ----------------------------------------------------------
+
+  async history(input: HistoryInput): Promise<HistoryPage> {
+    validateRoom(input.room);
+    if (input.limit > MAX_HISTORY_LIMIT) throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`);
+    if (input.before !== 0n && input.before <= input.after + 1n)
+      throw invalidArgument(`empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`);
+    const query: HistoryQuery = {
+      after: input.after,
+      before: input.before,
+      limit: input.limit === 0 ? DEFAULT_HISTORY_LIMIT : input.limit,
+      direction: input.direction,
+    };
+    return this.callEngine(() => this.engine.history(input.room, query));
+  }
+
+  async presence(room: string): Promise<PresenceSnapshot> {
+    validateRoom(room);
+    const entries = await this.callEngine(() => this.engine.presenceList(room));
+    return { entries, userCount: new Set(entries.map((e) => e.user)).size, sessionCount: entries.length };
+  }
+
+  // ---- lifecycle --------------------------------------------------------
+
+  /** Ends every stream with UNAVAILABLE (clients resume elsewhere or later), sends presence leaves, closes the engine. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions");
+    await Promise.allSettled([...this.sessions.values()].map((s) => this.closeSession(s, shuttingDown)));
+    await this.engine.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new BrokerError("unavailable", "broker is shutting down; retry against another node or later");
+  }
+
+  /** Engine failures are the storage being unavailable, which callers may retry. */
+  private async callEngine<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof BrokerError) throw error;
+      throw new BrokerError("unavailable", `storage engine ${this.engine.name} failed: ${String((error as Error)?.message ?? error)}`, {
+        cause: error,
+      });
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import type { Position, PresenceEntry, RoomEvent, StoredMessage } from "../engine/engine.js";
+import { BrokerError } from "./errors.js";
+
+/** What a session's stream carries, before any wire encoding. */
+export type SessionEvent =
+  | { type: "session_started"; sessionId: string; user: string; heartbeatIntervalMs: number }
+  | { type: "subscribed"; room: string; position: Position; recovered: boolean }
+  | { type: "message"; message: StoredMessage }
+  | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
+  | { type: "heartbeat"; timeMs: number }
+  | { type: "unsubscribed"; room: string };
+
+/**
+ * A room as held by one session. While `joining`, live events are parked in
+ * `pending` so the replay from history and the live stream meet without a
+ * hole or a duplicate; `lastSequence` is the newest message already queued.
+ */
+export interface RoomMembership {
+  room: string;
+  joining: boolean;
+  pending: RoomEvent[];
+  lastSequence: bigint;
+}
+
+/**
+ * One live Subscribe stream: identity, rooms held, and a bounded queue of
+ * events the transport drains in batches.
+ */
+export class Session {
+  readonly rooms = new Map<string, RoomMembership>();
+  private queue: SessionEvent[] = [];
+  private wake: (() => void) | undefined;
+  private endError: BrokerError | undefined;
+  private ended = false;
+  /** Broker clock of the last event queued, for idle heartbeats. */
+  lastActivityMs: number;
+  /** Join time, for presence entries. */
+  readonly startedAtMs: number;
+
+  constructor(
+    readonly id: string,
+    readonly user: string,
+    readonly device: string,
+    private readonly queueLimit: number,
+    nowMs: number,
+  ) {
+    this.lastActivityMs = nowMs;
+    this.startedAtMs = nowMs;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Queue one event; a consumer that fell too far behind ends the session. */
+  push(event: SessionEvent, nowMs: number): void {
+    if (this.ended) return;
+    if (this.queue.length >= this.queueLimit) {
+      this.end(
+        new BrokerError(
+          "resource_exhausted",
+          `subscriber too slow: ${this.queue.length} events queued; resubscribe with your last positions to resume`,
+        ),
+      );
+      return;
+    }
+    this.queue.push(event);
+    this.lastActivityMs = nowMs;
+    if (this.wake) {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake();
+    }
+  }
+
+  /** Route an engine event of one of this session's rooms. */
+  deliver(room: string, event: RoomEvent, nowMs: number): void {
+    const membership = this.rooms.get(room);
+    if (!membership) return;
+    if (membership.joining) {
+      membership.pending.push(event);
+      return;
+    }
+    if (event.type === "message") {
+      if (event.message.sequence <= membership.lastSequence) return;
+      membership.lastSequence = event.message.sequence;
+      this.push({ type: "message", message: event.message }, nowMs);
+    } else {
+      this.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
+    }
+  }
+
+  /** End the stream: cleanly (no error) or with the error given. Idempotent. */
+  end(error?: BrokerError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endError = error;
+    this.wake?.();
+    this.wake = undefined;
+  }
+
+  /**
+   * Batches of queued events, oldest first, at most `maxBatch` each. A clean
+   * end drains the queue first; an end with an error throws it at once and
+   * drops what is queued (the client resumes from its last positions, so
+   * nothing is lost, and a slow consumer is not fed another backlog).
+   */
+  async *batches(maxBatch: number): AsyncGenerator<SessionEvent[]> {
+    for (;;) {
+      if (this.queue.length > 0 && !(this.ended && this.endError)) {
+        const batch = this.queue.length <= maxBatch ? this.queue : this.queue.splice(0, maxBatch);
+        if (batch === this.queue) this.queue = [];
+        yield batch;
+        continue;
+      }
+      if (this.ended) {
+        if (this.endError) throw this.endError;
+        return;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The engine: storage and cross-node distribution behind one interface.
+ *
+ * Every method is async so that a networked engine (Redis) fits the same
+ * shape as the in-memory and embedded ones. Every engine must pass the one
+ * conformance suite in test/engine/conformance.ts.
+ *
+ * Contract, for every implementation:
+ *
+ * - Positions. A room's lineage is identified by its epoch, an opaque string
+ *   that is created with the room's first use and replaced whenever the
+ *   lineage can no longer be continued (the room's history was cleared, an
+ *   in-memory engine restarted). Within one epoch, sequences start at 1 and
+ *   increase by exactly 1 per published message: no holes, no reuse. Sequence
+ *   0 means "before the first message".
+ *
+ * - Publish is atomic per room: assigning the next sequence, appending to the
+ *   history (and trimming it by size and age), and fanning the message out to
+ *   every broker node's room listeners happen as one step. Listeners of one
+ *   room receive its messages in sequence order, each exactly once, and only
+ *   messages published after their listen() promise resolved.
+ *
+ * - History keeps at most `historySize` messages per room, and none older
+ *   than `historyTtlMs`. Trimming only ever removes the oldest messages.
+ *
+ * - Presence entries are per room and session; engines may expire them (so
+ *   a crashed broker node does not leave ghosts forever).
+ */
+
+/** A message as stored by the engine. Sequences are bigint end to end. */
+export interface StoredMessage {
+  id: string;
+  room: string;
+  epoch: string;
+  sequence: bigint;
+  sender: string;
+  content: string;
+  payload: Uint8Array;
+  attributes: Record<string, string>;
+  /** Broker clock, milliseconds since the Unix epoch. */
+  timeMs: number;
+  clientMessageId: string;
+}
+
+/** What a publisher asks to store; the engine assigns id, epoch, sequence. */
+export interface MessageDraft {
+  room: string;
+  sender: string;
+  content: string;
+  payload: Uint8Array;
+  attributes: Record<string, string>;
+  timeMs: number;
+  clientMessageId: string;
+}
+
+export interface Position {
+  epoch: string;
+  /** Newest sequence in the epoch; 0n when the room holds no message yet. */
+  sequence: bigint;
+}
+
+export interface HistoryQuery {
+  /** Exclusive lower bound; 0n = from the oldest retained. */
+  after: bigint;
+  /** Exclusive upper bound; 0n = up to the newest. */
+  before: bigint;
+  /** Maximum number of messages, >= 1. */
+  limit: number;
+  /** Which end of the range `limit` keeps. Results are ascending either way. */
+  direction: "forward" | "backward";
+}
+
+export interface HistoryPage {
+  messages: StoredMessage[];
+  /** The room's current position. */
+  position: Position;
+  /** Oldest retained sequence, 0n when nothing is retained. */
+  firstSequence: bigint;
+  /** The range held more than `limit` messages. */
+  hasMore: boolean;
+}
+
+export type PresenceState = "online" | "away";
+
+export interface PresenceEntry {
+  user: string;
+  sessionId: string;
+  device: string;
+  state: PresenceState;
+  joinedAtMs: number;
+}
+
+/**
+ * Events fanned out to every node listening on a room, in the order the
+ * engine committed them. Presence events travel on the same ordered channel
+ * as messages so subscribers see both in one order.
+ */
+export type RoomEvent =
+  | { type: "message"; message: StoredMessage }
+  | { type: "presence"; kind: "join" | "leave" | "update"; entry: PresenceEntry };
+
+export type RoomListener = (room: string, event: RoomEvent) => void;
+
+export interface RetentionPolicy {
+  /** Messages kept per room (>= 1). */
+  historySize: number;
+  /** Maximum age of a kept message in ms; 0 = no age limit. */
+  historyTtlMs: number;
+}
+
+export interface Engine {
+  /** Human-readable name for logs and metrics ("memory", "sqlite", "redis"). */
+  readonly name: string;
+
+  /**
+   * Sequence, store and fan out one message; resolves once it is stored (and,
+   * for durable engines, committed). Atomic per room, see the module comment.
+   */
+  publish(draft: MessageDraft): Promise<StoredMessage>;
+
+  /** Retained messages of the room's current epoch in a sequence range. */
+  history(room: string, query: HistoryQuery): Promise<HistoryPage>;
+
+  /** The room's current position; creates the room's epoch if it has none. */
+  position(room: string): Promise<Position>;
+
+  /**
+   * Start delivering the room's events to the engine's listener. Resolves
+   * once every event published afterwards is guaranteed to be delivered.
+   * Calls are counted: the room is unwatched after as many unwatch() calls.
+   */
+  watch(room: string): Promise<void>;
+  unwatch(room: string): Promise<void>;
+
+  /** Add or replace a presence entry and fan out the event. */
+  presenceSet(room: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void>;
+  /** Remove a presence entry and fan out a leave; false if it was absent. */
+  presenceRemove(room: string, sessionId: string): Promise<boolean>;
+  /** The room's entries, oldest join first. */
+  presenceList(room: string): Promise<PresenceEntry[]>;
+
+  /** Stop timers and connections. Further calls reject. */
+  close(): Promise<void>;
+}
+
+/** Engines are created with the listener the broker fans out from. */
+export interface EngineOptions {
+  retention: RetentionPolicy;
+  listener: RoomListener;
+  /** Clock, injectable for TTL tests. */
+  now?: () => number;
+}

@@ -1,0 +1,160 @@
+import type {
+  Engine,
+  EngineOptions,
+  HistoryPage,
+  HistoryQuery,
+  MessageDraft,
+  Position,
+  PresenceEntry,
+  RetentionPolicy,
+  RoomListener,
+  StoredMessage,
+} from "./engine.js";
+import { newEpoch, newMessageId } from "./ids.js";
+
+/**
+ * In-memory engine: one process, nothing survives a restart. A restarted
+ * broker gets new epochs for every room, so resuming clients learn that
+ * their positions are gone (`recovered = false`) instead of being fed holes.
+ */
+export function createMemoryEngine(options: EngineOptions): Engine {
+  return new MemoryEngine(options);
+}
+
+interface RoomState {
+  epoch: string;
+  sequence: bigint;
+  /** Retained messages, ascending; entries before `head` are trimmed. */
+  log: StoredMessage[];
+  head: number;
+  presence: Map<string, PresenceEntry>;
+  watchers: number;
+}
+
+class MemoryEngine implements Engine {
+  readonly name = "memory";
+  private readonly rooms = new Map<string, RoomState>();
+  private readonly retention: RetentionPolicy;
+  private readonly listener: RoomListener;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(options: EngineOptions) {
+    this.retention = options.retention;
+    this.listener = options.listener;
+    this.now = options.now ?? Date.now;
+  }
+
+  private room(name: string): RoomState {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), watchers: 0 };
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  private check(): void {
+    if (this.closed) throw new Error("memory engine is closed");
+  }
+
+  /** Drop messages beyond the size limit or older than the TTL. */
+  private trim(room: RoomState): void {
+    const { historySize, historyTtlMs } = this.retention;
+    let head = Math.max(room.head, room.log.length - historySize);
+    if (historyTtlMs > 0) {
+      const oldest = this.now() - historyTtlMs;
+      while (head < room.log.length && room.log[head]!.timeMs < oldest) head++;
+    }
+    room.head = head;
+    // Compact once the dead prefix dominates, so trimming stays amortised O(1).
+    if (room.head > 64 && room.head * 2 > room.log.length) {
+      room.log = room.log.slice(room.head);
+      room.head = 0;
+    }
+  }
+
+  async publish(draft: MessageDraft): Promise<StoredMessage> {
+    this.check();
+    const room = this.room(draft.room);
+    room.sequence += 1n;
+    const message: StoredMessage = {
+      id: newMessageId(),
+      room: draft.room,
+      epoch: room.epoch,
+      sequence: room.sequence,
+      sender: draft.sender,
+      content: draft.content,
+      payload: draft.payload,
+      attributes: draft.attributes,
+      timeMs: draft.timeMs,
+      clientMessageId: draft.clientMessageId,
+    };
+    room.log.push(message);
+    this.trim(room);
+    if (room.watchers > 0) this.listener(draft.room, { type: "message", message });
+    return message;
+  }
+
+  async history(name: string, query: HistoryQuery): Promise<HistoryPage> {
+    this.check();
+    const room = this.room(name);
+    this.trim(room);
+    const { log, head } = room;
+    const position = { epoch: room.epoch, sequence: room.sequence };
+    const firstSequence = head < log.length ? log[head]!.sequence : 0n;
+    if (firstSequence === 0n) return { messages: [], position, firstSequence, hasMore: false };
+    // Sequences are dense, so the range maps to array indexes directly.
+    const base = head - Number(firstSequence);
+    const lo = Math.max(head, base + Number(query.after) + 1);
+    const hi = query.before === 0n ? log.length : Math.min(log.length, base + Number(query.before));
+    if (hi <= lo) return { messages: [], position, firstSequence, hasMore: false };
+    const count = hi - lo;
+    const take = Math.min(count, query.limit);
+    const messages = query.direction === "forward" ? log.slice(lo, lo + take) : log.slice(hi - take, hi);
+    return { messages, position, firstSequence, hasMore: count > take };
+  }
+
+  async position(name: string): Promise<Position> {
+    this.check();
+    const room = this.room(name);
+    return { epoch: room.epoch, sequence: room.sequence };
+  }
+
+  async watch(name: string): Promise<void> {
+    this.check();
+    this.room(name).watchers++;
+  }
+
+  async unwatch(name: string): Promise<void> {
+    const room = this.rooms.get(name);
+    if (room && room.watchers > 0) room.watchers--;
+  }
+
+  async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
+    this.check();
+    const room = this.room(name);
+    room.presence.set(entry.sessionId, entry);
+    if (room.watchers > 0) this.listener(name, { type: "presence", kind, entry });
+  }
+
+  async presenceRemove(name: string, sessionId: string): Promise<boolean> {
+    this.check();
+    const room = this.rooms.get(name);
+    const entry = room?.presence.get(sessionId);
+    if (!room || !entry) return false;
+    room.presence.delete(sessionId);
+    if (room.watchers > 0) this.listener(name, { type: "presence", kind: "leave", entry });
+    return true;
+  }
+
+  async presenceList(name: string): Promise<PresenceEntry[]> {
+    this.check();
+    const entries = [...(this.rooms.get(name)?.presence.values() ?? [])];
+    return entries.sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { Engine, EngineOptions, MessageDraft, RoomEvent } from "../../src/engine/engine.js";
+
+/**
+ * The engine conformance suite: the contract of src/engine/engine.ts, run
+ * against every engine. Call it from one test file per engine with a factory
+ * that builds a fresh, empty engine.
+ */
+export interface EngineHarness {
+  engine: Engine;
+  events: Array<{ room: string; event: RoomEvent }>;
+  clock: { now: number };
+}
+
+export type EngineFactory = (options: EngineOptions) => Promise<Engine> | Engine;
+
+let roomCounter = 0;
+/** Unique room names, so engines with shared storage (Redis) need no flush between tests. */
+const freshRoom = (label: string) => `conf.${label}.${process.pid}.${Date.now()}.${roomCounter++}`;
+
+const draft = (room: string, content: string, timeMs: number, sender = "alice"): MessageDraft => ({
+  room,
+  sender,
+  content,
+  payload: new Uint8Array([1, 2, 3]),
+  attributes: { kind: "test" },
+  timeMs,
+  clientMessageId: `cm-${content}`,
+});
+
+export function engineConformance(name: string, factory: EngineFactory): void {
+  describe(`engine conformance: ${name}`, () => {
+    const harnesses: EngineHarness[] = [];
+    async function open(retention = { historySize: 100, historyTtlMs: 0 }): Promise<EngineHarness> {
+      const events: EngineHarness["events"] = [];
+      const clock = { now: 1_700_000_000_000 };
+      const engine = await factory({
+        retention,
+        listener: (room, event) => events.push({ room, event }),
+        now: () => clock.now,
+      });
+      const harness = { engine, events, clock };
+      harnesses.push(harness);
+      return harness;
+    }
+    after(async () => {
+      await Promise.allSettled(harnesses.map((h) => h.engine.close()));
+    });
+
+    let h: EngineHarness;
+    before(async () => {
+      h = await open();
+    });
+
+    it("starts a room at sequence 0 under a non-empty epoch, stable across calls", async () => {
+      const room = freshRoom("pos");
+      const a = await h.engine.position(room);
+      const b = await h.engine.position(room);
+      assert.equal(a.sequence, 0n);
+      assert.ok(a.epoch.length > 0);
+      assert.deepEqual(a, b);
+    });
+
+    it("assigns 1, 2, 3… per room, under the room's epoch, with every field stored", async () => {
+      const room = freshRoom("seq");
+      const other = freshRoom("seq-other");
+      const { epoch } = await h.engine.position(room);
+      const m1 = await h.engine.publish(draft(room, "one", 1000));
+      const o1 = await h.engine.publish(draft(other, "x", 1000));
+      const m2 = await h.engine.publish(draft(room, "two", 1001, "bob"));
+      assert.deepEqual([m1.sequence, m2.sequence, o1.sequence], [1n, 2n, 1n]);
+      assert.equal(m1.epoch, epoch);
+      assert.notEqual(m1.id, m2.id);
+      const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 10, direction: "forward" });
+      assert.deepEqual(
+        page.messages.map((m) => [m.sequence, m.content, m.sender, m.timeMs, m.clientMessageId, m.attributes.kind]),
+        [
+          [1n, "one", "alice", 1000, "cm-one", "test"],
+          [2n, "two", "bob", 1001, "cm-two", "test"],
+        ],
+      );
+      assert.deepEqual([...page.messages[0]!.payload], [1, 2, 3]);
+      assert.deepEqual(page.position, { epoch, sequence: 2n });
+    });
+
+    it("keeps sequences gapless under concurrent publishes", async () => {
+      const room = freshRoom("burst");
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h.engine.publish(draft(room, `m${i}`, 1))));
+      const sequences = results.map((m) => m.sequence).sort((a, b) => Number(a - b));
+      assert.deepEqual(sequences, Array.from({ length: 200 }, (_, i) => BigInt(i + 1)));
+    });
+
+    it("pages history forward and backward, ascending either way", async () => {
+      const room = freshRoom("page");
+      for (let i = 1; i <= 10; i++) await h.engine.publish(draft(room, `m${i}`, i));
+      const q = (after: bigint, before: bigint, limit: number, direction: "forward" | "backward") =>
+        h.engine.history(room, { after, before, limit, direction });
+      const fwd = await q(3n, 0n, 4, "forward");
+      assert.deepEqual(fwd.messages.map((m) => m.sequence), [4n, 5n, 6n, 7n]);
+      assert.equal(fwd.hasMore, true);
+      const back = await q(0n, 0n, 3, "backward");
+      assert.deepEqual(back.messages.map((m) => m.sequence), [8n, 9n, 10n]);
+      const mid = await q(2n, 6n, 10, "backward");
+      assert.deepEqual(mid.messages.map((m) => m.sequence), [3n, 4n, 5n]);
+      assert.equal(mid.hasMore, false);
+      assert.equal((await q(10n, 0n, 5, "forward")).messages.length, 0);
+      assert.equal(fwd.firstSequence, 1n);
+    });
+
+    it("trims history to the size limit, oldest first, without touching sequences", async () => {
+      const small = await open({ historySize: 3, historyTtlMs: 0 });
+      const room = freshRoom("trim");
+      for (let i = 1; i <= 7; i++) await small.engine.publish(draft(room, `m${i}`, i));
+      const page = await small.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
+      assert.deepEqual(page.messages.map((m) => m.sequence), [5n, 6n, 7n]);
+      assert.equal(page.firstSequence, 5n);
+      assert.equal(page.position.sequence, 7n);
+      const old = await small.engine.history(room, { after: 1n, before: 0n, limit: 100, direction: "forward" });
+      assert.equal(old.messages[0]?.sequence, 5n, "a query from before the retained range starts at the oldest kept");
+    });
+
+    it("drops messages older than the TTL", async () => {
+      const ttl = await open({ historySize: 100, historyTtlMs: 60_000 });
+      const room = freshRoom("ttl");
+      await ttl.engine.publish(draft(room, "old", ttl.clock.now));
+      ttl.clock.now += 30_000;
+      await ttl.engine.publish(draft(room, "new", ttl.clock.now));
+      ttl.clock.now += 45_000; // "old" is 75 s old, "new" 45 s
+      const page = await ttl.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
+      assert.deepEqual(page.messages.map((m) => m.content), ["new"]);
+      assert.equal(page.firstSequence, 2n);
+      ttl.clock.now += 60_000;
+      const empty = await ttl.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
+      assert.equal(empty.messages.length, 0);
+      assert.equal(empty.firstSequence, 0n);
+      assert.equal(empty.position.sequence, 2n, "expiry never rewinds the sequence");
+    });
+
+    it("fans out to watchers only, in sequence order, exactly once", async () => {
+      const room = freshRoom("watch");
+      await h.engine.publish(draft(room, "before", 1));
+      await h.engine.watch(room);
+      for (let i = 0; i < 20; i++) await h.engine.publish(draft(room, `live${i}`, 1));
+      await settle(() => h.events.filter((e) => e.room === room).length >= 20);
+      const seen = h.events.filter((e) => e.room === room).map((e) => (e.event.type === "message" ? e.event.message.sequence : -1n));
+      assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => BigInt(i + 2)));
+      await h.engine.unwatch(room);
+      await h.engine.publish(draft(room, "after", 1));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(h.events.filter((e) => e.room === room).length, 20);
+    });
+
+    it("stores presence entries, lists them by join time, and fans out join and leave", async () => {
+      const room = freshRoom("presence");
+      await h.engine.watch(room);
+      const entry = (sessionId: string, user: string, joinedAtMs: number) => ({
+        user,
+        sessionId,
+        device: "cli",
+        state: "online" as const,
+        joinedAtMs,
+      });
+      await h.engine.presenceSet(room, entry("s2", "bob", 20), "join");
+      await h.engine.presenceSet(room, entry("s1", "alice", 10), "join");
+      assert.deepEqual((await h.engine.presenceList(room)).map((e) => e.sessionId), ["s1", "s2"]);
+      assert.equal(await h.engine.presenceRemove(room, "s2"), true);
+      assert.equal(await h.engine.presenceRemove(room, "s2"), false);
+      assert.deepEqual((await h.engine.presenceList(room)).map((e) => e.user), ["alice"]);
+      await settle(() => h.events.filter((e) => e.room === room).length >= 3);
+      assert.deepEqual(
+        h.events.filter((e) => e.room === room).map((e) => (e.event.type === "presence" ? `${e.event.kind}:${e.event.entry.user}` : "")),
+        ["join:bob", "join:alice", "leave:bob"],
+      );
+      await h.engine.unwatch(room);
+    });
+  });
+}
+
+async function settle(done: () => boolean, timeoutMs = 2000): Promise<void> {
+  const start = Date.now();
+  while (!done() && Date.now() - start < timeoutMs) await new Promise((r) => setTimeout(r, 5));
+}

@@ -1,0 +1,347 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { PresenceEventKind, type SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
+import type { SeqcastClient } from "./client.js";
+import { ReorderBuffer, type ReorderOutput, type ResetReason } from "./reorder-buffer.js";
+import { backoffDelay, defaultBackoff, isRetryable, type BackoffPolicy } from "./retry.js";
+
+/**
+ * Lifecycle of a subscription (one session that survives reconnects):
+ *
+ *   connecting ──session started──▶ connected ──stream lost──▶ reconnecting
+ *        │                              ▲                          │
+ *        │                              └──────session started─────┘
+ *        └──────── terminal error or close() ──────▶ closed ◀───────┘
+ */
+export enum SubscriptionState {
+  Connecting = "connecting",
+  Connected = "connected",
+  Reconnecting = "reconnecting",
+  Closed = "closed",
+}
+
+export type SubscriptionEvent =
+  | { type: "state"; from: SubscriptionState; to: SubscriptionState; reason: string; error?: ConnectError }
+  | { type: "subscribed"; room: string; epoch: string; sequence: bigint; recovered: boolean }
+  | { type: "message"; room: string; message: Message }
+  | {
+      type: "reset";
+      room: string;
+      reason: ResetReason;
+      /** Delivery continues after this position. */
+      epoch: string;
+      sequence: bigint;
+      /** Sequences that were lost within the epoch (0 for an epoch change). */
+      skipped: bigint;
+    }
+  | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
+  | { type: "unsubscribed"; room: string }
+  /** A problem the subscription recovers from by itself (e.g. a failed gap fill). */
+  | { type: "warning"; error: Error };
+
+export type SubscriptionListener = (event: SubscriptionEvent) => void;
+
+export interface SubscriptionOptions {
+  /** Device label shown in presence. */
+  device?: string;
+  /** How long a hole may stay open before it is filled from history (ms). */
+  gapFillDelayMs?: number;
+  backoff?: BackoffPolicy;
+  /** Heartbeat intervals of silence after which the stream is presumed dead. */
+  missedHeartbeats?: number;
+  /** Resume positions per room, e.g. persisted from an earlier run. */
+  since?: Record<string, { epoch: string; sequence: bigint }>;
+}
+
+const PRESENCE_KINDS: Partial<Record<PresenceEventKind, "join" | "leave" | "update">> = {
+  [PresenceEventKind.JOIN]: "join",
+  [PresenceEventKind.LEAVE]: "leave",
+  [PresenceEventKind.UPDATE]: "update",
+};
+
+/**
+ * A live session over one Subscribe stream, kept alive across failures.
+ * Per room it runs a ReorderBuffer: the application sees each room's
+ * messages in order, exactly once; holes are filled from history; loss and
+ * lineage changes surface as `reset` events, never as silent gaps.
+ */
+export class Subscription {
+  private stateValue = SubscriptionState.Connecting;
+  private readonly listeners = new Set<SubscriptionListener>();
+  private readonly rooms = new Set<string>();
+  private readonly buffers = new Map<string, ReorderBuffer<Message>>();
+  private readonly gapTimers = new Map<string, NodeJS.Timeout>();
+  private readonly filling = new Set<string>();
+  private stream: AbortController | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private heartbeatMs = 0;
+  private readonly closed = new AbortController();
+  private sessionIdValue: string | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: SeqcastClient,
+    rooms: string[],
+    private readonly options: SubscriptionOptions,
+  ) {
+    for (const room of rooms) this.rooms.add(room);
+    for (const [room, position] of Object.entries(options.since ?? {}))
+      this.buffers.set(room, new ReorderBuffer<Message>(position));
+  }
+
+  get state(): SubscriptionState {
+    return this.stateValue;
+  }
+
+  /** Id of the current session, while connected. */
+  get sessionId(): string | undefined {
+    return this.sessionIdValue;
+  }
+
+  /** Last delivered position per room (what a resume would start from). */
+  positions(): Map<string, { epoch: string; sequence: bigint }> {
+    return new Map([...this.buffers].map(([room, buffer]) => [room, buffer.position]));
+  }
+
+  on(listener: SubscriptionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when the subscription reaches `state` (or rejects if it closes first). */
+  waitFor(state: SubscriptionState): Promise<void> {
+    if (this.stateValue === state) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const off = this.on((event) => {
+        if (event.type !== "state") return;
+        if (event.to === state) {
+          off();
+          resolve();
+        } else if (event.to === SubscriptionState.Closed) {
+          off();
+          reject(event.error ?? new Error("subscription closed"));
+        }
+      });
+    });
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Adds a room to the live session (and to every future reconnect). */
+  async join(room: string): Promise<void> {
+    this.rooms.add(room);
+    const sessionId = this.sessionIdValue;
+    if (!sessionId) return; // the next (re)connect subscribes it
+    try {
+      await this.client.rpc.join(
+        { sessionId, rooms: [{ room, since: this.buffers.get(room)?.position }] },
+        { headers: this.client.callHeaders },
+      );
+    } catch (error) {
+      // The session ended meanwhile; the reconnect will include the room.
+      if (ConnectError.from(error).code !== Code.NotFound) {
+        this.rooms.delete(room);
+        throw error;
+      }
+    }
+  }
+
+  /** Removes a room; no message of it is delivered afterwards. */
+  async leave(room: string): Promise<void> {
+    this.rooms.delete(room);
+    this.buffers.delete(room);
+    clearTimeout(this.gapTimers.get(room));
+    this.gapTimers.delete(room);
+    const sessionId = this.sessionIdValue;
+    if (!sessionId) return;
+    try {
+      await this.client.rpc.leave({ sessionId, rooms: [room] }, { headers: this.client.callHeaders });
+    } catch (error) {
+      if (ConnectError.from(error).code !== Code.NotFound) throw error;
+    }
+  }
+
+  /** Ends the session for good; the broker sends presence leaves. */
+  async close(): Promise<void> {
+    if (this.stateValue !== SubscriptionState.Closed) this.setState(SubscriptionState.Closed, "closed by the application");
+    this.closed.abort();
+    this.stream?.abort();
+    for (const timer of this.gapTimers.values()) clearTimeout(timer);
+    clearTimeout(this.watchdog);
+    await this.running;
+  }
+
+  // ---- connection loop --------------------------------------------------
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.isClosed()) {
+      const stream = new AbortController();
+      this.stream = stream;
+      let failure: ConnectError;
+      try {
+        const responses = this.client.rpc.subscribe(
+          {
+            rooms: [...this.rooms].map((room) => ({ room, since: this.buffers.get(room)?.position })),
+            device: this.options.device ?? "",
+          },
+          { headers: this.client.callHeaders, signal: stream.signal },
+        );
+        for await (const response of responses) {
+          this.feedWatchdog();
+          for (const event of response.events) {
+            if (event.event.case === "sessionStarted") attempt = 0;
+            this.handle(event);
+          }
+        }
+        failure = new ConnectError("the broker ended the stream", Code.Unavailable);
+      } catch (error) {
+        failure = ConnectError.from(error);
+      }
+      this.sessionIdValue = undefined;
+      clearTimeout(this.watchdog);
+      if (this.isClosed()) return;
+      // Our own abort (watchdog) is a dead connection: retry like any network failure.
+      if (!stream.signal.aborted && !isRetryable(failure)) {
+        this.setState(SubscriptionState.Closed, failure.rawMessage, failure);
+        return;
+      }
+      this.setState(SubscriptionState.Reconnecting, failure.rawMessage, failure);
+      await sleep(backoffDelay(attempt++, this.options.backoff ?? defaultBackoff), this.closed.signal);
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.stateValue === SubscriptionState.Closed;
+  }
+
+  /** A stream that stays silent for several heartbeat intervals is dead, even if TCP has not noticed. */
+  private feedWatchdog(): void {
+    if (this.heartbeatMs <= 0) return;
+    clearTimeout(this.watchdog);
+    const silence = this.heartbeatMs * (this.options.missedHeartbeats ?? 3) + 1000;
+    this.watchdog = setTimeout(() => this.stream?.abort(), silence);
+    this.watchdog.unref();
+  }
+
+  private handle(event: SubscribeEvent): void {
+    const { event: e } = event;
+    switch (e.case) {
+      case "sessionStarted":
+        this.sessionIdValue = e.value.sessionId;
+        this.heartbeatMs = e.value.heartbeatIntervalMs;
+        this.feedWatchdog();
+        this.setState(SubscriptionState.Connected, "session started");
+        return;
+      case "subscribed": {
+        const { room, position, recovered } = e.value;
+        if (!this.rooms.has(room) || !position) return;
+        const buffer = this.buffers.get(room);
+        if (!buffer) this.buffers.set(room, new ReorderBuffer<Message>(position));
+        this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered });
+        if (buffer) this.output(room, buffer.rebase(position, recovered));
+        return;
+      }
+      case "message": {
+        const message = e.value;
+        const buffer = this.buffers.get(message.room);
+        if (!buffer || !this.rooms.has(message.room)) return;
+        this.output(message.room, buffer.push(message));
+        this.scheduleGapFill(message.room);
+        return;
+      }
+      case "presence": {
+        const kind = PRESENCE_KINDS[e.value.kind];
+        if (kind && e.value.entry && this.rooms.has(e.value.room))
+          this.emit({ type: "presence", room: e.value.room, kind, entry: e.value.entry });
+        return;
+      }
+      case "unsubscribed":
+        this.emit({ type: "unsubscribed", room: e.value.room });
+        return;
+      case "heartbeat":
+      case undefined:
+        return;
+    }
+  }
+
+  // ---- gap filling ------------------------------------------------------
+
+  private scheduleGapFill(room: string): void {
+    const buffer = this.buffers.get(room);
+    if (!buffer?.missing() || this.gapTimers.has(room) || this.filling.has(room)) return;
+    const timer = setTimeout(() => {
+      this.gapTimers.delete(room);
+      void this.fillGap(room);
+    }, this.options.gapFillDelayMs ?? 200);
+    timer.unref();
+    this.gapTimers.set(room, timer);
+  }
+
+  private async fillGap(room: string): Promise<void> {
+    const buffer = this.buffers.get(room);
+    const missing = buffer?.missing();
+    if (!buffer || !missing) return;
+    this.filling.add(room);
+    try {
+      const page = await this.client.history(room, { after: missing.after, before: missing.before, limit: 1000 });
+      if (this.buffers.get(room) !== buffer) return;
+      this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
+    } catch (error) {
+      this.emit({ type: "warning", error: ConnectError.from(error) });
+    } finally {
+      this.filling.delete(room);
+    }
+    this.scheduleGapFill(room);
+  }
+
+  // ---- events -----------------------------------------------------------
+
+  private output(room: string, outputs: ReorderOutput<Message>[]): void {
+    for (const out of outputs) {
+      if (out.type === "deliver") this.emit({ type: "message", room, message: out.item });
+      else
+        this.emit({
+          type: "reset",
+          room,
+          reason: out.reason,
+          epoch: out.position.epoch,
+          sequence: out.position.sequence,
+          skipped: out.skipped,
+        });
+    }
+  }
+
+  private setState(to: SubscriptionState, reason: string, error?: ConnectError): void {
+    const from = this.stateValue;
+    if (from === to) return;
+    this.stateValue = to;
+    this.emit({ type: "state", from, to, reason, error });
+  }
+
+  private emit(event: SubscriptionEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // An application bug must not break delivery to the other listeners or the stream.
+        console.error("seqcast: subscription listener threw:", error);
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}

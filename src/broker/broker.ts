@@ -178,8 +178,8 @@ export class Broker {
   }
 
   /** Ends a session (stream closed, client gone, or broker closing) and sends its presence leaves. */
-  async closeSession(session: Session, error?: BrokerError): Promise<void> {
-    session.end(error);
+  async closeSession(session: Session, error?: BrokerError, drain?: boolean): Promise<void> {
+    session.end(error, drain);
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false)));
@@ -310,7 +310,13 @@ export class Broker {
     this.closing = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions");
-    await Promise.allSettled([...this.sessions.values()].map((s) => this.closeSession(s, shuttingDown)));
+    const sessions = [...this.sessions.values()];
+    // Presence leaves first, while every stream is still open to carry them…
+    await Promise.allSettled(
+      sessions.flatMap((s) => [...s.rooms.keys()].map((room) => this.engine.presenceRemove(room, s.id))),
+    );
+    // …then each stream drains what it has queued and ends with UNAVAILABLE.
+    await Promise.allSettled(sessions.map((s) => this.closeSession(s, shuttingDown, true)));
     await this.engine.close();
   }
 

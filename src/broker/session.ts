@@ -31,6 +31,7 @@ export class Session {
   private queue: SessionEvent[] = [];
   private wake: (() => void) | undefined;
   private endError: BrokerError | undefined;
+  private drainOnEnd = true;
   private ended = false;
   /** Broker clock of the last event queued, for idle heartbeats. */
   lastActivityMs: number;
@@ -90,24 +91,28 @@ export class Session {
     }
   }
 
-  /** End the stream: cleanly (no error) or with the error given. Idempotent. */
-  end(error?: BrokerError): void {
+  /**
+   * End the stream: cleanly (no error) or with the error given. With `drain`
+   * the events already queued go out before the error (shutdown); without it
+   * they are dropped (a slow consumer is not fed its backlog). Idempotent.
+   */
+  end(error?: BrokerError, drain = error === undefined): void {
     if (this.ended) return;
     this.ended = true;
     this.endError = error;
+    this.drainOnEnd = drain;
+    if (!drain) this.queue = [];
     this.wake?.();
     this.wake = undefined;
   }
 
   /**
-   * Batches of queued events, oldest first, at most `maxBatch` each. A clean
-   * end drains the queue first; an end with an error throws it at once and
-   * drops what is queued (the client resumes from its last positions, so
-   * nothing is lost, and a slow consumer is not fed another backlog).
+   * Batches of queued events, oldest first, at most `maxBatch` each, until
+   * the session ends (see end() for what happens to the queue then).
    */
   async *batches(maxBatch: number): AsyncGenerator<SessionEvent[]> {
     for (;;) {
-      if (this.queue.length > 0 && !(this.ended && this.endError)) {
+      if (this.queue.length > 0 && !(this.ended && !this.drainOnEnd)) {
         const batch = this.queue.length <= maxBatch ? this.queue : this.queue.splice(0, maxBatch);
         if (batch === this.queue) this.queue = [];
         yield batch;

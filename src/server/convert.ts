@@ -1,0 +1,104 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Position, PresenceEntry, StoredMessage } from "../engine/engine.js";
+import type { SessionEvent } from "../broker/session.js";
+import {
+  PresenceEventKind,
+  SubscribeEventSchema,
+  type SubscribeEvent,
+} from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import {
+  MessageSchema,
+  PresenceEntrySchema,
+  PresenceState,
+  StreamPositionSchema,
+  type Message,
+  type PresenceEntry as PbPresenceEntry,
+  type StreamPosition,
+} from "../../gen/es/seqcast/v1/types_pb.js";
+
+/** Domain values to their wire messages. */
+
+export const toPbPosition = (position: Position): StreamPosition =>
+  create(StreamPositionSchema, { epoch: position.epoch, sequence: position.sequence });
+
+export const fromPbPosition = (position: StreamPosition | undefined): Position | undefined =>
+  position ? { epoch: position.epoch, sequence: position.sequence } : undefined;
+
+// One wire message per stored message, shared by every subscriber's stream:
+// fan-out to N subscribers builds it once, not N times.
+const messageCache = new WeakMap<StoredMessage, Message>();
+
+export function toPbMessage(message: StoredMessage): Message {
+  let pb = messageCache.get(message);
+  if (!pb) {
+    pb = create(MessageSchema, {
+      id: message.id,
+      room: message.room,
+      epoch: message.epoch,
+      sequence: message.sequence,
+      sender: message.sender,
+      content: message.content,
+      payload: message.payload,
+      attributes: message.attributes,
+      time: timestampFromMs(message.timeMs),
+      clientMessageId: message.clientMessageId,
+    });
+    messageCache.set(message, pb);
+  }
+  return pb;
+}
+
+const STATES = { online: PresenceState.ONLINE, away: PresenceState.AWAY } as const;
+
+export function toPbPresenceEntry(entry: PresenceEntry, offline = false): PbPresenceEntry {
+  return create(PresenceEntrySchema, {
+    user: entry.user,
+    sessionId: entry.sessionId,
+    device: entry.device,
+    state: offline ? PresenceState.OFFLINE : STATES[entry.state],
+    joinedAt: timestampFromMs(entry.joinedAtMs),
+  });
+}
+
+const KINDS = {
+  join: PresenceEventKind.JOIN,
+  leave: PresenceEventKind.LEAVE,
+  update: PresenceEventKind.UPDATE,
+} as const;
+
+export function toPbEvent(event: SessionEvent): SubscribeEvent {
+  switch (event.type) {
+    case "message":
+      return create(SubscribeEventSchema, { event: { case: "message", value: toPbMessage(event.message) } });
+    case "presence":
+      return create(SubscribeEventSchema, {
+        event: {
+          case: "presence",
+          value: {
+            room: event.room,
+            kind: KINDS[event.kind],
+            entry: toPbPresenceEntry(event.entry, event.kind === "leave"),
+          },
+        },
+      });
+    case "subscribed":
+      return create(SubscribeEventSchema, {
+        event: {
+          case: "subscribed",
+          value: { room: event.room, position: toPbPosition(event.position), recovered: event.recovered },
+        },
+      });
+    case "session_started":
+      return create(SubscribeEventSchema, {
+        event: {
+          case: "sessionStarted",
+          value: { sessionId: event.sessionId, user: event.user, heartbeatIntervalMs: event.heartbeatIntervalMs },
+        },
+      });
+    case "heartbeat":
+      return create(SubscribeEventSchema, { event: { case: "heartbeat", value: { time: timestampFromMs(event.timeMs) } } });
+    case "unsubscribed":
+      return create(SubscribeEventSchema, { event: { case: "unsubscribed", value: { room: event.room } } });
+  }
+}

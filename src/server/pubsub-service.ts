@@ -1,0 +1,129 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { Broker, RoomRequest } from "../broker/broker.js";
+import { BrokerError } from "../broker/errors.js";
+import { validateUser } from "../broker/validate.js";
+import {
+  GetHistoryResponseSchema,
+  GetPresenceResponseSchema,
+  HistoryDirection,
+  JoinResponseSchema,
+  LeaveResponseSchema,
+  PublishResponseSchema,
+  PubSubService,
+  SubscribeResponseSchema,
+  type RoomSubscription,
+  type SubscribeResponse,
+} from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { fromPbPosition, toPbEvent, toPbMessage, toPbPosition, toPbPresenceEntry } from "./convert.js";
+import { toConnectError } from "./errors.js";
+
+/** Events per stream message; a burst is sent as few large writes, not many small ones. */
+const MAX_EVENTS_PER_RESPONSE = 256;
+
+export const IDENTITY_HEADER = "seqcast-user";
+
+/** The caller's identity, from the `seqcast-user` header. */
+export function identity(context: HandlerContext): string {
+  return validateUser(context.requestHeader.get(IDENTITY_HEADER));
+}
+
+const toRoomRequests = (rooms: RoomSubscription[]): RoomRequest[] =>
+  rooms.map((r) => ({ room: r.room, since: fromPbPosition(r.since) }));
+
+/** Unary handlers share one error path: everything thrown goes through toConnectError. */
+async function guarded<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw toConnectError(error);
+  }
+}
+
+export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService> {
+  return {
+    publish: (request, context) =>
+      guarded(async () => {
+        const message = await broker.publish(identity(context), request);
+        return create(PublishResponseSchema, {
+          id: message.id,
+          position: toPbPosition(message),
+          time: timestampFromMs(message.timeMs),
+          duplicate: false,
+        });
+      }),
+
+    async *subscribe(request, context): AsyncGenerator<SubscribeResponse> {
+      let session;
+      try {
+        const user = identity(context);
+        session = broker.openSession(user, request.device);
+        const rooms = toRoomRequests(request.rooms);
+        // Throws synchronously on bad rooms: the stream fails before sending anything.
+        const joined = broker.join(session, rooms);
+        const active = session;
+        joined.catch((error: unknown) =>
+          broker.closeSession(active, error instanceof BrokerError ? error : new BrokerError("internal", String(error))),
+        );
+      } catch (error) {
+        if (session) await broker.closeSession(session);
+        throw toConnectError(error);
+      }
+      const closeOnAbort = () => void broker.closeSession(session);
+      context.signal.addEventListener("abort", closeOnAbort);
+      try {
+        for await (const batch of session.batches(MAX_EVENTS_PER_RESPONSE))
+          yield create(SubscribeResponseSchema, { events: batch.map(toPbEvent) });
+      } catch (error) {
+        throw toConnectError(error);
+      } finally {
+        context.signal.removeEventListener("abort", closeOnAbort);
+        await broker.closeSession(session);
+      }
+    },
+
+    join: (request, context) =>
+      guarded(async () => {
+        const session = broker.getSession(request.sessionId, identity(context));
+        await broker.join(session, toRoomRequests(request.rooms));
+        return create(JoinResponseSchema);
+      }),
+
+    leave: (request, context) =>
+      guarded(async () => {
+        const session = broker.getSession(request.sessionId, identity(context));
+        await broker.leave(session, request.rooms);
+        return create(LeaveResponseSchema);
+      }),
+
+    getHistory: (request, context) =>
+      guarded(async () => {
+        identity(context);
+        const page = await broker.history({
+          room: request.room,
+          after: request.afterSequence,
+          before: request.beforeSequence,
+          limit: request.limit,
+          direction: request.direction === HistoryDirection.BACKWARD ? "backward" : "forward",
+        });
+        return create(GetHistoryResponseSchema, {
+          messages: page.messages.map(toPbMessage),
+          position: toPbPosition(page.position),
+          firstSequence: page.firstSequence,
+          hasMore: page.hasMore,
+        });
+      }),
+
+    getPresence: (request, context) =>
+      guarded(async () => {
+        identity(context);
+        const snapshot = await broker.presence(request.room);
+        return create(GetPresenceResponseSchema, {
+          entries: snapshot.entries.map((e) => toPbPresenceEntry(e)),
+          userCount: snapshot.userCount,
+          sessionCount: snapshot.sessionCount,
+        });
+      }),
+  };
+}

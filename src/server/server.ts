@@ -1,0 +1,129 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Broker } from "../broker/broker.js";
+import type { BrokerConfig } from "../broker/config.js";
+import type { Engine, EngineOptions } from "../engine/engine.js";
+import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { registerHealth, type HealthState } from "./health.js";
+import { pubSubService } from "./pubsub-service.js";
+import { registerReflection } from "./reflection.js";
+
+export interface ServerOptions {
+  config: BrokerConfig;
+  engine: (options: EngineOptions) => Engine;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  host?: string;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly url: string;
+  readonly broker: Broker;
+  /**
+   * Graceful shutdown: health turns NOT_SERVING, every Subscribe stream ends
+   * with UNAVAILABLE after its sessions' presence leaves are sent, then the
+   * HTTP/2 sessions get GOAWAY and the port closes.
+   */
+  close(): Promise<void>;
+}
+
+/** HTTP/2 connection preface (RFC 9113 §3.4), enough of it to tell from any HTTP/1.1 method. */
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+
+/**
+ * Requests up to this size are read and answered with a precise
+ * INVALID_ARGUMENT by validation; beyond it the runtime refuses to read at all
+ * (RESOURCE_EXHAUSTED, or a reset connection on HTTP/1.1).
+ */
+const MIN_READ_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * One port, every protocol: gRPC, gRPC-Web and Connect over HTTP/2 without
+ * TLS (h2c, prior knowledge) and HTTP/1.1 (Connect and gRPC-Web only).
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const broker = new Broker({ config: options.config, engine: options.engine });
+  let health: HealthState | undefined;
+  const handler = connectNodeAdapter({
+    routes(router: ConnectRouter) {
+      router.service(PubSubService, pubSubService(broker));
+      registerReflection(router, [PubSubService]);
+      health = registerHealth(router, { "": "SERVING", [PubSubService.typeName]: "SERVING" });
+    },
+    // Requests larger than a message could ever be are refused before decoding.
+    readMaxBytes: Math.max(MIN_READ_MAX_BYTES, 2 * options.config.maxMessageBytes),
+    // Never compress responses: the same message fans out to many streams and
+    // per-stream gzip would redo the same work for each (grpc-js clients ask
+    // for gzip by default). Compressed requests are still accepted.
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
+  });
+  // Node's plaintext HTTP/2 server has no HTTP/1.1 fallback (allowHTTP1 needs
+  // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
+  // connection to the right server.
+  const h2 = http2.createServer(handler);
+  const h1 = http.createServer(handler);
+  const server = net.createServer((socket) => {
+    let head = Buffer.alloc(0);
+    const sniff = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < H2_PREFACE.length && H2_PREFACE.subarray(0, head.length).equals(head)) return;
+      socket.off("data", sniff);
+      socket.pause();
+      socket.unshift(head);
+      if (head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) {
+        // The HTTP/2 session reads the unshifted bytes itself (on next tick);
+        // resuming here would emit them as 'data' and lose them.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", sniff);
+    socket.on("error", () => socket.destroy());
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host && options.host !== "0.0.0.0" && options.host !== "::" ? options.host : "127.0.0.1";
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    broker,
+    close() {
+      closing ??= (async () => {
+        health?.set("", "NOT_SERVING");
+        health?.set(PubSubService.typeName, "NOT_SERVING");
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await broker.close();
+        health?.close();
+        // Let the streams' final frames (trailers with UNAVAILABLE) go out, then GOAWAY.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        for (const session of sessions) session.close();
+        h1.closeAllConnections();
+        const force = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, 2000);
+        await closed;
+        clearTimeout(force);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import { after, before, describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { RunningServer } from "../../src/server/server.js";
+import { clientFor, PROTOCOLS, Recorder, startBroker } from "./harness.js";
+
+async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await call;
+  } catch (error) {
+    const e = ConnectError.from(error);
+    return { code: Code[e.code], message: e.rawMessage };
+  }
+  assert.fail("expected the call to fail");
+}
+
+for (const p of PROTOCOLS) {
+  describe(`errors over ${p.name}`, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startBroker({ maxMessageBytes: 1024, maxRoomsPerSession: 3 });
+    });
+    after(() => server.close());
+
+    it("rejects bad room names with INVALID_ARGUMENT saying what is wrong", async () => {
+      const c = clientFor(server.url, "alice", p);
+      for (const [room, needle] of [
+        ["", "must not be empty"],
+        ["x".repeat(129), "at most 128"],
+        ["has space", "not a room name"],
+        ["a..b", "not a room name"],
+        ["emoji🙂", "not a room name"],
+      ] as const) {
+        const r = await codeOf(c.publish(room, "hi"));
+        assert.equal(r.code, "InvalidArgument", room);
+        assert.match(r.message, new RegExp(needle));
+      }
+      assert.equal((await codeOf(c.history("bad room"))).code, "InvalidArgument");
+      assert.equal((await codeOf(c.presence("bad/room"))).code, "InvalidArgument");
+    });
+
+    it("rejects empty and oversized messages", async () => {
+      const c = clientFor(server.url, "alice", p);
+      const empty = await codeOf(c.publish("ok", ""));
+      assert.equal(empty.code, "InvalidArgument");
+      assert.match(empty.message, /content/);
+      const big = await codeOf(c.publish("ok", "x".repeat(2000)));
+      assert.equal(big.code, "InvalidArgument");
+      assert.match(big.message, /at most 1024/);
+      const huge = await codeOf(c.publish("ok", "x".repeat(1_000_000)));
+      assert.equal(huge.code, "InvalidArgument");
+      assert.match(huge.message, /1000000 bytes/);
+      // Payload alone is a valid body.
+      const ok = await c.publish("ok", "", { payload: new Uint8Array([1]) });
+      assert.equal(ok.sequence, 1n);
+    });
+
+    it("requires an identity", async () => {
+      const anonymous = clientFor(server.url, "", p);
+      assert.equal((await codeOf(anonymous.publish("ok", "hi"))).code, "Unauthenticated");
+      const bad = clientFor(server.url, "not a name!", p);
+      assert.equal((await codeOf(bad.publish("ok", "hi"))).code, "Unauthenticated");
+    });
+
+    it("checks sessions: unknown is NOT_FOUND, another user's is PERMISSION_DENIED, too many rooms RESOURCE_EXHAUSTED", async () => {
+      const alice = clientFor(server.url, "alice", p);
+      assert.equal((await codeOf(alice.rpc.join({ sessionId: "nope", rooms: [{ room: "a" }] }, { headers: alice.callHeaders }))).code, "NotFound");
+      const sub = alice.subscribe(["a"]);
+      const rec = new Recorder(sub);
+      await rec.subscribedTo("a");
+      const mallory = clientFor(server.url, "mallory", p);
+      const stolen = await codeOf(mallory.rpc.join({ sessionId: sub.sessionId!, rooms: [{ room: "b" }] }, { headers: mallory.callHeaders }));
+      assert.equal(stolen.code, "PermissionDenied");
+      const tooMany = await codeOf(
+        alice.rpc.join({ sessionId: sub.sessionId!, rooms: ["b", "c", "d"].map((room) => ({ room })) }, { headers: alice.callHeaders }),
+      );
+      assert.equal(tooMany.code, "ResourceExhausted");
+      const badJoin = await codeOf(alice.rpc.join({ sessionId: sub.sessionId!, rooms: [{ room: "no good" }] }, { headers: alice.callHeaders }));
+      assert.equal(badJoin.code, "InvalidArgument");
+      assert.match(badJoin.message, /rooms\[0\]\.room/);
+      await sub.close();
+    });
+
+    it("fails a Subscribe with bad rooms before it sends anything, and keeps other streams intact", async () => {
+      const c = clientFor(server.url, "alice", p);
+      const good = c.subscribe(["intact"]);
+      const rec = new Recorder(good);
+      await rec.subscribedTo("intact");
+      const stream = c.rpc.subscribe({ rooms: [{ room: "intact" }, { room: "" }] }, { headers: c.callHeaders });
+      const events: unknown[] = [];
+      const r = await codeOf(
+        (async () => {
+          for await (const response of stream) events.push(...response.events);
+        })(),
+      );
+      assert.equal(r.code, "InvalidArgument");
+      assert.equal(events.length, 0);
+      const bogusSince = await codeOf(
+        (async () => {
+          for await (const _ of c.rpc.subscribe({ rooms: [{ room: "x", since: { epoch: "", sequence: 5n } }] }, { headers: c.callHeaders }));
+        })(),
+      );
+      assert.equal(bogusSince.code, "InvalidArgument");
+      await c.publish("intact", "still here");
+      await rec.until((x) => x.contents("intact").includes("still here"), "message on the intact stream");
+      await good.close();
+    });
+
+    it("validates history ranges", async () => {
+      const c = clientFor(server.url, "alice", p);
+      assert.equal((await codeOf(c.history("ok", { limit: 5000 }))).code, "InvalidArgument");
+      assert.equal((await codeOf(c.history("ok", { after: 5n, before: 6n }))).code, "InvalidArgument");
+    });
+  });
+}
+
+describe("hostile input", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startBroker();
+  });
+  after(() => server.close());
+
+  it("answers garbage on the wire with an error and keeps serving", async () => {
+    const post = (path: string, headers: Record<string, string>, body: Buffer | string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(`${server.url}${path}`, { method: "POST", headers }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    const path = "/seqcast.v1.PubSubService/Publish";
+    // Undecodable protobuf is refused by the Connect runtime before our code
+    // runs; like grpc-go it reports INTERNAL ("parse binary"), not a crash.
+    assert.equal(await post(path, { "content-type": "application/proto", "seqcast-user": "x" }, Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01])), 500);
+    assert.equal(await post(path, { "content-type": "application/json", "seqcast-user": "x" }, "{not json"), 400);
+    assert.equal(await post(path, { "content-type": "application/json", "seqcast-user": "x" }, '{"room": 5}'), 400);
+    assert.equal(await post("/nope.Service/Method", { "content-type": "application/json" }, "{}"), 404);
+    // Raw bytes that are neither HTTP/1.1 nor HTTP/2.
+    const net = await import("node:net");
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(server.port, "127.0.0.1", () => socket.end(Buffer.from([0, 1, 2, 3, 255, 254])));
+      socket.on("close", () => resolve());
+      socket.on("error", () => resolve());
+      socket.resume();
+    });
+    const c = clientFor(server.url, "alice", PROTOCOLS[0]);
+    assert.equal((await c.publish("after-garbage", "alive")).sequence, 1n);
+  });
+});

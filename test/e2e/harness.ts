@@ -1,0 +1,102 @@
+import net from "node:net";
+import { defaultBrokerConfig, type BrokerConfig } from "../../src/broker/config.js";
+import { createSeqcastClient, type SeqcastClient } from "../../src/client/client.js";
+import type { Subscription, SubscriptionEvent } from "../../src/client/subscription.js";
+import { createMemoryEngine } from "../../src/engine/memory.js";
+import { startServer, type RunningServer } from "../../src/server/server.js";
+
+/** The protocols every wire-level claim is tested over. Connect runs on HTTP/1.1 to cover that path too. */
+export const PROTOCOLS = [
+  { name: "grpc", protocol: "grpc", httpVersion: "2" },
+  { name: "connect (HTTP/1.1)", protocol: "connect", httpVersion: "1.1" },
+] as const;
+export type ProtocolCase = (typeof PROTOCOLS)[number];
+
+export async function startBroker(overrides: Partial<BrokerConfig> = {}): Promise<RunningServer> {
+  return startServer({ config: { ...defaultBrokerConfig, ...overrides }, engine: createMemoryEngine, port: 0 });
+}
+
+export function clientFor(url: string, user: string, p: ProtocolCase): SeqcastClient {
+  return createSeqcastClient({ baseUrl: url, user, protocol: p.protocol, httpVersion: p.httpVersion });
+}
+
+/** Records everything a subscription tells its application. */
+export class Recorder {
+  readonly events: SubscriptionEvent[] = [];
+  constructor(readonly subscription: Subscription) {
+    subscription.on((event) => this.events.push(event));
+  }
+  messages(room?: string) {
+    return this.events.flatMap((e) => (e.type === "message" && (!room || e.room === room) ? [e.message] : []));
+  }
+  contents(room?: string): string[] {
+    return this.messages(room).map((m) => m.content);
+  }
+  sequences(room?: string): number[] {
+    return this.messages(room).map((m) => Number(m.sequence));
+  }
+  ofType<T extends SubscriptionEvent["type"]>(type: T): Extract<SubscriptionEvent, { type: T }>[] {
+    return this.events.filter((e): e is Extract<SubscriptionEvent, { type: T }> => e.type === type);
+  }
+  /** Resolves once `predicate` holds; rejects after `timeoutMs` with what was seen. */
+  async until(predicate: (r: Recorder) => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    await eventually(() => predicate(this), `${what} (saw ${this.summary()})`, timeoutMs);
+  }
+  subscribedTo(room: string): Promise<void> {
+    return this.until((r) => r.ofType("subscribed").some((e) => e.room === room), `subscribed to ${room}`);
+  }
+  summary(): string {
+    const counts = new Map<string, number>();
+    for (const e of this.events) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
+    return JSON.stringify(Object.fromEntries(counts));
+  }
+}
+
+export async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * A TCP proxy in front of the broker whose connections can be cut, to
+ * simulate a network failure under a live client.
+ */
+export async function startCuttableProxy(targetPort: number): Promise<{ url: string; cut(): void; close(): Promise<void>; cuts: number }> {
+  const sockets = new Set<net.Socket>();
+  const state = { cuts: 0 };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get cuts() {
+      return state.cuts;
+    },
+    cut() {
+      state.cuts++;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import type { RunningServer } from "../../src/server/server.js";
+import { SubscriptionState } from "../../src/client/subscription.js";
+import { clientFor, PROTOCOLS, Recorder, startBroker, startCuttableProxy } from "./harness.js";
+
+for (const p of PROTOCOLS) {
+  describe(`pub/sub over ${p.name}`, () => {
+    let server: RunningServer;
+    const closers: Array<() => Promise<unknown>> = [];
+    before(async () => {
+      server = await startBroker();
+    });
+    after(async () => {
+      await Promise.allSettled(closers.map((c) => c()));
+      await server.close();
+    });
+    const subscribe = (user: string, rooms: string[], device = "test") => {
+      const sub = clientFor(server.url, user, p).subscribe(rooms, { device });
+      closers.push(() => sub.close());
+      return new Recorder(sub);
+    };
+
+    it("delivers to three clients in the same order, and a late joiner reads it from history", async () => {
+      const room = "lobby";
+      const [alice, bob, carol] = ["alice", "bob", "carol"].map((u) => subscribe(u, [room]));
+      await Promise.all([alice!, bob!, carol!].map((r) => r.subscribedTo(room)));
+      const publisher = clientFor(server.url, "alice", p);
+      for (const text of ["hi", "hello", "hey"]) await publisher.publish(room, text);
+      for (const r of [alice!, bob!, carol!]) {
+        await r.until((x) => x.messages(room).length === 3, "3 messages");
+        assert.deepEqual(r.contents(room), ["hi", "hello", "hey"]);
+        assert.deepEqual(r.sequences(room), [1, 2, 3]);
+        const first = r.messages(room)[0]!;
+        assert.equal(first.sender, "alice");
+        assert.equal(first.room, room);
+        assert.ok(first.id.length > 0 && first.epoch.length > 0 && first.time);
+      }
+      const late = clientFor(server.url, "dave", p);
+      const history = await late.history(room);
+      assert.deepEqual(history.messages.map((m) => [Number(m.sequence), m.sender, m.content]), [
+        [1, "alice", "hi"],
+        [2, "alice", "hello"],
+        [3, "alice", "hey"],
+      ]);
+      assert.equal(history.sequence, 3n);
+      const page = await late.history(room, { after: 1n, limit: 1 });
+      assert.deepEqual(page.messages.map((m) => m.content), ["hello"]);
+      assert.equal(page.hasMore, true);
+    });
+
+    it("keeps rooms isolated, each with its own sequence", async () => {
+      const sports = subscribe("sam", ["sports"]);
+      const news = subscribe("nina", ["news"]);
+      const both = subscribe("bea", ["sports", "news"]);
+      await Promise.all([sports.subscribedTo("sports"), news.subscribedTo("news"), both.subscribedTo("news"), both.subscribedTo("sports")]);
+      const pub = clientFor(server.url, "pub", p);
+      await pub.publish("sports", "goal");
+      await pub.publish("news", "election");
+      await pub.publish("sports", "offside");
+      await both.until((r) => r.messages().length === 3, "3 messages on two rooms");
+      await sports.until((r) => r.messages().length === 2, "2 sports messages");
+      await news.until((r) => r.messages().length === 1, "1 news message");
+      assert.deepEqual(sports.contents(), ["goal", "offside"]);
+      assert.deepEqual(sports.sequences(), [1, 2]);
+      assert.deepEqual(news.contents(), ["election"]);
+      assert.deepEqual(news.sequences(), [1]);
+      assert.deepEqual(both.contents("sports"), ["goal", "offside"]);
+      // Nothing of another room leaks into a subscriber: give stragglers a moment.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(news.messages().length, 1);
+      assert.ok(news.messages().every((m) => m.room === "news"));
+    });
+
+    it("orders a burst of 1,000 publishes from several publishers identically for every subscriber", async () => {
+      const room = "burst";
+      const subs = ["s1", "s2", "s3"].map((u) => subscribe(u, [room]));
+      await Promise.all(subs.map((r) => r.subscribedTo(room)));
+      const publishers = ["p1", "p2", "p3", "p4"].map((u) => clientFor(server.url, u, p));
+      const acks = await Promise.all(
+        publishers.map(async (pub, i) => {
+          const positions: bigint[] = [];
+          // Each publisher keeps 25 publishes in flight, 250 in all.
+          for (let batch = 0; batch < 10; batch++) {
+            const sent = await Promise.all(
+              Array.from({ length: 25 }, (_, j) => pub.publish(room, `${i}:${batch * 25 + j}`)),
+            );
+            positions.push(...sent.map((s) => s.sequence));
+          }
+          return positions;
+        }),
+      );
+      const all = acks.flat().sort((a, b) => Number(a - b));
+      assert.deepEqual(all, Array.from({ length: 1000 }, (_, i) => BigInt(i + 1)), "acks are 1..1000, no hole, no reuse");
+      for (const r of subs) await r.until((x) => x.messages(room).length >= 1000, "1000 messages", 20_000);
+      const reference = subs[0]!.contents(room);
+      for (const r of subs) {
+        assert.deepEqual(r.sequences(room), Array.from({ length: 1000 }, (_, i) => i + 1));
+        assert.deepEqual(r.contents(room), reference, "every subscriber sees the same order");
+      }
+      // Publisher FIFO: each publisher's own messages appear in the order it sent them.
+      for (let i = 0; i < 4; i++) {
+        const mine = reference.filter((c) => c.startsWith(`${i}:`)).map((c) => Number(c.split(":")[1]));
+        assert.deepEqual(mine, [...mine].sort((a, b) => a - b));
+      }
+    });
+
+    it("announces joins and leaves, also for a client killed without goodbye", async () => {
+      const room = "presence-room";
+      const watcher = subscribe("walter", [room], "laptop");
+      await watcher.subscribedTo(room);
+      const bob = subscribe("bob", [room], "phone");
+      await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "join" && e.entry.user === "bob"), "bob's join");
+      const joined = await clientFor(server.url, "walter", p).presence(room);
+      assert.deepEqual(joined.entries.map((e) => [e.user, e.device]).sort(), [["bob", "phone"], ["walter", "laptop"]]);
+      assert.equal(joined.userCount, 2);
+      assert.equal(joined.sessionCount, 2);
+      await bob.subscription.leave(room);
+      await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "leave" && e.entry.user === "bob"), "bob's leave");
+
+      // A separate process subscribes, then dies with SIGKILL: no goodbye, just a dropped connection.
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", server.url, "zed", room, p.protocol, p.httpVersion],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      closers.push(async () => child.kill("SIGKILL"));
+      await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "join" && e.entry.user === "zed"), "zed's join", 20_000);
+      child.kill("SIGKILL");
+      await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "leave" && e.entry.user === "zed"), "zed's leave after SIGKILL");
+      const left = await clientFor(server.url, "walter", p).presence(room);
+      assert.deepEqual(left.entries.map((e) => e.user), ["walter"]);
+    });
+
+    it("resumes after a dropped connection with nothing lost and nothing doubled", async () => {
+      const room = "resume";
+      const proxy = await startCuttableProxy(server.port);
+      closers.push(() => proxy.close());
+      const sub = clientFor(proxy.url, "rita", p).subscribe([room], { backoff: { baseMs: 20, maxMs: 200 } });
+      closers.push(() => sub.close());
+      const rec = new Recorder(sub);
+      await rec.subscribedTo(room);
+      const pub = clientFor(server.url, "pete", p);
+      for (let i = 1; i <= 20; i++) await pub.publish(room, `m${i}`);
+      await rec.until((r) => r.messages(room).length === 20, "first 20");
+      proxy.cut();
+      // Published while the subscriber is cut off.
+      for (let i = 21; i <= 40; i++) await pub.publish(room, `m${i}`);
+      await rec.until((r) => r.ofType("state").some((e) => e.to === SubscriptionState.Reconnecting), "reconnecting");
+      await sub.waitFor(SubscriptionState.Connected);
+      for (let i = 41; i <= 50; i++) await pub.publish(room, `m${i}`);
+      await rec.until((r) => r.messages(room).length >= 50, "all 50");
+      assert.deepEqual(rec.sequences(room), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.equal(rec.ofType("reset").length, 0, "no loss to report");
+      const resubscribed = rec.ofType("subscribed").filter((e) => e.room === room);
+      assert.equal(resubscribed.length, 2);
+      assert.equal(resubscribed[1]!.recovered, true);
+    });
+  });
+}

@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createSeqcastClient } from "../../src/client/client.js";
+import { SubscriptionState, type SubscriptionEvent } from "../../src/client/subscription.js";
+import {
+  PubSubService,
+  SubscribeEventSchema,
+  type SubscribeEvent,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { MessageSchema, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
+import { eventually } from "../e2e/harness.js";
+
+/**
+ * The SDK against an in-process fake broker whose streams the test scripts
+ * event by event: deterministic holes, epoch changes and stream failures
+ * that a real broker would only produce by accident.
+ */
+type Step = SubscribeEvent | ConnectError;
+
+class FakeBroker {
+  /** One script per Subscribe call, consumed in order. */
+  scripts: Step[][] = [];
+  requests: SubscribeRequest[] = [];
+  history: Message[] = [];
+  historyEpoch = "e1";
+  firstSequence = 1n;
+  private waiters: Array<() => void> = [];
+  /** Steps pushed while a stream is open. */
+  live: Step[] = [];
+
+  push(step: Step) {
+    this.live.push(step);
+    this.waiters.splice(0).forEach((w) => w());
+  }
+
+  routes = (router: ConnectRouter) => {
+    const fake = this;
+    router.service(PubSubService, {
+      async *subscribe(request): AsyncGenerator<SubscribeResponse> {
+        fake.requests.push(request);
+        const script = fake.scripts.shift() ?? [];
+        fake.live = script;
+        for (;;) {
+          const step = fake.live.shift();
+          if (!step) {
+            await new Promise<void>((r) => fake.waiters.push(r));
+            continue;
+          }
+          if (step instanceof ConnectError) throw step;
+          yield { $typeName: "seqcast.v1.SubscribeResponse", events: [step] };
+        }
+      },
+      async getHistory(request) {
+        const messages = fake.history.filter(
+          (m) =>
+            m.sequence > request.afterSequence &&
+            (request.beforeSequence === 0n || m.sequence < request.beforeSequence) &&
+            m.sequence >= fake.firstSequence,
+        );
+        return {
+          messages,
+          position: { epoch: fake.historyEpoch, sequence: fake.history.at(-1)?.sequence ?? 0n },
+          firstSequence: fake.firstSequence,
+          hasMore: false,
+        };
+      },
+    });
+  };
+}
+
+const started = (id = "s1") =>
+  create(SubscribeEventSchema, { event: { case: "sessionStarted", value: { sessionId: id, user: "u", heartbeatIntervalMs: 0 } } });
+const subscribed = (epoch: string, sequence: bigint, recovered = false) =>
+  create(SubscribeEventSchema, { event: { case: "subscribed", value: { room: "r", position: { epoch, sequence }, recovered } } });
+const msg = (sequence: number, epoch = "e1") => create(MessageSchema, { room: "r", epoch, sequence: BigInt(sequence), content: `m${sequence}` });
+const message = (sequence: number, epoch = "e1") =>
+  create(SubscribeEventSchema, { event: { case: "message", value: msg(sequence, epoch) } });
+
+describe("Subscription against a scripted broker", () => {
+  let server: http2.Http2Server;
+  let url: string;
+  const fake = new FakeBroker();
+  before(async () => {
+    server = http2.createServer(connectNodeAdapter({ routes: fake.routes }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  beforeEach(() => {
+    Object.assign(fake, { scripts: [], requests: [], history: [], historyEpoch: "e1", firstSequence: 1n });
+  });
+
+  function open() {
+    const sub = createSeqcastClient({ baseUrl: url, user: "u", protocol: "grpc" }).subscribe(["r"], {
+      gapFillDelayMs: 20,
+      backoff: { baseMs: 5, maxMs: 20 },
+    });
+    const events: SubscriptionEvent[] = [];
+    sub.on((e) => events.push(e));
+    const delivered = () => events.flatMap((e) => (e.type === "message" ? [e.message.content] : e.type === "reset" ? [`reset:${e.reason}:${e.skipped}`] : []));
+    return { sub, events, delivered };
+  }
+
+  it("fills a hole on the stream from history after the gap delay", async () => {
+    fake.history = [msg(1), msg(2), msg(3)];
+    fake.scripts = [[started(), subscribed("e1", 0n), message(1), message(3)]];
+    const { sub, delivered } = open();
+    await eventually(() => delivered().length === 3, "three deliveries");
+    assert.deepEqual(delivered(), ["m1", "m2", "m3"]);
+    await sub.close();
+  });
+
+  it("reports loss when the hole is no longer in history, then carries on", async () => {
+    fake.history = [msg(4), msg(5)];
+    fake.firstSequence = 4n;
+    fake.scripts = [[started(), subscribed("e1", 0n), message(1), message(5)]];
+    const { sub, delivered } = open();
+    await eventually(() => delivered().length === 4, "deliveries");
+    assert.deepEqual(delivered(), ["m1", "reset:lost:2", "m4", "m5"]);
+    await sub.close();
+  });
+
+  it("emits a reset instead of mixing lineages when the epoch changes", async () => {
+    fake.scripts = [[started(), subscribed("e1", 0n), message(1), message(2), message(1, "e2")]];
+    const { sub, delivered } = open();
+    await eventually(() => delivered().length === 4, "deliveries");
+    assert.deepEqual(delivered(), ["m1", "m2", "reset:epoch_changed:0", "m1"]);
+    await sub.close();
+  });
+
+  it("reconnects after a dropped stream and resumes from the last delivered position", async () => {
+    fake.scripts = [
+      [started("s1"), subscribed("e1", 0n), message(1), message(2), new ConnectError("gone", Code.Unavailable)],
+      [started("s2"), subscribed("e1", 2n, true), message(3)],
+    ];
+    const { sub, events, delivered } = open();
+    await eventually(() => delivered().length === 3, "deliveries");
+    assert.deepEqual(delivered(), ["m1", "m2", "m3"]);
+    assert.deepEqual(fake.requests[1]!.rooms.map((r) => [r.room, r.since?.epoch, r.since?.sequence]), [["r", "e1", 2n]]);
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === "state" ? [`${e.from}->${e.to}`] : [])),
+      ["connecting->connected", "connected->reconnecting", "reconnecting->connected"],
+    );
+    assert.equal(sub.sessionId, "s2");
+    await sub.close();
+    assert.equal(sub.state, SubscriptionState.Closed);
+  });
+
+  it("says so when a resume could not recover, instead of pretending", async () => {
+    fake.scripts = [
+      [started("s1"), subscribed("e1", 0n), message(1), new ConnectError("gone", Code.Unavailable)],
+      [started("s2"), subscribed("e1", 9n, false), message(10)],
+    ];
+    const { sub, delivered } = open();
+    await eventually(() => delivered().length === 3, "deliveries");
+    assert.deepEqual(delivered(), ["m1", "reset:lost:8", "m10"]);
+    await sub.close();
+  });
+
+  it("stops on a terminal error instead of retrying forever", async () => {
+    fake.scripts = [[new ConnectError("bad room", Code.InvalidArgument)]];
+    const { sub, events } = open();
+    await assert.rejects(sub.waitFor(SubscriptionState.Connected), /bad room/);
+    const last = events.filter((e) => e.type === "state").at(-1);
+    assert.equal(last?.type === "state" && last.to, SubscriptionState.Closed);
+    assert.equal(fake.requests.length, 1);
+  });
+});

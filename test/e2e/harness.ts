@@ -40,7 +40,7 @@ export class Recorder {
   }
   /** Resolves once `predicate` holds; rejects after `timeoutMs` with what was seen. */
   async until(predicate: (r: Recorder) => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    await eventually(() => predicate(this), `${what} (saw ${this.summary()})`, timeoutMs);
+    await eventually(() => predicate(this), () => `${what} (saw ${this.summary()})`, timeoutMs);
   }
   subscribedTo(room: string): Promise<void> {
     return this.until((r) => r.ofType("subscribed").some((e) => e.room === room), `subscribed to ${room}`);
@@ -52,10 +52,11 @@ export class Recorder {
   }
 }
 
-export async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function eventually(check: () => boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -1,0 +1,298 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import type { RunningServer } from "../../src/server/server.js";
+import { startBroker, startCuttableProxy } from "./harness.js";
+
+// End-to-end tests of `seqcast chat`: real CLI processes, driven through
+// piped stdin, asserted on the exact lines they print.
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const LINE_TIMEOUT_MS = 10_000;
+/** A fresh process compiles the sources through tsx first: give it longer for its first line. */
+const START_TIMEOUT_MS = 30_000;
+
+/** One `seqcast chat` process, with everything it printed kept for assertions. */
+class Cli {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly name: string, args: string[]) {
+    const env = { ...process.env };
+    delete env.SEQCAST_URL; // every test passes --url
+    this.child = spawn(process.execPath, ["bin/seqcast.js", "chat", ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
+    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => this.child.on("exit", (code, signal) => resolve({ code, signal })));
+    this.child.stdin.on("error", () => {}); // writing to a process we killed on purpose
+  }
+
+  /** Complete lines printed so far. */
+  lines(): string[] {
+    const lines = this.stdout.split("\n");
+    lines.pop(); // a partial last line, or "" after the final newline
+    return lines;
+  }
+
+  /** Marks the current end of the output, for waiting on lines printed after it. */
+  mark(): number {
+    return this.lines().length;
+  }
+
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  /** Resolves with the first line matching `pattern` (an exact string or a regex), from line index `from` on. */
+  async waitFor(pattern: string | RegExp, { from = 0, timeoutMs = LINE_TIMEOUT_MS } = {}): Promise<string> {
+    const matches = (line: string) => (typeof pattern === "string" ? line === pattern : pattern.test(line));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines().slice(from).find(matches);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline || this.child.exitCode !== null)
+        throw new Error(
+          `${this.name}: no line matching ${String(pattern)} within ${timeoutMs} ms` +
+            `${this.child.exitCode !== null ? ` (exited with ${this.child.exitCode})` : ""}\n` +
+            `--- stdout ---\n${this.stdout}--- stderr ---\n${this.stderr}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Sends a command and waits for the line that answers it. */
+  async command(line: string, answer: string | RegExp): Promise<string> {
+    const from = this.mark();
+    this.send(line);
+    return this.waitFor(answer, { from });
+  }
+
+  count(line: string): number {
+    return this.lines().filter((l) => l === line).length;
+  }
+
+  async exitCode(timeoutMs = LINE_TIMEOUT_MS): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.name}: still running after ${timeoutMs} ms\n${this.stdout}`)), timeoutMs);
+    });
+    try {
+      return (await Promise.race([this.exited, timeout])).code;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+  }
+}
+
+describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
+  let server: RunningServer;
+  const clis: Cli[] = [];
+  const closers: (() => Promise<void>)[] = [];
+
+  /** Starts a CLI and waits until its session is live. */
+  async function start(name: string, args: string[] = [], url = server.url): Promise<Cli> {
+    const cli = new Cli(name, ["--user", name, "--url", url, ...args]);
+    clis.push(cli);
+    await cli.waitFor("* connected", { timeoutMs: START_TIMEOUT_MS });
+    return cli;
+  }
+
+  before(async () => {
+    server = await startBroker();
+  });
+
+  after(async () => {
+    for (const cli of clis) cli.kill();
+    await Promise.allSettled(clis.map((cli) => cli.exited));
+    for (const close of closers.reverse()) await close().catch(() => {});
+    await server?.close();
+  });
+
+  it("two users chat in a room: joins, messages once each, presence, /who, /history", async () => {
+    const [alice, bob] = await Promise.all([start("alice"), start("bob", ["--device", "phone"])]);
+    await alice.command("/join general", "* joined general (seq 0)");
+    const fromBobJoin = alice.mark();
+    await bob.command("/join general", "* joined general (seq 0)");
+    await alice.waitFor("* bob joined general", { from: fromBobJoin });
+
+    alice.send("hello bob");
+    await bob.waitFor("[1] alice: hello bob");
+    await alice.waitFor("[1] alice: hello bob"); // own messages come back on the stream…
+    bob.send("hi alice");
+    await alice.waitFor("[2] bob: hi alice");
+    await bob.waitFor("[2] bob: hi alice");
+    assert.equal(alice.count("[1] alice: hello bob"), 1, "…and are shown once");
+    assert.equal(bob.count("[1] alice: hello bob"), 1);
+    assert.equal(bob.count("[2] bob: hi alice"), 1);
+    // Nobody is told about their own session's join.
+    assert.equal(alice.count("* alice joined general"), 0);
+    assert.equal(bob.count("* bob joined general"), 0);
+
+    await alice.command("/who general", "* general: alice (cli), bob (phone)");
+    // A second session of bob's: /who counts sessions per user.
+    const bob2 = await start("bob", ["--device", "laptop", "--room", "general"]);
+    await bob2.waitFor("* joined general (seq 2)");
+    await alice.command("/who", "* general: alice (cli), bob (2 sessions)");
+
+    // A third user, in no room: /history shows the room's messages in order, as `[room#seq]`.
+    const carol = await start("carol");
+    const from = carol.mark();
+    carol.send("/history general");
+    await carol.waitFor("[general#2] bob: hi alice", { from });
+    assert.deepEqual(carol.lines().slice(from), [
+      "* general: last 2 messages",
+      "[general#1] alice: hello bob",
+      "[general#2] bob: hi alice",
+    ]);
+    await carol.command("/history general 1", "* general: last 1 message (older ones exist)");
+    await carol.waitFor("[general#2] bob: hi alice", { from: carol.mark() - 1 });
+    // Without a current room a message has nowhere to go.
+    await carol.command("anyone?", "! join a room first: /join <room>");
+  });
+
+  it("shows other joined rooms as [room#seq] and switches rooms with /room", async () => {
+    const [dora, eve] = await Promise.all([start("dora"), start("eve")]);
+    await dora.command("/join lobby", "* joined lobby (seq 0)");
+    await dora.command("/join side", "* joined side (seq 0)");
+    await dora.command("/rooms", "* rooms: lobby, side (current)");
+    await eve.command("/join lobby", "* joined lobby (seq 0)");
+    eve.send("in the lobby");
+    await dora.waitFor("[lobby#1] eve: in the lobby");
+    await dora.command("/room lobby", "* current room: lobby");
+    eve.send("again");
+    await dora.waitFor("[2] eve: again");
+    dora.send("from dora");
+    await eve.waitFor("[3] dora: from dora");
+    await dora.waitFor("[3] dora: from dora");
+    // Leaving the current room makes another joined room current.
+    await dora.command("/leave", "* left lobby");
+    await dora.waitFor("* current room: side");
+    await dora.command("/room lobby", "! not in lobby: /join lobby first");
+  });
+
+  it("prints errors as `! code: message` and keeps running", async () => {
+    const frank = await start("frank");
+    await frank.command("/join bad!room", /^! invalid_argument: room: "bad!room" is not a room name/);
+    // The same mistake caught by the broker (GetPresence / GetHistory validate the room).
+    await frank.command("/who no/such", /^! invalid_argument: room: "no\/such" is not a room name/);
+    await frank.command("/history no/such", /^! invalid_argument: room: "no\/such" is not a room name/);
+    await frank.command("/history lobby 5000", /^! invalid_argument: limit: 5000, at most 1000 allowed$/);
+    await frank.command("/frobnicate", "! unknown command /frobnicate (try /help)");
+    await frank.command("/join", "! usage: /join <room>");
+    await frank.command("/leave nowhere", "! not in nowhere");
+    // Still alive and well.
+    await frank.command("/rooms", "* no rooms joined: /join <room>");
+    await frank.command("/join fine", "* joined fine (seq 0)");
+    await frank.command("/help", "  /join <room>          join a room and make it the current room");
+    assert.equal(frank.child.exitCode, null);
+  });
+
+  it("/leave announces the leave to others; /quit and end of input exit 0", async () => {
+    const [gina, hank] = await Promise.all([start("gina"), start("hank")]);
+    await gina.command("/join quitters", "* joined quitters (seq 0)");
+    const from = gina.mark();
+    await hank.command("/join quitters", "* joined quitters (seq 0)");
+    await gina.waitFor("* hank joined quitters", { from });
+    await hank.command("/leave quitters", "* left quitters");
+    await hank.waitFor("* no current room");
+    await gina.waitFor("* hank left quitters", { from });
+    hank.send("/quit");
+    assert.equal(await hank.exitCode(), 0);
+
+    const from2 = gina.mark();
+    const ivan = await start("ivan", ["--room", "quitters"]);
+    await ivan.waitFor("* joined quitters (seq 0)");
+    await gina.waitFor("* ivan joined quitters", { from: from2 });
+    ivan.child.stdin.end(); // EOF = /quit: the session ends cleanly, others see the leave
+    assert.equal(await ivan.exitCode(), 0);
+    await gina.waitFor("* ivan left quitters", { from: from2 });
+  });
+
+  it("runs a piped script to the end: lines after /join wait for it, EOF quits", async () => {
+    const script = new Cli("judy", ["--user", "judy", "--url", server.url, "--room", "scripted"]);
+    clis.push(script);
+    script.child.stdin.end("first\n/join scripted.b\nsecond\n/history scripted\n");
+    assert.equal(await script.exitCode(START_TIMEOUT_MS), 0, script.stdout + script.stderr);
+    const lines = script.lines();
+    assert.equal(lines[0], `* seqcast chat: judy at ${server.url} (/help for commands)`);
+    assert.ok(lines.includes("* joined scripted (seq 0)"), script.stdout);
+    assert.ok(lines.includes("* joined scripted.b (seq 0)"), script.stdout);
+    // History of a joined room that is not current: [room#seq].
+    const at = lines.indexOf("* scripted: last 1 message");
+    assert.ok(at > 0, script.stdout);
+    assert.equal(lines[at + 1], "[scripted#1] judy: first");
+    assert.ok(!lines.some((line) => line.startsWith("!")), script.stdout);
+  });
+
+  it("a CLI killed with SIGKILL shows up as a leave at the others", async () => {
+    const kate = await start("kate", ["--room", "crash"]);
+    await kate.waitFor("* joined crash (seq 0)");
+    const from = kate.mark();
+    const leo = await start("leo", ["--room", "crash"]);
+    await leo.waitFor("* joined crash (seq 0)");
+    await kate.waitFor("* leo joined crash", { from });
+    leo.kill();
+    assert.equal((await leo.exited).signal, "SIGKILL");
+    await kate.waitFor("* leo left crash", { from });
+    await kate.command("/who", "* crash: kate (cli)");
+  });
+
+  it("reports a lost connection and resumes without losing or doubling messages", async () => {
+    const proxy = await startCuttableProxy(server.port);
+    closers.push(() => proxy.close());
+    const mia = await start("mia", ["--room", "flaky"], proxy.url);
+    await mia.waitFor("* joined flaky (seq 0)");
+    const ned = await start("ned", ["--room", "flaky"]);
+    await ned.waitFor("* joined flaky (seq 0)");
+    ned.send("one");
+    await mia.waitFor("[1] ned: one");
+
+    const from = mia.mark();
+    proxy.cut();
+    await mia.waitFor(/^\* reconnecting: /, { from });
+    ned.send("two"); // probably sent while mia is away; the resume replays it
+    await mia.waitFor("* connected", { from });
+    ned.send("three");
+    await mia.waitFor("[3] ned: three", { from });
+    await mia.waitFor("[2] ned: two", { from });
+    assert.deepEqual(
+      mia.lines().filter((line) => line.startsWith("[")),
+      ["[1] ned: one", "[2] ned: two", "[3] ned: three"],
+    );
+    // The old session's leave is not news to mia herself.
+    assert.equal(mia.count("* mia left flaky"), 0);
+    mia.send("back");
+    await ned.waitFor("[4] mia: back");
+  });
+
+  it("rejects command-line mistakes with exit code 2", async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /--user NAME is required/],
+      [["--user", "no spaces"], /--user: "no spaces" is not a user name/],
+      [["--user", "x", "--bogus"], /--bogus/],
+      [["--user", "x", "--url", "ftp://host"], /--url: "ftp:\/\/host" must start with http:\/\/ or https:\/\//],
+      [["--user", "x", "--room", "a b"], /--room: "a b" is not a room name/],
+      [["--user", "x", "--protocol", "carrier-pigeon"], /--protocol: "carrier-pigeon" is not one of grpc, connect, grpc-web/],
+    ];
+    await Promise.all(
+      cases.map(async ([args, message]) => {
+        const cli = new Cli(`usage ${args.join(" ")}`, args);
+        clis.push(cli);
+        assert.equal(await cli.exitCode(START_TIMEOUT_MS), 2, args.join(" "));
+        assert.match(cli.stderr, message);
+        assert.doesNotMatch(cli.stderr, /\n\s+at /, "no stack trace");
+      }),
+    );
+  });
+});

@@ -4,6 +4,7 @@ import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js
 import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput, type ResetReason } from "./reorder-buffer.js";
 import { backoffDelay, defaultBackoff, isRetryable, type BackoffPolicy } from "./retry.js";
+import { validateRoom } from "../broker/validate.js";
 
 /**
  * Lifecycle of a subscription (one session that survives reconnects):
@@ -78,6 +79,8 @@ export class Subscription {
   private readonly closed = new AbortController();
   private sessionIdValue: string | undefined;
   private running: Promise<void> | undefined;
+  /** Rooms named in the Subscribe request of the current stream. */
+  private requested = new Set<string>();
 
   constructor(
     private readonly client: SeqcastClient,
@@ -129,8 +132,17 @@ export class Subscription {
     this.running ??= this.run();
   }
 
-  /** Adds a room to the live session (and to every future reconnect). */
+  /**
+   * Adds a room to the live session (and to every future reconnect). A bad
+   * room name is rejected here, with the broker's own check, so it can never
+   * poison the next Subscribe of the whole session.
+   */
   async join(room: string): Promise<void> {
+    try {
+      validateRoom(room);
+    } catch (error) {
+      throw new ConnectError((error as Error).message, Code.InvalidArgument);
+    }
     this.rooms.add(room);
     const sessionId = this.sessionIdValue;
     if (!sessionId) return; // the next (re)connect subscribes it
@@ -182,9 +194,10 @@ export class Subscription {
       this.stream = stream;
       let failure: ConnectError;
       try {
+        this.requested = new Set(this.rooms);
         const responses = this.client.rpc.subscribe(
           {
-            rooms: [...this.rooms].map((room) => ({ room, since: this.buffers.get(room)?.position })),
+            rooms: [...this.requested].map((room) => ({ room, since: this.buffers.get(room)?.position })),
             device: this.options.device ?? "",
           },
           { headers: this.client.callHeaders, signal: stream.signal },
@@ -234,6 +247,10 @@ export class Subscription {
         this.heartbeatMs = e.value.heartbeatIntervalMs;
         this.feedWatchdog();
         this.setState(SubscriptionState.Connected, "session started");
+        // Rooms joined while this stream's request was already on its way.
+        for (const room of this.rooms)
+          if (!this.requested.has(room))
+            this.join(room).catch((error) => this.emit({ type: "warning", error: ConnectError.from(error) }));
         return;
       case "subscribed": {
         const { room, position, recovered } = e.value;

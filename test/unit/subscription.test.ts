@@ -87,12 +87,18 @@ describe("Subscription against a scripted broker", () => {
   let server: http2.Http2Server;
   let url: string;
   const fake = new FakeBroker();
+  const sessions = new Set<http2.ServerHttp2Session>();
   before(async () => {
     server = http2.createServer(connectNodeAdapter({ routes: fake.routes }));
+    server.on("session", (s) => sessions.add(s));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(async () => {
+    // Clients keep idle HTTP/2 connections open; close them so the process can exit.
+    for (const session of sessions) session.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
   beforeEach(() => {
     Object.assign(fake, { scripts: [], requests: [], history: [], historyEpoch: "e1", firstSequence: 1n });
   });

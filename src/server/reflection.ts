@@ -132,6 +132,15 @@ class ReflectionIndex {
   }
 
   answer(request: AnyReflectionRequest): ReflectionAnswer {
+    try {
+      return this.lookup(request);
+    } catch (err) {
+      // Never end the stream over one bad request.
+      return { case: "errorResponse", value: { errorCode: Code.Internal, errorMessage: String(err) } };
+    }
+  }
+
+  private lookup(request: AnyReflectionRequest): ReflectionAnswer {
     const req = request.messageRequest;
     switch (req.case) {
       case "listServices":

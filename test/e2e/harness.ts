@@ -9,6 +9,7 @@ import { startServer, type RunningServer } from "../../src/server/server.js";
 export const PROTOCOLS = [
   { name: "grpc", protocol: "grpc", httpVersion: "2" },
   { name: "connect (HTTP/1.1)", protocol: "connect", httpVersion: "1.1" },
+  { name: "grpc-web (HTTP/1.1)", protocol: "grpc-web", httpVersion: "1.1" },
 ] as const;
 export type ProtocolCase = (typeof PROTOCOLS)[number];
 
@@ -65,11 +66,27 @@ export async function eventually(check: () => boolean, what: string | (() => str
  * A TCP proxy in front of the broker whose connections can be cut, to
  * simulate a network failure under a live client.
  */
-export async function startCuttableProxy(targetPort: number): Promise<{ url: string; cut(): void; close(): Promise<void>; cuts: number }> {
+export interface CuttableProxy {
+  url: string;
+  cuts: number;
+  /** Destroys every connection through the proxy. */
+  cut(): void;
+  /** Later connections go to this port (e.g. a restarted broker). */
+  retarget(port: number): void;
+  /** While blocked, new connections are dropped at once (the network is down). */
+  blocked: boolean;
+  close(): Promise<void>;
+}
+
+export async function startCuttableProxy(targetPort: number): Promise<CuttableProxy> {
   const sockets = new Set<net.Socket>();
-  const state = { cuts: 0 };
+  const state = { cuts: 0, port: targetPort, blocked: false };
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, "127.0.0.1");
+    if (state.blocked) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(state.port, "127.0.0.1");
     sockets.add(client);
     sockets.add(upstream);
     const drop = () => {
@@ -89,6 +106,15 @@ export async function startCuttableProxy(targetPort: number): Promise<{ url: str
     url: `http://127.0.0.1:${port}`,
     get cuts() {
       return state.cuts;
+    },
+    get blocked() {
+      return state.blocked;
+    },
+    set blocked(value: boolean) {
+      state.blocked = value;
+    },
+    retarget(port: number) {
+      state.port = port;
     },
     cut() {
       state.cuts++;

@@ -157,5 +157,59 @@ for (const p of PROTOCOLS) {
       assert.equal(resubscribed.length, 2);
       assert.equal(resubscribed[1]!.recovered, true);
     });
+
+    it("says recovered = false, and the SDK reports the loss, when history no longer reaches back", async () => {
+      const small = await startBroker({ historySize: 5 });
+      closers.push(() => small.close());
+      const room = "trimmed";
+      const proxy = await startCuttableProxy(small.port);
+      closers.push(() => proxy.close());
+      const sub = clientFor(proxy.url, "tina", p).subscribe([room], { backoff: { baseMs: 20, maxMs: 200 } });
+      closers.push(() => sub.close());
+      const rec = new Recorder(sub);
+      await rec.subscribedTo(room);
+      const pub = clientFor(small.url, "pete", p);
+      for (let i = 1; i <= 3; i++) await pub.publish(room, `m${i}`);
+      await rec.until((r) => r.messages(room).length === 3, "first 3");
+      proxy.blocked = true;
+      proxy.cut();
+      for (let i = 4; i <= 20; i++) await pub.publish(room, `m${i}`); // only 16..20 stay retained
+      proxy.blocked = false;
+      await rec.until((r) => r.ofType("subscribed").length === 2, "resubscribed");
+      await pub.publish(room, "m21");
+      await rec.until((r) => r.contents(room).includes("m21"), "live message after the resume");
+      const again = rec.ofType("subscribed")[1]!;
+      assert.equal(again.recovered, false);
+      const [reset] = rec.ofType("reset");
+      assert.ok(reset, "the application is told");
+      assert.equal(reset.reason, "lost");
+      assert.equal(reset.skipped, 17n);
+      assert.deepEqual(rec.sequences(room), [1, 2, 3, 21], "never a silent hole: 4..20 only behind the reset");
+    });
+
+    it("tells resuming clients of a restarted in-memory broker that their lineage is gone", async () => {
+      let first = await startBroker();
+      const proxy = await startCuttableProxy(first.port);
+      closers.push(() => proxy.close());
+      const room = "restart";
+      const sub = clientFor(proxy.url, "uma", p).subscribe([room], { backoff: { baseMs: 20, maxMs: 200 } });
+      closers.push(() => sub.close());
+      const rec = new Recorder(sub);
+      await rec.subscribedTo(room);
+      await clientFor(first.url, "pete", p).publish(room, "before restart");
+      await rec.until((r) => r.messages(room).length === 1, "message before restart");
+      const second = await startBroker();
+      closers.push(() => second.close());
+      proxy.retarget(second.port);
+      await first.close();
+      await rec.until((r) => r.ofType("subscribed").length === 2, "resubscribed to the new broker");
+      await clientFor(second.url, "pete", p).publish(room, "after restart");
+      await rec.until((r) => r.contents(room).includes("after restart"), "message after restart");
+      assert.equal(rec.ofType("subscribed")[1]!.recovered, false);
+      const [reset] = rec.ofType("reset");
+      assert.equal(reset?.reason, "epoch_changed");
+      assert.notEqual(rec.messages(room)[0]!.epoch, rec.messages(room)[1]!.epoch);
+      assert.deepEqual(rec.sequences(room), [1, 1]);
+    });
   });
 }

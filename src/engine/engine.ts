@@ -43,15 +43,7 @@ export interface StoredMessage {
 }
 
 /** What a publisher asks to store; the engine assigns id, epoch, sequence. */
-export interface MessageDraft {
-  room: string;
-  sender: string;
-  content: string;
-  payload: Uint8Array;
-  attributes: Record<string, string>;
-  timeMs: number;
-  clientMessageId: string;
-}
+export type MessageDraft = Omit<StoredMessage, "id" | "epoch" | "sequence">;
 
 export interface Position {
   epoch: string;

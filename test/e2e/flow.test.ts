@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { RunningServer } from "../../src/server/server.js";
+import { clientFor, PROTOCOLS, Recorder, startBroker } from "./harness.js";
+
+const grpc = PROTOCOLS[0];
+
+describe("stream flow control", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startBroker({ heartbeatIntervalMs: 100, sessionQueueLimit: 200 });
+  });
+  after(() => server.close());
+
+  it("sends heartbeats on an idle stream", async () => {
+    const c = clientFor(server.url, "idle", grpc);
+    const controller = new AbortController();
+    let heartbeats = 0;
+    const started = Date.now();
+    try {
+      for await (const response of c.rpc.subscribe({ rooms: [{ room: "quiet" }] }, { headers: c.callHeaders, signal: controller.signal })) {
+        heartbeats += response.events.filter((e) => e.event.case === "heartbeat").length;
+        if (heartbeats >= 3) break;
+      }
+    } finally {
+      controller.abort();
+    }
+    assert.equal(heartbeats, 3);
+    assert.ok(Date.now() - started >= 200, "heartbeats only after the stream was idle");
+  });
+
+  it("cuts off a subscriber that stops reading with RESOURCE_EXHAUSTED, leaving other streams intact", async () => {
+    const room = "firehose";
+    const stalled = clientFor(server.url, "stalled", grpc);
+    const stream = stalled.rpc.subscribe({ rooms: [{ room }] }, { headers: stalled.callHeaders })[Symbol.asyncIterator]();
+    // Read until subscribed, then stop reading.
+    for (;;) {
+      const { value } = await stream.next();
+      if (value?.events.some((e) => e.event.case === "subscribed")) break;
+    }
+    const healthy = new Recorder(clientFor(server.url, "healthy", grpc).subscribe([room]));
+    await healthy.subscribedTo(room);
+    const pub = clientFor(server.url, "pub", grpc);
+    const body = "x".repeat(2048);
+    for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 25 }, () => pub.publish(room, body)));
+    await healthy.until((r) => r.messages(room).length === 1500, "all 1500 at the healthy subscriber", 30_000);
+    assert.deepEqual(healthy.sequences(room), Array.from({ length: 1500 }, (_, i) => i + 1));
+    // The stalled reader now drains what the transport buffered, then meets the error.
+    let error: ConnectError | undefined;
+    try {
+      for (let r = await stream.next(); !r.done; r = await stream.next());
+    } catch (e) {
+      error = ConnectError.from(e);
+    }
+    assert.equal(error?.code, Code.ResourceExhausted);
+    assert.match(error!.rawMessage, /too slow/);
+    await healthy.subscription.close();
+  });
+});

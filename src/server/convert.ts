@@ -1,11 +1,14 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Position, PresenceEntry, StoredMessage } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
 import {
   PresenceEventKind,
   SubscribeEventSchema,
+  SubscribeResponseSchema,
   type SubscribeEvent,
+  type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import {
   MessageSchema,
@@ -101,4 +104,47 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
     case "unsubscribed":
       return create(SubscribeEventSchema, { event: { case: "unsubscribed", value: { room: event.room } } });
   }
+}
+
+// ---- encode once --------------------------------------------------------
+//
+// A published message fans out to every subscriber's stream. Serializing the
+// same SubscribeEvent for each of them is the dominant cost of fan-out, so
+// for binary codecs the event is encoded once per message and every stream's
+// SubscribeResponse carries those bytes verbatim as its repeated field 1
+// (protobuf-es writes `$unknown` fields as they are; on the wire this is
+// exactly `repeated SubscribeEvent events = 1`). JSON codecs take the normal
+// path: they would not write unknown fields.
+
+/** `events` is field 1 of SubscribeResponse; see pubsub.proto. */
+const EVENTS_FIELD = 1;
+const encodedEvents = new WeakMap<StoredMessage, Uint8Array>();
+
+/** The event as the wire value of one `events` entry: length prefix + SubscribeEvent bytes. */
+function encodeEvent(event: SessionEvent): Uint8Array {
+  if (event.type === "message") {
+    let bytes = encodedEvents.get(event.message);
+    if (!bytes) {
+      bytes = lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)));
+      encodedEvents.set(event.message, bytes);
+    }
+    return bytes;
+  }
+  return lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)));
+}
+
+function lengthPrefixed(bytes: Uint8Array): Uint8Array {
+  return new BinaryWriter().bytes(bytes).finish();
+}
+
+/** A SubscribeResponse for binary codecs, assembled from pre-encoded events. */
+export function toPbResponseEncoded(batch: SessionEvent[]): SubscribeResponse {
+  const response = create(SubscribeResponseSchema);
+  response.$unknown = batch.map((event) => ({ no: EVENTS_FIELD, wireType: WireType.LengthDelimited, data: encodeEvent(event) }));
+  return response;
+}
+
+/** A SubscribeResponse built field by field (JSON codecs). */
+export function toPbResponse(batch: SessionEvent[]): SubscribeResponse {
+  return create(SubscribeResponseSchema, { events: batch.map(toPbEvent) });
 }

@@ -12,11 +12,17 @@ import {
   LeaveResponseSchema,
   PublishResponseSchema,
   PubSubService,
-  SubscribeResponseSchema,
   type RoomSubscription,
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { fromPbPosition, toPbEvent, toPbMessage, toPbPosition, toPbPresenceEntry } from "./convert.js";
+import {
+  fromPbPosition,
+  toPbMessage,
+  toPbPosition,
+  toPbPresenceEntry,
+  toPbResponse,
+  toPbResponseEncoded,
+} from "./convert.js";
 import { toConnectError } from "./errors.js";
 
 /** Events per stream message; a burst is sent as few large writes, not many small ones. */
@@ -72,9 +78,10 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       }
       const closeOnAbort = () => void broker.closeSession(session);
       context.signal.addEventListener("abort", closeOnAbort);
+      // Binary codecs get each message's bytes encoded once for all streams.
+      const encode = /json/i.test(context.requestHeader.get("content-type") ?? "") ? toPbResponse : toPbResponseEncoded;
       try {
-        for await (const batch of session.batches(MAX_EVENTS_PER_RESPONSE))
-          yield create(SubscribeResponseSchema, { events: batch.map(toPbEvent) });
+        for await (const batch of session.batches(MAX_EVENTS_PER_RESPONSE)) yield encode(batch);
       } catch (error) {
         throw toConnectError(error);
       } finally {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RunningServer } from "../../src/server/server.js";
+import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { clientFor, PROTOCOLS, Recorder, startBroker } from "./harness.js";
 
 const grpc = PROTOCOLS[0];
@@ -37,7 +38,7 @@ describe("stream flow control", () => {
     // Read until subscribed, then stop reading.
     for (;;) {
       const { value } = await stream.next();
-      if (value?.events.some((e) => e.event.case === "subscribed")) break;
+      if (value?.events.some((e: SubscribeEvent) => e.event.case === "subscribed")) break;
     }
     const healthy = new Recorder(clientFor(server.url, "healthy", grpc).subscribe([room]));
     await healthy.subscribedTo(room);
@@ -56,5 +57,35 @@ describe("stream flow control", () => {
     assert.equal(error?.code, Code.ResourceExhausted);
     assert.match(error!.rawMessage, /too slow/);
     await healthy.subscription.close();
+  });
+});
+
+describe("codecs", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startBroker();
+  });
+  after(() => server.close());
+
+  it("streams the same events to a Connect JSON client as to binary ones", async () => {
+    const { createConnectTransport } = await import("@connectrpc/connect-node");
+    const { createSeqcastClient } = await import("../../src/client/client.js");
+    const json = createSeqcastClient({
+      baseUrl: server.url,
+      user: "jason",
+      transport: createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: false }),
+    });
+    const jsonRec = new Recorder(json.subscribe(["codec"]));
+    const binRec = new Recorder(clientFor(server.url, "bin", grpc).subscribe(["codec"]));
+    await Promise.all([jsonRec.subscribedTo("codec"), binRec.subscribedTo("codec")]);
+    await json.publish("codec", "héllo", { attributes: { k: "v" }, payload: new Uint8Array([7]) });
+    for (const r of [jsonRec, binRec]) await r.until((x) => x.messages("codec").length === 1, "the message");
+    const [a, b] = [jsonRec.messages("codec")[0]!, binRec.messages("codec")[0]!];
+    assert.deepEqual(
+      [a.id, a.sequence, a.content, a.sender, a.attributes, [...a.payload], a.epoch],
+      [b.id, b.sequence, b.content, b.sender, b.attributes, [...b.payload], b.epoch],
+    );
+    assert.equal(a.content, "héllo");
+    await Promise.all([jsonRec.subscription.close(), binRec.subscription.close()]);
   });
 });

@@ -123,6 +123,9 @@ export class Session {
         return;
       }
       await new Promise<void>((resolve) => (this.wake = resolve));
+      // Let the rest of this I/O turn's events (a burst of publishes fanning
+      // out) join the batch: one stream write instead of one per event.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 }

@@ -67,7 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // connection to the right server.
   const h2 = http2.createServer(handler);
   const h1 = http.createServer(handler);
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ noDelay: true }, (socket) => {
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);

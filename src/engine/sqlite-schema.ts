@@ -1,0 +1,40 @@
+/**
+ * On-disk schema of the SQLite engine (src/engine/sqlite.ts).
+ *
+ * `PRAGMA user_version` holds SCHEMA_VERSION; a database written by a newer
+ * seqcast is refused rather than misread. Presence is deliberately absent:
+ * sessions do not survive a broker restart, so the engine keeps presence in
+ * memory.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+-- One row per room ever used. The epoch is created with the room and never
+-- changes (nothing in this engine clears a lineage), so resuming clients keep
+-- their positions across broker restarts. "sequence" is the last sequence
+-- assigned in the epoch; it never rewinds, even when every message expired.
+CREATE TABLE IF NOT EXISTS rooms (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT    NOT NULL UNIQUE,
+  epoch       TEXT    NOT NULL,
+  sequence    INTEGER NOT NULL DEFAULT 0,
+  created_ms  INTEGER NOT NULL
+);
+
+-- Retained history. Rows of a room always form a dense sequence range
+-- (trimming only removes a prefix), which the history queries rely on.
+-- A rowid table, not WITHOUT ROWID: rows carry payloads of up to tens of KiB.
+CREATE TABLE IF NOT EXISTS messages (
+  room_id            INTEGER NOT NULL,   -- rooms.id
+  sequence           INTEGER NOT NULL,
+  id                 TEXT    NOT NULL,   -- message id (UUID)
+  sender             TEXT    NOT NULL,
+  content            TEXT    NOT NULL,
+  payload            BLOB    NOT NULL,
+  attributes         TEXT    NOT NULL,   -- JSON object of string values
+  time_ms            INTEGER NOT NULL,   -- broker clock at publish
+  client_message_id  TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_room_sequence ON messages (room_id, sequence);
+`;

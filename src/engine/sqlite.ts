@@ -1,0 +1,522 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type {
+  Engine,
+  EngineOptions,
+  HistoryPage,
+  HistoryQuery,
+  MessageDraft,
+  Position,
+  PresenceEntry,
+  RetentionPolicy,
+  RoomListener,
+  StoredMessage,
+} from "./engine.js";
+import { newEpoch, newMessageId } from "./ids.js";
+import { SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
+
+/**
+ * Durable embedded engine on better-sqlite3: one broker process, history and
+ * room epochs survive restarts, so clients resume across a broker restart
+ * with `recovered = true`.
+ *
+ * - Group commit: every publish issued in one event-loop turn is committed in
+ *   one write transaction (flushed from setImmediate); each publish promise
+ *   resolves only after that transaction committed, and watchers get the
+ *   messages right after the commit, in sequence order.
+ * - Sequences are read from and written to the `rooms` table inside the
+ *   (BEGIN IMMEDIATE) transaction, so they stay gapless even if another
+ *   process writes the same file. Fan-out, however, is only to this process:
+ *   this engine is for a single broker node.
+ * - Retention: size and TTL are enforced physically on publish and logically
+ *   on read (a read never returns a trimmed message; rows found expired on
+ *   read are deleted by the next write transaction).
+ * - Presence lives in memory, like the memory engine: sessions do not survive
+ *   a broker restart, so persisted entries would only be ghosts.
+ */
+export interface SqliteEngineOptions extends EngineOptions {
+  /** Path of the database file; ":memory:" allowed for tests. */
+  path: string;
+  /**
+   * "normal" (default: WAL + synchronous=NORMAL: a process crash loses nothing
+   * committed; a power loss may lose the last transactions) or "full"
+   * (synchronous=FULL: survives power loss too, slower).
+   */
+  synchronous?: "normal" | "full";
+  /** How long a statement waits for a lock held by another connection (default 5000 ms). */
+  busyTimeoutMs?: number;
+}
+
+export interface SqliteEngineStats {
+  /** Write transactions committed (group commits, including room creations and deferred trims). */
+  transactions: number;
+  /** Messages committed. */
+  publishes: number;
+  /** Most messages committed in one transaction. */
+  largestBatch: number;
+}
+
+export interface SqliteEngine extends Engine {
+  readonly name: "sqlite";
+  /** Counters since open, for tests and metrics. */
+  stats(): SqliteEngineStats;
+}
+
+export function createSqliteEngine(options: SqliteEngineOptions): SqliteEngine {
+  return new SqliteEngineImpl(options);
+}
+
+interface RoomRef {
+  id: bigint;
+  epoch: string;
+}
+
+interface RoomRow extends RoomRef {
+  sequence: bigint;
+}
+
+interface MessageRow {
+  sequence: bigint;
+  id: string;
+  sender: string;
+  content: string;
+  payload: Buffer;
+  attributes: string;
+  time_ms: bigint | number;
+  client_message_id: string;
+}
+
+type Op =
+  | { kind: "publish"; draft: MessageDraft; resolve: (message: StoredMessage) => void; reject: (error: unknown) => void }
+  | { kind: "room"; room: string; resolve: (room: RoomRef) => void; reject: (error: unknown) => void };
+
+/** What one batch transaction produced, applied to the caches and promises after COMMIT. */
+interface BatchResult {
+  results: Array<StoredMessage | RoomRef>;
+  created: Map<string, RoomRef>;
+  published: number;
+}
+
+// The statements' bind parameters, positional.
+type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+const MESSAGE_COLUMNS = "sequence, id, sender, content, payload, attributes, time_ms, client_message_id";
+
+class SqliteEngineImpl implements SqliteEngine {
+  readonly name = "sqlite" as const;
+  private readonly db: Database.Database;
+  private readonly retention: RetentionPolicy;
+  private readonly listener: RoomListener;
+  private readonly now: () => number;
+  private closed = false;
+
+  /** Rooms known to exist in the file; epochs never change, so this never goes stale. */
+  private readonly rooms = new Map<string, RoomRef>();
+  private readonly watchers = new Map<string, number>();
+  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
+
+  /** Writes waiting for the next group commit, in call order. */
+  private queue: Op[] = [];
+  /** Rooms whose expired rows a read found still stored; deleted by the next write transaction. */
+  private trims = new Set<string>();
+  private flushTimer: NodeJS.Immediate | undefined;
+  private readonly counters: SqliteEngineStats = { transactions: 0, publishes: 0, largestBatch: 0 };
+
+  private readonly selectRoom: Stmt<[string], RoomRow>;
+  private readonly insertRoom: Stmt<[string, string, number], { id: bigint }>;
+  private readonly selectSequence: Stmt<[bigint], bigint>;
+  private readonly updateSequence: Stmt<[bigint, bigint]>;
+  private readonly insertMessage: Stmt<
+    [bigint, bigint, string, string, string, Uint8Array, string, number, string]
+  >;
+  /** First retained sequence: the oldest row at or above the size floor that is not older than the cutoff. */
+  private readonly firstRetained: Stmt<[bigint, bigint, number], bigint>;
+  private readonly firstStored: Stmt<[bigint], bigint | null>;
+  private readonly deleteBelow: Stmt<[bigint, bigint]>;
+  private readonly deleteRoomMessages: Stmt<[bigint]>;
+  private readonly rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
+  private readonly rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
+  private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
+  private readonly readPage: Database.Transaction<
+    (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; expiredStored: boolean }
+  >;
+
+  constructor(options: SqliteEngineOptions) {
+    this.retention = options.retention;
+    this.listener = options.listener;
+    this.now = options.now ?? Date.now;
+    if (!(this.retention.historySize >= 1)) throw new RangeError("retention.historySize must be >= 1");
+
+    if (options.path !== ":memory:" && options.path !== "" && !options.path.startsWith("file:"))
+      mkdirSync(dirname(options.path), { recursive: true });
+    const db = new Database(options.path);
+    this.db = db;
+    try {
+      db.defaultSafeIntegers(true);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      db.pragma("journal_mode = WAL"); // ":memory:" stays "memory", which is fine for tests
+      db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      db.transaction(() => {
+        const version = Number(db.pragma("user_version", { simple: true }));
+        if (version > SCHEMA_VERSION)
+          throw new Error(`${options.path}: schema version ${version} is newer than this seqcast (${SCHEMA_VERSION})`);
+        db.exec(SCHEMA);
+        if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+
+      this.selectRoom = db.prepare("SELECT id, epoch, sequence FROM rooms WHERE name = ?");
+      this.insertRoom = db.prepare(
+        "INSERT INTO rooms (name, epoch, sequence, created_ms) VALUES (?, ?, 0, ?) RETURNING id",
+      );
+      this.selectSequence = db.prepare<[bigint], bigint>("SELECT sequence FROM rooms WHERE id = ?").pluck();
+      this.updateSequence = db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?");
+      this.insertMessage = db.prepare(
+        `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      this.firstRetained = db
+        .prepare<[bigint, bigint, number], bigint>(
+          "SELECT sequence FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
+        )
+        .pluck();
+      this.firstStored = db
+        .prepare<[bigint], bigint | null>("SELECT MIN(sequence) FROM messages WHERE room_id = ?")
+        .pluck();
+      this.deleteBelow = db.prepare("DELETE FROM messages WHERE room_id = ? AND sequence < ?");
+      this.deleteRoomMessages = db.prepare("DELETE FROM messages WHERE room_id = ?");
+      this.rangeForward = db.prepare(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence ASC LIMIT ?`,
+      );
+      this.rangeBackward = db.prepare(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence DESC LIMIT ?`,
+      );
+      this.batch = db.transaction((ops: Op[], trims: Set<string>) => this.applyBatch(ops, trims));
+      this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  stats(): SqliteEngineStats {
+    return { ...this.counters };
+  }
+
+  private check(): void {
+    if (this.closed) throw new Error("sqlite engine is closed");
+  }
+
+  // ---- writes: group commit ---------------------------------------------
+
+  private enqueue(op: Op): void {
+    this.queue.push(op);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.flushTimer ??= setImmediate(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    });
+  }
+
+  /** Commits everything queued in one transaction, then settles promises and fans out. */
+  private flush(): void {
+    const ops = this.queue;
+    const trims = this.trims;
+    this.queue = [];
+    this.trims = new Set();
+    if (ops.length === 0 && trims.size === 0) return;
+    let result: BatchResult;
+    try {
+      result = this.batch.immediate(ops, trims);
+    } catch (error) {
+      // A lock timeout fails every op alike; anything else may be one bad
+      // draft, so retry one by one to fail only that one.
+      if (ops.length <= 1 || isBusy(error)) {
+        for (const op of ops) op.reject(error);
+      } else {
+        for (const op of ops) this.commitAndSettle([op], new Set());
+      }
+      return;
+    }
+    this.settle(ops, result);
+  }
+
+  private commitAndSettle(ops: Op[], trims: Set<string>): void {
+    let result: BatchResult;
+    try {
+      result = this.batch.immediate(ops, trims);
+    } catch (error) {
+      for (const op of ops) op.reject(error);
+      return;
+    }
+    this.settle(ops, result);
+  }
+
+  /** After COMMIT: update caches, resolve promises, fan out to watched rooms in sequence order. */
+  private settle(ops: Op[], { results, created, published }: BatchResult): void {
+    this.counters.transactions++;
+    this.counters.publishes += published;
+    if (published > this.counters.largestBatch) this.counters.largestBatch = published;
+    for (const [name, ref] of created) this.rooms.set(name, ref);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.kind === "room") {
+        op.resolve(results[i] as RoomRef);
+        continue;
+      }
+      const message = results[i] as StoredMessage;
+      op.resolve(message);
+      if ((this.watchers.get(message.room) ?? 0) > 0) this.emit(message.room, { type: "message", message });
+    }
+  }
+
+  private emit(room: string, event: Parameters<RoomListener>[1]): void {
+    try {
+      this.listener(room, event);
+    } catch (error) {
+      // The message is committed: failing its publish would invite a duplicate retry.
+      process.emitWarning(`seqcast sqlite engine: room listener threw: ${String((error as Error)?.stack ?? error)}`);
+    }
+  }
+
+  /** Runs inside BEGIN IMMEDIATE … COMMIT. Throwing rolls the whole batch back. */
+  private applyBatch(ops: Op[], trims: Set<string>): BatchResult {
+    const touched = new Map<string, RoomRow & { dirty: boolean }>();
+    const created = new Map<string, RoomRef>();
+    const results: Array<StoredMessage | RoomRef> = [];
+    let published = 0;
+    const load = (name: string) => {
+      let row = touched.get(name);
+      if (!row) {
+        const existing = this.selectRoom.get(name);
+        if (existing) {
+          row = { ...existing, dirty: false };
+        } else {
+          const epoch = newEpoch();
+          const { id } = this.insertRoom.get(name, epoch, this.now())!;
+          row = { id, epoch, sequence: 0n, dirty: false };
+          created.set(name, { id, epoch });
+        }
+        touched.set(name, row);
+      }
+      return row;
+    };
+    for (const op of ops) {
+      if (op.kind === "room") {
+        const row = load(op.room);
+        results.push({ id: row.id, epoch: row.epoch });
+        continue;
+      }
+      const { draft } = op;
+      const row = load(draft.room);
+      const sequence = row.sequence + 1n;
+      const message: StoredMessage = {
+        id: newMessageId(),
+        room: draft.room,
+        epoch: row.epoch,
+        sequence,
+        sender: draft.sender,
+        content: draft.content,
+        payload: draft.payload,
+        attributes: draft.attributes,
+        timeMs: draft.timeMs,
+        clientMessageId: draft.clientMessageId,
+      };
+      this.insertMessage.run(
+        row.id,
+        sequence,
+        message.id,
+        message.sender,
+        message.content,
+        message.payload,
+        JSON.stringify(message.attributes),
+        message.timeMs,
+        message.clientMessageId,
+      );
+      row.sequence = sequence;
+      row.dirty = true;
+      published++;
+      results.push(message);
+    }
+    for (const row of touched.values()) {
+      if (!row.dirty) continue;
+      this.updateSequence.run(row.sequence, row.id);
+      this.trim(row);
+    }
+    for (const name of trims) {
+      if (touched.get(name)?.dirty) continue;
+      const row = this.selectRoom.get(name);
+      if (row) this.trim(row);
+    }
+    return { results, created, published };
+  }
+
+  /** Oldest sequence that size and TTL let the room keep (may lie past the newest row). */
+  private sizeFloor(sequence: bigint): bigint {
+    const floor = sequence - BigInt(this.retention.historySize) + 1n;
+    return floor > 1n ? floor : 1n;
+  }
+
+  private ttlCutoff(): number {
+    return this.retention.historyTtlMs > 0 ? this.now() - this.retention.historyTtlMs : Number.MIN_SAFE_INTEGER;
+  }
+
+  /**
+   * The oldest retained sequence, null when nothing is retained. Like the
+   * memory engine, TTL trimming stops at the first message young enough, so
+   * only a prefix is ever dropped even if message times are not monotonic.
+   */
+  private retainedFrom(room: RoomRow): bigint | null {
+    return this.firstRetained.get(room.id, this.sizeFloor(room.sequence), this.ttlCutoff()) ?? null;
+  }
+
+  /** Deletes what retention no longer keeps. Inside a write transaction. */
+  private trim(room: RoomRow): void {
+    const first = this.retainedFrom(room);
+    if (first === null) this.deleteRoomMessages.run(room.id);
+    else this.deleteBelow.run(room.id, first);
+  }
+
+  async publish(draft: MessageDraft): Promise<StoredMessage> {
+    this.check();
+    return new Promise<StoredMessage>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  /** The room's id and epoch, creating the room (through the group commit) on first use. */
+  private async room(name: string): Promise<RoomRef> {
+    this.check();
+    let ref = this.rooms.get(name);
+    if (ref) return ref;
+    const row = this.selectRoom.get(name);
+    if (row) {
+      ref = { id: row.id, epoch: row.epoch };
+      this.rooms.set(name, ref);
+      return ref;
+    }
+    ref = await new Promise<RoomRef>((resolve, reject) => this.enqueue({ kind: "room", room: name, resolve, reject }));
+    this.check();
+    return ref;
+  }
+
+  async position(name: string): Promise<Position> {
+    const room = await this.room(name);
+    return { epoch: room.epoch, sequence: this.selectSequence.get(room.id)! };
+  }
+
+  async history(name: string, query: HistoryQuery): Promise<HistoryPage> {
+    const ref = await this.room(name);
+    // One read transaction: a consistent snapshot even if another connection writes.
+    const { page, expiredStored } = this.readPage.deferred(name, ref, query);
+    if (expiredStored && !this.closed) {
+      this.trims.add(name);
+      this.schedule();
+    }
+    return page;
+  }
+
+  /** Inside a read transaction. Same semantics as the memory engine's history(). */
+  private page(name: string, ref: RoomRef, query: HistoryQuery): { page: HistoryPage; expiredStored: boolean } {
+    const sequence = this.selectSequence.get(ref.id)!;
+    const room: RoomRow = { ...ref, sequence };
+    const position = { epoch: room.epoch, sequence };
+    const first = this.retainedFrom(room);
+    const stored = this.firstStored.get(room.id) ?? null;
+    // Rows retention no longer keeps (TTL passed since the last publish, or a smaller historySize since a restart).
+    const expiredStored = stored !== null && (first === null || stored < first);
+    const firstSequence = first ?? 0n;
+    const empty = { page: { messages: [], position, firstSequence, hasMore: false }, expiredStored };
+    if (first === null) return empty;
+    const lo = query.after + 1n > first ? query.after + 1n : first;
+    const hi = query.before === 0n || query.before - 1n > sequence ? sequence : query.before - 1n;
+    if (hi < lo) return empty;
+    const limit = Math.max(1, Math.floor(query.limit));
+    const statement = query.direction === "forward" ? this.rangeForward : this.rangeBackward;
+    const rows = statement.all(room.id, lo, hi, limit + 1);
+    const hasMore = rows.length > limit;
+    if (hasMore) rows.length = limit;
+    if (query.direction === "backward") rows.reverse();
+    const messages = rows.map((row) => toMessage(name, room.epoch, row));
+    return { page: { messages, position, firstSequence, hasMore }, expiredStored };
+  }
+
+  // ---- fan-out and presence -------------------------------------------------
+
+  async watch(name: string): Promise<void> {
+    this.check();
+    this.watchers.set(name, (this.watchers.get(name) ?? 0) + 1);
+  }
+
+  async unwatch(name: string): Promise<void> {
+    const count = this.watchers.get(name) ?? 0;
+    if (count > 1) this.watchers.set(name, count - 1);
+    else this.watchers.delete(name);
+  }
+
+  async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
+    this.check();
+    let entries = this.presence.get(name);
+    if (!entries) this.presence.set(name, (entries = new Map()));
+    entries.set(entry.sessionId, entry);
+    if ((this.watchers.get(name) ?? 0) > 0) this.emit(name, { type: "presence", kind, entry });
+  }
+
+  async presenceRemove(name: string, sessionId: string): Promise<boolean> {
+    this.check();
+    const entries = this.presence.get(name);
+    const entry = entries?.get(sessionId);
+    if (!entries || !entry) return false;
+    entries.delete(sessionId);
+    if (entries.size === 0) this.presence.delete(name);
+    if ((this.watchers.get(name) ?? 0) > 0) this.emit(name, { type: "presence", kind: "leave", entry });
+    return true;
+  }
+
+  async presenceList(name: string): Promise<PresenceEntry[]> {
+    this.check();
+    const entries = [...(this.presence.get(name)?.values() ?? [])];
+    return entries.sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------
+
+  /** Commits what is queued (those publishes resolve), then closes the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushTimer) {
+      clearImmediate(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
+  }
+}
+
+function toMessage(room: string, epoch: string, row: MessageRow): StoredMessage {
+  const payload = row.payload;
+  return {
+    id: row.id,
+    room,
+    epoch,
+    sequence: row.sequence,
+    sender: row.sender,
+    content: row.content,
+    // A plain Uint8Array view, like the drafts the broker stores, not a Buffer.
+    payload: payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : new Uint8Array(0),
+    attributes: JSON.parse(row.attributes) as Record<string, string>,
+    timeMs: Number(row.time_ms),
+    clientMessageId: row.client_message_id,
+  };
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+}

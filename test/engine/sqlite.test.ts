@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import fc from "fast-check";
+import type { EngineOptions, HistoryQuery, MessageDraft, RoomEvent, StoredMessage } from "../../src/engine/engine.js";
+import { createMemoryEngine } from "../../src/engine/memory.js";
+import { createSqliteEngine, type SqliteEngine, type SqliteEngineOptions } from "../../src/engine/sqlite.js";
+import { engineConformance } from "./conformance.js";
+
+const dir = mkdtempSync(join(tmpdir(), "seqcast-sqlite-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const tempFile = () => join(dir, `engine-${files++}.db`);
+
+engineConformance("sqlite", (options) => createSqliteEngine({ ...options, path: tempFile() }));
+engineConformance("sqlite (:memory:)", (options) => createSqliteEngine({ ...options, path: ":memory:" }));
+
+const draft = (room: string, content: string, timeMs = 1_700_000_000_000, extra: Partial<MessageDraft> = {}): MessageDraft => ({
+  room,
+  sender: "alice",
+  content,
+  payload: new Uint8Array([1, 2, 3]),
+  attributes: { kind: "test" },
+  timeMs,
+  clientMessageId: `cm-${content}`,
+  ...extra,
+});
+
+const all: HistoryQuery = { after: 0n, before: 0n, limit: 1000, direction: "forward" };
+
+function open(path: string, extra: Partial<SqliteEngineOptions> = {}) {
+  const events: Array<{ room: string; event: RoomEvent }> = [];
+  const clock = { now: 1_700_000_000_000 };
+  const engine = createSqliteEngine({
+    path,
+    retention: { historySize: 100, historyTtlMs: 0 },
+    listener: (room, event) => events.push({ room, event }),
+    now: () => clock.now,
+    ...extra,
+  });
+  return { engine, events, clock };
+}
+
+/** Rows of a room as a second, independent connection sees them. */
+function peek(path: string, room: string): bigint[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    db.defaultSafeIntegers(true);
+    return db
+      .prepare("SELECT m.sequence FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.name = ? ORDER BY m.sequence")
+      .pluck()
+      .all(room) as bigint[];
+  } finally {
+    db.close();
+  }
+}
+
+describe("sqlite engine: durability", () => {
+  it("keeps the epoch, sequence and every field of history across a restart", async () => {
+    const path = tempFile();
+    const room = "durable.room";
+    const first = open(path);
+    const published: StoredMessage[] = [];
+    const backing = new Uint8Array([9, 9, 0, 255, 7, 9]);
+    for (let i = 1; i <= 10; i++) {
+      published.push(
+        await first.engine.publish(
+          draft(room, `héllo ${i} ✓`, 1_700_000_000_000 + i, {
+            sender: i % 2 ? "alice" : "bob",
+            // a view with an offset, and an empty payload, must store exactly their bytes
+            payload: i === 3 ? new Uint8Array(0) : backing.subarray(1, 1 + (i % 5)),
+            attributes: i === 4 ? {} : { kind: "test", n: String(i), "__proto__": "x", "emoji🙂": "ü" },
+            clientMessageId: i === 5 ? "" : `cm-${i}`,
+          }),
+        ),
+      );
+    }
+    const before = await first.engine.position(room);
+    assert.equal(before.sequence, 10n);
+    await first.engine.close();
+    await assert.rejects(first.engine.position(room), /closed/);
+    await assert.rejects(first.engine.publish(draft(room, "late")), /closed/);
+
+    const second = open(path);
+    try {
+      const after = await second.engine.position(room);
+      assert.deepEqual(after, { epoch: before.epoch, sequence: 10n });
+      const page = await second.engine.history(room, all);
+      assert.equal(page.messages.length, 10);
+      assert.equal(page.firstSequence, 1n);
+      assert.equal(page.hasMore, false);
+      assert.deepEqual(page.position, after);
+      assert.deepEqual(page.messages, published, "every field, payload bytes and attributes included");
+      for (const m of page.messages) assert.equal(Object.getPrototypeOf(m.payload), Uint8Array.prototype);
+      const next = await second.engine.publish(draft(room, "eleven"));
+      assert.equal(next.sequence, 11n);
+      assert.equal(next.epoch, before.epoch);
+    } finally {
+      await second.engine.close();
+    }
+  });
+
+  it("gives a new room a new epoch, and different rooms different epochs", async () => {
+    const { engine } = open(":memory:");
+    const [a, b] = await Promise.all([engine.position("a"), engine.position("b")]);
+    assert.notEqual(a.epoch, b.epoch);
+    assert.deepEqual(await engine.position("a"), a);
+    await engine.close();
+  });
+
+  it("applies a smaller historySize after a restart (in a directory it creates)", async () => {
+    const path = join(dir, "nested", "data", "shrink.db");
+    const big = open(path);
+    for (let i = 1; i <= 20; i++) await big.engine.publish(draft("shrink", `m${i}`));
+    await big.engine.close();
+    const small = open(path, { retention: { historySize: 5, historyTtlMs: 0 } });
+    const page = await small.engine.history("shrink", all);
+    assert.deepEqual(page.messages.map((m) => m.sequence), [16n, 17n, 18n, 19n, 20n]);
+    assert.equal(page.firstSequence, 16n);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(peek(path, "shrink"), [16n, 17n, 18n, 19n, 20n], "the read scheduled a physical trim");
+    await small.engine.close();
+  });
+});
+
+describe("sqlite engine: group commit", () => {
+  it("commits 500 publishes across 5 rooms in one turn in fewer transactions, gapless per room", async () => {
+    const path = tempFile();
+    const { engine, events } = open(path);
+    const rooms = Array.from({ length: 5 }, (_, i) => `burst.${i}`);
+    for (const room of rooms) await engine.watch(room);
+    const before = (engine as SqliteEngine).stats();
+    const results = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => engine.publish(draft(rooms[i % 5]!, `m${i}`))),
+    );
+    const stats = (engine as SqliteEngine).stats();
+    const transactions = stats.transactions - before.transactions;
+    console.log(`# 500 publishes over 5 new rooms: ${transactions} transaction(s), largest batch ${stats.largestBatch}`);
+    assert.ok(transactions < 500, `${transactions} transactions for 500 publishes`);
+    assert.equal(transactions, 1, "one event-loop turn, one transaction");
+    assert.equal(stats.publishes - before.publishes, 500);
+    for (const room of rooms) {
+      const seqs = results.filter((m) => m.room === room).map((m) => m.sequence);
+      assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => BigInt(i + 1)), `${room}: in call order, gapless`);
+      assert.deepEqual(peek(path, room), seqs);
+      const delivered = events
+        .filter((e) => e.room === room)
+        .map((e) => (e.event.type === "message" ? e.event.message.sequence : -1n));
+      assert.deepEqual(delivered, seqs, `${room}: fanned out once each, in sequence order`);
+    }
+    await engine.close();
+  });
+
+  it("resolves a publish only after its row is visible to another connection", async () => {
+    const path = tempFile();
+    const { engine } = open(path);
+    await engine.position("visible"); // room exists, so peek can join on it
+    const checks: Array<Promise<void>> = [];
+    for (let i = 0; i < 3; i++) {
+      const expected = BigInt(i + 1);
+      const promise = engine.publish(draft("visible", `v${i}`));
+      assert.ok(!peek(path, "visible").includes(expected), "not committed within the publishing turn");
+      checks.push(
+        promise.then((message) => {
+          assert.equal(message.sequence, expected);
+          // The first thing that runs after resolution: the commit must already be durable and visible.
+          assert.ok(peek(path, "visible").includes(expected), `sequence ${expected} visible on resolve`);
+        }),
+      );
+      await checks[i];
+    }
+    // Same in a batch: every member is visible when the first resolves.
+    const batch = Array.from({ length: 50 }, (_, i) => engine.publish(draft("visible", `b${i}`)));
+    await batch[0];
+    assert.equal(peek(path, "visible").length, 53);
+    await Promise.all(batch);
+    await engine.close();
+  });
+
+  it("close() commits queued publishes before closing; later calls reject", async () => {
+    const path = tempFile();
+    const { engine } = open(path);
+    const pending = Array.from({ length: 10 }, (_, i) => engine.publish(draft("closing", `c${i}`)));
+    await engine.close();
+    const done = await Promise.all(pending);
+    assert.deepEqual(done.map((m) => m.sequence), Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
+    assert.equal(peek(path, "closing").length, 10);
+    await engine.close(); // idempotent
+    await assert.rejects(engine.history("closing", all), /closed/);
+    await assert.rejects(engine.watch("closing"), /closed/);
+    await assert.rejects(engine.presenceSet("closing", { user: "u", sessionId: "s", device: "d", state: "online", joinedAtMs: 1 }, "join"), /closed/);
+  });
+
+  it("fails only the bad publish of a batch, keeping the others gapless", async () => {
+    const { engine } = open(":memory:");
+    const bad = draft("poison", "bad", 1, { attributes: { n: 1n } as unknown as Record<string, string> });
+    const settled = await Promise.allSettled([
+      engine.publish(draft("poison", "a")),
+      engine.publish(bad),
+      engine.publish(draft("poison", "b")),
+      engine.publish(draft("other", "c")),
+    ]);
+    assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    const page = await engine.history("poison", all);
+    assert.deepEqual(page.messages.map((m) => [m.sequence, m.content]), [[1n, "a"], [2n, "b"]]);
+    await engine.close();
+  });
+
+  it("physically deletes rows a read finds expired", async () => {
+    const path = tempFile();
+    const h = open(path, { retention: { historySize: 100, historyTtlMs: 1000 } });
+    await h.engine.publish(draft("ttl", "a", h.clock.now));
+    await h.engine.publish(draft("ttl", "b", h.clock.now + 500));
+    h.clock.now += 1200;
+    const page = await h.engine.history("ttl", all);
+    assert.deepEqual(page.messages.map((m) => m.content), ["b"]);
+    assert.deepEqual(peek(path, "ttl"), [1n, 2n], "a read does not write by itself…");
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(peek(path, "ttl"), [2n], "…but schedules the trim into the next write transaction");
+    await h.engine.close();
+  });
+});
+
+describe("sqlite engine: same answers as the memory engine", () => {
+  type Step =
+    | { op: "publish"; room: number; dt: number; skew: number }
+    | { op: "tick"; ms: number }
+    | { op: "history"; room: number; after: number; before: number; limit: number; forward: boolean };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ op: fc.constant("publish" as const), room: fc.nat(2), dt: fc.nat(300), skew: fc.integer({ min: -400, max: 0 }) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("tick" as const), ms: fc.nat(1500) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant("history" as const),
+        room: fc.nat(2),
+        after: fc.nat(30),
+        before: fc.nat(30),
+        limit: fc.integer({ min: 1, max: 12 }),
+        forward: fc.boolean(),
+      }),
+    },
+  );
+
+  it("for random publishes, clock moves and history queries (size and TTL limits, unordered times)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(step, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.constantFrom(0, 1000),
+        fc.boolean(),
+        async (steps, historySize, historyTtlMs, batched) => {
+          const clock = { now: 1_000_000 };
+          const options: EngineOptions = { retention: { historySize, historyTtlMs }, listener: () => {}, now: () => clock.now };
+          const memory = createMemoryEngine(options);
+          const sqlite = createSqliteEngine({ ...options, path: ":memory:" });
+          const strip = (m: StoredMessage) => [m.sequence, m.content, m.timeMs];
+          try {
+            let n = 0;
+            let pending: Array<Promise<unknown>> = [];
+            for (const s of steps) {
+              const room = `r${"room" in s ? s.room : 0}`;
+              if (s.op === "publish") {
+                clock.now += s.dt;
+                const d = draft(room, `m${n++}`, clock.now + s.skew);
+                const [a, b] = [memory.publish(d), sqlite.publish(d)];
+                if (batched) pending.push(Promise.all([a, b]));
+                else assert.deepEqual(strip(await a), strip(await b));
+              } else if (s.op === "tick") {
+                await Promise.all(pending);
+                pending = [];
+                clock.now += s.ms;
+              } else {
+                await Promise.all(pending);
+                pending = [];
+                const q: HistoryQuery = {
+                  after: BigInt(s.after),
+                  before: BigInt(s.before),
+                  limit: s.limit,
+                  direction: s.forward ? "forward" : "backward",
+                };
+                const [a, b] = await Promise.all([memory.history(room, q), sqlite.history(room, q)]);
+                assert.deepEqual(b.messages.map(strip), a.messages.map(strip));
+                assert.deepEqual([b.firstSequence, b.hasMore, b.position.sequence], [a.firstSequence, a.hasMore, a.position.sequence]);
+              }
+            }
+            await Promise.all(pending);
+          } finally {
+            await Promise.all([memory.close(), sqlite.close()]);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -6,6 +6,7 @@ import type {
   HistoryQuery,
   Position,
   PresenceEntry,
+  PublishResult,
   RoomEvent,
   StoredMessage,
 } from "../engine/engine.js";
@@ -56,6 +57,7 @@ interface LocalRoom {
   watching: Promise<void>;
 }
 
+const SUBSCRIBER_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const DEFAULT_HISTORY_LIMIT = 100;
 const MAX_HISTORY_LIMIT = 1000;
 const REPLAY_PAGE = 1000;
@@ -70,6 +72,7 @@ export class Broker {
   readonly config: BrokerConfig;
   private readonly now: () => number;
   private readonly sessions = new Map<string, Session>();
+  private readonly durableSessions = new Set<Session>();
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -78,13 +81,18 @@ export class Broker {
     this.config = options.config;
     this.now = options.now ?? Date.now;
     this.engine = options.engine({
-      retention: { historySize: this.config.historySize, historyTtlMs: this.config.historyTtlMs },
+      retention: {
+        historySize: this.config.historySize,
+        historyTtlMs: this.config.historyTtlMs,
+        dedupeWindowMs: this.config.dedupeWindowMs,
+      },
       listener: (room, event) => this.fanOut(room, event),
       now: this.now,
     });
-    if (this.config.heartbeatIntervalMs > 0) {
-      const tick = Math.max(50, Math.floor(this.config.heartbeatIntervalMs / 4));
-      this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), tick);
+    const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
+    if (periods.length > 0) {
+      const tick = Math.max(20, Math.floor(Math.min(...periods) / 4));
+      this.heartbeatTimer = setInterval(() => this.tick(), tick);
       this.heartbeatTimer.unref();
     }
   }
@@ -95,7 +103,7 @@ export class Broker {
 
   // ---- publishing -------------------------------------------------------
 
-  async publish(sender: string, input: PublishInput): Promise<StoredMessage> {
+  async publish(sender: string, input: PublishInput): Promise<PublishResult> {
     this.assertOpen();
     validateRoom(input.room);
     validateMessageBody(input, this.config.maxMessageBytes);
@@ -122,12 +130,19 @@ export class Broker {
 
   // ---- sessions ---------------------------------------------------------
 
-  /** Opens a session; its first queued event is `session_started`. */
-  openSession(user: string, device: string): Session {
+  /**
+   * Opens a session; its first queued event is `session_started`. A
+   * `subscriber` name makes it durable: (user, subscriber) keeps its acks.
+   */
+  openSession(user: string, device: string, subscriber = ""): Session {
     this.assertOpen();
     validateShortText(device, "device", 64);
-    const session = new Session(randomUUID(), user, device, this.config.sessionQueueLimit, this.now());
+    if (subscriber !== "" && !SUBSCRIBER_RE.test(subscriber))
+      throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`);
+    const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
+    const session = new Session(randomUUID(), user, device, this.config.sessionQueueLimit, this.now(), durableKey);
     this.sessions.set(session.id, session);
+    if (durableKey !== undefined) this.durableSessions.add(session);
     session.push(
       {
         type: "session_started",
@@ -182,24 +197,39 @@ export class Broker {
     session.end(error, drain);
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    this.durableSessions.delete(session);
     await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false)));
   }
 
   private async joinRoom(session: Session, request: RoomRequest): Promise<void> {
     const { room } = request;
     if (session.rooms.has(room)) return;
-    const membership = { room, joining: true, pending: [] as RoomEvent[], lastSequence: 0n };
+    const membership = {
+      room,
+      joining: true,
+      pending: [] as RoomEvent[],
+      lastSequence: 0n,
+      epoch: "",
+      unacked: [] as Array<{ message: StoredMessage; sentAtMs: number }>,
+    };
     session.rooms.set(room, membership);
     this.attach(session, room);
     const stillJoined = () => session.rooms.get(room) === membership && !session.isEnded;
     try {
       await this.rooms.get(room)!.watching;
       const position = await this.callEngine(() => this.engine.position(room));
-      const replay = request.since ? await this.replay(room, request.since, position) : undefined;
+      // A durable subscriber that names no position resumes after its last ack.
+      const since =
+        request.since ??
+        (session.durableKey !== undefined
+          ? await this.callEngine(() => this.engine.ackGet(session.durableKey!, room))
+          : undefined);
+      const replay = since ? await this.replay(room, since, position) : undefined;
       if (!stillJoined()) return;
       const now = this.now();
+      membership.epoch = position.epoch;
       session.push({ type: "subscribed", room, position, recovered: replay !== undefined }, now);
-      for (const message of replay ?? []) session.push({ type: "message", message }, now);
+      for (const message of replay ?? []) session.sendMessage(membership, message, now);
       // Go live: everything parked while joining follows, minus what the replay already covered.
       membership.lastSequence = position.sequence;
       const pending = membership.pending;
@@ -273,11 +303,40 @@ export class Broker {
     );
   }
 
-  private sendHeartbeats(): void {
+  /**
+   * Acknowledges, for the session's durable subscriber, everything up to each
+   * position. Stale epochs are ignored: the room was reset meanwhile.
+   */
+  async ack(session: Session, acks: Array<{ room: string; position: Position | undefined }>): Promise<void> {
+    if (session.durableKey === undefined)
+      throw new BrokerError("failed_precondition", "this session is not durable: subscribe with a subscriber name to use Ack");
+    const valid = acks.map(({ room, position }, i) => {
+      validateRoom(room, `acks[${i}].room`);
+      if (!position) throw invalidArgument(`acks[${i}].position: required`);
+      const membership = session.rooms.get(room);
+      if (!membership) throw invalidArgument(`acks[${i}].room: the session does not hold "${room}"`);
+      return { membership, position };
+    });
+    await Promise.all(
+      valid.map(async ({ membership, position }) => {
+        if (position.epoch !== membership.epoch) return;
+        session.acknowledge(membership, position.sequence);
+        await this.callEngine(() => this.engine.ackSet(session.durableKey!, membership.room, position));
+      }),
+    );
+  }
+
+  private tick(): void {
     const now = this.now();
-    const idleSince = now - this.config.heartbeatIntervalMs;
-    for (const session of this.sessions.values())
-      if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
+    if (this.config.heartbeatIntervalMs > 0) {
+      const idleSince = now - this.config.heartbeatIntervalMs;
+      for (const session of this.sessions.values())
+        if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
+    }
+    if (this.config.ackDeadlineMs > 0) {
+      const due = now - this.config.ackDeadlineMs;
+      for (const session of this.durableSessions) session.redeliver(due, now);
+    }
   }
 
   // ---- queries ----------------------------------------------------------

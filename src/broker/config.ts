@@ -15,6 +15,13 @@ export interface BrokerConfig {
    * stream is ended with RESOURCE_EXHAUSTED (SEQCAST_SESSION_QUEUE_LIMIT).
    */
   sessionQueueLimit: number;
+  /** How long a publish's clientMessageId is remembered for deduplication (SEQCAST_DEDUPE_WINDOW). */
+  dedupeWindowMs: number;
+  /**
+   * A message delivered to a durable subscriber and not acknowledged within
+   * this time is delivered again on its stream (SEQCAST_ACK_DEADLINE).
+   */
+  ackDeadlineMs: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -24,6 +31,8 @@ export const defaultBrokerConfig: BrokerConfig = {
   maxRoomsPerSession: 100,
   heartbeatIntervalMs: 15_000,
   sessionQueueLimit: 10_000,
+  dedupeWindowMs: 2 * 60 * 1000,
+  ackDeadlineMs: 30_000,
 };
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -63,5 +72,7 @@ export function brokerConfigFromEnv(env: NodeJS.ProcessEnv, base = defaultBroker
     config.heartbeatIntervalMs = parseDuration(env.SEQCAST_HEARTBEAT_INTERVAL, "SEQCAST_HEARTBEAT_INTERVAL");
   if (env.SEQCAST_SESSION_QUEUE_LIMIT)
     config.sessionQueueLimit = parsePositiveInt(env.SEQCAST_SESSION_QUEUE_LIMIT, "SEQCAST_SESSION_QUEUE_LIMIT");
+  if (env.SEQCAST_DEDUPE_WINDOW) config.dedupeWindowMs = parseDuration(env.SEQCAST_DEDUPE_WINDOW, "SEQCAST_DEDUPE_WINDOW");
+  if (env.SEQCAST_ACK_DEADLINE) config.ackDeadlineMs = parseDuration(env.SEQCAST_ACK_DEADLINE, "SEQCAST_ACK_DEADLINE");
   return config;
 }

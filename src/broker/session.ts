@@ -20,7 +20,14 @@ export interface RoomMembership {
   joining: boolean;
   pending: RoomEvent[];
   lastSequence: bigint;
+  /** The room's epoch as announced in `subscribed` ("" until then). */
+  epoch: string;
+  /** Durable sessions: messages sent and not yet acknowledged, oldest first. */
+  unacked: Array<{ message: StoredMessage; sentAtMs: number }>;
 }
+
+/** Unacknowledged deliveries remembered per room; older ones are still replayed from history on resume. */
+const MAX_UNACKED_PER_ROOM = 10_000;
 
 /**
  * One live Subscribe stream: identity, rooms held, and a bounded queue of
@@ -44,6 +51,8 @@ export class Session {
     readonly device: string,
     private readonly queueLimit: number,
     nowMs: number,
+    /** "user/name" of a durable subscriber, or undefined. */
+    readonly durableKey?: string,
   ) {
     this.lastActivityMs = nowMs;
     this.startedAtMs = nowMs;
@@ -85,10 +94,43 @@ export class Session {
     if (event.type === "message") {
       if (event.message.sequence <= membership.lastSequence) return;
       membership.lastSequence = event.message.sequence;
-      this.push({ type: "message", message: event.message }, nowMs);
+      this.sendMessage(membership, event.message, nowMs);
     } else {
       this.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
     }
+  }
+
+  /** Queue a message of a held room, remembering it until acknowledged if the session is durable. */
+  sendMessage(membership: RoomMembership, message: StoredMessage, nowMs: number): void {
+    this.push({ type: "message", message }, nowMs);
+    if (this.durableKey === undefined) return;
+    membership.unacked.push({ message, sentAtMs: nowMs });
+    if (membership.unacked.length > MAX_UNACKED_PER_ROOM) membership.unacked.shift();
+  }
+
+  /** Forget deliveries up to `sequence`. */
+  acknowledge(membership: RoomMembership, sequence: bigint): void {
+    // Ordered by send time, not sequence (redeliveries move to the end): filter.
+    if (membership.unacked.some((e) => e.message.sequence <= sequence))
+      membership.unacked = membership.unacked.filter((e) => e.message.sequence > sequence);
+  }
+
+  /** Send again what was not acknowledged within the deadline (the client drops duplicates). */
+  redeliver(olderThanMs: number, nowMs: number): number {
+    let count = 0;
+    for (const membership of this.rooms.values()) {
+      let due = 0;
+      for (const entry of membership.unacked) {
+        if (entry.sentAtMs > olderThanMs) break;
+        this.push({ type: "message", message: entry.message }, nowMs);
+        entry.sentAtMs = nowMs;
+        due++;
+      }
+      // The list stays ordered by send time: what was just sent goes last.
+      if (due > 0 && due < membership.unacked.length) membership.unacked.push(...membership.unacked.splice(0, due));
+      count += due;
+    }
+    return count;
   }
 
   /**

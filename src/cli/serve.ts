@@ -6,7 +6,9 @@ import {
   parsePositiveInt,
   type BrokerConfig,
 } from "../broker/config.js";
+import { join } from "node:path";
 import { createMemoryEngine } from "../engine/memory.js";
+import { createSqliteEngine } from "../engine/sqlite.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { startServer } from "../server/server.js";
 import { UsageError } from "./main.js";
@@ -16,7 +18,11 @@ const HELP = `seqcast serve: start a broker on one port (gRPC, Connect, gRPC-Web
 Options (each also read from the environment variable shown):
   --port N                 PORT                         listening port (default 8080)
   --host H                 SEQCAST_HOST                 listening address (default 127.0.0.1)
-  --engine NAME            SEQCAST_ENGINE               storage engine: memory (default memory)
+  --engine NAME            SEQCAST_ENGINE               sqlite (durable, embedded) or memory (default sqlite)
+  --data-dir DIR           SEQCAST_DATA_DIR             where the sqlite engine keeps seqcast.db (default ./data)
+  --sync MODE              SEQCAST_SQLITE_SYNC          sqlite durability: normal (a process crash loses
+                                                        nothing acknowledged; a power loss may lose the last
+                                                        commits) or full (survives power loss; slower) (default normal)
   --history-size N         SEQCAST_HISTORY_SIZE         messages kept per room (default 100)
   --history-ttl D          SEQCAST_HISTORY_TTL          max age of kept messages, 0 = none (default 24h)
   --max-message-bytes B    SEQCAST_MAX_MESSAGE_BYTES    max content+payload+attributes (default 64KiB)
@@ -24,9 +30,23 @@ Options (each also read from the environment variable shown):
   --heartbeat-interval D   SEQCAST_HEARTBEAT_INTERVAL   heartbeat on idle streams (default 15s)
   --session-queue N        SEQCAST_SESSION_QUEUE_LIMIT  events queued per slow subscriber before its
                                                         stream ends with RESOURCE_EXHAUSTED (default 10000)
+  --dedupe-window D        SEQCAST_DEDUPE_WINDOW        how long a client_message_id dedupes retries (default 2m)
+  --ack-deadline D         SEQCAST_ACK_DEADLINE         redeliver to durable subscribers after this (default 30s)
 Flags win over environment variables.`;
 
-const ENGINES: Record<string, (options: EngineOptions) => Engine> = { memory: createMemoryEngine };
+type EngineFactory = (options: EngineOptions) => Engine;
+
+function engineFactory(name: string, dataDir: string, sync: string): EngineFactory {
+  switch (name) {
+    case "memory":
+      return createMemoryEngine;
+    case "sqlite":
+      if (sync !== "normal" && sync !== "full") throw new UsageError(`--sync: "${sync}" is not one of normal, full`);
+      return (options) => createSqliteEngine({ ...options, path: join(dataDir, "seqcast.db"), synchronous: sync });
+    default:
+      throw new UsageError(`--engine: "${name}" is not one of sqlite, memory`);
+  }
+}
 
 export async function serve(argv: string[], env = process.env): Promise<number> {
   const { values } = parseArgs({
@@ -35,6 +55,10 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       port: { type: "string" },
       host: { type: "string" },
       engine: { type: "string" },
+      "data-dir": { type: "string" },
+      sync: { type: "string" },
+      "dedupe-window": { type: "string" },
+      "ack-deadline": { type: "string" },
       "history-size": { type: "string" },
       "history-ttl": { type: "string" },
       "max-message-bytes": { type: "string" },
@@ -61,19 +85,28 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     if (values["heartbeat-interval"])
       config.heartbeatIntervalMs = parseDuration(values["heartbeat-interval"], "--heartbeat-interval");
     if (values["session-queue"]) config.sessionQueueLimit = parsePositiveInt(values["session-queue"], "--session-queue");
+    if (values["dedupe-window"]) config.dedupeWindowMs = parseDuration(values["dedupe-window"], "--dedupe-window");
+    if (values["ack-deadline"]) config.ackDeadlineMs = parseDuration(values["ack-deadline"], "--ack-deadline");
     const portText = values.port ?? env.PORT ?? "8080";
     port = Number(portText);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: "${portText}" is not a port number`);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const engineName = values.engine ?? env.SEQCAST_ENGINE ?? "memory";
-  const engine = ENGINES[engineName];
-  if (!engine) throw new UsageError(`--engine: "${engineName}" is not one of ${Object.keys(ENGINES).join(", ")}`);
+  const engineName = values.engine ?? env.SEQCAST_ENGINE ?? "sqlite";
+  const dataDir = values["data-dir"] ?? env.SEQCAST_DATA_DIR ?? "./data";
+  const engine = engineFactory(engineName, dataDir, values.sync ?? env.SEQCAST_SQLITE_SYNC ?? "normal");
 
   const server = await startServer({ config, engine, port, host: values.host ?? env.SEQCAST_HOST ?? "127.0.0.1" });
   console.log(
-    JSON.stringify({ msg: "seqcast listening", url: server.url, port: server.port, engine: engineName, config }),
+    JSON.stringify({
+      msg: "seqcast listening",
+      url: server.url,
+      port: server.port,
+      engine: engineName,
+      ...(engineName === "sqlite" ? { dataDir } : {}),
+      config,
+    }),
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

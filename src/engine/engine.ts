@@ -23,6 +23,15 @@
  * - History keeps at most `historySize` messages per room, and none older
  *   than `historyTtlMs`. Trimming only ever removes the oldest messages.
  *
+ * - Idempotency: a draft with a non-empty clientMessageId whose (room,
+ *   sender, clientMessageId) was stored within `dedupeWindowMs` is not stored
+ *   again; publish returns the original message with `duplicate: true` and
+ *   fans nothing out. The check is part of the same atomic step.
+ *
+ * - Acks: per durable subscriber and room, the highest acknowledged position.
+ *   Within one epoch it only moves forward; an ack of another epoch replaces
+ *   it (the room was reset). Durable engines persist acks like messages.
+ *
  * - Presence entries are per room and session; engines may expire them (so
  *   a crashed broker node does not leave ghosts forever).
  */
@@ -44,6 +53,12 @@ export interface StoredMessage {
 
 /** What a publisher asks to store; the engine assigns id, epoch, sequence. */
 export type MessageDraft = Omit<StoredMessage, "id" | "epoch" | "sequence">;
+
+export interface PublishResult {
+  message: StoredMessage;
+  /** A retry of a message already stored: nothing new was stored or fanned out. */
+  duplicate: boolean;
+}
 
 export interface Position {
   epoch: string;
@@ -98,6 +113,8 @@ export interface RetentionPolicy {
   historySize: number;
   /** Maximum age of a kept message in ms; 0 = no age limit. */
   historyTtlMs: number;
+  /** How long a clientMessageId is remembered for deduplication, ms; 0 = never. */
+  dedupeWindowMs: number;
 }
 
 export interface Engine {
@@ -108,7 +125,7 @@ export interface Engine {
    * Sequence, store and fan out one message; resolves once it is stored (and,
    * for durable engines, committed). Atomic per room, see the module comment.
    */
-  publish(draft: MessageDraft): Promise<StoredMessage>;
+  publish(draft: MessageDraft): Promise<PublishResult>;
 
   /** Retained messages of the room's current epoch in a sequence range. */
   history(room: string, query: HistoryQuery): Promise<HistoryPage>;
@@ -130,6 +147,11 @@ export interface Engine {
   presenceRemove(room: string, sessionId: string): Promise<boolean>;
   /** The room's entries, oldest join first. */
   presenceList(room: string): Promise<PresenceEntry[]>;
+
+  /** Record that `subscriber` acknowledged everything up to `position` in the room. */
+  ackSet(subscriber: string, room: string, position: Position): Promise<void>;
+  /** The highest acknowledged position, if any. */
+  ackGet(subscriber: string, room: string): Promise<Position | undefined>;
 
   /** Stop timers and connections. Further calls reject. */
   close(): Promise<void>;

@@ -6,6 +6,7 @@ import type {
   MessageDraft,
   Position,
   PresenceEntry,
+  PublishResult,
   RetentionPolicy,
   RoomListener,
   StoredMessage,
@@ -29,11 +30,14 @@ interface RoomState {
   head: number;
   presence: Map<string, PresenceEntry>;
   watchers: number;
+  /** sender + clientMessageId -> stored message, oldest first (insertion order). */
+  dedupe: Map<string, StoredMessage>;
 }
 
 class MemoryEngine implements Engine {
   readonly name = "memory";
   private readonly rooms = new Map<string, RoomState>();
+  private readonly acks = new Map<string, Position>();
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
   private readonly now: () => number;
@@ -48,7 +52,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), watchers: 0 };
+      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), watchers: 0, dedupe: new Map() };
       this.rooms.set(name, room);
     }
     return room;
@@ -74,9 +78,14 @@ class MemoryEngine implements Engine {
     }
   }
 
-  async publish(draft: MessageDraft): Promise<StoredMessage> {
+  async publish(draft: MessageDraft): Promise<PublishResult> {
     this.check();
     const room = this.room(draft.room);
+    const key = this.dedupeKey(room, draft);
+    if (key !== undefined) {
+      const original = room.dedupe.get(key);
+      if (original) return { message: original, duplicate: true };
+    }
     room.sequence += 1n;
     const message: StoredMessage = {
       id: newMessageId(),
@@ -92,8 +101,34 @@ class MemoryEngine implements Engine {
     };
     room.log.push(message);
     this.trim(room);
+    if (key !== undefined) room.dedupe.set(key, message);
     if (room.watchers > 0) this.listener(draft.room, { type: "message", message });
-    return message;
+    return { message, duplicate: false };
+  }
+
+  /** The dedupe key of a draft, after forgetting keys older than the window; undefined = no dedupe. */
+  private dedupeKey(room: RoomState, draft: MessageDraft): string | undefined {
+    const window = this.retention.dedupeWindowMs;
+    if (window <= 0 || draft.clientMessageId === "") return undefined;
+    const oldest = this.now() - window;
+    for (const [key, message] of room.dedupe) {
+      if (message.timeMs >= oldest) break;
+      room.dedupe.delete(key);
+    }
+    return `${draft.sender}\n${draft.clientMessageId}`;
+  }
+
+  async ackSet(subscriber: string, room: string, position: Position): Promise<void> {
+    this.check();
+    const key = `${subscriber}\n${room}`;
+    const current = this.acks.get(key);
+    if (!current || current.epoch !== position.epoch || current.sequence < position.sequence)
+      this.acks.set(key, { epoch: position.epoch, sequence: position.sequence });
+  }
+
+  async ackGet(subscriber: string, room: string): Promise<Position | undefined> {
+    this.check();
+    return this.acks.get(`${subscriber}\n${room}`);
   }
 
   async history(name: string, query: HistoryQuery): Promise<HistoryPage> {

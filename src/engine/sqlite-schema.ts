@@ -7,7 +7,7 @@
  * memory.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 -- One row per room ever used. The epoch is created with the room and never
@@ -37,4 +37,28 @@ CREATE TABLE IF NOT EXISTS messages (
   client_message_id  TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_room_sequence ON messages (room_id, sequence);
+
+-- (since version 2) Idempotency keys: a publish repeating (room, sender,
+-- client_message_id) within the dedupe window returns this original.
+-- Rows older than the window are deleted by the next write transaction.
+CREATE TABLE IF NOT EXISTS dedupe (
+  room_id            INTEGER NOT NULL,
+  sender             TEXT    NOT NULL,
+  client_message_id  TEXT    NOT NULL,
+  sequence           INTEGER NOT NULL,
+  id                 TEXT    NOT NULL,
+  time_ms            INTEGER NOT NULL,
+  PRIMARY KEY (room_id, sender, client_message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_time ON dedupe (time_ms);
+
+-- (since version 2) Highest acknowledged position per durable subscriber
+-- ("user/name") and room.
+CREATE TABLE IF NOT EXISTS acks (
+  subscriber  TEXT    NOT NULL,
+  room        TEXT    NOT NULL,
+  epoch       TEXT    NOT NULL,
+  sequence    INTEGER NOT NULL,
+  PRIMARY KEY (subscriber, room)
+) WITHOUT ROWID;
 `;

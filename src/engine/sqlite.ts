@@ -9,6 +9,7 @@ import type {
   MessageDraft,
   Position,
   PresenceEntry,
+  PublishResult,
   RetentionPolicy,
   RoomListener,
   StoredMessage,
@@ -88,12 +89,12 @@ interface MessageRow {
 }
 
 type Op =
-  | { kind: "publish"; draft: MessageDraft; resolve: (message: StoredMessage) => void; reject: (error: unknown) => void }
+  | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
   | { kind: "room"; room: string; resolve: (room: RoomRef) => void; reject: (error: unknown) => void };
 
 /** What one batch transaction produced, applied to the caches and promises after COMMIT. */
 interface BatchResult {
-  results: Array<StoredMessage | RoomRef>;
+  results: Array<PublishResult | RoomRef>;
   created: Map<string, RoomRef>;
   published: number;
 }
@@ -137,6 +138,11 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly deleteRoomMessages: Stmt<[bigint]>;
   private readonly rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   private readonly rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
+  private readonly selectDedupe: Stmt<[bigint, string, string], { sequence: bigint; id: string; time_ms: bigint }>;
+  private readonly upsertDedupe: Stmt<[bigint, string, string, bigint, string, number]>;
+  private readonly expireDedupe: Stmt<[number]>;
+  private readonly upsertAck: Stmt<[string, string, string, bigint]>;
+  private readonly selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
   private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
   private readonly readPage: Database.Transaction<
     (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; expiredStored: boolean }
@@ -190,6 +196,21 @@ class SqliteEngineImpl implements SqliteEngine {
       this.rangeBackward = db.prepare(
         `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence DESC LIMIT ?`,
       );
+      this.selectDedupe = db.prepare(
+        "SELECT sequence, id, time_ms FROM dedupe WHERE room_id = ? AND sender = ? AND client_message_id = ?",
+      );
+      this.upsertDedupe = db.prepare(
+        "INSERT OR REPLACE INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
+      );
+      this.expireDedupe = db.prepare("DELETE FROM dedupe WHERE time_ms < ?");
+      // Cumulative: within an epoch an ack only moves forward; another epoch replaces it.
+      this.upsertAck = db.prepare(
+        `INSERT INTO acks (subscriber, room, epoch, sequence) VALUES (?, ?, ?, ?)
+         ON CONFLICT (subscriber, room) DO UPDATE SET
+           sequence = CASE WHEN acks.epoch = excluded.epoch THEN max(acks.sequence, excluded.sequence) ELSE excluded.sequence END,
+           epoch = excluded.epoch`,
+      );
+      this.selectAck = db.prepare("SELECT epoch, sequence FROM acks WHERE subscriber = ? AND room = ?");
       this.batch = db.transaction((ops: Op[], trims: Set<string>) => this.applyBatch(ops, trims));
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {
@@ -266,9 +287,11 @@ class SqliteEngineImpl implements SqliteEngine {
         op.resolve(results[i] as RoomRef);
         continue;
       }
-      const message = results[i] as StoredMessage;
-      op.resolve(message);
-      if ((this.watchers.get(message.room) ?? 0) > 0) this.emit(message.room, { type: "message", message });
+      const result = results[i] as PublishResult;
+      op.resolve(result);
+      const { message } = result;
+      if (!result.duplicate && (this.watchers.get(message.room) ?? 0) > 0)
+        this.emit(message.room, { type: "message", message });
     }
   }
 
@@ -285,7 +308,9 @@ class SqliteEngineImpl implements SqliteEngine {
   private applyBatch(ops: Op[], trims: Set<string>): BatchResult {
     const touched = new Map<string, RoomRow & { dirty: boolean }>();
     const created = new Map<string, RoomRef>();
-    const results: Array<StoredMessage | RoomRef> = [];
+    const results: Array<PublishResult | RoomRef> = [];
+    const dedupeWindow = this.retention.dedupeWindowMs;
+    const dedupeFrom = this.now() - dedupeWindow;
     let published = 0;
     const load = (name: string) => {
       let row = touched.get(name);
@@ -311,6 +336,23 @@ class SqliteEngineImpl implements SqliteEngine {
       }
       const { draft } = op;
       const row = load(draft.room);
+      const dedupe = dedupeWindow > 0 && draft.clientMessageId !== "";
+      if (dedupe) {
+        const original = this.selectDedupe.get(row.id, draft.sender, draft.clientMessageId);
+        if (original && Number(original.time_ms) >= dedupeFrom) {
+          results.push({
+            message: {
+              ...draft,
+              id: original.id,
+              epoch: row.epoch,
+              sequence: original.sequence,
+              timeMs: Number(original.time_ms),
+            },
+            duplicate: true,
+          });
+          continue;
+        }
+      }
       const sequence = row.sequence + 1n;
       const message: StoredMessage = {
         id: newMessageId(),
@@ -335,11 +377,14 @@ class SqliteEngineImpl implements SqliteEngine {
         message.timeMs,
         message.clientMessageId,
       );
+      if (dedupe)
+        this.upsertDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, message.id, message.timeMs);
       row.sequence = sequence;
       row.dirty = true;
       published++;
-      results.push(message);
+      results.push({ message, duplicate: false });
     }
+    if (dedupeWindow > 0 && published > 0) this.expireDedupe.run(dedupeFrom);
     for (const row of touched.values()) {
       if (!row.dirty) continue;
       this.updateSequence.run(row.sequence, row.id);
@@ -379,9 +424,23 @@ class SqliteEngineImpl implements SqliteEngine {
     else this.deleteBelow.run(room.id, first);
   }
 
-  async publish(draft: MessageDraft): Promise<StoredMessage> {
+  async publish(draft: MessageDraft): Promise<PublishResult> {
     this.check();
-    return new Promise<StoredMessage>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
+    return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
+  }
+
+  // ---- acks ---------------------------------------------------------------
+
+  /** One small autocommit write: in WAL mode it needs no fsync with synchronous=NORMAL. */
+  async ackSet(subscriber: string, room: string, position: Position): Promise<void> {
+    this.check();
+    this.upsertAck.run(subscriber, room, position.epoch, position.sequence);
+  }
+
+  async ackGet(subscriber: string, room: string): Promise<Position | undefined> {
+    this.check();
+    const row = this.selectAck.get(subscriber, room);
+    return row ? { epoch: row.epoch, sequence: row.sequence } : undefined;
   }
 
   // ---- reads --------------------------------------------------------------

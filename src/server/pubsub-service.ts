@@ -5,6 +5,7 @@ import type { Broker, RoomRequest } from "../broker/broker.js";
 import { BrokerError } from "../broker/errors.js";
 import { validateUser } from "../broker/validate.js";
 import {
+  AckResponseSchema,
   GetHistoryResponseSchema,
   GetPresenceResponseSchema,
   HistoryDirection,
@@ -51,12 +52,12 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
   return {
     publish: (request, context) =>
       guarded(async () => {
-        const message = await broker.publish(identity(context), request);
+        const { message, duplicate } = await broker.publish(identity(context), request);
         return create(PublishResponseSchema, {
           id: message.id,
           position: toPbPosition(message),
           time: timestampFromMs(message.timeMs),
-          duplicate: false,
+          duplicate,
         });
       }),
 
@@ -64,7 +65,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       let session;
       try {
         const user = identity(context);
-        session = broker.openSession(user, request.device);
+        session = broker.openSession(user, request.device, request.subscriber);
         const rooms = toRoomRequests(request.rooms);
         // Throws synchronously on bad rooms: the stream fails before sending anything.
         const joined = broker.join(session, rooms);
@@ -102,6 +103,16 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
         const session = broker.getSession(request.sessionId, identity(context));
         await broker.leave(session, request.rooms);
         return create(LeaveResponseSchema);
+      }),
+
+    ack: (request, context) =>
+      guarded(async () => {
+        const session = broker.getSession(request.sessionId, identity(context));
+        await broker.ack(
+          session,
+          request.acks.map((a) => ({ room: a.room, position: fromPbPosition(a.position) })),
+        );
+        return create(AckResponseSchema);
       }),
 
     getHistory: (request, context) =>

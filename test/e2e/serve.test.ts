@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { createSeqcastClient } from "../../src/client/client.js";
@@ -11,7 +14,8 @@ const BUF = "node_modules/.bin/buf";
 
 /** `seqcast serve` as a user starts it: its own process, from the package bin. */
 async function spawnServe(extra: string[] = []): Promise<{ child: ChildProcess; url: string; port: number; output: () => string }> {
-  const child = spawn(process.execPath, ["bin/seqcast.js", "serve", "--port", "0", ...extra], {
+  const dataDir = mkdtempSync(join(tmpdir(), "seqcast-serve-"));
+  const child = spawn(process.execPath, ["bin/seqcast.js", "serve", "--port", "0", "--data-dir", dataDir, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -39,7 +39,7 @@ describe("ts-proto + @grpc/grpc-js client", () => {
   it("subscribes, receives messages through the reorder buffer in order, exactly once", async () => {
     const delivered: Message[] = [];
     let buffer: ReorderBuffer<Message & { epoch: string; sequence: bigint }> | undefined;
-    const stream = client.subscribe({ rooms: [{ room: "grpcjs", since: undefined }], device: "grpc-js" }, meta("reader"));
+    const stream = client.subscribe({ rooms: [{ room: "grpcjs", since: undefined }], device: "grpc-js", subscriber: "" }, meta("reader"));
     stream.on("data", (response: SubscribeResponse) => {
       for (const event of response.events) {
         if (event.subscribed?.position) buffer = new ReorderBuffer(event.subscribed.position);

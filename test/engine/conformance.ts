@@ -29,10 +29,15 @@ const draft = (room: string, content: string, timeMs: number, sender = "alice"):
   clientMessageId: `cm-${content}`,
 });
 
+/** The stored message of a publish (these tests never repeat a clientMessageId unless they say so). */
+async function publishMessage(engine: Engine, d: MessageDraft) {
+  return (await engine.publish(d)).message;
+}
+
 export function engineConformance(name: string, factory: EngineFactory): void {
   describe(`engine conformance: ${name}`, () => {
     const harnesses: EngineHarness[] = [];
-    async function open(retention = { historySize: 100, historyTtlMs: 0 }): Promise<EngineHarness> {
+    async function open(retention = { historySize: 100, historyTtlMs: 0, dedupeWindowMs: 120_000 }): Promise<EngineHarness> {
       const events: EngineHarness["events"] = [];
       const clock = { now: 1_700_000_000_000 };
       const engine = await factory({
@@ -66,9 +71,9 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       const room = freshRoom("seq");
       const other = freshRoom("seq-other");
       const { epoch } = await h.engine.position(room);
-      const m1 = await h.engine.publish(draft(room, "one", 1000));
-      const o1 = await h.engine.publish(draft(other, "x", 1000));
-      const m2 = await h.engine.publish(draft(room, "two", 1001, "bob"));
+      const m1 = await publishMessage(h.engine, draft(room, "one", 1000));
+      const o1 = await publishMessage(h.engine, draft(other, "x", 1000));
+      const m2 = await publishMessage(h.engine, draft(room, "two", 1001, "bob"));
       assert.deepEqual([m1.sequence, m2.sequence, o1.sequence], [1n, 2n, 1n]);
       assert.equal(m1.epoch, epoch);
       assert.notEqual(m1.id, m2.id);
@@ -86,14 +91,14 @@ export function engineConformance(name: string, factory: EngineFactory): void {
 
     it("keeps sequences gapless under concurrent publishes", async () => {
       const room = freshRoom("burst");
-      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h.engine.publish(draft(room, `m${i}`, 1))));
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => publishMessage(h.engine, draft(room, `m${i}`, 1))));
       const sequences = results.map((m) => m.sequence).sort((a, b) => Number(a - b));
       assert.deepEqual(sequences, Array.from({ length: 200 }, (_, i) => BigInt(i + 1)));
     });
 
     it("pages history forward and backward, ascending either way", async () => {
       const room = freshRoom("page");
-      for (let i = 1; i <= 10; i++) await h.engine.publish(draft(room, `m${i}`, i));
+      for (let i = 1; i <= 10; i++) await publishMessage(h.engine, draft(room, `m${i}`, i));
       const q = (after: bigint, before: bigint, limit: number, direction: "forward" | "backward") =>
         h.engine.history(room, { after, before, limit, direction });
       const fwd = await q(3n, 0n, 4, "forward");
@@ -109,9 +114,9 @@ export function engineConformance(name: string, factory: EngineFactory): void {
     });
 
     it("trims history to the size limit, oldest first, without touching sequences", async () => {
-      const small = await open({ historySize: 3, historyTtlMs: 0 });
+      const small = await open({ historySize: 3, historyTtlMs: 0, dedupeWindowMs: 120_000 });
       const room = freshRoom("trim");
-      for (let i = 1; i <= 7; i++) await small.engine.publish(draft(room, `m${i}`, i));
+      for (let i = 1; i <= 7; i++) await publishMessage(small.engine, draft(room, `m${i}`, i));
       const page = await small.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
       assert.deepEqual(page.messages.map((m) => m.sequence), [5n, 6n, 7n]);
       assert.equal(page.firstSequence, 5n);
@@ -121,11 +126,11 @@ export function engineConformance(name: string, factory: EngineFactory): void {
     });
 
     it("drops messages older than the TTL", async () => {
-      const ttl = await open({ historySize: 100, historyTtlMs: 60_000 });
+      const ttl = await open({ historySize: 100, historyTtlMs: 60_000, dedupeWindowMs: 120_000 });
       const room = freshRoom("ttl");
-      await ttl.engine.publish(draft(room, "old", ttl.clock.now));
+      await publishMessage(ttl.engine, draft(room, "old", ttl.clock.now));
       ttl.clock.now += 30_000;
-      await ttl.engine.publish(draft(room, "new", ttl.clock.now));
+      await publishMessage(ttl.engine, draft(room, "new", ttl.clock.now));
       ttl.clock.now += 45_000; // "old" is 75 s old, "new" 45 s
       const page = await ttl.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
       assert.deepEqual(page.messages.map((m) => m.content), ["new"]);
@@ -139,16 +144,55 @@ export function engineConformance(name: string, factory: EngineFactory): void {
 
     it("fans out to watchers only, in sequence order, exactly once", async () => {
       const room = freshRoom("watch");
-      await h.engine.publish(draft(room, "before", 1));
+      await publishMessage(h.engine, draft(room, "before", 1));
       await h.engine.watch(room);
-      for (let i = 0; i < 20; i++) await h.engine.publish(draft(room, `live${i}`, 1));
+      for (let i = 0; i < 20; i++) await publishMessage(h.engine, draft(room, `live${i}`, 1));
       await settle(() => h.events.filter((e) => e.room === room).length >= 20);
       const seen = h.events.filter((e) => e.room === room).map((e) => (e.event.type === "message" ? e.event.message.sequence : -1n));
       assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => BigInt(i + 2)));
       await h.engine.unwatch(room);
-      await h.engine.publish(draft(room, "after", 1));
+      await publishMessage(h.engine, draft(room, "after", 1));
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(h.events.filter((e) => e.room === room).length, 20);
+    });
+
+    it("deduplicates a repeated (room, sender, clientMessageId) within the window, and only then", async () => {
+      const room = freshRoom("dedupe");
+      const first = await h.engine.publish(draft(room, "once", h.clock.now));
+      const retry = await h.engine.publish(draft(room, "once", h.clock.now));
+      assert.equal(first.duplicate, false);
+      assert.equal(retry.duplicate, true);
+      assert.equal(retry.message.sequence, first.message.sequence);
+      assert.equal(retry.message.id, first.message.id);
+      // Same id from another sender, or in another room, is another message.
+      assert.equal((await h.engine.publish(draft(room, "once", h.clock.now, "bob"))).duplicate, false);
+      assert.equal((await h.engine.publish(draft(freshRoom("dedupe-other"), "once", h.clock.now))).duplicate, false);
+      // Retries in one batch: one stored, the rest duplicates of it.
+      const batch = await Promise.all(Array.from({ length: 5 }, () => h.engine.publish(draft(room, "burst", h.clock.now))));
+      assert.deepEqual(batch.map((r) => r.duplicate), [false, true, true, true, true]);
+      assert.equal(new Set(batch.map((r) => r.message.sequence)).size, 1);
+      const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
+      assert.deepEqual(page.messages.map((m) => m.content), ["once", "once", "burst"]);
+      // After the window the key is forgotten.
+      h.clock.now += 121_000;
+      const late = await h.engine.publish(draft(room, "once", h.clock.now));
+      assert.equal(late.duplicate, false);
+      assert.equal(late.message.sequence, 4n);
+      // An empty clientMessageId never deduplicates.
+      const anonymous = { ...draft(room, "anon", h.clock.now), clientMessageId: "" };
+      assert.equal((await h.engine.publish(anonymous)).duplicate, false);
+      assert.equal((await h.engine.publish(anonymous)).duplicate, false);
+    });
+
+    it("keeps the highest ack per subscriber and room; another epoch replaces it", async () => {
+      const room = freshRoom("acks");
+      assert.equal(await h.engine.ackGet("alice/phone", room), undefined);
+      await h.engine.ackSet("alice/phone", room, { epoch: "e1", sequence: 5n });
+      await h.engine.ackSet("alice/phone", room, { epoch: "e1", sequence: 3n });
+      assert.deepEqual(await h.engine.ackGet("alice/phone", room), { epoch: "e1", sequence: 5n });
+      assert.equal(await h.engine.ackGet("alice/laptop", room), undefined);
+      await h.engine.ackSet("alice/phone", room, { epoch: "e2", sequence: 1n });
+      assert.deepEqual(await h.engine.ackGet("alice/phone", room), { epoch: "e2", sequence: 1n });
     });
 
     it("stores presence entries, lists them by join time, and fans out join and leave", async () => {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import fc from "fast-check";
-import type { EngineOptions, HistoryQuery, MessageDraft, RoomEvent, StoredMessage } from "../../src/engine/engine.js";
+import type { Engine, EngineOptions, HistoryQuery, MessageDraft, RoomEvent, StoredMessage } from "../../src/engine/engine.js";
 import { createMemoryEngine } from "../../src/engine/memory.js";
 import { createSqliteEngine, type SqliteEngine, type SqliteEngineOptions } from "../../src/engine/sqlite.js";
 import { engineConformance } from "./conformance.js";
@@ -36,7 +36,7 @@ function open(path: string, extra: Partial<SqliteEngineOptions> = {}) {
   const clock = { now: 1_700_000_000_000 };
   const engine = createSqliteEngine({
     path,
-    retention: { historySize: 100, historyTtlMs: 0 },
+    retention: { historySize: 100, historyTtlMs: 0, dedupeWindowMs: 0 },
     listener: (room, event) => events.push({ room, event }),
     now: () => clock.now,
     ...extra,
@@ -58,6 +58,10 @@ function peek(path: string, room: string): bigint[] {
   }
 }
 
+async function publishMessage(engine: Engine, d: MessageDraft): Promise<StoredMessage> {
+  return (await engine.publish(d)).message;
+}
+
 describe("sqlite engine: durability", () => {
   it("keeps the epoch, sequence and every field of history across a restart", async () => {
     const path = tempFile();
@@ -67,7 +71,7 @@ describe("sqlite engine: durability", () => {
     const backing = new Uint8Array([9, 9, 0, 255, 7, 9]);
     for (let i = 1; i <= 10; i++) {
       published.push(
-        await first.engine.publish(
+        await publishMessage(first.engine, 
           draft(room, `héllo ${i} ✓`, 1_700_000_000_000 + i, {
             sender: i % 2 ? "alice" : "bob",
             // a view with an offset, and an empty payload, must store exactly their bytes
@@ -95,7 +99,7 @@ describe("sqlite engine: durability", () => {
       assert.deepEqual(page.position, after);
       assert.deepEqual(page.messages, published, "every field, payload bytes and attributes included");
       for (const m of page.messages) assert.equal(Object.getPrototypeOf(m.payload), Uint8Array.prototype);
-      const next = await second.engine.publish(draft(room, "eleven"));
+      const next = await publishMessage(second.engine, draft(room, "eleven"));
       assert.equal(next.sequence, 11n);
       assert.equal(next.epoch, before.epoch);
     } finally {
@@ -116,7 +120,7 @@ describe("sqlite engine: durability", () => {
     const big = open(path);
     for (let i = 1; i <= 20; i++) await big.engine.publish(draft("shrink", `m${i}`));
     await big.engine.close();
-    const small = open(path, { retention: { historySize: 5, historyTtlMs: 0 } });
+    const small = open(path, { retention: { historySize: 5, historyTtlMs: 0, dedupeWindowMs: 0 } });
     const page = await small.engine.history("shrink", all);
     assert.deepEqual(page.messages.map((m) => m.sequence), [16n, 17n, 18n, 19n, 20n]);
     assert.equal(page.firstSequence, 16n);
@@ -135,7 +139,7 @@ describe("sqlite engine: group commit", () => {
     for (const room of rooms) await engine.watch(room);
     const before = (engine as SqliteEngine).stats();
     const results = await Promise.all(
-      Array.from({ length: 500 }, (_, i) => engine.publish(draft(rooms[i % 5]!, `m${i}`))),
+      Array.from({ length: 500 }, (_, i) => publishMessage(engine, draft(rooms[i % 5]!, `m${i}`))),
     );
     const stats = (engine as SqliteEngine).stats();
     const transactions = stats.transactions - before.transactions;
@@ -162,7 +166,7 @@ describe("sqlite engine: group commit", () => {
     const checks: Array<Promise<void>> = [];
     for (let i = 0; i < 3; i++) {
       const expected = BigInt(i + 1);
-      const promise = engine.publish(draft("visible", `v${i}`));
+      const promise = publishMessage(engine, draft("visible", `v${i}`));
       assert.ok(!peek(path, "visible").includes(expected), "not committed within the publishing turn");
       checks.push(
         promise.then((message) => {
@@ -184,7 +188,7 @@ describe("sqlite engine: group commit", () => {
   it("close() commits queued publishes before closing; later calls reject", async () => {
     const path = tempFile();
     const { engine } = open(path);
-    const pending = Array.from({ length: 10 }, (_, i) => engine.publish(draft("closing", `c${i}`)));
+    const pending = Array.from({ length: 10 }, (_, i) => publishMessage(engine, draft("closing", `c${i}`)));
     await engine.close();
     const done = await Promise.all(pending);
     assert.deepEqual(done.map((m) => m.sequence), Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
@@ -212,7 +216,7 @@ describe("sqlite engine: group commit", () => {
 
   it("physically deletes rows a read finds expired", async () => {
     const path = tempFile();
-    const h = open(path, { retention: { historySize: 100, historyTtlMs: 1000 } });
+    const h = open(path, { retention: { historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 0 } });
     await h.engine.publish(draft("ttl", "a", h.clock.now));
     await h.engine.publish(draft("ttl", "b", h.clock.now + 500));
     h.clock.now += 1200;
@@ -255,7 +259,7 @@ describe("sqlite engine: same answers as the memory engine", () => {
         fc.boolean(),
         async (steps, historySize, historyTtlMs, batched) => {
           const clock = { now: 1_000_000 };
-          const options: EngineOptions = { retention: { historySize, historyTtlMs }, listener: () => {}, now: () => clock.now };
+          const options: EngineOptions = { retention: { historySize, historyTtlMs, dedupeWindowMs: 0 }, listener: () => {}, now: () => clock.now };
           const memory = createMemoryEngine(options);
           const sqlite = createSqliteEngine({ ...options, path: ":memory:" });
           const strip = (m: StoredMessage) => [m.sequence, m.content, m.timeMs];
@@ -267,7 +271,7 @@ describe("sqlite engine: same answers as the memory engine", () => {
               if (s.op === "publish") {
                 clock.now += s.dt;
                 const d = draft(room, `m${n++}`, clock.now + s.skew);
-                const [a, b] = [memory.publish(d), sqlite.publish(d)];
+                const [a, b] = [publishMessage(memory, d), publishMessage(sqlite, d)];
                 if (batched) pending.push(Promise.all([a, b]));
                 else assert.deepEqual(strip(await a), strip(await b));
               } else if (s.op === "tick") {

@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/pubsub.proto.
  */
 export const file_seqcast_v1_pubsub: GenFile = /*@__PURE__*/
-  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJLChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIk8KEFN1YnNjcmliZVJlcXVlc3QSKwoFcm9vbXMYASADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24SDgoGZGV2aWNlGAIgASgJIj8KEVN1YnNjcmliZVJlc3BvbnNlEioKBmV2ZW50cxgBIAMoCzIaLnNlcWNhc3QudjEuU3Vic2NyaWJlRXZlbnQiswIKDlN1YnNjcmliZUV2ZW50EjUKD3Nlc3Npb25fc3RhcnRlZBgBIAEoCzIaLnNlcWNhc3QudjEuU2Vzc2lvblN0YXJ0ZWRIABIsCgpzdWJzY3JpYmVkGAIgASgLMhYuc2VxY2FzdC52MS5TdWJzY3JpYmVkSAASJgoHbWVzc2FnZRgDIAEoCzITLnNlcWNhc3QudjEuTWVzc2FnZUgAEi0KCHByZXNlbmNlGAQgASgLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUV2ZW50SAASKgoJaGVhcnRiZWF0GAUgASgLMhUuc2VxY2FzdC52MS5IZWFydGJlYXRIABIwCgx1bnN1YnNjcmliZWQYBiABKAsyGC5zZXFjYXN0LnYxLlVuc3Vic2NyaWJlZEgAQgcKBWV2ZW50IlEKDlNlc3Npb25TdGFydGVkEhIKCnNlc3Npb25faWQYASABKAkSDAoEdXNlchgCIAEoCRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAyABKA0iWwoKU3Vic2NyaWJlZBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIRCglyZWNvdmVyZWQYAyABKAgiHAoMVW5zdWJzY3JpYmVkEgwKBHJvb20YASABKAkidAoNUHJlc2VuY2VFdmVudBIMCgRyb29tGAEgASgJEisKBGtpbmQYAiABKA4yHS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnRLaW5kEigKBWVudHJ5GAMgASgLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUVudHJ5IjUKCUhlYXJ0YmVhdBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOCgtKb2luUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEisKBXJvb21zGAIgAygLMhwuc2VxY2FzdC52MS5Sb29tU3Vic2NyaXB0aW9uIg4KDEpvaW5SZXNwb25zZSIxCgxMZWF2ZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgVyb29tcxgCIAMoCSIPCg1MZWF2ZVJlc3BvbnNlIpIBChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgEEhcKD2JlZm9yZV9zZXF1ZW5jZRgDIAEoBBINCgVsaW1pdBgEIAEoDRIvCglkaXJlY3Rpb24YBSABKA4yHC5zZXFjYXN0LnYxLkhpc3RvcnlEaXJlY3Rpb24ikwEKEkdldEhpc3RvcnlSZXNwb25zZRIlCghtZXNzYWdlcxgBIAMoCzITLnNlcWNhc3QudjEuTWVzc2FnZRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24SFgoOZmlyc3Rfc2VxdWVuY2UYAyABKAQSEAoIaGFzX21vcmUYBCABKAgiIgoSR2V0UHJlc2VuY2VSZXF1ZXN0EgwKBHJvb20YASABKAkibAoTR2V0UHJlc2VuY2VSZXNwb25zZRIqCgdlbnRyaWVzGAEgAygLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUVudHJ5EhIKCnVzZXJfY291bnQYAiABKA0SFQoNc2Vzc2lvbl9jb3VudBgDIAEoDSqVAQoRUHJlc2VuY2VFdmVudEtpbmQSIwofUFJFU0VOQ0VfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhwKGFBSRVNFTkNFX0VWRU5UX0tJTkRfSk9JThABEh0KGVBSRVNFTkNFX0VWRU5UX0tJTkRfTEVBVkUQAhIeChpQUkVTRU5DRV9FVkVOVF9LSU5EX1VQREFURRADKnQKEEhpc3RvcnlEaXJlY3Rpb24SIQodSElTVE9SWV9ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIdChlISVNUT1JZX0RJUkVDVElPTl9GT1JXQVJEEAESHgoaSElTVE9SWV9ESVJFQ1RJT05fQkFDS1dBUkQQAjK1AwoNUHViU3ViU2VydmljZRJCCgdQdWJsaXNoEhouc2VxY2FzdC52MS5QdWJsaXNoUmVxdWVzdBobLnNlcWNhc3QudjEuUHVibGlzaFJlc3BvbnNlEkoKCVN1YnNjcmliZRIcLnNlcWNhc3QudjEuU3Vic2NyaWJlUmVxdWVzdBodLnNlcWNhc3QudjEuU3Vic2NyaWJlUmVzcG9uc2UwARI5CgRKb2luEhcuc2VxY2FzdC52MS5Kb2luUmVxdWVzdBoYLnNlcWNhc3QudjEuSm9pblJlc3BvbnNlEjwKBUxlYXZlEhguc2VxY2FzdC52MS5MZWF2ZVJlcXVlc3QaGS5zZXFjYXN0LnYxLkxlYXZlUmVzcG9uc2USSwoKR2V0SGlzdG9yeRIdLnNlcWNhc3QudjEuR2V0SGlzdG9yeVJlcXVlc3QaHi5zZXFjYXN0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJOCgtHZXRQcmVzZW5jZRIeLnNlcWNhc3QudjEuR2V0UHJlc2VuY2VSZXF1ZXN0Gh8uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
+  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJLChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uImMKEFN1YnNjcmliZVJlcXVlc3QSKwoFcm9vbXMYASADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24SDgoGZGV2aWNlGAIgASgJEhIKCnN1YnNjcmliZXIYAyABKAkiPwoRU3Vic2NyaWJlUmVzcG9uc2USKgoGZXZlbnRzGAEgAygLMhouc2VxY2FzdC52MS5TdWJzY3JpYmVFdmVudCKzAgoOU3Vic2NyaWJlRXZlbnQSNQoPc2Vzc2lvbl9zdGFydGVkGAEgASgLMhouc2VxY2FzdC52MS5TZXNzaW9uU3RhcnRlZEgAEiwKCnN1YnNjcmliZWQYAiABKAsyFi5zZXFjYXN0LnYxLlN1YnNjcmliZWRIABImCgdtZXNzYWdlGAMgASgLMhMuc2VxY2FzdC52MS5NZXNzYWdlSAASLQoIcHJlc2VuY2UYBCABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnRIABIqCgloZWFydGJlYXQYBSABKAsyFS5zZXFjYXN0LnYxLkhlYXJ0YmVhdEgAEjAKDHVuc3Vic2NyaWJlZBgGIAEoCzIYLnNlcWNhc3QudjEuVW5zdWJzY3JpYmVkSABCBwoFZXZlbnQiUQoOU2Vzc2lvblN0YXJ0ZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoDSJbCgpTdWJzY3JpYmVkEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhEKCXJlY292ZXJlZBgDIAEoCCIcCgxVbnN1YnNjcmliZWQSDAoEcm9vbRgBIAEoCSJ0Cg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSKwoEa2luZBgCIAEoDjIdLnNlcWNhc3QudjEuUHJlc2VuY2VFdmVudEtpbmQSKAoFZW50cnkYAyABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkiNQoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKwoFcm9vbXMYAiADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24iDgoMSm9pblJlc3BvbnNlIjEKDExlYXZlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXJvb21zGAIgAygJIg8KDUxlYXZlUmVzcG9uc2UiRwoKQWNrUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKBGFja3MYAiADKAsyFy5zZXFjYXN0LnYxLkFja1Bvc2l0aW9uIkkKC0Fja1Bvc2l0aW9uEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIg0KC0Fja1Jlc3BvbnNlIpIBChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgEEhcKD2JlZm9yZV9zZXF1ZW5jZRgDIAEoBBINCgVsaW1pdBgEIAEoDRIvCglkaXJlY3Rpb24YBSABKA4yHC5zZXFjYXN0LnYxLkhpc3RvcnlEaXJlY3Rpb24ikwEKEkdldEhpc3RvcnlSZXNwb25zZRIlCghtZXNzYWdlcxgBIAMoCzITLnNlcWNhc3QudjEuTWVzc2FnZRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24SFgoOZmlyc3Rfc2VxdWVuY2UYAyABKAQSEAoIaGFzX21vcmUYBCABKAgiIgoSR2V0UHJlc2VuY2VSZXF1ZXN0EgwKBHJvb20YASABKAkibAoTR2V0UHJlc2VuY2VSZXNwb25zZRIqCgdlbnRyaWVzGAEgAygLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUVudHJ5EhIKCnVzZXJfY291bnQYAiABKA0SFQoNc2Vzc2lvbl9jb3VudBgDIAEoDSqVAQoRUHJlc2VuY2VFdmVudEtpbmQSIwofUFJFU0VOQ0VfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhwKGFBSRVNFTkNFX0VWRU5UX0tJTkRfSk9JThABEh0KGVBSRVNFTkNFX0VWRU5UX0tJTkRfTEVBVkUQAhIeChpQUkVTRU5DRV9FVkVOVF9LSU5EX1VQREFURRADKnQKEEhpc3RvcnlEaXJlY3Rpb24SIQodSElTVE9SWV9ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIdChlISVNUT1JZX0RJUkVDVElPTl9GT1JXQVJEEAESHgoaSElTVE9SWV9ESVJFQ1RJT05fQkFDS1dBUkQQAjLtAwoNUHViU3ViU2VydmljZRJCCgdQdWJsaXNoEhouc2VxY2FzdC52MS5QdWJsaXNoUmVxdWVzdBobLnNlcWNhc3QudjEuUHVibGlzaFJlc3BvbnNlEkoKCVN1YnNjcmliZRIcLnNlcWNhc3QudjEuU3Vic2NyaWJlUmVxdWVzdBodLnNlcWNhc3QudjEuU3Vic2NyaWJlUmVzcG9uc2UwARI5CgRKb2luEhcuc2VxY2FzdC52MS5Kb2luUmVxdWVzdBoYLnNlcWNhc3QudjEuSm9pblJlc3BvbnNlEjwKBUxlYXZlEhguc2VxY2FzdC52MS5MZWF2ZVJlcXVlc3QaGS5zZXFjYXN0LnYxLkxlYXZlUmVzcG9uc2USNgoDQWNrEhYuc2VxY2FzdC52MS5BY2tSZXF1ZXN0Ghcuc2VxY2FzdC52MS5BY2tSZXNwb25zZRJLCgpHZXRIaXN0b3J5Eh0uc2VxY2FzdC52MS5HZXRIaXN0b3J5UmVxdWVzdBoeLnNlcWNhc3QudjEuR2V0SGlzdG9yeVJlc3BvbnNlEk4KC0dldFByZXNlbmNlEh4uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaHy5zZXFjYXN0LnYxLkdldFByZXNlbmNlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
 
 /**
  * Request of PubSubService.Publish.
@@ -72,7 +72,10 @@ export type PublishRequest = Message<"seqcast.v1.PublishRequest"> & {
 
   /**
    * Optional identifier the publisher chose for this message (at most 128
-   * bytes). Echoed in the delivered message.
+   * bytes). Echoed in the delivered message. A publish that repeats the
+   * (room, sender, client_message_id) of a message stored within the dedupe
+   * window (2 minutes by default) stores nothing and returns the original
+   * position with `duplicate = true`: retries are safe.
    *
    * @generated from field: string client_message_id = 5;
    */
@@ -181,6 +184,16 @@ export type SubscribeRequest = Message<"seqcast.v1.SubscribeRequest"> & {
    * @generated from field: string device = 2;
    */
   device: string;
+
+  /**
+   * Optional name that makes this session a durable subscriber: together
+   * with the caller's identity, (user, subscriber) names a subscriber whose
+   * acknowledged positions the broker keeps (e.g. one per device). Same rules
+   * as a room segment: 1-64 characters of [A-Za-z0-9_-]. Empty: not durable.
+   *
+   * @generated from field: string subscriber = 3;
+   */
+  subscriber: string;
 };
 
 /**
@@ -523,6 +536,77 @@ export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
   messageDesc(file_seqcast_v1_pubsub, 14);
 
 /**
+ * Request of PubSubService.Ack.
+ *
+ * @generated from message seqcast.v1.AckRequest
+ */
+export type AckRequest = Message<"seqcast.v1.AckRequest"> & {
+  /**
+   * The live session, from SessionStarted.session_id.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Per room, the position up to which everything is acknowledged.
+   *
+   * @generated from field: repeated seqcast.v1.AckPosition acks = 2;
+   */
+  acks: AckPosition[];
+};
+
+/**
+ * Describes the message seqcast.v1.AckRequest.
+ * Use `create(AckRequestSchema)` to create a new message.
+ */
+export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 15);
+
+/**
+ * Everything up to `position` in `room` is acknowledged.
+ *
+ * @generated from message seqcast.v1.AckPosition
+ */
+export type AckPosition = Message<"seqcast.v1.AckPosition"> & {
+  /**
+   * A room the session holds.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The last acknowledged message's position.
+   *
+   * @generated from field: seqcast.v1.StreamPosition position = 2;
+   */
+  position?: StreamPosition | undefined;
+};
+
+/**
+ * Describes the message seqcast.v1.AckPosition.
+ * Use `create(AckPositionSchema)` to create a new message.
+ */
+export const AckPositionSchema: GenMessage<AckPosition> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 16);
+
+/**
+ * Response of PubSubService.Ack.
+ *
+ * @generated from message seqcast.v1.AckResponse
+ */
+export type AckResponse = Message<"seqcast.v1.AckResponse"> & {
+};
+
+/**
+ * Describes the message seqcast.v1.AckResponse.
+ * Use `create(AckResponseSchema)` to create a new message.
+ */
+export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 17);
+
+/**
  * Request of PubSubService.GetHistory. Selects the retained messages with
  * after_sequence < sequence < before_sequence in the room's current epoch.
  *
@@ -570,7 +654,7 @@ export type GetHistoryRequest = Message<"seqcast.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 15);
+  messageDesc(file_seqcast_v1_pubsub, 18);
 
 /**
  * Response of PubSubService.GetHistory.
@@ -614,7 +698,7 @@ export type GetHistoryResponse = Message<"seqcast.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 16);
+  messageDesc(file_seqcast_v1_pubsub, 19);
 
 /**
  * Request of PubSubService.GetPresence.
@@ -635,7 +719,7 @@ export type GetPresenceRequest = Message<"seqcast.v1.GetPresenceRequest"> & {
  * Use `create(GetPresenceRequestSchema)` to create a new message.
  */
 export const GetPresenceRequestSchema: GenMessage<GetPresenceRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 17);
+  messageDesc(file_seqcast_v1_pubsub, 20);
 
 /**
  * Response of PubSubService.GetPresence.
@@ -670,7 +754,7 @@ export type GetPresenceResponse = Message<"seqcast.v1.GetPresenceResponse"> & {
  * Use `create(GetPresenceResponseSchema)` to create a new message.
  */
 export const GetPresenceResponseSchema: GenMessage<GetPresenceResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 18);
+  messageDesc(file_seqcast_v1_pubsub, 21);
 
 /**
  * Kinds of presence change.
@@ -821,6 +905,29 @@ export const PubSubService: GenService<{
     methodKind: "unary";
     input: typeof LeaveRequestSchema;
     output: typeof LeaveResponseSchema;
+  },
+  /**
+   * Ack acknowledges, per room, every message up to a position, for the
+   * durable subscriber named by the session (SubscribeRequest.subscriber).
+   * Acks are cumulative: acknowledging sequence s acknowledges 1..s. The
+   * broker stores the highest position acknowledged; a later Subscribe of the
+   * same (user, subscriber) that gives no `since` for a room resumes after it,
+   * and messages delivered on a live stream but not acknowledged within the
+   * ack deadline are delivered again on that stream.
+   *
+   * Acks for another epoch than the room's current one are ignored (the
+   * room was reset meanwhile; the stream says so).
+   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
+   * the session belongs to another user, FAILED_PRECONDITION when the session
+   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
+   * session does not hold.
+   *
+   * @generated from rpc seqcast.v1.PubSubService.Ack
+   */
+  ack: {
+    methodKind: "unary";
+    input: typeof AckRequestSchema;
+    output: typeof AckResponseSchema;
   },
   /**
    * GetHistory returns retained messages of a room, by sequence range.

@@ -158,7 +158,10 @@ export interface PublishRequest {
   attributes: { [key: string]: string };
   /**
    * Optional identifier the publisher chose for this message (at most 128
-   * bytes). Echoed in the delivered message.
+   * bytes). Echoed in the delivered message. A publish that repeats the
+   * (room, sender, client_message_id) of a message stored within the dedupe
+   * window (2 minutes by default) stores nothing and returns the original
+   * position with `duplicate = true`: retries are safe.
    */
   clientMessageId: string;
 }
@@ -208,6 +211,13 @@ export interface SubscribeRequest {
   rooms: RoomSubscription[];
   /** Free-form label of the client's device, shown in presence (at most 64 bytes). */
   device: string;
+  /**
+   * Optional name that makes this session a durable subscriber: together
+   * with the caller's identity, (user, subscriber) names a subscriber whose
+   * acknowledged positions the broker keeps (e.g. one per device). Same rules
+   * as a room segment: 1-64 characters of [A-Za-z0-9_-]. Empty: not durable.
+   */
+  subscriber: string;
 }
 
 /**
@@ -329,6 +339,26 @@ export interface LeaveRequest {
 
 /** Response of PubSubService.Leave. */
 export interface LeaveResponse {
+}
+
+/** Request of PubSubService.Ack. */
+export interface AckRequest {
+  /** The live session, from SessionStarted.session_id. */
+  sessionId: string;
+  /** Per room, the position up to which everything is acknowledged. */
+  acks: AckPosition[];
+}
+
+/** Everything up to `position` in `room` is acknowledged. */
+export interface AckPosition {
+  /** A room the session holds. */
+  room: string;
+  /** The last acknowledged message's position. */
+  position: StreamPosition | undefined;
+}
+
+/** Response of PubSubService.Ack. */
+export interface AckResponse {
 }
 
 /**
@@ -845,7 +875,7 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { rooms: [], device: "" };
+  return { rooms: [], device: "", subscriber: "" };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -855,6 +885,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.device !== "") {
       writer.uint32(18).string(message.device);
+    }
+    if (message.subscriber !== "") {
+      writer.uint32(26).string(message.subscriber);
     }
     return writer;
   },
@@ -888,6 +921,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.device = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subscriber = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -904,6 +945,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     return {
       rooms: globalThis.Array.isArray(object?.rooms) ? object.rooms.map((e: any) => RoomSubscription.fromJSON(e)) : [],
       device: isSet(object.device) ? globalThis.String(object.device) : "",
+      subscriber: isSet(object.subscriber) ? globalThis.String(object.subscriber) : "",
     };
   },
 
@@ -915,6 +957,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.device !== "") {
       obj.device = message.device;
     }
+    if (message.subscriber !== "") {
+      obj.subscriber = message.subscriber;
+    }
     return obj;
   },
 
@@ -925,6 +970,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     const message = createBaseSubscribeRequest();
     message.rooms = object.rooms?.map((e) => RoomSubscription.fromPartial(e)) || [];
     message.device = object.device ?? "";
+    message.subscriber = object.subscriber ?? "";
     return message;
   },
 };
@@ -1901,6 +1947,234 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
   },
 };
 
+function createBaseAckRequest(): AckRequest {
+  return { sessionId: "", acks: [] };
+}
+
+export const AckRequest: MessageFns<AckRequest> = {
+  encode(message: AckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    for (const v of message.acks) {
+      AckPosition.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(AckPosition.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      acks: globalThis.Array.isArray(object?.acks) ? object.acks.map((e: any) => AckPosition.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: AckRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.acks?.length) {
+      obj.acks = message.acks.map((e) => AckPosition.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AckRequest>, I>>(base?: I): AckRequest {
+    return AckRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AckRequest>, I>>(object: I): AckRequest {
+    const message = createBaseAckRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.acks = object.acks?.map((e) => AckPosition.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAckPosition(): AckPosition {
+  return { room: "", position: undefined };
+}
+
+export const AckPosition: MessageFns<AckPosition> = {
+  encode(message: AckPosition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.room !== "") {
+      writer.uint32(10).string(message.room);
+    }
+    if (message.position !== undefined) {
+      StreamPosition.encode(message.position, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckPosition {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckPosition();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.position = StreamPosition.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckPosition {
+    return {
+      room: isSet(object.room) ? globalThis.String(object.room) : "",
+      position: isSet(object.position) ? StreamPosition.fromJSON(object.position) : undefined,
+    };
+  },
+
+  toJSON(message: AckPosition): unknown {
+    const obj: any = {};
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    if (message.position !== undefined) {
+      obj.position = StreamPosition.toJSON(message.position);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AckPosition>, I>>(base?: I): AckPosition {
+    return AckPosition.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AckPosition>, I>>(object: I): AckPosition {
+    const message = createBaseAckPosition();
+    message.room = object.room ?? "";
+    message.position = (object.position !== undefined && object.position !== null)
+      ? StreamPosition.fromPartial(object.position)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAckResponse(): AckResponse {
+  return {};
+}
+
+export const AckResponse: MessageFns<AckResponse> = {
+  encode(_: AckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): AckResponse {
+    return {};
+  },
+
+  toJSON(_: AckResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AckResponse>, I>>(base?: I): AckResponse {
+    return AckResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AckResponse>, I>>(_: I): AckResponse {
+    const message = createBaseAckResponse();
+    return message;
+  },
+};
+
 function createBaseGetHistoryRequest(): GetHistoryRequest {
   return { room: "", afterSequence: 0n, beforeSequence: 0n, limit: 0, direction: 0 };
 }
@@ -2443,6 +2717,31 @@ export const PubSubServiceService = {
     responseDeserialize: (value: Buffer): LeaveResponse => LeaveResponse.decode(value),
   },
   /**
+   * Ack acknowledges, per room, every message up to a position, for the
+   * durable subscriber named by the session (SubscribeRequest.subscriber).
+   * Acks are cumulative: acknowledging sequence s acknowledges 1..s. The
+   * broker stores the highest position acknowledged; a later Subscribe of the
+   * same (user, subscriber) that gives no `since` for a room resumes after it,
+   * and messages delivered on a live stream but not acknowledged within the
+   * ack deadline are delivered again on that stream.
+   *
+   * Acks for another epoch than the room's current one are ignored (the
+   * room was reset meanwhile; the stream says so).
+   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
+   * the session belongs to another user, FAILED_PRECONDITION when the session
+   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
+   * session does not hold.
+   */
+  ack: {
+    path: "/seqcast.v1.PubSubService/Ack" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AckRequest): Buffer => Buffer.from(AckRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AckRequest => AckRequest.decode(value),
+    responseSerialize: (value: AckResponse): Buffer => Buffer.from(AckResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AckResponse => AckResponse.decode(value),
+  },
+  /**
    * GetHistory returns retained messages of a room, by sequence range.
    *
    * Errors: INVALID_ARGUMENT for a bad room name or an empty range.
@@ -2518,6 +2817,23 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * Errors: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT as for Join.
    */
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
+  /**
+   * Ack acknowledges, per room, every message up to a position, for the
+   * durable subscriber named by the session (SubscribeRequest.subscriber).
+   * Acks are cumulative: acknowledging sequence s acknowledges 1..s. The
+   * broker stores the highest position acknowledged; a later Subscribe of the
+   * same (user, subscriber) that gives no `since` for a room resumes after it,
+   * and messages delivered on a live stream but not acknowledged within the
+   * ack deadline are delivered again on that stream.
+   *
+   * Acks for another epoch than the room's current one are ignored (the
+   * room was reset meanwhile; the stream says so).
+   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
+   * the session belongs to another user, FAILED_PRECONDITION when the session
+   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
+   * session does not hold.
+   */
+  ack: handleUnaryCall<AckRequest, AckResponse>;
   /**
    * GetHistory returns retained messages of a room, by sequence range.
    *
@@ -2621,6 +2937,34 @@ export interface PubSubServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LeaveResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Ack acknowledges, per room, every message up to a position, for the
+   * durable subscriber named by the session (SubscribeRequest.subscriber).
+   * Acks are cumulative: acknowledging sequence s acknowledges 1..s. The
+   * broker stores the highest position acknowledged; a later Subscribe of the
+   * same (user, subscriber) that gives no `since` for a room resumes after it,
+   * and messages delivered on a live stream but not acknowledged within the
+   * ack deadline are delivered again on that stream.
+   *
+   * Acks for another epoch than the room's current one are ignored (the
+   * room was reset meanwhile; the stream says so).
+   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
+   * the session belongs to another user, FAILED_PRECONDITION when the session
+   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
+   * session does not hold.
+   */
+  ack(request: AckRequest, callback: (error: ServiceError | null, response: AckResponse) => void): ClientUnaryCall;
+  ack(
+    request: AckRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AckResponse) => void,
+  ): ClientUnaryCall;
+  ack(
+    request: AckRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AckResponse) => void,
   ): ClientUnaryCall;
   /**
    * GetHistory returns retained messages of a room, by sequence range.

@@ -228,7 +228,10 @@ export class Broker {
       if (!stillJoined()) return;
       const now = this.now();
       membership.epoch = position.epoch;
-      session.push({ type: "subscribed", room, position, recovered: replay !== undefined }, now);
+      session.push(
+        { type: "subscribed", room, position, recovered: replay !== undefined, resumedFrom: replay && since },
+        now,
+      );
       for (const message of replay ?? []) session.sendMessage(membership, message, now);
       // Go live: everything parked while joining follows, minus what the replay already covered.
       membership.lastSequence = position.sequence;

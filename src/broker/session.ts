@@ -4,7 +4,7 @@ import { BrokerError } from "./errors.js";
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
   | { type: "session_started"; sessionId: string; user: string; heartbeatIntervalMs: number }
-  | { type: "subscribed"; room: string; position: Position; recovered: boolean }
+  | { type: "subscribed"; room: string; position: Position; recovered: boolean; resumedFrom?: Position }
   | { type: "message"; message: StoredMessage }
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
   | { type: "heartbeat"; timeMs: number }

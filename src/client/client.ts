@@ -3,6 +3,8 @@ import { HistoryDirection, PubSubService } from "../../gen/es/seqcast/v1/pubsub_
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { createTransport, type Protocol } from "./transport.js";
+import { newClientMessageId, PublishQueue } from "./publish-queue.js";
+import { defaultBackoff, type BackoffPolicy } from "./retry.js";
 
 export interface SeqcastClientOptions {
   /** Broker URL, e.g. http://127.0.0.1:8080. */
@@ -13,13 +15,19 @@ export interface SeqcastClientOptions {
   httpVersion?: "1.1" | "2";
   /** Use this transport instead of building one from baseUrl/protocol. */
   transport?: Transport;
+  /** Publishes per room on the wire at once (default 32); order is kept regardless. */
+  maxPublishesInFlight?: number;
+  /** Attempts per publish before it fails (default 10); retries only on retryable errors. */
+  maxPublishAttempts?: number;
+  /** Backoff between publish retries. */
+  publishBackoff?: BackoffPolicy;
 }
 
 export interface PublishOptions {
   payload?: Uint8Array;
   attributes?: Record<string, string>;
+  /** Identifies the message for deduplication of retries; a random one is used if unset. */
   clientMessageId?: string;
-  signal?: AbortSignal;
 }
 
 export interface PublishResult {
@@ -59,8 +67,11 @@ export class SeqcastClient {
   readonly rpc: Client<typeof PubSubService>;
   readonly user: string;
   private readonly headers: Record<string, string>;
+  private readonly queues = new Map<string, PublishQueue<PublishResult>>();
+  private readonly options: SeqcastClientOptions;
 
   constructor(options: SeqcastClientOptions) {
+    this.options = options;
     this.user = options.user;
     this.headers = { "seqcast-user": options.user };
     const transport =
@@ -74,23 +85,40 @@ export class SeqcastClient {
     return this.headers;
   }
 
-  async publish(room: string, content: string, options: PublishOptions = {}): Promise<PublishResult> {
-    const response = await this.rpc.publish(
-      {
-        room,
-        content,
-        payload: options.payload,
-        attributes: options.attributes,
-        clientMessageId: options.clientMessageId,
-      },
-      { headers: this.headers, signal: options.signal },
-    );
-    return {
-      id: response.id,
-      epoch: response.position?.epoch ?? "",
-      sequence: response.position?.sequence ?? 0n,
-      duplicate: response.duplicate,
+  /**
+   * Publishes one message and resolves with its position once the broker
+   * stored it. Retryable failures (dropped connection, UNAVAILABLE) are
+   * retried with the same client message id, so the message is stored once;
+   * messages of this client to one room keep their call order, even with
+   * many in flight. Terminal errors (INVALID_ARGUMENT, …) reject at once.
+   */
+  publish(room: string, content: string, options: PublishOptions = {}): Promise<PublishResult> {
+    const clientMessageId = options.clientMessageId ?? newClientMessageId();
+    const request = { room, content, payload: options.payload, attributes: options.attributes, clientMessageId };
+    let queue = this.queues.get(room);
+    if (!queue) {
+      queue = new PublishQueue<PublishResult>({
+        maxInFlight: this.options.maxPublishesInFlight ?? 32,
+        maxAttempts: this.options.maxPublishAttempts ?? 10,
+        backoff: this.options.publishBackoff ?? defaultBackoff,
+      });
+      this.queues.set(room, queue);
+    }
+    const result = queue.push(async () => {
+      const response = await this.rpc.publish(request, { headers: this.headers });
+      return {
+        id: response.id,
+        epoch: response.position?.epoch ?? "",
+        sequence: response.position?.sequence ?? 0n,
+        duplicate: response.duplicate,
+      };
+    });
+    // Idle rooms do not keep a queue around.
+    const forget = () => {
+      if (queue.pending === 0 && this.queues.get(room) === queue) this.queues.delete(room);
     };
+    result.then(forget, forget);
+    return result;
   }
 
   async history(room: string, options: HistoryOptions = {}): Promise<HistoryResult> {

@@ -52,6 +52,19 @@ export interface SubscriptionOptions {
   missedHeartbeats?: number;
   /** Resume positions per room, e.g. persisted from an earlier run. */
   since?: Record<string, { epoch: string; sequence: bigint }>;
+  /**
+   * Makes the session a durable subscriber (user, subscriber): the broker
+   * keeps its acknowledged positions, and a later run without `since`
+   * resumes after them.
+   */
+  subscriber?: string;
+  /**
+   * With a subscriber: "auto" (default) acknowledges each message once every
+   * listener has returned from it; "manual" leaves it to `ack()`.
+   */
+  ack?: "auto" | "manual";
+  /** Acks are batched per room and sent at most this often (ms, default 50). */
+  ackIntervalMs?: number;
 }
 
 const PRESENCE_KINDS: Partial<Record<PresenceEventKind, "join" | "leave" | "update">> = {
@@ -81,6 +94,9 @@ export class Subscription {
   private running: Promise<void> | undefined;
   /** Rooms named in the Subscribe request of the current stream. */
   private requested = new Set<string>();
+  /** Highest position to acknowledge per room, not sent yet. */
+  private readonly acks = new Map<string, { epoch: string; sequence: bigint }>();
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: SeqcastClient,
@@ -175,8 +191,46 @@ export class Subscription {
     }
   }
 
+  /**
+   * Acknowledges every message of `room` up to `sequence` (default: the last
+   * delivered) for the durable subscriber. Cumulative and batched.
+   */
+  ack(room: string, sequence?: bigint): void {
+    if (this.options.subscriber === undefined) throw new Error("ack() needs a subscription with a subscriber name");
+    const buffer = this.buffers.get(room);
+    if (!buffer) return;
+    const position = buffer.position;
+    this.queueAck(room, { epoch: position.epoch, sequence: sequence ?? position.sequence });
+  }
+
+  private queueAck(room: string, position: { epoch: string; sequence: bigint }): void {
+    const queued = this.acks.get(room);
+    if (queued && queued.epoch === position.epoch && queued.sequence >= position.sequence) return;
+    this.acks.set(room, position);
+    this.ackTimer ??= setTimeout(() => void this.flushAcks(), this.options.ackIntervalMs ?? 50);
+  }
+
+  private async flushAcks(): Promise<void> {
+    this.ackTimer = undefined;
+    const sessionId = this.sessionIdValue;
+    if (!sessionId || this.acks.size === 0) return;
+    const acks = [...this.acks].filter(([room]) => this.rooms.has(room));
+    this.acks.clear();
+    try {
+      await this.client.rpc.ack(
+        { sessionId, acks: acks.map(([room, position]) => ({ room, position })) },
+        { headers: this.client.callHeaders },
+      );
+    } catch (error) {
+      // Lost acks only mean redelivery (which the buffer drops) or a resume from an older point.
+      this.emit({ type: "warning", error: ConnectError.from(error) });
+    }
+  }
+
   /** Ends the session for good; the broker sends presence leaves. */
   async close(): Promise<void> {
+    clearTimeout(this.ackTimer);
+    if (this.acks.size > 0 && this.sessionIdValue) await this.flushAcks();
     if (this.stateValue !== SubscriptionState.Closed) this.setState(SubscriptionState.Closed, "closed by the application");
     this.closed.abort();
     this.stream?.abort();
@@ -199,6 +253,7 @@ export class Subscription {
           {
             rooms: [...this.requested].map((room) => ({ room, since: this.buffers.get(room)?.position })),
             device: this.options.device ?? "",
+            subscriber: this.options.subscriber ?? "",
           },
           { headers: this.client.callHeaders, signal: stream.signal },
         );
@@ -253,10 +308,11 @@ export class Subscription {
             this.join(room).catch((error) => this.emit({ type: "warning", error: ConnectError.from(error) }));
         return;
       case "subscribed": {
-        const { room, position, recovered } = e.value;
+        const { room, position, recovered, resumedFrom } = e.value;
         if (!this.rooms.has(room) || !position) return;
         const buffer = this.buffers.get(room);
-        if (!buffer) this.buffers.set(room, new ReorderBuffer<Message>(position));
+        // A first subscription starts where the replay (if any) starts, else live.
+        if (!buffer) this.buffers.set(room, new ReorderBuffer<Message>(recovered && resumedFrom ? resumedFrom : position));
         this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered });
         if (buffer) this.output(room, buffer.rebase(position, recovered));
         return;
@@ -318,8 +374,12 @@ export class Subscription {
 
   private output(room: string, outputs: ReorderOutput<Message>[]): void {
     for (const out of outputs) {
-      if (out.type === "deliver") this.emit({ type: "message", room, message: out.item });
-      else
+      if (out.type === "deliver") {
+        this.emit({ type: "message", room, message: out.item });
+        // Listeners have returned: the message is processed.
+        if (this.options.subscriber !== undefined && this.options.ack !== "manual")
+          this.queueAck(room, { epoch: out.item.epoch, sequence: out.item.sequence });
+      } else
         this.emit({
           type: "reset",
           room,

@@ -89,7 +89,12 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
       return create(SubscribeEventSchema, {
         event: {
           case: "subscribed",
-          value: { room: event.room, position: toPbPosition(event.position), recovered: event.recovered },
+          value: {
+            room: event.room,
+            position: toPbPosition(event.position),
+            recovered: event.recovered,
+            resumedFrom: event.resumedFrom && toPbPosition(event.resumedFrom),
+          },
         },
       });
     case "session_started":

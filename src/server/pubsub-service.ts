@@ -84,6 +84,8 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       try {
         for await (const batch of session.batches(MAX_EVENTS_PER_RESPONSE)) yield encode(batch);
       } catch (error) {
+        // The client is gone (writing to its stream failed): nothing to report to it.
+        if (context.signal.aborted) throw error;
         throw toConnectError(error);
       } finally {
         context.signal.removeEventListener("abort", closeOnAbort);

@@ -290,6 +290,12 @@ export interface Subscribed {
    * false when no `since` was given.
    */
   recovered: boolean;
+  /**
+   * When `recovered`: the position the replay follows, i.e. the request's
+   * `since`, or for a durable subscriber that gave none, its last ack.
+   * Replayed messages are the ones after it, up to `position`.
+   */
+  resumedFrom: StreamPosition | undefined;
 }
 
 /** A room was left by the session. */
@@ -1326,7 +1332,7 @@ export const SessionStarted: MessageFns<SessionStarted> = {
 };
 
 function createBaseSubscribed(): Subscribed {
-  return { room: "", position: undefined, recovered: false };
+  return { room: "", position: undefined, recovered: false, resumedFrom: undefined };
 }
 
 export const Subscribed: MessageFns<Subscribed> = {
@@ -1339,6 +1345,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     }
     if (message.recovered !== false) {
       writer.uint32(24).bool(message.recovered);
+    }
+    if (message.resumedFrom !== undefined) {
+      StreamPosition.encode(message.resumedFrom, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1380,6 +1389,14 @@ export const Subscribed: MessageFns<Subscribed> = {
             message.recovered = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resumedFrom = StreamPosition.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1397,6 +1414,11 @@ export const Subscribed: MessageFns<Subscribed> = {
       room: isSet(object.room) ? globalThis.String(object.room) : "",
       position: isSet(object.position) ? StreamPosition.fromJSON(object.position) : undefined,
       recovered: isSet(object.recovered) ? globalThis.Boolean(object.recovered) : false,
+      resumedFrom: isSet(object.resumedFrom)
+        ? StreamPosition.fromJSON(object.resumedFrom)
+        : isSet(object.resumed_from)
+        ? StreamPosition.fromJSON(object.resumed_from)
+        : undefined,
     };
   },
 
@@ -1411,6 +1433,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     if (message.recovered !== false) {
       obj.recovered = message.recovered;
     }
+    if (message.resumedFrom !== undefined) {
+      obj.resumedFrom = StreamPosition.toJSON(message.resumedFrom);
+    }
     return obj;
   },
 
@@ -1424,6 +1449,9 @@ export const Subscribed: MessageFns<Subscribed> = {
       ? StreamPosition.fromPartial(object.position)
       : undefined;
     message.recovered = object.recovered ?? false;
+    message.resumedFrom = (object.resumedFrom !== undefined && object.resumedFrom !== null)
+      ? StreamPosition.fromPartial(object.resumedFrom)
+      : undefined;
     return message;
   },
 };

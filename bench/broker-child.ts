@@ -1,0 +1,69 @@
+/**
+ * The seqcast broker as a process of its own, for bench/run.ts: it is measured
+ * like nats-server and redis-server (own process, own RSS, own CPU time).
+ *
+ * Starts an in-memory broker on 127.0.0.1 with a free port and prints one JSON
+ * line `{"port":…,"pid":…}` on stdout. It shuts down gracefully and exits on
+ * SIGTERM/SIGINT or when its stdin closes (the parent died), so a CPU profile
+ * taken with `--cpu-prof` gets written. A line `elu` on stdin is answered with
+ * the event-loop utilisation so far (JSON line on stdout).
+ *
+ * Broker limits are the defaults unless SEQCAST_* variables override them
+ * (same variables as `seqcast serve`).
+ */
+import { performance } from "node:perf_hooks";
+import { brokerConfigFromEnv } from "../src/broker/config.js";
+import { createMemoryEngine } from "../src/engine/memory.js";
+import { createSqliteEngine } from "../src/engine/sqlite.js";
+import { startServer } from "../src/server/server.js";
+
+// BENCH_ENGINE=sqlite runs the durable default engine on a file under
+// BENCH_DATA_DIR (synchronous=NORMAL, as `seqcast serve` does by default).
+const sqlitePath = process.env.BENCH_DATA_DIR ? `${process.env.BENCH_DATA_DIR}/seqcast.db` : undefined;
+const server = await startServer({
+  config: brokerConfigFromEnv(process.env),
+  engine:
+    process.env.BENCH_ENGINE === "sqlite" && sqlitePath
+      ? (options) => createSqliteEngine({ ...options, path: sqlitePath })
+      : createMemoryEngine,
+  port: 0,
+  host: "127.0.0.1",
+});
+
+let stopping = false;
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  // Never hang on a stuck client: exit after 3 s whatever happens.
+  setTimeout(() => process.exit(code), 3000).unref();
+  try {
+    await server.close();
+  } catch (error) {
+    process.stderr.write(`broker-child: close failed: ${String(error)}\n`);
+  }
+  process.exit(code);
+}
+
+process.on("SIGTERM", () => void stop(0));
+process.on("SIGINT", () => void stop(0));
+process.stdin.on("end", () => void stop(0));
+// Line protocol on stdin: "elu" answers one JSON line with the cumulative
+// event-loop idle/active times (ms), so the parent can tell a saturated event
+// loop from one waiting on I/O.
+let input = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk: string) => {
+  input += chunk;
+  for (let newline = input.indexOf("\n"); newline >= 0; newline = input.indexOf("\n")) {
+    const command = input.slice(0, newline).trim();
+    input = input.slice(newline + 1);
+    if (command === "elu") {
+      const { idle, active } = performance.eventLoopUtilization();
+      process.stdout.write(`${JSON.stringify({ elu: { idle, active } })}\n`);
+    }
+  }
+});
+process.stdin.on("error", () => void stop(0));
+process.stdin.resume();
+
+process.stdout.write(`${JSON.stringify({ port: server.port, pid: process.pid })}\n`);

@@ -342,6 +342,14 @@ export class Broker {
     }
   }
 
+  /** Admins only: deletes the room's history and starts a new epoch; holders get a reset. */
+  async clearHistory(admin: boolean, room: string): Promise<Position> {
+    this.assertOpen();
+    if (!admin) throw new BrokerError("permission_denied", "ClearHistory needs the admin role");
+    validateRoom(room);
+    return this.callEngine(() => this.engine.clear(room));
+  }
+
   // ---- queries ----------------------------------------------------------
 
   async history(input: HistoryInput): Promise<HistoryPage> {

@@ -8,7 +8,8 @@ export type SessionEvent =
   | { type: "message"; message: StoredMessage }
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
   | { type: "heartbeat"; timeMs: number }
-  | { type: "unsubscribed"; room: string };
+  | { type: "unsubscribed"; room: string }
+  | { type: "reset"; room: string; position: Position };
 
 /**
  * A room as held by one session. While `joining`, live events are parked in
@@ -95,6 +96,12 @@ export class Session {
       if (event.message.sequence <= membership.lastSequence) return;
       membership.lastSequence = event.message.sequence;
       this.sendMessage(membership, event.message, nowMs);
+    } else if (event.type === "reset") {
+      // A new lineage: sequences restart, nothing of the old one is owed.
+      membership.epoch = event.position.epoch;
+      membership.lastSequence = event.position.sequence;
+      membership.unacked = [];
+      this.push({ type: "reset", room, position: event.position }, nowMs);
     } else {
       this.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
     }

@@ -334,6 +334,11 @@ export class Subscription {
       case "unsubscribed":
         this.emit({ type: "unsubscribed", room: e.value.room });
         return;
+      case "reset": {
+        const buffer = this.buffers.get(e.value.room);
+        if (buffer && e.value.position) this.output(e.value.room, buffer.rebase(e.value.position, false));
+        return;
+      }
       case "heartbeat":
       case undefined:
         return;

@@ -104,6 +104,8 @@ export interface PresenceEntry {
  */
 export type RoomEvent =
   | { type: "message"; message: StoredMessage }
+  /** The room's history was cleared: a new epoch starts at `position` (sequence 0). */
+  | { type: "reset"; position: Position }
   | { type: "presence"; kind: "join" | "leave" | "update"; entry: PresenceEntry };
 
 export type RoomListener = (room: string, event: RoomEvent) => void;
@@ -129,6 +131,12 @@ export interface Engine {
 
   /** Retained messages of the room's current epoch in a sequence range. */
   history(room: string, query: HistoryQuery): Promise<HistoryPage>;
+
+  /**
+   * Deletes the room's history and idempotency keys and starts a new epoch
+   * at sequence 0, atomically with respect to publishes; fans out a reset.
+   */
+  clear(room: string): Promise<Position>;
 
   /** The room's current position; creates the room's epoch if it has none. */
   position(room: string): Promise<Position>;

@@ -150,6 +150,19 @@ class MemoryEngine implements Engine {
     return { messages, position, firstSequence, hasMore: count > take };
   }
 
+  async clear(name: string): Promise<Position> {
+    this.check();
+    const room = this.room(name);
+    room.epoch = newEpoch();
+    room.sequence = 0n;
+    room.log = [];
+    room.head = 0;
+    room.dedupe.clear();
+    const position = { epoch: room.epoch, sequence: 0n };
+    if (room.watchers > 0) this.listener(name, { type: "reset", position });
+    return position;
+  }
+
   async position(name: string): Promise<Position> {
     this.check();
     const room = this.room(name);

@@ -90,11 +90,12 @@ interface MessageRow {
 
 type Op =
   | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
-  | { kind: "room"; room: string; resolve: (room: RoomRef) => void; reject: (error: unknown) => void };
+  | { kind: "room"; room: string; resolve: (room: RoomRef) => void; reject: (error: unknown) => void }
+  | { kind: "clear"; room: string; resolve: (position: Position) => void; reject: (error: unknown) => void };
 
 /** What one batch transaction produced, applied to the caches and promises after COMMIT. */
 interface BatchResult {
-  results: Array<PublishResult | RoomRef>;
+  results: Array<PublishResult | RoomRef | Position>;
   created: Map<string, RoomRef>;
   published: number;
 }
@@ -142,6 +143,8 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly upsertDedupe: Stmt<[bigint, string, string, bigint, string, number]>;
   private readonly expireDedupe: Stmt<[number]>;
   private readonly upsertAck: Stmt<[string, string, string, bigint]>;
+  private readonly resetRoom: Stmt<[string, bigint]>;
+  private readonly deleteRoomDedupe: Stmt<[bigint]>;
   private readonly selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
   private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
   private readonly readPage: Database.Transaction<
@@ -203,6 +206,8 @@ class SqliteEngineImpl implements SqliteEngine {
         "INSERT OR REPLACE INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
       );
       this.expireDedupe = db.prepare("DELETE FROM dedupe WHERE time_ms < ?");
+      this.resetRoom = db.prepare("UPDATE rooms SET epoch = ?, sequence = 0 WHERE id = ?");
+      this.deleteRoomDedupe = db.prepare("DELETE FROM dedupe WHERE room_id = ?");
       // Cumulative: within an epoch an ack only moves forward; another epoch replaces it.
       this.upsertAck = db.prepare(
         `INSERT INTO acks (subscriber, room, epoch, sequence) VALUES (?, ?, ?, ?)
@@ -287,6 +292,12 @@ class SqliteEngineImpl implements SqliteEngine {
         op.resolve(results[i] as RoomRef);
         continue;
       }
+      if (op.kind === "clear") {
+        const position = results[i] as Position;
+        op.resolve(position);
+        if ((this.watchers.get(op.room) ?? 0) > 0) this.emit(op.room, { type: "reset", position });
+        continue;
+      }
       const result = results[i] as PublishResult;
       op.resolve(result);
       const { message } = result;
@@ -308,7 +319,7 @@ class SqliteEngineImpl implements SqliteEngine {
   private applyBatch(ops: Op[], trims: Set<string>): BatchResult {
     const touched = new Map<string, RoomRow & { dirty: boolean }>();
     const created = new Map<string, RoomRef>();
-    const results: Array<PublishResult | RoomRef> = [];
+    const results: Array<PublishResult | RoomRef | Position> = [];
     const dedupeWindow = this.retention.dedupeWindowMs;
     const dedupeFrom = this.now() - dedupeWindow;
     let published = 0;
@@ -332,6 +343,18 @@ class SqliteEngineImpl implements SqliteEngine {
       if (op.kind === "room") {
         const row = load(op.room);
         results.push({ id: row.id, epoch: row.epoch });
+        continue;
+      }
+      if (op.kind === "clear") {
+        const row = load(op.room);
+        row.epoch = newEpoch();
+        row.sequence = 0n;
+        row.dirty = false;
+        this.resetRoom.run(row.epoch, row.id);
+        this.deleteRoomMessages.run(row.id);
+        this.deleteRoomDedupe.run(row.id);
+        created.set(op.room, { id: row.id, epoch: row.epoch });
+        results.push({ epoch: row.epoch, sequence: 0n });
         continue;
       }
       const { draft } = op;
@@ -427,6 +450,11 @@ class SqliteEngineImpl implements SqliteEngine {
   async publish(draft: MessageDraft): Promise<PublishResult> {
     this.check();
     return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
+  }
+
+  async clear(room: string): Promise<Position> {
+    this.check();
+    return new Promise<Position>((resolve, reject) => this.enqueue({ kind: "clear", room, resolve, reject }));
   }
 
   // ---- acks ---------------------------------------------------------------

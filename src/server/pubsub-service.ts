@@ -6,6 +6,7 @@ import { BrokerError } from "../broker/errors.js";
 import { validateUser } from "../broker/validate.js";
 import {
   AckResponseSchema,
+  ClearHistoryResponseSchema,
   GetHistoryResponseSchema,
   GetPresenceResponseSchema,
   HistoryDirection,
@@ -115,6 +116,13 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
           request.acks.map((a) => ({ room: a.room, position: fromPbPosition(a.position) })),
         );
         return create(AckResponseSchema);
+      }),
+
+    clearHistory: (request, context) =>
+      guarded(async () => {
+        identity(context);
+        const position = await broker.clearHistory(false, request.room);
+        return create(ClearHistoryResponseSchema, { position: toPbPosition(position) });
       }),
 
     getHistory: (request, context) =>

@@ -184,6 +184,28 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       assert.equal((await h.engine.publish(anonymous)).duplicate, false);
     });
 
+    it("clear() starts a new epoch at 0, drops history and idempotency keys, and fans out a reset", async () => {
+      const room = freshRoom("clear");
+      await h.engine.watch(room);
+      const old = await publishMessage(h.engine, draft(room, "old", h.clock.now));
+      const position = await h.engine.clear(room);
+      assert.notEqual(position.epoch, old.epoch);
+      assert.equal(position.sequence, 0n);
+      assert.deepEqual(await h.engine.position(room), position);
+      const empty = await h.engine.history(room, { after: 0n, before: 0n, limit: 10, direction: "forward" });
+      assert.equal(empty.messages.length, 0);
+      assert.deepEqual(empty.position, position);
+      const again = await h.engine.publish(draft(room, "old", h.clock.now)); // same clientMessageId as before the clear
+      assert.equal(again.duplicate, false);
+      assert.deepEqual([again.message.epoch, again.message.sequence], [position.epoch, 1n]);
+      await settle(() => h.events.filter((e) => e.room === room).length >= 3);
+      assert.deepEqual(
+        h.events.filter((e) => e.room === room).map((e) => e.event.type),
+        ["message", "reset", "message"],
+      );
+      await h.engine.unwatch(room);
+    });
+
     it("keeps the highest ack per subscriber and room; another epoch replaces it", async () => {
       const room = freshRoom("acks");
       assert.equal(await h.engine.ackGet("alice/phone", room), undefined);

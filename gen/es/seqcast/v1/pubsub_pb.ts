@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/pubsub.proto.
  */
 export const file_seqcast_v1_pubsub: GenFile = /*@__PURE__*/
-  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJLChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uImMKEFN1YnNjcmliZVJlcXVlc3QSKwoFcm9vbXMYASADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24SDgoGZGV2aWNlGAIgASgJEhIKCnN1YnNjcmliZXIYAyABKAkiPwoRU3Vic2NyaWJlUmVzcG9uc2USKgoGZXZlbnRzGAEgAygLMhouc2VxY2FzdC52MS5TdWJzY3JpYmVFdmVudCKzAgoOU3Vic2NyaWJlRXZlbnQSNQoPc2Vzc2lvbl9zdGFydGVkGAEgASgLMhouc2VxY2FzdC52MS5TZXNzaW9uU3RhcnRlZEgAEiwKCnN1YnNjcmliZWQYAiABKAsyFi5zZXFjYXN0LnYxLlN1YnNjcmliZWRIABImCgdtZXNzYWdlGAMgASgLMhMuc2VxY2FzdC52MS5NZXNzYWdlSAASLQoIcHJlc2VuY2UYBCABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnRIABIqCgloZWFydGJlYXQYBSABKAsyFS5zZXFjYXN0LnYxLkhlYXJ0YmVhdEgAEjAKDHVuc3Vic2NyaWJlZBgGIAEoCzIYLnNlcWNhc3QudjEuVW5zdWJzY3JpYmVkSABCBwoFZXZlbnQiUQoOU2Vzc2lvblN0YXJ0ZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoDSKNAQoKU3Vic2NyaWJlZBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIRCglyZWNvdmVyZWQYAyABKAgSMAoMcmVzdW1lZF9mcm9tGAQgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiIcCgxVbnN1YnNjcmliZWQSDAoEcm9vbRgBIAEoCSJ0Cg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSKwoEa2luZBgCIAEoDjIdLnNlcWNhc3QudjEuUHJlc2VuY2VFdmVudEtpbmQSKAoFZW50cnkYAyABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkiNQoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKwoFcm9vbXMYAiADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24iDgoMSm9pblJlc3BvbnNlIjEKDExlYXZlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXJvb21zGAIgAygJIg8KDUxlYXZlUmVzcG9uc2UiRwoKQWNrUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKBGFja3MYAiADKAsyFy5zZXFjYXN0LnYxLkFja1Bvc2l0aW9uIkkKC0Fja1Bvc2l0aW9uEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIg0KC0Fja1Jlc3BvbnNlIpIBChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgEEhcKD2JlZm9yZV9zZXF1ZW5jZRgDIAEoBBINCgVsaW1pdBgEIAEoDRIvCglkaXJlY3Rpb24YBSABKA4yHC5zZXFjYXN0LnYxLkhpc3RvcnlEaXJlY3Rpb24ikwEKEkdldEhpc3RvcnlSZXNwb25zZRIlCghtZXNzYWdlcxgBIAMoCzITLnNlcWNhc3QudjEuTWVzc2FnZRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24SFgoOZmlyc3Rfc2VxdWVuY2UYAyABKAQSEAoIaGFzX21vcmUYBCABKAgiIgoSR2V0UHJlc2VuY2VSZXF1ZXN0EgwKBHJvb20YASABKAkibAoTR2V0UHJlc2VuY2VSZXNwb25zZRIqCgdlbnRyaWVzGAEgAygLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUVudHJ5EhIKCnVzZXJfY291bnQYAiABKA0SFQoNc2Vzc2lvbl9jb3VudBgDIAEoDSqVAQoRUHJlc2VuY2VFdmVudEtpbmQSIwofUFJFU0VOQ0VfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhwKGFBSRVNFTkNFX0VWRU5UX0tJTkRfSk9JThABEh0KGVBSRVNFTkNFX0VWRU5UX0tJTkRfTEVBVkUQAhIeChpQUkVTRU5DRV9FVkVOVF9LSU5EX1VQREFURRADKnQKEEhpc3RvcnlEaXJlY3Rpb24SIQodSElTVE9SWV9ESVJFQ1RJT05fVU5TUEVDSUZJRUQQABIdChlISVNUT1JZX0RJUkVDVElPTl9GT1JXQVJEEAESHgoaSElTVE9SWV9ESVJFQ1RJT05fQkFDS1dBUkQQAjLtAwoNUHViU3ViU2VydmljZRJCCgdQdWJsaXNoEhouc2VxY2FzdC52MS5QdWJsaXNoUmVxdWVzdBobLnNlcWNhc3QudjEuUHVibGlzaFJlc3BvbnNlEkoKCVN1YnNjcmliZRIcLnNlcWNhc3QudjEuU3Vic2NyaWJlUmVxdWVzdBodLnNlcWNhc3QudjEuU3Vic2NyaWJlUmVzcG9uc2UwARI5CgRKb2luEhcuc2VxY2FzdC52MS5Kb2luUmVxdWVzdBoYLnNlcWNhc3QudjEuSm9pblJlc3BvbnNlEjwKBUxlYXZlEhguc2VxY2FzdC52MS5MZWF2ZVJlcXVlc3QaGS5zZXFjYXN0LnYxLkxlYXZlUmVzcG9uc2USNgoDQWNrEhYuc2VxY2FzdC52MS5BY2tSZXF1ZXN0Ghcuc2VxY2FzdC52MS5BY2tSZXNwb25zZRJLCgpHZXRIaXN0b3J5Eh0uc2VxY2FzdC52MS5HZXRIaXN0b3J5UmVxdWVzdBoeLnNlcWNhc3QudjEuR2V0SGlzdG9yeVJlc3BvbnNlEk4KC0dldFByZXNlbmNlEh4uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaHy5zZXFjYXN0LnYxLkdldFByZXNlbmNlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
+  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJLChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uImMKEFN1YnNjcmliZVJlcXVlc3QSKwoFcm9vbXMYASADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24SDgoGZGV2aWNlGAIgASgJEhIKCnN1YnNjcmliZXIYAyABKAkiPwoRU3Vic2NyaWJlUmVzcG9uc2USKgoGZXZlbnRzGAEgAygLMhouc2VxY2FzdC52MS5TdWJzY3JpYmVFdmVudCLbAgoOU3Vic2NyaWJlRXZlbnQSNQoPc2Vzc2lvbl9zdGFydGVkGAEgASgLMhouc2VxY2FzdC52MS5TZXNzaW9uU3RhcnRlZEgAEiwKCnN1YnNjcmliZWQYAiABKAsyFi5zZXFjYXN0LnYxLlN1YnNjcmliZWRIABImCgdtZXNzYWdlGAMgASgLMhMuc2VxY2FzdC52MS5NZXNzYWdlSAASLQoIcHJlc2VuY2UYBCABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnRIABIqCgloZWFydGJlYXQYBSABKAsyFS5zZXFjYXN0LnYxLkhlYXJ0YmVhdEgAEjAKDHVuc3Vic2NyaWJlZBgGIAEoCzIYLnNlcWNhc3QudjEuVW5zdWJzY3JpYmVkSAASJgoFcmVzZXQYByABKAsyFS5zZXFjYXN0LnYxLlJvb21SZXNldEgAQgcKBWV2ZW50IkcKCVJvb21SZXNldBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiJRCg5TZXNzaW9uU3RhcnRlZBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBHVzZXIYAiABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNIo0BCgpTdWJzY3JpYmVkEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhEKCXJlY292ZXJlZBgDIAEoCBIwCgxyZXN1bWVkX2Zyb20YBCABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIhwKDFVuc3Vic2NyaWJlZBIMCgRyb29tGAEgASgJInQKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIrCgRraW5kGAIgASgOMh0uc2VxY2FzdC52MS5QcmVzZW5jZUV2ZW50S2luZBIoCgVlbnRyeRgDIAEoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFbnRyeSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoLSm9pblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIrCgVyb29tcxgCIAMoCzIcLnNlcWNhc3QudjEuUm9vbVN1YnNjcmlwdGlvbiIOCgxKb2luUmVzcG9uc2UiMQoMTGVhdmVSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFcm9vbXMYAiADKAkiDwoNTGVhdmVSZXNwb25zZSJHCgpBY2tSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoEYWNrcxgCIAMoCzIXLnNlcWNhc3QudjEuQWNrUG9zaXRpb24iSQoLQWNrUG9zaXRpb24SDAoEcm9vbRgBIAEoCRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24iDQoLQWNrUmVzcG9uc2UikgEKEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAQSFwoPYmVmb3JlX3NlcXVlbmNlGAMgASgEEg0KBWxpbWl0GAQgASgNEi8KCWRpcmVjdGlvbhgFIAEoDjIcLnNlcWNhc3QudjEuSGlzdG9yeURpcmVjdGlvbiKTAQoSR2V0SGlzdG9yeVJlc3BvbnNlEiUKCG1lc3NhZ2VzGAEgAygLMhMuc2VxY2FzdC52MS5NZXNzYWdlEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIWCg5maXJzdF9zZXF1ZW5jZRgDIAEoBBIQCghoYXNfbW9yZRgEIAEoCCIjChNDbGVhckhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkiRAoUQ2xlYXJIaXN0b3J5UmVzcG9uc2USLAoIcG9zaXRpb24YASABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIiIKEkdldFByZXNlbmNlUmVxdWVzdBIMCgRyb29tGAEgASgJImwKE0dldFByZXNlbmNlUmVzcG9uc2USKgoHZW50cmllcxgBIAMoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFbnRyeRISCgp1c2VyX2NvdW50GAIgASgNEhUKDXNlc3Npb25fY291bnQYAyABKA0qlQEKEVByZXNlbmNlRXZlbnRLaW5kEiMKH1BSRVNFTkNFX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIcChhQUkVTRU5DRV9FVkVOVF9LSU5EX0pPSU4QARIdChlQUkVTRU5DRV9FVkVOVF9LSU5EX0xFQVZFEAISHgoaUFJFU0VOQ0VfRVZFTlRfS0lORF9VUERBVEUQAyp0ChBIaXN0b3J5RGlyZWN0aW9uEiEKHUhJU1RPUllfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHQoZSElTVE9SWV9ESVJFQ1RJT05fRk9SV0FSRBABEh4KGkhJU1RPUllfRElSRUNUSU9OX0JBQ0tXQVJEEAIywAQKDVB1YlN1YlNlcnZpY2USQgoHUHVibGlzaBIaLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QaGy5zZXFjYXN0LnYxLlB1Ymxpc2hSZXNwb25zZRJKCglTdWJzY3JpYmUSHC5zZXFjYXN0LnYxLlN1YnNjcmliZVJlcXVlc3QaHS5zZXFjYXN0LnYxLlN1YnNjcmliZVJlc3BvbnNlMAESOQoESm9pbhIXLnNlcWNhc3QudjEuSm9pblJlcXVlc3QaGC5zZXFjYXN0LnYxLkpvaW5SZXNwb25zZRI8CgVMZWF2ZRIYLnNlcWNhc3QudjEuTGVhdmVSZXF1ZXN0Ghkuc2VxY2FzdC52MS5MZWF2ZVJlc3BvbnNlEjYKA0FjaxIWLnNlcWNhc3QudjEuQWNrUmVxdWVzdBoXLnNlcWNhc3QudjEuQWNrUmVzcG9uc2USSwoKR2V0SGlzdG9yeRIdLnNlcWNhc3QudjEuR2V0SGlzdG9yeVJlcXVlc3QaHi5zZXFjYXN0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJRCgxDbGVhckhpc3RvcnkSHy5zZXFjYXN0LnYxLkNsZWFySGlzdG9yeVJlcXVlc3QaIC5zZXFjYXN0LnYxLkNsZWFySGlzdG9yeVJlc3BvbnNlEk4KC0dldFByZXNlbmNlEh4uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaHy5zZXFjYXN0LnYxLkdldFByZXNlbmNlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
 
 /**
  * Request of PubSubService.Publish.
@@ -285,6 +285,15 @@ export type SubscribeEvent = Message<"seqcast.v1.SubscribeEvent"> & {
      */
     value: Unsubscribed;
     case: "unsubscribed";
+  } | {
+    /**
+     * A room's lineage was reset (ClearHistory): what the client holds of it
+     * is stale; messages of the new epoch follow.
+     *
+     * @generated from field: seqcast.v1.RoomReset reset = 7;
+     */
+    value: RoomReset;
+    case: "reset";
   } | { case: undefined; value?: undefined };
 };
 
@@ -294,6 +303,34 @@ export type SubscribeEvent = Message<"seqcast.v1.SubscribeEvent"> & {
  */
 export const SubscribeEventSchema: GenMessage<SubscribeEvent> = /*@__PURE__*/
   messageDesc(file_seqcast_v1_pubsub, 5);
+
+/**
+ * A room's history was cleared and a new epoch started.
+ *
+ * @generated from message seqcast.v1.RoomReset
+ */
+export type RoomReset = Message<"seqcast.v1.RoomReset"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The new lineage's position (sequence 0: nothing published in it yet).
+   *
+   * @generated from field: seqcast.v1.StreamPosition position = 2;
+   */
+  position?: StreamPosition | undefined;
+};
+
+/**
+ * Describes the message seqcast.v1.RoomReset.
+ * Use `create(RoomResetSchema)` to create a new message.
+ */
+export const RoomResetSchema: GenMessage<RoomReset> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 6);
 
 /**
  * First event of every Subscribe stream.
@@ -329,7 +366,7 @@ export type SessionStarted = Message<"seqcast.v1.SessionStarted"> & {
  * Use `create(SessionStartedSchema)` to create a new message.
  */
 export const SessionStartedSchema: GenMessage<SessionStarted> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 6);
+  messageDesc(file_seqcast_v1_pubsub, 7);
 
 /**
  * A room was joined by the session.
@@ -378,7 +415,7 @@ export type Subscribed = Message<"seqcast.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 7);
+  messageDesc(file_seqcast_v1_pubsub, 8);
 
 /**
  * A room was left by the session.
@@ -399,7 +436,7 @@ export type Unsubscribed = Message<"seqcast.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 8);
+  messageDesc(file_seqcast_v1_pubsub, 9);
 
 /**
  * A change in a room's presence.
@@ -434,7 +471,7 @@ export type PresenceEvent = Message<"seqcast.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 9);
+  messageDesc(file_seqcast_v1_pubsub, 10);
 
 /**
  * Keep-alive event on an idle stream.
@@ -455,7 +492,7 @@ export type Heartbeat = Message<"seqcast.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 10);
+  messageDesc(file_seqcast_v1_pubsub, 11);
 
 /**
  * Request of PubSubService.Join.
@@ -483,7 +520,7 @@ export type JoinRequest = Message<"seqcast.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 11);
+  messageDesc(file_seqcast_v1_pubsub, 12);
 
 /**
  * Response of PubSubService.Join. The outcome per room arrives on the
@@ -499,7 +536,7 @@ export type JoinResponse = Message<"seqcast.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 12);
+  messageDesc(file_seqcast_v1_pubsub, 13);
 
 /**
  * Request of PubSubService.Leave.
@@ -527,7 +564,7 @@ export type LeaveRequest = Message<"seqcast.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 13);
+  messageDesc(file_seqcast_v1_pubsub, 14);
 
 /**
  * Response of PubSubService.Leave.
@@ -542,7 +579,7 @@ export type LeaveResponse = Message<"seqcast.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 14);
+  messageDesc(file_seqcast_v1_pubsub, 15);
 
 /**
  * Request of PubSubService.Ack.
@@ -570,7 +607,7 @@ export type AckRequest = Message<"seqcast.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 15);
+  messageDesc(file_seqcast_v1_pubsub, 16);
 
 /**
  * Everything up to `position` in `room` is acknowledged.
@@ -598,7 +635,7 @@ export type AckPosition = Message<"seqcast.v1.AckPosition"> & {
  * Use `create(AckPositionSchema)` to create a new message.
  */
 export const AckPositionSchema: GenMessage<AckPosition> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 16);
+  messageDesc(file_seqcast_v1_pubsub, 17);
 
 /**
  * Response of PubSubService.Ack.
@@ -613,7 +650,7 @@ export type AckResponse = Message<"seqcast.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 17);
+  messageDesc(file_seqcast_v1_pubsub, 18);
 
 /**
  * Request of PubSubService.GetHistory. Selects the retained messages with
@@ -663,7 +700,7 @@ export type GetHistoryRequest = Message<"seqcast.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 18);
+  messageDesc(file_seqcast_v1_pubsub, 19);
 
 /**
  * Response of PubSubService.GetHistory.
@@ -707,7 +744,49 @@ export type GetHistoryResponse = Message<"seqcast.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 19);
+  messageDesc(file_seqcast_v1_pubsub, 20);
+
+/**
+ * Request of PubSubService.ClearHistory.
+ *
+ * @generated from message seqcast.v1.ClearHistoryRequest
+ */
+export type ClearHistoryRequest = Message<"seqcast.v1.ClearHistoryRequest"> & {
+  /**
+   * Room name.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+};
+
+/**
+ * Describes the message seqcast.v1.ClearHistoryRequest.
+ * Use `create(ClearHistoryRequestSchema)` to create a new message.
+ */
+export const ClearHistoryRequestSchema: GenMessage<ClearHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 21);
+
+/**
+ * Response of PubSubService.ClearHistory.
+ *
+ * @generated from message seqcast.v1.ClearHistoryResponse
+ */
+export type ClearHistoryResponse = Message<"seqcast.v1.ClearHistoryResponse"> & {
+  /**
+   * The room's new position: a fresh epoch at sequence 0.
+   *
+   * @generated from field: seqcast.v1.StreamPosition position = 1;
+   */
+  position?: StreamPosition | undefined;
+};
+
+/**
+ * Describes the message seqcast.v1.ClearHistoryResponse.
+ * Use `create(ClearHistoryResponseSchema)` to create a new message.
+ */
+export const ClearHistoryResponseSchema: GenMessage<ClearHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 22);
 
 /**
  * Request of PubSubService.GetPresence.
@@ -728,7 +807,7 @@ export type GetPresenceRequest = Message<"seqcast.v1.GetPresenceRequest"> & {
  * Use `create(GetPresenceRequestSchema)` to create a new message.
  */
 export const GetPresenceRequestSchema: GenMessage<GetPresenceRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 20);
+  messageDesc(file_seqcast_v1_pubsub, 23);
 
 /**
  * Response of PubSubService.GetPresence.
@@ -763,7 +842,7 @@ export type GetPresenceResponse = Message<"seqcast.v1.GetPresenceResponse"> & {
  * Use `create(GetPresenceResponseSchema)` to create a new message.
  */
 export const GetPresenceResponseSchema: GenMessage<GetPresenceResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 21);
+  messageDesc(file_seqcast_v1_pubsub, 24);
 
 /**
  * Kinds of presence change.
@@ -949,6 +1028,22 @@ export const PubSubService: GenService<{
     methodKind: "unary";
     input: typeof GetHistoryRequestSchema;
     output: typeof GetHistoryResponseSchema;
+  },
+  /**
+   * ClearHistory deletes a room's history and starts a new epoch (admins
+   * only). Sequences restart at 1 under the new epoch; every session holding
+   * the room gets a `reset` event, and resuming clients with positions of the
+   * old epoch are told `recovered = false`.
+   *
+   * Errors: PERMISSION_DENIED for a caller without the admin role,
+   * INVALID_ARGUMENT for a bad room name.
+   *
+   * @generated from rpc seqcast.v1.PubSubService.ClearHistory
+   */
+  clearHistory: {
+    methodKind: "unary";
+    input: typeof ClearHistoryRequestSchema;
+    output: typeof ClearHistoryResponseSchema;
   },
   /**
    * GetPresence lists the sessions present in a room.

@@ -255,7 +255,22 @@ export interface SubscribeEvent {
     | Heartbeat
     | undefined;
   /** A room was left (after Leave). */
-  unsubscribed?: Unsubscribed | undefined;
+  unsubscribed?:
+    | Unsubscribed
+    | undefined;
+  /**
+   * A room's lineage was reset (ClearHistory): what the client holds of it
+   * is stale; messages of the new epoch follow.
+   */
+  reset?: RoomReset | undefined;
+}
+
+/** A room's history was cleared and a new epoch started. */
+export interface RoomReset {
+  /** The room. */
+  room: string;
+  /** The new lineage's position (sequence 0: nothing published in it yet). */
+  position: StreamPosition | undefined;
 }
 
 /** First event of every Subscribe stream. */
@@ -402,6 +417,18 @@ export interface GetHistoryResponse {
   firstSequence: bigint;
   /** True when the range holds more messages than were returned. */
   hasMore: boolean;
+}
+
+/** Request of PubSubService.ClearHistory. */
+export interface ClearHistoryRequest {
+  /** Room name. */
+  room: string;
+}
+
+/** Response of PubSubService.ClearHistory. */
+export interface ClearHistoryResponse {
+  /** The room's new position: a fresh epoch at sequence 0. */
+  position: StreamPosition | undefined;
 }
 
 /** Request of PubSubService.GetPresence. */
@@ -1058,6 +1085,7 @@ function createBaseSubscribeEvent(): SubscribeEvent {
     presence: undefined,
     heartbeat: undefined,
     unsubscribed: undefined,
+    reset: undefined,
   };
 }
 
@@ -1080,6 +1108,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     }
     if (message.unsubscribed !== undefined) {
       Unsubscribed.encode(message.unsubscribed, writer.uint32(50).fork()).join();
+    }
+    if (message.reset !== undefined) {
+      RoomReset.encode(message.reset, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1145,6 +1176,14 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
             message.unsubscribed = Unsubscribed.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reset = RoomReset.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1169,6 +1208,7 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
       presence: isSet(object.presence) ? PresenceEvent.fromJSON(object.presence) : undefined,
       heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
       unsubscribed: isSet(object.unsubscribed) ? Unsubscribed.fromJSON(object.unsubscribed) : undefined,
+      reset: isSet(object.reset) ? RoomReset.fromJSON(object.reset) : undefined,
     };
   },
 
@@ -1191,6 +1231,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     }
     if (message.unsubscribed !== undefined) {
       obj.unsubscribed = Unsubscribed.toJSON(message.unsubscribed);
+    }
+    if (message.reset !== undefined) {
+      obj.reset = RoomReset.toJSON(message.reset);
     }
     return obj;
   },
@@ -1217,6 +1260,96 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
       : undefined;
     message.unsubscribed = (object.unsubscribed !== undefined && object.unsubscribed !== null)
       ? Unsubscribed.fromPartial(object.unsubscribed)
+      : undefined;
+    message.reset = (object.reset !== undefined && object.reset !== null)
+      ? RoomReset.fromPartial(object.reset)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRoomReset(): RoomReset {
+  return { room: "", position: undefined };
+}
+
+export const RoomReset: MessageFns<RoomReset> = {
+  encode(message: RoomReset, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.room !== "") {
+      writer.uint32(10).string(message.room);
+    }
+    if (message.position !== undefined) {
+      StreamPosition.encode(message.position, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoomReset {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoomReset();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.position = StreamPosition.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoomReset {
+    return {
+      room: isSet(object.room) ? globalThis.String(object.room) : "",
+      position: isSet(object.position) ? StreamPosition.fromJSON(object.position) : undefined,
+    };
+  },
+
+  toJSON(message: RoomReset): unknown {
+    const obj: any = {};
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    if (message.position !== undefined) {
+      obj.position = StreamPosition.toJSON(message.position);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoomReset>, I>>(base?: I): RoomReset {
+    return RoomReset.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoomReset>, I>>(object: I): RoomReset {
+    const message = createBaseRoomReset();
+    message.room = object.room ?? "";
+    message.position = (object.position !== undefined && object.position !== null)
+      ? StreamPosition.fromPartial(object.position)
       : undefined;
     return message;
   },
@@ -2486,6 +2619,142 @@ export const GetHistoryResponse: MessageFns<GetHistoryResponse> = {
   },
 };
 
+function createBaseClearHistoryRequest(): ClearHistoryRequest {
+  return { room: "" };
+}
+
+export const ClearHistoryRequest: MessageFns<ClearHistoryRequest> = {
+  encode(message: ClearHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.room !== "") {
+      writer.uint32(10).string(message.room);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClearHistoryRequest {
+    return { room: isSet(object.room) ? globalThis.String(object.room) : "" };
+  },
+
+  toJSON(message: ClearHistoryRequest): unknown {
+    const obj: any = {};
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClearHistoryRequest>, I>>(base?: I): ClearHistoryRequest {
+    return ClearHistoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClearHistoryRequest>, I>>(object: I): ClearHistoryRequest {
+    const message = createBaseClearHistoryRequest();
+    message.room = object.room ?? "";
+    return message;
+  },
+};
+
+function createBaseClearHistoryResponse(): ClearHistoryResponse {
+  return { position: undefined };
+}
+
+export const ClearHistoryResponse: MessageFns<ClearHistoryResponse> = {
+  encode(message: ClearHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.position !== undefined) {
+      StreamPosition.encode(message.position, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.position = StreamPosition.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClearHistoryResponse {
+    return { position: isSet(object.position) ? StreamPosition.fromJSON(object.position) : undefined };
+  },
+
+  toJSON(message: ClearHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.position !== undefined) {
+      obj.position = StreamPosition.toJSON(message.position);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClearHistoryResponse>, I>>(base?: I): ClearHistoryResponse {
+    return ClearHistoryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClearHistoryResponse>, I>>(object: I): ClearHistoryResponse {
+    const message = createBaseClearHistoryResponse();
+    message.position = (object.position !== undefined && object.position !== null)
+      ? StreamPosition.fromPartial(object.position)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetPresenceRequest(): GetPresenceRequest {
   return { room: "" };
 }
@@ -2784,6 +3053,25 @@ export const PubSubServiceService = {
     responseDeserialize: (value: Buffer): GetHistoryResponse => GetHistoryResponse.decode(value),
   },
   /**
+   * ClearHistory deletes a room's history and starts a new epoch (admins
+   * only). Sequences restart at 1 under the new epoch; every session holding
+   * the room gets a `reset` event, and resuming clients with positions of the
+   * old epoch are told `recovered = false`.
+   *
+   * Errors: PERMISSION_DENIED for a caller without the admin role,
+   * INVALID_ARGUMENT for a bad room name.
+   */
+  clearHistory: {
+    path: "/seqcast.v1.PubSubService/ClearHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClearHistoryRequest): Buffer => Buffer.from(ClearHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClearHistoryRequest => ClearHistoryRequest.decode(value),
+    responseSerialize: (value: ClearHistoryResponse): Buffer =>
+      Buffer.from(ClearHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClearHistoryResponse => ClearHistoryResponse.decode(value),
+  },
+  /**
    * GetPresence lists the sessions present in a room.
    *
    * Errors: INVALID_ARGUMENT for a bad room name.
@@ -2868,6 +3156,16 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT for a bad room name or an empty range.
    */
   getHistory: handleUnaryCall<GetHistoryRequest, GetHistoryResponse>;
+  /**
+   * ClearHistory deletes a room's history and starts a new epoch (admins
+   * only). Sequences restart at 1 under the new epoch; every session holding
+   * the room gets a `reset` event, and resuming clients with positions of the
+   * old epoch are told `recovered = false`.
+   *
+   * Errors: PERMISSION_DENIED for a caller without the admin role,
+   * INVALID_ARGUMENT for a bad room name.
+   */
+  clearHistory: handleUnaryCall<ClearHistoryRequest, ClearHistoryResponse>;
   /**
    * GetPresence lists the sessions present in a room.
    *
@@ -3013,6 +3311,30 @@ export interface PubSubServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ClearHistory deletes a room's history and starts a new epoch (admins
+   * only). Sequences restart at 1 under the new epoch; every session holding
+   * the room gets a `reset` event, and resuming clients with positions of the
+   * old epoch are told `recovered = false`.
+   *
+   * Errors: PERMISSION_DENIED for a caller without the admin role,
+   * INVALID_ARGUMENT for a bad room name.
+   */
+  clearHistory(
+    request: ClearHistoryRequest,
+    callback: (error: ServiceError | null, response: ClearHistoryResponse) => void,
+  ): ClientUnaryCall;
+  clearHistory(
+    request: ClearHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClearHistoryResponse) => void,
+  ): ClientUnaryCall;
+  clearHistory(
+    request: ClearHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClearHistoryResponse) => void,
   ): ClientUnaryCall;
   /**
    * GetPresence lists the sessions present in a room.

@@ -15,6 +15,7 @@ import { performance } from "node:perf_hooks";
 import { brokerConfigFromEnv } from "../src/broker/config.js";
 import { createMemoryEngine } from "../src/engine/memory.js";
 import { createSqliteEngine } from "../src/engine/sqlite.js";
+import { createAuthenticator } from "../src/server/auth.js";
 import { startServer } from "../src/server/server.js";
 
 // BENCH_ENGINE=sqlite runs the durable default engine on a file under
@@ -26,6 +27,11 @@ const server = await startServer({
     process.env.BENCH_ENGINE === "sqlite" && sqlitePath
       ? (options) => createSqliteEngine({ ...options, path: sqlitePath })
       : createMemoryEngine,
+  // The bench's clients sign their tokens with BENCH_JWT_SECRET (see bench/run.ts).
+  authenticate: await (async () => {
+    const auth = await createAuthenticator({ secret: new TextEncoder().encode(process.env.BENCH_JWT_SECRET ?? "bench") });
+    return (header: string | null) => auth.authenticate(header);
+  })(),
   port: 0,
   host: "127.0.0.1",
 });

@@ -34,6 +34,7 @@
  *   SEQCAST_* variables are passed to the broker child (e.g. SEQCAST_SESSION_QUEUE_LIMIT).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -95,7 +96,18 @@ if (P.messageBytes < 16) throw new Error("payload must hold index, phase and sen
 
 const ROOM = "bench";
 const SUBJECT = "bench.fanout";
-const HEADERS = { "seqcast-user": "bench" };
+// The broker child verifies tokens signed with this secret (bench/broker-child.ts).
+const BENCH_JWT_SECRET = "seqcast-bench-secret";
+process.env.BENCH_JWT_SECRET = BENCH_JWT_SECRET;
+const HEADERS = { authorization: `Bearer ${benchToken("bench")}` };
+
+/** A long-lived HS256 token for the bench clients. */
+function benchToken(user: string): string {
+  const b64 = (v: string) => Buffer.from(v).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64(JSON.stringify({ sub: user, iat: now, exp: now + 86_400 }))}`;
+  return `${body}.${createHmac("sha256", BENCH_JWT_SECRET).update(body).digest("base64url")}`;
+}
 const CONNECT_TIMEOUT_MS = 30_000;
 const PHASE_TIMEOUT_MS = { warmup: 30_000, throughput: 60_000, latency: P.seconds * 1000 + 20_000 };
 /** Whole run; a broken system must not make the run hang forever. */
@@ -414,7 +426,12 @@ interface BrokerChild {
 }
 
 async function startBrokerChild(engine: "memory" | "sqlite" = "memory"): Promise<BrokerChild> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_ENGINE: engine };
+  // One bench user publishes everything: the per-user publish rate limit is off unless set.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    BENCH_ENGINE: engine,
+    SEQCAST_PUBLISH_RATE: process.env.SEQCAST_PUBLISH_RATE ?? "0",
+  };
   if (engine === "sqlite") env.BENCH_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), "seqcast-bench-"));
   const args = ["--import", "tsx"];
   if (P.cpuProfDir) {

@@ -12,8 +12,10 @@ import type {
 } from "../engine/engine.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
+import { checkPublish, checkRead, type Identity } from "./identity.js";
+import { RateLimiter } from "./rate-limit.js";
 import { Session } from "./session.js";
-import { validateMessageBody, validateRoom, validateShortText } from "./validate.js";
+import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -76,9 +78,11 @@ export class Broker {
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  private readonly publishLimiter: RateLimiter;
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
+    this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
     this.now = options.now ?? Date.now;
     this.engine = options.engine({
       retention: {
@@ -103,11 +107,19 @@ export class Broker {
 
   // ---- publishing -------------------------------------------------------
 
-  async publish(sender: string, input: PublishInput): Promise<PublishResult> {
+  async publish(identity: Identity, input: PublishInput): Promise<PublishResult> {
     this.assertOpen();
     validateRoom(input.room);
+    checkPublish(identity, input.room);
     validateMessageBody(input, this.config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
+    const wait = this.publishLimiter.take(identity.user, this.now());
+    if (wait > 0)
+      throw new BrokerError(
+        "resource_exhausted",
+        `publish rate limit of ${this.config.publishRate}/s exceeded; retry in ${wait} ms`,
+      );
+    const sender = identity.user;
     return this.callEngine(() =>
       this.engine.publish({
         room: input.room,
@@ -134,13 +146,14 @@ export class Broker {
    * Opens a session; its first queued event is `session_started`. A
    * `subscriber` name makes it durable: (user, subscriber) keeps its acks.
    */
-  openSession(user: string, device: string, subscriber = ""): Session {
+  openSession(identity: Identity, device: string, subscriber = ""): Session {
+    const user = identity.user;
     this.assertOpen();
     validateShortText(device, "device", 64);
     if (subscriber !== "" && !SUBSCRIBER_RE.test(subscriber))
       throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`);
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
-    const session = new Session(randomUUID(), user, device, this.config.sessionQueueLimit, this.now(), durableKey);
+    const session = new Session(randomUUID(), identity, device, this.config.sessionQueueLimit, this.now(), durableKey);
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
     session.push(
@@ -175,6 +188,7 @@ export class Broker {
     const fresh = new Map<string, RoomRequest>();
     requests.forEach((request, i) => {
       validateRoom(request.room, `rooms[${i}].room`);
+      checkRead(session.identity, request.room);
       if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
         throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
       if (!session.rooms.has(request.room)) fresh.set(request.room, request);
@@ -246,7 +260,8 @@ export class Broker {
       }
       throw error;
     }
-    if (!stillJoined()) return;
+    // An inbox has a single reader: presence there would only tell its owner about itself.
+    if (!stillJoined() || isInbox(room)) return;
     const entry: PresenceEntry = {
       user: session.user,
       sessionId: session.id,
@@ -336,6 +351,7 @@ export class Broker {
       for (const session of this.sessions.values())
         if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
     }
+    this.publishLimiter.prune(now);
     if (this.config.ackDeadlineMs > 0) {
       const due = now - this.config.ackDeadlineMs;
       for (const session of this.durableSessions) session.redeliver(due, now);
@@ -343,17 +359,18 @@ export class Broker {
   }
 
   /** Admins only: deletes the room's history and starts a new epoch; holders get a reset. */
-  async clearHistory(admin: boolean, room: string): Promise<Position> {
+  async clearHistory(identity: Identity, room: string): Promise<Position> {
     this.assertOpen();
-    if (!admin) throw new BrokerError("permission_denied", "ClearHistory needs the admin role");
+    if (!identity.admin) throw new BrokerError("permission_denied", "ClearHistory needs the admin role");
     validateRoom(room);
     return this.callEngine(() => this.engine.clear(room));
   }
 
   // ---- queries ----------------------------------------------------------
 
-  async history(input: HistoryInput): Promise<HistoryPage> {
+  async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
+    checkRead(identity, input.room);
     if (input.limit > MAX_HISTORY_LIMIT) throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`);
     if (input.before !== 0n && input.before <= input.after + 1n)
       throw invalidArgument(`empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`);
@@ -366,8 +383,9 @@ export class Broker {
     return this.callEngine(() => this.engine.history(input.room, query));
   }
 
-  async presence(room: string): Promise<PresenceSnapshot> {
+  async presence(identity: Identity, room: string): Promise<PresenceSnapshot> {
     validateRoom(room);
+    checkRead(identity, room);
     const entries = await this.callEngine(() => this.engine.presenceList(room));
     return { entries, userCount: new Set(entries.map((e) => e.user)).size, sessionCount: entries.length };
   }

@@ -22,6 +22,10 @@ export interface BrokerConfig {
    * this time is delivered again on its stream (SEQCAST_ACK_DEADLINE).
    */
   ackDeadlineMs: number;
+  /** Publishes per second one user may sustain, 0 = unlimited (SEQCAST_PUBLISH_RATE). */
+  publishRate: number;
+  /** Publishes one user may burst above the rate (SEQCAST_PUBLISH_BURST). */
+  publishBurst: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -33,6 +37,8 @@ export const defaultBrokerConfig: BrokerConfig = {
   sessionQueueLimit: 10_000,
   dedupeWindowMs: 2 * 60 * 1000,
   ackDeadlineMs: 30_000,
+  publishRate: 1000,
+  publishBurst: 2000,
 };
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -59,6 +65,12 @@ export function parsePositiveInt(text: string, what: string): number {
   return value;
 }
 
+export function parseNonNegativeInt(text: string, what: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${what}: "${text}" is not a whole number >= 0`);
+  return value;
+}
+
 /** Reads SEQCAST_* variables over the defaults; throws a readable error on a bad value. */
 export function brokerConfigFromEnv(env: NodeJS.ProcessEnv, base = defaultBrokerConfig): BrokerConfig {
   const config = { ...base };
@@ -73,6 +85,8 @@ export function brokerConfigFromEnv(env: NodeJS.ProcessEnv, base = defaultBroker
   if (env.SEQCAST_SESSION_QUEUE_LIMIT)
     config.sessionQueueLimit = parsePositiveInt(env.SEQCAST_SESSION_QUEUE_LIMIT, "SEQCAST_SESSION_QUEUE_LIMIT");
   if (env.SEQCAST_DEDUPE_WINDOW) config.dedupeWindowMs = parseDuration(env.SEQCAST_DEDUPE_WINDOW, "SEQCAST_DEDUPE_WINDOW");
+  if (env.SEQCAST_PUBLISH_RATE) config.publishRate = parseNonNegativeInt(env.SEQCAST_PUBLISH_RATE, "SEQCAST_PUBLISH_RATE");
+  if (env.SEQCAST_PUBLISH_BURST) config.publishBurst = parsePositiveInt(env.SEQCAST_PUBLISH_BURST, "SEQCAST_PUBLISH_BURST");
   if (env.SEQCAST_ACK_DEADLINE) config.ackDeadlineMs = parseDuration(env.SEQCAST_ACK_DEADLINE, "SEQCAST_ACK_DEADLINE");
   return config;
 }

@@ -1,5 +1,6 @@
 import type { Position, PresenceEntry, RoomEvent, StoredMessage } from "../engine/engine.js";
 import { BrokerError } from "./errors.js";
+import type { Identity } from "./identity.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -46,15 +47,18 @@ export class Session {
   /** Join time, for presence entries. */
   readonly startedAtMs: number;
 
+  readonly user: string;
+
   constructor(
     readonly id: string,
-    readonly user: string,
+    readonly identity: Identity,
     readonly device: string,
     private readonly queueLimit: number,
     nowMs: number,
     /** "user/name" of a durable subscriber, or undefined. */
     readonly durableKey?: string,
   ) {
+    this.user = identity.user;
     this.lastActivityMs = nowMs;
     this.startedAtMs = nowMs;
   }

@@ -9,10 +9,20 @@ export const MAX_ROOM_LENGTH = 128;
 const ROOM_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const USER_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** `@alice` is Alice's private inbox room. */
+export const isInbox = (room: string): boolean => room.startsWith("@");
+export const inboxOwner = (room: string): string => room.slice(1);
+
+/** A room name (`general`, `sports.football`) or an inbox (`@alice`). */
 export function validateRoom(room: string, field = "room"): string {
   if (room.length === 0) throw invalidArgument(`${field}: must not be empty`);
   if (room.length > MAX_ROOM_LENGTH)
     throw invalidArgument(`${field}: ${room.length} characters, at most ${MAX_ROOM_LENGTH} allowed`);
+  if (isInbox(room)) {
+    if (!USER_RE.test(inboxOwner(room)))
+      throw invalidArgument(`${field}: "${printable(room)}" is not an inbox; use '@' and a user name (e.g. "@alice")`);
+    return room;
+  }
   if (!ROOM_RE.test(room))
     throw invalidArgument(
       `${field}: "${printable(room)}" is not a room name; use letters, digits, '_' and '-' in dot-separated segments (e.g. "sports.football")`,
@@ -20,13 +30,10 @@ export function validateRoom(room: string, field = "room"): string {
   return room;
 }
 
+/** A user name: 1-64 letters, digits, '_', '.' or '-'. */
 export function validateUser(user: string | null | undefined): string {
-  if (!user) throw new BrokerError("unauthenticated", "no identity: set the 'seqcast-user' request header to your user name");
-  if (!USER_RE.test(user))
-    throw new BrokerError(
-      "unauthenticated",
-      `seqcast-user: "${printable(user)}" is not a user name; use 1-64 letters, digits, '_', '.' or '-'`,
-    );
+  if (!user || !USER_RE.test(user))
+    throw invalidArgument(`user: "${printable(user ?? "")}" is not a user name; use 1-64 letters, digits, '_', '.' or '-'`);
   return user;
 }
 

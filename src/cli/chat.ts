@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -14,6 +16,8 @@ import {
   type SubscriptionEvent,
 } from "../client/index.js";
 import { UsageError } from "./main.js";
+import { mintToken } from "../server/auth.js";
+import { isInbox, inboxOwner } from "../broker/validate.js";
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
 const DEFAULT_DEVICE = "cli";
@@ -27,6 +31,8 @@ const COMMANDS = `Commands:
   /rooms                list joined rooms, marking the current one
   /history [room] [N]   the last N messages of a room, oldest first (default: current room, 20)
   /who [room]           who is present in a room (default: current room)
+  /dm <user> <text>     a private message to a user (also: @user text)
+  /clear_history <room> delete a room's history, starting a new epoch (admins)
   /help                 this list
   /quit                 leave (end of input and Ctrl-C do the same)
 Any other line is sent to the current room; start it with // to send a line that begins with /.`;
@@ -34,10 +40,15 @@ Any other line is sent to the current room; start it with // to send a line that
 const HELP = `seqcast chat: chat in the terminal, one line per message
 
 Usage:
-  seqcast chat --user NAME [--url URL] [--room ROOM] [--device LABEL] [--protocol P]
+  seqcast chat --user NAME [--token JWT | --admin] [--url URL] [--room ROOM] [--device LABEL] [--protocol P]
 
 Options:
   --user NAME      your user name: 1-64 letters, digits, '_', '.' or '-' (required)
+  --token JWT      your token (default $SEQCAST_TOKEN; get one with 'seqcast token --user NAME').
+                   Without one, on the broker's machine, chat mints its own from
+                   $SEQCAST_JWT_SECRET or the broker's data directory (--data-dir, default ./data)
+  --admin          with a self-minted token: include the admin role
+  --data-dir DIR   the broker's data directory, for a self-minted token
   --url URL        broker URL (default $SEQCAST_URL, else ${DEFAULT_URL})
   --room ROOM      room to join at start
   --device LABEL   device label others see in /who (default "${DEFAULT_DEVICE}")
@@ -47,6 +58,7 @@ Reads commands and messages from standard input (a terminal or a pipe) and
 prints one line per event on standard output:
   [12] bob: hi                   message in the current room
   [random#3] bob: hi             message in another joined room
+  [dm] bob: hi                   a private message to you (sent ones: [dm → bob] hi)
   * bob joined general           presence, joins, connection state
   ! invalid_argument: room: ...  errors (the chat keeps running)
 
@@ -58,6 +70,7 @@ interface ChatOptions {
   room?: string;
   device: string;
   protocol: Protocol;
+  token: string;
 }
 
 /** `seqcast chat`: resolves with the exit code (0 after /quit or end of input, 1 if the session failed for good). */
@@ -67,6 +80,13 @@ export async function chat(argv: string[], env: NodeJS.ProcessEnv = process.env)
     console.log(HELP);
     return 0;
   }
+  const { values } = parseArgs({ args: argv, options: { admin: { type: "boolean" }, "data-dir": { type: "string" } }, strict: false });
+  options.token = await chatToken(
+    options,
+    values.admin === true,
+    typeof values["data-dir"] === "string" ? values["data-dir"] : env.SEQCAST_DATA_DIR ?? "./data",
+    env,
+  );
   return new ChatApp(options, process.stdin, process.stdout).run();
 }
 
@@ -82,6 +102,9 @@ function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | un
         room: { type: "string" },
         device: { type: "string" },
         protocol: { type: "string" },
+        token: { type: "string" },
+        admin: { type: "boolean" },
+        "data-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -100,7 +123,7 @@ function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | un
   try {
     validateUser(user);
   } catch (error) {
-    throw new UsageError(`--user: ${(error as Error).message.replace(/^seqcast-user: /, "")}`);
+    throw new UsageError(`--user: ${(error as Error).message.replace(/^user: /, "")}`);
   }
   let parsed: URL;
   try {
@@ -124,7 +147,30 @@ function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | un
   }
   if (!PROTOCOLS.includes(protocol))
     throw new UsageError(`--protocol: "${protocol}" is not one of ${PROTOCOLS.join(", ")}`);
-  return { user, url: url.replace(/\/+$/, ""), room: values.room, device, protocol };
+  const token = values.token ?? (env.SEQCAST_TOKEN || undefined);
+  return { user, url: url.replace(/\/+$/, ""), room: values.room, device, protocol, token: token ?? "" };
+}
+
+/**
+ * A token for the chat: the one given, else one minted with the broker's own
+ * secret (possible only where that secret is readable: its machine).
+ */
+async function chatToken(options: ChatOptions, admin: boolean, dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
+  if (options.token) return options.token;
+  let secret: Uint8Array;
+  if (env.SEQCAST_JWT_SECRET) {
+    secret = new TextEncoder().encode(env.SEQCAST_JWT_SECRET);
+  } else {
+    const path = join(dataDir, "jwt-secret");
+    try {
+      secret = readFileSync(path);
+    } catch {
+      throw new UsageError(
+        `no token: pass --token (mint one with 'seqcast token --user ${options.user}' on the broker's machine); ${path} is not readable here`,
+      );
+    }
+  }
+  return mintToken(secret, { user: options.user, admin, ttlMs: 24 * 60 * 60 * 1000 });
 }
 
 /** `! <code>: <message>`, the code as the lower-case gRPC name (invalid_argument). */
@@ -187,7 +233,7 @@ class ChatApp {
     private readonly output: NodeJS.WritableStream & { isTTY?: boolean },
   ) {
     this.interactive = Boolean(input.isTTY && output.isTTY);
-    this.client = createSeqcastClient({ baseUrl: options.url, user: options.user, protocol: options.protocol });
+    this.client = createSeqcastClient({ baseUrl: options.url, token: options.token, protocol: options.protocol });
     // No rooms yet: every room goes through join(), which validates it first (see there).
     this.subscription = this.client.subscribe([], { device: options.device });
     this.subscription.on((event) => this.onEvent(event));
@@ -202,6 +248,8 @@ class ChatApp {
     this.rl = rl;
     rl.setPrompt("> ");
     this.print(`* seqcast chat: ${this.options.user} at ${this.options.url} (/help for commands)`);
+    // Private messages arrive in our own inbox, which only we may read.
+    this.subscription.join(`@${this.options.user}`).catch((error: unknown) => this.print(errorLine(error)));
     if (this.options.room) {
       const room = this.options.room;
       this.enqueue(() => this.join(room));
@@ -239,6 +287,7 @@ class ChatApp {
   }
 
   private formatMessage(room: string, message: Message): string {
+    if (isInbox(room)) return `[dm] ${printable(message.sender)}: ${printable(message.content)}`;
     const where = room === this.current ? `${message.sequence}` : `${room}#${message.sequence}`;
     const body =
       message.content.length > 0 || message.payload.length === 0
@@ -325,6 +374,8 @@ class ChatApp {
     const line = raw.replace(/\r$/, "");
     if (line.trim() === "") return;
     if (line.startsWith("//")) return this.send(line.slice(1));
+    const dm = /^@(\S+)\s+(.+)$/.exec(line);
+    if (dm) return this.sendDirect(dm[1]!, dm[2]!);
     if (!line.startsWith("/")) return this.send(line);
 
     const [command = "", ...args] = line.slice(1).trim().split(/\s+/);
@@ -345,6 +396,14 @@ class ChatApp {
       case "who":
         if (args.length > 1) return this.print("! usage: /who [room]");
         return this.who(args[0]);
+      case "dm": {
+        const match = /^\/dm\s+(\S+)\s+(.+)$/.exec(line.trim());
+        if (!match) return this.print("! usage: /dm <user> <text>");
+        return this.sendDirect(match[1]!, match[2]!);
+      }
+      case "clear_history":
+        if (args.length !== 1) return this.print("! usage: /clear_history <room>");
+        return this.clearHistory(args[0]!);
       case "help":
         for (const text of COMMANDS.split("\n")) this.print(text);
         return;
@@ -361,6 +420,17 @@ class ChatApp {
     if (!room) return this.print("! join a room first: /join <room>");
     // Nothing printed on success: our message shows when it comes back on the stream, in order.
     await this.client.publish(room, content);
+  }
+
+  /** A private message: stored in the recipient's inbox, shown to every device of theirs. */
+  private async sendDirect(user: string, content: string): Promise<void> {
+    const result = await this.client.publish(`@${user}`, content);
+    this.print(`[dm → ${printable(user)}] ${printable(content)}${result.duplicate ? " (already sent)" : ""}`);
+  }
+
+  private async clearHistory(room: string): Promise<void> {
+    await this.client.rpc.clearHistory({ room }, { headers: this.client.callHeaders });
+    this.print(`* ${room}: history cleared (new epoch)`);
   }
 
   private async join(room: string): Promise<void> {

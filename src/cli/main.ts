@@ -1,11 +1,13 @@
 import { serve } from "./serve.js";
 import { chat } from "./chat.js";
+import { token } from "./token.js";
 
 const USAGE = `seqcast: ordered pub/sub broker
 
 Usage:
   seqcast serve [--port N] [--host H] [--engine memory] [limits…]   start a broker
   seqcast chat --user NAME [--url URL] [--room ROOM]               chat in the terminal
+  seqcast token --user NAME [--admin] [--rooms P,…] [--ttl 24h]     mint an access token
   seqcast help                                                      this text
 
 Run 'seqcast <command> --help' for a command's options.`;
@@ -19,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(rest);
       case "chat":
         return await chat(rest);
+      case "token":
+        return await token(rest);
       case undefined:
       case "help":
       case "--help":

@@ -3,6 +3,7 @@ import {
   brokerConfigFromEnv,
   parseBytes,
   parseDuration,
+  parseNonNegativeInt,
   parsePositiveInt,
   type BrokerConfig,
 } from "../broker/config.js";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { createMemoryEngine } from "../engine/memory.js";
 import { createSqliteEngine } from "../engine/sqlite.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
+import { authConfigFromEnv, createAuthenticator } from "../server/auth.js";
 import { startServer } from "../server/server.js";
 import { UsageError } from "./main.js";
 
@@ -32,6 +34,14 @@ Options (each also read from the environment variable shown):
                                                         stream ends with RESOURCE_EXHAUSTED (default 10000)
   --dedupe-window D        SEQCAST_DEDUPE_WINDOW        how long a client_message_id dedupes retries (default 2m)
   --ack-deadline D         SEQCAST_ACK_DEADLINE         redeliver to durable subscribers after this (default 30s)
+  --publish-rate N         SEQCAST_PUBLISH_RATE         publishes/s per user, 0 = unlimited (default 1000)
+                           SEQCAST_PUBLISH_BURST        publishes per user above the rate (default 2000)
+Authentication (every PubSubService call carries 'authorization: Bearer <JWT>'):
+                           SEQCAST_JWT_SECRET           HS256 secret; when no key is configured, the broker
+                                                        creates one in DATA_DIR/jwt-secret (mode 0600)
+                           SEQCAST_JWT_PUBLIC_KEY       PEM public key file (RS256/ES256) instead
+                           SEQCAST_JWT_JWKS             JWKS file (RS256/ES256) instead
+Mint tokens with 'seqcast token --user NAME'.
 Flags win over environment variables.`;
 
 type EngineFactory = (options: EngineOptions) => Engine;
@@ -59,6 +69,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       sync: { type: "string" },
       "dedupe-window": { type: "string" },
       "ack-deadline": { type: "string" },
+      "publish-rate": { type: "string" },
       "history-size": { type: "string" },
       "history-ttl": { type: "string" },
       "max-message-bytes": { type: "string" },
@@ -87,6 +98,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     if (values["session-queue"]) config.sessionQueueLimit = parsePositiveInt(values["session-queue"], "--session-queue");
     if (values["dedupe-window"]) config.dedupeWindowMs = parseDuration(values["dedupe-window"], "--dedupe-window");
     if (values["ack-deadline"]) config.ackDeadlineMs = parseDuration(values["ack-deadline"], "--ack-deadline");
+    if (values["publish-rate"]) config.publishRate = parseNonNegativeInt(values["publish-rate"], "--publish-rate");
     const portText = values.port ?? env.PORT ?? "8080";
     port = Number(portText);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: "${portText}" is not a port number`);
@@ -97,7 +109,20 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   const dataDir = values["data-dir"] ?? env.SEQCAST_DATA_DIR ?? "./data";
   const engine = engineFactory(engineName, dataDir, values.sync ?? env.SEQCAST_SQLITE_SYNC ?? "normal");
 
-  const server = await startServer({ config, engine, port, host: values.host ?? env.SEQCAST_HOST ?? "127.0.0.1" });
+  // Tokens: SEQCAST_JWT_SECRET, a public key or JWKS, else a secret the broker keeps in its data directory.
+  let auth;
+  try {
+    auth = await createAuthenticator(authConfigFromEnv(env, dataDir));
+  } catch (error) {
+    throw new UsageError(`authentication: ${(error as Error).message}`);
+  }
+  const server = await startServer({
+    config,
+    engine,
+    port,
+    host: values.host ?? env.SEQCAST_HOST ?? "127.0.0.1",
+    authenticate: (header) => auth.authenticate(header),
+  });
   console.log(
     JSON.stringify({
       msg: "seqcast listening",

@@ -9,8 +9,11 @@ import { defaultBackoff, type BackoffPolicy } from "./retry.js";
 export interface SeqcastClientOptions {
   /** Broker URL, e.g. http://127.0.0.1:8080. */
   baseUrl: string;
-  /** The identity sent with every call. */
-  user: string;
+  /**
+   * The bearer token (a JWT, e.g. from `seqcast token --user alice`) sent
+   * with every call; the broker takes the caller's identity from it.
+   */
+  token: string;
   protocol?: Protocol;
   httpVersion?: "1.1" | "2";
   /** Use this transport instead of building one from baseUrl/protocol. */
@@ -65,22 +68,20 @@ export interface PresenceResult {
  */
 export class SeqcastClient {
   readonly rpc: Client<typeof PubSubService>;
-  readonly user: string;
   private readonly headers: Record<string, string>;
   private readonly queues = new Map<string, PublishQueue<PublishResult>>();
   private readonly options: SeqcastClientOptions;
 
   constructor(options: SeqcastClientOptions) {
     this.options = options;
-    this.user = options.user;
-    this.headers = { "seqcast-user": options.user };
+    this.headers = { authorization: `Bearer ${options.token}` };
     const transport =
       options.transport ??
       createTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion });
     this.rpc = createClient(PubSubService, transport);
   }
 
-  /** Header set on every call (identity). */
+  /** Headers set on every call (the bearer token), for direct `rpc` calls. */
   get callHeaders(): Record<string, string> {
     return this.headers;
   }

@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Identity } from "../broker/identity.js";
 import type { Broker, RoomRequest } from "../broker/broker.js";
 import { BrokerError } from "../broker/errors.js";
-import { validateUser } from "../broker/validate.js";
 import {
   AckResponseSchema,
   ClearHistoryResponseSchema,
@@ -30,11 +30,15 @@ import { toConnectError } from "./errors.js";
 /** Events per stream message; a burst is sent as few large writes, not many small ones. */
 const MAX_EVENTS_PER_RESPONSE = 256;
 
-export const IDENTITY_HEADER = "seqcast-user";
+/** Set by the authentication interceptor (src/server/server.ts) for every PubSubService call. */
+export const IDENTITY = createContextKey<Identity | undefined>(undefined, { description: "seqcast identity" });
 
-/** The caller's identity, from the `seqcast-user` header. */
-export function identity(context: HandlerContext): string {
-  return validateUser(context.requestHeader.get(IDENTITY_HEADER));
+/** The caller's verified identity. */
+export function identity(context: HandlerContext): Identity {
+  const value = context.values.get(IDENTITY);
+  // The interceptor rejects unauthenticated calls before any handler runs.
+  if (!value) throw new BrokerError("internal", "no identity on an authenticated call");
+  return value;
 }
 
 const toRoomRequests = (rooms: RoomSubscription[]): RoomRequest[] =>
@@ -65,8 +69,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
     async *subscribe(request, context): AsyncGenerator<SubscribeResponse> {
       let session;
       try {
-        const user = identity(context);
-        session = broker.openSession(user, request.device, request.subscriber);
+        session = broker.openSession(identity(context), request.device, request.subscriber);
         const rooms = toRoomRequests(request.rooms);
         // Throws synchronously on bad rooms: the stream fails before sending anything.
         const joined = broker.join(session, rooms);
@@ -96,21 +99,21 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
 
     join: (request, context) =>
       guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context));
+        const session = broker.getSession(request.sessionId, identity(context).user);
         await broker.join(session, toRoomRequests(request.rooms));
         return create(JoinResponseSchema);
       }),
 
     leave: (request, context) =>
       guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context));
+        const session = broker.getSession(request.sessionId, identity(context).user);
         await broker.leave(session, request.rooms);
         return create(LeaveResponseSchema);
       }),
 
     ack: (request, context) =>
       guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context));
+        const session = broker.getSession(request.sessionId, identity(context).user);
         await broker.ack(
           session,
           request.acks.map((a) => ({ room: a.room, position: fromPbPosition(a.position) })),
@@ -120,15 +123,13 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
 
     clearHistory: (request, context) =>
       guarded(async () => {
-        identity(context);
-        const position = await broker.clearHistory(false, request.room);
+        const position = await broker.clearHistory(identity(context), request.room);
         return create(ClearHistoryResponseSchema, { position: toPbPosition(position) });
       }),
 
     getHistory: (request, context) =>
       guarded(async () => {
-        identity(context);
-        const page = await broker.history({
+        const page = await broker.history(identity(context), {
           room: request.room,
           after: request.afterSequence,
           before: request.beforeSequence,
@@ -145,8 +146,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
 
     getPresence: (request, context) =>
       guarded(async () => {
-        identity(context);
-        const snapshot = await broker.presence(request.room);
+        const snapshot = await broker.presence(identity(context), request.room);
         return create(GetPresenceResponseSchema, {
           entries: snapshot.entries.map((e) => toPbPresenceEntry(e)),
           userCount: snapshot.userCount,

@@ -2,18 +2,25 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { Identity } from "../broker/identity.js";
+import { toConnectError } from "./errors.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Broker } from "../broker/broker.js";
 import type { BrokerConfig } from "../broker/config.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { registerHealth, type HealthState } from "./health.js";
-import { pubSubService } from "./pubsub-service.js";
+import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
+
+/** Verifies the `authorization` header of a call; throws BrokerError("unauthenticated") otherwise. */
+export type Authenticate = (authorization: string | null) => Promise<Identity>;
 
 export interface ServerOptions {
   config: BrokerConfig;
+  /** Every PubSubService call is authenticated by this (reflection and health are public). */
+  authenticate: Authenticate;
   engine: (options: EngineOptions) => Engine;
   /** TCP port; 0 picks a free one. */
   port: number;
@@ -49,7 +56,19 @@ const MIN_READ_MAX_BYTES = 4 * 1024 * 1024;
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const broker = new Broker({ config: options.config, engine: options.engine });
   let health: HealthState | undefined;
+  // One place decides who is calling, for every protocol and every RPC of the service.
+  const authenticate: Interceptor = (next) => async (request) => {
+    if (request.service.typeName === PubSubService.typeName) {
+      try {
+        request.contextValues.set(IDENTITY, await options.authenticate(request.header.get("authorization")));
+      } catch (error) {
+        throw toConnectError(error);
+      }
+    }
+    return next(request);
+  };
   const handler = connectNodeAdapter({
+    interceptors: [authenticate],
     routes(router: ConnectRouter) {
       router.service(PubSubService, pubSubService(broker));
       registerReflection(router, [PubSubService]);

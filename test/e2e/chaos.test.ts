@@ -7,7 +7,7 @@ import { defaultBrokerConfig } from "../../src/broker/config.js";
 import { createSeqcastClient } from "../../src/client/index.js";
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
-import { Recorder, startCuttableProxy, type CuttableProxy } from "./harness.js";
+import { Recorder, startCuttableProxy, type CuttableProxy, testAuthenticate, testToken } from "./harness.js";
 
 /**
  * Chaos: a long stream of messages while subscribers' connections are cut at
@@ -25,9 +25,10 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
   it("delivers exactly 1..n to every subscriber and stores each publish once", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "seqcast-chaos-"));
     server = await startServer({
-      config: { ...defaultBrokerConfig, historySize: 20_000 },
+      config: { ...defaultBrokerConfig, historySize: 20_000, publishRate: 0 },
       engine: (o) => createSqliteEngine({ ...o, path: join(dataDir, "seqcast.db") }),
       port: 0,
+      authenticate: await testAuthenticate(),
     });
     const subProxy = await startCuttableProxy(server.port);
     const pubProxy = await startCuttableProxy(server.port);
@@ -39,7 +40,7 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
     const subscribers = [1, 2, 3].map(
       (i) =>
         new Recorder(
-          createSeqcastClient({ baseUrl: subProxy.url, user: `s${i}` }).subscribe([room], {
+          createSeqcastClient({ baseUrl: subProxy.url, token: testToken(`s${i}`) }).subscribe([room], {
             backoff: { baseMs: 5, maxMs: 100 },
             gapFillDelayMs: 50,
           }),
@@ -62,7 +63,7 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
       [1, 2].map(async (p) => {
         const client = createSeqcastClient({
           baseUrl: pubProxy.url,
-          user: `p${p}`,
+          token: testToken(`p${p}`),
           publishBackoff: { baseMs: 5, maxMs: 100 },
           maxPublishAttempts: 1000,
         });

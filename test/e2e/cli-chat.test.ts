@@ -3,7 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { RunningServer } from "../../src/server/server.js";
-import { startBroker, startCuttableProxy } from "./harness.js";
+import { startBroker, startCuttableProxy, TEST_SECRET } from "./harness.js";
 
 // End-to-end tests of `seqcast chat`: real CLI processes, driven through
 // piped stdin, asserted on the exact lines they print.
@@ -21,7 +21,8 @@ class Cli {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(readonly name: string, args: string[]) {
-    const env = { ...process.env };
+    // The chat mints its own token with the broker's secret, as on the broker's machine.
+    const env: NodeJS.ProcessEnv = { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET };
     delete env.SEQCAST_URL; // every test passes --url
     this.child = spawn(process.execPath, ["bin/seqcast.js", "chat", ...args], {
       cwd: ROOT,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createSeqcastClient, type PublishResult } from "../../src/client/index.js";
-import { eventually, Recorder } from "./harness.js";
+import { eventually, Recorder, TEST_SECRET, testToken } from "./harness.js";
 
 /**
  * The embedded default store survives `kill -9`: every publish acknowledged
@@ -22,7 +22,7 @@ describe("crash safety of the sqlite engine (SIGKILL)", () => {
     const child = spawn(
       process.execPath,
       ["bin/seqcast.js", "serve", "--engine", "sqlite", "--data-dir", dataDir, "--port", String(port), "--history-size", "100000"],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET } },
     );
     children.add(child);
     child.on("exit", () => children.delete(child));
@@ -41,14 +41,14 @@ describe("crash safety of the sqlite engine (SIGKILL)", () => {
     const room = "crash";
     const options = { publishBackoff: { baseMs: 50, maxMs: 400 }, maxPublishAttempts: 200 };
     const subscriber = new Recorder(
-      createSeqcastClient({ baseUrl: url, user: "reader" }).subscribe([room], { backoff: { baseMs: 50, maxMs: 400 } }),
+      createSeqcastClient({ baseUrl: url, token: testToken("reader") }).subscribe([room], { backoff: { baseMs: 50, maxMs: 400 } }),
     );
     await subscriber.subscribedTo(room);
 
     let stop = false;
     const acked: Array<PublishResult & { content: string }> = [];
     const publishers = [1, 2, 3].map(async (id) => {
-      const client = createSeqcastClient({ baseUrl: url, user: `p${id}`, ...options });
+      const client = createSeqcastClient({ baseUrl: url, token: testToken(`p${id}`), ...options });
       for (let k = 0; !stop; ) {
         const batch = Array.from({ length: 8 }, () => {
           const content = `p${id}-${k++}`;
@@ -71,7 +71,7 @@ describe("crash safety of the sqlite engine (SIGKILL)", () => {
     stop = true;
     await Promise.all(publishers);
 
-    const reader = createSeqcastClient({ baseUrl: url, user: "checker" });
+    const reader = createSeqcastClient({ baseUrl: url, token: testToken("checker") });
     const history = [];
     for (let after = 0n; ; ) {
       const page = await reader.history(room, { after, limit: 1000 });

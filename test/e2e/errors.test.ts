@@ -3,7 +3,7 @@ import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker } from "./harness.js";
+import { clientFor, PROTOCOLS, Recorder, startBroker, testToken } from "./harness.js";
 
 async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
@@ -56,11 +56,11 @@ for (const p of PROTOCOLS) {
       assert.equal(ok.sequence, 1n);
     });
 
-    it("requires an identity", async () => {
-      const anonymous = clientFor(server.url, "", p);
-      assert.equal((await codeOf(anonymous.publish("ok", "hi"))).code, "Unauthenticated");
+    it("rejects a token whose subject is not a user name", async () => {
       const bad = clientFor(server.url, "not a name!", p);
-      assert.equal((await codeOf(bad.publish("ok", "hi"))).code, "Unauthenticated");
+      const r = await codeOf(bad.publish("ok", "hi"));
+      assert.equal(r.code, "Unauthenticated");
+      assert.match(r.message, /sub/);
     });
 
     it("checks sessions: unknown is NOT_FOUND, another user's is PERMISSION_DENIED, too many rooms RESOURCE_EXHAUSTED", async () => {
@@ -135,9 +135,9 @@ describe("hostile input", () => {
     const path = "/seqcast.v1.PubSubService/Publish";
     // Undecodable protobuf is refused by the Connect runtime before our code
     // runs; like grpc-go it reports INTERNAL ("parse binary"), not a crash.
-    assert.equal(await post(path, { "content-type": "application/proto", "seqcast-user": "x" }, Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01])), 500);
-    assert.equal(await post(path, { "content-type": "application/json", "seqcast-user": "x" }, "{not json"), 400);
-    assert.equal(await post(path, { "content-type": "application/json", "seqcast-user": "x" }, '{"room": 5}'), 400);
+    assert.equal(await post(path, { "content-type": "application/proto", authorization: `Bearer ${testToken("x")}` }, Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x01])), 500);
+    assert.equal(await post(path, { "content-type": "application/json", authorization: `Bearer ${testToken("x")}` }, "{not json"), 400);
+    assert.equal(await post(path, { "content-type": "application/json", authorization: `Bearer ${testToken("x")}` }, '{"room": 5}'), 400);
     assert.equal(await post("/nope.Service/Method", { "content-type": "application/json" }, "{}"), 404);
     // Raw bytes that are neither HTTP/1.1 nor HTTP/2.
     const net = await import("node:net");

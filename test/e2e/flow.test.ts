@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RunningServer } from "../../src/server/server.js";
 import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker } from "./harness.js";
+import { clientFor, PROTOCOLS, Recorder, startBroker, testToken } from "./harness.js";
 
 const grpc = PROTOCOLS[0];
 
@@ -72,7 +72,7 @@ describe("codecs", () => {
     const { createSeqcastClient } = await import("../../src/client/client.js");
     const json = createSeqcastClient({
       baseUrl: server.url,
-      user: "jason",
+      token: testToken("jason"),
       transport: createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: false }),
     });
     const jsonRec = new Recorder(json.subscribe(["codec"]));

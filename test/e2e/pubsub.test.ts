@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import type { RunningServer } from "../../src/server/server.js";
 import { SubscriptionState } from "../../src/client/subscription.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker, startCuttableProxy } from "./harness.js";
+import { clientFor, PROTOCOLS, Recorder, startBroker, startCuttableProxy, testToken } from "./harness.js";
 
 for (const p of PROTOCOLS) {
   describe(`pub/sub over ${p.name}`, () => {
@@ -122,7 +122,7 @@ for (const p of PROTOCOLS) {
       // A separate process subscribes, then dies with SIGKILL: no goodbye, just a dropped connection.
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", server.url, "zed", room, p.protocol, p.httpVersion],
+        ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", server.url, testToken("zed"), room, p.protocol, p.httpVersion],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
       closers.push(async () => child.kill("SIGKILL"));

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { createSeqcastClient } from "../../src/client/client.js";
 import { SubscriptionState } from "../../src/client/subscription.js";
-import { eventually, Recorder } from "./harness.js";
+import { eventually, Recorder, TEST_SECRET, testToken } from "./harness.js";
 
 const run = promisify(execFile);
 const BUF = "node_modules/.bin/buf";
@@ -17,6 +17,7 @@ async function spawnServe(extra: string[] = []): Promise<{ child: ChildProcess; 
   const dataDir = mkdtempSync(join(tmpdir(), "seqcast-serve-"));
   const child = spawn(process.execPath, ["bin/seqcast.js", "serve", "--port", "0", "--data-dir", dataDir, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET },
   });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
@@ -53,7 +54,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
     for (const protocol of [["--protocol", "grpc", "--http2-prior-knowledge"], ["--protocol", "connect"]]) {
       const { stdout } = await run(BUF, [
         "curl", ...protocol,
-        "-H", "seqcast-user: curl",
+        "-H", `authorization: Bearer ${testToken("curl")}`,
         "-d", '{"room": "curl.unary", "content": "from buf curl"}',
         `${broker.url}/seqcast.v1.PubSubService/Publish`,
       ]);
@@ -62,7 +63,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
       assert.ok(["1", "2"].includes(response.position.sequence), stdout);
     }
     const history = await run(BUF, [
-      "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-H", "seqcast-user: curl",
+      "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-H", `authorization: Bearer ${testToken("curl")}`,
       "-d", '{"room": "curl.unary"}', `${broker.url}/seqcast.v1.PubSubService/GetHistory`,
     ]);
     assert.deepEqual(JSON.parse(history.stdout).messages.map((m: { content: string }) => m.content), ["from buf curl", "from buf curl"]);
@@ -70,7 +71,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
 
   it("streams Subscribe to buf curl, printing messages published meanwhile", async () => {
     const curl = spawn(BUF, [
-      "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-H", "seqcast-user: watcher",
+      "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-H", `authorization: Bearer ${testToken("watcher")}`,
       "-d", '{"rooms": [{"room": "curl.stream"}], "device": "buf-curl"}',
       `${broker.url}/seqcast.v1.PubSubService/Subscribe`,
     ]);
@@ -79,7 +80,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
     curl.stderr.on("data", (d) => (out += d));
     try {
       await eventually(() => out.includes('"subscribed"'), "buf curl's subscribed event", 20_000);
-      const pub = createSeqcastClient({ baseUrl: broker.url, user: "alice" });
+      const pub = createSeqcastClient({ baseUrl: broker.url, token: testToken("alice") });
       for (const text of ["one", "two", "three"]) await pub.publish("curl.stream", text);
       await eventually(() => out.includes('"three"'), "the published messages in buf curl's output");
       const contents = [...out.matchAll(/"content":\s*"([^"]*)"/g)].map((m) => m[1]);
@@ -102,14 +103,14 @@ describe("graceful shutdown", () => {
   it("on SIGTERM sends presence leaves, ends streams with UNAVAILABLE, and exits 0", async () => {
     const broker = await spawnServe();
     try {
-      const watcher = new Recorder(createSeqcastClient({ baseUrl: broker.url, user: "walter" }).subscribe(["bye"], { backoff: { baseMs: 5_000, maxMs: 5_000 } }));
+      const watcher = new Recorder(createSeqcastClient({ baseUrl: broker.url, token: testToken("walter") }).subscribe(["bye"], { backoff: { baseMs: 5_000, maxMs: 5_000 } }));
       const bob = new Recorder(
-        createSeqcastClient({ baseUrl: broker.url, user: "bob", protocol: "connect", httpVersion: "1.1" }).subscribe(["bye"], {
+        createSeqcastClient({ baseUrl: broker.url, token: testToken("bob"), protocol: "connect", httpVersion: "1.1" }).subscribe(["bye"], {
           backoff: { baseMs: 5_000, maxMs: 5_000 },
         }),
       );
       await Promise.all([watcher.subscribedTo("bye"), bob.subscribedTo("bye")]);
-      const probe = createSeqcastClient({ baseUrl: broker.url, user: "probe" });
+      const probe = createSeqcastClient({ baseUrl: broker.url, token: testToken("probe") });
       for (let i = 0; i < 100 && (await probe.presence("bye")).sessionCount < 2; i++) await new Promise((r) => setTimeout(r, 20));
       broker.child.kill("SIGTERM");
       assert.equal(await exited(broker.child), 0, broker.output());

@@ -5,7 +5,7 @@ import { ReorderBuffer } from "../../src/client/reorder-buffer.js";
 import type { RunningServer } from "../../src/server/server.js";
 import { PubSubServiceClient, type SubscribeResponse } from "../../gen/ts-proto/seqcast/v1/pubsub.js";
 import type { Message } from "../../gen/ts-proto/seqcast/v1/types.js";
-import { eventually, startBroker } from "./harness.js";
+import { eventually, startBroker, testToken } from "./harness.js";
 
 /**
  * The contract serves an independent generated client: ts-proto stubs on
@@ -26,7 +26,7 @@ describe("ts-proto + @grpc/grpc-js client", () => {
 
   const meta = (user: string) => {
     const m = new Metadata();
-    m.set("seqcast-user", user);
+    m.set("authorization", `Bearer ${testToken(user)}`);
     return m;
   };
   const publish = (room: string, content: string) =>

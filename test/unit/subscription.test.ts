@@ -15,7 +15,7 @@ import {
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { MessageSchema, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
-import { eventually } from "../e2e/harness.js";
+import { eventually, testToken } from "../e2e/harness.js";
 
 /**
  * The SDK against an in-process fake broker whose streams the test scripts
@@ -104,7 +104,7 @@ describe("Subscription against a scripted broker", () => {
   });
 
   function open() {
-    const sub = createSeqcastClient({ baseUrl: url, user: "u", protocol: "grpc" }).subscribe(["r"], {
+    const sub = createSeqcastClient({ baseUrl: url, token: testToken("u"), protocol: "grpc" }).subscribe(["r"], {
       gapFillDelayMs: 20,
       backoff: { baseMs: 5, maxMs: 20 },
     });

@@ -296,4 +296,31 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
       }),
     );
   });
+  it("private messages: @user and /dm reach every device of the recipient, marked, and nobody else", async () => {
+    const [dana, eli1, eli2, fay] = await Promise.all([
+      start("dana"),
+      start("eli", ["--device", "phone"]),
+      start("eli", ["--device", "laptop"]),
+      start("fay"),
+    ]);
+    await dana.command("@eli lunch at noon?", "[dm → eli] lunch at noon?");
+    await eli1.waitFor("[dm] dana: lunch at noon?");
+    await eli2.waitFor("[dm] dana: lunch at noon?");
+    await eli1.command("/dm dana yes", "[dm → dana] yes");
+    await dana.waitFor("[dm] eli: yes");
+    await fay.command("/history @eli", /^! permission_denied: .*inbox/);
+    assert.ok(!fay.stdout.includes("lunch"), "nothing of Eli's inbox reached Fay");
+  });
+
+  it("/clear_history needs the admin role; members see the reset", async () => {
+    const [gus, root] = await Promise.all([start("gus"), start("root", ["--admin"])]);
+    await gus.command("/join wiped", "* joined wiped (seq 0)");
+    gus.send("old news");
+    await gus.waitFor("[1] gus: old news");
+    await gus.command("/clear_history wiped", /^! permission_denied: .*admin/);
+    await root.command("/clear_history wiped", "* wiped: history cleared (new epoch)");
+    await gus.waitFor("! wiped: history was reset (new epoch)");
+    gus.send("fresh");
+    await gus.waitFor("[1] gus: fresh");
+  });
 });

@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { createTransport } from "../../src/client/transport.js";
+import type { RunningServer } from "../../src/server/server.js";
+import { clientFor, eventually, PROTOCOLS, Recorder, startBroker, testToken, type ProtocolCase } from "./harness.js";
+
+const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
+
+/** Tokens that must all be refused, with what the refusal must say. */
+const BAD_TOKENS: Array<{ name: string; header: () => Record<string, string>; says: RegExp }> = [
+  { name: "no token", header: () => ({}), says: /missing 'authorization'/ },
+  { name: "not a Bearer token", header: () => ({ authorization: "Basic YWxpY2U6cHc=" }), says: /not a Bearer token/ },
+  { name: "garbage", header: () => ({ authorization: "Bearer not.a.jwt" }), says: /malformed token/ },
+  { name: "expired token", header: () => ({ authorization: `Bearer ${testToken("alice", { expiresIn: -3600 })}` }), says: /expired/ },
+  {
+    name: "forged signature",
+    header: () => ({ authorization: `Bearer ${testToken("alice", { secret: "someone-elses-secret" })}` }),
+    says: /signature/,
+  },
+  {
+    name: "alg none",
+    header: () => {
+      const now = Math.floor(Date.now() / 1000);
+      return { authorization: `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "alice", iat: now, exp: now + 60 })}.` };
+    },
+    says: /'none'/,
+  },
+];
+
+/** Every RPC of the service, called with the given headers; resolves with the error code or "OK". */
+function rpcCalls(rpc: Client<typeof PubSubService>) {
+  return {
+    Publish: (headers: Record<string, string>) => rpc.publish({ room: "general", content: "x" }, { headers }),
+    Subscribe: async (headers: Record<string, string>) => {
+      for await (const _ of rpc.subscribe({ rooms: [{ room: "general" }] }, { headers })) break;
+    },
+    Join: (headers: Record<string, string>) => rpc.join({ sessionId: "s", rooms: [{ room: "general" }] }, { headers }),
+    Leave: (headers: Record<string, string>) => rpc.leave({ sessionId: "s", rooms: ["general"] }, { headers }),
+    Ack: (headers: Record<string, string>) => rpc.ack({ sessionId: "s", acks: [] }, { headers }),
+    GetHistory: (headers: Record<string, string>) => rpc.getHistory({ room: "general" }, { headers }),
+    GetPresence: (headers: Record<string, string>) => rpc.getPresence({ room: "general" }, { headers }),
+    ClearHistory: (headers: Record<string, string>) => rpc.clearHistory({ room: "general" }, { headers }),
+  };
+}
+
+async function outcome(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await call;
+    return { code: "OK", message: "" };
+  } catch (error) {
+    const e = ConnectError.from(error);
+    return { code: Code[e.code], message: e.rawMessage };
+  }
+}
+
+const protocolsAll: ProtocolCase[] = [...PROTOCOLS];
+
+describe("security matrix", () => {
+  let server: RunningServer;
+  const closers: Array<() => Promise<unknown>> = [];
+  before(async () => {
+    server = await startBroker({ publishRate: 20, publishBurst: 5 });
+  });
+  after(async () => {
+    await Promise.allSettled(closers.map((c) => c()));
+    await server.close();
+  });
+
+  for (const p of protocolsAll) {
+    it(`refuses every RPC without a valid token over ${p.name}, saying why`, async () => {
+      const rpc = createClient(PubSubService, createTransport({ baseUrl: server.url, protocol: p.protocol, httpVersion: p.httpVersion }));
+      for (const [name, call] of Object.entries(rpcCalls(rpc)))
+        for (const bad of BAD_TOKENS) {
+          const r = await outcome(call(bad.header()));
+          assert.equal(r.code, "Unauthenticated", `${name} with ${bad.name}: ${r.code} ${r.message}`);
+          assert.match(r.message, bad.says, `${name} with ${bad.name}`);
+        }
+    });
+
+    it(`keeps sessions, admin RPCs and inboxes to their owners over ${p.name}`, async () => {
+      const alice = clientFor(server.url, "alice", p);
+      const mallory = clientFor(server.url, "mallory", p);
+      const sub = alice.subscribe(["general"]);
+      closers.push(() => sub.close());
+      await new Recorder(sub).subscribedTo("general");
+      await eventually(() => !!sub.sessionId, "session id");
+      const h = mallory.callHeaders;
+      const sessionId = sub.sessionId!;
+      const denied = async (what: string, call: Promise<unknown>, says: RegExp) => {
+        const r = await outcome(call);
+        assert.equal(r.code, "PermissionDenied", `${what}: ${r.code} ${r.message}`);
+        assert.match(r.message, says, what);
+      };
+      await denied("Join on another user's session", mallory.rpc.join({ sessionId, rooms: [{ room: "x" }] }, { headers: h }), /another user/);
+      await denied("Leave on another user's session", mallory.rpc.leave({ sessionId, rooms: ["general"] }, { headers: h }), /another user/);
+      await denied("Ack on another user's session", mallory.rpc.ack({ sessionId, acks: [] }, { headers: h }), /another user/);
+      await denied("ClearHistory without admin", mallory.rpc.clearHistory({ room: "general" }, { headers: h }), /admin/);
+      await denied("Subscribe to @bob", (async () => {
+        for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: "@bob" }] }, { headers: h })) break;
+      })(), /inbox/);
+      await denied("GetHistory of @bob", mallory.history("@bob"), /inbox/);
+      await denied("GetPresence of @bob", mallory.presence("@bob"), /inbox/);
+      const own = mallory.subscribe(["lobby"]);
+      closers.push(() => own.close());
+      await new Recorder(own).subscribedTo("lobby");
+      await eventually(() => !!own.sessionId, "own session");
+      await denied("Join @bob on a live session", mallory.rpc.join({ sessionId: own.sessionId!, rooms: [{ room: "@bob" }] }, { headers: h }), /inbox/);
+      // Pattern subscriptions can never reach an inbox.
+      for (const pattern of [">", "*", "@*", "@>", "@bob.>"]) {
+        const r = await outcome(
+          (async () => {
+            for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: pattern }] }, { headers: h })) break;
+          })(),
+        );
+        assert.ok(["InvalidArgument", "PermissionDenied"].includes(r.code), `${pattern}: ${r.code}`);
+      }
+    });
+  }
+
+  it("delivers a private message to all of Bob's devices and no byte of it to anyone else", async () => {
+    const p = PROTOCOLS[0];
+    const bob1 = new Recorder(clientFor(server.url, "bob", p).subscribe(["@bob"], { device: "phone" }));
+    const bob2 = new Recorder(clientFor(server.url, "bob", PROTOCOLS[1]).subscribe(["@bob"], { device: "laptop" }));
+    // Carol listens wherever she may: her own inbox and a public room.
+    const carolRaw: string[] = [];
+    const carol = clientFor(server.url, "carol", p);
+    const carolSub = carol.subscribe(["@carol", "general"]);
+    const carolRec = new Recorder(carolSub);
+    carolSub.on((e) => carolRaw.push(JSON.stringify(e, (_, v) => (typeof v === "bigint" ? String(v) : v))));
+    closers.push(() => bob1.subscription.close(), () => bob2.subscription.close(), () => carolSub.close());
+    await Promise.all([bob1.subscribedTo("@bob"), bob2.subscribedTo("@bob"), carolRec.subscribedTo("general")]);
+
+    const alice = clientFor(server.url, "alice", p);
+    const sent = await alice.publish("@bob", "the secret is 42");
+    assert.equal(sent.sequence, 1n, "the sender gets the position in Bob's inbox");
+    for (const r of [bob1, bob2]) {
+      await r.until((x) => x.messages("@bob").length === 1, "Bob's DM");
+      assert.equal(r.messages("@bob")[0]!.sender, "alice", "the sender is the token's subject");
+      assert.equal(r.messages("@bob")[0]!.content, "the secret is 42");
+    }
+    assert.deepEqual((await clientFor(server.url, "bob", p).history("@bob")).messages.map((m) => m.content), ["the secret is 42"]);
+    await alice.publish("general", "public");
+    await carolRec.until((r) => r.messages("general").length === 1, "carol's public message");
+    assert.ok(!carolRaw.join("\n").includes("secret"), "nothing of Bob's inbox reached Carol");
+  });
+
+  it("limits rooms by the token's patterns", async () => {
+    const p = PROTOCOLS[0];
+    const teamOnly = clientFor(server.url, "tess", p, { publish: ["team.*"], subscribe: ["team.>", "lobby"] });
+    assert.equal((await teamOnly.publish("team.a", "ok")).duplicate, false);
+    const pub = await outcome(teamOnly.publish("general", "no"));
+    assert.equal(pub.code, "PermissionDenied");
+    assert.match(pub.message, /publishing to "general"/);
+    assert.equal((await outcome(teamOnly.history("general"))).code, "PermissionDenied");
+    assert.equal((await outcome(teamOnly.history("team.a.b"))).code, "OK");
+    const stream = await outcome(
+      (async () => {
+        for await (const _ of teamOnly.rpc.subscribe({ rooms: [{ room: "general" }] }, { headers: teamOnly.callHeaders })) break;
+      })(),
+    );
+    assert.equal(stream.code, "PermissionDenied");
+    // Anyone may still write to an inbox.
+    assert.equal((await outcome(teamOnly.publish("@bob", "hi bob"))).code, "OK");
+  });
+
+  it("lets an admin clear a room's history: new epoch, subscribers told, sequences restart", async () => {
+    const p = PROTOCOLS[0];
+    const admin = clientFor(server.url, "root", p, { admin: true });
+    const reader = new Recorder(clientFor(server.url, "rita", p).subscribe(["cleared"]));
+    closers.push(() => reader.subscription.close());
+    await reader.subscribedTo("cleared");
+    const first = await admin.publish("cleared", "before");
+    await reader.until((r) => r.messages("cleared").length === 1, "first message");
+    const cleared = await admin.rpc.clearHistory({ room: "cleared" }, { headers: admin.callHeaders });
+    assert.notEqual(cleared.position?.epoch, first.epoch);
+    await reader.until((r) => r.ofType("reset").length === 1, "the reset");
+    assert.equal(reader.ofType("reset")[0]!.reason, "epoch_changed");
+    assert.equal((await admin.history("cleared")).messages.length, 0);
+    const next = await admin.publish("cleared", "after");
+    assert.deepEqual([next.epoch, next.sequence], [cleared.position!.epoch, 1n]);
+    await reader.until((r) => r.contents("cleared").includes("after"), "message of the new epoch");
+    assert.deepEqual(reader.contents("cleared"), ["before", "after"]);
+  });
+
+  it("rate-limits one user's publishes with RESOURCE_EXHAUSTED and a retry hint", async () => {
+    const p = PROTOCOLS[0];
+    const burst = clientFor(server.url, "speedy", p);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => outcome(burst.rpc.publish({ room: "fast", content: `m${i}` }, { headers: burst.callHeaders }))),
+    );
+    const limited = results.filter((r) => r.code === "ResourceExhausted");
+    assert.ok(limited.length >= 2, JSON.stringify(results));
+    assert.match(limited[0]!.message, /retry in \d+ ms/);
+    // Another user is not affected.
+    assert.equal((await outcome(clientFor(server.url, "calm", p).publish("fast", "ok"))).code, "OK");
+  });
+});

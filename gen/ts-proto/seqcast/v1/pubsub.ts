@@ -31,17 +31,22 @@ export const protobufFileName = "seqcast/v1/pubsub.proto";
  * The seqcast publish/subscribe API.
  *
  * One service, served on one port over gRPC, gRPC-Web and the Connect
- * protocol. Identity: every RPC names its caller in the `seqcast-user` request
- * header (a user name, 1-64 characters of [A-Za-z0-9_.-]). A missing or
- * malformed identity is rejected with UNAUTHENTICATED.
+ * protocol. Authentication: every RPC carries `authorization: Bearer <JWT>`;
+ * the token's `sub` is the caller's identity (the sender of what it
+ * publishes), its private claim `seqcast` = {admin, publish, subscribe} the
+ * role and the room patterns it may publish to and read. Rooms named `@user`
+ * are inboxes: anyone may publish to one, only its user may read it.
  *
  * Errors use the standard gRPC codes:
  *   INVALID_ARGUMENT   a malformed request; the message says which field and why
- *   UNAUTHENTICATED    no or malformed identity
- *   PERMISSION_DENIED  the caller may not act on that session or room
+ *   UNAUTHENTICATED    missing, malformed, expired or wrongly signed token
+ *                      (the message says which)
+ *   PERMISSION_DENIED  the caller may not act on that session or room, or
+ *                      lacks the admin role
  *   NOT_FOUND          unknown session
- *   RESOURCE_EXHAUSTED too many rooms in a session, or a subscriber too slow to
- *                      keep up (its stream is ended; it may resume)
+ *   RESOURCE_EXHAUSTED publish rate limit ("retry in N ms"), too many rooms
+ *                      in a session, or a subscriber too slow to keep up (its
+ *                      stream is ended; it may resume)
  *   UNAVAILABLE        the broker is shutting down or its storage is down;
  *                      retry with backoff
  *   INTERNAL           a bug in the broker
@@ -144,7 +149,9 @@ export function historyDirectionToJSON(object: HistoryDirection): string {
 export interface PublishRequest {
   /**
    * Room to publish to: 1-128 characters of [A-Za-z0-9_-] in dot-separated
-   * non-empty segments (e.g. `general`, `sports.football`).
+   * non-empty segments (e.g. `general`, `sports.football`), or an inbox
+   * `@user`. Errors: PERMISSION_DENIED when the token's publish patterns
+   * exclude the room; RESOURCE_EXHAUSTED beyond the per-user publish rate.
    */
   room: string;
   /**

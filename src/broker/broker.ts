@@ -12,9 +12,10 @@ import type {
 } from "../engine/engine.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
+import { compileFilter, type MessageFilter } from "./filter.js";
 import { checkPublish, checkRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
-import { Session } from "./session.js";
+import { Session, type SessionCounters } from "./session.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {
@@ -28,6 +29,8 @@ export interface RoomRequest {
   room: string;
   /** Resume point: the last position the client processed. */
   since?: Position;
+  /** CEL expression; only matching messages are delivered. */
+  filter?: string;
 }
 
 export interface PublishInput {
@@ -45,6 +48,8 @@ export interface HistoryInput {
   /** 0 = default (100). */
   limit: number;
   direction: "forward" | "backward";
+  /** CEL expression; only matching messages are returned. */
+  filter?: string;
 }
 
 export interface PresenceSnapshot {
@@ -79,6 +84,8 @@ export class Broker {
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
+  /** Observable counters (tests, metrics). */
+  readonly stats: SessionCounters = { filterErrors: 0, filtered: 0 };
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
@@ -153,7 +160,15 @@ export class Broker {
     if (subscriber !== "" && !SUBSCRIBER_RE.test(subscriber))
       throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`);
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
-    const session = new Session(randomUUID(), identity, device, this.config.sessionQueueLimit, this.now(), durableKey);
+    const session = new Session(
+      randomUUID(),
+      identity,
+      device,
+      this.config.sessionQueueLimit,
+      this.now(),
+      durableKey,
+      this.stats,
+    );
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
     session.push(
@@ -185,13 +200,14 @@ export class Broker {
    */
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
-    const fresh = new Map<string, RoomRequest>();
+    const fresh = new Map<string, RoomRequest & { compiled?: MessageFilter }>();
     requests.forEach((request, i) => {
       validateRoom(request.room, `rooms[${i}].room`);
       checkRead(session.identity, request.room);
+      const compiled = request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined;
       if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
         throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
-      if (!session.rooms.has(request.room)) fresh.set(request.room, request);
+      if (!session.rooms.has(request.room)) fresh.set(request.room, { ...request, compiled });
     });
     if (session.rooms.size + fresh.size > this.config.maxRoomsPerSession)
       throw new BrokerError(
@@ -215,7 +231,7 @@ export class Broker {
     await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false)));
   }
 
-  private async joinRoom(session: Session, request: RoomRequest): Promise<void> {
+  private async joinRoom(session: Session, request: RoomRequest & { compiled?: MessageFilter }): Promise<void> {
     const { room } = request;
     if (session.rooms.has(room)) return;
     const membership = {
@@ -225,6 +241,9 @@ export class Broker {
       lastSequence: 0n,
       epoch: "",
       unacked: [] as Array<{ message: StoredMessage; sentAtMs: number }>,
+      filter: request.compiled,
+      filteredThrough: 0n,
+      lastSent: 0n,
     };
     session.rooms.set(room, membership);
     this.attach(session, room);
@@ -242,6 +261,7 @@ export class Broker {
       if (!stillJoined()) return;
       const now = this.now();
       membership.epoch = position.epoch;
+      membership.lastSent = replay && since ? since.sequence : position.sequence;
       session.push(
         { type: "subscribed", room, position, recovered: replay !== undefined, resumedFrom: replay && since },
         now,
@@ -249,6 +269,19 @@ export class Broker {
       for (const message of replay ?? []) session.sendMessage(membership, message, now);
       // Go live: everything parked while joining follows, minus what the replay already covered.
       membership.lastSequence = position.sequence;
+      // Filtered replays end in a run the filter removed: close it before going live.
+      if (membership.filteredThrough > membership.lastSent)
+        session.push(
+          {
+            type: "watermark",
+            room,
+            position: { epoch: position.epoch, sequence: membership.filteredThrough },
+            after: membership.lastSent,
+          },
+          now,
+        );
+      if (membership.filteredThrough > 0n) membership.lastSent = membership.filteredThrough;
+      membership.filteredThrough = 0n;
       const pending = membership.pending;
       membership.pending = [];
       membership.joining = false;
@@ -371,6 +404,7 @@ export class Broker {
   async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
     checkRead(identity, input.room);
+    const filter = input.filter ? compileFilter(input.filter, "filter") : undefined;
     if (input.limit > MAX_HISTORY_LIMIT) throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`);
     if (input.before !== 0n && input.before <= input.after + 1n)
       throw invalidArgument(`empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`);
@@ -380,7 +414,35 @@ export class Broker {
       limit: input.limit === 0 ? DEFAULT_HISTORY_LIMIT : input.limit,
       direction: input.direction,
     };
-    return this.callEngine(() => this.engine.history(input.room, query));
+    if (!filter) return this.callEngine(() => this.engine.history(input.room, query));
+    return this.filteredHistory(input.room, query, filter);
+  }
+
+  /** Pages through the range until `limit` messages matched or it is exhausted. */
+  private async filteredHistory(room: string, query: HistoryQuery, filter: MessageFilter): Promise<HistoryPage> {
+    const matched: StoredMessage[] = [];
+    let { after, before } = query;
+    for (;;) {
+      const page = await this.callEngine(() =>
+        this.engine.history(room, { after, before, limit: REPLAY_PAGE, direction: query.direction }),
+      );
+      const ordered = query.direction === "forward" ? page.messages : [...page.messages].reverse();
+      for (let i = 0; i < ordered.length; i++) {
+        if (filter(ordered[i]!) !== "match") continue;
+        matched.push(ordered[i]!);
+        if (matched.length === query.limit) {
+          const hasMore = i < ordered.length - 1 || page.hasMore;
+          if (query.direction === "backward") matched.reverse();
+          return { ...page, messages: matched, hasMore };
+        }
+      }
+      if (!page.hasMore || ordered.length === 0) {
+        if (query.direction === "backward") matched.reverse();
+        return { ...page, messages: matched, hasMore: false };
+      }
+      if (query.direction === "forward") after = ordered.at(-1)!.sequence;
+      else before = ordered.at(-1)!.sequence;
+    }
   }
 
   async presence(identity: Identity, room: string): Promise<PresenceSnapshot> {

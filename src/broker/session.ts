@@ -1,5 +1,6 @@
 import type { Position, PresenceEntry, RoomEvent, StoredMessage } from "../engine/engine.js";
 import { BrokerError } from "./errors.js";
+import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
 
 /** What a session's stream carries, before any wire encoding. */
@@ -10,7 +11,8 @@ export type SessionEvent =
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
   | { type: "heartbeat"; timeMs: number }
   | { type: "unsubscribed"; room: string }
-  | { type: "reset"; room: string; position: Position };
+  | { type: "reset"; room: string; position: Position }
+  | { type: "watermark"; room: string; position: Position; after: bigint };
 
 /**
  * A room as held by one session. While `joining`, live events are parked in
@@ -26,6 +28,18 @@ export interface RoomMembership {
   epoch: string;
   /** Durable sessions: messages sent and not yet acknowledged, oldest first. */
   unacked: Array<{ message: StoredMessage; sentAtMs: number }>;
+  /** Content-based routing for this room, if the subscription has a filter. */
+  filter?: MessageFilter;
+  /** Newest sequence the filter removed since the last message sent (0n: none). */
+  filteredThrough: bigint;
+  /** The last sequence sent on the stream for this room, or where the stream started. */
+  lastSent: bigint;
+}
+
+/** Counters shared by every session of a broker. */
+export interface SessionCounters {
+  filterErrors: number;
+  filtered: number;
 }
 
 /** Unacknowledged deliveries remembered per room; older ones are still replayed from history on resume. */
@@ -56,7 +70,8 @@ export class Session {
     private readonly queueLimit: number,
     nowMs: number,
     /** "user/name" of a durable subscriber, or undefined. */
-    readonly durableKey?: string,
+    readonly durableKey: string | undefined,
+    private readonly counters: SessionCounters,
   ) {
     this.user = identity.user;
     this.lastActivityMs = nowMs;
@@ -105,14 +120,43 @@ export class Session {
       membership.epoch = event.position.epoch;
       membership.lastSequence = event.position.sequence;
       membership.unacked = [];
+      membership.filteredThrough = 0n;
+      membership.lastSent = event.position.sequence;
       this.push({ type: "reset", room, position: event.position }, nowMs);
     } else {
       this.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
     }
   }
 
-  /** Queue a message of a held room, remembering it until acknowledged if the session is durable. */
+  /**
+   * Queue a message of a held room, unless its filter removes it: then only
+   * the watermark moves, and it is sent right before the next message so the
+   * client knows the sequences in between are not missing. Durable sessions
+   * remember what they sent until it is acknowledged.
+   */
   sendMessage(membership: RoomMembership, message: StoredMessage, nowMs: number): void {
+    if (membership.filter) {
+      const verdict = membership.filter(message);
+      if (verdict !== "match") {
+        if (verdict === "error") this.counters.filterErrors++;
+        this.counters.filtered++;
+        membership.filteredThrough = message.sequence;
+        return;
+      }
+      if (membership.filteredThrough > membership.lastSent) {
+        this.push(
+          {
+            type: "watermark",
+            room: membership.room,
+            position: { epoch: message.epoch, sequence: membership.filteredThrough },
+            after: membership.lastSent,
+          },
+          nowMs,
+        );
+      }
+      membership.filteredThrough = 0n;
+    }
+    membership.lastSent = message.sequence;
     this.push({ type: "message", message }, nowMs);
     if (this.durableKey === undefined) return;
     membership.unacked.push({ message, sentAtMs: nowMs });

@@ -45,6 +45,8 @@ export interface HistoryOptions {
   before?: bigint;
   limit?: number;
   direction?: "forward" | "backward";
+  /** CEL filter: only matching messages are returned. */
+  filter?: string;
 }
 
 export interface HistoryResult {
@@ -130,6 +132,7 @@ export class SeqcastClient {
         beforeSequence: options.before ?? 0n,
         limit: options.limit ?? 0,
         direction: options.direction === "backward" ? HistoryDirection.BACKWARD : HistoryDirection.FORWARD,
+        filter: options.filter,
       },
       { headers: this.headers },
     );

@@ -58,6 +58,8 @@ export class ReorderBuffer<T extends Sequenced> {
   private epoch: string;
   private delivered: bigint;
   private readonly held = new Map<bigint, T>();
+  /** Filtered runs announced ahead of time: after sequence k, skip to v. */
+  private readonly skips = new Map<bigint, bigint>();
   private readonly retiredEpochs = new Set<string>();
   /** Items dropped as duplicates or stale, for metrics and tests. */
   droppedCount = 0;
@@ -138,6 +140,29 @@ export class ReorderBuffer<T extends Sequenced> {
     return out;
   }
 
+  /**
+   * Nothing up to `sequence` is missing (a filter removed what was not
+   * delivered): move past it without a reset and deliver what follows.
+   */
+  skipThrough(position: BufferPosition, after: bigint = this.delivered): ReorderOutput<T>[] {
+    const out: ReorderOutput<T>[] = [];
+    if (position.epoch !== this.epoch || position.sequence <= this.delivered) return out;
+    if (after > this.delivered) {
+      // We still miss `after` itself: the skip applies once it is delivered.
+      const known = this.skips.get(after);
+      if (known === undefined || known < position.sequence) this.skips.set(after, position.sequence);
+      return out;
+    }
+    this.skipTo(position.sequence);
+    this.drain(out);
+    return out;
+  }
+
+  private skipTo(sequence: bigint): void {
+    this.delivered = sequence;
+    for (const seq of [...this.held.keys()]) if (seq <= sequence) this.held.delete(seq);
+  }
+
   private accept(item: T, out: ReorderOutput<T>[]): void {
     if (item.epoch !== this.epoch) {
       if (this.retiredEpochs.has(item.epoch)) {
@@ -166,11 +191,18 @@ export class ReorderBuffer<T extends Sequenced> {
     this.epoch = epoch;
     this.delivered = sequence;
     this.held.clear();
+    this.skips.clear();
     out.push({ type: "reset", reason: "epoch_changed", position: this.position, skipped: 0n });
   }
 
   private drain(out: ReorderOutput<T>[]): void {
     for (;;) {
+      const skip = this.skips.get(this.delivered);
+      if (skip !== undefined) {
+        this.skips.delete(this.delivered);
+        if (skip > this.delivered) this.skipTo(skip);
+        continue;
+      }
       const next = this.held.get(this.delivered + 1n);
       if (!next) return;
       this.held.delete(next.sequence);

@@ -65,6 +65,12 @@ export interface SubscriptionOptions {
   ack?: "auto" | "manual";
   /** Acks are batched per room and sent at most this often (ms, default 50). */
   ackIntervalMs?: number;
+  /**
+   * Content-based routing per room: a CEL expression evaluated in the broker
+   * (see RoomSubscription.filter); only matching messages are delivered, in
+   * order, without waiting for the ones it removed.
+   */
+  filters?: Record<string, string>;
 }
 
 const PRESENCE_KINDS: Partial<Record<PresenceEventKind, "join" | "leave" | "update">> = {
@@ -83,6 +89,7 @@ export class Subscription {
   private stateValue = SubscriptionState.Connecting;
   private readonly listeners = new Set<SubscriptionListener>();
   private readonly rooms = new Set<string>();
+  private readonly filters = new Map<string, string>();
   private readonly buffers = new Map<string, ReorderBuffer<Message>>();
   private readonly gapTimers = new Map<string, NodeJS.Timeout>();
   private readonly filling = new Set<string>();
@@ -104,6 +111,7 @@ export class Subscription {
     private readonly options: SubscriptionOptions,
   ) {
     for (const room of rooms) this.rooms.add(room);
+    for (const [room, filter] of Object.entries(options.filters ?? {})) this.filters.set(room, filter);
     for (const [room, position] of Object.entries(options.since ?? {}))
       this.buffers.set(room, new ReorderBuffer<Message>(position));
   }
@@ -153,24 +161,26 @@ export class Subscription {
    * room name is rejected here, with the broker's own check, so it can never
    * poison the next Subscribe of the whole session.
    */
-  async join(room: string): Promise<void> {
+  async join(room: string, options: { filter?: string } = {}): Promise<void> {
     try {
       validateRoom(room);
     } catch (error) {
       throw new ConnectError((error as Error).message, Code.InvalidArgument);
     }
     this.rooms.add(room);
+    if (options.filter !== undefined) this.filters.set(room, options.filter);
     const sessionId = this.sessionIdValue;
     if (!sessionId) return; // the next (re)connect subscribes it
     try {
       await this.client.rpc.join(
-        { sessionId, rooms: [{ room, since: this.buffers.get(room)?.position }] },
+        { sessionId, rooms: [{ room, since: this.buffers.get(room)?.position, filter: this.filters.get(room) }] },
         { headers: this.client.callHeaders },
       );
     } catch (error) {
       // The session ended meanwhile; the reconnect will include the room.
       if (ConnectError.from(error).code !== Code.NotFound) {
         this.rooms.delete(room);
+        this.filters.delete(room);
         throw error;
       }
     }
@@ -179,6 +189,7 @@ export class Subscription {
   /** Removes a room; no message of it is delivered afterwards. */
   async leave(room: string): Promise<void> {
     this.rooms.delete(room);
+    this.filters.delete(room);
     this.buffers.delete(room);
     clearTimeout(this.gapTimers.get(room));
     this.gapTimers.delete(room);
@@ -251,7 +262,11 @@ export class Subscription {
         this.requested = new Set(this.rooms);
         const responses = this.client.rpc.subscribe(
           {
-            rooms: [...this.requested].map((room) => ({ room, since: this.buffers.get(room)?.position })),
+            rooms: [...this.requested].map((room) => ({
+              room,
+              since: this.buffers.get(room)?.position,
+              filter: this.filters.get(room),
+            })),
             device: this.options.device ?? "",
             subscriber: this.options.subscriber ?? "",
           },
@@ -334,6 +349,15 @@ export class Subscription {
       case "unsubscribed":
         this.emit({ type: "unsubscribed", room: e.value.room });
         return;
+      case "watermark": {
+        const buffer = this.buffers.get(e.value.room);
+        if (buffer)
+          this.output(
+            e.value.room,
+            buffer.skipThrough({ epoch: e.value.epoch, sequence: e.value.sequence }, e.value.afterSequence),
+          );
+        return;
+      }
       case "reset": {
         const buffer = this.buffers.get(e.value.room);
         if (buffer && e.value.position) this.output(e.value.room, buffer.rebase(e.value.position, false));
@@ -364,9 +388,13 @@ export class Subscription {
     if (!buffer || !missing) return;
     this.filling.add(room);
     try {
-      const page = await this.client.history(room, { after: missing.after, before: missing.before, limit: 1000 });
+      const filter = this.filters.get(room);
+      const page = await this.client.history(room, { after: missing.after, before: missing.before, limit: 1000, filter });
       if (this.buffers.get(room) !== buffer) return;
       this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
+      // With a filter, the broker returned only matches: the rest of a fully covered range was filtered, not lost.
+      if (filter && !page.hasMore && page.epoch === missing.epoch && page.firstSequence <= missing.after + 1n)
+        this.output(room, buffer.skipThrough({ epoch: missing.epoch, sequence: missing.before - 1n }));
     } catch (error) {
       this.emit({ type: "warning", error: ConnectError.from(error) });
     } finally {

@@ -108,6 +108,18 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
       return create(SubscribeEventSchema, { event: { case: "heartbeat", value: { time: timestampFromMs(event.timeMs) } } });
     case "unsubscribed":
       return create(SubscribeEventSchema, { event: { case: "unsubscribed", value: { room: event.room } } });
+    case "watermark":
+      return create(SubscribeEventSchema, {
+        event: {
+          case: "watermark",
+          value: {
+            room: event.room,
+            epoch: event.position.epoch,
+            sequence: event.position.sequence,
+            afterSequence: event.after,
+          },
+        },
+      });
     case "reset":
       return create(SubscribeEventSchema, {
         event: { case: "reset", value: { room: event.room, position: toPbPosition(event.position) } },

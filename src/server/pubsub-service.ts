@@ -42,7 +42,7 @@ export function identity(context: HandlerContext): Identity {
 }
 
 const toRoomRequests = (rooms: RoomSubscription[]): RoomRequest[] =>
-  rooms.map((r) => ({ room: r.room, since: fromPbPosition(r.since) }));
+  rooms.map((r) => ({ room: r.room, since: fromPbPosition(r.since), filter: r.filter || undefined }));
 
 /** Unary handlers share one error path: everything thrown goes through toConnectError. */
 async function guarded<T>(call: () => Promise<T>): Promise<T> {
@@ -135,6 +135,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
           before: request.beforeSequence,
           limit: request.limit,
           direction: request.direction === HistoryDirection.BACKWARD ? "backward" : "forward",
+          filter: request.filter || undefined,
         });
         return create(GetHistoryResponseSchema, {
           messages: page.messages.map(toPbMessage),

@@ -3,7 +3,12 @@ import { after, before, describe, it } from "node:test";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { ReorderBuffer } from "../../src/client/reorder-buffer.js";
 import type { RunningServer } from "../../src/server/server.js";
-import { PubSubServiceClient, type SubscribeResponse } from "../../gen/ts-proto/seqcast/v1/pubsub.js";
+import {
+  GetHistoryRequest,
+  PubSubServiceClient,
+  SubscribeRequest,
+  type SubscribeResponse,
+} from "../../gen/ts-proto/seqcast/v1/pubsub.js";
 import type { Message } from "../../gen/ts-proto/seqcast/v1/types.js";
 import { eventually, startBroker, testToken } from "./harness.js";
 
@@ -39,7 +44,7 @@ describe("ts-proto + @grpc/grpc-js client", () => {
   it("subscribes, receives messages through the reorder buffer in order, exactly once", async () => {
     const delivered: Message[] = [];
     let buffer: ReorderBuffer<Message & { epoch: string; sequence: bigint }> | undefined;
-    const stream = client.subscribe({ rooms: [{ room: "grpcjs", since: undefined }], device: "grpc-js", subscriber: "" }, meta("reader"));
+    const stream = client.subscribe(SubscribeRequest.fromPartial({ rooms: [{ room: "grpcjs" }], device: "grpc-js" }), meta("reader"));
     stream.on("data", (response: SubscribeResponse) => {
       for (const event of response.events) {
         if (event.subscribed?.position) buffer = new ReorderBuffer(event.subscribed.position);
@@ -60,7 +65,7 @@ describe("ts-proto + @grpc/grpc-js client", () => {
 
   it("gets the same status codes as every other client", async () => {
     const err = await new Promise<ServiceError>((resolve) =>
-      client.getHistory({ room: "no good", afterSequence: 0n, beforeSequence: 0n, limit: 0, direction: 0 }, meta("x"), (e) => resolve(e!)),
+      client.getHistory(GetHistoryRequest.fromPartial({ room: "no good" }), meta("x"), (e) => resolve(e!)),
     );
     assert.equal(err.code, status.INVALID_ARGUMENT);
     assert.match(err.details, /not a room name/);

@@ -37,7 +37,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/pubsub.proto.
  */
 export const file_seqcast_v1_pubsub: GenFile = /*@__PURE__*/
-  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJLChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uImMKEFN1YnNjcmliZVJlcXVlc3QSKwoFcm9vbXMYASADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24SDgoGZGV2aWNlGAIgASgJEhIKCnN1YnNjcmliZXIYAyABKAkiPwoRU3Vic2NyaWJlUmVzcG9uc2USKgoGZXZlbnRzGAEgAygLMhouc2VxY2FzdC52MS5TdWJzY3JpYmVFdmVudCLbAgoOU3Vic2NyaWJlRXZlbnQSNQoPc2Vzc2lvbl9zdGFydGVkGAEgASgLMhouc2VxY2FzdC52MS5TZXNzaW9uU3RhcnRlZEgAEiwKCnN1YnNjcmliZWQYAiABKAsyFi5zZXFjYXN0LnYxLlN1YnNjcmliZWRIABImCgdtZXNzYWdlGAMgASgLMhMuc2VxY2FzdC52MS5NZXNzYWdlSAASLQoIcHJlc2VuY2UYBCABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnRIABIqCgloZWFydGJlYXQYBSABKAsyFS5zZXFjYXN0LnYxLkhlYXJ0YmVhdEgAEjAKDHVuc3Vic2NyaWJlZBgGIAEoCzIYLnNlcWNhc3QudjEuVW5zdWJzY3JpYmVkSAASJgoFcmVzZXQYByABKAsyFS5zZXFjYXN0LnYxLlJvb21SZXNldEgAQgcKBWV2ZW50IkcKCVJvb21SZXNldBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiJRCg5TZXNzaW9uU3RhcnRlZBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBHVzZXIYAiABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNIo0BCgpTdWJzY3JpYmVkEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhEKCXJlY292ZXJlZBgDIAEoCBIwCgxyZXN1bWVkX2Zyb20YBCABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIhwKDFVuc3Vic2NyaWJlZBIMCgRyb29tGAEgASgJInQKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIrCgRraW5kGAIgASgOMh0uc2VxY2FzdC52MS5QcmVzZW5jZUV2ZW50S2luZBIoCgVlbnRyeRgDIAEoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFbnRyeSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoLSm9pblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIrCgVyb29tcxgCIAMoCzIcLnNlcWNhc3QudjEuUm9vbVN1YnNjcmlwdGlvbiIOCgxKb2luUmVzcG9uc2UiMQoMTGVhdmVSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFcm9vbXMYAiADKAkiDwoNTGVhdmVSZXNwb25zZSJHCgpBY2tSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoEYWNrcxgCIAMoCzIXLnNlcWNhc3QudjEuQWNrUG9zaXRpb24iSQoLQWNrUG9zaXRpb24SDAoEcm9vbRgBIAEoCRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24iDQoLQWNrUmVzcG9uc2UikgEKEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAQSFwoPYmVmb3JlX3NlcXVlbmNlGAMgASgEEg0KBWxpbWl0GAQgASgNEi8KCWRpcmVjdGlvbhgFIAEoDjIcLnNlcWNhc3QudjEuSGlzdG9yeURpcmVjdGlvbiKTAQoSR2V0SGlzdG9yeVJlc3BvbnNlEiUKCG1lc3NhZ2VzGAEgAygLMhMuc2VxY2FzdC52MS5NZXNzYWdlEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIWCg5maXJzdF9zZXF1ZW5jZRgDIAEoBBIQCghoYXNfbW9yZRgEIAEoCCIjChNDbGVhckhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkiRAoUQ2xlYXJIaXN0b3J5UmVzcG9uc2USLAoIcG9zaXRpb24YASABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIiIKEkdldFByZXNlbmNlUmVxdWVzdBIMCgRyb29tGAEgASgJImwKE0dldFByZXNlbmNlUmVzcG9uc2USKgoHZW50cmllcxgBIAMoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFbnRyeRISCgp1c2VyX2NvdW50GAIgASgNEhUKDXNlc3Npb25fY291bnQYAyABKA0qlQEKEVByZXNlbmNlRXZlbnRLaW5kEiMKH1BSRVNFTkNFX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIcChhQUkVTRU5DRV9FVkVOVF9LSU5EX0pPSU4QARIdChlQUkVTRU5DRV9FVkVOVF9LSU5EX0xFQVZFEAISHgoaUFJFU0VOQ0VfRVZFTlRfS0lORF9VUERBVEUQAyp0ChBIaXN0b3J5RGlyZWN0aW9uEiEKHUhJU1RPUllfRElSRUNUSU9OX1VOU1BFQ0lGSUVEEAASHQoZSElTVE9SWV9ESVJFQ1RJT05fRk9SV0FSRBABEh4KGkhJU1RPUllfRElSRUNUSU9OX0JBQ0tXQVJEEAIywAQKDVB1YlN1YlNlcnZpY2USQgoHUHVibGlzaBIaLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QaGy5zZXFjYXN0LnYxLlB1Ymxpc2hSZXNwb25zZRJKCglTdWJzY3JpYmUSHC5zZXFjYXN0LnYxLlN1YnNjcmliZVJlcXVlc3QaHS5zZXFjYXN0LnYxLlN1YnNjcmliZVJlc3BvbnNlMAESOQoESm9pbhIXLnNlcWNhc3QudjEuSm9pblJlcXVlc3QaGC5zZXFjYXN0LnYxLkpvaW5SZXNwb25zZRI8CgVMZWF2ZRIYLnNlcWNhc3QudjEuTGVhdmVSZXF1ZXN0Ghkuc2VxY2FzdC52MS5MZWF2ZVJlc3BvbnNlEjYKA0FjaxIWLnNlcWNhc3QudjEuQWNrUmVxdWVzdBoXLnNlcWNhc3QudjEuQWNrUmVzcG9uc2USSwoKR2V0SGlzdG9yeRIdLnNlcWNhc3QudjEuR2V0SGlzdG9yeVJlcXVlc3QaHi5zZXFjYXN0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJRCgxDbGVhckhpc3RvcnkSHy5zZXFjYXN0LnYxLkNsZWFySGlzdG9yeVJlcXVlc3QaIC5zZXFjYXN0LnYxLkNsZWFySGlzdG9yeVJlc3BvbnNlEk4KC0dldFByZXNlbmNlEh4uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaHy5zZXFjYXN0LnYxLkdldFByZXNlbmNlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
+  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJbChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEg4KBmZpbHRlchgDIAEoCSJjChBTdWJzY3JpYmVSZXF1ZXN0EisKBXJvb21zGAEgAygLMhwuc2VxY2FzdC52MS5Sb29tU3Vic2NyaXB0aW9uEg4KBmRldmljZRgCIAEoCRISCgpzdWJzY3JpYmVyGAMgASgJIj8KEVN1YnNjcmliZVJlc3BvbnNlEioKBmV2ZW50cxgBIAMoCzIaLnNlcWNhc3QudjEuU3Vic2NyaWJlRXZlbnQihwMKDlN1YnNjcmliZUV2ZW50EjUKD3Nlc3Npb25fc3RhcnRlZBgBIAEoCzIaLnNlcWNhc3QudjEuU2Vzc2lvblN0YXJ0ZWRIABIsCgpzdWJzY3JpYmVkGAIgASgLMhYuc2VxY2FzdC52MS5TdWJzY3JpYmVkSAASJgoHbWVzc2FnZRgDIAEoCzITLnNlcWNhc3QudjEuTWVzc2FnZUgAEi0KCHByZXNlbmNlGAQgASgLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUV2ZW50SAASKgoJaGVhcnRiZWF0GAUgASgLMhUuc2VxY2FzdC52MS5IZWFydGJlYXRIABIwCgx1bnN1YnNjcmliZWQYBiABKAsyGC5zZXFjYXN0LnYxLlVuc3Vic2NyaWJlZEgAEiYKBXJlc2V0GAcgASgLMhUuc2VxY2FzdC52MS5Sb29tUmVzZXRIABIqCgl3YXRlcm1hcmsYCCABKAsyFS5zZXFjYXN0LnYxLldhdGVybWFya0gAQgcKBWV2ZW50IlIKCVdhdGVybWFyaxIMCgRyb29tGAEgASgJEg0KBWVwb2NoGAIgASgJEhAKCHNlcXVlbmNlGAMgASgEEhYKDmFmdGVyX3NlcXVlbmNlGAQgASgEIkcKCVJvb21SZXNldBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiJRCg5TZXNzaW9uU3RhcnRlZBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBHVzZXIYAiABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNIo0BCgpTdWJzY3JpYmVkEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhEKCXJlY292ZXJlZBgDIAEoCBIwCgxyZXN1bWVkX2Zyb20YBCABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIhwKDFVuc3Vic2NyaWJlZBIMCgRyb29tGAEgASgJInQKDVByZXNlbmNlRXZlbnQSDAoEcm9vbRgBIAEoCRIrCgRraW5kGAIgASgOMh0uc2VxY2FzdC52MS5QcmVzZW5jZUV2ZW50S2luZBIoCgVlbnRyeRgDIAEoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFbnRyeSI1CglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoLSm9pblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIrCgVyb29tcxgCIAMoCzIcLnNlcWNhc3QudjEuUm9vbVN1YnNjcmlwdGlvbiIOCgxKb2luUmVzcG9uc2UiMQoMTGVhdmVSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFcm9vbXMYAiADKAkiDwoNTGVhdmVSZXNwb25zZSJHCgpBY2tSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJQoEYWNrcxgCIAMoCzIXLnNlcWNhc3QudjEuQWNrUG9zaXRpb24iSQoLQWNrUG9zaXRpb24SDAoEcm9vbRgBIAEoCRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24iDQoLQWNrUmVzcG9uc2UiogEKEUdldEhpc3RvcnlSZXF1ZXN0EgwKBHJvb20YASABKAkSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAQSFwoPYmVmb3JlX3NlcXVlbmNlGAMgASgEEg0KBWxpbWl0GAQgASgNEi8KCWRpcmVjdGlvbhgFIAEoDjIcLnNlcWNhc3QudjEuSGlzdG9yeURpcmVjdGlvbhIOCgZmaWx0ZXIYBiABKAkikwEKEkdldEhpc3RvcnlSZXNwb25zZRIlCghtZXNzYWdlcxgBIAMoCzITLnNlcWNhc3QudjEuTWVzc2FnZRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24SFgoOZmlyc3Rfc2VxdWVuY2UYAyABKAQSEAoIaGFzX21vcmUYBCABKAgiIwoTQ2xlYXJIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJIkQKFENsZWFySGlzdG9yeVJlc3BvbnNlEiwKCHBvc2l0aW9uGAEgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiIiChJHZXRQcmVzZW5jZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSJsChNHZXRQcmVzZW5jZVJlc3BvbnNlEioKB2VudHJpZXMYASADKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkSEgoKdXNlcl9jb3VudBgCIAEoDRIVCg1zZXNzaW9uX2NvdW50GAMgASgNKpUBChFQcmVzZW5jZUV2ZW50S2luZBIjCh9QUkVTRU5DRV9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUFJFU0VOQ0VfRVZFTlRfS0lORF9KT0lOEAESHQoZUFJFU0VOQ0VfRVZFTlRfS0lORF9MRUFWRRACEh4KGlBSRVNFTkNFX0VWRU5UX0tJTkRfVVBEQVRFEAMqdAoQSGlzdG9yeURpcmVjdGlvbhIhCh1ISVNUT1JZX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEh0KGUhJU1RPUllfRElSRUNUSU9OX0ZPUldBUkQQARIeChpISVNUT1JZX0RJUkVDVElPTl9CQUNLV0FSRBACMsAECg1QdWJTdWJTZXJ2aWNlEkIKB1B1Ymxpc2gSGi5zZXFjYXN0LnYxLlB1Ymxpc2hSZXF1ZXN0Ghsuc2VxY2FzdC52MS5QdWJsaXNoUmVzcG9uc2USSgoJU3Vic2NyaWJlEhwuc2VxY2FzdC52MS5TdWJzY3JpYmVSZXF1ZXN0Gh0uc2VxY2FzdC52MS5TdWJzY3JpYmVSZXNwb25zZTABEjkKBEpvaW4SFy5zZXFjYXN0LnYxLkpvaW5SZXF1ZXN0Ghguc2VxY2FzdC52MS5Kb2luUmVzcG9uc2USPAoFTGVhdmUSGC5zZXFjYXN0LnYxLkxlYXZlUmVxdWVzdBoZLnNlcWNhc3QudjEuTGVhdmVSZXNwb25zZRI2CgNBY2sSFi5zZXFjYXN0LnYxLkFja1JlcXVlc3QaFy5zZXFjYXN0LnYxLkFja1Jlc3BvbnNlEksKCkdldEhpc3RvcnkSHS5zZXFjYXN0LnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh4uc2VxY2FzdC52MS5HZXRIaXN0b3J5UmVzcG9uc2USUQoMQ2xlYXJIaXN0b3J5Eh8uc2VxY2FzdC52MS5DbGVhckhpc3RvcnlSZXF1ZXN0GiAuc2VxY2FzdC52MS5DbGVhckhpc3RvcnlSZXNwb25zZRJOCgtHZXRQcmVzZW5jZRIeLnNlcWNhc3QudjEuR2V0UHJlc2VuY2VSZXF1ZXN0Gh8uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
 
 /**
  * Request of PubSubService.Publish.
@@ -163,6 +163,22 @@ export type RoomSubscription = Message<"seqcast.v1.RoomSubscription"> & {
    * @generated from field: seqcast.v1.StreamPosition since = 2;
    */
   since?: StreamPosition | undefined;
+
+  /**
+   * Optional content-based routing: a CEL expression over the message,
+   * evaluated in the broker; only messages for which it is true are
+   * delivered. Variables: `attributes` (map<string, string>), `content`,
+   * `sender`, `room` (strings). Example:
+   *   attributes.type == "order" && int(attributes.value) > 100
+   * At most 1024 bytes; compiled once when subscribing (INVALID_ARGUMENT
+   * with the position of a syntax error, or naming an unknown variable). A
+   * message whose evaluation fails (missing attribute, bad conversion) is not
+   * delivered. The stream then carries `watermark` events so the client never
+   * waits for the sequences the filter removed.
+   *
+   * @generated from field: string filter = 3;
+   */
+  filter: string;
 };
 
 /**
@@ -301,6 +317,15 @@ export type SubscribeEvent = Message<"seqcast.v1.SubscribeEvent"> & {
      */
     value: RoomReset;
     case: "reset";
+  } | {
+    /**
+     * The subscription's filter removed messages: none up to the watermark
+     * is missing. Sent right before the next delivered message.
+     *
+     * @generated from field: seqcast.v1.Watermark watermark = 8;
+     */
+    value: Watermark;
+    case: "watermark";
   } | { case: undefined; value?: undefined };
 };
 
@@ -310,6 +335,51 @@ export type SubscribeEvent = Message<"seqcast.v1.SubscribeEvent"> & {
  */
 export const SubscribeEventSchema: GenMessage<SubscribeEvent> = /*@__PURE__*/
   messageDesc(file_seqcast_v1_pubsub, 5);
+
+/**
+ * The messages of `room` after `after_sequence` up to `sequence` (in
+ * `epoch`) were removed by the subscription's filter, not lost: a client that
+ * has everything up to `after_sequence` may move on to `sequence`.
+ *
+ * @generated from message seqcast.v1.Watermark
+ */
+export type Watermark = Message<"seqcast.v1.Watermark"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The epoch of both sequences.
+   *
+   * @generated from field: string epoch = 2;
+   */
+  epoch: string;
+
+  /**
+   * Highest sequence covered.
+   *
+   * @generated from field: uint64 sequence = 3;
+   */
+  sequence: bigint;
+
+  /**
+   * The last sequence the stream carried (or started after) before the
+   * filtered run.
+   *
+   * @generated from field: uint64 after_sequence = 4;
+   */
+  afterSequence: bigint;
+};
+
+/**
+ * Describes the message seqcast.v1.Watermark.
+ * Use `create(WatermarkSchema)` to create a new message.
+ */
+export const WatermarkSchema: GenMessage<Watermark> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 6);
 
 /**
  * A room's history was cleared and a new epoch started.
@@ -337,7 +407,7 @@ export type RoomReset = Message<"seqcast.v1.RoomReset"> & {
  * Use `create(RoomResetSchema)` to create a new message.
  */
 export const RoomResetSchema: GenMessage<RoomReset> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 6);
+  messageDesc(file_seqcast_v1_pubsub, 7);
 
 /**
  * First event of every Subscribe stream.
@@ -373,7 +443,7 @@ export type SessionStarted = Message<"seqcast.v1.SessionStarted"> & {
  * Use `create(SessionStartedSchema)` to create a new message.
  */
 export const SessionStartedSchema: GenMessage<SessionStarted> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 7);
+  messageDesc(file_seqcast_v1_pubsub, 8);
 
 /**
  * A room was joined by the session.
@@ -422,7 +492,7 @@ export type Subscribed = Message<"seqcast.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 8);
+  messageDesc(file_seqcast_v1_pubsub, 9);
 
 /**
  * A room was left by the session.
@@ -443,7 +513,7 @@ export type Unsubscribed = Message<"seqcast.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 9);
+  messageDesc(file_seqcast_v1_pubsub, 10);
 
 /**
  * A change in a room's presence.
@@ -478,7 +548,7 @@ export type PresenceEvent = Message<"seqcast.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 10);
+  messageDesc(file_seqcast_v1_pubsub, 11);
 
 /**
  * Keep-alive event on an idle stream.
@@ -499,7 +569,7 @@ export type Heartbeat = Message<"seqcast.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 11);
+  messageDesc(file_seqcast_v1_pubsub, 12);
 
 /**
  * Request of PubSubService.Join.
@@ -527,7 +597,7 @@ export type JoinRequest = Message<"seqcast.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 12);
+  messageDesc(file_seqcast_v1_pubsub, 13);
 
 /**
  * Response of PubSubService.Join. The outcome per room arrives on the
@@ -543,7 +613,7 @@ export type JoinResponse = Message<"seqcast.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 13);
+  messageDesc(file_seqcast_v1_pubsub, 14);
 
 /**
  * Request of PubSubService.Leave.
@@ -571,7 +641,7 @@ export type LeaveRequest = Message<"seqcast.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 14);
+  messageDesc(file_seqcast_v1_pubsub, 15);
 
 /**
  * Response of PubSubService.Leave.
@@ -586,7 +656,7 @@ export type LeaveResponse = Message<"seqcast.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 15);
+  messageDesc(file_seqcast_v1_pubsub, 16);
 
 /**
  * Request of PubSubService.Ack.
@@ -614,7 +684,7 @@ export type AckRequest = Message<"seqcast.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 16);
+  messageDesc(file_seqcast_v1_pubsub, 17);
 
 /**
  * Everything up to `position` in `room` is acknowledged.
@@ -642,7 +712,7 @@ export type AckPosition = Message<"seqcast.v1.AckPosition"> & {
  * Use `create(AckPositionSchema)` to create a new message.
  */
 export const AckPositionSchema: GenMessage<AckPosition> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 17);
+  messageDesc(file_seqcast_v1_pubsub, 18);
 
 /**
  * Response of PubSubService.Ack.
@@ -657,7 +727,7 @@ export type AckResponse = Message<"seqcast.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 18);
+  messageDesc(file_seqcast_v1_pubsub, 19);
 
 /**
  * Request of PubSubService.GetHistory. Selects the retained messages with
@@ -700,6 +770,15 @@ export type GetHistoryRequest = Message<"seqcast.v1.GetHistoryRequest"> & {
    * @generated from field: seqcast.v1.HistoryDirection direction = 5;
    */
   direction: HistoryDirection;
+
+  /**
+   * Optional CEL filter, as in RoomSubscription.filter: only matching
+   * messages are returned (`limit` counts returned messages; the range
+   * covered is complete when `has_more` is false).
+   *
+   * @generated from field: string filter = 6;
+   */
+  filter: string;
 };
 
 /**
@@ -707,7 +786,7 @@ export type GetHistoryRequest = Message<"seqcast.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 19);
+  messageDesc(file_seqcast_v1_pubsub, 20);
 
 /**
  * Response of PubSubService.GetHistory.
@@ -751,7 +830,7 @@ export type GetHistoryResponse = Message<"seqcast.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 20);
+  messageDesc(file_seqcast_v1_pubsub, 21);
 
 /**
  * Request of PubSubService.ClearHistory.
@@ -772,7 +851,7 @@ export type ClearHistoryRequest = Message<"seqcast.v1.ClearHistoryRequest"> & {
  * Use `create(ClearHistoryRequestSchema)` to create a new message.
  */
 export const ClearHistoryRequestSchema: GenMessage<ClearHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 21);
+  messageDesc(file_seqcast_v1_pubsub, 22);
 
 /**
  * Response of PubSubService.ClearHistory.
@@ -793,7 +872,7 @@ export type ClearHistoryResponse = Message<"seqcast.v1.ClearHistoryResponse"> & 
  * Use `create(ClearHistoryResponseSchema)` to create a new message.
  */
 export const ClearHistoryResponseSchema: GenMessage<ClearHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 22);
+  messageDesc(file_seqcast_v1_pubsub, 23);
 
 /**
  * Request of PubSubService.GetPresence.
@@ -814,7 +893,7 @@ export type GetPresenceRequest = Message<"seqcast.v1.GetPresenceRequest"> & {
  * Use `create(GetPresenceRequestSchema)` to create a new message.
  */
 export const GetPresenceRequestSchema: GenMessage<GetPresenceRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 23);
+  messageDesc(file_seqcast_v1_pubsub, 24);
 
 /**
  * Response of PubSubService.GetPresence.
@@ -849,7 +928,7 @@ export type GetPresenceResponse = Message<"seqcast.v1.GetPresenceResponse"> & {
  * Use `create(GetPresenceResponseSchema)` to create a new message.
  */
 export const GetPresenceResponseSchema: GenMessage<GetPresenceResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 24);
+  messageDesc(file_seqcast_v1_pubsub, 25);
 
 /**
  * Kinds of presence change.

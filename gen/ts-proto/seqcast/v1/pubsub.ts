@@ -209,7 +209,22 @@ export interface RoomSubscription {
    * otherwise `subscribed.recovered` is false and nothing is replayed.
    * When unset, only messages published after the subscription are delivered.
    */
-  since: StreamPosition | undefined;
+  since:
+    | StreamPosition
+    | undefined;
+  /**
+   * Optional content-based routing: a CEL expression over the message,
+   * evaluated in the broker; only messages for which it is true are
+   * delivered. Variables: `attributes` (map<string, string>), `content`,
+   * `sender`, `room` (strings). Example:
+   *   attributes.type == "order" && int(attributes.value) > 100
+   * At most 1024 bytes; compiled once when subscribing (INVALID_ARGUMENT
+   * with the position of a syntax error, or naming an unknown variable). A
+   * message whose evaluation fails (missing attribute, bad conversion) is not
+   * delivered. The stream then carries `watermark` events so the client never
+   * waits for the sequences the filter removed.
+   */
+  filter: string;
 }
 
 /** Request of PubSubService.Subscribe. */
@@ -269,7 +284,33 @@ export interface SubscribeEvent {
    * A room's lineage was reset (ClearHistory): what the client holds of it
    * is stale; messages of the new epoch follow.
    */
-  reset?: RoomReset | undefined;
+  reset?:
+    | RoomReset
+    | undefined;
+  /**
+   * The subscription's filter removed messages: none up to the watermark
+   * is missing. Sent right before the next delivered message.
+   */
+  watermark?: Watermark | undefined;
+}
+
+/**
+ * The messages of `room` after `after_sequence` up to `sequence` (in
+ * `epoch`) were removed by the subscription's filter, not lost: a client that
+ * has everything up to `after_sequence` may move on to `sequence`.
+ */
+export interface Watermark {
+  /** The room. */
+  room: string;
+  /** The epoch of both sequences. */
+  epoch: string;
+  /** Highest sequence covered. */
+  sequence: bigint;
+  /**
+   * The last sequence the stream carried (or started after) before the
+   * filtered run.
+   */
+  afterSequence: bigint;
 }
 
 /** A room's history was cleared and a new epoch started. */
@@ -404,6 +445,12 @@ export interface GetHistoryRequest {
   limit: number;
   /** Which end of the range to keep when it holds more than `limit` messages. */
   direction: HistoryDirection;
+  /**
+   * Optional CEL filter, as in RoomSubscription.filter: only matching
+   * messages are returned (`limit` counts returned messages; the range
+   * covered is complete when `has_more` is false).
+   */
+  filter: string;
 }
 
 /** Response of PubSubService.GetHistory. */
@@ -828,7 +875,7 @@ export const PublishResponse: MessageFns<PublishResponse> = {
 };
 
 function createBaseRoomSubscription(): RoomSubscription {
-  return { room: "", since: undefined };
+  return { room: "", since: undefined, filter: "" };
 }
 
 export const RoomSubscription: MessageFns<RoomSubscription> = {
@@ -838,6 +885,9 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
     }
     if (message.since !== undefined) {
       StreamPosition.encode(message.since, writer.uint32(18).fork()).join();
+    }
+    if (message.filter !== "") {
+      writer.uint32(26).string(message.filter);
     }
     return writer;
   },
@@ -871,6 +921,14 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
             message.since = StreamPosition.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.filter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -887,6 +945,7 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
     return {
       room: isSet(object.room) ? globalThis.String(object.room) : "",
       since: isSet(object.since) ? StreamPosition.fromJSON(object.since) : undefined,
+      filter: isSet(object.filter) ? globalThis.String(object.filter) : "",
     };
   },
 
@@ -897,6 +956,9 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
     }
     if (message.since !== undefined) {
       obj.since = StreamPosition.toJSON(message.since);
+    }
+    if (message.filter !== "") {
+      obj.filter = message.filter;
     }
     return obj;
   },
@@ -910,6 +972,7 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
     message.since = (object.since !== undefined && object.since !== null)
       ? StreamPosition.fromPartial(object.since)
       : undefined;
+    message.filter = object.filter ?? "";
     return message;
   },
 };
@@ -1093,6 +1156,7 @@ function createBaseSubscribeEvent(): SubscribeEvent {
     heartbeat: undefined,
     unsubscribed: undefined,
     reset: undefined,
+    watermark: undefined,
   };
 }
 
@@ -1118,6 +1182,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     }
     if (message.reset !== undefined) {
       RoomReset.encode(message.reset, writer.uint32(58).fork()).join();
+    }
+    if (message.watermark !== undefined) {
+      Watermark.encode(message.watermark, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1191,6 +1258,14 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
             message.reset = RoomReset.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.watermark = Watermark.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1216,6 +1291,7 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
       heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
       unsubscribed: isSet(object.unsubscribed) ? Unsubscribed.fromJSON(object.unsubscribed) : undefined,
       reset: isSet(object.reset) ? RoomReset.fromJSON(object.reset) : undefined,
+      watermark: isSet(object.watermark) ? Watermark.fromJSON(object.watermark) : undefined,
     };
   },
 
@@ -1241,6 +1317,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     }
     if (message.reset !== undefined) {
       obj.reset = RoomReset.toJSON(message.reset);
+    }
+    if (message.watermark !== undefined) {
+      obj.watermark = Watermark.toJSON(message.watermark);
     }
     return obj;
   },
@@ -1271,6 +1350,138 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     message.reset = (object.reset !== undefined && object.reset !== null)
       ? RoomReset.fromPartial(object.reset)
       : undefined;
+    message.watermark = (object.watermark !== undefined && object.watermark !== null)
+      ? Watermark.fromPartial(object.watermark)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWatermark(): Watermark {
+  return { room: "", epoch: "", sequence: 0n, afterSequence: 0n };
+}
+
+export const Watermark: MessageFns<Watermark> = {
+  encode(message: Watermark, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.room !== "") {
+      writer.uint32(10).string(message.room);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(18).string(message.epoch);
+    }
+    if (message.sequence !== 0n) {
+      if (BigInt.asUintN(64, message.sequence) !== message.sequence) {
+        throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.sequence);
+    }
+    if (message.afterSequence !== 0n) {
+      if (BigInt.asUintN(64, message.afterSequence) !== message.afterSequence) {
+        throw new globalThis.Error("value provided for field message.afterSequence of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.afterSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Watermark {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatermark();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.afterSequence = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Watermark {
+    return {
+      room: isSet(object.room) ? globalThis.String(object.room) : "",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      sequence: isSet(object.sequence) ? BigInt(object.sequence) : 0n,
+      afterSequence: isSet(object.afterSequence)
+        ? BigInt(object.afterSequence)
+        : isSet(object.after_sequence)
+        ? BigInt(object.after_sequence)
+        : 0n,
+    };
+  },
+
+  toJSON(message: Watermark): unknown {
+    const obj: any = {};
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
+    if (message.sequence !== 0n) {
+      obj.sequence = message.sequence.toString();
+    }
+    if (message.afterSequence !== 0n) {
+      obj.afterSequence = message.afterSequence.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Watermark>, I>>(base?: I): Watermark {
+    return Watermark.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Watermark>, I>>(object: I): Watermark {
+    const message = createBaseWatermark();
+    message.room = object.room ?? "";
+    message.epoch = object.epoch ?? "";
+    message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
+    message.afterSequence = (object.afterSequence !== undefined && object.afterSequence !== null)
+      ? BigInt(object.afterSequence)
+      : 0n;
     return message;
   },
 };
@@ -2344,7 +2555,7 @@ export const AckResponse: MessageFns<AckResponse> = {
 };
 
 function createBaseGetHistoryRequest(): GetHistoryRequest {
-  return { room: "", afterSequence: 0n, beforeSequence: 0n, limit: 0, direction: 0 };
+  return { room: "", afterSequence: 0n, beforeSequence: 0n, limit: 0, direction: 0, filter: "" };
 }
 
 export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
@@ -2369,6 +2580,9 @@ export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
     }
     if (message.direction !== 0) {
       writer.uint32(40).int32(message.direction);
+    }
+    if (message.filter !== "") {
+      writer.uint32(50).string(message.filter);
     }
     return writer;
   },
@@ -2426,6 +2640,14 @@ export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
             message.direction = reader.int32() as any;
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.filter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2453,6 +2675,7 @@ export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
         : 0n,
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
       direction: isSet(object.direction) ? historyDirectionFromJSON(object.direction) : 0,
+      filter: isSet(object.filter) ? globalThis.String(object.filter) : "",
     };
   },
 
@@ -2473,6 +2696,9 @@ export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
     if (message.direction !== 0) {
       obj.direction = historyDirectionToJSON(message.direction);
     }
+    if (message.filter !== "") {
+      obj.filter = message.filter;
+    }
     return obj;
   },
 
@@ -2490,6 +2716,7 @@ export const GetHistoryRequest: MessageFns<GetHistoryRequest> = {
       : 0n;
     message.limit = object.limit ?? 0;
     message.direction = object.direction ?? 0;
+    message.filter = object.filter ?? "";
     return message;
   },
 };

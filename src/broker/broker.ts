@@ -13,9 +13,10 @@ import type {
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
-import { checkPublish, checkRead, type Identity } from "./identity.js";
+import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
 import { Session, type SessionCounters } from "./session.js";
+import { isPattern, matchesPattern, patternError } from "./patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {
@@ -81,6 +82,8 @@ export class Broker {
   private readonly sessions = new Map<string, Session>();
   private readonly durableSessions = new Set<Session>();
   private readonly rooms = new Map<string, LocalRoom>();
+  /** Pattern subscriptions of this node: fan-out checks each against a room (O(patterns)). */
+  private readonly patterns = new Map<string, LocalRoom>();
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
@@ -141,10 +144,15 @@ export class Broker {
   }
 
   private fanOut(room: string, event: RoomEvent): void {
-    const local = this.rooms.get(room);
-    if (!local) return;
     const now = this.now();
-    for (const session of local.sessions) session.deliver(room, event, now);
+    const local = this.rooms.get(room);
+    if (local) for (const session of local.sessions) session.deliver(room, event, now);
+    if (this.patterns.size === 0 || isInbox(room)) return;
+    for (const [pattern, subscribers] of this.patterns) {
+      if (!matchesPattern(pattern, room)) continue;
+      for (const session of subscribers.sessions)
+        session.deliverViaPattern(room, pattern, event, now, (r) => mayRead(session.identity, r));
+    }
   }
 
   // ---- sessions ---------------------------------------------------------
@@ -201,7 +209,16 @@ export class Broker {
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
     const fresh = new Map<string, RoomRequest & { compiled?: MessageFilter }>();
+    const patterns = new Map<string, MessageFilter | undefined>();
     requests.forEach((request, i) => {
+      if (isPattern(request.room)) {
+        const problem = patternError(request.room);
+        if (problem) throw invalidArgument(`rooms[${i}].room: "${request.room.slice(0, 128)}" ${problem}`);
+        if (request.since) throw invalidArgument(`rooms[${i}].since: a pattern takes no position; resume its rooms by name`);
+        const filter = request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined;
+        if (!session.patterns.has(request.room)) patterns.set(request.room, filter);
+        return;
+      }
       validateRoom(request.room, `rooms[${i}].room`);
       checkRead(session.identity, request.room);
       const compiled = request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined;
@@ -209,17 +226,59 @@ export class Broker {
         throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
       if (!session.rooms.has(request.room)) fresh.set(request.room, { ...request, compiled });
     });
-    if (session.rooms.size + fresh.size > this.config.maxRoomsPerSession)
+    if (session.rooms.size + session.patterns.size + fresh.size + patterns.size > this.config.maxRoomsPerSession)
       throw new BrokerError(
         "resource_exhausted",
         `a session may hold at most ${this.config.maxRoomsPerSession} rooms (holds ${session.rooms.size}, asked for ${fresh.size} more)`,
       );
-    return Promise.all([...fresh.values()].map((request) => this.joinRoom(session, request))).then(() => {});
+    return Promise.all([
+      ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
+      ...[...fresh.values()].map((request) => this.joinRoom(session, request)),
+    ]).then(() => {});
+  }
+
+  /** Starts delivering every room matching `pattern`; announced by a `subscribed` event for the pattern itself. */
+  private async joinPattern(session: Session, pattern: string, filter: MessageFilter | undefined): Promise<void> {
+    session.patterns.set(pattern, { filter });
+    let local = this.patterns.get(pattern);
+    if (!local) {
+      local = { sessions: new Set(), watching: this.callEngine(() => this.engine.watch(pattern)) };
+      local.watching.catch(() => {});
+      this.patterns.set(pattern, local);
+    }
+    local.sessions.add(session);
+    try {
+      await local.watching;
+    } catch (error) {
+      this.leavePattern(session, pattern, false);
+      throw error;
+    }
+    if (session.patterns.has(pattern))
+      session.push({ type: "subscribed", room: pattern, position: { epoch: "", sequence: 0n }, recovered: false, pattern }, this.now());
+  }
+
+  private leavePattern(session: Session, pattern: string, notify: boolean): void {
+    if (!session.patterns.delete(pattern)) return;
+    for (const [room, membership] of session.rooms) if (membership.viaPattern === pattern) session.rooms.delete(room);
+    if (notify) session.push({ type: "unsubscribed", room: pattern }, this.now());
+    const local = this.patterns.get(pattern);
+    if (!local || !local.sessions.delete(session) || local.sessions.size > 0) return;
+    this.patterns.delete(pattern);
+    local.watching.then(
+      () => this.engine.unwatch(pattern).catch(() => {}),
+      () => {},
+    );
   }
 
   async leave(session: Session, rooms: string[]): Promise<void> {
-    rooms.forEach((room, i) => validateRoom(room, `rooms[${i}]`));
-    await Promise.all(rooms.map((room) => this.leaveRoom(session, room, true)));
+    rooms.forEach((room, i) => {
+      if (isPattern(room)) {
+        const problem = patternError(room);
+        if (problem) throw invalidArgument(`rooms[${i}]: "${room.slice(0, 128)}" ${problem}`);
+      } else validateRoom(room, `rooms[${i}]`);
+    });
+    for (const room of rooms) if (isPattern(room)) this.leavePattern(session, room, true);
+    await Promise.all(rooms.filter((r) => !isPattern(r)).map((room) => this.leaveRoom(session, room, true)));
   }
 
   /** Ends a session (stream closed, client gone, or broker closing) and sends its presence leaves. */
@@ -228,6 +287,7 @@ export class Broker {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     this.durableSessions.delete(session);
+    for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
     await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false)));
   }
 

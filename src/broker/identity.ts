@@ -38,3 +38,13 @@ export function checkRead(identity: Identity, room: string): void {
   if (identity.subscribe && !anyMatches(identity.subscribe, room))
     throw new BrokerError("permission_denied", `your token does not allow reading "${room}"`);
 }
+
+/** checkRead as a predicate. */
+export function mayRead(identity: Identity, room: string): boolean {
+  try {
+    checkRead(identity, room);
+    return true;
+  } catch {
+    return false;
+  }
+}

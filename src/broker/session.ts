@@ -6,7 +6,7 @@ import type { Identity } from "./identity.js";
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
   | { type: "session_started"; sessionId: string; user: string; heartbeatIntervalMs: number }
-  | { type: "subscribed"; room: string; position: Position; recovered: boolean; resumedFrom?: Position }
+  | { type: "subscribed"; room: string; position: Position; recovered: boolean; resumedFrom?: Position; pattern?: string }
   | { type: "message"; message: StoredMessage }
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
   | { type: "heartbeat"; timeMs: number }
@@ -34,6 +34,8 @@ export interface RoomMembership {
   filteredThrough: bigint;
   /** The last sequence sent on the stream for this room, or where the stream started. */
   lastSent: bigint;
+  /** Set for a room this session holds because a pattern subscription matched it. */
+  viaPattern?: string;
 }
 
 /** Counters shared by every session of a broker. */
@@ -51,6 +53,8 @@ const MAX_UNACKED_PER_ROOM = 10_000;
  */
 export class Session {
   readonly rooms = new Map<string, RoomMembership>();
+  /** Pattern subscriptions and their filters. */
+  readonly patterns = new Map<string, { filter?: MessageFilter }>();
   private queue: SessionEvent[] = [];
   private wake: (() => void) | undefined;
   private endError: BrokerError | undefined;
@@ -101,6 +105,41 @@ export class Session {
       this.wake = undefined;
       wake();
     }
+  }
+
+  /**
+   * Route an event of a room that matched one of this session's patterns.
+   * The first message of a room not held yet makes it held (announced by a
+   * `subscribed` event); rooms held by name get their events from the room
+   * index instead, so nothing arrives twice.
+   */
+  deliverViaPattern(room: string, pattern: string, event: RoomEvent, nowMs: number, mayRead: (room: string) => boolean): void {
+    let membership = this.rooms.get(room);
+    if (!membership) {
+      if (event.type !== "message" || !mayRead(room)) return;
+      const before = event.message.sequence - 1n;
+      membership = {
+        room,
+        joining: false,
+        pending: [],
+        lastSequence: before,
+        epoch: event.message.epoch,
+        unacked: [],
+        filter: this.patterns.get(pattern)?.filter,
+        filteredThrough: 0n,
+        lastSent: before,
+        viaPattern: pattern,
+      };
+      this.rooms.set(room, membership);
+      this.push(
+        { type: "subscribed", room, position: { epoch: event.message.epoch, sequence: before }, recovered: false, pattern },
+        nowMs,
+      );
+    } else if (membership.viaPattern === undefined) {
+      return;
+    }
+    if (event.type === "presence") return;
+    this.deliver(room, event, nowMs);
   }
 
   /** Route an engine event of one of this session's rooms. */

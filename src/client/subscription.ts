@@ -5,6 +5,7 @@ import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput, type ResetReason } from "./reorder-buffer.js";
 import { backoffDelay, defaultBackoff, isRetryable, type BackoffPolicy } from "./retry.js";
 import { validateRoom } from "../broker/validate.js";
+import { isPattern, matchesPattern, patternError } from "../broker/patterns.js";
 
 /**
  * Lifecycle of a subscription (one session that survives reconnects):
@@ -163,7 +164,10 @@ export class Subscription {
    */
   async join(room: string, options: { filter?: string } = {}): Promise<void> {
     try {
-      validateRoom(room);
+      if (isPattern(room)) {
+        const problem = patternError(room);
+        if (problem) throw new Error(`room: "${room}" ${problem}`);
+      } else validateRoom(room);
     } catch (error) {
       throw new ConnectError((error as Error).message, Code.InvalidArgument);
     }
@@ -191,6 +195,8 @@ export class Subscription {
     this.rooms.delete(room);
     this.filters.delete(room);
     this.buffers.delete(room);
+    // Leaving a pattern forgets the rooms it alone brought in.
+    if (isPattern(room)) for (const held of [...this.buffers.keys()]) if (!this.holds(held)) this.buffers.delete(held);
     clearTimeout(this.gapTimers.get(room));
     this.gapTimers.delete(room);
     const sessionId = this.sessionIdValue;
@@ -225,7 +231,7 @@ export class Subscription {
     this.ackTimer = undefined;
     const sessionId = this.sessionIdValue;
     if (!sessionId || this.acks.size === 0) return;
-    const acks = [...this.acks].filter(([room]) => this.rooms.has(room));
+    const acks = [...this.acks].filter(([room]) => this.holds(room));
     this.acks.clear();
     try {
       await this.client.rpc.ack(
@@ -296,6 +302,14 @@ export class Subscription {
     }
   }
 
+  /** A room held by name, or matched by one of the patterns subscribed to. */
+  private holds(room: string): boolean {
+    if (this.rooms.has(room)) return true;
+    if (room.startsWith("@")) return false;
+    for (const name of this.rooms) if (isPattern(name) && matchesPattern(name, room)) return true;
+    return false;
+  }
+
   private isClosed(): boolean {
     return this.stateValue === SubscriptionState.Closed;
   }
@@ -323,9 +337,17 @@ export class Subscription {
             this.join(room).catch((error) => this.emit({ type: "warning", error: ConnectError.from(error) }));
         return;
       case "subscribed": {
-        const { room, position, recovered, resumedFrom } = e.value;
-        if (!this.rooms.has(room) || !position) return;
+        const { room, position, recovered, resumedFrom, pattern } = e.value;
+        if (!position) return;
+        if (isPattern(room)) {
+          if (this.rooms.has(room)) this.emit({ type: "subscribed", room, epoch: "", sequence: 0n, recovered: false });
+          return;
+        }
+        if (!this.holds(room)) return;
         const buffer = this.buffers.get(room);
+        // A room matched again after a reconnect: the buffer keeps its place and
+        // fills whatever the outage hid from history (a loss is reported).
+        if (buffer && pattern) return;
         // A first subscription starts where the replay (if any) starts, else live.
         if (!buffer) this.buffers.set(room, new ReorderBuffer<Message>(recovered && resumedFrom ? resumedFrom : position));
         this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered });
@@ -335,14 +357,14 @@ export class Subscription {
       case "message": {
         const message = e.value;
         const buffer = this.buffers.get(message.room);
-        if (!buffer || !this.rooms.has(message.room)) return;
+        if (!buffer || !this.holds(message.room)) return;
         this.output(message.room, buffer.push(message));
         this.scheduleGapFill(message.room);
         return;
       }
       case "presence": {
         const kind = PRESENCE_KINDS[e.value.kind];
-        if (kind && e.value.entry && this.rooms.has(e.value.room))
+        if (kind && e.value.entry && this.holds(e.value.room))
           this.emit({ type: "presence", room: e.value.room, kind, entry: e.value.entry });
         return;
       }

@@ -145,6 +145,9 @@ export interface Engine {
    * Start delivering the room's events to the engine's listener. Resolves
    * once every event published afterwards is guaranteed to be delivered.
    * Calls are counted: the room is unwatched after as many unwatch() calls.
+   * `name` may be a pattern (`sports.*`, `sports.>`): then the events of every
+   * matching room, including rooms created later, are delivered; inboxes
+   * (`@user`) never match a pattern.
    */
   watch(room: string): Promise<void>;
   unwatch(room: string): Promise<void>;

@@ -12,6 +12,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
+import { WatchSet } from "./watch-set.js";
 
 /**
  * In-memory engine: one process, nothing survives a restart. A restarted
@@ -29,7 +30,6 @@ interface RoomState {
   log: StoredMessage[];
   head: number;
   presence: Map<string, PresenceEntry>;
-  watchers: number;
   /** sender + clientMessageId -> stored message, oldest first (insertion order). */
   dedupe: Map<string, StoredMessage>;
 }
@@ -38,6 +38,7 @@ class MemoryEngine implements Engine {
   readonly name = "memory";
   private readonly rooms = new Map<string, RoomState>();
   private readonly acks = new Map<string, Position>();
+  private readonly watchers = new WatchSet();
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
   private readonly now: () => number;
@@ -52,7 +53,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), watchers: 0, dedupe: new Map() };
+      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), dedupe: new Map() };
       this.rooms.set(name, room);
     }
     return room;
@@ -102,7 +103,7 @@ class MemoryEngine implements Engine {
     room.log.push(message);
     this.trim(room);
     if (key !== undefined) room.dedupe.set(key, message);
-    if (room.watchers > 0) this.listener(draft.room, { type: "message", message });
+    if (this.watchers.has(draft.room)) this.listener(draft.room, { type: "message", message });
     return { message, duplicate: false };
   }
 
@@ -159,7 +160,7 @@ class MemoryEngine implements Engine {
     room.head = 0;
     room.dedupe.clear();
     const position = { epoch: room.epoch, sequence: 0n };
-    if (room.watchers > 0) this.listener(name, { type: "reset", position });
+    if (this.watchers.has(name)) this.listener(name, { type: "reset", position });
     return position;
   }
 
@@ -171,19 +172,18 @@ class MemoryEngine implements Engine {
 
   async watch(name: string): Promise<void> {
     this.check();
-    this.room(name).watchers++;
+    this.watchers.add(name);
   }
 
   async unwatch(name: string): Promise<void> {
-    const room = this.rooms.get(name);
-    if (room && room.watchers > 0) room.watchers--;
+    this.watchers.remove(name);
   }
 
   async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
     this.check();
     const room = this.room(name);
     room.presence.set(entry.sessionId, entry);
-    if (room.watchers > 0) this.listener(name, { type: "presence", kind, entry });
+    if (this.watchers.has(name)) this.listener(name, { type: "presence", kind, entry });
   }
 
   async presenceRemove(name: string, sessionId: string): Promise<boolean> {
@@ -192,7 +192,7 @@ class MemoryEngine implements Engine {
     const entry = room?.presence.get(sessionId);
     if (!room || !entry) return false;
     room.presence.delete(sessionId);
-    if (room.watchers > 0) this.listener(name, { type: "presence", kind: "leave", entry });
+    if (this.watchers.has(name)) this.listener(name, { type: "presence", kind: "leave", entry });
     return true;
   }
 

@@ -15,6 +15,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
+import { WatchSet } from "./watch-set.js";
 import { SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 
 /**
@@ -115,7 +116,7 @@ class SqliteEngineImpl implements SqliteEngine {
 
   /** Rooms known to exist in the file; epochs never change, so this never goes stale. */
   private readonly rooms = new Map<string, RoomRef>();
-  private readonly watchers = new Map<string, number>();
+  private readonly watchers = new WatchSet();
   private readonly presence = new Map<string, Map<string, PresenceEntry>>();
 
   /** Writes waiting for the next group commit, in call order. */
@@ -295,13 +296,13 @@ class SqliteEngineImpl implements SqliteEngine {
       if (op.kind === "clear") {
         const position = results[i] as Position;
         op.resolve(position);
-        if ((this.watchers.get(op.room) ?? 0) > 0) this.emit(op.room, { type: "reset", position });
+        if (this.watchers.has(op.room)) this.emit(op.room, { type: "reset", position });
         continue;
       }
       const result = results[i] as PublishResult;
       op.resolve(result);
       const { message } = result;
-      if (!result.duplicate && (this.watchers.get(message.room) ?? 0) > 0)
+      if (!result.duplicate && this.watchers.has(message.room))
         this.emit(message.room, { type: "message", message });
     }
   }
@@ -534,13 +535,11 @@ class SqliteEngineImpl implements SqliteEngine {
 
   async watch(name: string): Promise<void> {
     this.check();
-    this.watchers.set(name, (this.watchers.get(name) ?? 0) + 1);
+    this.watchers.add(name);
   }
 
   async unwatch(name: string): Promise<void> {
-    const count = this.watchers.get(name) ?? 0;
-    if (count > 1) this.watchers.set(name, count - 1);
-    else this.watchers.delete(name);
+    this.watchers.remove(name);
   }
 
   async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
@@ -548,7 +547,7 @@ class SqliteEngineImpl implements SqliteEngine {
     let entries = this.presence.get(name);
     if (!entries) this.presence.set(name, (entries = new Map()));
     entries.set(entry.sessionId, entry);
-    if ((this.watchers.get(name) ?? 0) > 0) this.emit(name, { type: "presence", kind, entry });
+    if (this.watchers.has(name)) this.emit(name, { type: "presence", kind, entry });
   }
 
   async presenceRemove(name: string, sessionId: string): Promise<boolean> {
@@ -558,7 +557,7 @@ class SqliteEngineImpl implements SqliteEngine {
     if (!entries || !entry) return false;
     entries.delete(sessionId);
     if (entries.size === 0) this.presence.delete(name);
-    if ((this.watchers.get(name) ?? 0) > 0) this.emit(name, { type: "presence", kind: "leave", entry });
+    if (this.watchers.has(name)) this.emit(name, { type: "presence", kind: "leave", entry });
     return true;
   }
 

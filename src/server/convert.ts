@@ -94,6 +94,7 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
             position: toPbPosition(event.position),
             recovered: event.recovered,
             resumedFrom: event.resumedFrom && toPbPosition(event.resumedFrom),
+            pattern: event.pattern ?? "",
           },
         },
       });

@@ -107,8 +107,8 @@ describe("security matrix", () => {
       await new Recorder(own).subscribedTo("lobby");
       await eventually(() => !!own.sessionId, "own session");
       await denied("Join @bob on a live session", mallory.rpc.join({ sessionId: own.sessionId!, rooms: [{ room: "@bob" }] }, { headers: h }), /inbox/);
-      // Pattern subscriptions can never reach an inbox.
-      for (const pattern of [">", "*", "@*", "@>", "@bob.>"]) {
+      // Patterns that name an inbox are refused; patterns that match everything never match one.
+      for (const pattern of ["@*", "@>", "@bob.>"]) {
         const r = await outcome(
           (async () => {
             for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: pattern }] }, { headers: h })) break;
@@ -116,6 +116,13 @@ describe("security matrix", () => {
         );
         assert.ok(["InvalidArgument", "PermissionDenied"].includes(r.code), `${pattern}: ${r.code}`);
       }
+      const wide = new Recorder(mallory.subscribe([">", "*"]));
+      closers.push(() => wide.subscription.close());
+      await Promise.all([wide.subscribedTo(">"), wide.subscribedTo("*")]);
+      await alice.publish("@zoe", `for zoe only over ${p.name}`);
+      await alice.publish("lobby", "public");
+      await wide.until((r) => r.contents().includes("public"), "the public message through '>'");
+      assert.ok(!wide.messages().some((m) => m.room.startsWith("@")), "no inbox message through a pattern");
     });
   }
 

@@ -217,6 +217,28 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       assert.deepEqual(await h.engine.ackGet("alice/phone", room), { epoch: "e2", sequence: 1n });
     });
 
+    it("watches patterns: every matching room, including ones created later, never inboxes", async () => {
+      const base = freshRoom("pattern");
+      await h.engine.watch(`${base}.*`);
+      await publishMessage(h.engine, draft(`${base}.a`, "a1", 1));
+      await publishMessage(h.engine, draft(`${base}.b`, "b1", 1));
+      await publishMessage(h.engine, draft(`${base}.a.deeper`, "no", 1));
+      await publishMessage(h.engine, draft(base, "no", 1));
+      await settle(() => h.events.filter((e) => e.room.startsWith(base)).length >= 2);
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(
+        h.events.filter((e) => e.room.startsWith(base)).map((e) => e.room),
+        [`${base}.a`, `${base}.b`],
+      );
+      await h.engine.unwatch(`${base}.*`);
+      await h.engine.watch(">");
+      const inbox = `@conf${roomCounter++}`;
+      await publishMessage(h.engine, draft(inbox, "private", 1));
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(h.events.filter((e) => e.room === inbox).length, 0, "'>' does not match an inbox");
+      await h.engine.unwatch(">");
+    });
+
     it("stores presence entries, lists them by join time, and fans out join and leave", async () => {
       const room = freshRoom("presence");
       await h.engine.watch(room);

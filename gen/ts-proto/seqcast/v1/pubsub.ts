@@ -200,7 +200,14 @@ export interface PublishResponse {
 
 /** One room a session subscribes to, and where to resume it from. */
 export interface RoomSubscription {
-  /** Room name; see PublishRequest.room. */
+  /**
+   * Room name (see PublishRequest.room), or a pattern: `*` matches one
+   * segment, `>` (last) one or more: `sports.*`, `sports.>`. A pattern
+   * delivers every matching room, including rooms created later, each in its
+   * own order and announced by its own `subscribed` event (with `pattern`
+   * set); it never matches an inbox. Rooms the token may not read are
+   * skipped. A pattern takes no `since`: resume known rooms by name.
+   */
   room: string;
   /**
    * Resume point: the position of the last message the client processed.
@@ -358,7 +365,15 @@ export interface Subscribed {
    * `since`, or for a durable subscriber that gave none, its last ack.
    * Replayed messages are the ones after it, up to `position`.
    */
-  resumedFrom: StreamPosition | undefined;
+  resumedFrom:
+    | StreamPosition
+    | undefined;
+  /**
+   * Set when the room was joined through a pattern subscription: the pattern
+   * that matched. The room is then delivered from the message that made it
+   * match (`position` is the sequence before it); it has no presence entry.
+   */
+  pattern: string;
 }
 
 /** A room was left by the session. */
@@ -1683,7 +1698,7 @@ export const SessionStarted: MessageFns<SessionStarted> = {
 };
 
 function createBaseSubscribed(): Subscribed {
-  return { room: "", position: undefined, recovered: false, resumedFrom: undefined };
+  return { room: "", position: undefined, recovered: false, resumedFrom: undefined, pattern: "" };
 }
 
 export const Subscribed: MessageFns<Subscribed> = {
@@ -1699,6 +1714,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     }
     if (message.resumedFrom !== undefined) {
       StreamPosition.encode(message.resumedFrom, writer.uint32(34).fork()).join();
+    }
+    if (message.pattern !== "") {
+      writer.uint32(42).string(message.pattern);
     }
     return writer;
   },
@@ -1748,6 +1766,14 @@ export const Subscribed: MessageFns<Subscribed> = {
             message.resumedFrom = StreamPosition.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pattern = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1770,6 +1796,7 @@ export const Subscribed: MessageFns<Subscribed> = {
         : isSet(object.resumed_from)
         ? StreamPosition.fromJSON(object.resumed_from)
         : undefined,
+      pattern: isSet(object.pattern) ? globalThis.String(object.pattern) : "",
     };
   },
 
@@ -1787,6 +1814,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     if (message.resumedFrom !== undefined) {
       obj.resumedFrom = StreamPosition.toJSON(message.resumedFrom);
     }
+    if (message.pattern !== "") {
+      obj.pattern = message.pattern;
+    }
     return obj;
   },
 
@@ -1803,6 +1833,7 @@ export const Subscribed: MessageFns<Subscribed> = {
     message.resumedFrom = (object.resumedFrom !== undefined && object.resumedFrom !== null)
       ? StreamPosition.fromPartial(object.resumedFrom)
       : undefined;
+    message.pattern = object.pattern ?? "";
     return message;
   },
 };

@@ -81,6 +81,8 @@ export class Broker {
   private readonly now: () => number;
   private readonly sessions = new Map<string, Session>();
   private readonly durableSessions = new Set<Session>();
+  /** Presence of sessions that ended without a goodbye, kept for the grace period. */
+  private readonly lingering = new Map<string, { user: string; rooms: Set<string>; timer: NodeJS.Timeout }>();
   private readonly rooms = new Map<string, LocalRoom>();
   /** Pattern subscriptions of this node: fan-out checks each against a room (O(patterns)). */
   private readonly patterns = new Map<string, LocalRoom>();
@@ -161,7 +163,7 @@ export class Broker {
    * Opens a session; its first queued event is `session_started`. A
    * `subscriber` name makes it durable: (user, subscriber) keeps its acks.
    */
-  openSession(identity: Identity, device: string, subscriber = ""): Session {
+  openSession(identity: Identity, device: string, subscriber = "", previousSessionId = ""): Session {
     const user = identity.user;
     this.assertOpen();
     validateShortText(device, "device", 64);
@@ -179,6 +181,14 @@ export class Broker {
     );
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
+    // A reconnect inside the grace period takes the old session's presence over.
+    const previous = previousSessionId ? this.lingering.get(previousSessionId) : undefined;
+    if (previous && previous.user === user) {
+      clearTimeout(previous.timer);
+      this.lingering.delete(previousSessionId);
+      session.presenceId = previousSessionId;
+      session.adopted = previous.rooms;
+    }
     session.push(
       {
         type: "session_started",
@@ -281,14 +291,33 @@ export class Broker {
     await Promise.all(rooms.filter((r) => !isPattern(r)).map((room) => this.leaveRoom(session, room, true)));
   }
 
-  /** Ends a session (stream closed, client gone, or broker closing) and sends its presence leaves. */
-  async closeSession(session: Session, error?: BrokerError, drain?: boolean): Promise<void> {
+  /**
+   * Ends a session (stream closed, client gone, or broker closing) and sends
+   * its presence leaves: at once, or with `linger` (the connection ended
+   * without a goodbye) after the presence grace period, unless a reconnect
+   * takes the presence over first.
+   */
+  async closeSession(session: Session, error?: BrokerError, drain?: boolean, linger = false): Promise<void> {
     session.end(error, drain);
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     this.durableSessions.delete(session);
     for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
-    await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false)));
+    const presence = this.presenceRooms(session);
+    const keep = linger && !this.closing && this.config.presenceGraceMs > 0 && presence.length > 0;
+    await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false, keep)));
+    if (!keep) {
+      // Rooms adopted from a predecessor and not joined again.
+      if (session.adopted.size > 0) await this.settleAdoption(session);
+      return;
+    }
+    const rooms = new Set([...presence, ...session.adopted]);
+    const timer = setTimeout(() => {
+      this.lingering.delete(session.presenceId);
+      for (const room of rooms) void this.engine.presenceRemove(room, session.presenceId).catch(() => {});
+    }, this.config.presenceGraceMs);
+    timer.unref();
+    this.lingering.set(session.presenceId, { user: session.user, rooms, timer });
   }
 
   private async joinRoom(session: Session, request: RoomRequest & { compiled?: MessageFilter }): Promise<void> {
@@ -355,14 +384,48 @@ export class Broker {
     }
     // An inbox has a single reader: presence there would only tell its owner about itself.
     if (!stillJoined() || isInbox(room)) return;
-    const entry: PresenceEntry = {
+    // Taken over from the session this one replaces: an update, not a leave and a join.
+    const kind = session.adopted.delete(room) ? "update" : "join";
+    await this.callEngine(() => this.engine.presenceSet(room, this.presenceEntry(session), kind));
+  }
+
+  private presenceEntry(session: Session): PresenceEntry {
+    return {
       user: session.user,
-      sessionId: session.id,
+      sessionId: session.presenceId,
       device: session.device,
-      state: "online",
-      joinedAtMs: this.now(),
+      state: session.presenceState,
+      joinedAtMs: session.startedAtMs,
+      sinceMs: session.stateSinceMs,
+      lastActiveMs: session.lastActiveMs,
     };
-    await this.callEngine(() => this.engine.presenceSet(room, entry, "join"));
+  }
+
+  /** Rooms whose presence a session holds (by name; not inboxes, not pattern matches). */
+  private presenceRooms(session: Session): string[] {
+    return [...session.rooms.values()].filter((m) => !m.viaPattern && !isInbox(m.room)).map((m) => m.room);
+  }
+
+  /** Sets a session's state in every room it holds and tells the rooms. */
+  async setPresence(session: Session, state: "online" | "away"): Promise<void> {
+    const now = this.now();
+    if (session.presenceState !== state) session.stateSinceMs = now;
+    session.presenceState = state;
+    session.lastActiveMs = now;
+    const entry = this.presenceEntry(session);
+    await Promise.all(
+      this.presenceRooms(session).map((room) => this.callEngine(() => this.engine.presenceSet(room, entry, "update"))),
+    );
+  }
+
+  /**
+   * After the first join of a session that took over another's presence:
+   * rooms of the old session that were not joined again are left now.
+   */
+  async settleAdoption(session: Session): Promise<void> {
+    const stale = [...session.adopted];
+    session.adopted.clear();
+    await Promise.allSettled(stale.map((room) => this.engine.presenceRemove(room, session.presenceId)));
   }
 
   /**
@@ -386,11 +449,11 @@ export class Broker {
     return after === position.sequence ? messages : undefined;
   }
 
-  private async leaveRoom(session: Session, room: string, notify: boolean): Promise<void> {
+  private async leaveRoom(session: Session, room: string, notify: boolean, keepPresence = false): Promise<void> {
     if (!session.rooms.delete(room)) return;
     if (notify) session.push({ type: "unsubscribed", room }, this.now());
     this.detach(session, room);
-    await this.callEngine(() => this.engine.presenceRemove(room, session.id));
+    if (!keepPresence) await this.callEngine(() => this.engine.presenceRemove(room, session.presenceId));
   }
 
   private attach(session: Session, room: string): void {
@@ -521,10 +584,13 @@ export class Broker {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions");
     const sessions = [...this.sessions.values()];
+    for (const { timer } of this.lingering.values()) clearTimeout(timer);
     // Presence leaves first, while every stream is still open to carry them…
-    await Promise.allSettled(
-      sessions.flatMap((s) => [...s.rooms.keys()].map((room) => this.engine.presenceRemove(room, s.id))),
-    );
+    await Promise.allSettled([
+      ...sessions.flatMap((s) => [...s.rooms.keys()].map((room) => this.engine.presenceRemove(room, s.presenceId))),
+      ...[...this.lingering].flatMap(([id, l]) => [...l.rooms].map((room) => this.engine.presenceRemove(room, id))),
+    ]);
+    this.lingering.clear();
     // …then each stream drains what it has queued and ends with UNAVAILABLE.
     await Promise.allSettled(sessions.map((s) => this.closeSession(s, shuttingDown, true)));
     await this.engine.close();

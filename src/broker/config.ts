@@ -26,6 +26,15 @@ export interface BrokerConfig {
   publishRate: number;
   /** Publishes one user may burst above the rate (SEQCAST_PUBLISH_BURST). */
   publishBurst: number;
+  /**
+   * A session whose connection ended without a goodbye keeps its presence
+   * this long, so a quick reconnect does not flap leave/join (SEQCAST_PRESENCE_GRACE).
+   */
+  presenceGraceMs: number;
+  /** HTTP/2 PING interval for detecting dead connections (SEQCAST_PING_INTERVAL). */
+  pingIntervalMs: number;
+  /** A connection silent this long (no PING answered) is closed (SEQCAST_DEAD_TIMEOUT). */
+  deadTimeoutMs: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -39,6 +48,9 @@ export const defaultBrokerConfig: BrokerConfig = {
   ackDeadlineMs: 30_000,
   publishRate: 1000,
   publishBurst: 2000,
+  presenceGraceMs: 5_000,
+  pingIntervalMs: 10_000,
+  deadTimeoutMs: 25_000,
 };
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -87,6 +99,9 @@ export function brokerConfigFromEnv(env: NodeJS.ProcessEnv, base = defaultBroker
   if (env.SEQCAST_DEDUPE_WINDOW) config.dedupeWindowMs = parseDuration(env.SEQCAST_DEDUPE_WINDOW, "SEQCAST_DEDUPE_WINDOW");
   if (env.SEQCAST_PUBLISH_RATE) config.publishRate = parseNonNegativeInt(env.SEQCAST_PUBLISH_RATE, "SEQCAST_PUBLISH_RATE");
   if (env.SEQCAST_PUBLISH_BURST) config.publishBurst = parsePositiveInt(env.SEQCAST_PUBLISH_BURST, "SEQCAST_PUBLISH_BURST");
+  if (env.SEQCAST_PRESENCE_GRACE) config.presenceGraceMs = parseDuration(env.SEQCAST_PRESENCE_GRACE, "SEQCAST_PRESENCE_GRACE");
+  if (env.SEQCAST_PING_INTERVAL) config.pingIntervalMs = parseDuration(env.SEQCAST_PING_INTERVAL, "SEQCAST_PING_INTERVAL");
+  if (env.SEQCAST_DEAD_TIMEOUT) config.deadTimeoutMs = parseDuration(env.SEQCAST_DEAD_TIMEOUT, "SEQCAST_DEAD_TIMEOUT");
   if (env.SEQCAST_ACK_DEADLINE) config.ackDeadlineMs = parseDuration(env.SEQCAST_ACK_DEADLINE, "SEQCAST_ACK_DEADLINE");
   return config;
 }

@@ -66,6 +66,13 @@ export class Session {
   readonly startedAtMs: number;
 
   readonly user: string;
+  /** Key of this session's presence entries: its id, or the id of the session it took over after a reconnect. */
+  presenceId: string;
+  presenceState: "online" | "away" = "online";
+  stateSinceMs: number;
+  lastActiveMs: number;
+  /** Rooms whose presence this session took over from its predecessor (until its first join settles). */
+  adopted = new Set<string>();
 
   constructor(
     readonly id: string,
@@ -78,6 +85,9 @@ export class Session {
     private readonly counters: SessionCounters,
   ) {
     this.user = identity.user;
+    this.presenceId = id;
+    this.stateSinceMs = nowMs;
+    this.lastActiveMs = nowMs;
     this.lastActivityMs = nowMs;
     this.startedAtMs = nowMs;
   }

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PresenceEventKind, type SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
+import { PresenceState, type Message, type PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput, type ResetReason } from "./reorder-buffer.js";
 import { backoffDelay, defaultBackoff, isRetryable, type BackoffPolicy } from "./retry.js";
@@ -67,6 +67,11 @@ export interface SubscriptionOptions {
   /** Acks are batched per room and sent at most this often (ms, default 50). */
   ackIntervalMs?: number;
   /**
+   * Mark the session away after this long without `markActive()` (ms);
+   * `markActive()` brings it back online. Unset: never automatically away.
+   */
+  awayAfterMs?: number;
+  /**
    * Content-based routing per room: a CEL expression evaluated in the broker
    * (see RoomSubscription.filter); only matching messages are delivered, in
    * order, without waiting for the ones it removed.
@@ -105,6 +110,10 @@ export class Subscription {
   /** Highest position to acknowledge per room, not sent yet. */
   private readonly acks = new Map<string, { epoch: string; sequence: bigint }>();
   private ackTimer: NodeJS.Timeout | undefined;
+  /** The session the next Subscribe replaces (presence carries over within the grace period). */
+  private previousSessionId = "";
+  private presence: "online" | "away" = "online";
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: SeqcastClient,
@@ -244,10 +253,51 @@ export class Subscription {
     }
   }
 
-  /** Ends the session for good; the broker sends presence leaves. */
+  /** Sets this session's presence state in its rooms (online or away). */
+  async setPresence(state: "online" | "away"): Promise<void> {
+    this.presence = state;
+    await this.sendPresence(state);
+  }
+
+  /** The user did something: back online if away, and the idle clock restarts. */
+  markActive(): void {
+    if (this.presence === "away") void this.setPresence("online").catch(() => {});
+    this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    if (this.options.awayAfterMs === undefined || this.isClosed()) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.presence === "online") void this.setPresence("away").catch(() => {});
+    }, this.options.awayAfterMs);
+    this.idleTimer.unref();
+  }
+
+  private async sendPresence(state: "online" | "away"): Promise<void> {
+    const sessionId = this.sessionIdValue;
+    if (!sessionId) return; // sent when the next session starts
+    try {
+      await this.client.rpc.setPresence(
+        { sessionId, state: state === "online" ? PresenceState.ONLINE : PresenceState.AWAY },
+        { headers: this.client.callHeaders },
+      );
+    } catch (error) {
+      this.emit({ type: "warning", error: ConnectError.from(error) });
+    }
+  }
+
+  /** Ends the session for good; the broker sends presence leaves at once. */
   async close(): Promise<void> {
     clearTimeout(this.ackTimer);
+    clearTimeout(this.idleTimer);
     if (this.acks.size > 0 && this.sessionIdValue) await this.flushAcks();
+    // Say goodbye, so the leaves are not held back for the reconnect grace period.
+    const sessionId = this.sessionIdValue;
+    if (sessionId && this.rooms.size > 0)
+      await this.client.rpc
+        .leave({ sessionId, rooms: [...this.rooms] }, { headers: this.client.callHeaders, timeoutMs: 1000 })
+        .catch(() => {});
     if (this.stateValue !== SubscriptionState.Closed) this.setState(SubscriptionState.Closed, "closed by the application");
     this.closed.abort();
     this.stream?.abort();
@@ -275,6 +325,7 @@ export class Subscription {
             })),
             device: this.options.device ?? "",
             subscriber: this.options.subscriber ?? "",
+            previousSessionId: this.previousSessionId,
           },
           { headers: this.client.callHeaders, signal: stream.signal },
         );
@@ -328,6 +379,10 @@ export class Subscription {
     switch (e.case) {
       case "sessionStarted":
         this.sessionIdValue = e.value.sessionId;
+        this.previousSessionId = e.value.sessionId;
+        // A new session starts online: restore "away" if that is where we were.
+        if (this.presence === "away") void this.sendPresence("away");
+        this.armIdleTimer();
         this.heartbeatMs = e.value.heartbeatIntervalMs;
         this.feedWatchdog();
         this.setState(SubscriptionState.Connected, "session started");

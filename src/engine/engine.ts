@@ -95,6 +95,10 @@ export interface PresenceEntry {
   device: string;
   state: PresenceState;
   joinedAtMs: number;
+  /** When the session entered its current state. */
+  sinceMs: number;
+  /** The session's last activity. */
+  lastActiveMs: number;
 }
 
 /**

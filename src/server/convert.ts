@@ -61,6 +61,8 @@ export function toPbPresenceEntry(entry: PresenceEntry, offline = false): PbPres
     device: entry.device,
     state: offline ? PresenceState.OFFLINE : STATES[entry.state],
     joinedAt: timestampFromMs(entry.joinedAtMs),
+    since: timestampFromMs(entry.sinceMs),
+    lastActive: timestampFromMs(entry.lastActiveMs),
   });
 }
 

@@ -6,6 +6,7 @@ import type { Broker, RoomRequest } from "../broker/broker.js";
 import { BrokerError } from "../broker/errors.js";
 import {
   AckResponseSchema,
+  SetPresenceResponseSchema,
   ClearHistoryResponseSchema,
   GetHistoryResponseSchema,
   GetPresenceResponseSchema,
@@ -17,6 +18,7 @@ import {
   type RoomSubscription,
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
 import {
   fromPbPosition,
   toPbMessage,
@@ -69,19 +71,22 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
     async *subscribe(request, context): AsyncGenerator<SubscribeResponse> {
       let session;
       try {
-        session = broker.openSession(identity(context), request.device, request.subscriber);
+        session = broker.openSession(identity(context), request.device, request.subscriber, request.previousSessionId);
         const rooms = toRoomRequests(request.rooms);
         // Throws synchronously on bad rooms: the stream fails before sending anything.
         const joined = broker.join(session, rooms);
         const active = session;
-        joined.catch((error: unknown) =>
-          broker.closeSession(active, error instanceof BrokerError ? error : new BrokerError("internal", String(error))),
+        joined.then(
+          () => broker.settleAdoption(active),
+          (error: unknown) =>
+            broker.closeSession(active, error instanceof BrokerError ? error : new BrokerError("internal", String(error))),
         );
       } catch (error) {
         if (session) await broker.closeSession(session);
         throw toConnectError(error);
       }
-      const closeOnAbort = () => void broker.closeSession(session);
+      // The client went away without a goodbye (or cancelled): its presence lingers for the grace period.
+      const closeOnAbort = () => void broker.closeSession(session, undefined, undefined, true);
       context.signal.addEventListener("abort", closeOnAbort);
       // Binary codecs get each message's bytes encoded once for all streams.
       const encode = /json/i.test(context.requestHeader.get("content-type") ?? "") ? toPbResponse : toPbResponseEncoded;
@@ -143,6 +148,16 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
           firstSequence: page.firstSequence,
           hasMore: page.hasMore,
         });
+      }),
+
+    setPresence: (request, context) =>
+      guarded(async () => {
+        const session = broker.getSession(request.sessionId, identity(context).user);
+        const state =
+          request.state === PresenceState.ONLINE ? "online" : request.state === PresenceState.AWAY ? "away" : undefined;
+        if (!state) throw new BrokerError("invalid_argument", "state: must be PRESENCE_STATE_ONLINE or PRESENCE_STATE_AWAY");
+        await broker.setPresence(session, state);
+        return create(SetPresenceResponseSchema);
       }),
 
     getPresence: (request, context) =>

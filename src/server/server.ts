@@ -107,10 +107,37 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     socket.on("error", () => socket.destroy());
   });
   const sessions = new Set<http2.ServerHttp2Session>();
+  // Node's HTTP/2 server sends no PING by itself, and TCP keeps a frozen or
+  // cut-off peer's connection "open" for a long time. Every connection is
+  // PINGed; one that answered nothing for deadTimeoutMs is destroyed, which
+  // ends its streams (and so its sessions' presence, after the grace period).
+  const lastHeard = new WeakMap<http2.ServerHttp2Session, number>();
   h2.on("session", (session) => {
     sessions.add(session);
+    lastHeard.set(session, Date.now());
     session.on("close", () => sessions.delete(session));
   });
+  const pinger =
+    options.config.pingIntervalMs > 0
+      ? setInterval(() => {
+          const now = Date.now();
+          for (const session of sessions) {
+            if (session.destroyed || session.closed) continue;
+            if (now - (lastHeard.get(session) ?? now) > options.config.deadTimeoutMs) {
+              session.destroy();
+              continue;
+            }
+            try {
+              session.ping((error) => {
+                if (!error) lastHeard.set(session, Date.now());
+              });
+            } catch {
+              // Too many unanswered PINGs in flight: the peer is not reading; the deadline above handles it.
+            }
+          }
+        }, options.config.pingIntervalMs)
+      : undefined;
+  pinger?.unref();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host ?? "127.0.0.1", () => {
@@ -127,6 +154,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     broker,
     close() {
       closing ??= (async () => {
+        if (pinger) clearInterval(pinger);
         health?.set("", "NOT_SERVING");
         health?.set(PubSubService.typeName, "NOT_SERVING");
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

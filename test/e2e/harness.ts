@@ -54,7 +54,8 @@ export async function testAuthenticate(): Promise<Authenticate> {
 
 export async function startBroker(overrides: Partial<BrokerConfig> = {}): Promise<RunningServer> {
   return startServer({
-    config: { ...defaultBrokerConfig, ...overrides },
+    // A short presence grace keeps "client gone" tests quick; tests of the grace set their own.
+    config: { ...defaultBrokerConfig, presenceGraceMs: 300, ...overrides },
     engine: createMemoryEngine,
     port: 0,
     authenticate: await testAuthenticate(),

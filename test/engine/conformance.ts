@@ -248,6 +248,8 @@ export function engineConformance(name: string, factory: EngineFactory): void {
         device: "cli",
         state: "online" as const,
         joinedAtMs,
+        sinceMs: joinedAtMs,
+        lastActiveMs: joinedAtMs,
       });
       await h.engine.presenceSet(room, entry("s2", "bob", 20), "join");
       await h.engine.presenceSet(room, entry("s1", "alice", 10), "join");

@@ -196,7 +196,7 @@ describe("sqlite engine: group commit", () => {
     await engine.close(); // idempotent
     await assert.rejects(engine.history("closing", all), /closed/);
     await assert.rejects(engine.watch("closing"), /closed/);
-    await assert.rejects(engine.presenceSet("closing", { user: "u", sessionId: "s", device: "d", state: "online", joinedAtMs: 1 }, "join"), /closed/);
+    await assert.rejects(engine.presenceSet("closing", { user: "u", sessionId: "s", device: "d", state: "online", joinedAtMs: 1, sinceMs: 1, lastActiveMs: 1 }, "join"), /closed/);
   });
 
   it("fails only the bad publish of a batch, keeping the others gapless", async () => {

@@ -18,7 +18,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/types.proto.
  */
 export const file_seqcast_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIqcCCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKaAQoNUHJlc2VuY2VFbnRyeRIMCgR1c2VyGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGZGV2aWNlGAMgASgJEigKBXN0YXRlGAQgASgOMhkuc2VxY2FzdC52MS5QcmVzZW5jZVN0YXRlEi0KCWpvaW5lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqfwoNUHJlc2VuY2VTdGF0ZRIeChpQUkVTRU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBSRVNFTkNFX1NUQVRFX09OTElORRABEhcKE1BSRVNFTkNFX1NUQVRFX0FXQVkQAhIaChZQUkVTRU5DRV9TVEFURV9PRkZMSU5FEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIqcCCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL2AQoNUHJlc2VuY2VFbnRyeRIMCgR1c2VyGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGZGV2aWNlGAMgASgJEigKBXN0YXRlGAQgASgOMhkuc2VxY2FzdC52MS5QcmVzZW5jZVN0YXRlEi0KCWpvaW5lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFc2luY2UYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfYWN0aXZlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp/Cg1QcmVzZW5jZVN0YXRlEh4KGlBSRVNFTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUFJFU0VOQ0VfU1RBVEVfT05MSU5FEAESFwoTUFJFU0VOQ0VfU1RBVEVfQVdBWRACEhoKFlBSRVNFTkNFX1NUQVRFX09GRkxJTkUQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A point in one room's message lineage.
@@ -182,6 +182,20 @@ export type PresenceEntry = Message$1<"seqcast.v1.PresenceEntry"> & {
    * @generated from field: google.protobuf.Timestamp joined_at = 5;
    */
   joinedAt?: Timestamp | undefined;
+
+  /**
+   * When the session entered its current state.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 6;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * The session's last activity (join, SetPresence, Ack).
+   *
+   * @generated from field: google.protobuf.Timestamp last_active = 7;
+   */
+  lastActive?: Timestamp | undefined;
 };
 
 /**

@@ -21,7 +21,14 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { Message, PresenceEntry, StreamPosition } from "./types.js";
+import {
+  Message,
+  PresenceEntry,
+  PresenceState,
+  presenceStateFromJSON,
+  presenceStateToJSON,
+  StreamPosition,
+} from "./types.js";
 
 export const protobufPackage = "seqcast.v1";
 
@@ -247,6 +254,13 @@ export interface SubscribeRequest {
    * as a room segment: 1-64 characters of [A-Za-z0-9_-]. Empty: not durable.
    */
   subscriber: string;
+  /**
+   * After a reconnect: the id of the session this one replaces. If that
+   * session ended less than the presence grace period ago (and belonged to
+   * the same user), its presence carries over: the rooms joined again show
+   * no leave and join, only an update.
+   */
+  previousSessionId: string;
 }
 
 /**
@@ -498,6 +512,18 @@ export interface ClearHistoryRequest {
 export interface ClearHistoryResponse {
   /** The room's new position: a fresh epoch at sequence 0. */
   position: StreamPosition | undefined;
+}
+
+/** Request of PubSubService.SetPresence. */
+export interface SetPresenceRequest {
+  /** The live session, from SessionStarted.session_id. */
+  sessionId: string;
+  /** PRESENCE_STATE_ONLINE or PRESENCE_STATE_AWAY. */
+  state: PresenceState;
+}
+
+/** Response of PubSubService.SetPresence. */
+export interface SetPresenceResponse {
 }
 
 /** Request of PubSubService.GetPresence. */
@@ -993,7 +1019,7 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { rooms: [], device: "", subscriber: "" };
+  return { rooms: [], device: "", subscriber: "", previousSessionId: "" };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -1006,6 +1032,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.subscriber !== "") {
       writer.uint32(26).string(message.subscriber);
+    }
+    if (message.previousSessionId !== "") {
+      writer.uint32(34).string(message.previousSessionId);
     }
     return writer;
   },
@@ -1047,6 +1076,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.subscriber = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.previousSessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1064,6 +1101,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
       rooms: globalThis.Array.isArray(object?.rooms) ? object.rooms.map((e: any) => RoomSubscription.fromJSON(e)) : [],
       device: isSet(object.device) ? globalThis.String(object.device) : "",
       subscriber: isSet(object.subscriber) ? globalThis.String(object.subscriber) : "",
+      previousSessionId: isSet(object.previousSessionId)
+        ? globalThis.String(object.previousSessionId)
+        : isSet(object.previous_session_id)
+        ? globalThis.String(object.previous_session_id)
+        : "",
     };
   },
 
@@ -1078,6 +1120,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.subscriber !== "") {
       obj.subscriber = message.subscriber;
     }
+    if (message.previousSessionId !== "") {
+      obj.previousSessionId = message.previousSessionId;
+    }
     return obj;
   },
 
@@ -1089,6 +1134,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.rooms = object.rooms?.map((e) => RoomSubscription.fromPartial(e)) || [];
     message.device = object.device ?? "";
     message.subscriber = object.subscriber ?? "";
+    message.previousSessionId = object.previousSessionId ?? "";
     return message;
   },
 };
@@ -3020,6 +3066,147 @@ export const ClearHistoryResponse: MessageFns<ClearHistoryResponse> = {
   },
 };
 
+function createBaseSetPresenceRequest(): SetPresenceRequest {
+  return { sessionId: "", state: 0 };
+}
+
+export const SetPresenceRequest: MessageFns<SetPresenceRequest> = {
+  encode(message: SetPresenceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPresenceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPresenceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetPresenceRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      state: isSet(object.state) ? presenceStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: SetPresenceRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.state !== 0) {
+      obj.state = presenceStateToJSON(message.state);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetPresenceRequest>, I>>(base?: I): SetPresenceRequest {
+    return SetPresenceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetPresenceRequest>, I>>(object: I): SetPresenceRequest {
+    const message = createBaseSetPresenceRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetPresenceResponse(): SetPresenceResponse {
+  return {};
+}
+
+export const SetPresenceResponse: MessageFns<SetPresenceResponse> = {
+  encode(_: SetPresenceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPresenceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPresenceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SetPresenceResponse {
+    return {};
+  },
+
+  toJSON(_: SetPresenceResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetPresenceResponse>, I>>(base?: I): SetPresenceResponse {
+    return SetPresenceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetPresenceResponse>, I>>(_: I): SetPresenceResponse {
+    const message = createBaseSetPresenceResponse();
+    return message;
+  },
+};
+
 function createBaseGetPresenceRequest(): GetPresenceRequest {
   return { room: "" };
 }
@@ -3337,6 +3524,22 @@ export const PubSubServiceService = {
     responseDeserialize: (value: Buffer): ClearHistoryResponse => ClearHistoryResponse.decode(value),
   },
   /**
+   * SetPresence sets a live session's state (online or away) in every room
+   * it holds by name; the rooms' subscribers get an update event.
+   *
+   * Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
+   * state other than ONLINE or AWAY.
+   */
+  setPresence: {
+    path: "/seqcast.v1.PubSubService/SetPresence" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPresenceRequest): Buffer => Buffer.from(SetPresenceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPresenceRequest => SetPresenceRequest.decode(value),
+    responseSerialize: (value: SetPresenceResponse): Buffer => Buffer.from(SetPresenceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetPresenceResponse => SetPresenceResponse.decode(value),
+  },
+  /**
    * GetPresence lists the sessions present in a room.
    *
    * Errors: INVALID_ARGUMENT for a bad room name.
@@ -3431,6 +3634,14 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * INVALID_ARGUMENT for a bad room name.
    */
   clearHistory: handleUnaryCall<ClearHistoryRequest, ClearHistoryResponse>;
+  /**
+   * SetPresence sets a live session's state (online or away) in every room
+   * it holds by name; the rooms' subscribers get an update event.
+   *
+   * Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
+   * state other than ONLINE or AWAY.
+   */
+  setPresence: handleUnaryCall<SetPresenceRequest, SetPresenceResponse>;
   /**
    * GetPresence lists the sessions present in a room.
    *
@@ -3600,6 +3811,28 @@ export interface PubSubServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClearHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * SetPresence sets a live session's state (online or away) in every room
+   * it holds by name; the rooms' subscribers get an update event.
+   *
+   * Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
+   * state other than ONLINE or AWAY.
+   */
+  setPresence(
+    request: SetPresenceRequest,
+    callback: (error: ServiceError | null, response: SetPresenceResponse) => void,
+  ): ClientUnaryCall;
+  setPresence(
+    request: SetPresenceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetPresenceResponse) => void,
+  ): ClientUnaryCall;
+  setPresence(
+    request: SetPresenceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetPresenceResponse) => void,
   ): ClientUnaryCall;
   /**
    * GetPresence lists the sessions present in a room.

@@ -138,7 +138,15 @@ export interface PresenceEntry {
   /** Current state of the session. */
   state: PresenceState;
   /** When the session joined the room. */
-  joinedAt: Timestamp | undefined;
+  joinedAt:
+    | Timestamp
+    | undefined;
+  /** When the session entered its current state. */
+  since:
+    | Timestamp
+    | undefined;
+  /** The session's last activity (join, SetPresence, Ack). */
+  lastActive: Timestamp | undefined;
 }
 
 function createBaseStreamPosition(): StreamPosition {
@@ -576,7 +584,15 @@ export const Message_AttributesEntry: MessageFns<Message_AttributesEntry> = {
 };
 
 function createBasePresenceEntry(): PresenceEntry {
-  return { user: "", sessionId: "", device: "", state: 0, joinedAt: undefined };
+  return {
+    user: "",
+    sessionId: "",
+    device: "",
+    state: 0,
+    joinedAt: undefined,
+    since: undefined,
+    lastActive: undefined,
+  };
 }
 
 export const PresenceEntry: MessageFns<PresenceEntry> = {
@@ -595,6 +611,12 @@ export const PresenceEntry: MessageFns<PresenceEntry> = {
     }
     if (message.joinedAt !== undefined) {
       Timestamp.encode(message.joinedAt, writer.uint32(42).fork()).join();
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(message.since, writer.uint32(50).fork()).join();
+    }
+    if (message.lastActive !== undefined) {
+      Timestamp.encode(message.lastActive, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -652,6 +674,22 @@ export const PresenceEntry: MessageFns<PresenceEntry> = {
             message.joinedAt = Timestamp.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.since = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lastActive = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -679,6 +717,12 @@ export const PresenceEntry: MessageFns<PresenceEntry> = {
         : isSet(object.joined_at)
         ? fromJsonTimestamp(object.joined_at)
         : undefined,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      lastActive: isSet(object.lastActive)
+        ? fromJsonTimestamp(object.lastActive)
+        : isSet(object.last_active)
+        ? fromJsonTimestamp(object.last_active)
+        : undefined,
     };
   },
 
@@ -699,6 +743,12 @@ export const PresenceEntry: MessageFns<PresenceEntry> = {
     if (message.joinedAt !== undefined) {
       obj.joinedAt = fromTimestamp(message.joinedAt).toISOString();
     }
+    if (message.since !== undefined) {
+      obj.since = fromTimestamp(message.since).toISOString();
+    }
+    if (message.lastActive !== undefined) {
+      obj.lastActive = fromTimestamp(message.lastActive).toISOString();
+    }
     return obj;
   },
 
@@ -713,6 +763,12 @@ export const PresenceEntry: MessageFns<PresenceEntry> = {
     message.state = object.state ?? 0;
     message.joinedAt = (object.joinedAt !== undefined && object.joinedAt !== null)
       ? Timestamp.fromPartial(object.joinedAt)
+      : undefined;
+    message.since = (object.since !== undefined && object.since !== null)
+      ? Timestamp.fromPartial(object.since)
+      : undefined;
+    message.lastActive = (object.lastActive !== undefined && object.lastActive !== null)
+      ? Timestamp.fromPartial(object.lastActive)
       : undefined;
     return message;
   },

@@ -22,6 +22,8 @@ import { isInbox, inboxOwner } from "../broker/validate.js";
 const DEFAULT_URL = "http://127.0.0.1:8080";
 const DEFAULT_DEVICE = "cli";
 const DEFAULT_HISTORY = 20;
+/** Idle time after which the chat marks its user away. */
+const AWAY_AFTER_MS = 5 * 60 * 1000;
 const PROTOCOLS: Protocol[] = ["grpc", "connect", "grpc-web"];
 
 const COMMANDS = `Commands:
@@ -32,6 +34,7 @@ const COMMANDS = `Commands:
   /history [room] [N]   the last N messages of a room, oldest first (default: current room, 20)
   /who [room]           who is present in a room (default: current room)
   /dm <user> <text>     a private message to a user (also: @user text)
+  /away, /back          set your presence to away or back online (idle 5 min = away)
   /clear_history <room> delete a room's history, starting a new epoch (admins)
   /help                 this list
   /quit                 leave (end of input and Ctrl-C do the same)
@@ -235,7 +238,7 @@ class ChatApp {
     this.interactive = Boolean(input.isTTY && output.isTTY);
     this.client = createSeqcastClient({ baseUrl: options.url, token: options.token, protocol: options.protocol });
     // No rooms yet: every room goes through join(), which validates it first (see there).
-    this.subscription = this.client.subscribe([], { device: options.device });
+    this.subscription = this.client.subscribe([], { device: options.device, awayAfterMs: AWAY_AFTER_MS });
     this.subscription.on((event) => this.onEvent(event));
   }
 
@@ -373,6 +376,7 @@ class ChatApp {
   private async handleLine(raw: string): Promise<void> {
     const line = raw.replace(/\r$/, "");
     if (line.trim() === "") return;
+    if (line.trim() !== "/away") this.subscription.markActive();
     if (line.startsWith("//")) return this.send(line.slice(1));
     const dm = /^@(\S+)\s+(.+)$/.exec(line);
     if (dm) return this.sendDirect(dm[1]!, dm[2]!);
@@ -401,6 +405,12 @@ class ChatApp {
         if (!match) return this.print("! usage: /dm <user> <text>");
         return this.sendDirect(match[1]!, match[2]!);
       }
+      case "away":
+        await this.subscription.setPresence("away");
+        return this.print("* you are away");
+      case "back":
+        await this.subscription.setPresence("online");
+        return this.print("* you are back");
       case "clear_history":
         if (args.length !== 1) return this.print("! usage: /clear_history <room>");
         return this.clearHistory(args[0]!);
@@ -535,9 +545,12 @@ class ChatApp {
     for (const entry of entries) byUser.set(entry.user, [...(byUser.get(entry.user) ?? []), entry]);
     const users = [...byUser.keys()].sort().map((user) => {
       const sessions = byUser.get(user)!;
-      const detail =
-        sessions.length > 1 ? plural(sessions.length, "session") : sessions[0]!.device ? printable(sessions[0]!.device) : "";
-      return detail ? `${printable(user)} (${detail})` : printable(user);
+      const details = [
+        sessions.length > 1 ? plural(sessions.length, "session") : sessions[0]!.device ? printable(sessions[0]!.device) : "",
+        // A user is away only when every session of theirs is.
+        sessions.every((e) => e.state === PresenceState.AWAY) ? "away" : "",
+      ].filter((d) => d !== "");
+      return details.length > 0 ? `${printable(user)} (${details.join(", ")})` : printable(user);
     });
     this.print(`* ${room}: ${users.join(", ")}`);
   }

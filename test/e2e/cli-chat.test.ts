@@ -323,4 +323,14 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     gus.send("fresh");
     await gus.waitFor("[1] gus: fresh");
   });
+  it("/away and /back change presence, shown to others and in /who", async () => {
+    const [hal, ivy] = await Promise.all([start("hal", ["--room", "statuses"]), start("ivy", ["--room", "statuses"])]);
+    await hal.waitFor("* joined statuses (seq 0)");
+    await ivy.waitFor("* joined statuses (seq 0)");
+    await hal.command("/away", "* you are away");
+    await ivy.waitFor("* hal is away in statuses");
+    await ivy.command("/who statuses", /^\* statuses: hal \(cli, away\), ivy \(cli\)$/);
+    await hal.command("/back", "* you are back");
+    await ivy.waitFor("* hal is online in statuses");
+  });
 });

@@ -99,6 +99,24 @@ describe("presence", () => {
     assert.deepEqual((await presenceOf(room)).entries.filter((e) => e.user === "flo").length, 1);
   });
 
+  it("carries presence events in order with the room's messages", async () => {
+    const room = "ordered";
+    const watcher = join("wes", room);
+    await watcher.subscribedTo(room);
+    const pub = clientFor(server.url, "pam", grpc);
+    await pub.publish(room, "before");
+    const guest = join("gil", room);
+    await watcher.until((r) => r.ofType("presence").some((e) => e.entry.user === "gil" && e.kind === "join"), "gil's join");
+    await pub.publish(room, "after");
+    await guest.subscription.close();
+    await pub.publish(room, "gone");
+    await watcher.until((r) => r.contents(room).includes("gone"), "the last message");
+    const timeline = watcher.events.flatMap((e) =>
+      e.type === "message" ? [e.message.content] : e.type === "presence" && e.entry.user === "gil" ? [`${e.kind}:gil`] : [],
+    );
+    assert.deepEqual(timeline, ["before", "join:gil", "after", "leave:gil", "gone"]);
+  });
+
   it("handles 1,000 sessions in one room", async () => {
     const room = "crowd";
     // 20 connections of 50 streams (an HTTP/2 server allows 100 concurrent streams per connection by default).

@@ -39,6 +39,7 @@ function rpcCalls(rpc: Client<typeof PubSubService>) {
     Join: (headers: Record<string, string>) => rpc.join({ sessionId: "s", rooms: [{ room: "general" }] }, { headers }),
     Leave: (headers: Record<string, string>) => rpc.leave({ sessionId: "s", rooms: ["general"] }, { headers }),
     Ack: (headers: Record<string, string>) => rpc.ack({ sessionId: "s", acks: [] }, { headers }),
+    SetPresence: (headers: Record<string, string>) => rpc.setPresence({ sessionId: "s", state: 2 }, { headers }),
     GetHistory: (headers: Record<string, string>) => rpc.getHistory({ room: "general" }, { headers }),
     GetPresence: (headers: Record<string, string>) => rpc.getPresence({ room: "general" }, { headers }),
     ClearHistory: (headers: Record<string, string>) => rpc.clearHistory({ room: "general" }, { headers }),
@@ -96,6 +97,7 @@ describe("security matrix", () => {
       await denied("Join on another user's session", mallory.rpc.join({ sessionId, rooms: [{ room: "x" }] }, { headers: h }), /another user/);
       await denied("Leave on another user's session", mallory.rpc.leave({ sessionId, rooms: ["general"] }, { headers: h }), /another user/);
       await denied("Ack on another user's session", mallory.rpc.ack({ sessionId, acks: [] }, { headers: h }), /another user/);
+      await denied("SetPresence on another user's session", mallory.rpc.setPresence({ sessionId, state: 2 }, { headers: h }), /another user/);
       await denied("ClearHistory without admin", mallory.rpc.clearHistory({ room: "general" }, { headers: h }), /admin/);
       await denied("Subscribe to @bob", (async () => {
         for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: "@bob" }] }, { headers: h })) break;

@@ -154,8 +154,20 @@ function encodeEvent(event: SessionEvent): Uint8Array {
     }
     return bytes;
   }
+  if (event.type === "presence") {
+    // A join or leave fans out to every session of the room, like a message:
+    // the entry object is shared, so its encoding is too.
+    let byKind = encodedPresence.get(event.entry);
+    if (!byKind) encodedPresence.set(event.entry, (byKind = new Map()));
+    const key = `${event.kind}\n${event.room}`;
+    let bytes = byKind.get(key);
+    if (!bytes) byKind.set(key, (bytes = lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)))));
+    return bytes;
+  }
   return lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)));
 }
+
+const encodedPresence = new WeakMap<PresenceEntry, Map<string, Uint8Array>>();
 
 function lengthPrefixed(bytes: Uint8Array): Uint8Array {
   return new BinaryWriter().bytes(bytes).finish();

@@ -15,8 +15,12 @@ import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
+import { filteredPage, replayAfter, type ReadHistory } from "./history.js";
+import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
+import { PresenceGrace } from "./presence-grace.js";
+import { RoomIndex } from "./room-index.js";
 import { Session, type SessionCounters } from "./session.js";
-import { isPattern, matchesPattern, patternError } from "./patterns.js";
+import { isPattern, patternError } from "./patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {
@@ -26,13 +30,7 @@ export interface BrokerOptions {
   now?: () => number;
 }
 
-export interface RoomRequest {
-  room: string;
-  /** Resume point: the last position the client processed. */
-  since?: Position;
-  /** CEL expression; only matching messages are delivered. */
-  filter?: string;
-}
+export type { RoomRequest } from "./join-plan.js";
 
 export interface PublishInput {
   room: string;
@@ -59,16 +57,9 @@ export interface PresenceSnapshot {
   sessionCount: number;
 }
 
-/** Sessions of this node holding one room, and the engine watch behind them. */
-interface LocalRoom {
-  sessions: Set<Session>;
-  watching: Promise<void>;
-}
-
 const SUBSCRIBER_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const DEFAULT_HISTORY_LIMIT = 100;
 const MAX_HISTORY_LIMIT = 1000;
-const REPLAY_PAGE = 1000;
 
 /**
  * The broker's domain: sessions, the room index that makes fan-out cost
@@ -81,11 +72,8 @@ export class Broker {
   private readonly now: () => number;
   private readonly sessions = new Map<string, Session>();
   private readonly durableSessions = new Set<Session>();
-  /** Presence of sessions that ended without a goodbye, kept for the grace period. */
-  private readonly lingering = new Map<string, { user: string; rooms: Set<string>; timer: NodeJS.Timeout }>();
-  private readonly rooms = new Map<string, LocalRoom>();
-  /** Pattern subscriptions of this node: fan-out checks each against a room (O(patterns)). */
-  private readonly patterns = new Map<string, LocalRoom>();
+  private readonly grace: PresenceGrace;
+  private readonly index: RoomIndex;
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
@@ -95,6 +83,11 @@ export class Broker {
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
+    this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id));
+    this.index = new RoomIndex(
+      (name) => this.callEngine(() => this.engine.watch(name)),
+      (name) => this.engine.unwatch(name),
+    );
     this.now = options.now ?? Date.now;
     this.engine = options.engine({
       retention: {
@@ -147,14 +140,11 @@ export class Broker {
 
   private fanOut(room: string, event: RoomEvent): void {
     const now = this.now();
-    const local = this.rooms.get(room);
-    if (local) for (const session of local.sessions) session.deliver(room, event, now);
-    if (this.patterns.size === 0 || isInbox(room)) return;
-    for (const [pattern, subscribers] of this.patterns) {
-      if (!matchesPattern(pattern, room)) continue;
-      for (const session of subscribers.sessions)
-        session.deliverViaPattern(room, pattern, event, now, (r) => mayRead(session.identity, r));
-    }
+    this.index.forEach(
+      room,
+      (session) => session.deliver(room, event, now),
+      (session, pattern) => session.deliverViaPattern(room, pattern, event, now, (r) => mayRead(session.identity, r)),
+    );
   }
 
   // ---- sessions ---------------------------------------------------------
@@ -182,12 +172,10 @@ export class Broker {
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
     // A reconnect inside the grace period takes the old session's presence over.
-    const previous = previousSessionId ? this.lingering.get(previousSessionId) : undefined;
-    if (previous && previous.user === user) {
-      clearTimeout(previous.timer);
-      this.lingering.delete(previousSessionId);
+    const adopted = this.grace.takeOver(previousSessionId, user);
+    if (adopted) {
       session.presenceId = previousSessionId;
-      session.adopted = previous.rooms;
+      session.adopted = adopted;
     }
     session.push(
       {
@@ -218,47 +206,18 @@ export class Broker {
    */
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
-    const fresh = new Map<string, RoomRequest & { compiled?: MessageFilter }>();
-    const patterns = new Map<string, MessageFilter | undefined>();
-    requests.forEach((request, i) => {
-      if (isPattern(request.room)) {
-        const problem = patternError(request.room);
-        if (problem) throw invalidArgument(`rooms[${i}].room: "${request.room.slice(0, 128)}" ${problem}`);
-        if (request.since) throw invalidArgument(`rooms[${i}].since: a pattern takes no position; resume its rooms by name`);
-        const filter = request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined;
-        if (!session.patterns.has(request.room)) patterns.set(request.room, filter);
-        return;
-      }
-      validateRoom(request.room, `rooms[${i}].room`);
-      checkRead(session.identity, request.room);
-      const compiled = request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined;
-      if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
-        throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
-      if (!session.rooms.has(request.room)) fresh.set(request.room, { ...request, compiled });
-    });
-    if (session.rooms.size + session.patterns.size + fresh.size + patterns.size > this.config.maxRoomsPerSession)
-      throw new BrokerError(
-        "resource_exhausted",
-        `a session may hold at most ${this.config.maxRoomsPerSession} rooms (holds ${session.rooms.size}, asked for ${fresh.size} more)`,
-      );
+    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession);
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
-      ...[...fresh.values()].map((request) => this.joinRoom(session, request)),
+      ...rooms.map((request) => this.joinRoom(session, request)),
     ]).then(() => {});
   }
 
   /** Starts delivering every room matching `pattern`; announced by a `subscribed` event for the pattern itself. */
   private async joinPattern(session: Session, pattern: string, filter: MessageFilter | undefined): Promise<void> {
     session.patterns.set(pattern, { filter });
-    let local = this.patterns.get(pattern);
-    if (!local) {
-      local = { sessions: new Set(), watching: this.callEngine(() => this.engine.watch(pattern)) };
-      local.watching.catch(() => {});
-      this.patterns.set(pattern, local);
-    }
-    local.sessions.add(session);
     try {
-      await local.watching;
+      await this.index.attach(session, pattern);
     } catch (error) {
       this.leavePattern(session, pattern, false);
       throw error;
@@ -271,13 +230,7 @@ export class Broker {
     if (!session.patterns.delete(pattern)) return;
     for (const [room, membership] of session.rooms) if (membership.viaPattern === pattern) session.rooms.delete(room);
     if (notify) session.push({ type: "unsubscribed", room: pattern }, this.now());
-    const local = this.patterns.get(pattern);
-    if (!local || !local.sessions.delete(session) || local.sessions.size > 0) return;
-    this.patterns.delete(pattern);
-    local.watching.then(
-      () => this.engine.unwatch(pattern).catch(() => {}),
-      () => {},
-    );
+    this.index.detach(session, pattern);
   }
 
   async leave(session: Session, rooms: string[]): Promise<void> {
@@ -303,7 +256,7 @@ export class Broker {
     this.sessions.delete(session.id);
     this.durableSessions.delete(session);
     for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
-    const presence = this.presenceRooms(session);
+    const presence = session.presenceRooms();
     const keep = linger && !this.closing && this.config.presenceGraceMs > 0 && presence.length > 0;
     await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false, keep)));
     if (!keep) {
@@ -311,16 +264,10 @@ export class Broker {
       if (session.adopted.size > 0) await this.settleAdoption(session);
       return;
     }
-    const rooms = new Set([...presence, ...session.adopted]);
-    const timer = setTimeout(() => {
-      this.lingering.delete(session.presenceId);
-      for (const room of rooms) void this.engine.presenceRemove(room, session.presenceId).catch(() => {});
-    }, this.config.presenceGraceMs);
-    timer.unref();
-    this.lingering.set(session.presenceId, { user: session.user, rooms, timer });
+    this.grace.hold(session.presenceId, session.user, new Set([...presence, ...session.adopted]));
   }
 
-  private async joinRoom(session: Session, request: RoomRequest & { compiled?: MessageFilter }): Promise<void> {
+  private async joinRoom(session: Session, request: PlannedRoom): Promise<void> {
     const { room } = request;
     if (session.rooms.has(room)) return;
     const membership = {
@@ -335,10 +282,10 @@ export class Broker {
       lastSent: 0n,
     };
     session.rooms.set(room, membership);
-    this.attach(session, room);
+    const watching = this.index.attach(session, room);
     const stillJoined = () => session.rooms.get(room) === membership && !session.isEnded;
     try {
-      await this.rooms.get(room)!.watching;
+      await watching;
       const position = await this.callEngine(() => this.engine.position(room));
       // A durable subscriber that names no position resumes after its last ack.
       const since =
@@ -346,7 +293,7 @@ export class Broker {
         (session.durableKey !== undefined
           ? await this.callEngine(() => this.engine.ackGet(session.durableKey!, room))
           : undefined);
-      const replay = since ? await this.replay(room, since, position) : undefined;
+      const replay = since ? await replayAfter(this.readHistory, room, since, position) : undefined;
       if (!stillJoined()) return;
       const now = this.now();
       membership.epoch = position.epoch;
@@ -378,7 +325,7 @@ export class Broker {
     } catch (error) {
       if (session.rooms.get(room) === membership) {
         session.rooms.delete(room);
-        this.detach(session, room);
+        this.index.detach(session, room);
       }
       throw error;
     }
@@ -386,24 +333,7 @@ export class Broker {
     if (!stillJoined() || isInbox(room)) return;
     // Taken over from the session this one replaces: an update, not a leave and a join.
     const kind = session.adopted.delete(room) ? "update" : "join";
-    await this.callEngine(() => this.engine.presenceSet(room, this.presenceEntry(session), kind));
-  }
-
-  private presenceEntry(session: Session): PresenceEntry {
-    return {
-      user: session.user,
-      sessionId: session.presenceId,
-      device: session.device,
-      state: session.presenceState,
-      joinedAtMs: session.startedAtMs,
-      sinceMs: session.stateSinceMs,
-      lastActiveMs: session.lastActiveMs,
-    };
-  }
-
-  /** Rooms whose presence a session holds (by name; not inboxes, not pattern matches). */
-  private presenceRooms(session: Session): string[] {
-    return [...session.rooms.values()].filter((m) => !m.viaPattern && !isInbox(m.room)).map((m) => m.room);
+    await this.callEngine(() => this.engine.presenceSet(room, session.presenceEntry(), kind));
   }
 
   /** Sets a session's state in every room it holds and tells the rooms. */
@@ -412,9 +342,9 @@ export class Broker {
     if (session.presenceState !== state) session.stateSinceMs = now;
     session.presenceState = state;
     session.lastActiveMs = now;
-    const entry = this.presenceEntry(session);
+    const entry = session.presenceEntry();
     await Promise.all(
-      this.presenceRooms(session).map((room) => this.callEngine(() => this.engine.presenceSet(room, entry, "update"))),
+      session.presenceRooms().map((room) => this.callEngine(() => this.engine.presenceSet(room, entry, "update"))),
     );
   }
 
@@ -428,53 +358,11 @@ export class Broker {
     await Promise.allSettled(stale.map((room) => this.engine.presenceRemove(room, session.presenceId)));
   }
 
-  /**
-   * Messages after `since` up to `position`, or undefined when they can no
-   * longer all be replayed (other epoch, trimmed, or a position from the future).
-   */
-  private async replay(room: string, since: Position, position: Position): Promise<StoredMessage[] | undefined> {
-    if (since.epoch !== position.epoch || since.sequence > position.sequence) return undefined;
-    const messages: StoredMessage[] = [];
-    let after = since.sequence;
-    while (after < position.sequence) {
-      const page: HistoryPage = await this.callEngine(() =>
-        this.engine.history(room, { after, before: position.sequence + 1n, limit: REPLAY_PAGE, direction: "forward" }),
-      );
-      const first = page.messages[0];
-      if (page.position.epoch !== position.epoch || !first || first.sequence !== after + 1n) return undefined;
-      messages.push(...page.messages);
-      after = page.messages[page.messages.length - 1]!.sequence;
-      if (!page.hasMore) break;
-    }
-    return after === position.sequence ? messages : undefined;
-  }
-
   private async leaveRoom(session: Session, room: string, notify: boolean, keepPresence = false): Promise<void> {
     if (!session.rooms.delete(room)) return;
     if (notify) session.push({ type: "unsubscribed", room }, this.now());
-    this.detach(session, room);
+    this.index.detach(session, room);
     if (!keepPresence) await this.callEngine(() => this.engine.presenceRemove(room, session.presenceId));
-  }
-
-  private attach(session: Session, room: string): void {
-    let local = this.rooms.get(room);
-    if (!local) {
-      local = { sessions: new Set(), watching: this.callEngine(() => this.engine.watch(room)) };
-      // A failed watch is reported to the joiner awaiting it; keep it from being "unhandled".
-      local.watching.catch(() => {});
-      this.rooms.set(room, local);
-    }
-    local.sessions.add(session);
-  }
-
-  private detach(session: Session, room: string): void {
-    const local = this.rooms.get(room);
-    if (!local || !local.sessions.delete(session) || local.sessions.size > 0) return;
-    this.rooms.delete(room);
-    local.watching.then(
-      () => this.engine.unwatch(room).catch(() => {}),
-      () => {},
-    );
   }
 
   /**
@@ -537,36 +425,10 @@ export class Broker {
       limit: input.limit === 0 ? DEFAULT_HISTORY_LIMIT : input.limit,
       direction: input.direction,
     };
-    if (!filter) return this.callEngine(() => this.engine.history(input.room, query));
-    return this.filteredHistory(input.room, query, filter);
+    return filter ? filteredPage(this.readHistory, input.room, query, filter) : this.readHistory(input.room, query);
   }
 
-  /** Pages through the range until `limit` messages matched or it is exhausted. */
-  private async filteredHistory(room: string, query: HistoryQuery, filter: MessageFilter): Promise<HistoryPage> {
-    const matched: StoredMessage[] = [];
-    let { after, before } = query;
-    for (;;) {
-      const page = await this.callEngine(() =>
-        this.engine.history(room, { after, before, limit: REPLAY_PAGE, direction: query.direction }),
-      );
-      const ordered = query.direction === "forward" ? page.messages : [...page.messages].reverse();
-      for (let i = 0; i < ordered.length; i++) {
-        if (filter(ordered[i]!) !== "match") continue;
-        matched.push(ordered[i]!);
-        if (matched.length === query.limit) {
-          const hasMore = i < ordered.length - 1 || page.hasMore;
-          if (query.direction === "backward") matched.reverse();
-          return { ...page, messages: matched, hasMore };
-        }
-      }
-      if (!page.hasMore || ordered.length === 0) {
-        if (query.direction === "backward") matched.reverse();
-        return { ...page, messages: matched, hasMore: false };
-      }
-      if (query.direction === "forward") after = ordered.at(-1)!.sequence;
-      else before = ordered.at(-1)!.sequence;
-    }
-  }
+  private readonly readHistory: ReadHistory = (room, query) => this.callEngine(() => this.engine.history(room, query));
 
   async presence(identity: Identity, room: string): Promise<PresenceSnapshot> {
     validateRoom(room);
@@ -584,13 +446,11 @@ export class Broker {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions");
     const sessions = [...this.sessions.values()];
-    for (const { timer } of this.lingering.values()) clearTimeout(timer);
     // Presence leaves first, while every stream is still open to carry them…
     await Promise.allSettled([
       ...sessions.flatMap((s) => [...s.rooms.keys()].map((room) => this.engine.presenceRemove(room, s.presenceId))),
-      ...[...this.lingering].flatMap(([id, l]) => [...l.rooms].map((room) => this.engine.presenceRemove(room, id))),
+      this.grace.releaseAll(),
     ]);
-    this.lingering.clear();
     // …then each stream drains what it has queued and ends with UNAVAILABLE.
     await Promise.allSettled(sessions.map((s) => this.closeSession(s, shuttingDown, true)));
     await this.engine.close();

@@ -177,6 +177,24 @@ export class Session {
     }
   }
 
+  /** This session's entry in the presence of each room it holds by name. */
+  presenceEntry(): PresenceEntry {
+    return {
+      user: this.user,
+      sessionId: this.presenceId,
+      device: this.device,
+      state: this.presenceState,
+      joinedAtMs: this.startedAtMs,
+      sinceMs: this.stateSinceMs,
+      lastActiveMs: this.lastActiveMs,
+    };
+  }
+
+  /** Rooms whose presence the session holds: by name, not inboxes, not pattern matches. */
+  presenceRooms(): string[] {
+    return [...this.rooms.values()].filter((m) => !m.viaPattern && !m.room.startsWith("@")).map((m) => m.room);
+  }
+
   /**
    * Queue a message of a held room, unless its filter removes it: then only
    * the watermark moves, and it is sent right before the next message so the

@@ -1,4 +1,4 @@
-import { invalidArgument, BrokerError } from "./errors.js";
+import { invalidArgument } from "./errors.js";
 
 /**
  * Input validation. Every check throws a BrokerError whose message names the

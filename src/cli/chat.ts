@@ -1,80 +1,16 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import readline from "node:readline";
-import { parseArgs } from "node:util";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
-import { BrokerError } from "../broker/errors.js";
-import { validateRoom, validateShortText, validateUser } from "../broker/validate.js";
+import { isInbox, validateRoom } from "../broker/validate.js";
 import {
   createSeqcastClient,
   SubscriptionState,
-  type Protocol,
   type SeqcastClient,
   type Subscription,
   type SubscriptionEvent,
 } from "../client/index.js";
-import { UsageError } from "./main.js";
-import { mintToken } from "../server/auth.js";
-import { isInbox, inboxOwner } from "../broker/validate.js";
-
-const DEFAULT_URL = "http://127.0.0.1:8080";
-const DEFAULT_DEVICE = "cli";
-const DEFAULT_HISTORY = 20;
-/** Idle time after which the chat marks its user away. */
-const AWAY_AFTER_MS = 5 * 60 * 1000;
-const PROTOCOLS: Protocol[] = ["grpc", "connect", "grpc-web"];
-
-const COMMANDS = `Commands:
-  /join <room>          join a room and make it the current room
-  /leave [room]         leave a room (default: the current room)
-  /room <room>          make another joined room the current room
-  /rooms                list joined rooms, marking the current one
-  /history [room] [N]   the last N messages of a room, oldest first (default: current room, 20)
-  /who [room]           who is present in a room (default: current room)
-  /dm <user> <text>     a private message to a user (also: @user text)
-  /away, /back          set your presence to away or back online (idle 5 min = away)
-  /clear_history <room> delete a room's history, starting a new epoch (admins)
-  /help                 this list
-  /quit                 leave (end of input and Ctrl-C do the same)
-Any other line is sent to the current room; start it with // to send a line that begins with /.`;
-
-const HELP = `seqcast chat: chat in the terminal, one line per message
-
-Usage:
-  seqcast chat --user NAME [--token JWT | --admin] [--url URL] [--room ROOM] [--device LABEL] [--protocol P]
-
-Options:
-  --user NAME      your user name: 1-64 letters, digits, '_', '.' or '-' (required)
-  --token JWT      your token (default $SEQCAST_TOKEN; get one with 'seqcast token --user NAME').
-                   Without one, on the broker's machine, chat mints its own from
-                   $SEQCAST_JWT_SECRET or the broker's data directory (--data-dir, default ./data)
-  --admin          with a self-minted token: include the admin role
-  --data-dir DIR   the broker's data directory, for a self-minted token
-  --url URL        broker URL (default $SEQCAST_URL, else ${DEFAULT_URL})
-  --room ROOM      room to join at start
-  --device LABEL   device label others see in /who (default "${DEFAULT_DEVICE}")
-  --protocol P     ${PROTOCOLS.join(", ")} (default grpc)
-
-Reads commands and messages from standard input (a terminal or a pipe) and
-prints one line per event on standard output:
-  [12] bob: hi                   message in the current room
-  [random#3] bob: hi             message in another joined room
-  [dm] bob: hi                   a private message to you (sent ones: [dm → bob] hi)
-  * bob joined general           presence, joins, connection state
-  ! invalid_argument: room: ...  errors (the chat keeps running)
-
-${COMMANDS}`;
-
-interface ChatOptions {
-  user: string;
-  url: string;
-  room?: string;
-  device: string;
-  protocol: Protocol;
-  token: string;
-}
+import { AWAY_AFTER_MS, chatToken, COMMANDS, DEFAULT_HISTORY, HELP, parseChatArgs, type ChatOptions } from "./chat-options.js";
+import { errorLine, plural, printable, STATE_NAMES } from "./chat-format.js";
 
 /** `seqcast chat`: resolves with the exit code (0 after /quit or end of input, 1 if the session failed for good). */
 export async function chat(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -83,125 +19,9 @@ export async function chat(argv: string[], env: NodeJS.ProcessEnv = process.env)
     console.log(HELP);
     return 0;
   }
-  const { values } = parseArgs({ args: argv, options: { admin: { type: "boolean" }, "data-dir": { type: "string" } }, strict: false });
-  options.token = await chatToken(
-    options,
-    values.admin === true,
-    typeof values["data-dir"] === "string" ? values["data-dir"] : env.SEQCAST_DATA_DIR ?? "./data",
-    env,
-  );
+  options.token = await chatToken(options, env);
   return new ChatApp(options, process.stdin, process.stdout).run();
 }
-
-/** Parses the command line; undefined means --help. Every mistake is a UsageError. */
-function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | undefined {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        user: { type: "string", short: "u" },
-        url: { type: "string" },
-        room: { type: "string" },
-        device: { type: "string" },
-        protocol: { type: "string" },
-        token: { type: "string" },
-        admin: { type: "boolean" },
-        "data-dir": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) return undefined;
-
-  if (values.user === undefined) throw new UsageError("--user NAME is required");
-  const user = values.user;
-  const url = values.url ?? (env.SEQCAST_URL || DEFAULT_URL); // set but empty = unset
-  const device = values.device ?? DEFAULT_DEVICE;
-  const protocol = (values.protocol ?? "grpc") as Protocol;
-  try {
-    validateUser(user);
-  } catch (error) {
-    throw new UsageError(`--user: ${(error as Error).message.replace(/^user: /, "")}`);
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(`--url: "${url}" is not a URL (e.g. ${DEFAULT_URL})`);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-    throw new UsageError(`--url: "${url}" must start with http:// or https://`);
-  if (values.room !== undefined) {
-    try {
-      validateRoom(values.room, "--room");
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
-  try {
-    validateShortText(device, "--device", 64);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (!PROTOCOLS.includes(protocol))
-    throw new UsageError(`--protocol: "${protocol}" is not one of ${PROTOCOLS.join(", ")}`);
-  const token = values.token ?? (env.SEQCAST_TOKEN || undefined);
-  return { user, url: url.replace(/\/+$/, ""), room: values.room, device, protocol, token: token ?? "" };
-}
-
-/**
- * A token for the chat: the one given, else one minted with the broker's own
- * secret (possible only where that secret is readable: its machine).
- */
-async function chatToken(options: ChatOptions, admin: boolean, dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
-  if (options.token) return options.token;
-  let secret: Uint8Array;
-  if (env.SEQCAST_JWT_SECRET) {
-    secret = new TextEncoder().encode(env.SEQCAST_JWT_SECRET);
-  } else {
-    const path = join(dataDir, "jwt-secret");
-    try {
-      secret = readFileSync(path);
-    } catch {
-      throw new UsageError(
-        `no token: pass --token (mint one with 'seqcast token --user ${options.user}' on the broker's machine); ${path} is not readable here`,
-      );
-    }
-  }
-  return mintToken(secret, { user: options.user, admin, ttlMs: 24 * 60 * 60 * 1000 });
-}
-
-/** `! <code>: <message>`, the code as the lower-case gRPC name (invalid_argument). */
-export function errorLine(error: unknown): string {
-  if (error instanceof BrokerError) return `! ${error.code}: ${error.message}`;
-  const e = ConnectError.from(error);
-  return `! ${codeName(e.code)}: ${e.rawMessage}`;
-}
-
-function codeName(code: Code): string {
-  const name = Code[code] ?? String(code);
-  return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
-}
-
-/** Control characters from other users must not drive our terminal: show them escaped. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) =>
-    c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
-
-const plural = (n: number | bigint, word: string) => `${n} ${word}${n === 1 || n === 1n ? "" : "s"}`;
-
-const STATE_NAMES: Partial<Record<PresenceState, string>> = {
-  [PresenceState.ONLINE]: "online",
-  [PresenceState.AWAY]: "away",
-  [PresenceState.OFFLINE]: "offline",
-};
 
 /** A room this chat has joined. */
 interface JoinedRoom {

@@ -38,3 +38,17 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy = defaultBac
   const exponent = Math.min(Math.max(attempt, 0), 16);
   return Math.floor(random() * Math.min(policy.maxMs, policy.baseMs * 2 ** exponent));
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts (a closed subscription stops waiting). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}

@@ -1,89 +1,22 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { PresenceEventKind, type SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { PresenceState, type Message, type PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
+import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { PresenceState, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
 import type { SeqcastClient } from "./client.js";
-import { ReorderBuffer, type ReorderOutput, type ResetReason } from "./reorder-buffer.js";
-import { backoffDelay, defaultBackoff, isRetryable, type BackoffPolicy } from "./retry.js";
+import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
+import { AckBatcher, type AckPosition } from "./ack-batcher.js";
+import { backoffDelay, defaultBackoff, isRetryable, sleep } from "./retry.js";
+import {
+  PRESENCE_KINDS,
+  SubscriptionState,
+  type SubscriptionEvent,
+  type SubscriptionListener,
+  type SubscriptionOptions,
+} from "./subscription-types.js";
+
+export { SubscriptionState } from "./subscription-types.js";
+export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription-types.js";
 import { validateRoom } from "../broker/validate.js";
 import { isPattern, matchesPattern, patternError } from "../broker/patterns.js";
-
-/**
- * Lifecycle of a subscription (one session that survives reconnects):
- *
- *   connecting ──session started──▶ connected ──stream lost──▶ reconnecting
- *        │                              ▲                          │
- *        │                              └──────session started─────┘
- *        └──────── terminal error or close() ──────▶ closed ◀───────┘
- */
-export enum SubscriptionState {
-  Connecting = "connecting",
-  Connected = "connected",
-  Reconnecting = "reconnecting",
-  Closed = "closed",
-}
-
-export type SubscriptionEvent =
-  | { type: "state"; from: SubscriptionState; to: SubscriptionState; reason: string; error?: ConnectError }
-  | { type: "subscribed"; room: string; epoch: string; sequence: bigint; recovered: boolean }
-  | { type: "message"; room: string; message: Message }
-  | {
-      type: "reset";
-      room: string;
-      reason: ResetReason;
-      /** Delivery continues after this position. */
-      epoch: string;
-      sequence: bigint;
-      /** Sequences that were lost within the epoch (0 for an epoch change). */
-      skipped: bigint;
-    }
-  | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
-  | { type: "unsubscribed"; room: string }
-  /** A problem the subscription recovers from by itself (e.g. a failed gap fill). */
-  | { type: "warning"; error: Error };
-
-export type SubscriptionListener = (event: SubscriptionEvent) => void;
-
-export interface SubscriptionOptions {
-  /** Device label shown in presence. */
-  device?: string;
-  /** How long a hole may stay open before it is filled from history (ms). */
-  gapFillDelayMs?: number;
-  backoff?: BackoffPolicy;
-  /** Heartbeat intervals of silence after which the stream is presumed dead. */
-  missedHeartbeats?: number;
-  /** Resume positions per room, e.g. persisted from an earlier run. */
-  since?: Record<string, { epoch: string; sequence: bigint }>;
-  /**
-   * Makes the session a durable subscriber (user, subscriber): the broker
-   * keeps its acknowledged positions, and a later run without `since`
-   * resumes after them.
-   */
-  subscriber?: string;
-  /**
-   * With a subscriber: "auto" (default) acknowledges each message once every
-   * listener has returned from it; "manual" leaves it to `ack()`.
-   */
-  ack?: "auto" | "manual";
-  /** Acks are batched per room and sent at most this often (ms, default 50). */
-  ackIntervalMs?: number;
-  /**
-   * Mark the session away after this long without `markActive()` (ms);
-   * `markActive()` brings it back online. Unset: never automatically away.
-   */
-  awayAfterMs?: number;
-  /**
-   * Content-based routing per room: a CEL expression evaluated in the broker
-   * (see RoomSubscription.filter); only matching messages are delivered, in
-   * order, without waiting for the ones it removed.
-   */
-  filters?: Record<string, string>;
-}
-
-const PRESENCE_KINDS: Partial<Record<PresenceEventKind, "join" | "leave" | "update">> = {
-  [PresenceEventKind.JOIN]: "join",
-  [PresenceEventKind.LEAVE]: "leave",
-  [PresenceEventKind.UPDATE]: "update",
-};
 
 /**
  * A live session over one Subscribe stream, kept alive across failures.
@@ -107,9 +40,7 @@ export class Subscription {
   private running: Promise<void> | undefined;
   /** Rooms named in the Subscribe request of the current stream. */
   private requested = new Set<string>();
-  /** Highest position to acknowledge per room, not sent yet. */
-  private readonly acks = new Map<string, { epoch: string; sequence: bigint }>();
-  private ackTimer: NodeJS.Timeout | undefined;
+  private readonly acks: AckBatcher;
   /** The session the next Subscribe replaces (presence carries over within the grace period). */
   private previousSessionId = "";
   private presence: "online" | "away" = "online";
@@ -120,6 +51,7 @@ export class Subscription {
     rooms: string[],
     private readonly options: SubscriptionOptions,
   ) {
+    this.acks = new AckBatcher(options.ackIntervalMs ?? 50, (acks) => this.sendAcks(acks));
     for (const room of rooms) this.rooms.add(room);
     for (const [room, filter] of Object.entries(options.filters ?? {})) this.filters.set(room, filter);
     for (const [room, position] of Object.entries(options.since ?? {}))
@@ -226,31 +158,22 @@ export class Subscription {
     const buffer = this.buffers.get(room);
     if (!buffer) return;
     const position = buffer.position;
-    this.queueAck(room, { epoch: position.epoch, sequence: sequence ?? position.sequence });
+    this.acks.queue(room, { epoch: position.epoch, sequence: sequence ?? position.sequence });
   }
 
-  private queueAck(room: string, position: { epoch: string; sequence: bigint }): void {
-    const queued = this.acks.get(room);
-    if (queued && queued.epoch === position.epoch && queued.sequence >= position.sequence) return;
-    this.acks.set(room, position);
-    this.ackTimer ??= setTimeout(() => void this.flushAcks(), this.options.ackIntervalMs ?? 50);
-  }
-
-  private async flushAcks(): Promise<void> {
-    this.ackTimer = undefined;
+  private async sendAcks(acks: Array<[string, AckPosition]>): Promise<boolean> {
     const sessionId = this.sessionIdValue;
-    if (!sessionId || this.acks.size === 0) return;
-    const acks = [...this.acks].filter(([room]) => this.holds(room));
-    this.acks.clear();
+    if (!sessionId) return false;
     try {
       await this.client.rpc.ack(
-        { sessionId, acks: acks.map(([room, position]) => ({ room, position })) },
+        { sessionId, acks: acks.filter(([room]) => this.holds(room)).map(([room, position]) => ({ room, position })) },
         { headers: this.client.callHeaders },
       );
     } catch (error) {
       // Lost acks only mean redelivery (which the buffer drops) or a resume from an older point.
       this.emit({ type: "warning", error: ConnectError.from(error) });
     }
+    return true;
   }
 
   /** Sets this session's presence state in its rooms (online or away). */
@@ -289,9 +212,8 @@ export class Subscription {
 
   /** Ends the session for good; the broker sends presence leaves at once. */
   async close(): Promise<void> {
-    clearTimeout(this.ackTimer);
     clearTimeout(this.idleTimer);
-    if (this.acks.size > 0 && this.sessionIdValue) await this.flushAcks();
+    await this.acks.flush();
     // Say goodbye, so the leaves are not held back for the reconnect grace period.
     const sessionId = this.sessionIdValue;
     if (sessionId && this.rooms.size > 0)
@@ -411,8 +333,9 @@ export class Subscription {
       }
       case "message": {
         const message = e.value;
+        // Buffers exist exactly for the rooms held (leave() drops them): no pattern matching per message.
         const buffer = this.buffers.get(message.room);
-        if (!buffer || !this.holds(message.room)) return;
+        if (!buffer) return;
         this.output(message.room, buffer.push(message));
         this.scheduleGapFill(message.room);
         return;
@@ -488,7 +411,7 @@ export class Subscription {
         this.emit({ type: "message", room, message: out.item });
         // Listeners have returned: the message is processed.
         if (this.options.subscriber !== undefined && this.options.ack !== "manual")
-          this.queueAck(room, { epoch: out.item.epoch, sequence: out.item.sequence });
+          this.acks.queue(room, { epoch: out.item.epoch, sequence: out.item.sequence });
       } else
         this.emit({
           type: "reset",
@@ -518,17 +441,4 @@ export class Subscription {
       }
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 }

@@ -17,6 +17,7 @@ import type {
 import { newEpoch, newMessageId } from "./ids.js";
 import { WatchSet } from "./watch-set.js";
 import { SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
+import { prepareStatements, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 
 /**
  * Durable embedded engine on better-sqlite3: one broker process, history and
@@ -69,26 +70,6 @@ export function createSqliteEngine(options: SqliteEngineOptions): SqliteEngine {
   return new SqliteEngineImpl(options);
 }
 
-interface RoomRef {
-  id: bigint;
-  epoch: string;
-}
-
-interface RoomRow extends RoomRef {
-  sequence: bigint;
-}
-
-interface MessageRow {
-  sequence: bigint;
-  id: string;
-  sender: string;
-  content: string;
-  payload: Buffer;
-  attributes: string;
-  time_ms: bigint | number;
-  client_message_id: string;
-}
-
 type Op =
   | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
   | { kind: "room"; room: string; resolve: (room: RoomRef) => void; reject: (error: unknown) => void }
@@ -100,11 +81,6 @@ interface BatchResult {
   created: Map<string, RoomRef>;
   published: number;
 }
-
-// The statements' bind parameters, positional.
-type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
-
-const MESSAGE_COLUMNS = "sequence, id, sender, content, payload, attributes, time_ms, client_message_id";
 
 class SqliteEngineImpl implements SqliteEngine {
   readonly name = "sqlite" as const;
@@ -126,27 +102,7 @@ class SqliteEngineImpl implements SqliteEngine {
   private flushTimer: NodeJS.Immediate | undefined;
   private readonly counters: SqliteEngineStats = { transactions: 0, publishes: 0, largestBatch: 0 };
 
-  private readonly selectRoom: Stmt<[string], RoomRow>;
-  private readonly insertRoom: Stmt<[string, string, number], { id: bigint }>;
-  private readonly selectSequence: Stmt<[bigint], bigint>;
-  private readonly updateSequence: Stmt<[bigint, bigint]>;
-  private readonly insertMessage: Stmt<
-    [bigint, bigint, string, string, string, Uint8Array, string, number, string]
-  >;
-  /** First retained sequence: the oldest row at or above the size floor that is not older than the cutoff. */
-  private readonly firstRetained: Stmt<[bigint, bigint, number], bigint>;
-  private readonly firstStored: Stmt<[bigint], bigint | null>;
-  private readonly deleteBelow: Stmt<[bigint, bigint]>;
-  private readonly deleteRoomMessages: Stmt<[bigint]>;
-  private readonly rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
-  private readonly rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
-  private readonly selectDedupe: Stmt<[bigint, string, string], { sequence: bigint; id: string; time_ms: bigint }>;
-  private readonly upsertDedupe: Stmt<[bigint, string, string, bigint, string, number]>;
-  private readonly expireDedupe: Stmt<[number]>;
-  private readonly upsertAck: Stmt<[string, string, string, bigint]>;
-  private readonly resetRoom: Stmt<[string, bigint]>;
-  private readonly deleteRoomDedupe: Stmt<[bigint]>;
-  private readonly selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
+  private readonly sql: Statements;
   private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
   private readonly readPage: Database.Transaction<
     (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; expiredStored: boolean }
@@ -175,48 +131,7 @@ class SqliteEngineImpl implements SqliteEngine {
         if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
 
-      this.selectRoom = db.prepare("SELECT id, epoch, sequence FROM rooms WHERE name = ?");
-      this.insertRoom = db.prepare(
-        "INSERT INTO rooms (name, epoch, sequence, created_ms) VALUES (?, ?, 0, ?) RETURNING id",
-      );
-      this.selectSequence = db.prepare<[bigint], bigint>("SELECT sequence FROM rooms WHERE id = ?").pluck();
-      this.updateSequence = db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?");
-      this.insertMessage = db.prepare(
-        `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      this.firstRetained = db
-        .prepare<[bigint, bigint, number], bigint>(
-          "SELECT sequence FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
-        )
-        .pluck();
-      this.firstStored = db
-        .prepare<[bigint], bigint | null>("SELECT MIN(sequence) FROM messages WHERE room_id = ?")
-        .pluck();
-      this.deleteBelow = db.prepare("DELETE FROM messages WHERE room_id = ? AND sequence < ?");
-      this.deleteRoomMessages = db.prepare("DELETE FROM messages WHERE room_id = ?");
-      this.rangeForward = db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence ASC LIMIT ?`,
-      );
-      this.rangeBackward = db.prepare(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence DESC LIMIT ?`,
-      );
-      this.selectDedupe = db.prepare(
-        "SELECT sequence, id, time_ms FROM dedupe WHERE room_id = ? AND sender = ? AND client_message_id = ?",
-      );
-      this.upsertDedupe = db.prepare(
-        "INSERT OR REPLACE INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
-      );
-      this.expireDedupe = db.prepare("DELETE FROM dedupe WHERE time_ms < ?");
-      this.resetRoom = db.prepare("UPDATE rooms SET epoch = ?, sequence = 0 WHERE id = ?");
-      this.deleteRoomDedupe = db.prepare("DELETE FROM dedupe WHERE room_id = ?");
-      // Cumulative: within an epoch an ack only moves forward; another epoch replaces it.
-      this.upsertAck = db.prepare(
-        `INSERT INTO acks (subscriber, room, epoch, sequence) VALUES (?, ?, ?, ?)
-         ON CONFLICT (subscriber, room) DO UPDATE SET
-           sequence = CASE WHEN acks.epoch = excluded.epoch THEN max(acks.sequence, excluded.sequence) ELSE excluded.sequence END,
-           epoch = excluded.epoch`,
-      );
-      this.selectAck = db.prepare("SELECT epoch, sequence FROM acks WHERE subscriber = ? AND room = ?");
+      this.sql = prepareStatements(db);
       this.batch = db.transaction((ops: Op[], trims: Set<string>) => this.applyBatch(ops, trims));
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {
@@ -327,12 +242,12 @@ class SqliteEngineImpl implements SqliteEngine {
     const load = (name: string) => {
       let row = touched.get(name);
       if (!row) {
-        const existing = this.selectRoom.get(name);
+        const existing = this.sql.selectRoom.get(name);
         if (existing) {
           row = { ...existing, dirty: false };
         } else {
           const epoch = newEpoch();
-          const { id } = this.insertRoom.get(name, epoch, this.now())!;
+          const { id } = this.sql.insertRoom.get(name, epoch, this.now())!;
           row = { id, epoch, sequence: 0n, dirty: false };
           created.set(name, { id, epoch });
         }
@@ -351,9 +266,9 @@ class SqliteEngineImpl implements SqliteEngine {
         row.epoch = newEpoch();
         row.sequence = 0n;
         row.dirty = false;
-        this.resetRoom.run(row.epoch, row.id);
-        this.deleteRoomMessages.run(row.id);
-        this.deleteRoomDedupe.run(row.id);
+        this.sql.resetRoom.run(row.epoch, row.id);
+        this.sql.deleteRoomMessages.run(row.id);
+        this.sql.deleteRoomDedupe.run(row.id);
         created.set(op.room, { id: row.id, epoch: row.epoch });
         results.push({ epoch: row.epoch, sequence: 0n });
         continue;
@@ -362,7 +277,7 @@ class SqliteEngineImpl implements SqliteEngine {
       const row = load(draft.room);
       const dedupe = dedupeWindow > 0 && draft.clientMessageId !== "";
       if (dedupe) {
-        const original = this.selectDedupe.get(row.id, draft.sender, draft.clientMessageId);
+        const original = this.sql.selectDedupe.get(row.id, draft.sender, draft.clientMessageId);
         if (original && Number(original.time_ms) >= dedupeFrom) {
           results.push({
             message: {
@@ -390,7 +305,7 @@ class SqliteEngineImpl implements SqliteEngine {
         timeMs: draft.timeMs,
         clientMessageId: draft.clientMessageId,
       };
-      this.insertMessage.run(
+      this.sql.insertMessage.run(
         row.id,
         sequence,
         message.id,
@@ -402,21 +317,21 @@ class SqliteEngineImpl implements SqliteEngine {
         message.clientMessageId,
       );
       if (dedupe)
-        this.upsertDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, message.id, message.timeMs);
+        this.sql.upsertDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, message.id, message.timeMs);
       row.sequence = sequence;
       row.dirty = true;
       published++;
       results.push({ message, duplicate: false });
     }
-    if (dedupeWindow > 0 && published > 0) this.expireDedupe.run(dedupeFrom);
+    if (dedupeWindow > 0 && published > 0) this.sql.expireDedupe.run(dedupeFrom);
     for (const row of touched.values()) {
       if (!row.dirty) continue;
-      this.updateSequence.run(row.sequence, row.id);
+      this.sql.updateSequence.run(row.sequence, row.id);
       this.trim(row);
     }
     for (const name of trims) {
       if (touched.get(name)?.dirty) continue;
-      const row = this.selectRoom.get(name);
+      const row = this.sql.selectRoom.get(name);
       if (row) this.trim(row);
     }
     return { results, created, published };
@@ -438,14 +353,14 @@ class SqliteEngineImpl implements SqliteEngine {
    * only a prefix is ever dropped even if message times are not monotonic.
    */
   private retainedFrom(room: RoomRow): bigint | null {
-    return this.firstRetained.get(room.id, this.sizeFloor(room.sequence), this.ttlCutoff()) ?? null;
+    return this.sql.firstRetained.get(room.id, this.sizeFloor(room.sequence), this.ttlCutoff()) ?? null;
   }
 
   /** Deletes what retention no longer keeps. Inside a write transaction. */
   private trim(room: RoomRow): void {
     const first = this.retainedFrom(room);
-    if (first === null) this.deleteRoomMessages.run(room.id);
-    else this.deleteBelow.run(room.id, first);
+    if (first === null) this.sql.deleteRoomMessages.run(room.id);
+    else this.sql.deleteBelow.run(room.id, first);
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {
@@ -463,12 +378,12 @@ class SqliteEngineImpl implements SqliteEngine {
   /** One small autocommit write: in WAL mode it needs no fsync with synchronous=NORMAL. */
   async ackSet(subscriber: string, room: string, position: Position): Promise<void> {
     this.check();
-    this.upsertAck.run(subscriber, room, position.epoch, position.sequence);
+    this.sql.upsertAck.run(subscriber, room, position.epoch, position.sequence);
   }
 
   async ackGet(subscriber: string, room: string): Promise<Position | undefined> {
     this.check();
-    const row = this.selectAck.get(subscriber, room);
+    const row = this.sql.selectAck.get(subscriber, room);
     return row ? { epoch: row.epoch, sequence: row.sequence } : undefined;
   }
 
@@ -479,7 +394,7 @@ class SqliteEngineImpl implements SqliteEngine {
     this.check();
     let ref = this.rooms.get(name);
     if (ref) return ref;
-    const row = this.selectRoom.get(name);
+    const row = this.sql.selectRoom.get(name);
     if (row) {
       ref = { id: row.id, epoch: row.epoch };
       this.rooms.set(name, ref);
@@ -492,7 +407,7 @@ class SqliteEngineImpl implements SqliteEngine {
 
   async position(name: string): Promise<Position> {
     const room = await this.room(name);
-    return { epoch: room.epoch, sequence: this.selectSequence.get(room.id)! };
+    return { epoch: room.epoch, sequence: this.sql.selectSequence.get(room.id)! };
   }
 
   async history(name: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -508,11 +423,11 @@ class SqliteEngineImpl implements SqliteEngine {
 
   /** Inside a read transaction. Same semantics as the memory engine's history(). */
   private page(name: string, ref: RoomRef, query: HistoryQuery): { page: HistoryPage; expiredStored: boolean } {
-    const sequence = this.selectSequence.get(ref.id)!;
+    const sequence = this.sql.selectSequence.get(ref.id)!;
     const room: RoomRow = { ...ref, sequence };
     const position = { epoch: room.epoch, sequence };
     const first = this.retainedFrom(room);
-    const stored = this.firstStored.get(room.id) ?? null;
+    const stored = this.sql.firstStored.get(room.id) ?? null;
     // Rows retention no longer keeps (TTL passed since the last publish, or a smaller historySize since a restart).
     const expiredStored = stored !== null && (first === null || stored < first);
     const firstSequence = first ?? 0n;
@@ -522,7 +437,7 @@ class SqliteEngineImpl implements SqliteEngine {
     const hi = query.before === 0n || query.before - 1n > sequence ? sequence : query.before - 1n;
     if (hi < lo) return empty;
     const limit = Math.max(1, Math.floor(query.limit));
-    const statement = query.direction === "forward" ? this.rangeForward : this.rangeBackward;
+    const statement = query.direction === "forward" ? this.sql.rangeForward : this.sql.rangeBackward;
     const rows = statement.all(room.id, lo, hi, limit + 1);
     const hasMore = rows.length > limit;
     if (hasMore) rows.length = limit;

@@ -1,0 +1,57 @@
+import type { Position } from "../engine/engine.js";
+import { BrokerError, invalidArgument } from "./errors.js";
+import { compileFilter, type MessageFilter } from "./filter.js";
+import { checkRead } from "./identity.js";
+import { isPattern, patternError } from "./patterns.js";
+import type { Session } from "./session.js";
+import { validateRoom } from "./validate.js";
+
+export interface RoomRequest {
+  /** A room name or a pattern (`sports.*`, `sports.>`). */
+  room: string;
+  /** Resume point: the last position the client processed (rooms only). */
+  since?: Position;
+  /** CEL expression; only matching messages are delivered. */
+  filter?: string;
+}
+
+/** A room request that passed validation, with its filter compiled. */
+export type PlannedRoom = RoomRequest & { compiled?: MessageFilter };
+
+/**
+ * Validates a Subscribe/Join request before anything changes, so a bad one
+ * is rejected (synchronously) as a whole: room names and patterns, read
+ * permission, filters, positions, the per-session room limit. Returns what
+ * the session does not hold yet.
+ */
+export function planJoin(
+  session: Session,
+  requests: RoomRequest[],
+  maxRooms: number,
+): { rooms: PlannedRoom[]; patterns: Map<string, MessageFilter | undefined> } {
+  const rooms = new Map<string, PlannedRoom>();
+  const patterns = new Map<string, MessageFilter | undefined>();
+  requests.forEach((request, i) => {
+    const filter = () => (request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined);
+    if (isPattern(request.room)) {
+      const problem = patternError(request.room);
+      if (problem) throw invalidArgument(`rooms[${i}].room: "${request.room.slice(0, 128)}" ${problem}`);
+      if (request.since) throw invalidArgument(`rooms[${i}].since: a pattern takes no position; resume its rooms by name`);
+      const compiled = filter();
+      if (!session.patterns.has(request.room)) patterns.set(request.room, compiled);
+      return;
+    }
+    validateRoom(request.room, `rooms[${i}].room`);
+    checkRead(session.identity, request.room);
+    const compiled = filter();
+    if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
+      throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
+    if (!session.rooms.has(request.room)) rooms.set(request.room, { ...request, compiled });
+  });
+  if (session.rooms.size + session.patterns.size + rooms.size + patterns.size > maxRooms)
+    throw new BrokerError(
+      "resource_exhausted",
+      `a session may hold at most ${maxRooms} rooms (holds ${session.rooms.size}, asked for ${rooms.size} more)`,
+    );
+  return { rooms: [...rooms.values()], patterns };
+}

@@ -1,0 +1,99 @@
+import type Database from "better-sqlite3";
+
+// The SQL of the SQLite engine, prepared once per database (schema: sqlite-schema.ts).
+
+export interface RoomRef {
+  id: bigint;
+  epoch: string;
+}
+
+export interface RoomRow extends RoomRef {
+  sequence: bigint;
+}
+
+export interface MessageRow {
+  sequence: bigint;
+  id: string;
+  sender: string;
+  content: string;
+  payload: Buffer;
+  attributes: string;
+  time_ms: bigint | number;
+  client_message_id: string;
+}
+
+// The statements' bind parameters, positional.
+type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+export const MESSAGE_COLUMNS = "sequence, id, sender, content, payload, attributes, time_ms, client_message_id";
+
+export interface Statements {
+  selectRoom: Stmt<[string], RoomRow>;
+  insertRoom: Stmt<[string, string, number], { id: bigint }>;
+  selectSequence: Stmt<[bigint], bigint>;
+  updateSequence: Stmt<[bigint, bigint]>;
+  insertMessage: Stmt<
+    [bigint, bigint, string, string, string, Uint8Array, string, number, string]
+  >;
+  /** First retained sequence: the oldest row at or above the size floor that is not older than the cutoff. */
+  firstRetained: Stmt<[bigint, bigint, number], bigint>;
+  firstStored: Stmt<[bigint], bigint | null>;
+  deleteBelow: Stmt<[bigint, bigint]>;
+  deleteRoomMessages: Stmt<[bigint]>;
+  rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
+  rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
+  selectDedupe: Stmt<[bigint, string, string], { sequence: bigint; id: string; time_ms: bigint }>;
+  upsertDedupe: Stmt<[bigint, string, string, bigint, string, number]>;
+  expireDedupe: Stmt<[number]>;
+  upsertAck: Stmt<[string, string, string, bigint]>;
+  resetRoom: Stmt<[string, bigint]>;
+  deleteRoomDedupe: Stmt<[bigint]>;
+  selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
+}
+
+export function prepareStatements(db: Database.Database): Statements {
+  return {
+    selectRoom: db.prepare("SELECT id, epoch, sequence FROM rooms WHERE name = ?"),
+    insertRoom: db.prepare(
+      "INSERT INTO rooms (name, epoch, sequence, created_ms) VALUES (?, ?, 0, ?) RETURNING id",
+    ),
+    selectSequence: db.prepare<[bigint], bigint>("SELECT sequence FROM rooms WHERE id = ?").pluck(),
+    updateSequence: db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?"),
+    insertMessage: db.prepare(
+      `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    firstRetained: db
+      .prepare<[bigint, bigint, number], bigint>(
+        "SELECT sequence FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
+      )
+      .pluck(),
+    firstStored: db
+      .prepare<[bigint], bigint | null>("SELECT MIN(sequence) FROM messages WHERE room_id = ?")
+      .pluck(),
+    deleteBelow: db.prepare("DELETE FROM messages WHERE room_id = ? AND sequence < ?"),
+    deleteRoomMessages: db.prepare("DELETE FROM messages WHERE room_id = ?"),
+    rangeForward: db.prepare(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence ASC LIMIT ?`,
+    ),
+    rangeBackward: db.prepare(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence DESC LIMIT ?`,
+    ),
+    selectDedupe: db.prepare(
+      "SELECT sequence, id, time_ms FROM dedupe WHERE room_id = ? AND sender = ? AND client_message_id = ?",
+    ),
+    upsertDedupe: db.prepare(
+      "INSERT OR REPLACE INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    expireDedupe: db.prepare("DELETE FROM dedupe WHERE time_ms < ?"),
+    resetRoom: db.prepare("UPDATE rooms SET epoch = ?, sequence = 0 WHERE id = ?"),
+    deleteRoomDedupe: db.prepare("DELETE FROM dedupe WHERE room_id = ?"),
+    // Cumulative: within an epoch an ack only moves forward; another epoch replaces it.
+    upsertAck: db.prepare(
+      `INSERT INTO acks (subscriber, room, epoch, sequence) VALUES (?, ?, ?, ?)
+       ON CONFLICT (subscriber, room) DO UPDATE SET
+         sequence = CASE WHEN acks.epoch = excluded.epoch THEN max(acks.sequence, excluded.sequence) ELSE excluded.sequence END,
+         epoch = excluded.epoch`,
+    ),
+    selectAck: db.prepare("SELECT epoch, sequence FROM acks WHERE subscriber = ? AND room = ?"),
+  };
+}

@@ -20,7 +20,7 @@ import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { RoomIndex } from "./room-index.js";
 import { Session, type SessionCounters } from "./session.js";
-import { isPattern, patternError } from "./patterns.js";
+import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {

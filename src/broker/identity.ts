@@ -1,5 +1,5 @@
 import { BrokerError } from "./errors.js";
-import { anyMatches } from "./patterns.js";
+import { anyMatches } from "../names/patterns.js";
 import { isInbox, inboxOwner } from "./validate.js";
 
 /**

@@ -2,7 +2,7 @@ import type { Position } from "../engine/engine.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
 import { checkRead } from "./identity.js";
-import { isPattern, patternError } from "./patterns.js";
+import { isPattern, patternError } from "../names/patterns.js";
 import type { Session } from "./session.js";
 import { validateRoom } from "./validate.js";
 

@@ -1,4 +1,4 @@
-import { isPattern, matchesPattern } from "./patterns.js";
+import { isPattern, matchesPattern } from "../names/patterns.js";
 import type { Session } from "./session.js";
 import { isInbox } from "./validate.js";
 

@@ -1,12 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
-import { BrokerError } from "../broker/errors.js";
 
 // How `seqcast chat` prints what it receives.
 
 /** `! <code>: <message>`, the code as the lower-case gRPC name (invalid_argument). */
 export function errorLine(error: unknown): string {
-  if (error instanceof BrokerError) return `! ${error.code}: ${error.message}`;
   const e = ConnectError.from(error);
   return `! ${codeName(e.code)}: ${e.rawMessage}`;
 }

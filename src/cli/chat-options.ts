@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { validateRoom, validateShortText, validateUser } from "../broker/validate.js";
+import { roomNameError, userNameError } from "../names/rooms.js";
 import type { Protocol } from "../client/index.js";
-import { mintToken, SECRET_FILE } from "../server/auth.js";
-import { UsageError } from "./main.js";
+import { mintToken } from "../tokens/mint.js";
+import { SECRET_FILE } from "../tokens/secret.js";
+import { UsageError } from "./usage-error.js";
 
 // The command line of `seqcast chat`: options, help, and where its token comes from.
 
@@ -99,11 +100,8 @@ export function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptio
   const url = values.url ?? (env.SEQCAST_URL || DEFAULT_URL); // set but empty = unset
   const device = values.device ?? DEFAULT_DEVICE;
   const protocol = (values.protocol ?? "grpc") as Protocol;
-  try {
-    validateUser(user);
-  } catch (error) {
-    throw new UsageError(`--user: ${(error as Error).message.replace(/^user: /, "")}`);
-  }
+  const badUser = userNameError(user);
+  if (badUser) throw new UsageError(`--user: ${badUser}`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -112,18 +110,10 @@ export function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptio
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
     throw new UsageError(`--url: "${url}" must start with http:// or https://`);
-  if (values.room !== undefined) {
-    try {
-      validateRoom(values.room, "--room");
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
-  try {
-    validateShortText(device, "--device", 64);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const badRoom = values.room === undefined ? null : roomNameError(values.room);
+  if (badRoom) throw new UsageError(`--room: ${badRoom}`);
+  const deviceBytes = Buffer.byteLength(device, "utf8");
+  if (deviceBytes > 64) throw new UsageError(`--device: ${deviceBytes} bytes, at most 64 allowed`);
   if (!PROTOCOLS.includes(protocol))
     throw new UsageError(`--protocol: "${protocol}" is not one of ${PROTOCOLS.join(", ")}`);
   const token = values.token ?? (env.SEQCAST_TOKEN || undefined);

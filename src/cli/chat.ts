@@ -1,7 +1,8 @@
 import readline from "node:readline";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
-import { isInbox, validateRoom } from "../broker/validate.js";
+import { isInbox, roomNameError } from "../names/rooms.js";
 import {
   createSeqcastClient,
   SubscriptionState,
@@ -259,7 +260,7 @@ class ChatApp {
   }
 
   private async clearHistory(room: string): Promise<void> {
-    await this.client.rpc.clearHistory({ room }, { headers: this.client.callHeaders });
+    await this.client.rpc.clearHistory({ room });
     this.print(`* ${room}: history cleared (new epoch)`);
   }
 
@@ -267,7 +268,8 @@ class ChatApp {
     if (this.joined.has(room)) return this.switchRoom(room);
     // Validate here, not only at the broker: a join made while disconnected is only sent with the
     // next reconnect, and a bad room there would end the whole session.
-    validateRoom(room);
+    const badRoom = roomNameError(room);
+    if (badRoom) throw new ConnectError(`room: ${badRoom}`, Code.InvalidArgument);
     const previous = this.current;
     let settle!: (error?: unknown) => void;
     const subscribed = new Promise<void>((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { serve } from "./serve.js";
 import { chat } from "./chat.js";
 import { token } from "./token.js";
+import { UsageError } from "./usage-error.js";
 
 const USAGE = `seqcast: ordered pub/sub broker
 
@@ -42,5 +43,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** A mistake in the command line: printed without a stack, exit code 2. */
-export class UsageError extends Error {}

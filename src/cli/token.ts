@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
-import { parseDuration } from "../broker/config.js";
-import { loadOrCreateSecret, mintToken } from "../server/auth.js";
-import { UsageError } from "./main.js";
+import { parseDuration } from "./parse.js";
+import { mintToken } from "../tokens/mint.js";
+import { loadOrCreateSecret } from "../tokens/secret.js";
+import { UsageError } from "./usage-error.js";
 
 const HELP = `seqcast token: mint an access token (HS256 JWT) with the broker's secret
 

@@ -3,6 +3,7 @@ import { HistoryDirection, PubSubService } from "../../gen/es/seqcast/v1/pubsub_
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { createTransport, type Protocol } from "./transport.js";
+import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
 import { defaultBackoff, type BackoffPolicy } from "./retry.js";
 
@@ -11,9 +12,10 @@ export interface SeqcastClientOptions {
   baseUrl: string;
   /**
    * The bearer token (a JWT, e.g. from `seqcast token --user alice`) sent
-   * with every call; the broker takes the caller's identity from it.
+   * with every call, or a function that returns the current one; the broker
+   * takes the caller's identity from it.
    */
-  token: string;
+  token: TokenSource;
   protocol?: Protocol;
   httpVersion?: "1.1" | "2";
   /** Use this transport instead of building one from baseUrl/protocol. */
@@ -69,23 +71,17 @@ export interface PresenceResult {
  * that delivers every room in order, exactly once.
  */
 export class SeqcastClient {
+  /** The generated client; every call carries the token. */
   readonly rpc: Client<typeof PubSubService>;
-  private readonly headers: Record<string, string>;
   private readonly queues = new Map<string, PublishQueue<PublishResult>>();
   private readonly options: SeqcastClientOptions;
 
   constructor(options: SeqcastClientOptions) {
     this.options = options;
-    this.headers = { authorization: `Bearer ${options.token}` };
     const transport =
       options.transport ??
       createTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion });
-    this.rpc = createClient(PubSubService, transport);
-  }
-
-  /** Headers set on every call (the bearer token), for direct `rpc` calls. */
-  get callHeaders(): Record<string, string> {
-    return this.headers;
+    this.rpc = createClient(PubSubService, withToken(transport, options.token));
   }
 
   /**
@@ -108,7 +104,7 @@ export class SeqcastClient {
       this.queues.set(room, queue);
     }
     const result = queue.push(async () => {
-      const response = await this.rpc.publish(request, { headers: this.headers });
+      const response = await this.rpc.publish(request);
       return {
         id: response.id,
         epoch: response.position?.epoch ?? "",
@@ -125,17 +121,14 @@ export class SeqcastClient {
   }
 
   async history(room: string, options: HistoryOptions = {}): Promise<HistoryResult> {
-    const response = await this.rpc.getHistory(
-      {
+    const response = await this.rpc.getHistory({
         room,
         afterSequence: options.after ?? 0n,
         beforeSequence: options.before ?? 0n,
         limit: options.limit ?? 0,
         direction: options.direction === "backward" ? HistoryDirection.BACKWARD : HistoryDirection.FORWARD,
         filter: options.filter,
-      },
-      { headers: this.headers },
-    );
+      });
     return {
       messages: response.messages,
       epoch: response.position?.epoch ?? "",
@@ -146,7 +139,7 @@ export class SeqcastClient {
   }
 
   async presence(room: string): Promise<PresenceResult> {
-    const response = await this.rpc.getPresence({ room }, { headers: this.headers });
+    const response = await this.rpc.getPresence({ room });
     return { entries: response.entries, userCount: response.userCount, sessionCount: response.sessionCount };
   }
 

@@ -15,3 +15,5 @@ export { backoffDelay, isRetryable, defaultBackoff } from "./retry.js";
 export type { BackoffPolicy } from "./retry.js";
 export { createTransport } from "./transport.js";
 export type { Protocol, TransportOptions } from "./transport.js";
+export { withToken } from "./auth.js";
+export type { TokenSource } from "./auth.js";

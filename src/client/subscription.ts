@@ -15,8 +15,8 @@ import {
 
 export { SubscriptionState } from "./subscription-types.js";
 export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription-types.js";
-import { validateRoom } from "../broker/validate.js";
-import { isPattern, matchesPattern, patternError } from "../broker/patterns.js";
+import { roomNameError } from "../names/rooms.js";
+import { isPattern, matchesPattern, patternError } from "../names/patterns.js";
 
 /**
  * A live session over one Subscribe stream, kept alive across failures.
@@ -104,14 +104,8 @@ export class Subscription {
    * poison the next Subscribe of the whole session.
    */
   async join(room: string, options: { filter?: string } = {}): Promise<void> {
-    try {
-      if (isPattern(room)) {
-        const problem = patternError(room);
-        if (problem) throw new Error(`room: "${room}" ${problem}`);
-      } else validateRoom(room);
-    } catch (error) {
-      throw new ConnectError((error as Error).message, Code.InvalidArgument);
-    }
+    const problem = isPattern(room) ? patternError(room) && `"${room}" ${patternError(room)}` : roomNameError(room);
+    if (problem) throw new ConnectError(`room: ${problem}`, Code.InvalidArgument);
     this.rooms.add(room);
     if (options.filter !== undefined) this.filters.set(room, options.filter);
     const sessionId = this.sessionIdValue;
@@ -119,7 +113,6 @@ export class Subscription {
     try {
       await this.client.rpc.join(
         { sessionId, rooms: [{ room, since: this.buffers.get(room)?.position, filter: this.filters.get(room) }] },
-        { headers: this.client.callHeaders },
       );
     } catch (error) {
       // The session ended meanwhile; the reconnect will include the room.
@@ -143,7 +136,7 @@ export class Subscription {
     const sessionId = this.sessionIdValue;
     if (!sessionId) return;
     try {
-      await this.client.rpc.leave({ sessionId, rooms: [room] }, { headers: this.client.callHeaders });
+      await this.client.rpc.leave({ sessionId, rooms: [room] });
     } catch (error) {
       if (ConnectError.from(error).code !== Code.NotFound) throw error;
     }
@@ -167,7 +160,6 @@ export class Subscription {
     try {
       await this.client.rpc.ack(
         { sessionId, acks: acks.filter(([room]) => this.holds(room)).map(([room, position]) => ({ room, position })) },
-        { headers: this.client.callHeaders },
       );
     } catch (error) {
       // Lost acks only mean redelivery (which the buffer drops) or a resume from an older point.
@@ -203,7 +195,6 @@ export class Subscription {
     try {
       await this.client.rpc.setPresence(
         { sessionId, state: state === "online" ? PresenceState.ONLINE : PresenceState.AWAY },
-        { headers: this.client.callHeaders },
       );
     } catch (error) {
       this.emit({ type: "warning", error: ConnectError.from(error) });
@@ -218,7 +209,7 @@ export class Subscription {
     const sessionId = this.sessionIdValue;
     if (sessionId && this.rooms.size > 0)
       await this.client.rpc
-        .leave({ sessionId, rooms: [...this.rooms] }, { headers: this.client.callHeaders, timeoutMs: 1000 })
+        .leave({ sessionId, rooms: [...this.rooms] }, { timeoutMs: 1000 })
         .catch(() => {});
     if (this.stateValue !== SubscriptionState.Closed) this.setState(SubscriptionState.Closed, "closed by the application");
     this.closed.abort();
@@ -249,7 +240,7 @@ export class Subscription {
             subscriber: this.options.subscriber ?? "",
             previousSessionId: this.previousSessionId,
           },
-          { headers: this.client.callHeaders, signal: stream.signal },
+          { signal: stream.signal },
         );
         for await (const response of responses) {
           this.feedWatchdog();

@@ -1,4 +1,4 @@
-import { isPattern, matchesPattern } from "../broker/patterns.js";
+import { isPattern, matchesPattern } from "../names/patterns.js";
 
 /**
  * Which rooms a node listens to: counted room names and counted patterns

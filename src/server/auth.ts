@@ -1,20 +1,19 @@
-import { createPublicKey, randomBytes } from "node:crypto";
-import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
 import {
   createLocalJWKSet,
   decodeProtectedHeader,
   errors,
   importSPKI,
   jwtVerify,
-  SignJWT,
   type JWTPayload,
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from "jose";
 import { BrokerError } from "../broker/errors.js";
 import type { Identity } from "../broker/identity.js";
-import { patternError } from "../broker/patterns.js";
+import { patternError } from "../names/patterns.js";
+import { loadOrCreateSecret } from "../tokens/secret.js";
 
 /**
  * Token authentication: every PubSubService call carries
@@ -319,61 +318,6 @@ function printable(value: string): string {
   return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }
 
-export const SECRET_FILE = "jwt-secret";
-
-/**
- * The broker's own HS256 secret in `<dataDir>/jwt-secret` (32 random bytes,
- * stored raw): created with mode 0600 (the directory too if needed) on first
- * use so the embedded default is secure without set-up, and reused
- * afterwards. Creation is atomic (temporary file + link), so a broker and a
- * `seqcast token` starting together agree on one secret. `warning` is set
- * when the existing file is readable by group or others, or shorter than 32 bytes.
- */
-export function loadOrCreateSecret(dataDir: string): { secret: Uint8Array; created: boolean; path: string; warning?: string } {
-  const path = join(dataDir, SECRET_FILE);
-  const existing = readSecret(path);
-  if (existing) return existing;
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(32);
-  const temp = join(dataDir, `.${SECRET_FILE}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  writeFileSync(temp, secret, { mode: 0o600, flag: "wx" });
-  try {
-    linkSync(temp, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    // Another process created it first: use theirs.
-    const theirs = readSecret(path);
-    if (!theirs) throw error;
-    return theirs;
-  } finally {
-    unlinkSync(temp);
-  }
-  return { secret: new Uint8Array(secret), created: true, path };
-}
-
-function readSecret(path: string): { secret: Uint8Array; created: false; path: string; warning?: string } | undefined {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new Error(`${path}: cannot read the JWT secret (${(error as Error).message})`, { cause: error });
-  }
-  if (data.length === 0) throw new Error(`${path}: the JWT secret file is empty; delete it to have a new one created`);
-  const warnings: string[] = [];
-  const mode = statSync(path).mode & 0o777;
-  if (process.platform !== "win32" && (mode & 0o077) !== 0)
-    warnings.push(`${path} is readable by others (mode ${mode.toString(8).padStart(4, "0")}): run 'chmod 600 ${path}'`);
-  if (data.length < 32) warnings.push(`${path} holds only ${data.length} bytes; 32 random bytes are recommended`);
-  const result: { secret: Uint8Array; created: false; path: string; warning?: string } = {
-    secret: new Uint8Array(data),
-    created: false,
-    path,
-  };
-  if (warnings.length > 0) result.warning = warnings.join("; ");
-  return result;
-}
-
 /**
  * The broker's key from the environment: SEQCAST_JWT_SECRET (HS256, the
  * UTF-8 bytes of the string), SEQCAST_JWT_PUBLIC_KEY (path of a PEM public
@@ -393,46 +337,4 @@ export function authConfigFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Auth
   }
   if (env.SEQCAST_JWT_JWKS) return { jwksPath: env.SEQCAST_JWT_JWKS };
   return { secret: loadOrCreateSecret(dataDir).secret };
-}
-
-export interface TokenRequest {
-  user: string;
-  admin?: boolean;
-  /** Room patterns for both publish and subscribe (publish/subscribe override it for their side). */
-  rooms?: string[];
-  publish?: string[];
-  subscribe?: string[];
-  ttlMs: number;
-}
-
-/**
- * Mints an HS256 token for the broker whose secret this is. Claims: sub,
- * iat, exp and `seqcast` = { admin?: true, publish?: [...], subscribe?: [...] }.
- * Throws an Error saying what is wrong with the request.
- */
-export async function mintToken(secret: Uint8Array, request: TokenRequest): Promise<string> {
-  if (secret.length === 0) throw new Error("the HS256 secret is empty");
-  if (!USER_RE.test(request.user))
-    throw new Error(`user "${printable(request.user)}" is not a user name; use 1-64 letters, digits, '_', '.' or '-'`);
-  if (!Number.isFinite(request.ttlMs) || request.ttlMs < 1000) throw new Error(`ttl: must be at least 1s`);
-  const publish = request.publish ?? request.rooms;
-  const subscribe = request.subscribe ?? request.rooms;
-  for (const [name, list] of [["publish", publish], ["subscribe", subscribe]] as const) {
-    if (list === undefined) continue;
-    for (const p of list) {
-      const problem = patternError(p);
-      if (problem) throw new Error(`${name} room pattern "${printable(p)}": ${problem}`);
-    }
-  }
-  const claim: { admin?: true; publish?: string[]; subscribe?: string[] } = {};
-  if (request.admin) claim.admin = true;
-  if (publish) claim.publish = [...publish];
-  if (subscribe) claim.subscribe = [...subscribe];
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ seqcast: claim })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(request.user)
-    .setIssuedAt(now)
-    .setExpirationTime(now + Math.ceil(request.ttlMs / 1000))
-    .sign(secret);
 }

@@ -12,7 +12,7 @@
  * (same variables as `seqcast serve`).
  */
 import { performance } from "node:perf_hooks";
-import { brokerConfigFromEnv } from "../src/broker/config.js";
+import { resolveSettings } from "../src/cli/settings.js";
 import { createMemoryEngine } from "../src/engine/memory.js";
 import { createSqliteEngine } from "../src/engine/sqlite.js";
 import { createAuthenticator } from "../src/server/auth.js";
@@ -22,7 +22,7 @@ import { startServer } from "../src/server/server.js";
 // BENCH_DATA_DIR (synchronous=NORMAL, as `seqcast serve` does by default).
 const sqlitePath = process.env.BENCH_DATA_DIR ? `${process.env.BENCH_DATA_DIR}/seqcast.db` : undefined;
 const server = await startServer({
-  config: brokerConfigFromEnv(process.env),
+  config: resolveSettings({}, process.env).broker,
   engine:
     process.env.BENCH_ENGINE === "sqlite" && sqlitePath
       ? (options) => createSqliteEngine({ ...options, path: sqlitePath })

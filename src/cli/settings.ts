@@ -1,0 +1,145 @@
+import { defaultBrokerConfig, type BrokerConfig } from "../broker/config.js";
+import {
+  formatBytes,
+  formatDuration,
+  parseBytes,
+  parseChoice,
+  parseDuration,
+  parseNonNegativeInt,
+  parsePort,
+  parsePositiveInt,
+} from "./parse.js";
+
+/**
+ * Every setting of `seqcast serve`, declared once: flag, environment
+ * variable, default, parser and help. Parsing (flags win over the
+ * environment), `seqcast serve --help` and the README's configuration table
+ * (`npm run docs:settings`, checked by test/unit/settings.test.ts) all come
+ * from this table.
+ */
+
+export const ENGINES = ["sqlite", "memory"] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+/** What `seqcast serve` runs with. */
+export interface ServeSettings {
+  port: number;
+  host: string;
+  engine: EngineName;
+  dataDir: string;
+  sync: "normal" | "full";
+  /** PEM public key file (RS256/ES256); "" = none. */
+  jwtPublicKey: string;
+  /** JWKS file (RS256/ES256); "" = none. */
+  jwtJwks: string;
+  broker: BrokerConfig;
+}
+
+interface Setting<T> {
+  /** The flag without dashes: `--history-size`. */
+  flag: string;
+  env: string;
+  /** Placeholder of the value in help: N, D (duration), B (bytes), … */
+  value: string;
+  /** The default as the user would write it. */
+  defaultText: string;
+  help: string;
+  parse: (text: string, what: string) => T;
+  set: (settings: ServeSettings, value: T) => void;
+}
+
+const setting = <T>(s: Setting<T>): Setting<unknown> => s as Setting<unknown>;
+const d = defaultBrokerConfig;
+type NumberKey = { [K in keyof BrokerConfig]: BrokerConfig[K] extends number ? K : never }[keyof BrokerConfig];
+const broker =
+  (key: NumberKey) =>
+  (s: ServeSettings, value: number): void => {
+    s.broker[key] = value;
+  };
+
+export const SETTINGS: readonly Setting<unknown>[] = [
+  setting({ flag: "port", env: "PORT", value: "N", defaultText: "8080", help: "listening port (0 = any free port)", parse: parsePort, set: (s, v) => (s.port = v) }),
+  setting({ flag: "host", env: "SEQCAST_HOST", value: "H", defaultText: "127.0.0.1", help: "listening address (0.0.0.0 to accept remote clients)", parse: (t) => t, set: (s, v) => (s.host = v) }),
+  setting<EngineName>({
+    flag: "engine",
+    env: "SEQCAST_ENGINE",
+    value: "NAME",
+    defaultText: "sqlite",
+    help: "sqlite (durable, embedded) or memory (tests, throwaway runs)",
+    parse: parseChoice(ENGINES),
+    set: (s, v) => (s.engine = v),
+  }),
+  setting({ flag: "data-dir", env: "SEQCAST_DATA_DIR", value: "DIR", defaultText: "./data", help: "where the sqlite engine keeps seqcast.db (and the token secret)", parse: (t) => t, set: (s, v) => (s.dataDir = v) }),
+  setting<"normal" | "full">({
+    flag: "sync",
+    env: "SEQCAST_SQLITE_SYNC",
+    value: "MODE",
+    defaultText: "normal",
+    help: "sqlite durability: normal (a process crash loses nothing acknowledged) or full (survives power loss too; slower)",
+    parse: parseChoice(["normal", "full"] as const),
+    set: (s, v) => (s.sync = v),
+  }),
+  setting({ flag: "history-size", env: "SEQCAST_HISTORY_SIZE", value: "N", defaultText: String(d.historySize), help: "messages kept per room", parse: parsePositiveInt, set: broker("historySize") }),
+  setting({ flag: "history-ttl", env: "SEQCAST_HISTORY_TTL", value: "D", defaultText: formatDuration(d.historyTtlMs), help: "max age of a kept message (500ms, 30s, 15m, 24h, 7d; 0 = none)", parse: parseDuration, set: broker("historyTtlMs") }),
+  setting({ flag: "max-message-bytes", env: "SEQCAST_MAX_MESSAGE_BYTES", value: "B", defaultText: formatBytes(d.maxMessageBytes), help: "max size of content + payload + attributes", parse: parseBytes, set: broker("maxMessageBytes") }),
+  setting({ flag: "max-rooms", env: "SEQCAST_MAX_ROOMS_PER_SESSION", value: "N", defaultText: String(d.maxRoomsPerSession), help: "rooms one session may hold", parse: parsePositiveInt, set: broker("maxRoomsPerSession") }),
+  setting({ flag: "heartbeat-interval", env: "SEQCAST_HEARTBEAT_INTERVAL", value: "D", defaultText: formatDuration(d.heartbeatIntervalMs), help: "heartbeat event on a stream idle this long", parse: parseDuration, set: broker("heartbeatIntervalMs") }),
+  setting({ flag: "session-queue", env: "SEQCAST_SESSION_QUEUE_LIMIT", value: "N", defaultText: String(d.sessionQueueLimit), help: "events queued for one subscriber before it is cut off as a slow consumer", parse: parsePositiveInt, set: broker("sessionQueueLimit") }),
+  setting({ flag: "dedupe-window", env: "SEQCAST_DEDUPE_WINDOW", value: "D", defaultText: formatDuration(d.dedupeWindowMs), help: "how long a client_message_id makes retries of a publish no-ops", parse: parseDuration, set: broker("dedupeWindowMs") }),
+  setting({ flag: "ack-deadline", env: "SEQCAST_ACK_DEADLINE", value: "D", defaultText: formatDuration(d.ackDeadlineMs), help: "a durable subscriber's unacknowledged message is sent again after this", parse: parseDuration, set: broker("ackDeadlineMs") }),
+  setting({ flag: "publish-rate", env: "SEQCAST_PUBLISH_RATE", value: "N", defaultText: String(d.publishRate), help: "publishes/s per user (0 = unlimited)", parse: parseNonNegativeInt, set: broker("publishRate") }),
+  setting({ flag: "publish-burst", env: "SEQCAST_PUBLISH_BURST", value: "N", defaultText: String(d.publishBurst), help: "publishes one user may burst above the rate", parse: parsePositiveInt, set: broker("publishBurst") }),
+  setting({ flag: "ping-interval", env: "SEQCAST_PING_INTERVAL", value: "D", defaultText: formatDuration(d.pingIntervalMs), help: "HTTP/2 PING to every connection (0 = off)", parse: parseDuration, set: broker("pingIntervalMs") }),
+  setting({ flag: "dead-timeout", env: "SEQCAST_DEAD_TIMEOUT", value: "D", defaultText: formatDuration(d.deadTimeoutMs), help: "a connection answering no PING this long is closed", parse: parseDuration, set: broker("deadTimeoutMs") }),
+  setting({ flag: "presence-grace", env: "SEQCAST_PRESENCE_GRACE", value: "D", defaultText: formatDuration(d.presenceGraceMs), help: "presence of a session that vanished is kept this long for a reconnect", parse: parseDuration, set: broker("presenceGraceMs") }),
+  setting({ flag: "jwt-public-key", env: "SEQCAST_JWT_PUBLIC_KEY", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with this PEM public key instead of the HS256 secret", parse: (t) => t, set: (s, v) => (s.jwtPublicKey = v) }),
+  setting({ flag: "jwt-jwks", env: "SEQCAST_JWT_JWKS", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with the keys of this JWKS file instead", parse: (t) => t, set: (s, v) => (s.jwtJwks = v) }),
+];
+
+/**
+ * Not a flag on purpose: a secret on a command line is visible to every
+ * user of the machine (ps). When unset (and no key file is given), the
+ * broker creates a random secret in DATA_DIR/jwt-secret (mode 0600).
+ */
+export const SECRET_ENV = "SEQCAST_JWT_SECRET";
+
+const shownDefault = (s: Setting<unknown>) => (s.defaultText === "" ? "none" : s.defaultText);
+
+/**
+ * Settings from the environment, then the flags (flags win). Throws an Error
+ * naming the flag or variable on a bad value.
+ */
+export function resolveSettings(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv): ServeSettings {
+  const settings = {
+    broker: { ...defaultBrokerConfig },
+  } as ServeSettings;
+  for (const s of SETTINGS) {
+    const fromFlag = flags[s.flag];
+    const fromEnv = env[s.env];
+    // An environment variable set but empty counts as unset.
+    const [text, what] =
+      fromFlag !== undefined ? [fromFlag, `--${s.flag}`] : fromEnv ? [fromEnv, s.env] : [s.defaultText, `default of --${s.flag}`];
+    s.set(settings, s.parse(text, what));
+  }
+  return settings;
+}
+
+/** parseArgs options for every setting. */
+export function settingFlags(): Record<string, { type: "string" }> {
+  return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: "string" as const }]));
+}
+
+/** The options part of `seqcast serve --help`. */
+export function settingsHelp(): string {
+  const left = SETTINGS.map((s) => `  --${s.flag} ${s.value}`);
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  const envWidth = Math.max(...SETTINGS.map((s) => s.env.length)) + 2;
+  return SETTINGS.map((s, i) => `${left[i]!.padEnd(width)}${s.env.padEnd(envWidth)}${s.help} (default ${shownDefault(s)})`).join("\n");
+}
+
+/** The README's configuration table (markdown). */
+export function settingsTable(): string {
+  const rows = SETTINGS.map((s) => `| \`--${s.flag}\` | \`${s.env}\` | ${s.defaultText === "" ? "none" : `\`${s.defaultText}\``} | ${s.help} |`);
+  const secret = `| | \`${SECRET_ENV}\` | secret in the data dir | HS256 token secret (environment only: a command line is visible to every user of the machine) |`;
+  return ["| flag | environment | default | meaning |", "|---|---|---|---|", ...rows, secret].join("\n");
+}

@@ -10,6 +10,7 @@ import { Broker } from "../broker/broker.js";
 import type { BrokerConfig } from "../broker/config.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { Connections } from "./connections.js";
 import { registerHealth, type HealthState } from "./health.js";
 import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
@@ -38,6 +39,9 @@ export interface RunningServer {
    */
   close(): Promise<void>;
 }
+
+/** How long shutdown waits for responses to be written, and then for connections to close. */
+const SHUTDOWN_DRAIN_MS = 2000;
 
 /** HTTP/2 connection preface (RFC 9113 §3.4), enough of it to tell from any HTTP/1.1 method. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
@@ -84,8 +88,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Node's plaintext HTTP/2 server has no HTTP/1.1 fallback (allowHTTP1 needs
   // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
   // connection to the right server.
-  const h2 = http2.createServer(handler);
-  const h1 = http.createServer(handler);
+  const connections = new Connections();
+  const h2 = http2.createServer((request, response) => {
+    connections.trackRequest(response);
+    handler(request, response);
+  });
+  const h1 = http.createServer((request, response) => {
+    connections.trackRequest(response);
+    handler(request, response);
+  });
   const server = net.createServer({ noDelay: true }, (socket) => {
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer) => {
@@ -99,6 +110,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         // resuming here would emit them as 'data' and lose them.
         h2.emit("connection", socket);
       } else {
+        connections.trackH1Socket(socket);
         h1.emit("connection", socket);
         socket.resume();
       }
@@ -106,16 +118,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     socket.on("data", sniff);
     socket.on("error", () => socket.destroy());
   });
-  const sessions = new Set<http2.ServerHttp2Session>();
+  const sessions = connections.h2Sessions;
   // Node's HTTP/2 server sends no PING by itself, and TCP keeps a frozen or
   // cut-off peer's connection "open" for a long time. Every connection is
   // PINGed; one that answered nothing for deadTimeoutMs is destroyed, which
   // ends its streams (and so its sessions' presence, after the grace period).
   const lastHeard = new WeakMap<http2.ServerHttp2Session, number>();
   h2.on("session", (session) => {
-    sessions.add(session);
+    connections.trackH2Session(session);
     lastHeard.set(session, Date.now());
-    session.on("close", () => sessions.delete(session));
   });
   const pinger =
     options.config.pingIntervalMs > 0
@@ -160,13 +171,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         await broker.close();
         health?.close();
-        // Let the streams' final frames (trailers with UNAVAILABLE) go out, then GOAWAY.
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        for (const session of sessions) session.close();
-        h1.closeAllConnections();
-        const force = setTimeout(() => {
-          for (const session of sessions) session.destroy();
-        }, 2000);
+        // Every stream now ends (UNAVAILABLE); wait until the last response is
+        // written, then GOAWAY and close the idle keep-alive sockets.
+        await connections.whenIdle(SHUTDOWN_DRAIN_MS);
+        connections.closeAll();
+        const force = setTimeout(() => connections.destroyAll(), SHUTDOWN_DRAIN_MS);
         await closed;
         clearTimeout(force);
       })();

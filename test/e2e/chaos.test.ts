@@ -2,12 +2,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
 import { defaultBrokerConfig } from "../../src/broker/config.js";
 import { createSeqcastClient } from "../../src/client/index.js";
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
-import { startServer, type RunningServer } from "../../src/server/server.js";
-import { Recorder, startCuttableProxy, type CuttableProxy, testAuthenticate, testToken } from "./harness.js";
+import { startServer } from "../../src/server/server.js";
+import { describe, pause, Recorder, startCuttableProxy, test, testAuthenticate, testToken } from "../support/fixtures.js";
 
 /**
  * Chaos: a long stream of messages while subscribers' connections are cut at
@@ -15,16 +14,9 @@ import { Recorder, startCuttableProxy, type CuttableProxy, testAuthenticate, tes
  * must end with exactly 1..n, in order; no publish may be stored twice.
  */
 describe("chaos: 10,000 messages through 100+ cuts", () => {
-  let server: RunningServer;
-  const proxies: CuttableProxy[] = [];
-  after(async () => {
-    await Promise.allSettled(proxies.map((p) => p.close()));
-    await server?.close();
-  });
-
-  it("delivers exactly 1..n to every subscriber and stores each publish once", async () => {
+  test("delivers exactly 1..n to every subscriber and stores each publish once", async ({ cleanup }) => {
     const dataDir = mkdtempSync(join(tmpdir(), "seqcast-chaos-"));
-    server = await startServer({
+    const server = await startServer({
       config: { ...defaultBrokerConfig, historySize: 20_000, publishRate: 0 },
       engine: (o) => createSqliteEngine({ ...o, path: join(dataDir, "seqcast.db") }),
       port: 0,
@@ -32,7 +24,9 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
     });
     const subProxy = await startCuttableProxy(server.port);
     const pubProxy = await startCuttableProxy(server.port);
-    proxies.push(subProxy, pubProxy);
+    cleanup(() => server.close());
+    cleanup(() => subProxy.close());
+    cleanup(() => pubProxy.close());
     const room = "chaos";
     const total = 10_000;
     const perPublisher = total / 2;
@@ -53,7 +47,7 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
       // Random cuts of the subscribers' connections while messages flow, then
       // until at least 100 happened.
       while (publishing || subProxy.cuts < 100) {
-        await new Promise((r) => setTimeout(r, 10 + Math.floor(Math.random() * 60)));
+        await pause(10 + Math.floor(Math.random() * 60));
         subProxy.cut();
         if (Math.random() < 0.15) pubProxy.cut();
       }

@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { after, before, describe, it } from "node:test";
-import type { RunningServer } from "../../src/server/server.js";
-import { startBroker, startCuttableProxy, TEST_SECRET } from "./harness.js";
+import { describe, startCuttableProxy, test as base, TEST_SECRET, waitUntil } from "../support/fixtures.js";
 
 // End-to-end tests of `seqcast chat`: real CLI processes, driven through
 // piped stdin, asserted on the exact lines they print.
@@ -54,18 +52,16 @@ class Cli {
   /** Resolves with the first line matching `pattern` (an exact string or a regex), from line index `from` on. */
   async waitFor(pattern: string | RegExp, { from = 0, timeoutMs = LINE_TIMEOUT_MS } = {}): Promise<string> {
     const matches = (line: string) => (typeof pattern === "string" ? line === pattern : pattern.test(line));
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines().slice(from).find(matches);
-      if (found !== undefined) return found;
-      if (Date.now() > deadline || this.child.exitCode !== null)
-        throw new Error(
-          `${this.name}: no line matching ${String(pattern)} within ${timeoutMs} ms` +
-            `${this.child.exitCode !== null ? ` (exited with ${this.child.exitCode})` : ""}\n` +
-            `--- stdout ---\n${this.stdout}--- stderr ---\n${this.stderr}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const find = () => this.lines().slice(from).find(matches);
+    await waitUntil(
+      () => find() !== undefined || this.child.exitCode !== null,
+      () => `${this.name}: a line matching ${String(pattern)}\n--- stdout ---\n${this.stdout}--- stderr ---\n${this.stderr}`,
+      timeoutMs,
+    );
+    const found = find();
+    if (found === undefined)
+      throw new Error(`${this.name}: exited with ${this.child.exitCode} before printing a line matching ${String(pattern)}\n${this.stdout}${this.stderr}`);
+    return found;
   }
 
   /** Sends a command and waits for the line that answers it. */
@@ -96,31 +92,34 @@ class Cli {
   }
 }
 
-describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
-  let server: RunningServer;
-  const clis: Cli[] = [];
-  const closers: (() => Promise<void>)[] = [];
-
-  /** Starts a CLI and waits until its session is live. */
-  async function start(name: string, args: string[] = [], url = server.url): Promise<Cli> {
-    const cli = new Cli(name, ["--user", name, "--url", url, ...args]);
-    clis.push(cli);
-    await cli.waitFor("* connected", { timeoutMs: START_TIMEOUT_MS });
-    return cli;
-  }
-
-  before(async () => {
-    server = await startBroker();
-  });
-
-  after(async () => {
+/** CLI processes of the test, killed after it. */
+const test = base.extend<{
+  /** A CLI process with the given arguments (nothing added). */
+  cli: (name: string, args: string[]) => Cli;
+  /** `seqcast chat --user NAME --url URL …`, resolved once its session is live. */
+  start: (name: string, args?: string[], url?: string) => Promise<Cli>;
+}>({
+  cli: async ({}, use) => {
+    const clis: Cli[] = [];
+    await use((name, args) => {
+      const cli = new Cli(name, args);
+      clis.push(cli);
+      return cli;
+    });
     for (const cli of clis) cli.kill();
     await Promise.allSettled(clis.map((cli) => cli.exited));
-    for (const close of closers.reverse()) await close().catch(() => {});
-    await server?.close();
-  });
+  },
+  start: async ({ broker, cli }, use) => {
+    await use(async (name, args = [], url = broker.url) => {
+      const started = cli(name, ["--user", name, "--url", url, ...args]);
+      await started.waitFor("* connected", { timeoutMs: START_TIMEOUT_MS });
+      return started;
+    });
+  },
+});
 
-  it("two users chat in a room: joins, messages once each, presence, /who, /history", async () => {
+describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
+  test("two users chat in a room: joins, messages once each, presence, /who, /history", async ({ start }) => {
     const [alice, bob] = await Promise.all([start("alice"), start("bob", ["--device", "phone"])]);
     await alice.command("/join general", "* joined general (seq 0)");
     const fromBobJoin = alice.mark();
@@ -162,7 +161,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     await carol.command("anyone?", "! join a room first: /join <room>");
   });
 
-  it("shows other joined rooms as [room#seq] and switches rooms with /room", async () => {
+  test("shows other joined rooms as [room#seq] and switches rooms with /room", async ({ start }) => {
     const [dora, eve] = await Promise.all([start("dora"), start("eve")]);
     await dora.command("/join lobby", "* joined lobby (seq 0)");
     await dora.command("/join side", "* joined side (seq 0)");
@@ -182,7 +181,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     await dora.command("/room lobby", "! not in lobby: /join lobby first");
   });
 
-  it("prints errors as `! code: message` and keeps running", async () => {
+  test("prints errors as `! code: message` and keeps running", async ({ start }) => {
     const frank = await start("frank");
     await frank.command("/join bad!room", /^! invalid_argument: room: "bad!room" is not a room name/);
     // The same mistake caught by the broker (GetPresence / GetHistory validate the room).
@@ -199,7 +198,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     assert.equal(frank.child.exitCode, null);
   });
 
-  it("/leave announces the leave to others; /quit and end of input exit 0", async () => {
+  test("/leave announces the leave to others; /quit and end of input exit 0", async ({ start }) => {
     const [gina, hank] = await Promise.all([start("gina"), start("hank")]);
     await gina.command("/join quitters", "* joined quitters (seq 0)");
     const from = gina.mark();
@@ -220,13 +219,12 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     await gina.waitFor("* ivan left quitters", { from: from2 });
   });
 
-  it("runs a piped script to the end: lines after /join wait for it, EOF quits", async () => {
-    const script = new Cli("judy", ["--user", "judy", "--url", server.url, "--room", "scripted"]);
-    clis.push(script);
+  test("runs a piped script to the end: lines after /join wait for it, EOF quits", async ({ cli, broker }) => {
+    const script = cli("judy", ["--user", "judy", "--url", broker.url, "--room", "scripted"]);
     script.child.stdin.end("first\n/join scripted.b\nsecond\n/history scripted\n");
     assert.equal(await script.exitCode(START_TIMEOUT_MS), 0, script.stdout + script.stderr);
     const lines = script.lines();
-    assert.equal(lines[0], `* seqcast chat: judy at ${server.url} (/help for commands)`);
+    assert.equal(lines[0], `* seqcast chat: judy at ${broker.url} (/help for commands)`);
     assert.ok(lines.includes("* joined scripted (seq 0)"), script.stdout);
     assert.ok(lines.includes("* joined scripted.b (seq 0)"), script.stdout);
     // History of a joined room that is not current: [room#seq].
@@ -236,7 +234,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     assert.ok(!lines.some((line) => line.startsWith("!")), script.stdout);
   });
 
-  it("a CLI killed with SIGKILL shows up as a leave at the others", async () => {
+  test("a CLI killed with SIGKILL shows up as a leave at the others", async ({ start }) => {
     const kate = await start("kate", ["--room", "crash"]);
     await kate.waitFor("* joined crash (seq 0)");
     const from = kate.mark();
@@ -249,9 +247,9 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     await kate.command("/who", "* crash: kate (cli)");
   });
 
-  it("reports a lost connection and resumes without losing or doubling messages", async () => {
-    const proxy = await startCuttableProxy(server.port);
-    closers.push(() => proxy.close());
+  test("reports a lost connection and resumes without losing or doubling messages", async ({ start, broker, cleanup }) => {
+    const proxy = await startCuttableProxy(broker.port);
+    cleanup(() => proxy.close());
     const mia = await start("mia", ["--room", "flaky"], proxy.url);
     await mia.waitFor("* joined flaky (seq 0)");
     const ned = await start("ned", ["--room", "flaky"]);
@@ -277,7 +275,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     await ned.waitFor("[4] mia: back");
   });
 
-  it("rejects command-line mistakes with exit code 2", async () => {
+  test("rejects command-line mistakes with exit code 2", async ({ cli }) => {
     const cases: [string[], RegExp][] = [
       [[], /--user NAME is required/],
       [["--user", "no spaces"], /--user: "no spaces" is not a user name/],
@@ -288,15 +286,14 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     ];
     await Promise.all(
       cases.map(async ([args, message]) => {
-        const cli = new Cli(`usage ${args.join(" ")}`, args);
-        clis.push(cli);
-        assert.equal(await cli.exitCode(START_TIMEOUT_MS), 2, args.join(" "));
-        assert.match(cli.stderr, message);
-        assert.doesNotMatch(cli.stderr, /\n\s+at /, "no stack trace");
+        const usage = cli(`usage ${args.join(" ")}`, args);
+        assert.equal(await usage.exitCode(START_TIMEOUT_MS), 2, args.join(" "));
+        assert.match(usage.stderr, message);
+        assert.doesNotMatch(usage.stderr, /\n\s+at /, "no stack trace");
       }),
     );
   });
-  it("private messages: @user and /dm reach every device of the recipient, marked, and nobody else", async () => {
+  test("private messages: @user and /dm reach every device of the recipient, marked, and nobody else", async ({ start }) => {
     const [dana, eli1, eli2, fay] = await Promise.all([
       start("dana"),
       start("eli", ["--device", "phone"]),
@@ -312,7 +309,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     assert.ok(!fay.stdout.includes("lunch"), "nothing of Eli's inbox reached Fay");
   });
 
-  it("/clear_history needs the admin role; members see the reset", async () => {
+  test("/clear_history needs the admin role; members see the reset", async ({ start }) => {
     const [gus, root] = await Promise.all([start("gus"), start("root", ["--admin"])]);
     await gus.command("/join wiped", "* joined wiped (seq 0)");
     gus.send("old news");
@@ -323,7 +320,7 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     gus.send("fresh");
     await gus.waitFor("[1] gus: fresh");
   });
-  it("/away and /back change presence, shown to others and in /who", async () => {
+  test("/away and /back change presence, shown to others and in /who", async ({ start }) => {
     const [hal, ivy] = await Promise.all([start("hal", ["--room", "statuses"]), start("ivy", ["--room", "statuses"])]);
     await hal.waitFor("* joined statuses (seq 0)");
     await ivy.waitFor("* joined statuses (seq 0)");

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
 import { createSeqcastClient, type PublishResult } from "../../src/client/index.js";
-import { eventually, Recorder, TEST_SECRET, testToken } from "./harness.js";
+import { describe, exited, pause, Recorder, test, testToken, waitUntil } from "../support/fixtures.js";
 
 /**
  * The embedded default store survives `kill -9`: every publish acknowledged
@@ -13,30 +11,10 @@ import { eventually, Recorder, TEST_SECRET, testToken } from "./harness.js";
  * gapless under the same epoch, and a subscriber resumes without a hole.
  */
 describe("crash safety of the sqlite engine (SIGKILL)", () => {
-  const children = new Set<ChildProcess>();
-  after(() => {
-    for (const child of children) child.kill("SIGKILL");
-  });
-
-  async function serve(dataDir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
-    const child = spawn(
-      process.execPath,
-      ["bin/seqcast.js", "serve", "--engine", "sqlite", "--data-dir", dataDir, "--port", String(port), "--history-size", "100000"],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET } },
-    );
-    children.add(child);
-    child.on("exit", () => children.delete(child));
-    let output = "";
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    await eventually(() => output.includes("seqcast listening") || child.exitCode !== null, () => `broker start: ${output}`, 30_000);
-    assert.equal(child.exitCode, null, output);
-    return { child, port: JSON.parse(output.split("\n").find((l) => l.includes("listening"))!).port };
-  }
-
-  it("keeps every acknowledged publish across repeated SIGKILLs under load", async () => {
+  test("keeps every acknowledged publish across repeated SIGKILLs under load", async ({ serve }) => {
     const dataDir = mkdtempSync(join(tmpdir(), "seqcast-crash-"));
-    let broker = await serve(dataDir, 0);
+    const args = (port: number) => ["--engine", "sqlite", "--data-dir", dataDir, "--port", String(port), "--history-size", "100000"];
+    let broker = await serve(args(0));
     const url = `http://127.0.0.1:${broker.port}`;
     const room = "crash";
     const options = { publishBackoff: { baseMs: 50, maxMs: 400 }, maxPublishAttempts: 200 };
@@ -62,11 +40,11 @@ describe("crash safety of the sqlite engine (SIGKILL)", () => {
     for (let round = 0; round < rounds; round++) {
       const before = acked.length;
       // Load for a random while (and at least some acknowledged publishes), then crash.
-      await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 600)));
-      await eventually(() => acked.length > before + 20, "publishes acknowledged before the crash", 30_000);
+      await pause(200 + Math.floor(Math.random() * 600));
+      await waitUntil(() => acked.length > before + 20, "publishes acknowledged before the crash", 30_000);
       broker.child.kill("SIGKILL");
-      await new Promise((r) => broker.child.once("exit", r));
-      broker = await serve(dataDir, broker.port);
+      await exited(broker.child);
+      broker = await serve(args(broker.port));
     }
     stop = true;
     await Promise.all(publishers);

@@ -1,37 +1,27 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { RunningServer } from "../../src/server/server.js";
 import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { clientFor, eventually, PROTOCOLS, Recorder, startBroker, startCuttableProxy } from "./harness.js";
+import { test, describe, PROTOCOLS, clientFor, Recorder, startCuttableProxy, waitUntil, pause } from "../support/fixtures.js";
 
 const grpc = PROTOCOLS[0];
 
 describe("idempotent publish, acks and redelivery", () => {
-  let server: RunningServer;
-  const closers: Array<() => Promise<unknown>> = [];
-  before(async () => {
-    server = await startBroker({ ackDeadlineMs: 300, historySize: 10_000 });
-  });
-  after(async () => {
-    await Promise.allSettled(closers.map((c) => c()));
-    await server.close();
-  });
+  test.override({ brokerConfig: { ackDeadlineMs: 300, historySize: 10_000 } });
 
-  it("stores a retried publish once and returns the original position", async () => {
-    const c = clientFor(server.url, "alice", grpc);
+  test("stores a retried publish once and returns the original position", async ({ client }) => {
+    const c = client("alice", grpc);
     const first = await c.publish("idem", "hello", { clientMessageId: "msg-1" });
     const retry = await c.publish("idem", "hello", { clientMessageId: "msg-1" });
-    const other = await clientFor(server.url, "bob", grpc).publish("idem", "hello", { clientMessageId: "msg-1" });
+    const other = await client("bob", grpc).publish("idem", "hello", { clientMessageId: "msg-1" });
     assert.deepEqual([first.duplicate, retry.duplicate, other.duplicate], [false, true, false]);
     assert.deepEqual([retry.sequence, retry.id, retry.epoch], [first.sequence, first.id, first.epoch]);
     assert.equal(other.sequence, 2n, "the same id from another sender is another message");
     assert.deepEqual((await c.history("idem")).messages.map((m) => m.sender), ["alice", "bob"]);
   });
 
-  it("resumes a durable subscriber after its last ack when it comes back without a position", async () => {
+  test("resumes a durable subscriber after its last ack when it comes back without a position", async ({ client, cleanup }) => {
     const room = "durable";
-    const alice = clientFor(server.url, "alice", grpc);
-    const pub = clientFor(server.url, "pub", grpc);
+    const alice = client("alice", grpc);
+    const pub = client("pub", grpc);
     const auto = new Recorder(alice.subscribe([room], { subscriber: "phone" }));
     const manual = new Recorder(alice.subscribe([room], { subscriber: "tablet", ack: "manual" }));
     await Promise.all([auto.subscribedTo(room), manual.subscribedTo(room)]);
@@ -45,7 +35,7 @@ describe("idempotent publish, acks and redelivery", () => {
     // New subscriptions (a restarted app): no positions of their own.
     const autoBack = new Recorder(alice.subscribe([room], { subscriber: "phone" }));
     const manualBack = new Recorder(alice.subscribe([room], { subscriber: "tablet", ack: "manual" }));
-    closers.push(() => autoBack.subscription.close(), () => manualBack.subscription.close());
+    cleanup(() => autoBack.subscription.close()); cleanup(() => manualBack.subscription.close());
     await autoBack.until((r) => r.messages(room).length === 2, "the 2 unacked (auto)");
     await manualBack.until((r) => r.messages(room).length === 5, "the 5 unacked (manual)");
     assert.deepEqual(autoBack.contents(room), ["m6", "m7"]);
@@ -53,22 +43,22 @@ describe("idempotent publish, acks and redelivery", () => {
     assert.equal(autoBack.ofType("subscribed")[0]!.recovered, true);
     // A subscription without a name starts from now.
     const anonymous = new Recorder(alice.subscribe([room]));
-    closers.push(() => anonymous.subscription.close());
+    cleanup(() => anonymous.subscription.close());
     await anonymous.subscribedTo(room);
-    await new Promise((r) => setTimeout(r, 100));
+    await pause(100);
     assert.equal(anonymous.messages(room).length, 0);
   });
 
-  it("redelivers unacknowledged messages on the live stream after the deadline, and stops once acked", async () => {
+  test("redelivers unacknowledged messages on the live stream after the deadline, and stops once acked", async ({ client, cleanup }) => {
     const room = "redeliver";
-    const c = clientFor(server.url, "rory", grpc);
+    const c = client("rory", grpc);
     const controller = new AbortController();
-    closers.push(async () => controller.abort());
+    cleanup(async () => controller.abort());
     const seen: number[] = [];
     let sessionId = "";
     const reading = (async () => {
       try {
-        for await (const response of c.rpc.subscribe({ rooms: [{ room }], subscriber: "raw" }, { headers: c.callHeaders, signal: controller.signal }))
+        for await (const response of c.rpc.subscribe({ rooms: [{ room }], subscriber: "raw" }, { signal: controller.signal }))
           for (const e of response.events as SubscribeEvent[]) {
             if (e.event.case === "sessionStarted") sessionId = e.event.value.sessionId;
             if (e.event.case === "message") seen.push(Number(e.event.value.sequence));
@@ -77,62 +67,62 @@ describe("idempotent publish, acks and redelivery", () => {
         // aborted at the end of the test
       }
     })();
-    await eventually(() => sessionId !== "", "session");
-    await new Promise((r) => setTimeout(r, 50));
-    const pub = clientFor(server.url, "pub", grpc);
+    await waitUntil(() => sessionId !== "", "session");
+    await pause(50);
+    const pub = client("pub", grpc);
     for (let i = 1; i <= 3; i++) await pub.publish(room, `r${i}`);
-    await eventually(() => seen.filter((s) => s === 1).length >= 2, "a redelivery of 1", 5000);
+    await waitUntil(() => seen.filter((s) => s === 1).length >= 2, "a redelivery of 1", 5000);
     assert.deepEqual(seen.slice(0, 3), [1, 2, 3]);
     const epoch = (await pub.history(room)).epoch;
-    await c.rpc.ack({ sessionId, acks: [{ room, position: { epoch, sequence: 3n } }] }, { headers: c.callHeaders });
+    await c.rpc.ack({ sessionId, acks: [{ room, position: { epoch, sequence: 3n } }] });
     const count = seen.length;
-    await new Promise((r) => setTimeout(r, 900));
+    await pause(900);
     assert.equal(seen.length, count, "nothing redelivered after the ack");
     controller.abort();
     await reading;
   });
 
-  it("the SDK hides redeliveries: the application sees each message once", async () => {
+  test("the SDK hides redeliveries: the application sees each message once", async ({ client, cleanup }) => {
     const room = "hidden";
-    const rec = new Recorder(clientFor(server.url, "hal", grpc).subscribe([room], { subscriber: "lazy", ack: "manual" }));
-    closers.push(() => rec.subscription.close());
+    const rec = new Recorder(client("hal", grpc).subscribe([room], { subscriber: "lazy", ack: "manual" }));
+    cleanup(() => rec.subscription.close());
     await rec.subscribedTo(room);
-    const pub = clientFor(server.url, "pub", grpc);
+    const pub = client("pub", grpc);
     for (let i = 1; i <= 3; i++) await pub.publish(room, `h${i}`);
-    await new Promise((r) => setTimeout(r, 1000)); // three deadlines pass without an ack
+    await pause(1000); // three deadlines pass without an ack
     assert.deepEqual(rec.sequences(room), [1, 2, 3]);
   });
 
-  it("rejects Ack on a session without a subscriber name, and for rooms it does not hold", async () => {
-    const c = clientFor(server.url, "nina", grpc);
+  test("rejects Ack on a session without a subscriber name, and for rooms it does not hold", async ({ client, cleanup }) => {
+    const c = client("nina", grpc);
     const plain = c.subscribe(["x"]);
     const durable = c.subscribe(["x"], { subscriber: "d" });
-    closers.push(() => plain.close(), () => durable.close());
+    cleanup(() => plain.close()); cleanup(() => durable.close());
     await Promise.all([new Recorder(plain).subscribedTo("x"), new Recorder(durable).subscribedTo("x")]);
-    await eventually(() => !!plain.sessionId && !!durable.sessionId, "sessions");
+    await waitUntil(() => !!plain.sessionId && !!durable.sessionId, "sessions");
     const ack = (sessionId: string, room: string) =>
-      c.rpc.ack({ sessionId, acks: [{ room, position: { epoch: "e", sequence: 1n } }] }, { headers: c.callHeaders });
+      c.rpc.ack({ sessionId, acks: [{ room, position: { epoch: "e", sequence: 1n } }] });
     await assert.rejects(ack(plain.sessionId!, "x"), /not durable/);
     await assert.rejects(ack(durable.sessionId!, "y"), /does not hold/);
     await assert.rejects(
-      c.rpc.subscribe({ rooms: [], subscriber: "bad name" }, { headers: c.callHeaders })[Symbol.asyncIterator]().next(),
+      c.rpc.subscribe({ rooms: [], subscriber: "bad name" })[Symbol.asyncIterator]().next(),
       /not a subscriber name/,
     );
   });
 
-  it("retries publishes through dropped connections: each stored once, in call order", async () => {
+  test("retries publishes through dropped connections: each stored once, in call order", async ({ broker, client, cleanup }) => {
     const room = "retry-fifo";
-    const proxy = await startCuttableProxy(server.port);
-    closers.push(() => proxy.close());
+    const proxy = await startCuttableProxy(broker.port);
+    cleanup(() => proxy.close());
     const pub = clientFor(proxy.url, "fifo", grpc);
     const results = Array.from({ length: 300 }, (_, i) => pub.publish(room, `f${i}`));
     for (let cut = 0; cut < 5; cut++) {
-      await new Promise((r) => setTimeout(r, 30));
+      await pause(30);
       proxy.cut();
     }
     const positions = await Promise.all(results);
     assert.ok(proxy.cuts >= 5);
-    const history = await clientFor(server.url, "check", grpc).history(room, { limit: 1000 });
+    const history = await client("check", grpc).history(room, { limit: 1000 });
     assert.deepEqual(
       history.messages.map((m) => m.content),
       Array.from({ length: 300 }, (_, i) => `f${i}`),

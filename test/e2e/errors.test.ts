@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker, testToken } from "./harness.js";
+import { test, describe, PROTOCOLS, clientFor, Recorder, testToken } from "../support/fixtures.js";
 
 async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
@@ -17,14 +15,10 @@ async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: 
 
 for (const p of PROTOCOLS) {
   describe(`errors over ${p.name}`, () => {
-    let server: RunningServer;
-    before(async () => {
-      server = await startBroker({ maxMessageBytes: 1024, maxRoomsPerSession: 3 });
-    });
-    after(() => server.close());
+    test.override({ brokerConfig: { maxMessageBytes: 1024, maxRoomsPerSession: 3 } });
 
-    it("rejects bad room names with INVALID_ARGUMENT saying what is wrong", async () => {
-      const c = clientFor(server.url, "alice", p);
+    test("rejects bad room names with INVALID_ARGUMENT saying what is wrong", async ({ client }) => {
+      const c = client("alice", p);
       for (const [room, needle] of [
         ["", "must not be empty"],
         ["x".repeat(129), "at most 128"],
@@ -40,8 +34,8 @@ for (const p of PROTOCOLS) {
       assert.equal((await codeOf(c.presence("bad/room"))).code, "InvalidArgument");
     });
 
-    it("rejects empty and oversized messages", async () => {
-      const c = clientFor(server.url, "alice", p);
+    test("rejects empty and oversized messages", async ({ client }) => {
+      const c = client("alice", p);
       const empty = await codeOf(c.publish("ok", ""));
       assert.equal(empty.code, "InvalidArgument");
       assert.match(empty.message, /content/);
@@ -56,38 +50,38 @@ for (const p of PROTOCOLS) {
       assert.equal(ok.sequence, 1n);
     });
 
-    it("rejects a token whose subject is not a user name", async () => {
-      const bad = clientFor(server.url, "not a name!", p);
+    test("rejects a token whose subject is not a user name", async ({ client }) => {
+      const bad = client("not a name!", p);
       const r = await codeOf(bad.publish("ok", "hi"));
       assert.equal(r.code, "Unauthenticated");
       assert.match(r.message, /sub/);
     });
 
-    it("checks sessions: unknown is NOT_FOUND, another user's is PERMISSION_DENIED, too many rooms RESOURCE_EXHAUSTED", async () => {
-      const alice = clientFor(server.url, "alice", p);
-      assert.equal((await codeOf(alice.rpc.join({ sessionId: "nope", rooms: [{ room: "a" }] }, { headers: alice.callHeaders }))).code, "NotFound");
+    test("checks sessions: unknown is NOT_FOUND, another user's is PERMISSION_DENIED, too many rooms RESOURCE_EXHAUSTED", async ({ client }) => {
+      const alice = client("alice", p);
+      assert.equal((await codeOf(alice.rpc.join({ sessionId: "nope", rooms: [{ room: "a" }] }))).code, "NotFound");
       const sub = alice.subscribe(["a"]);
       const rec = new Recorder(sub);
       await rec.subscribedTo("a");
-      const mallory = clientFor(server.url, "mallory", p);
-      const stolen = await codeOf(mallory.rpc.join({ sessionId: sub.sessionId!, rooms: [{ room: "b" }] }, { headers: mallory.callHeaders }));
+      const mallory = client("mallory", p);
+      const stolen = await codeOf(mallory.rpc.join({ sessionId: sub.sessionId!, rooms: [{ room: "b" }] }));
       assert.equal(stolen.code, "PermissionDenied");
       const tooMany = await codeOf(
-        alice.rpc.join({ sessionId: sub.sessionId!, rooms: ["b", "c", "d"].map((room) => ({ room })) }, { headers: alice.callHeaders }),
+        alice.rpc.join({ sessionId: sub.sessionId!, rooms: ["b", "c", "d"].map((room) => ({ room })) }),
       );
       assert.equal(tooMany.code, "ResourceExhausted");
-      const badJoin = await codeOf(alice.rpc.join({ sessionId: sub.sessionId!, rooms: [{ room: "no good" }] }, { headers: alice.callHeaders }));
+      const badJoin = await codeOf(alice.rpc.join({ sessionId: sub.sessionId!, rooms: [{ room: "no good" }] }));
       assert.equal(badJoin.code, "InvalidArgument");
       assert.match(badJoin.message, /rooms\[0\]\.room/);
       await sub.close();
     });
 
-    it("fails a Subscribe with bad rooms before it sends anything, and keeps other streams intact", async () => {
-      const c = clientFor(server.url, "alice", p);
+    test("fails a Subscribe with bad rooms before it sends anything, and keeps other streams intact", async ({ client }) => {
+      const c = client("alice", p);
       const good = c.subscribe(["intact"]);
       const rec = new Recorder(good);
       await rec.subscribedTo("intact");
-      const stream = c.rpc.subscribe({ rooms: [{ room: "intact" }, { room: "" }] }, { headers: c.callHeaders });
+      const stream = c.rpc.subscribe({ rooms: [{ room: "intact" }, { room: "" }] });
       const events: unknown[] = [];
       const r = await codeOf(
         (async () => {
@@ -98,7 +92,7 @@ for (const p of PROTOCOLS) {
       assert.equal(events.length, 0);
       const bogusSince = await codeOf(
         (async () => {
-          for await (const _ of c.rpc.subscribe({ rooms: [{ room: "x", since: { epoch: "", sequence: 5n } }] }, { headers: c.callHeaders }));
+          for await (const _ of c.rpc.subscribe({ rooms: [{ room: "x", since: { epoch: "", sequence: 5n } }] }));
         })(),
       );
       assert.equal(bogusSince.code, "InvalidArgument");
@@ -107,8 +101,8 @@ for (const p of PROTOCOLS) {
       await good.close();
     });
 
-    it("validates history ranges", async () => {
-      const c = clientFor(server.url, "alice", p);
+    test("validates history ranges", async ({ client }) => {
+      const c = client("alice", p);
       assert.equal((await codeOf(c.history("ok", { limit: 5000 }))).code, "InvalidArgument");
       assert.equal((await codeOf(c.history("ok", { after: 5n, before: 6n }))).code, "InvalidArgument");
     });
@@ -116,16 +110,11 @@ for (const p of PROTOCOLS) {
 }
 
 describe("hostile input", () => {
-  let server: RunningServer;
-  before(async () => {
-    server = await startBroker();
-  });
-  after(() => server.close());
 
-  it("answers garbage on the wire with an error and keeps serving", async () => {
+  test("answers garbage on the wire with an error and keeps serving", async ({ broker }) => {
     const post = (path: string, headers: Record<string, string>, body: Buffer | string) =>
       new Promise<number>((resolve, reject) => {
-        const req = http.request(`${server.url}${path}`, { method: "POST", headers }, (res) => {
+        const req = http.request(`${broker.url}${path}`, { method: "POST", headers }, (res) => {
           res.resume();
           res.on("end", () => resolve(res.statusCode ?? 0));
         });
@@ -142,12 +131,12 @@ describe("hostile input", () => {
     // Raw bytes that are neither HTTP/1.1 nor HTTP/2.
     const net = await import("node:net");
     await new Promise<void>((resolve) => {
-      const socket = net.connect(server.port, "127.0.0.1", () => socket.end(Buffer.from([0, 1, 2, 3, 255, 254])));
+      const socket = net.connect(broker.port, "127.0.0.1", () => socket.end(Buffer.from([0, 1, 2, 3, 255, 254])));
       socket.on("close", () => resolve());
       socket.on("error", () => resolve());
       socket.resume();
     });
-    const c = clientFor(server.url, "alice", PROTOCOLS[0]);
+    const c = clientFor(broker.url, "alice", PROTOCOLS[0]);
     assert.equal((await c.publish("after-garbage", "alive")).sequence, 1n);
   });
 });

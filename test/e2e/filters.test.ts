@@ -1,34 +1,24 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker, startCuttableProxy } from "./harness.js";
+import { test, describe, PROTOCOLS, clientFor, Recorder, startCuttableProxy } from "../support/fixtures.js";
 
 const grpc = PROTOCOLS[0];
 
 describe("content-based routing (CEL filters in the broker)", () => {
-  let server: RunningServer;
-  const closers: Array<() => Promise<unknown>> = [];
-  before(async () => {
-    server = await startBroker({ historySize: 10_000, publishRate: 0 });
-  });
-  after(async () => {
-    await Promise.allSettled(closers.map((c) => c()));
-    await server.close();
-  });
+  test.override({ brokerConfig: { historySize: 10_000, publishRate: 0 } });
 
-  it("delivers the matching 10% in order with no stall while 90% are filtered out", async () => {
+  test("delivers the matching 10% in order with no stall while 90% are filtered out", async ({ client, cleanup }) => {
     const room = "orders";
-    const sub = clientFor(server.url, "filtered", grpc).subscribe([room], {
+    const sub = client("filtered", grpc).subscribe([room], {
       filters: { [room]: "int(attributes.n) % 10 == 0" },
       // A reorder buffer waiting for filtered sequences would need a gap fill:
       // make that take longer than the test, so only watermarks can pass.
       gapFillDelayMs: 600_000,
     });
-    closers.push(() => sub.close());
+    cleanup(() => sub.close());
     const rec = new Recorder(sub);
     await rec.subscribedTo(room);
-    const pub = clientFor(server.url, "shop", grpc);
+    const pub = client("shop", grpc);
     for (let batch = 0; batch < 10; batch++)
       await Promise.all(
         Array.from({ length: 50 }, (_, i) => pub.publish(room, `order ${batch * 50 + i + 1}`, { attributes: { n: String(batch * 50 + i + 1) } })),
@@ -39,11 +29,11 @@ describe("content-based routing (CEL filters in the broker)", () => {
     assert.equal(rec.ofType("reset").length, 0, "filtered is not lost");
   });
 
-  it("rejects a bad filter with INVALID_ARGUMENT saying where", async () => {
-    const c = clientFor(server.url, "typo", grpc);
+  test("rejects a bad filter with INVALID_ARGUMENT saying where", async ({ client }) => {
+    const c = client("typo", grpc);
     const attempt = async (filter: string) => {
       try {
-        for await (const _ of c.rpc.subscribe({ rooms: [{ room: "x", filter }] }, { headers: c.callHeaders })) break;
+        for await (const _ of c.rpc.subscribe({ rooms: [{ room: "x", filter }] })) break;
       } catch (error) {
         return ConnectError.from(error);
       }
@@ -59,32 +49,32 @@ describe("content-based routing (CEL filters in the broker)", () => {
     assert.equal((history as ConnectError).code, Code.InvalidArgument);
   });
 
-  it("treats evaluation errors as not delivered, counts them, and keeps the stream going", async () => {
+  test("treats evaluation errors as not delivered, counts them, and keeps the stream going", async ({ broker, client, cleanup }) => {
     const room = "values";
-    const rec = new Recorder(clientFor(server.url, "val", grpc).subscribe([room], { filters: { [room]: "int(attributes.value) > 100" } }));
-    closers.push(() => rec.subscription.close());
+    const rec = new Recorder(client("val", grpc).subscribe([room], { filters: { [room]: "int(attributes.value) > 100" } }));
+    cleanup(() => rec.subscription.close());
     await rec.subscribedTo(room);
-    const before = server.broker.stats.filterErrors;
-    const pub = clientFor(server.url, "pub", grpc);
+    const before = broker.broker.stats.filterErrors;
+    const pub = client("pub", grpc);
     await pub.publish(room, "missing value");
     await pub.publish(room, "not a number", { attributes: { value: "abc" } });
     await pub.publish(room, "small", { attributes: { value: "5" } });
     await pub.publish(room, "big", { attributes: { value: "500" } });
     await rec.until((r) => r.messages(room).length === 1, "the matching message");
     assert.deepEqual(rec.contents(room), ["big"]);
-    assert.equal(server.broker.stats.filterErrors - before, 2);
+    assert.equal(broker.broker.stats.filterErrors - before, 2);
   });
 
-  it("filters history, and a resumed filtered subscription replays only matches, without a hole", async () => {
+  test("filters history, and a resumed filtered subscription replays only matches, without a hole", async ({ broker, client, cleanup }) => {
     const room = "resume.filtered";
-    const proxy = await startCuttableProxy(server.port);
-    closers.push(() => proxy.close());
+    const proxy = await startCuttableProxy(broker.port);
+    cleanup(() => proxy.close());
     const filter = `attributes.kind == "keep"`;
     const sub = clientFor(proxy.url, "rf", grpc).subscribe([room], { filters: { [room]: filter }, backoff: { baseMs: 10, maxMs: 50 } });
-    closers.push(() => sub.close());
+    cleanup(() => sub.close());
     const rec = new Recorder(sub);
     await rec.subscribedTo(room);
-    const pub = clientFor(server.url, "pub", grpc);
+    const pub = client("pub", grpc);
     const publish = (i: number) => pub.publish(room, `m${i}`, { attributes: { kind: i % 3 === 0 ? "keep" : "drop" } });
     for (let i = 1; i <= 9; i++) await publish(i);
     await rec.until((r) => r.messages(room).length === 3, "m3, m6, m9");

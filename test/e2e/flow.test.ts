@@ -1,26 +1,20 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { RunningServer } from "../../src/server/server.js";
 import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker, testToken } from "./harness.js";
+import { test, describe, PROTOCOLS, Recorder, testToken } from "../support/fixtures.js";
 
 const grpc = PROTOCOLS[0];
 
 describe("stream flow control", () => {
-  let server: RunningServer;
-  before(async () => {
-    server = await startBroker({ heartbeatIntervalMs: 100, sessionQueueLimit: 200 });
-  });
-  after(() => server.close());
+  test.override({ brokerConfig: { heartbeatIntervalMs: 100, sessionQueueLimit: 200 } });
 
-  it("sends heartbeats on an idle stream", async () => {
-    const c = clientFor(server.url, "idle", grpc);
+  test("sends heartbeats on an idle stream", async ({ client }) => {
+    const c = client("idle", grpc);
     const controller = new AbortController();
     let heartbeats = 0;
     const started = Date.now();
     try {
-      for await (const response of c.rpc.subscribe({ rooms: [{ room: "quiet" }] }, { headers: c.callHeaders, signal: controller.signal })) {
+      for await (const response of c.rpc.subscribe({ rooms: [{ room: "quiet" }] }, { signal: controller.signal })) {
         heartbeats += response.events.filter((e) => e.event.case === "heartbeat").length;
         if (heartbeats >= 3) break;
       }
@@ -31,18 +25,18 @@ describe("stream flow control", () => {
     assert.ok(Date.now() - started >= 200, "heartbeats only after the stream was idle");
   });
 
-  it("cuts off a subscriber that stops reading with RESOURCE_EXHAUSTED, leaving other streams intact", async () => {
+  test("cuts off a subscriber that stops reading with RESOURCE_EXHAUSTED, leaving other streams intact", async ({ client }) => {
     const room = "firehose";
-    const stalled = clientFor(server.url, "stalled", grpc);
-    const stream = stalled.rpc.subscribe({ rooms: [{ room }] }, { headers: stalled.callHeaders })[Symbol.asyncIterator]();
+    const stalled = client("stalled", grpc);
+    const stream = stalled.rpc.subscribe({ rooms: [{ room }] })[Symbol.asyncIterator]();
     // Read until subscribed, then stop reading.
     for (;;) {
       const { value } = await stream.next();
       if (value?.events.some((e: SubscribeEvent) => e.event.case === "subscribed")) break;
     }
-    const healthy = new Recorder(clientFor(server.url, "healthy", grpc).subscribe([room]));
+    const healthy = new Recorder(client("healthy", grpc).subscribe([room]));
     await healthy.subscribedTo(room);
-    const pub = clientFor(server.url, "pub", grpc);
+    const pub = client("pub", grpc);
     const body = "x".repeat(2048);
     for (let i = 0; i < 60; i++) await Promise.all(Array.from({ length: 25 }, () => pub.publish(room, body)));
     await healthy.until((r) => r.messages(room).length === 1500, "all 1500 at the healthy subscriber", 30_000);
@@ -61,22 +55,17 @@ describe("stream flow control", () => {
 });
 
 describe("codecs", () => {
-  let server: RunningServer;
-  before(async () => {
-    server = await startBroker();
-  });
-  after(() => server.close());
 
-  it("streams the same events to a Connect JSON client as to binary ones", async () => {
+  test("streams the same events to a Connect JSON client as to binary ones", async ({ broker, client }) => {
     const { createConnectTransport } = await import("@connectrpc/connect-node");
     const { createSeqcastClient } = await import("../../src/client/client.js");
     const json = createSeqcastClient({
-      baseUrl: server.url,
+      baseUrl: broker.url,
       token: testToken("jason"),
-      transport: createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: false }),
+      transport: createConnectTransport({ baseUrl: broker.url, httpVersion: "1.1", useBinaryFormat: false }),
     });
     const jsonRec = new Recorder(json.subscribe(["codec"]));
-    const binRec = new Recorder(clientFor(server.url, "bin", grpc).subscribe(["codec"]));
+    const binRec = new Recorder(client("bin", grpc).subscribe(["codec"]));
     await Promise.all([jsonRec.subscribedTo("codec"), binRec.subscribedTo("codec")]);
     await json.publish("codec", "héllo", { attributes: { k: "v" }, payload: new Uint8Array([7]) });
     for (const r of [jsonRec, binRec]) await r.until((x) => x.messages("codec").length === 1, "the message");

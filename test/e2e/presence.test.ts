@@ -1,40 +1,44 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { setMaxListeners } from "node:events";
-import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, eventually, PROTOCOLS, Recorder, startBroker, startCuttableProxy, testToken } from "./harness.js";
+import type { PresenceResult } from "../../src/client/client.js";
+import type { SubscriptionOptions } from "../../src/client/subscription.js";
+import { test as base, describe, PROTOCOLS, clientFor, startBroker, Recorder, startCuttableProxy, testToken, waitUntil, pause } from "../support/fixtures.js";
 
 const grpc = PROTOCOLS[0];
 
-describe("presence", () => {
-  let server: RunningServer;
-  const closers: Array<() => Promise<unknown>> = [];
-  before(async () => {
-    // Fast dead-connection detection and a 1 s grace, so the timeouts are testable.
-    server = await startBroker({ pingIntervalMs: 200, deadTimeoutMs: 1_000, presenceGraceMs: 1_000 });
-  });
-  after(async () => {
-    await Promise.allSettled(closers.map((c) => c()));
-    await server.close();
-  });
-  const join = (user: string, room: string, options = {}, url = server.url) => {
-    const rec = new Recorder(clientFor(url, user, grpc).subscribe([room], options));
-    closers.push(() => rec.subscription.close());
-    return rec;
-  };
-  const presenceOf = (room: string) => clientFor(server.url, "observer", grpc).presence(room);
+/** Presence tests join one room per subscription and look at the room from outside. */
+const test = base.extend<{
+  join: (user: string, room: string, options?: SubscriptionOptions, url?: string) => Recorder;
+  presenceOf: (room: string) => Promise<PresenceResult>;
+}>({
+  join: async ({ broker }, use) => {
+    const open: Recorder[] = [];
+    await use((user, room, options = {}, url = broker.url) => {
+      const rec = new Recorder(clientFor(url, user, grpc).subscribe([room], options));
+      open.push(rec);
+      return rec;
+    });
+    await Promise.allSettled(open.map((r) => r.subscription.close()));
+  },
+  presenceOf: async ({ broker }, use) => {
+    await use((room) => clientFor(broker.url, "observer", grpc).presence(room));
+  },
+});
 
-  it("lists every device of a user; the user stays while any session does", async () => {
+describe("presence", () => {
+  test.override({ brokerConfig: { pingIntervalMs: 200, deadTimeoutMs: 1_000, presenceGraceMs: 1_000 } });
+
+  test("lists every device of a user; the user stays while any session does", async ({ join, presenceOf }) => {
     const phone = join("ann", "devices", { device: "phone" });
     const laptop = join("ann", "devices", { device: "laptop" });
     const watcher = join("wes", "devices");
     await Promise.all([phone.subscribedTo("devices"), laptop.subscribedTo("devices"), watcher.subscribedTo("devices")]);
-    for (let i = 0; i < 100 && (await presenceOf("devices")).sessionCount < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(async () => (await presenceOf("devices")).sessionCount === 3, "3 sessions present");
     const all = await presenceOf("devices");
     assert.equal(all.userCount, 2);
     assert.equal(all.sessionCount, 3);
@@ -48,7 +52,7 @@ describe("presence", () => {
     assert.equal(after.userCount, 2, "ann is still here on her laptop");
   });
 
-  it("goes away after the idle time and comes back on activity", async () => {
+  test("goes away after the idle time and comes back on activity", async ({ join, presenceOf }) => {
     const idle = join("ida", "idle", { awayAfterMs: 300 });
     const watcher = join("wes", "idle");
     await Promise.all([idle.subscribedTo("idle"), watcher.subscribedTo("idle")]);
@@ -61,16 +65,16 @@ describe("presence", () => {
     assert.equal((await presenceOf("idle")).entries.find((e) => e.user === "ida")?.state, PresenceState.ONLINE);
   });
 
-  it("shows a frozen client (SIGSTOP) offline after the dead-connection timeout", async () => {
+  test("shows a frozen client (SIGSTOP) offline after the dead-connection timeout", async ({ join, presenceOf, broker, cleanup }) => {
     const room = "frozen";
     const watcher = join("wes", room);
     await watcher.subscribedTo(room);
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", server.url, testToken("ice"), room, "grpc", "2"],
+      ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", broker.url, testToken("ice"), room, "grpc", "2"],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
-    closers.push(async () => child.kill("SIGKILL"));
+    cleanup(async () => child.kill("SIGKILL"));
     await watcher.until((r) => r.ofType("presence").some((e) => e.entry.user === "ice" && e.kind === "join"), "ice's join", 30_000);
     const frozenAt = Date.now();
     child.kill("SIGSTOP"); // the process stops; the kernel keeps its TCP connection open
@@ -82,10 +86,10 @@ describe("presence", () => {
     child.kill("SIGKILL");
   });
 
-  it("does not flap leave/join when a client reconnects within the grace period", async () => {
+  test("does not flap leave/join when a client reconnects within the grace period", async ({ join, presenceOf, broker, cleanup }) => {
     const room = "flaky";
-    const proxy = await startCuttableProxy(server.port);
-    closers.push(() => proxy.close());
+    const proxy = await startCuttableProxy(broker.port);
+    cleanup(() => proxy.close());
     const flaky = join("flo", room, { backoff: { baseMs: 10, maxMs: 50 } }, proxy.url);
     const watcher = join("wes", room);
     await Promise.all([flaky.subscribedTo(room), watcher.subscribedTo(room)]);
@@ -93,17 +97,17 @@ describe("presence", () => {
     const before = watcher.ofType("presence").filter((e) => e.entry.user === "flo").length;
     proxy.cut();
     await flaky.until((r) => r.ofType("subscribed").length === 2, "flo resubscribed");
-    await new Promise((r) => setTimeout(r, 1_500)); // past the grace period
+    await pause(1_500); // past the grace period
     const flo = watcher.ofType("presence").filter((e) => e.entry.user === "flo").slice(before);
     assert.deepEqual(flo.map((e) => e.kind).filter((k) => k !== "update"), [], "no leave, no second join");
     assert.deepEqual((await presenceOf(room)).entries.filter((e) => e.user === "flo").length, 1);
   });
 
-  it("carries presence events in order with the room's messages", async () => {
+  test("carries presence events in order with the room's messages", async ({ join, client }) => {
     const room = "ordered";
     const watcher = join("wes", room);
     await watcher.subscribedTo(room);
-    const pub = clientFor(server.url, "pam", grpc);
+    const pub = client("pam", grpc);
     await pub.publish(room, "before");
     const guest = join("gil", room);
     await watcher.until((r) => r.ofType("presence").some((e) => e.entry.user === "gil" && e.kind === "join"), "gil's join");
@@ -117,12 +121,12 @@ describe("presence", () => {
     assert.deepEqual(timeline, ["before", "join:gil", "after", "leave:gil", "gone"]);
   });
 
-  it("handles 1,000 sessions in one room", async () => {
+  test("handles 1,000 sessions in one room", async ({ cleanup }) => {
     const room = "crowd";
     // A broker of its own with the default dead-connection timeout: a 1 s
     // timeout would cut clients whose event loop is busy with the join flood.
     const crowdServer = await startBroker();
-    closers.push(() => crowdServer.close());
+    cleanup(() => crowdServer.close());
     const presenceOf = (r: string) => clientFor(crowdServer.url, "observer", grpc).presence(r);
     // 20 connections of 50 streams (an HTTP/2 server allows 100 concurrent streams per connection by default).
     const connections = Array.from({ length: 20 }, () => ({
@@ -133,7 +137,7 @@ describe("presence", () => {
         return c;
       })(),
     }));
-    closers.push(async () => connections.forEach((c) => c.controller.abort()));
+    cleanup(async () => connections.forEach((c) => c.controller.abort()));
     let subscribed = 0;
     for (let i = 0; i < 1000; i++) {
       const headers = { authorization: `Bearer ${testToken(`u${i % 250}`)}` };
@@ -148,8 +152,8 @@ describe("presence", () => {
       })();
     }
     // Every join is announced to everyone already there (~500k presence events in all): give a busy machine time.
-    await eventually(() => subscribed === 1000, "1000 sessions subscribed", 100_000);
-    for (let i = 0; i < 200 && (await presenceOf(room)).sessionCount < 1000; i++) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => subscribed === 1000, "1000 sessions subscribed", 100_000);
+    await waitUntil(async () => (await presenceOf(room)).sessionCount === 1000, "1000 sessions present", 20_000);
     const timings: string[] = [];
     let crowd = await presenceOf(room);
     for (let i = 0; i < 5; i++) {

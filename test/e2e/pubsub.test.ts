@@ -1,32 +1,15 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, describe, it } from "node:test";
-import type { RunningServer } from "../../src/server/server.js";
 import { SubscriptionState } from "../../src/client/subscription.js";
-import { clientFor, PROTOCOLS, Recorder, startBroker, startCuttableProxy, testToken } from "./harness.js";
+import { test, describe, PROTOCOLS, clientFor, startBroker, Recorder, startCuttableProxy, testToken, pause } from "../support/fixtures.js";
 
 for (const p of PROTOCOLS) {
   describe(`pub/sub over ${p.name}`, () => {
-    let server: RunningServer;
-    const closers: Array<() => Promise<unknown>> = [];
-    before(async () => {
-      server = await startBroker();
-    });
-    after(async () => {
-      await Promise.allSettled(closers.map((c) => c()));
-      await server.close();
-    });
-    const subscribe = (user: string, rooms: string[], device = "test") => {
-      const sub = clientFor(server.url, user, p).subscribe(rooms, { device });
-      closers.push(() => sub.close());
-      return new Recorder(sub);
-    };
-
-    it("delivers to three clients in the same order, and a late joiner reads it from history", async () => {
+    test("delivers to three clients in the same order, and a late joiner reads it from history", async ({ client, subscribe }) => {
       const room = "lobby";
-      const [alice, bob, carol] = ["alice", "bob", "carol"].map((u) => subscribe(u, [room]));
+      const [alice, bob, carol] = ["alice", "bob", "carol"].map((u) => subscribe(u, [room], p));
       await Promise.all([alice!, bob!, carol!].map((r) => r.subscribedTo(room)));
-      const publisher = clientFor(server.url, "alice", p);
+      const publisher = client("alice", p);
       for (const text of ["hi", "hello", "hey"]) await publisher.publish(room, text);
       for (const r of [alice!, bob!, carol!]) {
         await r.until((x) => x.messages(room).length === 3, "3 messages");
@@ -37,7 +20,7 @@ for (const p of PROTOCOLS) {
         assert.equal(first.room, room);
         assert.ok(first.id.length > 0 && first.epoch.length > 0 && first.time);
       }
-      const late = clientFor(server.url, "dave", p);
+      const late = client("dave", p);
       const history = await late.history(room);
       assert.deepEqual(history.messages.map((m) => [Number(m.sequence), m.sender, m.content]), [
         [1, "alice", "hi"],
@@ -50,12 +33,12 @@ for (const p of PROTOCOLS) {
       assert.equal(page.hasMore, true);
     });
 
-    it("keeps rooms isolated, each with its own sequence", async () => {
-      const sports = subscribe("sam", ["sports"]);
-      const news = subscribe("nina", ["news"]);
-      const both = subscribe("bea", ["sports", "news"]);
+    test("keeps rooms isolated, each with its own sequence", async ({ client, subscribe }) => {
+      const sports = subscribe("sam", ["sports"], p);
+      const news = subscribe("nina", ["news"], p);
+      const both = subscribe("bea", ["sports", "news"], p);
       await Promise.all([sports.subscribedTo("sports"), news.subscribedTo("news"), both.subscribedTo("news"), both.subscribedTo("sports")]);
-      const pub = clientFor(server.url, "pub", p);
+      const pub = client("pub", p);
       await pub.publish("sports", "goal");
       await pub.publish("news", "election");
       await pub.publish("sports", "offside");
@@ -68,16 +51,16 @@ for (const p of PROTOCOLS) {
       assert.deepEqual(news.sequences(), [1]);
       assert.deepEqual(both.contents("sports"), ["goal", "offside"]);
       // Nothing of another room leaks into a subscriber: give stragglers a moment.
-      await new Promise((r) => setTimeout(r, 100));
+      await pause(100);
       assert.equal(news.messages().length, 1);
       assert.ok(news.messages().every((m) => m.room === "news"));
     });
 
-    it("orders a burst of 1,000 publishes from several publishers identically for every subscriber", async () => {
+    test("orders a burst of 1,000 publishes from several publishers identically for every subscriber", async ({ client, subscribe }) => {
       const room = "burst";
-      const subs = ["s1", "s2", "s3"].map((u) => subscribe(u, [room]));
+      const subs = ["s1", "s2", "s3"].map((u) => subscribe(u, [room], p));
       await Promise.all(subs.map((r) => r.subscribedTo(room)));
-      const publishers = ["p1", "p2", "p3", "p4"].map((u) => clientFor(server.url, u, p));
+      const publishers = ["p1", "p2", "p3", "p4"].map((u) => client(u, p));
       const acks = await Promise.all(
         publishers.map(async (pub, i) => {
           const positions: bigint[] = [];
@@ -106,13 +89,13 @@ for (const p of PROTOCOLS) {
       }
     });
 
-    it("announces joins and leaves, also for a client killed without goodbye", async () => {
+    test("announces joins and leaves, also for a client killed without goodbye", async ({ broker, client, subscribe, cleanup }) => {
       const room = "presence-room";
-      const watcher = subscribe("walter", [room], "laptop");
+      const watcher = subscribe("walter", [room], p, { device: "laptop" });
       await watcher.subscribedTo(room);
-      const bob = subscribe("bob", [room], "phone");
+      const bob = subscribe("bob", [room], p, { device: "phone" });
       await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "join" && e.entry.user === "bob"), "bob's join");
-      const joined = await clientFor(server.url, "walter", p).presence(room);
+      const joined = await client("walter", p).presence(room);
       assert.deepEqual(joined.entries.map((e) => [e.user, e.device]).sort(), [["bob", "phone"], ["walter", "laptop"]]);
       assert.equal(joined.userCount, 2);
       assert.equal(joined.sessionCount, 2);
@@ -122,26 +105,26 @@ for (const p of PROTOCOLS) {
       // A separate process subscribes, then dies with SIGKILL: no goodbye, just a dropped connection.
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", server.url, testToken("zed"), room, p.protocol, p.httpVersion],
+        ["--import", "tsx", "test/e2e/fixtures/subscriber-process.ts", broker.url, testToken("zed"), room, p.protocol, p.httpVersion],
         { stdio: ["ignore", "pipe", "inherit"] },
       );
-      closers.push(async () => child.kill("SIGKILL"));
+      cleanup(async () => child.kill("SIGKILL"));
       await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "join" && e.entry.user === "zed"), "zed's join", 20_000);
       child.kill("SIGKILL");
       await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "leave" && e.entry.user === "zed"), "zed's leave after SIGKILL");
-      const left = await clientFor(server.url, "walter", p).presence(room);
+      const left = await client("walter", p).presence(room);
       assert.deepEqual(left.entries.map((e) => e.user), ["walter"]);
     });
 
-    it("resumes after a dropped connection with nothing lost and nothing doubled", async () => {
+    test("resumes after a dropped connection with nothing lost and nothing doubled", async ({ broker, client, cleanup }) => {
       const room = "resume";
-      const proxy = await startCuttableProxy(server.port);
-      closers.push(() => proxy.close());
+      const proxy = await startCuttableProxy(broker.port);
+      cleanup(() => proxy.close());
       const sub = clientFor(proxy.url, "rita", p).subscribe([room], { backoff: { baseMs: 20, maxMs: 200 } });
-      closers.push(() => sub.close());
+      cleanup(() => sub.close());
       const rec = new Recorder(sub);
       await rec.subscribedTo(room);
-      const pub = clientFor(server.url, "pete", p);
+      const pub = client("pete", p);
       for (let i = 1; i <= 20; i++) await pub.publish(room, `m${i}`);
       await rec.until((r) => r.messages(room).length === 20, "first 20");
       proxy.cut();
@@ -158,14 +141,14 @@ for (const p of PROTOCOLS) {
       assert.equal(resubscribed[1]!.recovered, true);
     });
 
-    it("says recovered = false, and the SDK reports the loss, when history no longer reaches back", async () => {
+    test("says recovered = false, and the SDK reports the loss, when history no longer reaches back", async ({ cleanup }) => {
       const small = await startBroker({ historySize: 5 });
-      closers.push(() => small.close());
+      cleanup(() => small.close());
       const room = "trimmed";
       const proxy = await startCuttableProxy(small.port);
-      closers.push(() => proxy.close());
+      cleanup(() => proxy.close());
       const sub = clientFor(proxy.url, "tina", p).subscribe([room], { backoff: { baseMs: 20, maxMs: 200 } });
-      closers.push(() => sub.close());
+      cleanup(() => sub.close());
       const rec = new Recorder(sub);
       await rec.subscribedTo(room);
       const pub = clientFor(small.url, "pete", p);
@@ -187,19 +170,19 @@ for (const p of PROTOCOLS) {
       assert.deepEqual(rec.sequences(room), [1, 2, 3, 21], "never a silent hole: 4..20 only behind the reset");
     });
 
-    it("tells resuming clients of a restarted in-memory broker that their lineage is gone", async () => {
+    test("tells resuming clients of a restarted in-memory broker that their lineage is gone", async ({ cleanup }) => {
       let first = await startBroker();
       const proxy = await startCuttableProxy(first.port);
-      closers.push(() => proxy.close());
+      cleanup(() => proxy.close());
       const room = "restart";
       const sub = clientFor(proxy.url, "uma", p).subscribe([room], { backoff: { baseMs: 20, maxMs: 200 } });
-      closers.push(() => sub.close());
+      cleanup(() => sub.close());
       const rec = new Recorder(sub);
       await rec.subscribedTo(room);
       await clientFor(first.url, "pete", p).publish(room, "before restart");
       await rec.until((r) => r.messages(room).length === 1, "message before restart");
       const second = await startBroker();
-      closers.push(() => second.close());
+      cleanup(() => second.close());
       proxy.retarget(second.port);
       await first.close();
       await rec.until((r) => r.ofType("subscribed").length === 2, "resubscribed to the new broker");

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { createTransport } from "../../src/client/transport.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, eventually, PROTOCOLS, Recorder, startBroker, testToken, type ProtocolCase } from "./harness.js";
+import { test, describe, PROTOCOLS, Recorder, testToken, waitUntil, type ProtocolCase } from "../support/fixtures.js";
 
 const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
@@ -59,19 +57,11 @@ async function outcome(call: Promise<unknown>): Promise<{ code: string; message:
 const protocolsAll: ProtocolCase[] = [...PROTOCOLS];
 
 describe("security matrix", () => {
-  let server: RunningServer;
-  const closers: Array<() => Promise<unknown>> = [];
-  before(async () => {
-    server = await startBroker({ publishRate: 20, publishBurst: 5 });
-  });
-  after(async () => {
-    await Promise.allSettled(closers.map((c) => c()));
-    await server.close();
-  });
+  test.override({ brokerConfig: { publishRate: 20, publishBurst: 5 } });
 
   for (const p of protocolsAll) {
-    it(`refuses every RPC without a valid token over ${p.name}, saying why`, async () => {
-      const rpc = createClient(PubSubService, createTransport({ baseUrl: server.url, protocol: p.protocol, httpVersion: p.httpVersion }));
+    test(`refuses every RPC without a valid token over ${p.name}, saying why`, async ({ broker }) => {
+      const rpc = createClient(PubSubService, createTransport({ baseUrl: broker.url, protocol: p.protocol, httpVersion: p.httpVersion }));
       for (const [name, call] of Object.entries(rpcCalls(rpc)))
         for (const bad of BAD_TOKENS) {
           const r = await outcome(call(bad.header()));
@@ -80,46 +70,45 @@ describe("security matrix", () => {
         }
     });
 
-    it(`keeps sessions, admin RPCs and inboxes to their owners over ${p.name}`, async () => {
-      const alice = clientFor(server.url, "alice", p);
-      const mallory = clientFor(server.url, "mallory", p);
+    test(`keeps sessions, admin RPCs and inboxes to their owners over ${p.name}`, async ({ client, cleanup }) => {
+      const alice = client("alice", p);
+      const mallory = client("mallory", p);
       const sub = alice.subscribe(["general"]);
-      closers.push(() => sub.close());
+      cleanup(() => sub.close());
       await new Recorder(sub).subscribedTo("general");
-      await eventually(() => !!sub.sessionId, "session id");
-      const h = mallory.callHeaders;
+      await waitUntil(() => !!sub.sessionId, "session id");
       const sessionId = sub.sessionId!;
       const denied = async (what: string, call: Promise<unknown>, says: RegExp) => {
         const r = await outcome(call);
         assert.equal(r.code, "PermissionDenied", `${what}: ${r.code} ${r.message}`);
         assert.match(r.message, says, what);
       };
-      await denied("Join on another user's session", mallory.rpc.join({ sessionId, rooms: [{ room: "x" }] }, { headers: h }), /another user/);
-      await denied("Leave on another user's session", mallory.rpc.leave({ sessionId, rooms: ["general"] }, { headers: h }), /another user/);
-      await denied("Ack on another user's session", mallory.rpc.ack({ sessionId, acks: [] }, { headers: h }), /another user/);
-      await denied("SetPresence on another user's session", mallory.rpc.setPresence({ sessionId, state: 2 }, { headers: h }), /another user/);
-      await denied("ClearHistory without admin", mallory.rpc.clearHistory({ room: "general" }, { headers: h }), /admin/);
+      await denied("Join on another user's session", mallory.rpc.join({ sessionId, rooms: [{ room: "x" }] }), /another user/);
+      await denied("Leave on another user's session", mallory.rpc.leave({ sessionId, rooms: ["general"] }), /another user/);
+      await denied("Ack on another user's session", mallory.rpc.ack({ sessionId, acks: [] }), /another user/);
+      await denied("SetPresence on another user's session", mallory.rpc.setPresence({ sessionId, state: 2 }), /another user/);
+      await denied("ClearHistory without admin", mallory.rpc.clearHistory({ room: "general" }), /admin/);
       await denied("Subscribe to @bob", (async () => {
-        for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: "@bob" }] }, { headers: h })) break;
+        for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: "@bob" }] })) break;
       })(), /inbox/);
       await denied("GetHistory of @bob", mallory.history("@bob"), /inbox/);
       await denied("GetPresence of @bob", mallory.presence("@bob"), /inbox/);
       const own = mallory.subscribe(["lobby"]);
-      closers.push(() => own.close());
+      cleanup(() => own.close());
       await new Recorder(own).subscribedTo("lobby");
-      await eventually(() => !!own.sessionId, "own session");
-      await denied("Join @bob on a live session", mallory.rpc.join({ sessionId: own.sessionId!, rooms: [{ room: "@bob" }] }, { headers: h }), /inbox/);
+      await waitUntil(() => !!own.sessionId, "own session");
+      await denied("Join @bob on a live session", mallory.rpc.join({ sessionId: own.sessionId!, rooms: [{ room: "@bob" }] }), /inbox/);
       // Patterns that name an inbox are refused; patterns that match everything never match one.
       for (const pattern of ["@*", "@>", "@bob.>"]) {
         const r = await outcome(
           (async () => {
-            for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: pattern }] }, { headers: h })) break;
+            for await (const _ of mallory.rpc.subscribe({ rooms: [{ room: pattern }] })) break;
           })(),
         );
         assert.ok(["InvalidArgument", "PermissionDenied"].includes(r.code), `${pattern}: ${r.code}`);
       }
       const wide = new Recorder(mallory.subscribe([">", "*"]));
-      closers.push(() => wide.subscription.close());
+      cleanup(() => wide.subscription.close());
       await Promise.all([wide.subscribedTo(">"), wide.subscribedTo("*")]);
       await alice.publish("@zoe", `for zoe only over ${p.name}`);
       await alice.publish("lobby", "public");
@@ -128,20 +117,20 @@ describe("security matrix", () => {
     });
   }
 
-  it("delivers a private message to all of Bob's devices and no byte of it to anyone else", async () => {
+  test("delivers a private message to all of Bob's devices and no byte of it to anyone else", async ({ client, cleanup }) => {
     const p = PROTOCOLS[0];
-    const bob1 = new Recorder(clientFor(server.url, "bob", p).subscribe(["@bob"], { device: "phone" }));
-    const bob2 = new Recorder(clientFor(server.url, "bob", PROTOCOLS[1]).subscribe(["@bob"], { device: "laptop" }));
+    const bob1 = new Recorder(client("bob", p).subscribe(["@bob"], { device: "phone" }));
+    const bob2 = new Recorder(client("bob", PROTOCOLS[1]).subscribe(["@bob"], { device: "laptop" }));
     // Carol listens wherever she may: her own inbox and a public room.
     const carolRaw: string[] = [];
-    const carol = clientFor(server.url, "carol", p);
+    const carol = client("carol", p);
     const carolSub = carol.subscribe(["@carol", "general"]);
     const carolRec = new Recorder(carolSub);
     carolSub.on((e) => carolRaw.push(JSON.stringify(e, (_, v) => (typeof v === "bigint" ? String(v) : v))));
-    closers.push(() => bob1.subscription.close(), () => bob2.subscription.close(), () => carolSub.close());
+    cleanup(() => bob1.subscription.close()); cleanup(() => bob2.subscription.close()); cleanup(() => carolSub.close());
     await Promise.all([bob1.subscribedTo("@bob"), bob2.subscribedTo("@bob"), carolRec.subscribedTo("general")]);
 
-    const alice = clientFor(server.url, "alice", p);
+    const alice = client("alice", p);
     const sent = await alice.publish("@bob", "the secret is 42");
     assert.equal(sent.sequence, 1n, "the sender gets the position in Bob's inbox");
     for (const r of [bob1, bob2]) {
@@ -149,15 +138,15 @@ describe("security matrix", () => {
       assert.equal(r.messages("@bob")[0]!.sender, "alice", "the sender is the token's subject");
       assert.equal(r.messages("@bob")[0]!.content, "the secret is 42");
     }
-    assert.deepEqual((await clientFor(server.url, "bob", p).history("@bob")).messages.map((m) => m.content), ["the secret is 42"]);
+    assert.deepEqual((await client("bob", p).history("@bob")).messages.map((m) => m.content), ["the secret is 42"]);
     await alice.publish("general", "public");
     await carolRec.until((r) => r.messages("general").length === 1, "carol's public message");
     assert.ok(!carolRaw.join("\n").includes("secret"), "nothing of Bob's inbox reached Carol");
   });
 
-  it("limits rooms by the token's patterns", async () => {
+  test("limits rooms by the token's patterns", async ({ client }) => {
     const p = PROTOCOLS[0];
-    const teamOnly = clientFor(server.url, "tess", p, { publish: ["team.*"], subscribe: ["team.>", "lobby"] });
+    const teamOnly = client("tess", p, { publish: ["team.*"], subscribe: ["team.>", "lobby"] });
     assert.equal((await teamOnly.publish("team.a", "ok")).duplicate, false);
     const pub = await outcome(teamOnly.publish("general", "no"));
     assert.equal(pub.code, "PermissionDenied");
@@ -166,7 +155,7 @@ describe("security matrix", () => {
     assert.equal((await outcome(teamOnly.history("team.a.b"))).code, "OK");
     const stream = await outcome(
       (async () => {
-        for await (const _ of teamOnly.rpc.subscribe({ rooms: [{ room: "general" }] }, { headers: teamOnly.callHeaders })) break;
+        for await (const _ of teamOnly.rpc.subscribe({ rooms: [{ room: "general" }] })) break;
       })(),
     );
     assert.equal(stream.code, "PermissionDenied");
@@ -174,15 +163,15 @@ describe("security matrix", () => {
     assert.equal((await outcome(teamOnly.publish("@bob", "hi bob"))).code, "OK");
   });
 
-  it("lets an admin clear a room's history: new epoch, subscribers told, sequences restart", async () => {
+  test("lets an admin clear a room's history: new epoch, subscribers told, sequences restart", async ({ client, cleanup }) => {
     const p = PROTOCOLS[0];
-    const admin = clientFor(server.url, "root", p, { admin: true });
-    const reader = new Recorder(clientFor(server.url, "rita", p).subscribe(["cleared"]));
-    closers.push(() => reader.subscription.close());
+    const admin = client("root", p, { admin: true });
+    const reader = new Recorder(client("rita", p).subscribe(["cleared"]));
+    cleanup(() => reader.subscription.close());
     await reader.subscribedTo("cleared");
     const first = await admin.publish("cleared", "before");
     await reader.until((r) => r.messages("cleared").length === 1, "first message");
-    const cleared = await admin.rpc.clearHistory({ room: "cleared" }, { headers: admin.callHeaders });
+    const cleared = await admin.rpc.clearHistory({ room: "cleared" });
     assert.notEqual(cleared.position?.epoch, first.epoch);
     await reader.until((r) => r.ofType("reset").length === 1, "the reset");
     assert.equal(reader.ofType("reset")[0]!.reason, "epoch_changed");
@@ -193,16 +182,16 @@ describe("security matrix", () => {
     assert.deepEqual(reader.contents("cleared"), ["before", "after"]);
   });
 
-  it("rate-limits one user's publishes with RESOURCE_EXHAUSTED and a retry hint", async () => {
+  test("rate-limits one user's publishes with RESOURCE_EXHAUSTED and a retry hint", async ({ client }) => {
     const p = PROTOCOLS[0];
-    const burst = clientFor(server.url, "speedy", p);
+    const burst = client("speedy", p);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => outcome(burst.rpc.publish({ room: "fast", content: `m${i}` }, { headers: burst.callHeaders }))),
+      Array.from({ length: 8 }, (_, i) => outcome(burst.rpc.publish({ room: "fast", content: `m${i}` }))),
     );
     const limited = results.filter((r) => r.code === "ResourceExhausted");
     assert.ok(limited.length >= 2, JSON.stringify(results));
     assert.match(limited[0]!.message, /retry in \d+ ms/);
     // Another user is not affected.
-    assert.equal((await outcome(clientFor(server.url, "calm", p).publish("fast", "ok"))).code, "OK");
+    assert.equal((await outcome(client("calm", p).publish("fast", "ok"))).code, "OK");
   });
 });

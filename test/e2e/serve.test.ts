@@ -1,47 +1,26 @@
 import assert from "node:assert/strict";
-import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn, execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll } from "vitest";
 import { createSeqcastClient } from "../../src/client/client.js";
 import { SubscriptionState } from "../../src/client/subscription.js";
-import { eventually, Recorder, TEST_SECRET, testToken } from "./harness.js";
+import { describe, exited, Recorder, spawnServe, test, testToken, waitUntil, type ServeProcess } from "../support/fixtures.js";
 
 const run = promisify(execFile);
 const BUF = "node_modules/.bin/buf";
 
-/** `seqcast serve` as a user starts it: its own process, from the package bin. */
-async function spawnServe(extra: string[] = []): Promise<{ child: ChildProcess; url: string; port: number; output: () => string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), "seqcast-serve-"));
-  const child = spawn(process.execPath, ["bin/seqcast.js", "serve", "--port", "0", "--data-dir", dataDir, ...extra], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET },
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  await eventually(() => output.includes("seqcast listening") || child.exitCode !== null, "serve to listen", 20_000);
-  const line = output.split("\n").find((l) => l.includes("seqcast listening"));
-  assert.ok(line, `serve did not start: ${output}`);
-  const { url, port } = JSON.parse(line);
-  return { child, url, port, output: () => output };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code))));
-
 describe("seqcast serve, inspected with the real buf curl", () => {
-  let broker: Awaited<ReturnType<typeof spawnServe>>;
-  before(async () => {
+  // One process for these read-only inspections: starting one costs a tsx compile.
+  let broker: ServeProcess;
+  beforeAll(async () => {
     broker = await spawnServe();
   });
-  after(async () => {
+  afterAll(async () => {
     broker.child.kill("SIGKILL");
+    await exited(broker.child);
   });
 
-  it("lists its services through server reflection", async () => {
+  test("lists its services through server reflection", async () => {
     const { stdout } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-services", broker.url]);
     const services = stdout.trim().split("\n").sort();
     for (const s of ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "seqcast.v1.PubSubService"])
@@ -50,7 +29,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
     assert.match(methods.stdout, /seqcast\.v1\.PubSubService\/Subscribe/);
   });
 
-  it("answers a unary call made from reflection alone (gRPC and Connect)", async () => {
+  test("answers a unary call made from reflection alone (gRPC and Connect)", async () => {
     for (const protocol of [["--protocol", "grpc", "--http2-prior-knowledge"], ["--protocol", "connect"]]) {
       const { stdout } = await run(BUF, [
         "curl", ...protocol,
@@ -69,7 +48,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
     assert.deepEqual(JSON.parse(history.stdout).messages.map((m: { content: string }) => m.content), ["from buf curl", "from buf curl"]);
   });
 
-  it("streams Subscribe to buf curl, printing messages published meanwhile", async () => {
+  test("streams Subscribe to buf curl, printing messages published meanwhile", async () => {
     const curl = spawn(BUF, [
       "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-H", `authorization: Bearer ${testToken("watcher")}`,
       "-d", '{"rooms": [{"room": "curl.stream"}], "device": "buf-curl"}',
@@ -79,10 +58,10 @@ describe("seqcast serve, inspected with the real buf curl", () => {
     curl.stdout.on("data", (d) => (out += d));
     curl.stderr.on("data", (d) => (out += d));
     try {
-      await eventually(() => out.includes('"subscribed"'), "buf curl's subscribed event", 20_000);
+      await waitUntil(() => out.includes('"subscribed"'), "buf curl's subscribed event", 20_000);
       const pub = createSeqcastClient({ baseUrl: broker.url, token: testToken("alice") });
       for (const text of ["one", "two", "three"]) await pub.publish("curl.stream", text);
-      await eventually(() => out.includes('"three"'), "the published messages in buf curl's output");
+      await waitUntil(() => out.includes('"three"'), "the published messages in buf curl's output");
       const contents = [...out.matchAll(/"content":\s*"([^"]*)"/g)].map((m) => m[1]);
       assert.deepEqual(contents, ["one", "two", "three"]);
       assert.match(out, /"sender":\s*"alice"/);
@@ -91,7 +70,7 @@ describe("seqcast serve, inspected with the real buf curl", () => {
     }
   });
 
-  it("reports health SERVING", async () => {
+  test("reports health SERVING", async () => {
     const { stdout } = await run(BUF, [
       "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", "{}", `${broker.url}/grpc.health.v1.Health/Check`,
     ]);
@@ -100,9 +79,9 @@ describe("seqcast serve, inspected with the real buf curl", () => {
 });
 
 describe("graceful shutdown", () => {
-  it("on SIGTERM sends presence leaves, ends streams with UNAVAILABLE, and exits 0", async () => {
-    const broker = await spawnServe();
-    try {
+  test("on SIGTERM sends presence leaves, ends streams with UNAVAILABLE, and exits 0", async ({ serve }) => {
+    const broker = await serve();
+    {
       const watcher = new Recorder(createSeqcastClient({ baseUrl: broker.url, token: testToken("walter") }).subscribe(["bye"], { backoff: { baseMs: 5_000, maxMs: 5_000 } }));
       const bob = new Recorder(
         createSeqcastClient({ baseUrl: broker.url, token: testToken("bob"), protocol: "connect", httpVersion: "1.1" }).subscribe(["bye"], {
@@ -111,7 +90,7 @@ describe("graceful shutdown", () => {
       );
       await Promise.all([watcher.subscribedTo("bye"), bob.subscribedTo("bye")]);
       const probe = createSeqcastClient({ baseUrl: broker.url, token: testToken("probe") });
-      for (let i = 0; i < 100 && (await probe.presence("bye")).sessionCount < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitUntil(async () => (await probe.presence("bye")).sessionCount === 2, "both sessions present");
       broker.child.kill("SIGTERM");
       assert.equal(await exited(broker.child), 0, broker.output());
       for (const r of [watcher, bob]) {
@@ -124,8 +103,6 @@ describe("graceful shutdown", () => {
       const leaves = [...watcher.ofType("presence"), ...bob.ofType("presence")].filter((e) => e.kind === "leave");
       assert.ok(leaves.length >= 1, "at least one presence leave was delivered during shutdown");
       await Promise.all([watcher.subscription.close(), bob.subscription.close()]);
-    } finally {
-      broker.child.kill("SIGKILL");
     }
   });
 });

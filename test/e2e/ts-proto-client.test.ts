@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { ReorderBuffer } from "../../src/client/reorder-buffer.js";
-import type { RunningServer } from "../../src/server/server.js";
 import {
   GetHistoryRequest,
   PubSubServiceClient,
@@ -10,38 +8,37 @@ import {
   type SubscribeResponse,
 } from "../../gen/ts-proto/seqcast/v1/pubsub.js";
 import type { Message } from "../../gen/ts-proto/seqcast/v1/types.js";
-import { eventually, startBroker, testToken } from "./harness.js";
+import { describe, test as base, testToken, waitUntil } from "../support/fixtures.js";
 
 /**
  * The contract serves an independent generated client: ts-proto stubs on
  * @grpc/grpc-js (no Connect code on the client side), with the SDK's
  * reorder buffer applied to what it receives.
  */
-describe("ts-proto + @grpc/grpc-js client", () => {
-  let server: RunningServer;
-  let client: PubSubServiceClient;
-  before(async () => {
-    server = await startBroker();
-    client = new PubSubServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
-  });
-  after(async () => {
+/** A ts-proto client of the test's broker, closed after the test. */
+const test = base.extend<{ grpcjs: PubSubServiceClient }>({
+  grpcjs: async ({ broker }, use) => {
+    const client = new PubSubServiceClient(`127.0.0.1:${broker.port}`, credentials.createInsecure());
+    await use(client);
     client.close();
-    await server.close();
-  });
+  },
+});
+
+describe("ts-proto + @grpc/grpc-js client", () => {
 
   const meta = (user: string) => {
     const m = new Metadata();
     m.set("authorization", `Bearer ${testToken(user)}`);
     return m;
   };
-  const publish = (room: string, content: string) =>
+  const publish = (client: PubSubServiceClient, room: string, content: string) =>
     new Promise<bigint>((resolve, reject) =>
       client.publish({ room, content, payload: Buffer.alloc(0), attributes: {}, clientMessageId: "" }, meta("grpcjs"), (err, res) =>
         err ? reject(err) : resolve(res.position!.sequence),
       ),
     );
 
-  it("subscribes, receives messages through the reorder buffer in order, exactly once", async () => {
+  test("subscribes, receives messages through the reorder buffer in order, exactly once", async ({ grpcjs: client }) => {
     const delivered: Message[] = [];
     let buffer: ReorderBuffer<Message & { epoch: string; sequence: bigint }> | undefined;
     const stream = client.subscribe(SubscribeRequest.fromPartial({ rooms: [{ room: "grpcjs" }], device: "grpc-js" }), meta("reader"));
@@ -53,17 +50,17 @@ describe("ts-proto + @grpc/grpc-js client", () => {
       }
     });
     const ended = new Promise<ServiceError>((resolve) => stream.on("error", resolve));
-    await eventually(() => buffer !== undefined, "subscribed event");
-    const sequences = await Promise.all(Array.from({ length: 50 }, (_, i) => publish("grpcjs", `m${i}`)));
+    await waitUntil(() => buffer !== undefined, "subscribed event");
+    const sequences = await Promise.all(Array.from({ length: 50 }, (_, i) => publish(client, "grpcjs", `m${i}`)));
     assert.deepEqual([...sequences].sort((a, b) => Number(a - b)), Array.from({ length: 50 }, (_, i) => BigInt(i + 1)));
-    await eventually(() => delivered.length === 50, "50 deliveries");
+    await waitUntil(() => delivered.length === 50, "50 deliveries");
     assert.deepEqual(delivered.map((m) => Number(m.sequence)), Array.from({ length: 50 }, (_, i) => i + 1));
     assert.ok(delivered.every((m) => m.sender === "grpcjs" && m.room === "grpcjs"));
     stream.cancel();
     assert.equal((await ended).code, status.CANCELLED);
   });
 
-  it("gets the same status codes as every other client", async () => {
+  test("gets the same status codes as every other client", async ({ grpcjs: client }) => {
     const err = await new Promise<ServiceError>((resolve) =>
       client.getHistory(GetHistoryRequest.fromPartial({ room: "no good" }), meta("x"), (e) => resolve(e!)),
     );

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import type { Engine, EngineOptions, MessageDraft, RoomEvent } from "../../src/engine/engine.js";
 
 /**
@@ -49,12 +49,12 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       harnesses.push(harness);
       return harness;
     }
-    after(async () => {
+    afterAll(async () => {
       await Promise.allSettled(harnesses.map((h) => h.engine.close()));
     });
 
     let h: EngineHarness;
-    before(async () => {
+    beforeAll(async () => {
       h = await open();
     });
 

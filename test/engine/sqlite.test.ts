@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { afterAll, describe, it } from "vitest";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import type { Engine, EngineOptions, HistoryQuery, MessageDraft, RoomEvent, StoredMessage } from "../../src/engine/engine.js";
@@ -11,7 +11,7 @@ import { createSqliteEngine, type SqliteEngine, type SqliteEngineOptions } from 
 import { engineConformance } from "./conformance.js";
 
 const dir = mkdtempSync(join(tmpdir(), "seqcast-sqlite-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const tempFile = () => join(dir, `engine-${files++}.db`);
 

@@ -1,19 +1,15 @@
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from "jose";
 import { BrokerError } from "../../src/broker/errors.js";
-import {
-  authConfigFromEnv,
-  createAuthenticator,
-  loadOrCreateSecret,
-  mintToken,
-  type Authenticator,
-} from "../../src/server/auth.js";
+import { authConfigFromEnv, createAuthenticator, type Authenticator } from "../../src/server/auth.js";
+import { mintToken } from "../../src/tokens/mint.js";
+import { loadOrCreateSecret } from "../../src/tokens/secret.js";
 import { token as tokenCommand } from "../../src/cli/token.js";
-import { UsageError } from "../../src/cli/main.js";
+import { UsageError } from "../../src/cli/usage-error.js";
 
 const SECRET = new TextEncoder().encode("unit-test-secret-0123456789abcdef");
 const HOUR = 3600_000;
@@ -36,14 +32,14 @@ async function rejects(auth: Authenticator, header: string | null, message: RegE
 }
 
 let dir: string;
-before(() => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "seqcast-auth-"));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("HS256 authenticator", () => {
   let auth: Authenticator;
-  before(async () => {
+  beforeAll(async () => {
     auth = await createAuthenticator({ secret: SECRET });
   });
 
@@ -248,7 +244,7 @@ describe("RS256 / ES256 authenticators", () => {
       let otherKey: CryptoKey;
       let pemAuth: Authenticator;
       let jwksAuth: Authenticator;
-      before(async () => {
+      beforeAll(async () => {
         const pair = await generateKeyPair(alg, { extractable: true });
         privateKey = pair.privateKey;
         otherKey = (await generateKeyPair(alg)).privateKey;

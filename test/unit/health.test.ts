@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { after, before, describe, it } from "node:test";
-import { Code, ConnectError, createClient, type ConnectRouter } from "@connectrpc/connect";
-import { Http2SessionManager, connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
+import { describe, it } from "vitest";
+import { Code, ConnectError, createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import {
   Health,
   HealthCheckResponse_ServingStatus as Status,
@@ -14,37 +11,14 @@ import { registerHealth, type HealthState } from "../../src/server/health.js";
 const SVC = "seqcast.v1.PubSubService";
 
 describe("grpc.health.v1.Health", () => {
-  let server: http2.Http2Server;
-  const sessions = new Set<http2.ServerHttp2Session>();
-  let state: HealthState;
-  let sessionManager: Http2SessionManager;
-  let client: ReturnType<typeof createClient<typeof Health>>;
-
-  before(async () => {
-    server = http2.createServer(
-      connectNodeAdapter({
-        routes(router: ConnectRouter) {
-          state = registerHealth(router, { "": "SERVING", [SVC]: "SERVING" });
-        },
-      }),
-    );
-    server.on("session", (s) => {
-      sessions.add(s);
-      s.on("close", () => sessions.delete(s));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    sessionManager = new Http2SessionManager(url);
-    client = createClient(Health, createGrpcTransport({ baseUrl: url, sessionManager }));
-  });
-
-  after(async () => {
-    sessionManager.abort();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sessions) s.destroy();
-    });
-  });
+  let state!: HealthState;
+  // In memory: the Connect router runs in this process, no socket involved.
+  const client = createClient(
+    Health,
+    createRouterTransport((router: ConnectRouter) => {
+      state = registerHealth(router, { "": "SERVING", [SVC]: "SERVING" });
+    }),
+  );
 
   /** Reads Watch responses one at a time, with a timeout per read. */
   function watch(service: string) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { isPattern, matchesPattern, patternError } from "../../src/broker/patterns.js";
+import { describe, it } from "vitest";
+import { isPattern, matchesPattern, patternError } from "../../src/names/patterns.js";
 
 describe("room patterns", () => {
   it("matches one segment with * and the rest with >", () => {

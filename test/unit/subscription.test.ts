@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { beforeEach, describe, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import { createSeqcastClient } from "../../src/client/client.js";
 import { SubscriptionState, type SubscriptionEvent } from "../../src/client/subscription.js";
 import {
@@ -15,7 +12,8 @@ import {
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { MessageSchema, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
-import { eventually, testToken } from "../e2e/harness.js";
+import { testToken } from "../support/tokens.js";
+import { waitUntil } from "../support/wait.js";
 
 /**
  * The SDK against an in-process fake broker whose streams the test scripts
@@ -84,27 +82,15 @@ const message = (sequence: number, epoch = "e1") =>
   create(SubscribeEventSchema, { event: { case: "message", value: msg(sequence, epoch) } });
 
 describe("Subscription against a scripted broker", () => {
-  let server: http2.Http2Server;
-  let url: string;
   const fake = new FakeBroker();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  before(async () => {
-    server = http2.createServer(connectNodeAdapter({ routes: fake.routes }));
-    server.on("session", (s) => sessions.add(s));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    // Clients keep idle HTTP/2 connections open; close them so the process can exit.
-    for (const session of sessions) session.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  // In memory: the Connect router runs in this process, no socket involved.
+  const transport = createRouterTransport(fake.routes);
   beforeEach(() => {
     Object.assign(fake, { scripts: [], requests: [], history: [], historyEpoch: "e1", firstSequence: 1n });
   });
 
   function open() {
-    const sub = createSeqcastClient({ baseUrl: url, token: testToken("u"), protocol: "grpc" }).subscribe(["r"], {
+    const sub = createSeqcastClient({ baseUrl: "http://in-memory", token: testToken("u"), transport }).subscribe(["r"], {
       gapFillDelayMs: 20,
       backoff: { baseMs: 5, maxMs: 20 },
     });
@@ -118,7 +104,7 @@ describe("Subscription against a scripted broker", () => {
     fake.history = [msg(1), msg(2), msg(3)];
     fake.scripts = [[started(), subscribed("e1", 0n), message(1), message(3)]];
     const { sub, delivered } = open();
-    await eventually(() => delivered().length === 3, "three deliveries");
+    await waitUntil(() => delivered().length === 3, "three deliveries");
     assert.deepEqual(delivered(), ["m1", "m2", "m3"]);
     await sub.close();
   });
@@ -128,7 +114,7 @@ describe("Subscription against a scripted broker", () => {
     fake.firstSequence = 4n;
     fake.scripts = [[started(), subscribed("e1", 0n), message(1), message(5)]];
     const { sub, delivered } = open();
-    await eventually(() => delivered().length === 4, "deliveries");
+    await waitUntil(() => delivered().length === 4, "deliveries");
     assert.deepEqual(delivered(), ["m1", "reset:lost:2", "m4", "m5"]);
     await sub.close();
   });
@@ -136,7 +122,7 @@ describe("Subscription against a scripted broker", () => {
   it("emits a reset instead of mixing lineages when the epoch changes", async () => {
     fake.scripts = [[started(), subscribed("e1", 0n), message(1), message(2), message(1, "e2")]];
     const { sub, delivered } = open();
-    await eventually(() => delivered().length === 4, "deliveries");
+    await waitUntil(() => delivered().length === 4, "deliveries");
     assert.deepEqual(delivered(), ["m1", "m2", "reset:epoch_changed:0", "m1"]);
     await sub.close();
   });
@@ -147,7 +133,7 @@ describe("Subscription against a scripted broker", () => {
       [started("s2"), subscribed("e1", 2n, true), message(3)],
     ];
     const { sub, events, delivered } = open();
-    await eventually(() => delivered().length === 3, "deliveries");
+    await waitUntil(() => delivered().length === 3, "deliveries");
     assert.deepEqual(delivered(), ["m1", "m2", "m3"]);
     assert.deepEqual(fake.requests[1]!.rooms.map((r) => [r.room, r.since?.epoch, r.since?.sequence]), [["r", "e1", 2n]]);
     assert.deepEqual(
@@ -165,7 +151,7 @@ describe("Subscription against a scripted broker", () => {
       [started("s2"), subscribed("e1", 9n, false), message(10)],
     ];
     const { sub, delivered } = open();
-    await eventually(() => delivered().length === 3, "deliveries");
+    await waitUntil(() => delivered().length === 3, "deliveries");
     assert.deepEqual(delivered(), ["m1", "reset:lost:8", "m10"]);
     await sub.close();
   });

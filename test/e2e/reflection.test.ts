@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { fileURLToPath } from "node:url";
 import { createFileRegistry, create, fromBinary, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
@@ -130,10 +130,10 @@ const expectedServices = [PubSubService.typeName, "grpc.health.v1.Health", ...re
 
 describe("reflection via buf curl", () => {
   let server: TestServer;
-  before(async () => {
+  beforeAll(async () => {
     server = await startTestServer();
   });
-  after(() => server.close());
+  afterAll(() => server.close());
 
   for (const reflectProtocol of [undefined, "grpc-v1", "grpc-v1alpha"]) {
     const flag = reflectProtocol ? ["--reflect-protocol", reflectProtocol] : [];
@@ -200,14 +200,14 @@ describe("reflection via a Connect gRPC client", () => {
   let v1Client: ReturnType<typeof createClient<typeof v1.ServerReflection>>;
   let v1alphaClient: ReturnType<typeof createClient<typeof v1alpha.ServerReflection>>;
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startTestServer();
     sessionManager = new Http2SessionManager(server.url);
     const transport = createGrpcTransport({ baseUrl: server.url, sessionManager });
     v1Client = createClient(v1.ServerReflection, transport);
     v1alphaClient = createClient(v1alpha.ServerReflection, transport);
   });
-  after(async () => {
+  afterAll(async () => {
     sessionManager.abort();
     await server.close();
   });

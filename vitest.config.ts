@@ -1,0 +1,56 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Three projects, one `npm test`:
+ * - unit:   no sockets, no child processes; files run in parallel.
+ * - engine: the engine conformance suite per engine (and engine-specific tests).
+ * - e2e:    real brokers on real ports, real child processes; one file at a
+ *           time, because the machine has two cores and timing-sensitive
+ *           tests (dead-connection detection, crash recovery) must not starve.
+ *
+ * Coverage (`npm test -- --coverage`, which CI runs) is V8's, over src/, with
+ * thresholds CI enforces: raise them when coverage grows, never lower them.
+ */
+export default defineConfig({
+  test: {
+    // Spawned brokers and CLI clients print JSON lines; keep them out of the way unless a test fails.
+    silent: "passed-only",
+    coverage: {
+      provider: "v8",
+      include: ["src/**/*.ts"],
+      reporter: ["text-summary", "text"],
+      thresholds: {
+        lines: 79,
+        statements: 76,
+        functions: 78,
+        branches: 66,
+        "src/broker/**": { lines: 95, statements: 92, functions: 93, branches: 84 },
+      },
+    },
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: "engine",
+          include: ["test/engine/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});

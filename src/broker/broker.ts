@@ -123,6 +123,7 @@ export class Broker {
       throw new BrokerError(
         "resource_exhausted",
         `publish rate limit of ${this.config.publishRate}/s exceeded; retry in ${wait} ms`,
+        { reason: "RATE_LIMITED", retryAfterMs: wait, metadata: { rate_per_second: String(this.config.publishRate) } },
       );
     const sender = identity.user;
     return this.callEngine(() =>
@@ -158,7 +159,9 @@ export class Broker {
     this.assertOpen();
     validateShortText(device, "device", 64);
     if (subscriber !== "" && !SUBSCRIBER_RE.test(subscriber))
-      throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`);
+      throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`, "INVALID_REQUEST", {
+        field: "subscriber",
+      });
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
     const session = new Session(
       randomUUID(),
@@ -191,11 +194,11 @@ export class Broker {
 
   /** The live session `id`, which must belong to `user`. */
   getSession(id: string, user: string): Session {
-    if (!id) throw invalidArgument("session_id: must not be empty");
+    if (!id) throw invalidArgument("session_id: must not be empty", "INVALID_REQUEST", { field: "session_id" });
     const session = this.sessions.get(id);
     if (!session || session.isEnded)
-      throw new BrokerError("not_found", `session "${id.slice(0, 64)}" is not live; start one with Subscribe`);
-    if (session.user !== user) throw new BrokerError("permission_denied", "session belongs to another user");
+      throw new BrokerError("not_found", `session "${id.slice(0, 64)}" is not live; start one with Subscribe`, { reason: "SESSION_NOT_FOUND" });
+    if (session.user !== user) throw new BrokerError("permission_denied", "session belongs to another user", { reason: "SESSION_FORBIDDEN" });
     return session;
   }
 
@@ -237,7 +240,7 @@ export class Broker {
     rooms.forEach((room, i) => {
       if (isPattern(room)) {
         const problem = patternError(room);
-        if (problem) throw invalidArgument(`rooms[${i}]: "${room.slice(0, 128)}" ${problem}`);
+        if (problem) throw invalidArgument(`rooms[${i}]: "${room.slice(0, 128)}" ${problem}`, "INVALID_ROOM", { field: `rooms[${i}]` });
       } else validateRoom(room, `rooms[${i}]`);
     });
     for (const room of rooms) if (isPattern(room)) this.leavePattern(session, room, true);
@@ -371,12 +374,14 @@ export class Broker {
    */
   async ack(session: Session, acks: Array<{ room: string; position: Position | undefined }>): Promise<void> {
     if (session.durableKey === undefined)
-      throw new BrokerError("failed_precondition", "this session is not durable: subscribe with a subscriber name to use Ack");
+      throw new BrokerError("failed_precondition", "this session is not durable: subscribe with a subscriber name to use Ack", {
+        reason: "NOT_DURABLE",
+      });
     const valid = acks.map(({ room, position }, i) => {
       validateRoom(room, `acks[${i}].room`);
-      if (!position) throw invalidArgument(`acks[${i}].position: required`);
+      if (!position) throw invalidArgument(`acks[${i}].position: required`, "INVALID_POSITION", { field: `acks[${i}].position` });
       const membership = session.rooms.get(room);
-      if (!membership) throw invalidArgument(`acks[${i}].room: the session does not hold "${room}"`);
+      if (!membership) throw invalidArgument(`acks[${i}].room: the session does not hold "${room}"`, "ROOM_NOT_HELD", { field: `acks[${i}].room` });
       return { membership, position };
     });
     await Promise.all(
@@ -405,7 +410,7 @@ export class Broker {
   /** Admins only: deletes the room's history and starts a new epoch; holders get a reset. */
   async clearHistory(identity: Identity, room: string): Promise<Position> {
     this.assertOpen();
-    if (!identity.admin) throw new BrokerError("permission_denied", "ClearHistory needs the admin role");
+    if (!identity.admin) throw new BrokerError("permission_denied", "ClearHistory needs the admin role", { reason: "ADMIN_REQUIRED" });
     validateRoom(room);
     return this.callEngine(() => this.engine.clear(room));
   }
@@ -416,9 +421,13 @@ export class Broker {
     validateRoom(input.room);
     checkRead(identity, input.room);
     const filter = input.filter ? compileFilter(input.filter, "filter") : undefined;
-    if (input.limit > MAX_HISTORY_LIMIT) throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`);
+    if (input.limit > MAX_HISTORY_LIMIT)
+      throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
     if (input.before !== 0n && input.before <= input.after + 1n)
-      throw invalidArgument(`empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`);
+      throw invalidArgument(
+        `empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`,
+        "INVALID_POSITION",
+      );
     const query: HistoryQuery = {
       after: input.after,
       before: input.before,
@@ -444,7 +453,9 @@ export class Broker {
     if (this.closing) return;
     this.closing = true;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions");
+    const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions", {
+      reason: "SHUTTING_DOWN",
+    });
     const sessions = [...this.sessions.values()];
     // Presence leaves first, while every stream is still open to carry them…
     await Promise.allSettled([
@@ -457,7 +468,8 @@ export class Broker {
   }
 
   private assertOpen(): void {
-    if (this.closing) throw new BrokerError("unavailable", "broker is shutting down; retry against another node or later");
+    if (this.closing)
+      throw new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" });
   }
 
   /** Engine failures are the storage being unavailable, which callers may retry. */
@@ -467,6 +479,7 @@ export class Broker {
     } catch (error) {
       if (error instanceof BrokerError) throw error;
       throw new BrokerError("unavailable", `storage engine ${this.engine.name} failed: ${String((error as Error)?.message ?? error)}`, {
+        reason: "ENGINE_UNAVAILABLE",
         cause: error,
       });
     }

@@ -18,13 +18,13 @@ const env = celEnv({});
 
 export function compileFilter(expression: string, field: string): MessageFilter {
   if (Buffer.byteLength(expression, "utf8") > MAX_FILTER_BYTES)
-    throw invalidArgument(`${field}: longer than ${MAX_FILTER_BYTES} bytes`);
+    throw invalidArgument(`${field}: longer than ${MAX_FILTER_BYTES} bytes`, "INVALID_FILTER", { field });
   let evaluate: ReturnType<typeof plan>;
   try {
     evaluate = plan(env, parse(expression));
   } catch (error) {
     // The parser's message carries the position: "<input>:1:17: found = but expecting …".
-    throw invalidArgument(`${field}: ${String((error as Error).message).replace(/^<input>:/, "at ")}`);
+    throw invalidArgument(`${field}: ${String((error as Error).message).replace(/^<input>:/, "at ")}`, "INVALID_FILTER", { field });
   }
   const bindings = (m: Pick<StoredMessage, "attributes" | "content" | "sender" | "room">) => ({
     attributes: new Map(Object.entries(m.attributes)),
@@ -36,7 +36,7 @@ export function compileFilter(expression: string, field: string): MessageFilter 
   // rather than silently deliver nothing.
   const probe = evaluate(bindings({ attributes: {}, content: "", sender: "", room: "" }));
   if (isCelError(probe) && /unresolved attribute|undeclared reference/i.test(probe.message))
-    throw invalidArgument(`${field}: unknown variable; a filter may use ${VARIABLES.join(", ")}`);
+    throw invalidArgument(`${field}: unknown variable; a filter may use ${VARIABLES.join(", ")}`, "INVALID_FILTER", { field });
   return (message) => {
     let result;
     try {

@@ -22,7 +22,7 @@ export interface Identity {
 export function checkPublish(identity: Identity, room: string): void {
   if (isInbox(room)) return;
   if (identity.publish && !anyMatches(identity.publish, room))
-    throw new BrokerError("permission_denied", `your token does not allow publishing to "${room}"`);
+    throw new BrokerError("permission_denied", `your token does not allow publishing to "${room}"`, { reason: "ROOM_FORBIDDEN" });
 }
 
 /**
@@ -32,11 +32,13 @@ export function checkPublish(identity: Identity, room: string): void {
 export function checkRead(identity: Identity, room: string): void {
   if (isInbox(room)) {
     if (inboxOwner(room) !== identity.user)
-      throw new BrokerError("permission_denied", `"${room}" is another user's inbox; only its owner may read it`);
+      throw new BrokerError("permission_denied", `"${room}" is another user's inbox; only its owner may read it`, {
+        reason: "INBOX_FORBIDDEN",
+      });
     return;
   }
   if (identity.subscribe && !anyMatches(identity.subscribe, room))
-    throw new BrokerError("permission_denied", `your token does not allow reading "${room}"`);
+    throw new BrokerError("permission_denied", `your token does not allow reading "${room}"`, { reason: "ROOM_FORBIDDEN" });
 }
 
 /** checkRead as a predicate. */

@@ -35,8 +35,9 @@ export function planJoin(
     const filter = () => (request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined);
     if (isPattern(request.room)) {
       const problem = patternError(request.room);
-      if (problem) throw invalidArgument(`rooms[${i}].room: "${request.room.slice(0, 128)}" ${problem}`);
-      if (request.since) throw invalidArgument(`rooms[${i}].since: a pattern takes no position; resume its rooms by name`);
+      if (problem) throw invalidArgument(`rooms[${i}].room: "${request.room.slice(0, 128)}" ${problem}`, "INVALID_ROOM", { field: `rooms[${i}].room` });
+      if (request.since)
+        throw invalidArgument(`rooms[${i}].since: a pattern takes no position; resume its rooms by name`, "INVALID_POSITION", { field: `rooms[${i}].since` });
       const compiled = filter();
       if (!session.patterns.has(request.room)) patterns.set(request.room, compiled);
       return;
@@ -45,13 +46,14 @@ export function planJoin(
     checkRead(session.identity, request.room);
     const compiled = filter();
     if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
-      throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`);
+      throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`, "INVALID_POSITION", { field: `rooms[${i}].since` });
     if (!session.rooms.has(request.room)) rooms.set(request.room, { ...request, compiled });
   });
   if (session.rooms.size + session.patterns.size + rooms.size + patterns.size > maxRooms)
     throw new BrokerError(
       "resource_exhausted",
-      `a session may hold at most ${maxRooms} rooms (holds ${session.rooms.size}, asked for ${rooms.size} more)`,
+      `a session may hold at most ${maxRooms} rooms (holds ${session.rooms.size}, asked for ${rooms.size} more); leave rooms first`,
+      { reason: "ROOM_LIMIT", metadata: { limit: String(maxRooms) } },
     );
   return { rooms: [...rooms.values()], patterns };
 }

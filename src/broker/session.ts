@@ -104,6 +104,7 @@ export class Session {
         new BrokerError(
           "resource_exhausted",
           `subscriber too slow: ${this.queue.length} events queued; resubscribe with your last positions to resume`,
+          { reason: "SLOW_CONSUMER" },
         ),
       );
       return;

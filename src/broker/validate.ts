@@ -11,7 +11,7 @@ export { isInbox, inboxOwner, MAX_ROOM_LENGTH } from "../names/rooms.js";
 /** A room name (`general`, `sports.football`) or an inbox (`@alice`). */
 export function validateRoom(room: string, field = "room"): string {
   const problem = roomNameError(room);
-  if (problem) throw invalidArgument(`${field}: ${problem}`);
+  if (problem) throw invalidArgument(`${field}: ${problem}`, "INVALID_ROOM", { field });
   return room;
 }
 
@@ -24,7 +24,7 @@ export function validateUser(user: string | null | undefined): string {
 
 export function validateShortText(value: string, field: string, maxBytes: number): string {
   const bytes = Buffer.byteLength(value, "utf8");
-  if (bytes > maxBytes) throw invalidArgument(`${field}: ${bytes} bytes, at most ${maxBytes} allowed`);
+  if (bytes > maxBytes) throw invalidArgument(`${field}: ${bytes} bytes, at most ${maxBytes} allowed`, "INVALID_REQUEST", { field });
   return value;
 }
 
@@ -36,12 +36,15 @@ export interface MessageBody {
 
 export function validateMessageBody(body: MessageBody, maxBytes: number): void {
   if (body.content.length === 0 && body.payload.length === 0)
-    throw invalidArgument("content: must not be empty (or set payload)");
+    throw invalidArgument("content: must not be empty (or set payload)", "INVALID_MESSAGE");
   let size = Buffer.byteLength(body.content, "utf8") + body.payload.length;
   for (const [key, value] of Object.entries(body.attributes)) {
-    if (key.length === 0) throw invalidArgument("attributes: keys must not be empty");
+    if (key.length === 0) throw invalidArgument("attributes: keys must not be empty", "INVALID_MESSAGE");
     size += Buffer.byteLength(key, "utf8") + Buffer.byteLength(value, "utf8");
   }
   if (size > maxBytes)
-    throw invalidArgument(`message is ${size} bytes (content + payload + attributes), at most ${maxBytes} allowed`);
+    throw invalidArgument(`message is ${size} bytes (content + payload + attributes), at most ${maxBytes} allowed`, "MESSAGE_TOO_LARGE", {
+      limit_bytes: String(maxBytes),
+      size_bytes: String(size),
+    });
 }

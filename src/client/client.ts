@@ -5,7 +5,7 @@ import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { createTransport, type Protocol } from "./transport.js";
 import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
-import { defaultBackoff, type BackoffPolicy } from "./retry.js";
+import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
 
 export interface SeqcastClientOptions {
   /** Broker URL, e.g. http://127.0.0.1:8080. */
@@ -71,6 +71,8 @@ export interface PresenceResult {
  * that delivers every room in order, exactly once.
  */
 export class SeqcastClient {
+  /** What the retry policy needs to know of this client. */
+  readonly retryContext: RetryContext;
   /** The generated client; every call carries the token. */
   readonly rpc: Client<typeof PubSubService>;
   private readonly queues = new Map<string, PublishQueue<PublishResult>>();
@@ -78,6 +80,7 @@ export class SeqcastClient {
 
   constructor(options: SeqcastClientOptions) {
     this.options = options;
+    this.retryContext = { tokenRefreshable: typeof options.token === "function" };
     const transport =
       options.transport ??
       createTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion });
@@ -100,6 +103,7 @@ export class SeqcastClient {
         maxInFlight: this.options.maxPublishesInFlight ?? 32,
         maxAttempts: this.options.maxPublishAttempts ?? 10,
         backoff: this.options.publishBackoff ?? defaultBackoff,
+        retry: this.retryContext,
       });
       this.queues.set(room, queue);
     }

@@ -11,7 +11,7 @@ export { Subscription, SubscriptionState } from "./subscription.js";
 export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription.js";
 export { ReorderBuffer } from "./reorder-buffer.js";
 export type { BufferPosition, HistoryFill, ReorderOutput, ResetReason, Sequenced } from "./reorder-buffer.js";
-export { backoffDelay, isRetryable, defaultBackoff } from "./retry.js";
+export { backoffDelay, defaultBackoff, errorReason, isRetryable, retryAfterMs, retryDelay } from "./retry.js";
 export type { BackoffPolicy } from "./retry.js";
 export { createTransport } from "./transport.js";
 export type { Protocol, TransportOptions } from "./transport.js";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ConnectError } from "@connectrpc/connect";
-import { backoffDelay, isRetryable, type BackoffPolicy } from "./retry.js";
+import { isRetryable, retryDelay, type BackoffPolicy, type RetryContext } from "./retry.js";
 
 export interface QueuedPublish<R> {
   /** Sends the request once; the queue calls it again on retryable failures. */
@@ -18,6 +18,8 @@ export interface PublishQueueOptions {
   /** Give up (reject) after this many attempts of one publish. */
   maxAttempts: number;
   backoff: BackoffPolicy;
+  /** What the retry policy needs to know of the client. */
+  retry?: RetryContext;
 }
 
 /**
@@ -38,6 +40,8 @@ export class PublishQueue<R> {
   private inFlight = 0;
   private paused = false;
   private failures = 0;
+  /** The failure that paused the queue: its RetryInfo (a rate limit) sets the least wait. */
+  private lastError: unknown;
   private calls = 0;
 
   constructor(private readonly options: PublishQueueOptions) {}
@@ -65,7 +69,8 @@ export class PublishQueue<R> {
           this.settled();
         },
         (error: unknown) => {
-          if (isRetryable(error) && item.attempts < this.options.maxAttempts) {
+          if (isRetryable(error, this.options.retry) && item.attempts < this.options.maxAttempts) {
+            this.lastError = error;
             this.retryLater(item);
           } else {
             item.reject(ConnectError.from(error));
@@ -91,7 +96,7 @@ export class PublishQueue<R> {
     // Everything in flight has settled: resend the failed ones first, in order.
     this.retries.sort((a, b) => a.seq - b.seq);
     this.waiting.unshift(...this.retries.splice(0));
-    const delay = backoffDelay(this.failures++, this.options.backoff);
+    const delay = retryDelay(this.lastError, this.failures++, this.options.backoff);
     setTimeout(() => {
       this.paused = false;
       this.pump();

@@ -1,12 +1,17 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/es/google/rpc/error_details_pb.js";
+import { ErrorReason } from "../../gen/es/seqcast/v1/errors_pb.js";
+
+/** ErrorInfo.domain of the broker's errors. */
+const ERROR_DOMAIN = "seqcast.v1";
 
 /**
  * Retry policy, decided in one place: which failures are worth another
  * attempt, and how long to wait before it.
  */
 
-/** Codes after which the same request can succeed later. */
-const RETRYABLE = new Set<Code>([
+/** Codes after which the same request can succeed later, for errors without a reason (network failures, other servers). */
+const RETRYABLE_CODES = new Set<Code>([
   Code.Unavailable, // broker restarting or storage down
   Code.ResourceExhausted, // slow consumer cut off, or rate limited
   Code.Aborted,
@@ -16,8 +21,47 @@ const RETRYABLE = new Set<Code>([
   Code.Canceled, // a stream cancelled by the peer or a dropped connection, not by us
 ]);
 
-export function isRetryable(error: unknown): boolean {
-  return RETRYABLE.has(ConnectError.from(error).code);
+/**
+ * Reasons (proto/seqcast/v1/errors.proto) after which the same request can
+ * succeed later. Every other reason is terminal: retrying would fail the same
+ * way (a room limit, a forbidden room, a malformed request).
+ */
+const RETRYABLE_REASONS = new Set(["SLOW_CONSUMER", "RATE_LIMITED", "SHUTTING_DOWN", "ENGINE_UNAVAILABLE", "INTERNAL"]);
+
+/** The broker's machine-readable reason of an error (ErrorInfo of domain seqcast.v1), if it sent one. */
+export function errorReason(error: unknown): string | undefined {
+  const info = ConnectError.from(error).findDetails(ErrorInfoSchema).find((i) => i.domain === ERROR_DOMAIN);
+  return info?.reason || undefined;
+}
+
+/** How long the broker asked the client to wait before retrying (RetryInfo), in ms. */
+export function retryAfterMs(error: unknown): number | undefined {
+  const delay = ConnectError.from(error).findDetails(RetryInfoSchema)[0]?.retryDelay;
+  return delay ? Number(delay.seconds) * 1000 + Math.ceil(delay.nanos / 1_000_000) : undefined;
+}
+
+export interface RetryContext {
+  /** The client can present a fresh token (its token source is a function): an expired token is worth a retry. */
+  tokenRefreshable?: boolean;
+}
+
+/** Whether the same request may succeed later: decided on the broker's reason, else on the code. */
+export function isRetryable(error: unknown, context: RetryContext = {}): boolean {
+  const reason = errorReason(error);
+  if (reason === "TOKEN_EXPIRED") return context.tokenRefreshable === true;
+  if (reason !== undefined && KNOWN_REASONS.has(reason)) return RETRYABLE_REASONS.has(reason);
+  return RETRYABLE_CODES.has(ConnectError.from(error).code);
+}
+
+/** Reasons this SDK knows; an unknown one (a newer broker) is judged by its code. */
+const KNOWN_REASONS = new Set(
+  Object.keys(ErrorReason)
+    .filter((name) => Number.isNaN(Number(name)) && name !== "UNSPECIFIED"),
+);
+
+/** The wait before the next attempt: the backoff, but never less than what the broker asked for. */
+export function retryDelay(error: unknown, attempt: number, policy: BackoffPolicy = defaultBackoff): number {
+  return Math.max(backoffDelay(attempt, policy), retryAfterMs(error) ?? 0);
 }
 
 export interface BackoffPolicy {

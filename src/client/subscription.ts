@@ -4,7 +4,7 @@ import { PresenceState, type Message } from "../../gen/es/seqcast/v1/types_pb.js
 import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
 import { AckBatcher, type AckPosition } from "./ack-batcher.js";
-import { backoffDelay, defaultBackoff, isRetryable, sleep } from "./retry.js";
+import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
 import {
   PRESENCE_KINDS,
   SubscriptionState,
@@ -257,12 +257,12 @@ export class Subscription {
       clearTimeout(this.watchdog);
       if (this.isClosed()) return;
       // Our own abort (watchdog) is a dead connection: retry like any network failure.
-      if (!stream.signal.aborted && !isRetryable(failure)) {
+      if (!stream.signal.aborted && !isRetryable(failure, this.client.retryContext)) {
         this.setState(SubscriptionState.Closed, failure.rawMessage, failure);
         return;
       }
       this.setState(SubscriptionState.Reconnecting, failure.rawMessage, failure);
-      await sleep(backoffDelay(attempt++, this.options.backoff ?? defaultBackoff), this.closed.signal);
+      await sleep(retryDelay(failure, attempt++, this.options.backoff ?? defaultBackoff), this.closed.signal);
     }
   }
 

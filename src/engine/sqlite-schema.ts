@@ -10,10 +10,11 @@
 export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
--- One row per room ever used. The epoch is created with the room and never
--- changes (nothing in this engine clears a lineage), so resuming clients keep
--- their positions across broker restarts. "sequence" is the last sequence
--- assigned in the epoch; it never rewinds, even when every message expired.
+-- One row per room ever used. The epoch is created with the room and
+-- survives broker restarts, so resuming clients keep their positions; it
+-- changes only when an admin clears the room's history (ClearHistory), which
+-- also restarts "sequence" at 0. "sequence" is the last sequence assigned in
+-- the epoch; it never rewinds within an epoch, even when every message expired.
 CREATE TABLE IF NOT EXISTS rooms (
   id          INTEGER PRIMARY KEY,
   name        TEXT    NOT NULL UNIQUE,

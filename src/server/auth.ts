@@ -116,7 +116,7 @@ export async function createAuthenticator(config: AuthConfig, options: Authentic
         currentDate: new Date(now()),
       }));
     } catch (error) {
-      throw unauthenticated(describeJoseError(error, header, accepted, now()), error);
+      throw unauthenticated(describeJoseError(error, header, accepted, now()), error, error instanceof errors.JWTExpired ? "TOKEN_EXPIRED" : "TOKEN_INVALID");
     }
     return { identity: identityFrom(payload), exp: payload.exp };
   }
@@ -129,7 +129,7 @@ export async function createAuthenticator(config: AuthConfig, options: Authentic
         const { exp } = entry.verified;
         if (exp !== undefined && exp <= now() / 1000 - CLOCK_TOLERANCE_S) {
           cache.delete(token);
-          throw unauthenticated(expiredMessage(exp, now()));
+          throw unauthenticated(expiredMessage(exp, now()), undefined, "TOKEN_EXPIRED");
         }
         return copy(entry.verified.identity);
       }
@@ -177,7 +177,11 @@ function expiredMessage(exp: number, nowMs: number): string {
 /** The token of `Bearer <token>`. */
 function bearerToken(authorization: string | null): string {
   if (authorization === null || authorization.trim() === "")
-    throw unauthenticated("missing 'authorization' header: send 'authorization: Bearer <token>' (mint one with 'seqcast token --user NAME')");
+    throw unauthenticated(
+      "missing 'authorization' header: send 'authorization: Bearer <token>' (mint one with 'seqcast token --user NAME')",
+      undefined,
+      "TOKEN_MISSING",
+    );
   const [scheme = "", ...rest] = authorization.trim().split(/\s+/);
   if (scheme.toLowerCase() !== "bearer")
     throw unauthenticated(`'authorization' header is not a Bearer token (scheme '${printable(scheme)}'); send 'Bearer <token>'`);
@@ -307,8 +311,8 @@ function loadJwks(path: string): JWTVerifyGetKey {
   }
 }
 
-const unauthenticated = (message: string, cause?: unknown) =>
-  new BrokerError("unauthenticated", message, cause === undefined ? undefined : { cause });
+const unauthenticated = (message: string, cause?: unknown, reason: "TOKEN_MISSING" | "TOKEN_EXPIRED" | "TOKEN_INVALID" = "TOKEN_INVALID") =>
+  new BrokerError("unauthenticated", message, { reason, cause });
 
 const isoTime = (seconds: number) => new Date(seconds * 1000).toISOString();
 

@@ -155,7 +155,10 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
         const session = broker.getSession(request.sessionId, identity(context).user);
         const state =
           request.state === PresenceState.ONLINE ? "online" : request.state === PresenceState.AWAY ? "away" : undefined;
-        if (!state) throw new BrokerError("invalid_argument", "state: must be PRESENCE_STATE_ONLINE or PRESENCE_STATE_AWAY");
+        if (!state)
+          throw new BrokerError("invalid_argument", "state: must be PRESENCE_STATE_ONLINE or PRESENCE_STATE_AWAY", {
+            metadata: { field: "state" },
+          });
         await broker.setPresence(session, state);
         return create(SetPresenceResponseSchema);
       }),

@@ -62,14 +62,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let health: HealthState | undefined;
   // One place decides who is calling, for every protocol and every RPC of the service.
   const authenticate: Interceptor = (next) => async (request) => {
-    if (request.service.typeName === PubSubService.typeName) {
-      try {
-        request.contextValues.set(IDENTITY, await options.authenticate(request.header.get("authorization")));
-      } catch (error) {
-        throw toConnectError(error);
-      }
+    if (request.service.typeName !== PubSubService.typeName) return next(request);
+    try {
+      request.contextValues.set(IDENTITY, await options.authenticate(request.header.get("authorization")));
+      return await next(request);
+    } catch (error) {
+      throw toConnectError(error);
     }
-    return next(request);
   };
   const handler = connectNodeAdapter({
     interceptors: [authenticate],

@@ -1,21 +1,63 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { createTransport } from "../../src/client/transport.js";
+import { SubscriptionState } from "../../src/client/subscription.js";
+import { errorReason, retryAfterMs } from "../../src/client/retry.js";
 import { test, describe, PROTOCOLS, clientFor, Recorder, testToken } from "../support/fixtures.js";
 
-async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+async function codeOf(call: Promise<unknown>): Promise<{ code: string; message: string; reason?: string; retryAfterMs?: number }> {
   try {
     await call;
   } catch (error) {
     const e = ConnectError.from(error);
-    return { code: Code[e.code], message: e.rawMessage };
+    return { code: Code[e.code], message: e.rawMessage, reason: errorReason(e), retryAfterMs: retryAfterMs(e) };
   }
   assert.fail("expected the call to fail");
 }
 
+/** The first event or error of a raw Subscribe stream. */
+const firstOf = (stream: AsyncIterable<unknown>) =>
+  (async () => {
+    for await (const _ of stream) break;
+  })();
+
 for (const p of PROTOCOLS) {
   describe(`errors over ${p.name}`, () => {
     test.override({ brokerConfig: { maxMessageBytes: 1024, maxRoomsPerSession: 3 } });
+
+    test("carries a machine-readable reason (google.rpc.ErrorInfo) and retry info where a wait helps", async ({ broker, client }) => {
+      const alice = client("alice", p);
+      const cases: Array<[string, Promise<unknown>, string, string]> = [
+        ["bad room", alice.publish("no good", "x"), "InvalidArgument", "INVALID_ROOM"],
+        ["empty message", alice.publish("ok", ""), "InvalidArgument", "INVALID_MESSAGE"],
+        ["oversized message", alice.publish("ok", "x".repeat(2000)), "InvalidArgument", "MESSAGE_TOO_LARGE"],
+        ["bad filter", alice.history("ok", { filter: "content ==" }), "InvalidArgument", "INVALID_FILTER"],
+        ["empty range", alice.history("ok", { after: 5n, before: 6n }), "InvalidArgument", "INVALID_POSITION"],
+        ["another user's inbox", alice.history("@bob"), "PermissionDenied", "INBOX_FORBIDDEN"],
+        ["admin RPC", alice.rpc.clearHistory({ room: "ok" }), "PermissionDenied", "ADMIN_REQUIRED"],
+        ["unknown session", alice.rpc.join({ sessionId: "nope", rooms: [] }), "NotFound", "SESSION_NOT_FOUND"],
+        ["too many rooms", firstOf(alice.rpc.subscribe({ rooms: ["a", "b", "c", "d"].map((room) => ({ room })) })), "ResourceExhausted", "ROOM_LIMIT"],
+        ["expired token", clientFor(broker.url, "late", p, { expiresIn: -60 }).publish("ok", "x"), "Unauthenticated", "TOKEN_EXPIRED"],
+        ["forged token", clientFor(broker.url, "eve", p, { secret: "not the broker's" }).publish("ok", "x"), "Unauthenticated", "TOKEN_INVALID"],
+      ];
+      for (const [what, call, code, reason] of cases) {
+        const r = await codeOf(call);
+        assert.deepEqual([r.code, r.reason], [code, reason], `${what}: ${r.message}`);
+      }
+      const missing = await codeOf(firstOf(createClient(PubSubService, createTransport({ baseUrl: broker.url, protocol: p.protocol, httpVersion: p.httpVersion })).subscribe({})));
+      assert.deepEqual([missing.code, missing.reason], ["Unauthenticated", "TOKEN_MISSING"]);
+    });
+
+    test("a Subscribe over the room limit ends the subscription for good instead of reconnecting forever", async ({ client }) => {
+      const sub = client("greedy", p).subscribe(["a", "b", "c", "d"], { backoff: { baseMs: 5, maxMs: 20 } });
+      const rec = new Recorder(sub);
+      await assert.rejects(sub.waitFor(SubscriptionState.Connected), /at most 3 rooms/);
+      const states = rec.ofType("state");
+      assert.deepEqual(states.map((e) => e.to), [SubscriptionState.Closed], "no reconnect attempt");
+      assert.equal(errorReason(states[0]!.error), "ROOM_LIMIT");
+    });
 
     test("rejects bad room names with INVALID_ARGUMENT saying what is wrong", async ({ client }) => {
       const c = client("alice", p);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { errorReason } from "../../src/client/retry.js";
 import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { test, describe, PROTOCOLS, Recorder, testToken } from "../support/fixtures.js";
 
@@ -50,6 +51,7 @@ describe("stream flow control", () => {
     }
     assert.equal(error?.code, Code.ResourceExhausted);
     assert.match(error!.rawMessage, /too slow/);
+    assert.equal(errorReason(error), "SLOW_CONSUMER");
     await healthy.subscription.close();
   });
 });

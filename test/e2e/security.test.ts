@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { createTransport } from "../../src/client/transport.js";
+import { errorReason, retryAfterMs } from "../../src/client/retry.js";
 import { test, describe, PROTOCOLS, Recorder, testToken, waitUntil, type ProtocolCase } from "../support/fixtures.js";
 
 const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
@@ -44,13 +45,13 @@ function rpcCalls(rpc: Client<typeof PubSubService>) {
   };
 }
 
-async function outcome(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+async function outcome(call: Promise<unknown>): Promise<{ code: string; message: string; reason?: string; retryAfterMs?: number }> {
   try {
     await call;
     return { code: "OK", message: "" };
   } catch (error) {
     const e = ConnectError.from(error);
-    return { code: Code[e.code], message: e.rawMessage };
+    return { code: Code[e.code], message: e.rawMessage, reason: errorReason(e), retryAfterMs: retryAfterMs(e) };
   }
 }
 
@@ -191,6 +192,8 @@ describe("security matrix", () => {
     const limited = results.filter((r) => r.code === "ResourceExhausted");
     assert.ok(limited.length >= 2, JSON.stringify(results));
     assert.match(limited[0]!.message, /retry in \d+ ms/);
+    assert.equal(limited[0]!.reason, "RATE_LIMITED");
+    assert.ok(limited[0]!.retryAfterMs! > 0, "RetryInfo says how long to wait");
     // Another user is not affected.
     assert.equal((await outcome(client("calm", p).publish("fast", "ok"))).code, "OK");
   });

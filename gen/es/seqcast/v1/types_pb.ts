@@ -113,7 +113,8 @@ export type Message = Message$1<"seqcast.v1.Message"> & {
   payload: Uint8Array;
 
   /**
-   * Optional string attributes, opaque to the broker in this version.
+   * Optional string attributes, delivered as published. Subscription and
+   * history filters (RoomSubscription.filter) may read them.
    *
    * @generated from field: map<string, string> attributes = 8;
    */
@@ -191,7 +192,7 @@ export type PresenceEntry = Message$1<"seqcast.v1.PresenceEntry"> & {
   since?: Timestamp | undefined;
 
   /**
-   * The session's last activity (join, SetPresence, Ack).
+   * The session's last activity (its join, or a SetPresence).
    *
    * @generated from field: google.protobuf.Timestamp last_active = 7;
    */

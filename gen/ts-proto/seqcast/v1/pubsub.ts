@@ -44,19 +44,28 @@ export const protobufFileName = "seqcast/v1/pubsub.proto";
  * role and the room patterns it may publish to and read. Rooms named `@user`
  * are inboxes: anyone may publish to one, only its user may read it.
  *
- * Errors use the standard gRPC codes:
- *   INVALID_ARGUMENT   a malformed request; the message says which field and why
- *   UNAUTHENTICATED    missing, malformed, expired or wrongly signed token
- *                      (the message says which)
+ * Errors use the standard gRPC codes, and every error carries a
+ * machine-readable reason (google.rpc.ErrorInfo, domain "seqcast.v1"; the
+ * reasons are the ErrorReason values of errors.proto, named here in
+ * parentheses) plus google.rpc.RetryInfo where waiting helps:
+ *   INVALID_ARGUMENT   a malformed request; the message says which field and
+ *                      why (INVALID_ROOM, INVALID_MESSAGE, MESSAGE_TOO_LARGE,
+ *                      INVALID_FILTER, INVALID_POSITION, INVALID_REQUEST)
+ *   UNAUTHENTICATED    every RPC: missing, malformed, expired or wrongly
+ *                      signed token (TOKEN_MISSING, TOKEN_EXPIRED, TOKEN_INVALID)
  *   PERMISSION_DENIED  the caller may not act on that session or room, or
- *                      lacks the admin role
- *   NOT_FOUND          unknown session
- *   RESOURCE_EXHAUSTED publish rate limit ("retry in N ms"), too many rooms
- *                      in a session, or a subscriber too slow to keep up (its
- *                      stream is ended; it may resume)
- *   UNAVAILABLE        the broker is shutting down or its storage is down;
- *                      retry with backoff
- *   INTERNAL           a bug in the broker
+ *                      lacks the admin role (ROOM_FORBIDDEN, INBOX_FORBIDDEN,
+ *                      SESSION_FORBIDDEN, ADMIN_REQUIRED)
+ *   NOT_FOUND          unknown session (SESSION_NOT_FOUND)
+ *   RESOURCE_EXHAUSTED publish rate limit (RATE_LIMITED, with RetryInfo),
+ *                      too many rooms in a session (ROOM_LIMIT: not
+ *                      retryable as is), a subscriber too slow to keep up
+ *                      (SLOW_CONSUMER: its stream is ended; it may resume), a
+ *                      request over the size the broker reads (REQUEST_TOO_LARGE)
+ *   UNAVAILABLE        every RPC: the broker is shutting down (SHUTTING_DOWN)
+ *                      or its storage is down (ENGINE_UNAVAILABLE); retry
+ *                      with backoff
+ *   INTERNAL           a bug in the broker (INTERNAL)
  */
 
 /** Kinds of presence change. */
@@ -168,7 +177,10 @@ export interface PublishRequest {
   content: string;
   /** Optional binary body, opaque to the broker. */
   payload: Uint8Array;
-  /** Optional string attributes, delivered with the message. */
+  /**
+   * Optional string attributes, delivered with the message; subscription
+   * filters may select on them.
+   */
   attributes: { [key: string]: string };
   /**
    * Optional identifier the publisher chose for this message (at most 128
@@ -268,7 +280,14 @@ export interface SubscribeRequest {
  * it has ready into one stream message; they are in order.
  */
 export interface SubscribeResponse {
-  /** Events in the order they happened. */
+  /**
+   * Events in the order they happened.
+   *
+   * Never renumber: the broker assembles this message from pre-encoded
+   * SubscribeEvent bytes, each written as field 1 (src/server/convert.ts,
+   * "encode once"), so that a message fanned out to N streams is serialized
+   * once rather than N times.
+   */
   events: SubscribeEvent[];
 }
 
@@ -3395,7 +3414,12 @@ export const PubSubServiceService = {
    * delivered to the room's subscribers. Messages of one publisher to one
    * room are sequenced in the order their Publish calls were received.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name, empty or oversized content.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), empty
+   * content or an empty attribute key (INVALID_MESSAGE), a message over the
+   * size limit (MESSAGE_TOO_LARGE), a client_message_id over 128 bytes
+   * (INVALID_REQUEST); PERMISSION_DENIED when the token's publish patterns
+   * exclude the room (ROOM_FORBIDDEN); RESOURCE_EXHAUSTED beyond the
+   * per-user publish rate (RATE_LIMITED, with RetryInfo).
    */
   publish: {
     path: "/seqcast.v1.PubSubService/Publish" as const,
@@ -3420,7 +3444,14 @@ export const PubSubServiceService = {
    * (see the README's slow-consumer policy) and with UNAVAILABLE when the
    * broker shuts down; in both cases the client may resume from its positions.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name or position.
+   * Errors, before any event: INVALID_ARGUMENT for a bad room name or
+   * pattern (INVALID_ROOM), filter (INVALID_FILTER), position
+   * (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
+   * PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+   * another user's inbox (INBOX_FORBIDDEN); RESOURCE_EXHAUSTED for more
+   * rooms than a session may hold (ROOM_LIMIT). Ending a live stream:
+   * RESOURCE_EXHAUSTED (SLOW_CONSUMER), UNAVAILABLE (SHUTTING_DOWN,
+   * ENGINE_UNAVAILABLE).
    */
   subscribe: {
     path: "/seqcast.v1.PubSubService/Subscribe" as const,
@@ -3436,9 +3467,11 @@ export const PubSubServiceService = {
    * `subscribed` event for each room, followed by its messages.
    *
    * Joining a room the session already holds is a no-op for that room.
-   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-   * the session belongs to another user, INVALID_ARGUMENT for bad rooms,
-   * RESOURCE_EXHAUSTED beyond the per-session room limit.
+   * Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+   * PERMISSION_DENIED when the session belongs to another user
+   * (SESSION_FORBIDDEN) or a room may not be read (ROOM_FORBIDDEN,
+   * INBOX_FORBIDDEN), INVALID_ARGUMENT as for Subscribe, RESOURCE_EXHAUSTED
+   * beyond the per-session room limit (ROOM_LIMIT).
    */
   join: {
     path: "/seqcast.v1.PubSubService/Join" as const,
@@ -3454,7 +3487,8 @@ export const PubSubServiceService = {
    * `unsubscribed` event for each room it held; no message of that room
    * follows it. Leaving a room the session does not hold is a no-op.
    *
-   * Errors: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT as for Join.
+   * Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+   * (SESSION_FORBIDDEN), INVALID_ARGUMENT for a malformed room (INVALID_ROOM).
    */
   leave: {
     path: "/seqcast.v1.PubSubService/Leave" as const,
@@ -3476,10 +3510,11 @@ export const PubSubServiceService = {
    *
    * Acks for another epoch than the room's current one are ignored (the
    * room was reset meanwhile; the stream says so).
-   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-   * the session belongs to another user, FAILED_PRECONDITION when the session
-   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
-   * session does not hold.
+   * Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+   * PERMISSION_DENIED when the session belongs to another user
+   * (SESSION_FORBIDDEN), FAILED_PRECONDITION when the session has no
+   * subscriber name (NOT_DURABLE), INVALID_ARGUMENT for a room the session
+   * does not hold (ROOM_NOT_HELD) or a missing position (INVALID_POSITION).
    */
   ack: {
     path: "/seqcast.v1.PubSubService/Ack" as const,
@@ -3493,7 +3528,10 @@ export const PubSubServiceService = {
   /**
    * GetHistory returns retained messages of a room, by sequence range.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name or an empty range.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), an empty
+   * range (INVALID_POSITION), a limit over 1000 (INVALID_REQUEST) or a bad
+   * filter (INVALID_FILTER); PERMISSION_DENIED for a room the token may not
+   * read (ROOM_FORBIDDEN) or another user's inbox (INBOX_FORBIDDEN).
    */
   getHistory: {
     path: "/seqcast.v1.PubSubService/GetHistory" as const,
@@ -3510,8 +3548,8 @@ export const PubSubServiceService = {
    * the room gets a `reset` event, and resuming clients with positions of the
    * old epoch are told `recovered = false`.
    *
-   * Errors: PERMISSION_DENIED for a caller without the admin role,
-   * INVALID_ARGUMENT for a bad room name.
+   * Errors: PERMISSION_DENIED for a caller without the admin role
+   * (ADMIN_REQUIRED), INVALID_ARGUMENT for a bad room name (INVALID_ROOM).
    */
   clearHistory: {
     path: "/seqcast.v1.PubSubService/ClearHistory" as const,
@@ -3527,8 +3565,9 @@ export const PubSubServiceService = {
    * SetPresence sets a live session's state (online or away) in every room
    * it holds by name; the rooms' subscribers get an update event.
    *
-   * Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
-   * state other than ONLINE or AWAY.
+   * Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+   * (SESSION_FORBIDDEN) as for Join; INVALID_ARGUMENT for a state other than
+   * ONLINE or AWAY (INVALID_REQUEST).
    */
   setPresence: {
     path: "/seqcast.v1.PubSubService/SetPresence" as const,
@@ -3542,7 +3581,9 @@ export const PubSubServiceService = {
   /**
    * GetPresence lists the sessions present in a room.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM);
+   * PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+   * another user's inbox (INBOX_FORBIDDEN).
    */
   getPresence: {
     path: "/seqcast.v1.PubSubService/GetPresence" as const,
@@ -3563,7 +3604,12 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * delivered to the room's subscribers. Messages of one publisher to one
    * room are sequenced in the order their Publish calls were received.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name, empty or oversized content.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), empty
+   * content or an empty attribute key (INVALID_MESSAGE), a message over the
+   * size limit (MESSAGE_TOO_LARGE), a client_message_id over 128 bytes
+   * (INVALID_REQUEST); PERMISSION_DENIED when the token's publish patterns
+   * exclude the room (ROOM_FORBIDDEN); RESOURCE_EXHAUSTED beyond the
+   * per-user publish rate (RATE_LIMITED, with RetryInfo).
    */
   publish: handleUnaryCall<PublishRequest, PublishResponse>;
   /**
@@ -3580,7 +3626,14 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * (see the README's slow-consumer policy) and with UNAVAILABLE when the
    * broker shuts down; in both cases the client may resume from its positions.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name or position.
+   * Errors, before any event: INVALID_ARGUMENT for a bad room name or
+   * pattern (INVALID_ROOM), filter (INVALID_FILTER), position
+   * (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
+   * PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+   * another user's inbox (INBOX_FORBIDDEN); RESOURCE_EXHAUSTED for more
+   * rooms than a session may hold (ROOM_LIMIT). Ending a live stream:
+   * RESOURCE_EXHAUSTED (SLOW_CONSUMER), UNAVAILABLE (SHUTTING_DOWN,
+   * ENGINE_UNAVAILABLE).
    */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /**
@@ -3588,9 +3641,11 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * `subscribed` event for each room, followed by its messages.
    *
    * Joining a room the session already holds is a no-op for that room.
-   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-   * the session belongs to another user, INVALID_ARGUMENT for bad rooms,
-   * RESOURCE_EXHAUSTED beyond the per-session room limit.
+   * Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+   * PERMISSION_DENIED when the session belongs to another user
+   * (SESSION_FORBIDDEN) or a room may not be read (ROOM_FORBIDDEN,
+   * INBOX_FORBIDDEN), INVALID_ARGUMENT as for Subscribe, RESOURCE_EXHAUSTED
+   * beyond the per-session room limit (ROOM_LIMIT).
    */
   join: handleUnaryCall<JoinRequest, JoinResponse>;
   /**
@@ -3598,7 +3653,8 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * `unsubscribed` event for each room it held; no message of that room
    * follows it. Leaving a room the session does not hold is a no-op.
    *
-   * Errors: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT as for Join.
+   * Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+   * (SESSION_FORBIDDEN), INVALID_ARGUMENT for a malformed room (INVALID_ROOM).
    */
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
   /**
@@ -3612,16 +3668,20 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    *
    * Acks for another epoch than the room's current one are ignored (the
    * room was reset meanwhile; the stream says so).
-   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-   * the session belongs to another user, FAILED_PRECONDITION when the session
-   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
-   * session does not hold.
+   * Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+   * PERMISSION_DENIED when the session belongs to another user
+   * (SESSION_FORBIDDEN), FAILED_PRECONDITION when the session has no
+   * subscriber name (NOT_DURABLE), INVALID_ARGUMENT for a room the session
+   * does not hold (ROOM_NOT_HELD) or a missing position (INVALID_POSITION).
    */
   ack: handleUnaryCall<AckRequest, AckResponse>;
   /**
    * GetHistory returns retained messages of a room, by sequence range.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name or an empty range.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), an empty
+   * range (INVALID_POSITION), a limit over 1000 (INVALID_REQUEST) or a bad
+   * filter (INVALID_FILTER); PERMISSION_DENIED for a room the token may not
+   * read (ROOM_FORBIDDEN) or another user's inbox (INBOX_FORBIDDEN).
    */
   getHistory: handleUnaryCall<GetHistoryRequest, GetHistoryResponse>;
   /**
@@ -3630,22 +3690,25 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * the room gets a `reset` event, and resuming clients with positions of the
    * old epoch are told `recovered = false`.
    *
-   * Errors: PERMISSION_DENIED for a caller without the admin role,
-   * INVALID_ARGUMENT for a bad room name.
+   * Errors: PERMISSION_DENIED for a caller without the admin role
+   * (ADMIN_REQUIRED), INVALID_ARGUMENT for a bad room name (INVALID_ROOM).
    */
   clearHistory: handleUnaryCall<ClearHistoryRequest, ClearHistoryResponse>;
   /**
    * SetPresence sets a live session's state (online or away) in every room
    * it holds by name; the rooms' subscribers get an update event.
    *
-   * Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
-   * state other than ONLINE or AWAY.
+   * Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+   * (SESSION_FORBIDDEN) as for Join; INVALID_ARGUMENT for a state other than
+   * ONLINE or AWAY (INVALID_REQUEST).
    */
   setPresence: handleUnaryCall<SetPresenceRequest, SetPresenceResponse>;
   /**
    * GetPresence lists the sessions present in a room.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM);
+   * PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+   * another user's inbox (INBOX_FORBIDDEN).
    */
   getPresence: handleUnaryCall<GetPresenceRequest, GetPresenceResponse>;
 }
@@ -3658,7 +3721,12 @@ export interface PubSubServiceClient extends Client {
    * delivered to the room's subscribers. Messages of one publisher to one
    * room are sequenced in the order their Publish calls were received.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name, empty or oversized content.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), empty
+   * content or an empty attribute key (INVALID_MESSAGE), a message over the
+   * size limit (MESSAGE_TOO_LARGE), a client_message_id over 128 bytes
+   * (INVALID_REQUEST); PERMISSION_DENIED when the token's publish patterns
+   * exclude the room (ROOM_FORBIDDEN); RESOURCE_EXHAUSTED beyond the
+   * per-user publish rate (RATE_LIMITED, with RetryInfo).
    */
   publish(
     request: PublishRequest,
@@ -3689,7 +3757,14 @@ export interface PubSubServiceClient extends Client {
    * (see the README's slow-consumer policy) and with UNAVAILABLE when the
    * broker shuts down; in both cases the client may resume from its positions.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name or position.
+   * Errors, before any event: INVALID_ARGUMENT for a bad room name or
+   * pattern (INVALID_ROOM), filter (INVALID_FILTER), position
+   * (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
+   * PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+   * another user's inbox (INBOX_FORBIDDEN); RESOURCE_EXHAUSTED for more
+   * rooms than a session may hold (ROOM_LIMIT). Ending a live stream:
+   * RESOURCE_EXHAUSTED (SLOW_CONSUMER), UNAVAILABLE (SHUTTING_DOWN,
+   * ENGINE_UNAVAILABLE).
    */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
@@ -3702,9 +3777,11 @@ export interface PubSubServiceClient extends Client {
    * `subscribed` event for each room, followed by its messages.
    *
    * Joining a room the session already holds is a no-op for that room.
-   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-   * the session belongs to another user, INVALID_ARGUMENT for bad rooms,
-   * RESOURCE_EXHAUSTED beyond the per-session room limit.
+   * Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+   * PERMISSION_DENIED when the session belongs to another user
+   * (SESSION_FORBIDDEN) or a room may not be read (ROOM_FORBIDDEN,
+   * INBOX_FORBIDDEN), INVALID_ARGUMENT as for Subscribe, RESOURCE_EXHAUSTED
+   * beyond the per-session room limit (ROOM_LIMIT).
    */
   join(request: JoinRequest, callback: (error: ServiceError | null, response: JoinResponse) => void): ClientUnaryCall;
   join(
@@ -3723,7 +3800,8 @@ export interface PubSubServiceClient extends Client {
    * `unsubscribed` event for each room it held; no message of that room
    * follows it. Leaving a room the session does not hold is a no-op.
    *
-   * Errors: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT as for Join.
+   * Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+   * (SESSION_FORBIDDEN), INVALID_ARGUMENT for a malformed room (INVALID_ROOM).
    */
   leave(
     request: LeaveRequest,
@@ -3751,10 +3829,11 @@ export interface PubSubServiceClient extends Client {
    *
    * Acks for another epoch than the room's current one are ignored (the
    * room was reset meanwhile; the stream says so).
-   * Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-   * the session belongs to another user, FAILED_PRECONDITION when the session
-   * has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
-   * session does not hold.
+   * Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+   * PERMISSION_DENIED when the session belongs to another user
+   * (SESSION_FORBIDDEN), FAILED_PRECONDITION when the session has no
+   * subscriber name (NOT_DURABLE), INVALID_ARGUMENT for a room the session
+   * does not hold (ROOM_NOT_HELD) or a missing position (INVALID_POSITION).
    */
   ack(request: AckRequest, callback: (error: ServiceError | null, response: AckResponse) => void): ClientUnaryCall;
   ack(
@@ -3771,7 +3850,10 @@ export interface PubSubServiceClient extends Client {
   /**
    * GetHistory returns retained messages of a room, by sequence range.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name or an empty range.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), an empty
+   * range (INVALID_POSITION), a limit over 1000 (INVALID_REQUEST) or a bad
+   * filter (INVALID_FILTER); PERMISSION_DENIED for a room the token may not
+   * read (ROOM_FORBIDDEN) or another user's inbox (INBOX_FORBIDDEN).
    */
   getHistory(
     request: GetHistoryRequest,
@@ -3794,8 +3876,8 @@ export interface PubSubServiceClient extends Client {
    * the room gets a `reset` event, and resuming clients with positions of the
    * old epoch are told `recovered = false`.
    *
-   * Errors: PERMISSION_DENIED for a caller without the admin role,
-   * INVALID_ARGUMENT for a bad room name.
+   * Errors: PERMISSION_DENIED for a caller without the admin role
+   * (ADMIN_REQUIRED), INVALID_ARGUMENT for a bad room name (INVALID_ROOM).
    */
   clearHistory(
     request: ClearHistoryRequest,
@@ -3816,8 +3898,9 @@ export interface PubSubServiceClient extends Client {
    * SetPresence sets a live session's state (online or away) in every room
    * it holds by name; the rooms' subscribers get an update event.
    *
-   * Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
-   * state other than ONLINE or AWAY.
+   * Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+   * (SESSION_FORBIDDEN) as for Join; INVALID_ARGUMENT for a state other than
+   * ONLINE or AWAY (INVALID_REQUEST).
    */
   setPresence(
     request: SetPresenceRequest,
@@ -3837,7 +3920,9 @@ export interface PubSubServiceClient extends Client {
   /**
    * GetPresence lists the sessions present in a room.
    *
-   * Errors: INVALID_ARGUMENT for a bad room name.
+   * Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM);
+   * PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+   * another user's inbox (INBOX_FORBIDDEN).
    */
   getPresence(
     request: GetPresenceRequest,

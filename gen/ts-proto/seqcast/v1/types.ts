@@ -109,7 +109,10 @@ export interface Message {
   content: string;
   /** Optional binary body, opaque to the broker. */
   payload: Uint8Array;
-  /** Optional string attributes, opaque to the broker in this version. */
+  /**
+   * Optional string attributes, delivered as published. Subscription and
+   * history filters (RoomSubscription.filter) may read them.
+   */
   attributes: { [key: string]: string };
   /** When the broker sequenced the message (broker clock). */
   time:
@@ -145,7 +148,7 @@ export interface PresenceEntry {
   since:
     | Timestamp
     | undefined;
-  /** The session's last activity (join, SetPresence, Ack). */
+  /** The session's last activity (its join, or a SetPresence). */
   lastActive: Timestamp | undefined;
 }
 

@@ -25,8 +25,11 @@
  *
  * - Idempotency: a draft with a non-empty clientMessageId whose (room,
  *   sender, clientMessageId) was stored within `dedupeWindowMs` is not stored
- *   again; publish returns the original message with `duplicate: true` and
- *   fans nothing out. The check is part of the same atomic step.
+ *   again; publish returns the original message (its id, position, time and
+ *   body, never the retry's body; engines that keep bodies only in history
+ *   may return an empty body once retention dropped the original) with
+ *   `duplicate: true` and fans nothing out. The check is part of the same
+ *   atomic step.
  *
  * - Acks: per durable subscriber and room, the highest acknowledged position.
  *   Within one epoch it only moves forward; an ack of another epoch replaces

@@ -40,6 +40,7 @@ export interface Statements {
   firstStored: Stmt<[bigint], bigint | null>;
   deleteBelow: Stmt<[bigint, bigint]>;
   deleteRoomMessages: Stmt<[bigint]>;
+  selectMessage: Stmt<[bigint, bigint], MessageRow>;
   rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   selectDedupe: Stmt<[bigint, string, string], { sequence: bigint; id: string; time_ms: bigint }>;
@@ -72,6 +73,7 @@ export function prepareStatements(db: Database.Database): Statements {
       .pluck(),
     deleteBelow: db.prepare("DELETE FROM messages WHERE room_id = ? AND sequence < ?"),
     deleteRoomMessages: db.prepare("DELETE FROM messages WHERE room_id = ?"),
+    selectMessage: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence = ?`),
     rangeForward: db.prepare(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence ASC LIMIT ?`,
     ),

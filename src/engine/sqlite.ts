@@ -279,16 +279,24 @@ class SqliteEngineImpl implements SqliteEngine {
       if (dedupe) {
         const original = this.sql.selectDedupe.get(row.id, draft.sender, draft.clientMessageId);
         if (original && Number(original.time_ms) >= dedupeFrom) {
-          results.push({
-            message: {
-              ...draft,
-              id: original.id,
-              epoch: row.epoch,
-              sequence: original.sequence,
-              timeMs: Number(original.time_ms),
-            },
-            duplicate: true,
-          });
+          // The original as stored (this transaction sees its own earlier inserts);
+          // if retention already dropped it, what the key remembers, without a body.
+          const stored = this.sql.selectMessage.get(row.id, original.sequence);
+          const message: StoredMessage = stored
+            ? toMessage(draft.room, row.epoch, stored)
+            : {
+                id: original.id,
+                room: draft.room,
+                epoch: row.epoch,
+                sequence: original.sequence,
+                sender: draft.sender,
+                content: "",
+                payload: new Uint8Array(0),
+                attributes: {},
+                timeMs: Number(original.time_ms),
+                clientMessageId: draft.clientMessageId,
+              };
+          results.push({ message, duplicate: true });
           continue;
         }
       }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll } from "vitest";
 import { createSeqcastClient } from "../../src/client/client.js";
@@ -105,4 +107,41 @@ describe("graceful shutdown", () => {
       await Promise.all([watcher.subscription.close(), bob.subscription.close()]);
     }
   });
+});
+
+describe("shutdown of an in-process broker", () => {
+  test(
+    "closes idle keep-alive and half-sent HTTP/1.1 connections instead of waiting for their timeouts",
+    { timeout: 20_000 },
+    async ({ broker, client }) => {
+      // A Connect client over HTTP/1.1 keeps its socket alive after a call…
+      const agent = new http.Agent({ keepAlive: true });
+      const done = await new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          `${broker.url}/seqcast.v1.PubSubService/GetPresence`,
+          { method: "POST", agent, headers: { "content-type": "application/json", authorization: `Bearer ${testToken("kim")}` } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end('{"room": "idle"}');
+      });
+      assert.equal(done, 200);
+      const idle = Object.values(agent.freeSockets).flat()[0]!;
+      const idleClosed = new Promise<void>((resolve) => idle.once("close", () => resolve()));
+      // …and another client sends half a request and stops (Node would wait 60 s for the rest).
+      const dripping = net.connect(broker.port, "127.0.0.1");
+      await new Promise<void>((resolve) => dripping.once("connect", () => resolve()));
+      dripping.write("POST /seqcast.v1.PubSubService/Publish HTTP/1.1\r\nHost: x\r\n");
+      dripping.resume();
+      const drippingClosed = new Promise<void>((resolve) => dripping.once("close", () => resolve()));
+      await client("kim").publish("still-serving", "yes"); // an HTTP/2 session too
+      // The test's timeout is what fails when close() waits for the clients' timeouts.
+      await broker.close();
+      await Promise.all([idleClosed, drippingClosed]);
+      agent.destroy();
+    },
+  );
 });

@@ -184,6 +184,26 @@ export function engineConformance(name: string, factory: EngineFactory): void {
       assert.equal((await h.engine.publish(anonymous)).duplicate, false);
     });
 
+    it("answers a retry carrying another body with the original message, not the retry's body", async () => {
+      const room = freshRoom("dedupe-body");
+      const original = await h.engine.publish({ ...draft(room, "original", h.clock.now), clientMessageId: "same-id" });
+      h.clock.now += 1000;
+      const retry = await h.engine.publish({
+        ...draft(room, "a different body", h.clock.now),
+        payload: new Uint8Array([9, 9]),
+        attributes: { kind: "changed" },
+        clientMessageId: "same-id",
+      });
+      assert.equal(retry.duplicate, true);
+      const { message } = retry;
+      assert.deepEqual(
+        [message.id, message.sequence, message.epoch, message.content, [...message.payload], message.attributes, message.timeMs],
+        [original.message.id, 1n, original.message.epoch, "original", [1, 2, 3], { kind: "test" }, original.message.timeMs],
+      );
+      const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
+      assert.deepEqual(page.messages.map((m) => m.content), ["original"], "the retry stored nothing");
+    });
+
     it("clear() starts a new epoch at 0, drops history and idempotency keys, and fans out a reset", async () => {
       const room = freshRoom("clear");
       await h.engine.watch(room);

@@ -20,11 +20,11 @@ export default defineConfig({
       include: ["src/**/*.ts"],
       reporter: ["text-summary", "text"],
       thresholds: {
-        lines: 79,
-        statements: 76,
-        functions: 78,
-        branches: 66,
-        "src/broker/**": { lines: 95, statements: 92, functions: 93, branches: 84 },
+        lines: 83,
+        statements: 80,
+        functions: 85,
+        branches: 71,
+        "src/broker/**": { lines: 95, statements: 93, functions: 95, branches: 87 },
       },
     },
     projects: [

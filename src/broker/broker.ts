@@ -10,6 +10,7 @@ import type {
   RoomEvent,
   StoredMessage,
 } from "../engine/engine.js";
+import { systemClock, type Clock } from "./clock.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
@@ -27,7 +28,8 @@ export interface BrokerOptions {
   config: BrokerConfig;
   /** Builds the engine; the broker hands it the listener it fans out from. */
   engine: (options: EngineOptions) => Engine;
-  now?: () => number;
+  /** Time and timers (default: the system clock). */
+  clock?: Clock;
 }
 
 export type { RoomRequest } from "./join-plan.js";
@@ -74,7 +76,8 @@ export class Broker {
   private readonly durableSessions = new Set<Session>();
   private readonly grace: PresenceGrace;
   private readonly index: RoomIndex;
-  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
   /** Observable counters (tests, metrics). */
@@ -83,12 +86,13 @@ export class Broker {
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
-    this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id));
+    this.clock = options.clock ?? systemClock;
+    this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id), this.clock);
     this.index = new RoomIndex(
       (name) => this.callEngine(() => this.engine.watch(name)),
       (name) => this.engine.unwatch(name),
     );
-    this.now = options.now ?? Date.now;
+    this.now = () => this.clock.now();
     this.engine = options.engine({
       retention: {
         historySize: this.config.historySize,
@@ -101,8 +105,7 @@ export class Broker {
     const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
     if (periods.length > 0) {
       const tick = Math.max(20, Math.floor(Math.min(...periods) / 4));
-      this.heartbeatTimer = setInterval(() => this.tick(), tick);
-      this.heartbeatTimer.unref();
+      this.stopTicking = this.clock.setInterval(() => this.tick(), tick);
     }
   }
 
@@ -452,7 +455,7 @@ export class Broker {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.stopTicking?.();
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions", {
       reason: "SHUTTING_DOWN",
     });

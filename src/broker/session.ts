@@ -271,6 +271,18 @@ export class Session {
     this.wake = undefined;
   }
 
+  /** Takes every queued event, oldest first (the stream writer, or a test, consumes them). */
+  drain(): SessionEvent[] {
+    const events = this.queue;
+    this.queue = [];
+    return events;
+  }
+
+  /** How the session ended: undefined while live or after a clean end. */
+  get error(): BrokerError | undefined {
+    return this.endError;
+  }
+
   /**
    * Batches of queued events, oldest first, at most `maxBatch` each, until
    * the session ends (see end() for what happens to the queue then).

@@ -10,7 +10,9 @@ import { Broker } from "../broker/broker.js";
 import type { BrokerConfig } from "../broker/config.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import type { Clock } from "../broker/clock.js";
 import { Connections } from "./connections.js";
+import { Keepalive } from "./keepalive.js";
 import { registerHealth, type HealthState } from "./health.js";
 import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
@@ -26,6 +28,8 @@ export interface ServerOptions {
   /** TCP port; 0 picks a free one. */
   port: number;
   host?: string;
+  /** Time and timers of the broker and the keepalive (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface RunningServer {
@@ -58,7 +62,7 @@ const MIN_READ_MAX_BYTES = 4 * 1024 * 1024;
  * TLS (h2c, prior knowledge) and HTTP/1.1 (Connect and gRPC-Web only).
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const broker = new Broker({ config: options.config, engine: options.engine });
+  const broker = new Broker({ config: options.config, engine: options.engine, clock: options.clock });
   let health: HealthState | undefined;
   // One place decides who is calling, for every protocol and every RPC of the service.
   const authenticate: Interceptor = (next) => async (request) => {
@@ -117,37 +121,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     socket.on("data", sniff);
     socket.on("error", () => socket.destroy());
   });
-  const sessions = connections.h2Sessions;
-  // Node's HTTP/2 server sends no PING by itself, and TCP keeps a frozen or
-  // cut-off peer's connection "open" for a long time. Every connection is
-  // PINGed; one that answered nothing for deadTimeoutMs is destroyed, which
-  // ends its streams (and so its sessions' presence, after the grace period).
-  const lastHeard = new WeakMap<http2.ServerHttp2Session, number>();
+  const keepalive = new Keepalive<http2.ServerHttp2Session>({
+    intervalMs: options.config.pingIntervalMs,
+    deadTimeoutMs: options.config.deadTimeoutMs,
+    clock: options.clock,
+  });
   h2.on("session", (session) => {
     connections.trackH2Session(session);
-    lastHeard.set(session, Date.now());
+    keepalive.add(session);
+    session.once("close", () => keepalive.delete(session));
   });
-  const pinger =
-    options.config.pingIntervalMs > 0
-      ? setInterval(() => {
-          const now = Date.now();
-          for (const session of sessions) {
-            if (session.destroyed || session.closed) continue;
-            if (now - (lastHeard.get(session) ?? now) > options.config.deadTimeoutMs) {
-              session.destroy();
-              continue;
-            }
-            try {
-              session.ping((error) => {
-                if (!error) lastHeard.set(session, Date.now());
-              });
-            } catch {
-              // Too many unanswered PINGs in flight: the peer is not reading; the deadline above handles it.
-            }
-          }
-        }, options.config.pingIntervalMs)
-      : undefined;
-  pinger?.unref();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host ?? "127.0.0.1", () => {
@@ -164,7 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     broker,
     close() {
       closing ??= (async () => {
-        if (pinger) clearInterval(pinger);
+        keepalive.close();
         health?.set("", "NOT_SERVING");
         health?.set(PubSubService.typeName, "NOT_SERVING");
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

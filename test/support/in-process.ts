@@ -1,0 +1,56 @@
+import { Broker } from "../../src/broker/broker.js";
+import { defaultBrokerConfig, type BrokerConfig } from "../../src/broker/config.js";
+import type { Identity } from "../../src/broker/identity.js";
+import type { Session, SessionEvent } from "../../src/broker/session.js";
+import { createMemoryEngine } from "../../src/engine/memory.js";
+
+/** A broker in this process, without transport: what unit tests drive. */
+export function inProcessBroker(config: Partial<BrokerConfig> = {}): Broker {
+  return new Broker({ config: { ...defaultBrokerConfig, ...config }, engine: createMemoryEngine });
+}
+
+export const user = (name: string, extra: Partial<Identity> = {}): Identity => ({ user: name, admin: false, ...extra });
+
+/** Everything a session's stream would carry, accumulated across drains. */
+export class Stream {
+  readonly events: SessionEvent[] = [];
+  constructor(readonly session: Session) {}
+
+  /** Takes what the session queued since the last read. */
+  read(): SessionEvent[] {
+    const fresh = this.session.drain();
+    this.events.push(...fresh);
+    return fresh;
+  }
+
+  /** Event types read so far, with the room or content that tells them apart: `message:general:hi`. */
+  summary(): string[] {
+    this.read();
+    return this.events.map((e) => {
+      switch (e.type) {
+        case "message":
+          return `message:${e.message.room}:${e.message.content}`;
+        case "presence":
+          return `presence:${e.room}:${e.kind}:${e.entry.user}`;
+        case "subscribed":
+          return `subscribed:${e.room}:${e.recovered}`;
+        case "session_started":
+          return "session_started";
+        case "heartbeat":
+          return "heartbeat";
+        case "unsubscribed":
+        case "reset":
+        case "watermark":
+          return `${e.type}:${e.room}`;
+      }
+    });
+  }
+
+  messages(room?: string): string[] {
+    this.read();
+    return this.events.flatMap((e) => (e.type === "message" && (!room || e.message.room === room) ? [e.message.content] : []));
+  }
+}
+
+/** Lets pending promise callbacks run (engine calls are async even in memory). */
+export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -33,12 +33,22 @@ class SeqcastClient:
         self._closing = threading.Event()
 
     def wait_ready(self, timeout: float) -> bool:
-        """Whether the broker accepted a connection within `timeout` seconds."""
+        """Whether a connection to the broker comes up within `timeout`
+        seconds; False as soon as the first attempt fails (e.g. refused)."""
+        settled = threading.Event()
+        ready: list[bool] = []
+
+        def watch(state: grpc.ChannelConnectivity) -> None:
+            if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                         grpc.ChannelConnectivity.SHUTDOWN):
+                ready.append(state is grpc.ChannelConnectivity.READY)
+                settled.set()
+
+        self.channel.subscribe(watch, try_to_connect=True)
         try:
-            grpc.channel_ready_future(self.channel).result(timeout=timeout)
-            return True
-        except grpc.FutureTimeoutError:
-            return False
+            return settled.wait(timeout) and ready[0]
+        finally:
+            self.channel.unsubscribe(watch)
 
     def publish(self, room: str, content: str, *, payload: bytes = b"",
                 attributes: Optional[Mapping[str, str]] = None,

@@ -113,13 +113,17 @@ def _describe(event: Event) -> str:
 
 class CuttableProxy:
     """Forwards TCP connections to the broker; cut() drops them all, as a
-    network failure under a live client would."""
+    network failure under a live client would. While `blocked`, new
+    connections are dropped at once (the broker is unreachable); `attempts`
+    counts connections tried."""
 
     def __init__(self, target: str) -> None:
         host, port = target.rsplit(":", 1)
         self._target = (host, int(port))
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self.blocked = False
+        self.attempts = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -138,6 +142,10 @@ class CuttableProxy:
         while True:
             try:
                 client, _ = self._listener.accept()
+                self.attempts += 1
+                if self.blocked:
+                    _drop(client)
+                    continue
                 upstream = socket.create_connection(self._target)
             except OSError:
                 return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 import unittest
 import uuid
 from typing import Optional
@@ -127,6 +128,29 @@ class ContractTest(unittest.TestCase):
         self.assertEqual(reader.contents(room), ["before"] + [f"after {i}" for i in range(1, 5)])
         self.assertIn(State.RECONNECTING, [e.new for e in reader.of_type(StateChanged)])
         self.assertTrue(all(e.recovered for e in reader.of_type(Subscribed)[1:]), "resumed with since")
+        self.assertEqual(reader.of_type(RoomReset), [])
+
+    def test_resumes_once_the_broker_is_reachable_again_after_an_outage(self) -> None:
+        proxy = CuttableProxy(parse_target(self.broker.url)[0])
+        self.addCleanup(proxy.close)
+        room = self.room("outage")
+        alice = self.client("alice")
+        reader = self.subscribe(self.client("bob", url=proxy.url), [room])
+        reader.subscribed_to(room)
+
+        proxy.blocked = True
+        proxy.cut()
+        alice.publish(room, "during the outage")
+        reader.until(lambda r: r.subscription.state is State.RECONNECTING, "the subscription to notice")
+        failed = proxy.attempts
+        deadline = time.monotonic() + 10
+        while proxy.attempts < failed + 3 and time.monotonic() < deadline:  # a few refused reconnects
+            time.sleep(0.05)
+        self.assertGreaterEqual(proxy.attempts, failed + 3, "the client keeps trying to reconnect")
+        proxy.blocked = False
+        alice.publish(room, "after the outage")
+        reader.until(lambda r: len(r.contents(room)) >= 2, "both messages once reachable", timeout=15)
+        self.assertEqual(reader.contents(room), ["during the outage", "after the outage"])
         self.assertEqual(reader.of_type(RoomReset), [])
 
     # ---- publish and history -------------------------------------------------

@@ -6,11 +6,18 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 import grpc
 
-# Half-open connections (a broker host that vanished) are found by HTTP/2
-# PINGs instead of waiting for TCP to give up. Node answers PINGs by itself.
 _CHANNEL_OPTIONS = [
+    # Half-open connections (a broker host that vanished) are found by HTTP/2
+    # PINGs instead of waiting for TCP to give up. Node answers PINGs by itself.
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
+    # After a failed connection attempt grpcio fails calls at once until its
+    # own reconnect backoff expires, which grows to 2 minutes by default: a
+    # broker back after a restart could look down that long. Bounded like our
+    # retry policy (retry.Backoff).
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 10_000),
 ]
 
 

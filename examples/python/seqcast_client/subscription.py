@@ -198,7 +198,11 @@ class Subscription:
                     device=self._device,
                     previous_session_id=self._previous_session_id,
                 )
-                call = self._stub.Subscribe(request)
+                # wait_for_ready: while the broker is down the call waits for the
+                # channel to connect again (grpcio keeps trying), rather than failing
+                # at once with the last connection error. Found by restarting a broker
+                # under a live subscription.
+                call = self._stub.Subscribe(request, wait_for_ready=True)
                 self._call = call
             watchdog = HeartbeatWatchdog(call.cancel, self._missed_heartbeats)
             try:

@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 import uuid
-from typing import Optional
+from typing import Any, Optional
 
 import grpc
 
@@ -45,7 +45,7 @@ class ContractTest(unittest.TestCase):
         self.addCleanup(client.close)
         return client
 
-    def subscribe(self, client: SeqcastClient, rooms: list[str], **options: object) -> Recorder:
+    def subscribe(self, client: SeqcastClient, rooms: list[str], **options: Any) -> Recorder:
         subscription = client.subscribe(rooms, **options)
         self.addCleanup(subscription.close)
         return Recorder(subscription)
@@ -248,7 +248,7 @@ class ContractTest(unittest.TestCase):
         stream = alice.stub.Subscribe(pubsub_pb2.SubscribeRequest(rooms=[pubsub_pb2.RoomSubscription(room="bad room")]))
         with self.assertRaises(grpc.RpcError) as raw:
             list(stream)
-        self.assertEqual(raw.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)  # type: ignore[attr-defined]
+        self.assertEqual(raw.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         # The client refuses it before it could poison every reconnect.
         with self.assertRaises(SeqcastError) as local:
             Subscription(alice.stub, ["bad room"])

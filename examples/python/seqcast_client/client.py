@@ -90,9 +90,15 @@ class SeqcastClient:
         return Position(response.position.epoch, response.position.sequence)
 
     def subscribe(self, rooms: Iterable[str] = (), *, since: Optional[Mapping[str, Position]] = None,
-                  **options: object) -> Subscription:
-        """A started Subscription on `rooms` (options: see Subscription)."""
-        return Subscription(self.stub, rooms, since=since, call_timeout=self._timeout, **options).start()  # type: ignore[arg-type]
+                  filters: Optional[Mapping[str, str]] = None, device: str = "python",
+                  gap_fill_delay: float = 0.2) -> Subscription:
+        """A started Subscription on `rooms`, resuming each room in `since`
+        after that position; `filters` are CEL expressions per room,
+        evaluated in the broker. The subscription retries with this client's
+        backoff policy."""
+        return Subscription(self.stub, rooms, since=since, filters=filters, device=device,
+                            gap_fill_delay=gap_fill_delay, backoff=self._backoff,
+                            call_timeout=self._timeout).start()
 
     def close(self) -> None:
         self._closing.set()

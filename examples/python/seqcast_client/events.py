@@ -68,10 +68,13 @@ class RoomReset:
     skipped: int
 
 
+PresenceKind = Literal["join", "leave", "update"]
+
+
 @dataclass(frozen=True)
 class PresenceChanged:
     room: str
-    kind: Literal["join", "leave", "update"]
+    kind: PresenceKind
     entry: types_pb2.PresenceEntry
 
 

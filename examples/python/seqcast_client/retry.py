@@ -42,4 +42,4 @@ def backoff_delay(attempt: int, policy: Backoff = Backoff(), rand: Callable[[], 
     so it never overflows: spreads reconnecting clients instead of letting
     them stampede a restarted broker."""
     exponent = min(max(attempt, 0), 16)
-    return rand() * min(policy.cap, policy.base * 2**exponent)
+    return rand() * min(policy.cap, policy.base * 2.0**exponent)

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping, Optional
 import grpc
 
 from .errors import SeqcastError
-from .events import (Delivered, Event, PresenceChanged, RoomReset, State, StateChanged, Subscribed,
+from .events import (Delivered, Event, PresenceChanged, PresenceKind, RoomReset, State, StateChanged, Subscribed,
                      TransientError, Unsubscribed)
 from .reorder_buffer import Deliver, Output, Position, ReorderBuffer
 from .retry import Backoff, backoff_delay, is_retryable
@@ -30,7 +30,7 @@ from .watchdog import HeartbeatWatchdog
 
 Buffer = ReorderBuffer[types_pb2.Message]
 
-_PRESENCE_KINDS = {
+_PRESENCE_KINDS: dict[int, PresenceKind] = {
     pubsub_pb2.PRESENCE_EVENT_KIND_JOIN: "join",
     pubsub_pb2.PRESENCE_EVENT_KIND_LEAVE: "leave",
     pubsub_pb2.PRESENCE_EVENT_KIND_UPDATE: "update",
@@ -269,7 +269,7 @@ class Subscription:
                 presence = event.presence
                 name = _PRESENCE_KINDS.get(presence.kind)
                 if name and presence.room in self._rooms:
-                    self._emit(PresenceChanged(presence.room, name, presence.entry))  # type: ignore[arg-type]
+                    self._emit(PresenceChanged(presence.room, name, presence.entry))
             elif kind == "unsubscribed":
                 self._emit(Unsubscribed(event.unsubscribed.room))
             elif kind == "watermark":

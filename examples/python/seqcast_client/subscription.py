@@ -192,9 +192,10 @@ class Subscription:
             with self._lock:
                 if self._closed.is_set():
                     return
-                self._requested = set(self._rooms)
+                requested = list(self._rooms)
+                self._requested = set(requested)
                 request = pubsub_pb2.SubscribeRequest(
-                    rooms=[self._room_subscription(room) for room in self._requested],
+                    rooms=[self._room_subscription(room) for room in requested],
                     device=self._device,
                     previous_session_id=self._previous_session_id,
                 )

@@ -16,6 +16,8 @@ export class GrpcCall {
   private finished = false;
   private trailers: Record<string, string> = {};
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The response ended before the request did: stop the client's upload once the status is out. */
+  private stopUpload = false;
   /** Set when the call ends (finished by us, or the stream closed under it). */
   private readonly closeCallbacks: Array<(byPeer: boolean) => void> = [];
 
@@ -24,7 +26,10 @@ export class GrpcCall {
     private readonly contentType: string,
     timeoutHeader: string | undefined,
   ) {
-    stream.on("wantTrailers", () => stream.sendTrailers(this.trailers));
+    stream.on("wantTrailers", () => {
+      stream.sendTrailers(this.trailers);
+      if (this.stopUpload) this.closeStream(NGHTTP2_NO_ERROR);
+    });
     // A stream error (RST by the peer, a dead connection) is the call ending, not a crash.
     stream.on("error", () => {});
     stream.once("close", () => {
@@ -79,17 +84,18 @@ export class GrpcCall {
     clearTimeout(this.deadlineTimer);
     if (this.stream.destroyed || this.stream.closed) return;
     const trailers = statusTrailers(error);
+    // The client may still be sending (a request refused early): once the
+    // response is complete, RST_STREAM(NO_ERROR) tells it to stop (RFC 9113 §8.1).
+    const uploading = !this.stream.readableEnded;
+    if (uploading) this.stream.resume();
     if (!this.responded) {
       this.responded = true;
       this.stream.respond({ ":status": 200, "content-type": this.contentType, ...trailers }, { endStream: true });
+      if (uploading) this.closeStream(NGHTTP2_NO_ERROR);
     } else {
       this.trailers = trailers;
+      this.stopUpload = uploading;
       this.stream.end();
-    }
-    // The client may still be sending (a request refused early): the response is complete, so stop it.
-    if (!this.stream.readableEnded) {
-      this.stream.resume();
-      this.stream.once("finish", () => this.closeStream(NGHTTP2_NO_ERROR));
     }
   }
 

@@ -166,10 +166,10 @@ function publishStream(context: CallContext): void {
   );
   const add = (message: PublishRequest) => results.add(message.clientMessageId, broker.publish(caller!, message));
   stream.on("drain", () => stream.resume());
-  call.respond();
   context.identity.then(
     (identity) => {
       caller = identity;
+      call.respond();
       for (const message of waiting.splice(0)) add(message);
       if (inputEnded) results.close();
     },

@@ -17,7 +17,7 @@ import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
-import { filteredPage, replayAfter, type ReadHistory } from "./history.js";
+import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
 import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { RoomIndex } from "./room-index.js";
@@ -303,16 +303,26 @@ export class Broker {
         (session.durableKey !== undefined
           ? await this.callEngine(() => this.engine.ackGet(session.durableKey!, room))
           : undefined);
-      const replay = since ? await replayAfter(this.readHistory, room, since, position) : undefined;
+      let page = since ? await firstReplayPage(this.readHistory, room, since, position) : undefined;
       if (!stillJoined()) return;
-      const now = this.now();
       membership.epoch = position.epoch;
-      membership.lastSent = replay && since ? since.sequence : position.sequence;
-      session.push(
-        { type: "subscribed", room, position, recovered: replay !== undefined, resumedFrom: replay && since },
-        now,
-      );
-      for (const message of replay ?? []) session.sendMessage(membership, message, now);
+      membership.lastSent = page && since ? since.sequence : position.sequence;
+      session.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since }, this.now());
+      // The replay flows at the stream's pace, page by page: a resume of more
+      // messages than a session may queue must not make it a slow consumer.
+      // Live events wait in `pending` meanwhile (bounded like the queue).
+      while (page && page.length > 0) {
+        for (const message of page) {
+          if (session.crowded) await session.roomToQueue();
+          if (!stillJoined()) return;
+          session.sendMessage(membership, message, this.now());
+        }
+        // A page that can no longer follow (trimmed meanwhile) ends the
+        // replay early: the client sees the hole and reports the loss.
+        page = await nextReplayPage(this.readHistory, room, page.at(-1)!.sequence, position);
+        if (!stillJoined()) return;
+      }
+      const now = this.now();
       // Go live: everything parked while joining follows, minus what the replay already covered.
       membership.lastSequence = position.sequence;
       // Filtered replays end in a run the filter removed: close it before going live.

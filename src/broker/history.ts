@@ -8,27 +8,27 @@ export type ReadHistory = (room: string, query: HistoryQuery) => Promise<History
 export const PAGE = 1000;
 
 /**
- * Messages after `since` up to `position`, or undefined when they can no
- * longer all be replayed (other epoch, trimmed, or a position from the future).
+ * The first page of a replay: messages after `since` (at most PAGE), or
+ * undefined when the replay cannot start where it must (other epoch, the
+ * next message already trimmed, a position from the future). An empty page
+ * means there is nothing to replay.
  */
-export async function replayAfter(
-  read: ReadHistory,
-  room: string,
-  since: Position,
-  position: Position,
-): Promise<StoredMessage[] | undefined> {
+export async function firstReplayPage(read: ReadHistory, room: string, since: Position, position: Position): Promise<StoredMessage[] | undefined> {
   if (since.epoch !== position.epoch || since.sequence > position.sequence) return undefined;
-  const messages: StoredMessage[] = [];
-  let after = since.sequence;
-  while (after < position.sequence) {
-    const page = await read(room, { after, before: position.sequence + 1n, limit: PAGE, direction: "forward" });
-    const first = page.messages[0];
-    if (page.position.epoch !== position.epoch || !first || first.sequence !== after + 1n) return undefined;
-    messages.push(...page.messages);
-    after = page.messages[page.messages.length - 1]!.sequence;
-    if (!page.hasMore) break;
-  }
-  return after === position.sequence ? messages : undefined;
+  if (since.sequence === position.sequence) return [];
+  return nextReplayPage(read, room, since.sequence, position);
+}
+
+/**
+ * The page after `after` of a replay up to `position`: dense from after + 1,
+ * or undefined when that message is gone (trimmed or cleared meanwhile).
+ */
+export async function nextReplayPage(read: ReadHistory, room: string, after: bigint, position: Position): Promise<StoredMessage[] | undefined> {
+  if (after >= position.sequence) return [];
+  const page = await read(room, { after, before: position.sequence + 1n, limit: PAGE, direction: "forward" });
+  const first = page.messages[0];
+  if (page.position.epoch !== position.epoch || !first || first.sequence !== after + 1n) return undefined;
+  return page.messages;
 }
 
 /** Pages through the range until `limit` messages matched or it is exhausted. */

@@ -109,14 +109,7 @@ export class Session {
     if (this.ended) return;
     const bytes = eventBytes(event);
     if (this.queue.length >= this.limits.events || this.queuedBytes + bytes > this.limits.bytes) {
-      this.end(
-        new BrokerError(
-          "resource_exhausted",
-          `subscriber too slow: ${this.queue.length} events (${this.queuedBytes} bytes) queued; resubscribe with your last positions to resume`,
-          { reason: "SLOW_CONSUMER", metadata: { queued_events: String(this.queue.length), queued_bytes: String(this.queuedBytes) } },
-        ),
-        false,
-      );
+      this.end(slowConsumer(this.queue.length, this.queuedBytes), false);
       return;
     }
     this.queue.push(event);
@@ -144,6 +137,7 @@ export class Session {
     if (!this.sink || this.paused || this.sinkEnded || this.queue.length === 0) return;
     const events = this.drain();
     this.paused = !this.sink.write(events);
+    if (!this.paused) this.wakeProducers();
   }
 
   /** The sink can take more again (its stream drained). */
@@ -153,6 +147,27 @@ export class Session {
       this.scheduled = true;
       this.scheduler.schedule(this);
     }
+    if (!this.crowded) this.wakeProducers();
+  }
+
+  /** Half the queue's limit is used (events or bytes): a producer that can wait (a replay) should. */
+  get crowded(): boolean {
+    return this.queue.length >= this.limits.events / 2 || this.queuedBytes >= this.limits.bytes / 2 || this.paused;
+  }
+
+  /** Resolves once the stream took what was queued (or the session ended). */
+  roomToQueue(): Promise<void> {
+    if (this.ended || !this.crowded) return Promise.resolve();
+    return new Promise<void>((resolve) => this.producers.push(resolve));
+  }
+
+  private producers: Array<() => void> = [];
+
+  private wakeProducers(): void {
+    if (this.producers.length === 0) return;
+    const waiting = this.producers;
+    this.producers = [];
+    for (const wake of waiting) wake();
   }
 
   /** Estimated bytes queued and not yet handed to the sink. */
@@ -200,6 +215,8 @@ export class Session {
     const membership = this.rooms.get(room);
     if (!membership) return;
     if (membership.joining) {
+      // Parked while the room's replay runs; a replay the stream cannot follow while the room is busy is a slow consumer too.
+      if (membership.pending.length >= this.limits.events) return this.end(slowConsumer(this.queue.length, this.queuedBytes, "while catching up"), false);
       membership.pending.push(event);
       return;
     }
@@ -309,6 +326,7 @@ export class Session {
     this.endError = error;
     if (!drain) this.drain();
     if (this.sink) this.finish();
+    this.wakeProducers();
   }
 
   /** Hands what is left (a draining end) and the end to the sink, once. */
@@ -369,6 +387,14 @@ export class Session {
       wake = undefined;
     }
   }
+}
+
+function slowConsumer(events: number, bytes: number, when = ""): BrokerError {
+  return new BrokerError(
+    "resource_exhausted",
+    `subscriber too slow${when ? ` ${when}` : ""}: ${events} events (${bytes} bytes) queued; resubscribe with your last positions to resume`,
+    { reason: "SLOW_CONSUMER", metadata: { queued_events: String(events), queued_bytes: String(bytes) } },
+  );
 }
 
 /** Estimated wire size of an event, for the per-session byte bound (messages: computed once, shared by every session). */

@@ -5,6 +5,7 @@ import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { createTransport, type Protocol } from "./transport.js";
 import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
+import { StreamPublisher } from "./stream-publisher.js";
 import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
 
 export interface SeqcastClientOptions {
@@ -20,8 +21,14 @@ export interface SeqcastClientOptions {
   httpVersion?: "1.1" | "2";
   /** Use this transport instead of building one from baseUrl/protocol. */
   transport?: Transport;
-  /** Publishes per room on the wire at once (default 32); order is kept regardless. */
+  /** Publishes per room on the wire at once (default 32, 1024 over a PublishStream); order is kept regardless. */
   maxPublishesInFlight?: number;
+  /**
+   * How publish() reaches the broker: "stream" (one PublishStream, needs
+   * HTTP/2), "unary" (a Publish call each), or "auto" (default: stream for
+   * gRPC and for Connect over HTTP/2, unary otherwise).
+   */
+  publishVia?: "auto" | "stream" | "unary";
   /** Attempts per publish before it fails (default 10); retries only on retryable errors. */
   maxPublishAttempts?: number;
   /** Backoff between publish retries. */
@@ -85,7 +92,13 @@ export class SeqcastClient {
       options.transport ??
       createTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion });
     this.rpc = createClient(PubSubService, withToken(transport, options.token));
+    const via = options.publishVia ?? "auto";
+    const http2 = (options.protocol ?? "grpc") === "grpc" || (options.protocol === "connect" && (options.httpVersion ?? "2") === "2");
+    if (via === "stream" || (via === "auto" && !options.transport && http2)) this.streamPublisher = new StreamPublisher(this.rpc);
   }
+
+  /** Set when publishes go over a PublishStream. */
+  private readonly streamPublisher: StreamPublisher | undefined;
 
   /**
    * Publishes one message and resolves with its position once the broker
@@ -100,7 +113,7 @@ export class SeqcastClient {
     let queue = this.queues.get(room);
     if (!queue) {
       queue = new PublishQueue<PublishResult>({
-        maxInFlight: this.options.maxPublishesInFlight ?? 32,
+        maxInFlight: this.options.maxPublishesInFlight ?? (this.streamPublisher ? 1024 : 32),
         maxAttempts: this.options.maxPublishAttempts ?? 10,
         backoff: this.options.publishBackoff ?? defaultBackoff,
         retry: this.retryContext,
@@ -108,7 +121,7 @@ export class SeqcastClient {
       this.queues.set(room, queue);
     }
     const result = queue.push(async () => {
-      const response = await this.rpc.publish(request);
+      const response = this.streamPublisher ? await this.streamPublisher.send(request) : await this.rpc.publish(request);
       return {
         id: response.id,
         epoch: response.position?.epoch ?? "",

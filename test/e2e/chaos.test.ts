@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultBrokerConfig } from "../../src/broker/config.js";
-import { createSeqcastClient } from "../../src/client/index.js";
+import { createSeqcastClient, SubscriptionState } from "../../src/client/index.js";
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
 import { startServer } from "../../src/server/server.js";
 import { describe, pause, Recorder, startCuttableProxy, test, testAuthenticate, testToken } from "../support/fixtures.js";
@@ -45,8 +45,11 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
     let publishing = true;
     const cutter = (async () => {
       // Random cuts of the subscribers' connections while messages flow, then
-      // until at least 100 happened.
+      // until at least 100 happened. Each cut waits (up to 1 s) until the
+      // subscribers are live again, so it interrupts streams, not reconnects.
       while (publishing || subProxy.cuts < 100) {
+        const live = performance.now() + 1000;
+        while (performance.now() < live && !subscribers.every((s) => s.subscription.state === SubscriptionState.Connected)) await pause(5);
         await pause(10 + Math.floor(Math.random() * 60));
         subProxy.cut();
         if (Math.random() < 0.15) pubProxy.cut();
@@ -55,11 +58,14 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
 
     const results = await Promise.all(
       [1, 2].map(async (p) => {
+        // One publisher on a PublishStream, the other with unary calls: both paths through the cuts.
         const client = createSeqcastClient({
           baseUrl: pubProxy.url,
           token: testToken(`p${p}`),
           publishBackoff: { baseMs: 5, maxMs: 100 },
           maxPublishAttempts: 1000,
+          publishVia: p === 1 ? "stream" : "unary",
+          maxPublishesInFlight: p === 1 ? undefined : 128,
         });
         return Promise.all(Array.from({ length: perPublisher }, (_, k) => client.publish(room, `p${p}-${k}`)));
       }),
@@ -74,7 +80,7 @@ describe("chaos: 10,000 messages through 100+ cuts", () => {
     for (const s of subscribers) {
       assert.deepEqual(s.sequences(room), expected, "exactly 1..n, in order");
       assert.equal(s.ofType("reset").length, 0, "nothing lost");
-      assert.ok(s.ofType("subscribed").length > 10, "the stream really was cut and resumed");
+      assert.ok(s.ofType("subscribed").length > 10, `the stream really was cut and resumed (${s.summary()})`);
     }
     const contents = subscribers[0]!.contents(room);
     assert.equal(new Set(contents).size, total, "no publish stored twice");

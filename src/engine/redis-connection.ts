@@ -35,6 +35,7 @@ export class RedisLink {
   private lastError = "";
   private readonly pinger: NodeJS.Timeout;
   private closed = false;
+  private readonly nextReady = new Map<Redis, Promise<void>>();
 
   constructor(private readonly options: RedisLinkOptions) {
     this.reasonValue = `connecting to redis at ${redactUrl(options.url)}`;
@@ -74,18 +75,22 @@ export class RedisLink {
   async ready(client: Redis): Promise<void> {
     if (this.closed) throw new Error("redis engine is closed");
     if (client.status === "ready") return;
-    await new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        client.off("ready", done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        client.off("ready", done);
-        reject(new Error(this.unreachable()));
-      }, this.options.connectWaitMs);
-      client.on("ready", done);
+    // One listener per connection however many calls wait.
+    let next = this.nextReady.get(client);
+    if (!next) {
+      next = new Promise<void>((resolve) => client.once("ready", () => resolve()));
+      this.nextReady.set(client, next);
+      void next.then(() => this.nextReady.delete(client));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(this.unreachable())), this.options.connectWaitMs);
     });
+    try {
+      await Promise.race([next, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   unreachable(): string {

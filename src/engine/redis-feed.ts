@@ -144,7 +144,11 @@ export class RoomFeeds {
       } else {
         const { position, messages } = await this.options.read(feed.room, feed.epoch, feed.last, until);
         let reached = until ?? position.sequence;
-        if (position.epoch !== feed.epoch) {
+        if (position.epoch === "" && feed.epoch !== "") {
+          // The room is gone from Redis (its data was lost): the next event names
+          // the new lineage, and the reset to it goes out then.
+          reached = feed.last;
+        } else if (position.epoch !== feed.epoch) {
           if (feed.epoch === "") feed.epoch = position.epoch;
           else this.reset(feed, position.epoch);
           reached = position.sequence;

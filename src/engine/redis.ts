@@ -54,6 +54,8 @@ export interface RedisEngineOptions extends EngineOptions {
 
 export interface RedisEngine extends Engine {
   readonly name: "redis";
+  status(): EngineStatusReport;
+  onStatusChange(listener: (report: EngineStatusReport) => void): () => void;
 }
 
 export function createRedisEngine(options: RedisEngineOptions): RedisEngine {

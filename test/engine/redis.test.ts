@@ -6,4 +6,5 @@ import { engineConformance } from "./conformance.js";
 const prefix = testPrefix("conformance");
 afterAll(() => deleteKeys(SHARED_REDIS_URL, prefix));
 
-engineConformance("redis", (options) => createRedisEngine({ ...options, url: SHARED_REDIS_URL, prefix }));
+const presenceTtlMs = 1000;
+engineConformance("redis", (options) => createRedisEngine({ ...options, url: SHARED_REDIS_URL, prefix, presenceTtlMs }), { presenceTtlMs });

@@ -35,6 +35,8 @@ export class RedisLink {
   private lastError = "";
   private readonly pinger: NodeJS.Timeout;
   private closed = false;
+  /** The current outage's error was reported (once per outage). */
+  private reportedError = false;
   private readonly nextReady = new Map<Redis, Promise<void>>();
 
   constructor(private readonly options: RedisLinkOptions) {
@@ -55,6 +57,12 @@ export class RedisLink {
     for (const client of [this.commands, this.subscriber]) {
       client.on("error", (error: Error) => {
         this.lastError = error.message;
+        // Unreachable from the start (or again): say so once, not on every retry.
+        if (this.statusValue !== "ok" && !this.reportedError) {
+          this.reportedError = true;
+          this.reasonValue = this.unreachable();
+          this.options.onStatus(this.statusValue, this.reasonValue);
+        }
       });
       client.on("close", () => this.update());
       client.on("ready", () => {
@@ -115,6 +123,7 @@ export class RedisLink {
     const status: EngineStatus = up && this.pingOk ? "ok" : "unavailable";
     const reason = status === "ok" ? `connected to redis at ${redactUrl(this.options.url)}` : up ? `redis at ${redactUrl(this.options.url)} does not answer${this.lastError ? ` (${this.lastError})` : ""}` : this.unreachable();
     if (status === this.statusValue) return;
+    this.reportedError = status === "unavailable";
     this.statusValue = status;
     this.reasonValue = reason;
     this.options.onStatus(status, reason);

@@ -75,7 +75,8 @@ export const SCRIPTS = {
    *   [7] history TTL (ms, 0 = none), [8] message id, [9] message time (ms),
    *   [10] body (JSON, see redis-codec.ts).
    * Returns {"ok", epoch, sequence} or, for a retry within the dedupe window,
-   * {"dup", epoch, sequence, id, time} of the original. Publishes
+   * {"dup", epoch, sequence, id, time, body} of the original (body "" when
+   * retention dropped it). Publishes
    * "m|<epoch>|<sequence>|<body>" on the room's channel, in sequence order.
    */
   seqcastPublish: {
@@ -95,7 +96,13 @@ if field ~= '' then
   local hit = redis.call('HGET', KEYS[3], field)
   if hit then
     local s, id, t = string.match(hit, '^(%d+)\\n([^\\n]*)\\n(%d+)$')
-    if tonumber(t) >= now - window then return {'dup', epoch, s, id, t} end
+    if tonumber(t) >= now - window then
+      -- The original's body, unless retention dropped it already.
+      local stored = redis.call('XRANGE', KEYS[2], s, s)
+      local body = ''
+      if #stored == 1 then body = stored[1][2][4] end
+      return {'dup', epoch, s, id, t, body}
+    end
   end
 end
 seq = seq + 1

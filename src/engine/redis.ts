@@ -190,11 +190,23 @@ class RedisEngineImpl implements RedisEngine {
     ])) as string[];
     const [kind, epoch, sequence] = reply as [string, string, string];
     if (kind === "dup") {
-      const [, , , originalId, time] = reply as [string, string, string, string, string];
-      return {
-        message: { ...draft, id: originalId, epoch, sequence: BigInt(sequence), timeMs: Number(time) },
-        duplicate: true,
-      };
+      const [, , , originalId, time, stored] = reply as [string, string, string, string, string, string];
+      const message: StoredMessage = stored
+        ? decodeBody(draft.room, epoch, BigInt(sequence), stored)
+        : // Retention dropped the original: what the key remembers, without a body.
+          {
+            id: originalId,
+            room: draft.room,
+            epoch,
+            sequence: BigInt(sequence),
+            sender: draft.sender,
+            content: "",
+            payload: new Uint8Array(0),
+            attributes: {},
+            timeMs: Number(time),
+            clientMessageId: draft.clientMessageId,
+          };
+      return { message, duplicate: true };
     }
     return { message: { ...draft, id, epoch, sequence: BigInt(sequence) }, duplicate: false };
   }

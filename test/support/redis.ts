@@ -112,3 +112,17 @@ export async function startOwnRedis(options: { aof?: boolean } = {}): Promise<Ow
   };
   return own;
 }
+
+/** Arguments of `seqcast serve` for a node of the deployment under `prefix` on `url`. */
+export const redisNodeArgs = (url: string, prefix: string, extra: string[] = []) => [
+  "--engine",
+  "redis",
+  "--redis-url",
+  url,
+  "--redis-prefix",
+  prefix,
+  // The floods here measure order and loss, not the per-user limit.
+  "--publish-rate",
+  "0",
+  ...extra,
+];

@@ -24,8 +24,8 @@ export function reportListening(listening: Listening & Record<string, unknown>):
   process.send?.({ type: "seqcast:listening", listening });
 }
 
-/** A worker that dies this soon after starting is not restarted (the cause will not go away by itself). */
-const MIN_UPTIME_MS = 5000;
+/** Pause before a worker that died is replaced, so a crash loop does not spin. */
+const RESTART_DELAY_MS = 500;
 
 /** In the primary: runs `count` workers until SIGINT/SIGTERM; resolves with the exit code. */
 export function runWorkers(count: number, description: Record<string, unknown>): Promise<number> {
@@ -81,20 +81,23 @@ export function runWorkers(count: number, description: Record<string, unknown>):
 
     cluster.on("exit", (worker, code, signal) => {
       const since = started.get(worker) ?? Date.now();
+      const listened = ready.has(worker);
       started.delete(worker);
       ready.delete(worker);
       if (stopping) {
         if (started.size === 0) finish();
         return;
       }
-      const uptime = Date.now() - since;
-      console.log(JSON.stringify({ msg: "seqcast worker exited", pid: worker.process.pid, code, signal, uptimeMs: uptime }));
-      if (uptime < MIN_UPTIME_MS) {
-        // It could not start (bad setting, port taken): the others would fail alike.
+      console.log(JSON.stringify({ msg: "seqcast worker exited", pid: worker.process.pid, code, signal, uptimeMs: Date.now() - since }));
+      if (!listened) {
+        // It could not start (a bad setting, the port taken): the others would fail alike.
         stop("worker failed", typeof code === "number" && code !== 0 ? code : 1);
         return;
       }
-      fork();
+      // It crashed while serving: its clients reconnect to the other workers meanwhile.
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, RESTART_DELAY_MS);
     });
 
     for (let i = 0; i < count; i++) fork();

@@ -181,6 +181,26 @@ describe("redis engine: Redis fails", () => {
     }
   });
 
+  it("a Redis flushed under live connections: the next publish starts a new epoch and watchers get a reset before it", async () => {
+    const redis = await ownRedis();
+    const prefix = testPrefix("flush");
+    const [a, b] = [node(redis.url, prefix), node(redis.url, prefix)];
+    const room = "flush.room";
+    await a.engine.watch(room);
+    const first = await b.engine.publish(draft(room, "one"));
+    await b.engine.publish(draft(room, "two"));
+    const admin = new Redis(redis.url);
+    cleanups.push(async () => admin.disconnect());
+    await admin.flushall(); // a Redis of this test's own: never the shared one
+    const after = await b.engine.publish(draft(room, "three"));
+    assert.notEqual(after.message.epoch, first.message.epoch);
+    assert.equal(after.message.sequence, 1n, "sequence 1 of a new lineage, not 3 (or 1) of the old one");
+    await waitUntil(() => summary(a.events, room).length === 4, () => `4 events: ${summary(a.events, room)}`);
+    const [e, f] = [first.message.epoch.slice(0, 4), after.message.epoch.slice(0, 4)];
+    assert.deepEqual(summary(a.events, room), [`${e}#1`, `${e}#2`, `reset:${f}`, `${f}#1`]);
+    assert.equal(a.engine.status().status, "ok", "nothing was disconnected");
+  });
+
   it("with AOF persistence, a restarted Redis keeps epochs and acknowledged messages", async () => {
     const redis = await ownRedis({ aof: true });
     const prefix = testPrefix("aof");

@@ -38,6 +38,13 @@
  * - Presence entries are per room and session; engines may expire them (so
  *   a crashed broker node does not leave ghosts forever).
  *
+ * - Several nodes: engines that share one store (broker nodes on one Redis)
+ *   keep every rule above across nodes: one sequence per room, every node's
+ *   listeners get the same order, and presence, acks and idempotency keys are
+ *   shared. A node that dies without removing its presence entries loses
+ *   them within a bound the engine documents (the conformance suite's
+ *   SharedStore.presenceTtlMs).
+ *
  * - Availability: an engine backed by a server (Redis) may be unable to
  *   serve for a while. Its calls then reject (the broker answers UNAVAILABLE,
  *   which clients retry), and it reports so through the optional status() /

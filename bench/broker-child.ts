@@ -16,19 +16,35 @@ import { Session } from "node:inspector";
 import { performance } from "node:perf_hooks";
 import { resolveSettings } from "../src/cli/settings.js";
 import { createMemoryEngine } from "../src/engine/memory.js";
+import type { Engine, EngineOptions } from "../src/engine/engine.js";
+import { createRedisEngine } from "../src/engine/redis.js";
 import { createSqliteEngine } from "../src/engine/sqlite.js";
 import { createAuthenticator } from "../src/server/auth.js";
 import { startServer } from "../src/server/server.js";
 
 // BENCH_ENGINE=sqlite runs the durable default engine on a file under
 // BENCH_DATA_DIR (synchronous=NORMAL, as `seqcast serve` does by default).
+// BENCH_ENGINE=redis runs the multi-node engine on BENCH_REDIS_URL (default
+// redis://127.0.0.1:6379) under BENCH_REDIS_PREFIX (default a fresh one per
+// process: give several broker children the same prefix to make them nodes
+// of one deployment). For N workers on one port, run
+// `node bin/seqcast.js serve --engine redis --workers N` instead.
 const sqlitePath = process.env.BENCH_DATA_DIR ? `${process.env.BENCH_DATA_DIR}/seqcast.db` : undefined;
+function benchEngine(): (options: EngineOptions) => Engine {
+  if (process.env.BENCH_ENGINE === "sqlite" && sqlitePath)
+    return (options) => createSqliteEngine({ ...options, path: sqlitePath });
+  if (process.env.BENCH_ENGINE === "redis")
+    return (options) =>
+      createRedisEngine({
+        ...options,
+        url: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379",
+        prefix: process.env.BENCH_REDIS_PREFIX ?? `seqcast-bench:${process.pid}:`,
+      });
+  return createMemoryEngine;
+}
 const server = await startServer({
   config: resolveSettings({}, process.env).broker,
-  engine:
-    process.env.BENCH_ENGINE === "sqlite" && sqlitePath
-      ? (options) => createSqliteEngine({ ...options, path: sqlitePath })
-      : createMemoryEngine,
+  engine: benchEngine(),
   // The bench's clients sign their tokens with BENCH_JWT_SECRET (see bench/run.ts).
   authenticate: await (async () => {
     const auth = await createAuthenticator({ secret: new TextEncoder().encode(process.env.BENCH_JWT_SECRET ?? "bench") });

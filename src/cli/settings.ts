@@ -10,6 +10,24 @@ import {
   parsePositiveInt,
 } from "./parse.js";
 
+function parsePositiveDuration(text: string, what: string): number {
+  const ms = parseDuration(text, what);
+  if (ms <= 0) throw new Error(`${what}: "${text}" must be longer than 0`);
+  return ms;
+}
+
+function parseRedisUrl(text: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`${what}: "${text}" is not a URL (use e.g. redis://127.0.0.1:6379)`);
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:")
+    throw new Error(`${what}: "${text}" is not a redis:// or rediss:// URL (use e.g. redis://127.0.0.1:6379)`);
+  return text;
+}
+
 /**
  * Every setting of `seqcast serve`, declared once: flag, environment
  * variable, default, parser and help. Parsing (flags win over the
@@ -18,7 +36,7 @@ import {
  * from this table.
  */
 
-export const ENGINES = ["sqlite", "memory"] as const;
+export const ENGINES = ["sqlite", "memory", "redis"] as const;
 export type EngineName = (typeof ENGINES)[number];
 
 /** What `seqcast serve` runs with. */
@@ -32,6 +50,11 @@ export interface ServeSettings {
   jwtPublicKey: string;
   /** JWKS file (RS256/ES256); "" = none. */
   jwtJwks: string;
+  redisUrl: string;
+  redisPrefix: string;
+  redisPresenceTtlMs: number;
+  /** Node processes sharing the port; 0 = one per core. */
+  workers: number;
   broker: BrokerConfig;
 }
 
@@ -65,7 +88,7 @@ export const SETTINGS: readonly Setting<unknown>[] = [
     env: "SEQCAST_ENGINE",
     value: "NAME",
     defaultText: "sqlite",
-    help: "sqlite (durable, embedded) or memory (tests, throwaway runs)",
+    help: "sqlite (durable, embedded, one node), memory (tests, throwaway runs) or redis (several nodes sharing one Redis)",
     parse: parseChoice(ENGINES),
     set: (s, v) => (s.engine = v),
   }),
@@ -79,6 +102,10 @@ export const SETTINGS: readonly Setting<unknown>[] = [
     parse: parseChoice(["normal", "full"] as const),
     set: (s, v) => (s.sync = v),
   }),
+  setting({ flag: "redis-url", env: "SEQCAST_REDIS_URL", value: "URL", defaultText: "redis://127.0.0.1:6379", help: "Redis of the redis engine: redis://[:password@]host:port[/db] (put a password in the environment, not on the command line)", parse: parseRedisUrl, set: (s, v) => (s.redisUrl = v) }),
+  setting({ flag: "redis-prefix", env: "SEQCAST_REDIS_PREFIX", value: "P", defaultText: "seqcast:", help: "prefix of the redis engine's keys and channels; every node of one deployment uses the same", parse: (t) => t, set: (s, v) => (s.redisPrefix = v) }),
+  setting({ flag: "redis-presence-ttl", env: "SEQCAST_REDIS_PRESENCE_TTL", value: "D", defaultText: "15s", help: "redis engine: a node refreshes its sessions' presence every third of this; a dead node's sessions leave within it (plus 1s)", parse: parsePositiveDuration, set: (s, v) => (s.redisPresenceTtlMs = v) }),
+  setting({ flag: "workers", env: "SEQCAST_WORKERS", value: "N", defaultText: "1", help: "broker processes sharing the port, to use every core (0 = one per core; more than 1 needs --engine redis)", parse: parseNonNegativeInt, set: (s, v) => (s.workers = v) }),
   setting({ flag: "history-size", env: "SEQCAST_HISTORY_SIZE", value: "N", defaultText: String(d.historySize), help: "messages kept per room", parse: parsePositiveInt, set: broker("historySize") }),
   setting({ flag: "history-ttl", env: "SEQCAST_HISTORY_TTL", value: "D", defaultText: formatDuration(d.historyTtlMs), help: "max age of a kept message (500ms, 30s, 15m, 24h, 7d; 0 = none)", parse: parseDuration, set: broker("historyTtlMs") }),
   setting({ flag: "max-message-bytes", env: "SEQCAST_MAX_MESSAGE_BYTES", value: "B", defaultText: formatBytes(d.maxMessageBytes), help: "max size of content + payload + attributes", parse: parseBytes, set: broker("maxMessageBytes") }),
@@ -123,6 +150,17 @@ export function resolveSettings(flags: Record<string, string | undefined>, env: 
     s.set(settings, s.parse(text, what));
   }
   return settings;
+}
+
+/**
+ * Checks that combine settings. Throws an Error naming the flags.
+ */
+export function checkSettings(settings: ServeSettings): void {
+  if (settings.workers !== 1 && settings.engine !== "redis")
+    throw new Error(
+      `--workers ${settings.workers} needs --engine redis: the ${settings.engine} engine keeps rooms in one process, ` +
+        `so other processes would miss its messages`,
+    );
 }
 
 /** parseArgs options for every setting. */

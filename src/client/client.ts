@@ -3,14 +3,22 @@ import { HistoryDirection, PubSubService } from "../../gen/es/seqcast/v1/pubsub_
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { createTransport, type Protocol } from "./transport.js";
+import { createFailoverTransport } from "./failover.js";
 import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
 import { StreamPublisher } from "./stream-publisher.js";
 import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
 
 export interface SeqcastClientOptions {
-  /** Broker URL, e.g. http://127.0.0.1:8080. */
-  baseUrl: string;
+  /** Broker URL, e.g. http://127.0.0.1:8080 (or baseUrls). */
+  baseUrl?: string;
+  /**
+   * Several nodes of one deployment (brokers on one Redis), in order of
+   * preference: calls go to one node and move to the next when it fails
+   * (connection lost, shutting down, its storage unreachable). Publishes are
+   * retried and subscriptions resume there with every guarantee unchanged.
+   */
+  baseUrls?: string[];
   /**
    * The bearer token (a JWT, e.g. from `seqcast token --user alice`) sent
    * with every call, or a function that returns the current one; the broker
@@ -88,9 +96,7 @@ export class SeqcastClient {
   constructor(options: SeqcastClientOptions) {
     this.options = options;
     this.retryContext = { tokenRefreshable: typeof options.token === "function" };
-    const transport =
-      options.transport ??
-      createTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion });
+    const transport = options.transport ?? this.transportFor(options);
     this.rpc = createClient(PubSubService, withToken(transport, options.token));
     const via = options.publishVia ?? "auto";
     const http2 = (options.protocol ?? "grpc") === "grpc" || (options.protocol === "connect" && (options.httpVersion ?? "2") === "2");
@@ -99,6 +105,15 @@ export class SeqcastClient {
 
   /** Set when publishes go over a PublishStream. */
   private readonly streamPublisher: StreamPublisher | undefined;
+
+  private transportFor(options: SeqcastClientOptions): Transport {
+    const urls = options.baseUrls ?? (options.baseUrl !== undefined ? [options.baseUrl] : []);
+    if (urls.length === 0) throw new Error("createSeqcastClient: set baseUrl (or baseUrls, or transport)");
+    const transports = urls.map((baseUrl) =>
+      createTransport({ baseUrl, protocol: options.protocol, httpVersion: options.httpVersion }),
+    );
+    return transports.length === 1 ? transports[0]! : createFailoverTransport(transports);
+  }
 
   /**
    * Publishes one message and resolves with its position once the broker

@@ -14,6 +14,7 @@ export type { BufferPosition, HistoryFill, ReorderOutput, ResetReason, Sequenced
 export { backoffDelay, defaultBackoff, errorReason, isRetryable, retryAfterMs, retryDelay } from "./retry.js";
 export type { BackoffPolicy } from "./retry.js";
 export { createTransport } from "./transport.js";
+export { createFailoverTransport } from "./failover.js";
 export type { Protocol, TransportOptions } from "./transport.js";
 export { withToken } from "./auth.js";
 export type { TokenSource } from "./auth.js";

@@ -53,6 +53,21 @@ export function isRetryable(error: unknown, context: RetryContext = {}): boolean
   return RETRYABLE_CODES.has(ConnectError.from(error).code);
 }
 
+/**
+ * Whether the node, not the request, failed: another node of the same
+ * deployment may serve the same call (see failover.ts). A request another
+ * node would refuse alike (bad argument, permission, rate limit) is not.
+ */
+export function isNodeFailure(error: unknown): boolean {
+  const reason = errorReason(error);
+  if (reason !== undefined && KNOWN_REASONS.has(reason)) return NODE_FAILURE_REASONS.has(reason);
+  return NODE_FAILURE_CODES.has(ConnectError.from(error).code);
+}
+
+const NODE_FAILURE_REASONS = new Set(["SHUTTING_DOWN", "ENGINE_UNAVAILABLE"]);
+/** Without a reason: what a refused, dropped or silent connection surfaces as. */
+const NODE_FAILURE_CODES = new Set<Code>([Code.Unavailable, Code.Unknown, Code.Internal, Code.Canceled, Code.DeadlineExceeded]);
+
 /** Reasons this SDK knows; an unknown one (a newer broker) is judged by its code. */
 const KNOWN_REASONS = new Set(
   Object.keys(ErrorReason)

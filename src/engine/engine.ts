@@ -37,6 +37,20 @@
  *
  * - Presence entries are per room and session; engines may expire them (so
  *   a crashed broker node does not leave ghosts forever).
+ *
+ * - Several nodes: engines that share one store (broker nodes on one Redis)
+ *   keep every rule above across nodes: one sequence per room, every node's
+ *   listeners get the same order, and presence, acks and idempotency keys are
+ *   shared. A node that dies without removing its presence entries loses
+ *   them within a bound the engine documents (the conformance suite's
+ *   SharedStore.presenceTtlMs).
+ *
+ * - Availability: an engine backed by a server (Redis) may be unable to
+ *   serve for a while. Its calls then reject (the broker answers UNAVAILABLE,
+ *   which clients retry), and it reports so through the optional status() /
+ *   onStatusChange(), which the server turns into grpc.health.v1
+ *   NOT_SERVING. It recovers by itself: listeners get every event they missed
+ *   meanwhile, in order, or a reset when the lineage was lost.
  */
 
 /** A message as stored by the engine. Sequences are bigint end to end. */
@@ -126,6 +140,15 @@ export interface RetentionPolicy {
   dedupeWindowMs: number;
 }
 
+/** "ok", or "unavailable": calls fail until the engine's server is reachable again. */
+export type EngineStatus = "ok" | "unavailable";
+
+export interface EngineStatusReport {
+  status: EngineStatus;
+  /** For logs and operators: what is wrong (or what it is connected to). */
+  reason: string;
+}
+
 export interface Engine {
   /** Human-readable name for logs and metrics ("memory", "sqlite", "redis"). */
   readonly name: string;
@@ -170,6 +193,14 @@ export interface Engine {
   ackSet(subscriber: string, room: string, position: Position): Promise<void>;
   /** The highest acknowledged position, if any. */
   ackGet(subscriber: string, room: string): Promise<Position | undefined>;
+
+  /**
+   * Optional: engines that depend on a server report whether they can serve
+   * now. Engines without it are always available.
+   */
+  status?(): EngineStatusReport;
+  /** Optional, with status(): calls `listener` on every change; returns an unsubscribe function. */
+  onStatusChange?(listener: (report: EngineStatusReport) => void): () => void;
 
   /** Stop timers and connections. Further calls reject. */
   close(): Promise<void>;

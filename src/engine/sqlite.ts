@@ -17,6 +17,7 @@ import type {
 import { newEpoch, newMessageId } from "./ids.js";
 import { WatchSet } from "./watch-set.js";
 import { SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
+import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { prepareStatements, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 
 /**
@@ -29,9 +30,9 @@ import { prepareStatements, type MessageRow, type RoomRef, type RoomRow, type St
  *   resolves only after that transaction committed, and watchers get the
  *   messages right after the commit, in sequence order.
  * - Sequences are read from and written to the `rooms` table inside the
- *   (BEGIN IMMEDIATE) transaction, so they stay gapless even if another
- *   process writes the same file. Fan-out, however, is only to this process:
- *   this engine is for a single broker node.
+ *   (BEGIN IMMEDIATE) transaction. Fan-out, however, is only to this
+ *   process: this engine is for a single broker node, and a second engine on
+ *   the same file is refused (sqlite-lock.ts).
  * - Retention: size and TTL are enforced physically on publish and logically
  *   on read (a read never returns a trimmed message; rows found expired on
  *   read are deleted by the next write transaction).
@@ -85,6 +86,7 @@ interface BatchResult {
 class SqliteEngineImpl implements SqliteEngine {
   readonly name = "sqlite" as const;
   private readonly db: Database.Database;
+  private readonly lock: DatabaseLock | undefined;
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
   private readonly now: () => number;
@@ -114,9 +116,18 @@ class SqliteEngineImpl implements SqliteEngine {
     this.now = options.now ?? Date.now;
     if (!(this.retention.historySize >= 1)) throw new RangeError("retention.historySize must be >= 1");
 
-    if (options.path !== ":memory:" && options.path !== "" && !options.path.startsWith("file:"))
+    const onDisk = options.path !== ":memory:" && options.path !== "" && !options.path.startsWith("file:");
+    if (onDisk) {
       mkdirSync(dirname(options.path), { recursive: true });
-    const db = new Database(options.path);
+      this.lock = lockDatabase(options.path);
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(options.path);
+    } catch (error) {
+      this.lock?.release();
+      throw error;
+    }
     this.db = db;
     try {
       db.defaultSafeIntegers(true);
@@ -136,6 +147,7 @@ class SqliteEngineImpl implements SqliteEngine {
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {
       db.close();
+      this.lock?.release();
       throw error;
     }
   }
@@ -504,6 +516,7 @@ class SqliteEngineImpl implements SqliteEngine {
       this.flush();
     } finally {
       this.db.close();
+      this.lock?.release();
     }
   }
 }

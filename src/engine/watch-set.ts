@@ -21,6 +21,22 @@ export class WatchSet {
     else map.delete(name);
   }
 
+  /** Whether this exact room or pattern is watched (not: whether a pattern covers a room). */
+  includes(name: string): boolean {
+    return (isPattern(name) ? this.patterns : this.rooms).has(name);
+  }
+
+  /** Every watched room and pattern, once each. */
+  *names(): IterableIterator<string> {
+    yield* this.rooms.keys();
+    yield* this.patterns.keys();
+  }
+
+  /** The rooms watched by name. */
+  roomNames(): IterableIterator<string> {
+    return this.rooms.keys();
+  }
+
   /** O(1) for watched rooms; O(patterns) otherwise. */
   has(room: string): boolean {
     if ((this.rooms.get(room) ?? 0) > 0) return true;

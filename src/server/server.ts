@@ -81,7 +81,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     routes(router: ConnectRouter) {
       router.service(PubSubService, pubSubService(broker));
       registerReflection(router, [PubSubService]);
-      health = registerHealth(router, { "": "SERVING", [PubSubService.typeName]: "SERVING" });
+      const serving = (broker.engine.status?.().status ?? "ok") === "ok" ? "SERVING" : "NOT_SERVING";
+      health = registerHealth(router, { "": serving, [PubSubService.typeName]: serving });
     },
     // Requests larger than a message could ever be are refused before decoding.
     readMaxBytes,
@@ -89,6 +90,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.
     compressMinBytes: Number.MAX_SAFE_INTEGER,
+  });
+  // Health follows the engine: NOT_SERVING while it cannot serve (Redis
+  // unreachable), SERVING again when it recovered by itself.
+  let shuttingDown = false;
+  const offEngineStatus = broker.engine.onStatusChange?.(({ status }) => {
+    if (shuttingDown) return;
+    const serving = status === "ok" ? "SERVING" : "NOT_SERVING";
+    health?.set("", serving);
+    health?.set(PubSubService.typeName, serving);
   });
   // Node's plaintext HTTP/2 server has no HTTP/1.1 fallback (allowHTTP1 needs
   // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
@@ -156,6 +166,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close() {
       closing ??= (async () => {
         keepalive.close();
+        shuttingDown = true;
+        offEngineStatus?.();
         health?.set("", "NOT_SERVING");
         health?.set(PubSubService.typeName, "NOT_SERVING");
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

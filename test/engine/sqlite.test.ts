@@ -302,3 +302,23 @@ describe("sqlite engine: same answers as the memory engine", () => {
     );
   });
 });
+
+describe("sqlite engine: one broker per database", () => {
+  it("refuses a second engine on the same file, naming the directory and the holder, until the first closes", async () => {
+    const path = join(dir, "locked", "seqcast.db");
+    const first = open(path);
+    assert.throws(
+      () => open(path),
+      (error: Error) => {
+        assert.match(error.message, new RegExp(`data directory ${join(dir, "locked")} is in use by another seqcast broker`));
+        assert.match(error.message, /--engine redis/);
+        return true;
+      },
+    );
+    await first.engine.publish(draft("locked", "still works"));
+    await first.engine.close();
+    const second = open(path);
+    assert.equal((await second.engine.position("locked")).sequence, 1n);
+    await second.engine.close();
+  });
+});

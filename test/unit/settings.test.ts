@@ -24,6 +24,22 @@ describe("the settings table of seqcast serve", () => {
     assert.deepEqual([flags.broker.historyTtlMs, flags.broker.pingIntervalMs, flags.broker.deadTimeoutMs], [3_600_000, 0, 3000]);
   });
 
+  it("reads the redis engine's settings and --workers", () => {
+    const defaults = parseServeArgs([], {})!;
+    assert.deepEqual(
+      [defaults.redisUrl, defaults.redisPrefix, defaults.redisPresenceTtlMs, defaults.workers],
+      ["redis://127.0.0.1:6379", "seqcast:", 15_000, 1],
+    );
+    const set = parseServeArgs(["--engine", "redis", "--workers", "0", "--redis-prefix", "chat:"], {
+      SEQCAST_REDIS_URL: "redis://:secret@redis:6380/2",
+      SEQCAST_REDIS_PRESENCE_TTL: "5s",
+    })!;
+    assert.deepEqual(
+      [set.engine, set.workers, set.redisPrefix, set.redisUrl, set.redisPresenceTtlMs],
+      ["redis", 0, "chat:", "redis://:secret@redis:6380/2", 5000],
+    );
+  });
+
   it("gives every environment variable a flag, and every setting one help line", () => {
     assert.equal(new Set(SETTINGS.map((s) => s.env)).size, SETTINGS.length);
     for (const env of ["SEQCAST_PING_INTERVAL", "SEQCAST_DEAD_TIMEOUT", "SEQCAST_PRESENCE_GRACE", "SEQCAST_PUBLISH_BURST"])
@@ -38,6 +54,13 @@ describe("the settings table of seqcast serve", () => {
       [["--engine", "mongo"], {}, /--engine: "mongo" is not one of sqlite, memory/],
       [[], { SEQCAST_MAX_MESSAGE_BYTES: "lots" }, /SEQCAST_MAX_MESSAGE_BYTES: "lots" is not a size/],
       [["--frobnicate"], {}, /frobnicate/],
+      [["--redis-url", "127.0.0.1:6379"], {}, /--redis-url: "127.0.0.1:6379" is not a URL \(use e.g. redis:\/\/127.0.0.1:6379\)/],
+      [[], { SEQCAST_REDIS_URL: "http://cache:6379" }, /SEQCAST_REDIS_URL: "http:\/\/cache:6379" is not a redis:\/\/ or rediss:\/\/ URL/],
+      [["--redis-presence-ttl", "0"], {}, /--redis-presence-ttl: "0" must be longer than 0/],
+      [["--workers=-1"], {}, /--workers: "-1" is not a whole number >= 0/],
+      // Several processes need an engine they can share.
+      [["--workers", "2"], {}, /--workers 2 needs --engine redis: the sqlite engine keeps rooms in one process/],
+      [["--workers", "0", "--engine", "memory"], {}, /--workers 0 needs --engine redis: the memory engine/],
     ];
     for (const [argv, env, message] of cases)
       assert.throws(() => parseServeArgs(argv, env), (error: unknown) => error instanceof UsageError && message.test(error.message));

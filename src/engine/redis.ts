@@ -1,0 +1,430 @@
+import type {
+  Engine,
+  EngineOptions,
+  EngineStatusReport,
+  HistoryPage,
+  HistoryQuery,
+  MessageDraft,
+  Position,
+  PresenceEntry,
+  PublishResult,
+  RetentionPolicy,
+  RoomListener,
+  StoredMessage,
+} from "./engine.js";
+import { newEpoch, newMessageId } from "./ids.js";
+import { decodeBody, decodeEvent, encodeBody, sequenceOfEntry } from "./redis-codec.js";
+import { RedisLink } from "./redis-connection.js";
+import { RoomFeeds } from "./redis-feed.js";
+import { RedisNames, type RoomKeys } from "./redis-keys.js";
+import { PresenceLeases } from "./redis-presence.js";
+import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
+import { WatchSet } from "./watch-set.js";
+import { isPattern } from "../names/patterns.js";
+
+/**
+ * The multi-node engine: every broker node connected to one Redis shares
+ * sequences, history, presence, acks and idempotency keys, and each node
+ * receives the events of the rooms its sessions hold.
+ *
+ * - Writes are Lua scripts (redis-scripts.ts), one atomic step and one round
+ *   trip each; publishes issued in the same tick are pipelined together.
+ * - Fan-out goes through Redis pub/sub only, also to this node's own
+ *   sessions: a node never delivers its own publish early, so every node sees
+ *   a room's events in the one order the scripts ran in. RoomFeeds
+ *   (redis-feed.ts) turns at-most-once pub/sub into in-order, exactly-once
+ *   delivery by catching up from the room's stream.
+ * - Redis losing its data (restart without persistence) loses the rooms'
+ *   epochs too: the next use creates new ones, so a sequence is never reused
+ *   under an old epoch; clients learn it as `recovered = false` and resets.
+ * - Redis unreachable or silent: calls fail within `commandTimeoutMs` (the
+ *   broker answers UNAVAILABLE), status() says "unavailable", and the engine
+ *   reconnects, resubscribes and catches up by itself.
+ */
+export interface RedisEngineOptions extends EngineOptions {
+  /** redis://[:password@]host:port[/db] */
+  url: string;
+  /** Prepended to every key and channel, so several deployments (or test runs) share one Redis. */
+  prefix: string;
+  /** A node's presence entries expire this long after it last refreshed them (default 15 s). */
+  presenceTtlMs?: number;
+  /** A command Redis does not answer within this fails (default 3000 ms). */
+  commandTimeoutMs?: number;
+}
+
+export interface RedisEngine extends Engine {
+  readonly name: "redis";
+  status(): EngineStatusReport;
+  onStatusChange(listener: (report: EngineStatusReport) => void): () => void;
+}
+
+export function createRedisEngine(options: RedisEngineOptions): RedisEngine {
+  return new RedisEngineImpl(options);
+}
+
+/**
+ * Whether reading a room that was never published to (position, history)
+ * creates it, giving it an epoch. The current engine contract says it does;
+ * reads that create nothing are coming (then: epoch "" and sequence 0).
+ */
+const READS_CREATE_ROOMS = true;
+
+type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
+
+class RedisEngineImpl implements RedisEngine {
+  readonly name = "redis" as const;
+  private readonly retention: RetentionPolicy;
+  private readonly listener: RoomListener;
+  private readonly now: () => number;
+  private readonly names: RedisNames;
+  private readonly link: RedisLink;
+  private readonly watchers = new WatchSet();
+  /** Names (rooms and patterns) with a confirmed subscription on the current pub/sub connection. */
+  private readonly subscribed = new Set<string>();
+  /** Subscription changes per name, one at a time. */
+  private readonly subscriptionChanges = new Map<string, Promise<void>>();
+  private readonly feeds: RoomFeeds;
+  private readonly leases: PresenceLeases;
+  private readonly statusListeners = new Set<(report: EngineStatusReport) => void>();
+  private closed = false;
+  /** The previous pub/sub frame, to drop the copies Redis sends when a room matches several subscriptions. */
+  private lastFrame: { channel: string; frame: string } | undefined;
+
+  constructor(options: RedisEngineOptions) {
+    this.retention = options.retention;
+    this.listener = options.listener;
+    this.now = options.now ?? Date.now;
+    if (!(this.retention.historySize >= 1)) throw new RangeError("retention.historySize must be >= 1");
+    this.names = new RedisNames(options.prefix);
+    this.feeds = new RoomFeeds({
+      read: (room, epoch, after, until) => this.readSince(room, epoch, after, until),
+      emit: (room, event) => this.listener(room, event),
+      watched: (room) => this.watchers.has(room),
+    });
+    const commandTimeoutMs = options.commandTimeoutMs ?? 3000;
+    this.link = new RedisLink({
+      url: options.url,
+      commandTimeoutMs,
+      connectWaitMs: Math.min(1000, commandTimeoutMs),
+      pingIntervalMs: 1000,
+      onStatus: (status, reason) => this.statusChanged({ status, reason }),
+      onSubscriberReady: () => void this.resubscribe(),
+    });
+    for (const [name, script] of Object.entries(SCRIPTS)) this.link.commands.defineCommand(name, script);
+    this.link.subscriber.on("message", (channel: string, frame: string) => this.received(channel, frame));
+    this.link.subscriber.on("pmessage", (_glob: string, channel: string, frame: string) => this.received(channel, frame));
+    this.leases = new PresenceLeases({
+      ttlMs: options.presenceTtlMs ?? 15_000,
+      now: this.now,
+      touch: (room, entries, expiresAt) => {
+        const keys = this.names.room(room);
+        return this.script("seqcastPresenceTouch", [keys.presence, keys.presenceExpiry], [
+          keys.channel,
+          expiresAt,
+          this.leases.keyTtlMs,
+          ...entries.flatMap((e) => [e.sessionId, JSON.stringify(e)]),
+        ]);
+      },
+      sweep: (room) => {
+        const keys = this.names.room(room);
+        return this.script("seqcastPresenceExpire", [keys.presence, keys.presenceExpiry], [keys.channel, this.now(), "0"]);
+      },
+      rooms: () => this.watchers.roomNames(),
+    });
+  }
+
+  // ---- status ---------------------------------------------------------------
+
+  status(): EngineStatusReport {
+    return this.link.status;
+  }
+
+  onStatusChange(listener: (report: EngineStatusReport) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private statusChanged(report: EngineStatusReport): void {
+    // Back after an outage: whatever pub/sub lost meanwhile is read from the streams.
+    if (report.status === "ok") this.feeds.resyncAll();
+    for (const listener of this.statusListeners) listener(report);
+  }
+
+  // ---- calls ----------------------------------------------------------------
+
+  /** Runs one of SCRIPTS on the command connection. */
+  private async script(name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
+    await this.link.ready(this.link.commands);
+    const call = (this.link.commands as unknown as Record<ScriptName, ScriptCall>)[name];
+    return call.call(this.link.commands, ...keys, ...args);
+  }
+
+  private check(): void {
+    if (this.closed) throw new Error("redis engine is closed");
+  }
+
+  private roomKeys(keys: RoomKeys): string[] {
+    return [keys.meta, keys.log, keys.dedupe, keys.dedupeTimes];
+  }
+
+  // ---- messages ---------------------------------------------------------------
+
+  async publish(draft: MessageDraft): Promise<PublishResult> {
+    this.check();
+    const keys = this.names.room(draft.room);
+    const id = newMessageId();
+    const body = encodeBody(id, draft);
+    const { dedupeWindowMs, historySize, historyTtlMs } = this.retention;
+    const dedupe = dedupeWindowMs > 0 && draft.clientMessageId !== "" ? `${draft.sender}\n${draft.clientMessageId}` : "";
+    const reply = (await this.script("seqcastPublish", this.roomKeys(keys), [
+      keys.channel,
+      newEpoch(),
+      dedupe,
+      this.now(),
+      dedupeWindowMs,
+      historySize,
+      historyTtlMs,
+      id,
+      draft.timeMs,
+      body,
+    ])) as string[];
+    const [kind, epoch, sequence] = reply as [string, string, string];
+    if (kind === "dup") {
+      const [, , , originalId, time, stored] = reply as [string, string, string, string, string, string];
+      const message: StoredMessage = stored
+        ? decodeBody(draft.room, epoch, BigInt(sequence), stored)
+        : // Retention dropped the original: what the key remembers, without a body.
+          {
+            id: originalId,
+            room: draft.room,
+            epoch,
+            sequence: BigInt(sequence),
+            sender: draft.sender,
+            content: "",
+            payload: new Uint8Array(0),
+            attributes: {},
+            timeMs: Number(time),
+            clientMessageId: draft.clientMessageId,
+          };
+      return { message, duplicate: true };
+    }
+    return { message: { ...draft, id, epoch, sequence: BigInt(sequence) }, duplicate: false };
+  }
+
+  async position(room: string): Promise<Position> {
+    this.check();
+    const keys = this.names.room(room);
+    const [epoch, sequence] = (await this.script("seqcastPosition", this.roomKeys(keys), [
+      READS_CREATE_ROOMS ? "1" : "0",
+      newEpoch(),
+    ])) as [string, string];
+    return { epoch, sequence: BigInt(sequence) };
+  }
+
+  async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
+    this.check();
+    return this.page(room, query, READS_CREATE_ROOMS);
+  }
+
+  private async page(room: string, query: HistoryQuery, create: boolean): Promise<HistoryPage> {
+    const keys = this.names.room(room);
+    const limit = Math.max(1, Math.floor(query.limit));
+    const reply = (await this.script("seqcastHistory", this.roomKeys(keys), [
+      create ? "1" : "0",
+      newEpoch(),
+      query.after.toString(),
+      query.before.toString(),
+      limit,
+      query.direction === "forward" ? "f" : "b",
+      this.now(),
+      this.retention.historySize,
+      this.retention.historyTtlMs,
+    ])) as Array<string | number>;
+    const epoch = String(reply[0]);
+    const messages: StoredMessage[] = [];
+    for (let i = 4; i < reply.length; i += 2)
+      messages.push(decodeBody(room, epoch, sequenceOfEntry(String(reply[i])), String(reply[i + 1])));
+    if (query.direction === "backward") messages.reverse();
+    return {
+      messages,
+      position: { epoch, sequence: BigInt(String(reply[1])) },
+      firstSequence: BigInt(String(reply[2])),
+      hasMore: Number(reply[3]) === 1,
+    };
+  }
+
+  /** For RoomFeeds: the position and every retained message after `after` (see ReadSince). */
+  private async readSince(room: string, epoch: string, after: bigint, until: bigint | undefined) {
+    const read = (from: bigint, through: bigint | undefined) =>
+      this.page(room, { after: from, before: through === undefined ? 0n : through + 1n, limit: 1000, direction: "forward" }, false);
+    let page = await read(after, until);
+    if (page.position.epoch !== epoch && (after > 0n || until !== undefined)) {
+      // Another lineage by now: all of it is new to the feed.
+      until = undefined;
+      page = await read(0n, undefined);
+    }
+    const { position } = page;
+    const messages = [...page.messages];
+    // Later pages stop where the first one said the room was, so the answer is one consistent range.
+    const through = until ?? position.sequence;
+    while (page.hasMore && page.position.epoch === position.epoch && messages.length > 0) {
+      page = await read(messages[messages.length - 1]!.sequence, through);
+      if (page.position.epoch !== position.epoch) break; // reset meanwhile: the next event will tell
+      messages.push(...page.messages);
+    }
+    return { position, messages };
+  }
+
+  async clear(room: string): Promise<Position> {
+    this.check();
+    const keys = this.names.room(room);
+    const epoch = (await this.script("seqcastClear", this.roomKeys(keys), [keys.channel, newEpoch()])) as string;
+    return { epoch, sequence: 0n };
+  }
+
+  // ---- fan-out ------------------------------------------------------------------
+
+  async watch(name: string): Promise<void> {
+    this.check();
+    this.watchers.add(name);
+    try {
+      const subscribed = this.syncSubscription(name);
+      if (isPattern(name)) await subscribed;
+      else await this.feeds.start(name, subscribed);
+    } catch (error) {
+      // The broker only unwatches what it watched successfully: undo the count here.
+      this.watchers.remove(name);
+      this.feeds.prune(isPattern(name) ? undefined : name);
+      void this.syncSubscription(name).catch(() => {});
+      throw error;
+    }
+  }
+
+  async unwatch(name: string): Promise<void> {
+    this.watchers.remove(name);
+    this.feeds.prune(isPattern(name) ? undefined : name);
+    if (this.closed) return;
+    // A failure leaves nothing to undo: a reconnect subscribes only what is watched.
+    await this.syncSubscription(name).catch(() => {});
+  }
+
+  /** Makes the pub/sub subscription of `name` match whether it is watched; one change per name at a time. */
+  private syncSubscription(name: string): Promise<void> {
+    const previous = this.subscriptionChanges.get(name) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const want = this.watchers.includes(name);
+        if (want === this.subscribed.has(name)) return;
+        const target = this.names.subscription(name);
+        const pattern = isPattern(name);
+        const sub = this.link.subscriber;
+        if (want) {
+          await this.link.ready(sub);
+          await (pattern ? sub.psubscribe(target) : sub.subscribe(target));
+          this.subscribed.add(name);
+        } else {
+          this.subscribed.delete(name);
+          if (sub.status === "ready") await (pattern ? sub.punsubscribe(target) : sub.unsubscribe(target));
+        }
+      });
+    this.subscriptionChanges.set(name, next);
+    const forget = () => {
+      if (this.subscriptionChanges.get(name) === next) this.subscriptionChanges.delete(name);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  /** The pub/sub connection is new: subscribe everything watched again, then catch up from the streams. */
+  private async resubscribe(): Promise<void> {
+    this.subscribed.clear();
+    const names = [...this.watchers.names()];
+    try {
+      await Promise.all(names.map((name) => this.syncSubscription(name)));
+    } catch {
+      return; // the connection dropped again; its next "ready" retries
+    }
+    this.feeds.resyncAll();
+  }
+
+  private received(channel: string, frame: string): void {
+    // One PUBLISH reaches a connection once per matching subscription (a room
+    // and a pattern, or several patterns), and the copies arrive back to back.
+    const last = this.lastFrame;
+    if (last && last.channel === channel && last.frame === frame) return;
+    this.lastFrame = { channel, frame };
+    const room = this.names.roomOf(channel);
+    if (room === undefined) return;
+    let event;
+    try {
+      event = decodeEvent(room, frame);
+    } catch (error) {
+      process.emitWarning(`seqcast redis engine: undecodable event on ${channel}: ${String(error)}`);
+      return;
+    }
+    if (event) this.feeds.receive(room, event);
+  }
+
+  // ---- presence -------------------------------------------------------------------
+
+  async presenceSet(room: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
+    this.check();
+    const keys = this.names.room(room);
+    this.leases.own(room, entry);
+    await this.script("seqcastPresenceSet", [keys.presence, keys.presenceExpiry], [
+      keys.channel,
+      entry.sessionId,
+      JSON.stringify(entry),
+      kind,
+      this.leases.expiresAt(),
+      this.leases.keyTtlMs,
+    ]);
+  }
+
+  async presenceRemove(room: string, sessionId: string): Promise<boolean> {
+    this.check();
+    this.leases.disown(room, sessionId);
+    const keys = this.names.room(room);
+    const removed = await this.script("seqcastPresenceRemove", [keys.presence, keys.presenceExpiry], [keys.channel, sessionId]);
+    return Number(removed) === 1;
+  }
+
+  async presenceList(room: string): Promise<PresenceEntry[]> {
+    this.check();
+    const keys = this.names.room(room);
+    const values = (await this.script("seqcastPresenceExpire", [keys.presence, keys.presenceExpiry], [
+      keys.channel,
+      this.now(),
+      "1",
+    ])) as string[];
+    return values.map((v) => JSON.parse(v) as PresenceEntry).sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+  }
+
+  // ---- acks -----------------------------------------------------------------------
+
+  async ackSet(subscriber: string, room: string, position: Position): Promise<void> {
+    this.check();
+    await this.script("seqcastAck", [this.names.room(room).acks], [subscriber, position.epoch, position.sequence.toString()]);
+  }
+
+  async ackGet(subscriber: string, room: string): Promise<Position | undefined> {
+    this.check();
+    await this.link.ready(this.link.commands);
+    const value = await this.link.commands.hget(this.names.room(room).acks, subscriber);
+    if (value === null) return undefined;
+    const colon = value.indexOf(":");
+    return { epoch: value.slice(colon + 1), sequence: BigInt(value.slice(0, colon)) };
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------
+
+  /** Waits for the replies of calls already sent (those publishes resolve), then disconnects. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.leases.stop();
+    this.statusListeners.clear();
+    await this.link.close();
+  }
+}

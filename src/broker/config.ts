@@ -17,6 +17,12 @@ export interface BrokerConfig {
   sessionQueueLimit: number;
   /** Bytes (estimated wire size) queued for one session before it counts as a slow consumer. */
   sessionQueueBytes: number;
+  /**
+   * A slow consumer's stream is ended at once with RESOURCE_EXHAUSTED; if the
+   * client has not read its trailers within this time (it stopped reading),
+   * the HTTP/2 stream is reset (ENHANCE_YOUR_CALM).
+   */
+  slowConsumerGraceMs: number;
   /** How long a publish's clientMessageId is remembered for deduplication (SEQCAST_DEDUPE_WINDOW). */
   dedupeWindowMs: number;
   /**
@@ -47,6 +53,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   heartbeatIntervalMs: 15_000,
   sessionQueueLimit: 10_000,
   sessionQueueBytes: 4 * 1024 * 1024,
+  slowConsumerGraceMs: 5_000,
   dedupeWindowMs: 2 * 60 * 1000,
   ackDeadlineMs: 30_000,
   publishRate: 1000,

@@ -7,7 +7,8 @@ import { test, describe, PROTOCOLS, Recorder, testToken } from "../support/fixtu
 const grpc = PROTOCOLS[0];
 
 describe("stream flow control", () => {
-  test.override({ brokerConfig: { heartbeatIntervalMs: 100, sessionQueueLimit: 200 } });
+  // The stalled reader below reads its final status only after the healthy one got everything: a long grace.
+  test.override({ brokerConfig: { heartbeatIntervalMs: 100, sessionQueueLimit: 200, slowConsumerGraceMs: 60_000 } });
 
   test("sends heartbeats on an idle stream", async ({ client }) => {
     const c = client("idle", grpc);

@@ -74,7 +74,8 @@ describe("several broker nodes on one Redis", () => {
   });
 
   test("moves a killed node's subscribers to another node, resuming with every message exactly once", async ({ serve, cleanup }) => {
-    const [a, b, c] = await nodes(serve, cleanup, 3);
+    // History deep enough for what flows while a subscriber moves: a move is not a loss.
+    const [a, b, c] = await nodes(serve, cleanup, 3, ["--history-size", "100000"]);
     const room = "failover";
     // Three subscribers prefer node c, one stays on a.
     const onC = [0, 1, 2].map((i) => subscriber([c!.url, a!.url, b!.url], `c${i}`, [room], cleanup));

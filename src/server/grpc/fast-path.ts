@@ -40,8 +40,6 @@ export interface GrpcFastPathOptions {
   authenticate: (authorization: string | null) => Promise<Identity>;
   /** Largest request message read (RESOURCE_EXHAUSTED beyond). */
   readMaxBytes: number;
-  /** How long a cut-off slow consumer gets to read its trailers before its stream is reset. */
-  slowConsumerResetMs?: number;
 }
 
 interface CallContext {
@@ -222,7 +220,7 @@ async function subscribe(context: CallContext): Promise<void> {
       // gets a moment to deliver its trailers, then is reset: a reader that
       // stopped reading cannot receive them.
       void broker.closeSession(session);
-      const reset = setTimeout(() => call.reset(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), context.options.slowConsumerResetMs ?? 2000);
+      const reset = setTimeout(() => call.reset(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), broker.config.slowConsumerGraceMs);
       reset.unref();
       call.onClose(() => clearTimeout(reset));
     },

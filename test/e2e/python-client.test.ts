@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/server.js";
-import { startBroker, testToken } from "./harness.js";
+import { startBroker, testToken } from "../support/fixtures.js";
 
 /**
  * The Python client of examples/python (issue 8 §4) against a real broker:

@@ -2,24 +2,25 @@ import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { HistoryDirection, PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
-import { createTransport, type Protocol } from "./transport.js";
 import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
 import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
 
+/**
+ * What every SeqcastClient needs, whatever the runtime. The transport comes
+ * from the runtime's entry: createSeqcastClient (src/client/node.ts,
+ * connect-node: gRPC, Connect, gRPC-Web) or createWebSeqcastClient
+ * (src/client/web.ts, connect-web over fetch).
+ */
 export interface SeqcastClientOptions {
-  /** Broker URL, e.g. http://127.0.0.1:8080. */
-  baseUrl: string;
+  /** Carries every call (without the token: the client adds it). */
+  transport: Transport;
   /**
    * The bearer token (a JWT, e.g. from `seqcast token --user alice`) sent
    * with every call, or a function that returns the current one; the broker
    * takes the caller's identity from it.
    */
   token: TokenSource;
-  protocol?: Protocol;
-  httpVersion?: "1.1" | "2";
-  /** Use this transport instead of building one from baseUrl/protocol. */
-  transport?: Transport;
   /** Publishes per room on the wire at once (default 32); order is kept regardless. */
   maxPublishesInFlight?: number;
   /** Attempts per publish before it fails (default 10); retries only on retryable errors. */
@@ -81,10 +82,7 @@ export class SeqcastClient {
   constructor(options: SeqcastClientOptions) {
     this.options = options;
     this.retryContext = { tokenRefreshable: typeof options.token === "function" };
-    const transport =
-      options.transport ??
-      createTransport({ baseUrl: options.baseUrl, protocol: options.protocol, httpVersion: options.httpVersion });
-    this.rpc = createClient(PubSubService, withToken(transport, options.token));
+    this.rpc = createClient(PubSubService, withToken(options.transport, options.token));
   }
 
   /**
@@ -156,8 +154,4 @@ export class SeqcastClient {
     subscription.start();
     return subscription;
   }
-}
-
-export function createSeqcastClient(options: SeqcastClientOptions): SeqcastClient {
-  return new SeqcastClient(options);
 }

@@ -1,4 +1,7 @@
-export { SeqcastClient, createSeqcastClient } from "./client.js";
+// The SDK's Node entry (the browser's is ./web.ts).
+export { SeqcastClient } from "./client.js";
+export { createSeqcastClient } from "./node.js";
+export type { NodeClientOptions } from "./node.js";
 export type {
   SeqcastClientOptions,
   PublishOptions,

@@ -5,6 +5,7 @@ import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
 import { AckBatcher, type AckPosition } from "./ack-batcher.js";
 import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
+import { unref, type Timer } from "./timers.js";
 import {
   PRESENCE_KINDS,
   SubscriptionState,
@@ -30,10 +31,10 @@ export class Subscription {
   private readonly rooms = new Set<string>();
   private readonly filters = new Map<string, string>();
   private readonly buffers = new Map<string, ReorderBuffer<Message>>();
-  private readonly gapTimers = new Map<string, NodeJS.Timeout>();
+  private readonly gapTimers = new Map<string, Timer>();
   private readonly filling = new Set<string>();
   private stream: AbortController | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private watchdog: Timer | undefined;
   private heartbeatMs = 0;
   private readonly closed = new AbortController();
   private sessionIdValue: string | undefined;
@@ -44,7 +45,7 @@ export class Subscription {
   /** The session the next Subscribe replaces (presence carries over within the grace period). */
   private previousSessionId = "";
   private presence: "online" | "away" = "online";
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimer: Timer | undefined;
 
   constructor(
     private readonly client: SeqcastClient,
@@ -183,10 +184,11 @@ export class Subscription {
   private armIdleTimer(): void {
     if (this.options.awayAfterMs === undefined || this.isClosed()) return;
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.presence === "online") void this.setPresence("away").catch(() => {});
-    }, this.options.awayAfterMs);
-    this.idleTimer.unref();
+    this.idleTimer = unref(
+      setTimeout(() => {
+        if (this.presence === "online") void this.setPresence("away").catch(() => {});
+      }, this.options.awayAfterMs),
+    );
   }
 
   private async sendPresence(state: "online" | "away"): Promise<void> {
@@ -283,8 +285,7 @@ export class Subscription {
     if (this.heartbeatMs <= 0) return;
     clearTimeout(this.watchdog);
     const silence = this.heartbeatMs * (this.options.missedHeartbeats ?? 3) + 1000;
-    this.watchdog = setTimeout(() => this.stream?.abort(), silence);
-    this.watchdog.unref();
+    this.watchdog = unref(setTimeout(() => this.stream?.abort(), silence));
   }
 
   private handle(event: SubscribeEvent): void {
@@ -365,11 +366,12 @@ export class Subscription {
   private scheduleGapFill(room: string): void {
     const buffer = this.buffers.get(room);
     if (!buffer?.missing() || this.gapTimers.has(room) || this.filling.has(room)) return;
-    const timer = setTimeout(() => {
-      this.gapTimers.delete(room);
-      void this.fillGap(room);
-    }, this.options.gapFillDelayMs ?? 200);
-    timer.unref();
+    const timer = unref(
+      setTimeout(() => {
+        this.gapTimers.delete(room);
+        void this.fillGap(room);
+      }, this.options.gapFillDelayMs ?? 200),
+    );
     this.gapTimers.set(room, timer);
   }
 

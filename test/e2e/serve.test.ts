@@ -4,7 +4,7 @@ import http from "node:http";
 import net from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll } from "vitest";
-import { createSeqcastClient } from "../../src/client/client.js";
+import { createSeqcastClient } from "../../src/client/index.js";
 import { SubscriptionState } from "../../src/client/subscription.js";
 import { describe, exited, Recorder, spawnServe, test, testToken, waitUntil, type ServeProcess } from "../support/fixtures.js";
 

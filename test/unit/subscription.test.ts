@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
-import { createSeqcastClient } from "../../src/client/client.js";
+import { createSeqcastClient } from "../../src/client/index.js";
 import { SubscriptionState, type SubscriptionEvent } from "../../src/client/subscription.js";
 import {
   PubSubService,

@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from seqcast.v1 import types_pb2 as seqcast_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17seqcast/v1/pubsub.proto\x12\nseqcast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16seqcast/v1/types.proto\"\xce\x01\n\x0ePublishRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12>\n\nattributes\x18\x04 \x03(\x0b\x32*.seqcast.v1.PublishRequest.AttributesEntry\x12\x19\n\x11\x63lient_message_id\x18\x05 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x0fPublishResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tduplicate\x18\x04 \x01(\x08\"[\n\x10RoomSubscription\x12\x0c\n\x04room\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"\x80\x01\n\x10SubscribeRequest\x12+\n\x05rooms\x18\x01 \x03(\x0b\x32\x1c.seqcast.v1.RoomSubscription\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x12\n\nsubscriber\x18\x03 \x01(\t\x12\x1b\n\x13previous_session_id\x18\x04 \x01(\t\"?\n\x11SubscribeResponse\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.seqcast.v1.SubscribeEvent\"\x87\x03\n\x0eSubscribeEvent\x12\x35\n\x0fsession_started\x18\x01 \x01(\x0b\x32\x1a.seqcast.v1.SessionStartedH\x00\x12,\n\nsubscribed\x18\x02 \x01(\x0b\x32\x16.seqcast.v1.SubscribedH\x00\x12&\n\x07message\x18\x03 \x01(\x0b\x32\x13.seqcast.v1.MessageH\x00\x12-\n\x08presence\x18\x04 \x01(\x0b\x32\x19.seqcast.v1.PresenceEventH\x00\x12*\n\theartbeat\x18\x05 \x01(\x0b\x32\x15.seqcast.v1.HeartbeatH\x00\x12\x30\n\x0cunsubscribed\x18\x06 \x01(\x0b\x32\x18.seqcast.v1.UnsubscribedH\x00\x12&\n\x05reset\x18\x07 \x01(\x0b\x32\x15.seqcast.v1.RoomResetH\x00\x12*\n\twatermark\x18\x08 \x01(\x0b\x32\x15.seqcast.v1.WatermarkH\x00\x42\x07\n\x05\x65vent\"R\n\tWatermark\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x16\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04\"G\n\tRoomReset\x12\x0c\n\x04room\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\"Q\n\x0eSessionStarted\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\"\x9e\x01\n\nSubscribed\x12\x0c\n\x04room\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x11\n\trecovered\x18\x03 \x01(\x08\x12\x30\n\x0cresumed_from\x18\x04 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x0f\n\x07pattern\x18\x05 \x01(\t\"\x1c\n\x0cUnsubscribed\x12\x0c\n\x04room\x18\x01 \x01(\t\"t\n\rPresenceEvent\x12\x0c\n\x04room\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.seqcast.v1.PresenceEventKind\x12(\n\x05\x65ntry\x18\x03 \x01(\x0b\x32\x19.seqcast.v1.PresenceEntry\"5\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x0bJoinRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x05rooms\x18\x02 \x03(\x0b\x32\x1c.seqcast.v1.RoomSubscription\"\x0e\n\x0cJoinResponse\"1\n\x0cLeaveRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05rooms\x18\x02 \x03(\t\"\x0f\n\rLeaveResponse\"G\n\nAckRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12%\n\x04\x61\x63ks\x18\x02 \x03(\x0b\x32\x17.seqcast.v1.AckPosition\"I\n\x0b\x41\x63kPosition\x12\x0c\n\x04room\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\"\r\n\x0b\x41\x63kResponse\"\xa2\x01\n\x11GetHistoryRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\x12\x17\n\x0f\x62\x65\x66ore_sequence\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\r\x12/\n\tdirection\x18\x05 \x01(\x0e\x32\x1c.seqcast.v1.HistoryDirection\x12\x0e\n\x06\x66ilter\x18\x06 \x01(\t\"\x93\x01\n\x12GetHistoryResponse\x12%\n\x08messages\x18\x01 \x03(\x0b\x32\x13.seqcast.v1.Message\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x10\n\x08has_more\x18\x04 \x01(\x08\"#\n\x13\x43learHistoryRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\"D\n\x14\x43learHistoryResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\"R\n\x12SetPresenceRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.seqcast.v1.PresenceState\"\x15\n\x13SetPresenceResponse\"\"\n\x12GetPresenceRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\"l\n\x13GetPresenceResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.seqcast.v1.PresenceEntry\x12\x12\n\nuser_count\x18\x02 \x01(\r\x12\x15\n\rsession_count\x18\x03 \x01(\r*\x95\x01\n\x11PresenceEventKind\x12#\n\x1fPRESENCE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18PRESENCE_EVENT_KIND_JOIN\x10\x01\x12\x1d\n\x19PRESENCE_EVENT_KIND_LEAVE\x10\x02\x12\x1e\n\x1aPRESENCE_EVENT_KIND_UPDATE\x10\x03*t\n\x10HistoryDirection\x12!\n\x1dHISTORY_DIRECTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19HISTORY_DIRECTION_FORWARD\x10\x01\x12\x1e\n\x1aHISTORY_DIRECTION_BACKWARD\x10\x02\x32\x90\x05\n\rPubSubService\x12\x42\n\x07Publish\x12\x1a.seqcast.v1.PublishRequest\x1a\x1b.seqcast.v1.PublishResponse\x12J\n\tSubscribe\x12\x1c.seqcast.v1.SubscribeRequest\x1a\x1d.seqcast.v1.SubscribeResponse0\x01\x12\x39\n\x04Join\x12\x17.seqcast.v1.JoinRequest\x1a\x18.seqcast.v1.JoinResponse\x12<\n\x05Leave\x12\x18.seqcast.v1.LeaveRequest\x1a\x19.seqcast.v1.LeaveResponse\x12\x36\n\x03\x41\x63k\x12\x16.seqcast.v1.AckRequest\x1a\x17.seqcast.v1.AckResponse\x12K\n\nGetHistory\x12\x1d.seqcast.v1.GetHistoryRequest\x1a\x1e.seqcast.v1.GetHistoryResponse\x12Q\n\x0c\x43learHistory\x12\x1f.seqcast.v1.ClearHistoryRequest\x1a .seqcast.v1.ClearHistoryResponse\x12N\n\x0bSetPresence\x12\x1e.seqcast.v1.SetPresenceRequest\x1a\x1f.seqcast.v1.SetPresenceResponse\x12N\n\x0bGetPresence\x12\x1e.seqcast.v1.GetPresenceRequest\x1a\x1f.seqcast.v1.GetPresenceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17seqcast/v1/pubsub.proto\x12\nseqcast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16seqcast/v1/types.proto\"\xce\x01\n\x0ePublishRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12>\n\nattributes\x18\x04 \x03(\x0b\x32*.seqcast.v1.PublishRequest.AttributesEntry\x12\x19\n\x11\x63lient_message_id\x18\x05 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x0fPublishResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tduplicate\x18\x04 \x01(\x08\"[\n\x10RoomSubscription\x12\x0c\n\x04room\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"\x80\x01\n\x10SubscribeRequest\x12+\n\x05rooms\x18\x01 \x03(\x0b\x32\x1c.seqcast.v1.RoomSubscription\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x12\n\nsubscriber\x18\x03 \x01(\t\x12\x1b\n\x13previous_session_id\x18\x04 \x01(\t\"?\n\x11SubscribeResponse\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.seqcast.v1.SubscribeEvent\"\x87\x03\n\x0eSubscribeEvent\x12\x35\n\x0fsession_started\x18\x01 \x01(\x0b\x32\x1a.seqcast.v1.SessionStartedH\x00\x12,\n\nsubscribed\x18\x02 \x01(\x0b\x32\x16.seqcast.v1.SubscribedH\x00\x12&\n\x07message\x18\x03 \x01(\x0b\x32\x13.seqcast.v1.MessageH\x00\x12-\n\x08presence\x18\x04 \x01(\x0b\x32\x19.seqcast.v1.PresenceEventH\x00\x12*\n\theartbeat\x18\x05 \x01(\x0b\x32\x15.seqcast.v1.HeartbeatH\x00\x12\x30\n\x0cunsubscribed\x18\x06 \x01(\x0b\x32\x18.seqcast.v1.UnsubscribedH\x00\x12&\n\x05reset\x18\x07 \x01(\x0b\x32\x15.seqcast.v1.RoomResetH\x00\x12*\n\twatermark\x18\x08 \x01(\x0b\x32\x15.seqcast.v1.WatermarkH\x00\x42\x07\n\x05\x65vent\"R\n\tWatermark\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x16\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04\"G\n\tRoomReset\x12\x0c\n\x04room\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\"Q\n\x0eSessionStarted\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x03 \x01(\r\"\xca\x01\n\nSubscribed\x12\x0c\n\x04room\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x11\n\trecovered\x18\x03 \x01(\x08\x12\x30\n\x0cresumed_from\x18\x04 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12*\n\x07present\x18\x06 \x03(\x0b\x32\x19.seqcast.v1.PresenceEntry\"\x1c\n\x0cUnsubscribed\x12\x0c\n\x04room\x18\x01 \x01(\t\"t\n\rPresenceEvent\x12\x0c\n\x04room\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.seqcast.v1.PresenceEventKind\x12(\n\x05\x65ntry\x18\x03 \x01(\x0b\x32\x19.seqcast.v1.PresenceEntry\"5\n\tHeartbeat\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x0bJoinRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x05rooms\x18\x02 \x03(\x0b\x32\x1c.seqcast.v1.RoomSubscription\"\x0e\n\x0cJoinResponse\"1\n\x0cLeaveRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05rooms\x18\x02 \x03(\t\"\x0f\n\rLeaveResponse\"G\n\nAckRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12%\n\x04\x61\x63ks\x18\x02 \x03(\x0b\x32\x17.seqcast.v1.AckPosition\"I\n\x0b\x41\x63kPosition\x12\x0c\n\x04room\x18\x01 \x01(\t\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\"\r\n\x0b\x41\x63kResponse\"\xa2\x01\n\x11GetHistoryRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04\x12\x17\n\x0f\x62\x65\x66ore_sequence\x18\x03 \x01(\x04\x12\r\n\x05limit\x18\x04 \x01(\r\x12/\n\tdirection\x18\x05 \x01(\x0e\x32\x1c.seqcast.v1.HistoryDirection\x12\x0e\n\x06\x66ilter\x18\x06 \x01(\t\"\x93\x01\n\x12GetHistoryResponse\x12%\n\x08messages\x18\x01 \x03(\x0b\x32\x13.seqcast.v1.Message\x12,\n\x08position\x18\x02 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\x12\x10\n\x08has_more\x18\x04 \x01(\x08\"#\n\x13\x43learHistoryRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\"D\n\x14\x43learHistoryResponse\x12,\n\x08position\x18\x01 \x01(\x0b\x32\x1a.seqcast.v1.StreamPosition\"R\n\x12SetPresenceRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.seqcast.v1.PresenceState\"\x15\n\x13SetPresenceResponse\"\"\n\x12GetPresenceRequest\x12\x0c\n\x04room\x18\x01 \x01(\t\"l\n\x13GetPresenceResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.seqcast.v1.PresenceEntry\x12\x12\n\nuser_count\x18\x02 \x01(\r\x12\x15\n\rsession_count\x18\x03 \x01(\r*\x95\x01\n\x11PresenceEventKind\x12#\n\x1fPRESENCE_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18PRESENCE_EVENT_KIND_JOIN\x10\x01\x12\x1d\n\x19PRESENCE_EVENT_KIND_LEAVE\x10\x02\x12\x1e\n\x1aPRESENCE_EVENT_KIND_UPDATE\x10\x03*t\n\x10HistoryDirection\x12!\n\x1dHISTORY_DIRECTION_UNSPECIFIED\x10\x00\x12\x1d\n\x19HISTORY_DIRECTION_FORWARD\x10\x01\x12\x1e\n\x1aHISTORY_DIRECTION_BACKWARD\x10\x02\x32\x90\x05\n\rPubSubService\x12\x42\n\x07Publish\x12\x1a.seqcast.v1.PublishRequest\x1a\x1b.seqcast.v1.PublishResponse\x12J\n\tSubscribe\x12\x1c.seqcast.v1.SubscribeRequest\x1a\x1d.seqcast.v1.SubscribeResponse0\x01\x12\x39\n\x04Join\x12\x17.seqcast.v1.JoinRequest\x1a\x18.seqcast.v1.JoinResponse\x12<\n\x05Leave\x12\x18.seqcast.v1.LeaveRequest\x1a\x19.seqcast.v1.LeaveResponse\x12\x36\n\x03\x41\x63k\x12\x16.seqcast.v1.AckRequest\x1a\x17.seqcast.v1.AckResponse\x12K\n\nGetHistory\x12\x1d.seqcast.v1.GetHistoryRequest\x1a\x1e.seqcast.v1.GetHistoryResponse\x12Q\n\x0c\x43learHistory\x12\x1f.seqcast.v1.ClearHistoryRequest\x1a .seqcast.v1.ClearHistoryResponse\x12N\n\x0bSetPresence\x12\x1e.seqcast.v1.SetPresenceRequest\x1a\x1f.seqcast.v1.SetPresenceResponse\x12N\n\x0bGetPresence\x12\x1e.seqcast.v1.GetPresenceRequest\x1a\x1f.seqcast.v1.GetPresenceResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seqcast.v1.pubsub_pb2', globals())
@@ -24,10 +24,10 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _PUBLISHREQUEST_ATTRIBUTESENTRY._options = None
   _PUBLISHREQUEST_ATTRIBUTESENTRY._serialized_options = b'8\001'
-  _PRESENCEEVENTKIND._serialized_start=2734
-  _PRESENCEEVENTKIND._serialized_end=2883
-  _HISTORYDIRECTION._serialized_start=2885
-  _HISTORYDIRECTION._serialized_end=3001
+  _PRESENCEEVENTKIND._serialized_start=2778
+  _PRESENCEEVENTKIND._serialized_end=2927
+  _HISTORYDIRECTION._serialized_start=2929
+  _HISTORYDIRECTION._serialized_end=3045
   _PUBLISHREQUEST._serialized_start=97
   _PUBLISHREQUEST._serialized_end=303
   _PUBLISHREQUEST_ATTRIBUTESENTRY._serialized_start=254
@@ -49,43 +49,43 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SESSIONSTARTED._serialized_start=1284
   _SESSIONSTARTED._serialized_end=1365
   _SUBSCRIBED._serialized_start=1368
-  _SUBSCRIBED._serialized_end=1526
-  _UNSUBSCRIBED._serialized_start=1528
-  _UNSUBSCRIBED._serialized_end=1556
-  _PRESENCEEVENT._serialized_start=1558
-  _PRESENCEEVENT._serialized_end=1674
-  _HEARTBEAT._serialized_start=1676
-  _HEARTBEAT._serialized_end=1729
-  _JOINREQUEST._serialized_start=1731
-  _JOINREQUEST._serialized_end=1809
-  _JOINRESPONSE._serialized_start=1811
-  _JOINRESPONSE._serialized_end=1825
-  _LEAVEREQUEST._serialized_start=1827
-  _LEAVEREQUEST._serialized_end=1876
-  _LEAVERESPONSE._serialized_start=1878
-  _LEAVERESPONSE._serialized_end=1893
-  _ACKREQUEST._serialized_start=1895
-  _ACKREQUEST._serialized_end=1966
-  _ACKPOSITION._serialized_start=1968
-  _ACKPOSITION._serialized_end=2041
-  _ACKRESPONSE._serialized_start=2043
-  _ACKRESPONSE._serialized_end=2056
-  _GETHISTORYREQUEST._serialized_start=2059
-  _GETHISTORYREQUEST._serialized_end=2221
-  _GETHISTORYRESPONSE._serialized_start=2224
-  _GETHISTORYRESPONSE._serialized_end=2371
-  _CLEARHISTORYREQUEST._serialized_start=2373
-  _CLEARHISTORYREQUEST._serialized_end=2408
-  _CLEARHISTORYRESPONSE._serialized_start=2410
-  _CLEARHISTORYRESPONSE._serialized_end=2478
-  _SETPRESENCEREQUEST._serialized_start=2480
-  _SETPRESENCEREQUEST._serialized_end=2562
-  _SETPRESENCERESPONSE._serialized_start=2564
-  _SETPRESENCERESPONSE._serialized_end=2585
-  _GETPRESENCEREQUEST._serialized_start=2587
-  _GETPRESENCEREQUEST._serialized_end=2621
-  _GETPRESENCERESPONSE._serialized_start=2623
-  _GETPRESENCERESPONSE._serialized_end=2731
-  _PUBSUBSERVICE._serialized_start=3004
-  _PUBSUBSERVICE._serialized_end=3660
+  _SUBSCRIBED._serialized_end=1570
+  _UNSUBSCRIBED._serialized_start=1572
+  _UNSUBSCRIBED._serialized_end=1600
+  _PRESENCEEVENT._serialized_start=1602
+  _PRESENCEEVENT._serialized_end=1718
+  _HEARTBEAT._serialized_start=1720
+  _HEARTBEAT._serialized_end=1773
+  _JOINREQUEST._serialized_start=1775
+  _JOINREQUEST._serialized_end=1853
+  _JOINRESPONSE._serialized_start=1855
+  _JOINRESPONSE._serialized_end=1869
+  _LEAVEREQUEST._serialized_start=1871
+  _LEAVEREQUEST._serialized_end=1920
+  _LEAVERESPONSE._serialized_start=1922
+  _LEAVERESPONSE._serialized_end=1937
+  _ACKREQUEST._serialized_start=1939
+  _ACKREQUEST._serialized_end=2010
+  _ACKPOSITION._serialized_start=2012
+  _ACKPOSITION._serialized_end=2085
+  _ACKRESPONSE._serialized_start=2087
+  _ACKRESPONSE._serialized_end=2100
+  _GETHISTORYREQUEST._serialized_start=2103
+  _GETHISTORYREQUEST._serialized_end=2265
+  _GETHISTORYRESPONSE._serialized_start=2268
+  _GETHISTORYRESPONSE._serialized_end=2415
+  _CLEARHISTORYREQUEST._serialized_start=2417
+  _CLEARHISTORYREQUEST._serialized_end=2452
+  _CLEARHISTORYRESPONSE._serialized_start=2454
+  _CLEARHISTORYRESPONSE._serialized_end=2522
+  _SETPRESENCEREQUEST._serialized_start=2524
+  _SETPRESENCEREQUEST._serialized_end=2606
+  _SETPRESENCERESPONSE._serialized_start=2608
+  _SETPRESENCERESPONSE._serialized_end=2629
+  _GETPRESENCEREQUEST._serialized_start=2631
+  _GETPRESENCEREQUEST._serialized_end=2665
+  _GETPRESENCERESPONSE._serialized_start=2667
+  _GETPRESENCERESPONSE._serialized_end=2775
+  _PUBSUBSERVICE._serialized_start=3048
+  _PUBSUBSERVICE._serialized_end=3704
 # @@protoc_insertion_point(module_scope)

@@ -243,18 +243,20 @@ class SubscribeResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[SubscribeEvent, _Mapping]]] = ...) -> None: ...
 
 class Subscribed(_message.Message):
-    __slots__ = ["pattern", "position", "recovered", "resumed_from", "room"]
+    __slots__ = ["pattern", "position", "present", "recovered", "resumed_from", "room"]
     PATTERN_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
     RECOVERED_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FROM_FIELD_NUMBER: _ClassVar[int]
     ROOM_FIELD_NUMBER: _ClassVar[int]
     pattern: str
     position: _types_pb2.StreamPosition
+    present: _containers.RepeatedCompositeFieldContainer[_types_pb2.PresenceEntry]
     recovered: bool
     resumed_from: _types_pb2.StreamPosition
     room: str
-    def __init__(self, room: _Optional[str] = ..., position: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., recovered: bool = ..., resumed_from: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., pattern: _Optional[str] = ...) -> None: ...
+    def __init__(self, room: _Optional[str] = ..., position: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., recovered: bool = ..., resumed_from: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., pattern: _Optional[str] = ..., present: _Optional[_Iterable[_Union[_types_pb2.PresenceEntry, _Mapping]]] = ...) -> None: ...
 
 class Unsubscribed(_message.Message):
     __slots__ = ["room"]

@@ -73,7 +73,12 @@ class PubSubServiceServicer(object):
         delivered to the room's subscribers. Messages of one publisher to one
         room are sequenced in the order their Publish calls were received.
 
-        Errors: INVALID_ARGUMENT for a bad room name, empty or oversized content.
+        Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), empty
+        content or an empty attribute key (INVALID_MESSAGE), a message over the
+        size limit (MESSAGE_TOO_LARGE), a client_message_id over 128 bytes
+        (INVALID_REQUEST); PERMISSION_DENIED when the token's publish patterns
+        exclude the room (ROOM_FORBIDDEN); RESOURCE_EXHAUSTED beyond the
+        per-user publish rate (RATE_LIMITED, with RetryInfo).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,7 +98,22 @@ class PubSubServiceServicer(object):
         (see the README's slow-consumer policy) and with UNAVAILABLE when the
         broker shuts down; in both cases the client may resume from its positions.
 
-        Errors: INVALID_ARGUMENT for a bad room name or position.
+        Presence: each room's `subscribed` event lists who is present
+        (`Subscribed.present`); `presence` events that follow change that list.
+        A graceful shutdown ends every stream without presence leaves (the
+        sessions did not leave, the broker did): a client that resubscribes, to
+        the restarted broker or another node, replaces what it knew of a room's
+        presence with the new `subscribed.present`, so every client converges on
+        the same presence once they are all back.
+
+        Errors, before any event: INVALID_ARGUMENT for a bad room name or
+        pattern (INVALID_ROOM), filter (INVALID_FILTER), position
+        (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
+        PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+        another user's inbox (INBOX_FORBIDDEN); RESOURCE_EXHAUSTED for more
+        rooms than a session may hold (ROOM_LIMIT). Ending a live stream:
+        RESOURCE_EXHAUSTED (SLOW_CONSUMER), UNAVAILABLE (SHUTTING_DOWN,
+        ENGINE_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,9 +124,11 @@ class PubSubServiceServicer(object):
         `subscribed` event for each room, followed by its messages.
 
         Joining a room the session already holds is a no-op for that room.
-        Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-        the session belongs to another user, INVALID_ARGUMENT for bad rooms,
-        RESOURCE_EXHAUSTED beyond the per-session room limit.
+        Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+        PERMISSION_DENIED when the session belongs to another user
+        (SESSION_FORBIDDEN) or a room may not be read (ROOM_FORBIDDEN,
+        INBOX_FORBIDDEN), INVALID_ARGUMENT as for Subscribe, RESOURCE_EXHAUSTED
+        beyond the per-session room limit (ROOM_LIMIT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,7 +139,8 @@ class PubSubServiceServicer(object):
         `unsubscribed` event for each room it held; no message of that room
         follows it. Leaving a room the session does not hold is a no-op.
 
-        Errors: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT as for Join.
+        Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+        (SESSION_FORBIDDEN), INVALID_ARGUMENT for a malformed room (INVALID_ROOM).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,10 +157,11 @@ class PubSubServiceServicer(object):
 
         Acks for another epoch than the room's current one are ignored (the
         room was reset meanwhile; the stream says so).
-        Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-        the session belongs to another user, FAILED_PRECONDITION when the session
-        has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
-        session does not hold.
+        Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+        PERMISSION_DENIED when the session belongs to another user
+        (SESSION_FORBIDDEN), FAILED_PRECONDITION when the session has no
+        subscriber name (NOT_DURABLE), INVALID_ARGUMENT for a room the session
+        does not hold (ROOM_NOT_HELD) or a missing position (INVALID_POSITION).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,7 +170,10 @@ class PubSubServiceServicer(object):
     def GetHistory(self, request, context):
         """GetHistory returns retained messages of a room, by sequence range.
 
-        Errors: INVALID_ARGUMENT for a bad room name or an empty range.
+        Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), an empty
+        range (INVALID_POSITION), a limit over 1000 (INVALID_REQUEST) or a bad
+        filter (INVALID_FILTER); PERMISSION_DENIED for a room the token may not
+        read (ROOM_FORBIDDEN) or another user's inbox (INBOX_FORBIDDEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,8 +185,8 @@ class PubSubServiceServicer(object):
         the room gets a `reset` event, and resuming clients with positions of the
         old epoch are told `recovered = false`.
 
-        Errors: PERMISSION_DENIED for a caller without the admin role,
-        INVALID_ARGUMENT for a bad room name.
+        Errors: PERMISSION_DENIED for a caller without the admin role
+        (ADMIN_REQUIRED), INVALID_ARGUMENT for a bad room name (INVALID_ROOM).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,8 +196,9 @@ class PubSubServiceServicer(object):
         """SetPresence sets a live session's state (online or away) in every room
         it holds by name; the rooms' subscribers get an update event.
 
-        Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
-        state other than ONLINE or AWAY.
+        Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+        (SESSION_FORBIDDEN) as for Join; INVALID_ARGUMENT for a state other than
+        ONLINE or AWAY (INVALID_REQUEST).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,7 +207,9 @@ class PubSubServiceServicer(object):
     def GetPresence(self, request, context):
         """GetPresence lists the sessions present in a room.
 
-        Errors: INVALID_ARGUMENT for a bad room name.
+        Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM);
+        PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+        another user's inbox (INBOX_FORBIDDEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -5,7 +5,7 @@ import { roomNameError, userNameError } from "../names/rooms.js";
 import type { Protocol } from "../client/index.js";
 import { mintToken } from "../tokens/mint.js";
 import { SECRET_FILE } from "../tokens/secret.js";
-import { UsageError } from "./usage-error.js";
+import { parseArgsError, UsageError } from "./usage-error.js";
 
 // The command line of `seqcast chat`: options, help, and where its token comes from.
 
@@ -91,7 +91,7 @@ export function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptio
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw parseArgsError(error, "chat");
   }
   if (values.help) return undefined;
 

@@ -1,3 +1,4 @@
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createMemoryEngine } from "../engine/memory.js";
@@ -6,7 +7,9 @@ import type { Engine, EngineOptions } from "../engine/engine.js";
 import { authConfigFromEnv, createAuthenticator } from "../server/auth.js";
 import { startServer } from "../server/server.js";
 import { resolveSettings, SECRET_ENV, settingFlags, settingsHelp, type ServeSettings } from "./settings.js";
-import { UsageError } from "./usage-error.js";
+import { parseArgsError, UsageError } from "./usage-error.js";
+import { createWebPage, DEV_TOKEN_TTL_MS } from "../server/web.js";
+import { mintToken } from "../tokens/mint.js";
 
 const HELP = `seqcast serve: start a broker on one port (gRPC, Connect, gRPC-Web)
 
@@ -34,15 +37,20 @@ function engineFactory(settings: ServeSettings): EngineFactory {
 
 /** Parses the command line and environment; undefined means --help. Every mistake is a UsageError. */
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv): ServeSettings | undefined {
+  let values;
   try {
-    const { values } = parseArgs({
+    ({ values } = parseArgs({
       args: argv,
       options: { ...settingFlags(), help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: false,
-    });
-    if (values.help) return undefined;
-    return resolveSettings(values as Record<string, string | undefined>, env);
+    }));
+  } catch (error) {
+    throw parseArgsError(error, "serve");
+  }
+  if (values.help) return undefined;
+  try {
+    return resolveSettings(values as Record<string, string | boolean | undefined>, env);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -54,25 +62,42 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     console.log(HELP);
     return 0;
   }
+  const usesDataDir = settings.engine === "sqlite" || (!env[SECRET_ENV] && !settings.jwtPublicKey && !settings.jwtJwks);
+  if (usesDataDir) checkDataDir(settings.dataDir);
   // Tokens: the secret, a public key or JWKS, else a secret the broker keeps in its data directory.
   let auth;
+  let authConfig;
   try {
     const keys = {
       [SECRET_ENV]: env[SECRET_ENV],
       SEQCAST_JWT_PUBLIC_KEY: settings.jwtPublicKey || undefined,
       SEQCAST_JWT_JWKS: settings.jwtJwks || undefined,
     };
-    auth = await createAuthenticator(authConfigFromEnv(keys, settings.dataDir));
+    authConfig = authConfigFromEnv(keys, settings.dataDir);
+    auth = await createAuthenticator(authConfig);
   } catch (error) {
     throw new UsageError(`authentication: ${(error as Error).message}`);
   }
-  const server = await startServer({
-    config: settings.broker,
-    engine: engineFactory(settings),
-    port: settings.port,
-    host: settings.host,
-    authenticate: (header) => auth.authenticate(header),
+  const secret = authConfig.secret;
+  // Dev login mints with the HS256 secret; a broker verifying RS256/ES256 keys has none to mint with, and must not pretend.
+  if (settings.devLogin && !secret)
+    throw new UsageError("--dev-login needs the HS256 secret, but this broker verifies RS256/ES256 tokens; mint them with the private key's owner");
+  const web = createWebPage({
+    devLogin: settings.devLogin && secret ? (user) => mintToken(secret, { user, ttlMs: DEV_TOKEN_TTL_MS }) : undefined,
   });
+  let server;
+  try {
+    server = await startServer({
+      config: settings.broker,
+      engine: engineFactory(settings),
+      port: settings.port,
+      host: settings.host,
+      authenticate: (header) => auth.authenticate(header),
+      web,
+    });
+  } catch (error) {
+    throw listenError(error, settings);
+  }
   console.log(
     JSON.stringify({
       msg: "seqcast listening",
@@ -80,9 +105,13 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       port: server.port,
       engine: settings.engine,
       ...(settings.engine === "sqlite" ? { dataDir: settings.dataDir } : {}),
+      ...(web.built ? { page: `${server.url}/` } : {}),
+      ...(settings.devLogin ? { devLogin: true } : {}),
       config: settings.broker,
     }),
   );
+  if (!web.built)
+    console.log(JSON.stringify({ msg: `seqcast chat page not built (no ${web.dir}index.html): run 'npm run build:web'; serving the API only` }));
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       console.log(JSON.stringify({ msg: "seqcast shutting down", signal }));
@@ -95,4 +124,35 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   });
   console.log(JSON.stringify({ msg: "seqcast stopped" }));
   return 0;
+}
+
+/** Words for the errno codes a user can do something about. */
+const WHY: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ENOTDIR: "a file is in the way",
+  EEXIST: "it is a file, not a directory",
+  EROFS: "the file system is read-only",
+  ENOSPC: "the disk is full",
+};
+
+/** The data directory exists (or can be made) and is readable and writable; else a one-line UsageError. */
+function checkDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new UsageError(`cannot use the data directory ${dir}: ${WHY[code] ?? (error as Error).message}; pick another with --data-dir DIR`);
+  }
+}
+
+/** Listening failures the user can fix, in one line; anything else stays a bug with its stack. */
+function listenError(error: unknown, settings: ServeSettings): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") return new UsageError(`port ${settings.port} is in use; pick another with --port N`);
+  if (code === "EACCES") return new UsageError(`port ${settings.port} needs privileges this user lacks; pick another with --port N (1024 or above)`);
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND")
+    return new UsageError(`cannot listen on ${settings.host}: no such address on this machine; pick another with --host H`);
+  return error;
 }

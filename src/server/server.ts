@@ -16,6 +16,7 @@ import { Keepalive } from "./keepalive.js";
 import { registerHealth, type HealthState } from "./health.js";
 import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
+import type { WebPage } from "./web.js";
 
 /** Verifies the `authorization` header of a call; throws BrokerError("unauthenticated") otherwise. */
 export type Authenticate = (authorization: string | null) => Promise<Identity>;
@@ -30,6 +31,8 @@ export interface ServerOptions {
   host?: string;
   /** Time and timers of the broker and the keepalive (default: the system clock). */
   clock?: Clock;
+  /** The chat page and its dev login (src/server/web.ts); asked first, for every request. */
+  web?: WebPage;
 }
 
 export interface RunningServer {
@@ -94,11 +97,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const connections = new Connections();
   const h2 = http2.createServer((request, response) => {
     connections.trackRequest(response);
-    handler(request, response);
+    if (!options.web?.handle(request, response)) handler(request, response);
   });
   const h1 = http.createServer((request, response) => {
     connections.trackRequest(response);
-    handler(request, response);
+    if (!options.web?.handle(request, response)) handler(request, response);
   });
   const server = net.createServer({ noDelay: true }, (socket) => {
     let head = Buffer.alloc(0);
@@ -131,13 +134,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keepalive.add(session);
     session.once("close", () => keepalive.delete(session));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // A port in use: the broker's timers and engine must not keep the process alive.
+    keepalive.close();
+    await broker.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== "0.0.0.0" && options.host !== "::" ? options.host : "127.0.0.1";
   let closing: Promise<void> | undefined;

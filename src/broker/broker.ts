@@ -181,8 +181,8 @@ export class Broker {
     // A reconnect inside the grace period takes the old session's presence over.
     const adopted = this.grace.takeOver(previousSessionId, user);
     if (adopted) {
-      session.presenceId = previousSessionId;
-      session.adopted = adopted;
+      session.presenceId = adopted.presenceId;
+      session.adopted = adopted.rooms;
     }
     session.push(
       {
@@ -271,7 +271,7 @@ export class Broker {
       if (session.adopted.size > 0) await this.settleAdoption(session);
       return;
     }
-    this.grace.hold(session.presenceId, session.user, new Set([...presence, ...session.adopted]));
+    this.grace.hold(session.id, session.presenceId, session.user, new Set([...presence, ...session.adopted]));
   }
 
   private async joinRoom(session: Session, request: PlannedRoom): Promise<void> {

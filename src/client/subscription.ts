@@ -195,8 +195,13 @@ export class Subscription {
     return true;
   }
 
-  /** Sets this session's presence state in its rooms (online or away). */
+  /**
+   * Sets this session's presence state in its rooms (online or away). Saying
+   * what is already so sends nothing: every call would be an update event
+   * for everyone in those rooms.
+   */
   async setPresence(state: "online" | "away"): Promise<void> {
+    if (this.ownState === state) return;
     this.ownState = state;
     await this.sendPresence(state);
   }

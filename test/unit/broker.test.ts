@@ -328,11 +328,17 @@ describe("timers on the fake clock", () => {
     const again = broker.openSession(user("f"), "phone", "", first.id);
     await broker.join(again, [{ room: "room" }]);
     await broker.settleAdoption(again);
+    // A second drop: the client names its last session, whose entries still carry the first one's id.
+    await broker.closeSession(again, undefined, undefined, true);
+    vi.advanceTimersByTime(2000);
+    const third = broker.openSession(user("f"), "phone", "", again.id);
+    await broker.join(third, [{ room: "room" }]);
+    await broker.settleAdoption(third);
     vi.advanceTimersByTime(10_000);
     await settle();
     assert.deepEqual(
       watcher.summary().filter((e) => e.startsWith("presence") && e.endsWith(":f")),
-      ["presence:room:join:f", "presence:room:update:f"],
+      ["presence:room:join:f", "presence:room:update:f", "presence:room:update:f"],
     );
     const entries = (await broker.presence(user("w"), "room")).entries;
     assert.deepEqual(entries.map((e) => [e.user, e.sessionId]), [["w", watcher.session.presenceId], ["f", first.id]]);

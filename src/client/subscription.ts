@@ -355,7 +355,13 @@ export class Subscription {
         if (!pattern) this.present.reset(room, e.value.present);
         this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered, present: this.present.list(room) });
         if (buffer) this.output(room, buffer.rebase(position, recovered));
-        else if (!recovered && !pattern && (this.options.backlog ?? 0) > 0 && position.sequence > 0n) this.fetchBacklog(room, position);
+        else {
+          if (!recovered && !pattern && (this.options.backlog ?? 0) > 0 && position.sequence > 0n) this.fetchBacklog(room, position);
+          // A durable subscriber starting afresh starts here: without an ack of this point its next run would
+          // start afresh again (and show the same backlog), however long it had been running.
+          if (!recovered && position.sequence > 0n && this.options.subscriber !== undefined && this.options.ack !== "manual")
+            this.acks.queue(room, { epoch: position.epoch, sequence: position.sequence });
+        }
         return;
       }
       case "message": {

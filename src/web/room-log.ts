@@ -58,8 +58,8 @@ export function renderEntry(entry: LogEntry, me: string): HTMLLIElement {
       el("span", { className: "seq", text: "…", title: "not acknowledged by the broker yet" }),
       el("span", { className: "body" }, [
         el("span", { className: "sender", text: entry.to ? `${me} → ${entry.to}` : me }),
-        `${entry.text} `,
-        el("em", { text: `(${state})` }),
+        el("span", { className: "text", text: `${entry.text} ` }),
+        el("em", { className: "state", text: `(${state})` }),
       ]),
     ]);
   }
@@ -76,7 +76,10 @@ export function renderEntry(entry: LogEntry, me: string): HTMLLIElement {
     [
       el("time", { className: "time", text: shortTime(time), title: time.toLocaleString() }),
       el("span", { className: "seq", text: direct ? "dm" : `#${message.sequence}`, title: direct ? "private message" : "sequence in this room" }),
-      el("span", { className: "body" }, [el("span", { className: "sender", text: sender }), message.content === "" ? el("em", { text: body }) : body]),
+      el("span", { className: "body" }, [
+        el("span", { className: "sender", text: sender }),
+        message.content === "" ? el("em", { className: "text", text: body }) : el("span", { className: "text", text: body }),
+      ]),
     ],
   );
 }

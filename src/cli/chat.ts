@@ -13,15 +13,25 @@ import { AWAY_AFTER_MS, BACKLOG, chatToken, COMMANDS, DEFAULT_HISTORY, HELP, inb
 import { errorLine, messageLine, Paint, plural, printable, unreachableReason } from "./chat-format.js";
 import { describeUsers, PresenceNotices, RETURN_GRACE_MS } from "./chat-presence.js";
 
+/** Where the chat reads lines and prints events: the terminal, or a test's streams. */
+export interface ChatIO {
+  input: NodeJS.ReadableStream & { isTTY?: boolean };
+  output: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
 /** `seqcast chat`: resolves with the exit code (0 after /quit or end of input, 1 if the session failed for good). */
-export async function chat(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function chat(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  io: ChatIO = { input: process.stdin, output: process.stdout },
+): Promise<number> {
   const options = parseChatArgs(argv, env);
   if (!options) {
-    console.log(HELP);
+    io.output.write(`${HELP}\n`);
     return 0;
   }
   options.token = await chatToken(options, env);
-  return new ChatApp(options, process.stdin, process.stdout, env).run();
+  return new ChatApp(options, io.input, io.output, env).run();
 }
 
 /** A room this chat has joined. */

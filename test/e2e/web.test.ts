@@ -7,8 +7,11 @@ import { defaultBrokerConfig } from "../../src/broker/config.js";
 import { createMemoryEngine } from "../../src/engine/memory.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
 import { createWebPage, type WebOptions } from "../../src/server/web.js";
+import { createSeqcastClient } from "../../src/client/index.js";
+import { SubscriptionState } from "../../src/client/subscription.js";
+import { createWebSeqcastClient } from "../../src/client/web.js";
 import { mintToken } from "../../src/tokens/mint.js";
-import { clientFor, describe, test as base, TEST_SECRET, testAuthenticate } from "../support/fixtures.js";
+import { clientFor, describe, test as base, TEST_SECRET, testAuthenticate, testToken, waitUntil } from "../support/fixtures.js";
 
 // The chat page's static files and dev login (src/server/web.ts), served on
 // the broker's one port beside the RPCs, over HTTP/1.1 and HTTP/2.
@@ -102,7 +105,6 @@ describe("the chat page on the broker's port", () => {
     const sent = await clientFor(server.url, "ann").publish("web", "x");
     const history = await clientFor(server.url, "bob").history("web");
     assert.equal(history.messages.at(-1)?.sequence, sent.sequence);
-    const { createSeqcastClient } = await import("../../src/client/index.js");
     const asAnn = createSeqcastClient({ baseUrl: server.url, token });
     assert.equal((await asAnn.publish("web", "from the page")).sequence, sent.sequence + 1n);
     const refusals: Array<[string, string | undefined, number, RegExp]> = [
@@ -118,5 +120,28 @@ describe("the chat page on the broker's port", () => {
       assert.match(((await response.json()) as { error: string }).error, error);
     }
     assert.equal((await fetch(`${server.url}/dev/token`)).status, 405);
+  });
+});
+
+describe("the SDK's browser entry (connect-web over fetch), run in Node", () => {
+  test("subscribes and publishes over the Connect protocol on HTTP/1.1, in order, with presence at join", async ({ broker, subscribe, cleanup }) => {
+    const other = subscribe("bob", ["web.room"]);
+    await other.subscribedTo("web.room");
+    const web = createWebSeqcastClient({ baseUrl: broker.url, token: testToken("ann") });
+    const sub = web.subscribe(["web.room"], { device: "fetch" });
+    cleanup(() => sub.close());
+    const seen: string[] = [];
+    let present: string[] = [];
+    sub.on((event) => {
+      if (event.type === "message") seen.push(event.message.content);
+      if (event.type === "subscribed") present = event.present.map((e) => e.user);
+    });
+    await sub.waitFor(SubscriptionState.Connected);
+    await waitUntil(() => present.length > 0, "subscribed with who is here");
+    assert.deepEqual(present, ["bob"]);
+    for (const text of ["one", "two", "three"]) await web.publish("web.room", text);
+    await waitUntil(() => seen.length === 3, "three messages over fetch");
+    assert.deepEqual(seen, ["one", "two", "three"]);
+    await other.until((r) => r.contents("web.room").length === 3, "bob got them too");
   });
 });

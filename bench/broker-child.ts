@@ -11,6 +11,8 @@
  * Broker limits are the defaults unless SEQCAST_* variables override them
  * (same variables as `seqcast serve`).
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { performance } from "node:perf_hooks";
 import { resolveSettings } from "../src/cli/settings.js";
 import { createMemoryEngine } from "../src/engine/memory.js";
@@ -55,7 +57,11 @@ process.on("SIGINT", () => void stop(0));
 process.stdin.on("end", () => void stop(0));
 // Line protocol on stdin: "elu" answers one JSON line with the cumulative
 // event-loop idle/active times (ms), so the parent can tell a saturated event
-// loop from one waiting on I/O.
+// loop from one waiting on I/O; "profile-start" and "profile-stop FILE" take
+// a V8 CPU profile of one phase (answered by {"profiling":true} and
+// {"profile":FILE}).
+const profiler = new Session();
+profiler.connect();
 let input = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk: string) => {
@@ -66,6 +72,14 @@ process.stdin.on("data", (chunk: string) => {
     if (command === "elu") {
       const { idle, active } = performance.eventLoopUtilization();
       process.stdout.write(`${JSON.stringify({ elu: { idle, active } })}\n`);
+    } else if (command === "profile-start") {
+      profiler.post("Profiler.enable", () => profiler.post("Profiler.start", () => process.stdout.write(`${JSON.stringify({ profiling: true })}\n`)));
+    } else if (command.startsWith("profile-stop ")) {
+      const file = command.slice("profile-stop ".length);
+      profiler.post("Profiler.stop", (error, result) => {
+        if (!error) writeFileSync(file, JSON.stringify(result.profile));
+        process.stdout.write(`${JSON.stringify({ profile: error ? "" : file })}\n`);
+      });
     }
   }
 });

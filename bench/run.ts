@@ -44,7 +44,8 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { connect as natsConnect, type NatsConnection } from "nats";
 import { Redis } from "ioredis";
-import { PubSubService } from "../gen/es/seqcast/v1/pubsub_pb.js";
+import http2 from "node:http2";
+import { connect, LeanPublishStream, subscribe, type LeanConnection } from "./lean-client.js";
 
 // ---------------------------------------------------------------- parameters
 
@@ -85,6 +86,7 @@ const P = {
   natsUrl: process.env.NATS_URL ?? "127.0.0.1:4222",
   redisPort: envInt("REDIS_PORT", 6379),
   cpuProfDir: process.env.BENCH_CPU_PROF,
+  pacedProfileDir: process.env.BENCH_PROFILE_PACED,
   out: process.env.BENCH_OUT ?? path.join(BENCH_DIR, "RESULTS.md"),
 };
 const LATENCY_MESSAGES = P.rate * P.seconds;
@@ -402,6 +404,8 @@ interface Driver {
   settlePublishes(): Promise<void>;
   /** Cumulative event-loop times of the server, when it is a Node process. */
   eventLoop?(): Promise<EventLoopTimes | undefined>;
+  /** CPU profile commands for the server, when it is a Node process. */
+  profile?(command: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -423,6 +427,8 @@ interface BrokerChild {
   pid: number;
   /** Cumulative event-loop idle/active ms of the broker process. */
   eventLoop(): Promise<EventLoopTimes | undefined>;
+  /** "profile-start" / "profile-stop FILE": a CPU profile of one phase. */
+  profile(command: string): Promise<void>;
 }
 
 async function startBrokerChild(engine: "memory" | "sqlite" = "memory"): Promise<BrokerChild> {
@@ -448,6 +454,18 @@ async function startBrokerChild(engine: "memory" | "sqlite" = "memory"): Promise
   });
   child.stdin!.on("error", () => {});
   const eluWaiters: ((times: EventLoopTimes | undefined) => void)[] = [];
+  const profileWaiters: Array<() => void> = [];
+  /** Sends a profiling command and waits for its answer (or 5 s). */
+  const profile = (command: string) =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || !child.stdin!.writable) return resolve();
+      const timer = setTimeout(resolve, 5000);
+      profileWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.stdin!.write(`${command}\n`);
+    });
   const eventLoop = () =>
     new Promise<EventLoopTimes | undefined>((resolve) => {
       if (child.exitCode !== null || !child.stdin!.writable) return resolve(undefined);
@@ -484,8 +502,9 @@ async function startBrokerChild(engine: "memory" | "sqlite" = "memory"): Promise
         if (!started && parsed.port !== undefined && parsed.pid !== undefined) {
           started = true;
           clearTimeout(timer);
-          resolve({ child, port: parsed.port, pid: parsed.pid, eventLoop });
+          resolve({ child, port: parsed.port, pid: parsed.pid, eventLoop, profile });
         } else if (parsed.elu) eluWaiters.shift()?.(parsed.elu);
+        else if ("profiling" in parsed || "profile" in parsed) profileWaiters.shift()?.();
       }
     });
     child.once("exit", (code, signal) => {
@@ -511,11 +530,13 @@ class SeqcastDriver implements Driver {
   readonly errors: string[] = [];
   publishErrors = 0;
   readonly serverVersion: string;
-  private readonly managers: Http2SessionManager[] = [];
-  private readonly aborts: AbortController[] = [];
-  private readonly loops: Promise<void>[] = [];
-  private readonly publisher: Client<typeof PubSubService>;
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly connections: LeanConnection[] = [];
+  private readonly streams: http2.ClientHttp2Stream[] = [];
+  private readonly token = benchToken("bench");
+  private publisher: LeanPublishStream | undefined;
+  /** Acks still owed by the broker, oldest first: each resolves its waiter. */
+  private readonly owed: Array<() => void> = [];
+  private published = 0;
   private closing = false;
 
   constructor(
@@ -524,8 +545,7 @@ class SeqcastDriver implements Driver {
     engine: "memory" | "sqlite",
   ) {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
-    this.serverVersion = `seqcast ${pkg.version} (${engine} engine${engine === "sqlite" ? ", WAL, synchronous=NORMAL, group commit" : ""}, ${P.protocol} over HTTP/2)`;
-    this.publisher = this.client();
+    this.serverVersion = `seqcast ${pkg.version} (${engine} engine${engine === "sqlite" ? ", WAL, synchronous=NORMAL, group commit" : ""}, gRPC over HTTP/2, PublishStream)`;
   }
 
   get serverPid(): number {
@@ -536,65 +556,67 @@ class SeqcastDriver implements Driver {
     return this.broker.eventLoop();
   }
 
-  private get url(): string {
-    return `http://127.0.0.1:${this.broker.port}`;
+  profile(command: string): Promise<void> {
+    return this.broker.profile(command);
   }
 
-  /** A client with its own HTTP/2 connection. */
-  private client(): Client<typeof PubSubService> {
-    const sessionManager = new Http2SessionManager(this.url);
-    this.managers.push(sessionManager);
-    const options = { baseUrl: this.url, httpVersion: "2" as const, sessionManager };
-    const transport = P.protocol === "grpc" ? createGrpcTransport(options) : createConnectTransport(options);
-    return createClient(PubSubService, transport);
+  private get url(): string {
+    return `http://127.0.0.1:${this.broker.port}`;
   }
 
   async connectSubscribers(n: number, tracker: Tracker): Promise<void> {
     const subscribed: Promise<void>[] = [];
     for (let sub = 0; sub < n; sub++) {
-      const client = this.client();
-      const abort = new AbortController();
-      this.aborts.push(abort);
-      let onSubscribed!: () => void;
-      let onFailed!: (error: unknown) => void;
+      const connection = connect(this.url);
+      this.connections.push(connection);
       subscribed.push(
         new Promise<void>((resolve, reject) => {
-          onSubscribed = resolve;
-          onFailed = reject;
+          const stream = subscribe(connection, this.token, [{ room: ROOM }], {
+            subscribed: (_room, sequence) => {
+              tracker.startAfter(sub, sequence);
+              resolve();
+            },
+            message: (sequence, payload) => tracker.deliver(sub, payload, performance.now(), BigInt(sequence)),
+            ended: (code, message) => {
+              if (this.closing) return;
+              const reason = `stream ended: code ${code} ${message}`;
+              tracker.fail(sub, reason);
+              if (this.errors.length < 20) this.errors.push(`subscriber ${sub}: ${reason}`);
+              reject(new Error(reason));
+            },
+          });
+          this.streams.push(stream);
         }),
       );
-      const loop = (async () => {
-        const stream = client.subscribe({ rooms: [{ room: ROOM }] }, { headers: HEADERS, signal: abort.signal });
-        for await (const response of stream) {
-          const now = performance.now();
-          for (const event of response.events) {
-            const e = event.event;
-            if (e.case === "message") tracker.deliver(sub, e.value.payload, now, e.value.sequence);
-            else if (e.case === "subscribed") {
-              tracker.startAfter(sub, e.value.position?.sequence ?? 0n);
-              onSubscribed();
-            } else if (e.case === "unsubscribed") tracker.fail(sub, "unsubscribed by the broker");
-          }
-        }
-        if (!this.closing) throw new Error("stream ended without error");
-      })().catch((error: unknown) => {
-        if (this.closing) return;
-        const reason = describe(error);
-        tracker.fail(sub, reason);
-        if (this.errors.length < 20) this.errors.push(`subscriber ${sub}: ${reason}`);
-        onFailed(error);
-      });
-      this.loops.push(loop);
     }
     await Promise.all(subscribed);
   }
 
-  private publish(payload: Uint8Array): Promise<unknown> {
-    return this.publisher.publish({ room: ROOM, content: "", payload }, { headers: HEADERS }).catch((error: unknown) => {
-      this.publishErrors++;
-      if (this.errors.length < 20) this.errors.push(`publish: ${describe(error)}`);
-    });
+  /** The PublishStream every publish of this driver goes through (one connection). */
+  private stream(): LeanPublishStream {
+    if (!this.publisher) {
+      const connection = connect(this.url);
+      this.connections.push(connection);
+      this.publisher = new LeanPublishStream(connection, this.token, (ack) => {
+        if (ack.code !== 0) {
+          this.publishErrors++;
+          if (this.errors.length < 20) this.errors.push(`publish: code ${ack.code} ${ack.error ?? ""}`);
+        }
+        this.owed.shift()?.();
+      });
+    }
+    return this.publisher;
   }
+
+  private publish(payload: Uint8Array): Promise<void> {
+    const acked = new Promise<void>((resolve) => this.owed.push(resolve));
+    this.stream().publish(ROOM, [payload], [`b${this.published++}`]);
+    this.lastAck = acked;
+    return acked;
+  }
+
+  /** The ack of the newest publish: acks come in order, so it settles after all others. */
+  private lastAck: Promise<void> = Promise.resolve();
 
   async publishFlatOut(count: number, make: (k: number) => Uint8Array, window: number): Promise<void> {
     let next = 0;
@@ -605,20 +627,18 @@ class SeqcastDriver implements Driver {
   }
 
   publishOne(payload: Uint8Array): void {
-    const p = this.publish(payload);
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+    void this.publish(payload);
   }
 
   async settlePublishes(): Promise<void> {
-    await Promise.all([...this.pending]);
+    await this.lastAck;
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const abort of this.aborts) abort.abort();
-    await Promise.race([Promise.allSettled(this.loops), sleep(3000)]);
-    for (const manager of this.managers) manager.abort();
+    for (const stream of this.streams) stream.close();
+    await this.publisher?.end().catch(() => undefined);
+    for (const connection of this.connections) connection.close();
   }
 }
 
@@ -951,6 +971,11 @@ async function runSystem(driver: Driver, messages: number, sequenced: boolean): 
       const count = LATENCY_MESSAGES;
       const base = index;
       index += count;
+      const profileFile = P.pacedProfileDir ? path.resolve(P.pacedProfileDir, `${driver.name}-paced.cpuprofile`) : undefined;
+      if (profileFile) {
+        mkdirSync(path.dirname(profileFile), { recursive: true });
+        await driver.profile?.("profile-start");
+      }
       const cpu = cpuWindow(driver.serverPid);
       const start = performance.now();
       tracker.latencyStart = start;
@@ -974,6 +999,7 @@ async function runSystem(driver: Driver, messages: number, sequenced: boolean): 
         result.notes.push(`latency phase incomplete: ${tracker.missing(LATENCY)} of ${count * P.subscribers} deliveries missing`);
       }
       const used = cpu();
+      if (profileFile) await driver.profile?.(`profile-stop ${profileFile}`);
       result.brokerCpuPacedPct = used.server;
       result.clientCpuPacedPct = used.client;
       result.otherCoresPaced = used.otherCores;

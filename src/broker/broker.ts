@@ -11,6 +11,7 @@ import type {
   StoredMessage,
 } from "../engine/engine.js";
 import { systemClock, type Clock } from "./clock.js";
+import { FlushScheduler } from "./outbox.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
@@ -78,6 +79,8 @@ export class Broker {
   private readonly grace: PresenceGrace;
   private readonly index: RoomIndex;
   private readonly clock: Clock;
+  /** Writes every session's queued events once per event-loop turn. */
+  readonly flusher = new FlushScheduler();
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
@@ -171,10 +174,11 @@ export class Broker {
       randomUUID(),
       identity,
       device,
-      this.config.sessionQueueLimit,
+      { events: this.config.sessionQueueLimit, bytes: this.config.sessionQueueBytes },
       this.now(),
       durableKey,
       this.stats,
+      this.flusher,
     );
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);

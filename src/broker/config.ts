@@ -15,6 +15,8 @@ export interface BrokerConfig {
    * stream is ended with RESOURCE_EXHAUSTED (SEQCAST_SESSION_QUEUE_LIMIT).
    */
   sessionQueueLimit: number;
+  /** Bytes (estimated wire size) queued for one session before it counts as a slow consumer. */
+  sessionQueueBytes: number;
   /** How long a publish's clientMessageId is remembered for deduplication (SEQCAST_DEDUPE_WINDOW). */
   dedupeWindowMs: number;
   /**
@@ -44,6 +46,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   maxRoomsPerSession: 100,
   heartbeatIntervalMs: 15_000,
   sessionQueueLimit: 10_000,
+  sessionQueueBytes: 4 * 1024 * 1024,
   dedupeWindowMs: 2 * 60 * 1000,
   ackDeadlineMs: 30_000,
   publishRate: 1000,

@@ -1,5 +1,6 @@
 import type { Position, PresenceEntry, RoomEvent, StoredMessage } from "../engine/engine.js";
 import { BrokerError } from "./errors.js";
+import type { EventSink, FlushScheduler } from "./outbox.js";
 import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
 
@@ -65,10 +66,16 @@ export class Session {
   /** Pattern subscriptions and their filters. */
   readonly patterns = new Map<string, { filter?: MessageFilter }>();
   private queue: SessionEvent[] = [];
-  private wake: (() => void) | undefined;
+  /** Estimated bytes of the queued events. */
+  private queuedBytes = 0;
+  private sink: EventSink | undefined;
+  /** In the scheduler's list for the next flush. */
+  private scheduled = false;
+  /** The sink said it cannot take more until resume(). */
+  private paused = false;
   private endError: BrokerError | undefined;
-  private drainOnEnd = true;
   private ended = false;
+  private sinkEnded = false;
   /** Broker clock of the last event queued, for idle heartbeats. */
   lastActivityMs: number;
   /** Join time, for presence entries. */
@@ -87,11 +94,12 @@ export class Session {
     readonly id: string,
     readonly identity: Identity,
     readonly device: string,
-    private readonly queueLimit: number,
+    private readonly limits: { events: number; bytes: number },
     nowMs: number,
     /** "user/name" of a durable subscriber, or undefined. */
     readonly durableKey: string | undefined,
     private readonly counters: SessionCounters,
+    private readonly scheduler: FlushScheduler,
   ) {
     this.user = identity.user;
     this.presenceId = id;
@@ -105,26 +113,60 @@ export class Session {
     return this.ended;
   }
 
-  /** Queue one event; a consumer that fell too far behind ends the session. */
+  /** Queue one event; a consumer that fell too far behind (events or bytes) ends the session. */
   push(event: SessionEvent, nowMs: number): void {
     if (this.ended) return;
-    if (this.queue.length >= this.queueLimit) {
+    const bytes = eventBytes(event);
+    if (this.queue.length >= this.limits.events || this.queuedBytes + bytes > this.limits.bytes) {
       this.end(
         new BrokerError(
           "resource_exhausted",
-          `subscriber too slow: ${this.queue.length} events queued; resubscribe with your last positions to resume`,
-          { reason: "SLOW_CONSUMER" },
+          `subscriber too slow: ${this.queue.length} events (${this.queuedBytes} bytes) queued; resubscribe with your last positions to resume`,
+          { reason: "SLOW_CONSUMER", metadata: { queued_events: String(this.queue.length), queued_bytes: String(this.queuedBytes) } },
         ),
+        false,
       );
       return;
     }
     this.queue.push(event);
+    this.queuedBytes += bytes;
     this.lastActivityMs = nowMs;
-    if (this.wake) {
-      const wake = this.wake;
-      this.wake = undefined;
-      wake();
+    if (!this.scheduled && !this.paused && this.sink) {
+      this.scheduled = true;
+      this.scheduler.schedule(this);
     }
+  }
+
+  /** Starts delivering to `sink` (the transport's stream writer). */
+  attach(sink: EventSink): void {
+    this.sink = sink;
+    if (this.ended) this.finish();
+    else if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      this.scheduler.schedule(this);
+    }
+  }
+
+  /** Called by the scheduler: hands the queued events to the sink as one batch. */
+  flush(): void {
+    this.scheduled = false;
+    if (!this.sink || this.paused || this.sinkEnded || this.queue.length === 0) return;
+    const events = this.drain();
+    this.paused = !this.sink.write(events);
+  }
+
+  /** The sink can take more again (its stream drained). */
+  resume(): void {
+    this.paused = false;
+    if (this.queue.length > 0 && !this.scheduled && !this.sinkEnded) {
+      this.scheduled = true;
+      this.scheduler.schedule(this);
+    }
+  }
+
+  /** Estimated bytes queued and not yet handed to the sink. */
+  get pendingBytes(): number {
+    return this.queuedBytes;
   }
 
   /**
@@ -274,16 +316,24 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     this.endError = error;
-    this.drainOnEnd = drain;
-    if (!drain) this.queue = [];
-    this.wake?.();
-    this.wake = undefined;
+    if (!drain) this.drain();
+    if (this.sink) this.finish();
+  }
+
+  /** Hands what is left (a draining end) and the end to the sink, once. */
+  private finish(): void {
+    if (this.sinkEnded || !this.sink) return;
+    this.sinkEnded = true;
+    // Shutdown drains even a paused stream: the transport buffers the rest before its trailers.
+    if (this.queue.length > 0) this.sink.write(this.drain());
+    this.sink.end(this.endError);
   }
 
   /** Takes every queued event, oldest first (the stream writer, or a test, consumes them). */
   drain(): SessionEvent[] {
     const events = this.queue;
     this.queue = [];
+    this.queuedBytes = 0;
     return events;
   }
 
@@ -294,24 +344,53 @@ export class Session {
 
   /**
    * Batches of queued events, oldest first, at most `maxBatch` each, until
-   * the session ends (see end() for what happens to the queue then).
+   * the session ends (for transports that pull, like connect-node's
+   * streaming handlers; see end() for what happens to the queue then).
    */
   async *batches(maxBatch: number): AsyncGenerator<SessionEvent[]> {
+    const ready: SessionEvent[][] = [];
+    let done = false;
+    let wake: (() => void) | undefined;
+    this.attach({
+      write: (events) => {
+        ready.push(events);
+        wake?.();
+        // One batch at a time: the next flush waits until this one was yielded.
+        return false;
+      },
+      end: () => {
+        done = true;
+        wake?.();
+      },
+    });
     for (;;) {
-      if (this.queue.length > 0 && !(this.ended && !this.drainOnEnd)) {
-        const batch = this.queue.length <= maxBatch ? this.queue : this.queue.splice(0, maxBatch);
-        if (batch === this.queue) this.queue = [];
-        yield batch;
+      const batch = ready.shift();
+      if (batch) {
+        for (let i = 0; i < batch.length; i += maxBatch) yield i === 0 && batch.length <= maxBatch ? batch : batch.slice(i, i + maxBatch);
+        if (ready.length === 0) this.resume();
         continue;
       }
-      if (this.ended) {
+      if (done) {
         if (this.endError) throw this.endError;
         return;
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      // Let the rest of this I/O turn's events (a burst of publishes fanning
-      // out) join the batch: one stream write instead of one per event.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
     }
   }
 }
+
+/** Estimated wire size of an event, for the per-session byte bound (messages: computed once, shared by every session). */
+function eventBytes(event: SessionEvent): number {
+  if (event.type !== "message") return 128;
+  let bytes = messageBytes.get(event.message);
+  if (bytes === undefined) {
+    const m = event.message;
+    bytes = 96 + m.room.length + m.sender.length + m.content.length * 3 + m.payload.length + m.clientMessageId.length;
+    for (const key in m.attributes) bytes += key.length + m.attributes[key]!.length * 3 + 4;
+    messageBytes.set(m, bytes);
+  }
+  return bytes;
+}
+
+const messageBytes = new WeakMap<StoredMessage, number>();

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import type { PresenceEvent, SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { PresenceState, type Message, type PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
@@ -373,13 +373,12 @@ export class Subscription {
         this.scheduleGapFill(message.room);
         return;
       }
-      case "presence": {
-        const kind = PRESENCE_KINDS[e.value.kind];
-        const { room, entry } = e.value;
-        if (kind && entry && this.holds(room) && this.present.apply(room, kind, entry))
-          this.emit({ type: "presence", room, kind, entry });
+      case "presence":
+        return this.presenceChanged(e.value);
+      case "presenceChanges":
+        // Several changes of one room batched by the broker: the same as each on its own, in order.
+        for (const change of e.value.changes) this.presenceChanged(change);
         return;
-      }
       case "unsubscribed":
         this.emit({ type: "unsubscribed", room: e.value.room });
         return;
@@ -401,6 +400,12 @@ export class Subscription {
       case undefined:
         return;
     }
+  }
+
+  private presenceChanged(change: PresenceEvent): void {
+    const kind = PRESENCE_KINDS[change.kind];
+    const { room, entry } = change;
+    if (kind && entry && this.holds(room) && this.present.apply(room, kind, entry)) this.emit({ type: "presence", room, kind, entry });
   }
 
   // ---- gap filling ------------------------------------------------------

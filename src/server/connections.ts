@@ -25,13 +25,17 @@ export class Connections {
     session.once("close", () => this.h2Sessions.delete(session));
   }
 
-  /** Counts a request until its response (or stream) is closed. */
-  trackRequest(response: http.ServerResponse | http2.Http2ServerResponse): void {
+  /** Counts a request until its response (or HTTP/2 stream) is closed. */
+  trackRequest(response: http.ServerResponse | http2.ServerHttp2Stream): void {
     this.active++;
     response.once("close", () => {
       this.active--;
       if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     });
+  }
+
+  trackStream(stream: http2.ServerHttp2Stream): void {
+    this.trackRequest(stream);
   }
 
   get activeRequests(): number {

@@ -1,10 +1,14 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { Position, PresenceEntry, StoredMessage } from "../engine/engine.js";
+import type { Position, PresenceEntry, PublishResult, StoredMessage } from "../engine/engine.js";
+import { BrokerError } from "../broker/errors.js";
 import type { SessionEvent } from "../broker/session.js";
 import {
   PresenceEventKind,
+  PublishResponseSchema,
+  PublishResultSchema,
+  type PublishResponse,
+  type PublishResult as PbPublishResult,
   SubscribeEventSchema,
   SubscribeResponseSchema,
   type SubscribeEvent,
@@ -131,57 +135,50 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
   }
 }
 
-// ---- encode once --------------------------------------------------------
-//
-// A published message fans out to every subscriber's stream. Serializing the
-// same SubscribeEvent for each of them is the dominant cost of fan-out, so
-// for binary codecs the event is encoded once per message and every stream's
-// SubscribeResponse carries those bytes verbatim as its repeated field 1
-// (protobuf-es writes `$unknown` fields as they are; on the wire this is
-// exactly `repeated SubscribeEvent events = 1`). JSON codecs take the normal
-// path: they would not write unknown fields.
-
-/** `events` is field 1 of SubscribeResponse; see pubsub.proto. */
-const EVENTS_FIELD = 1;
-const encodedEvents = new WeakMap<StoredMessage, Uint8Array>();
-
-/** The event as the wire value of one `events` entry: length prefix + SubscribeEvent bytes. */
-function encodeEvent(event: SessionEvent): Uint8Array {
-  if (event.type === "message") {
-    let bytes = encodedEvents.get(event.message);
-    if (!bytes) {
-      bytes = lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)));
-      encodedEvents.set(event.message, bytes);
-    }
-    return bytes;
-  }
-  if (event.type === "presence") {
-    // A join or leave fans out to every session of the room, like a message:
-    // the entry object is shared, so its encoding is too.
-    let byKind = encodedPresence.get(event.entry);
-    if (!byKind) encodedPresence.set(event.entry, (byKind = new Map()));
-    const key = `${event.kind}\n${event.room}`;
-    let bytes = byKind.get(key);
-    if (!bytes) byKind.set(key, (bytes = lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)))));
-    return bytes;
-  }
-  return lengthPrefixed(toBinary(SubscribeEventSchema, toPbEvent(event)));
-}
-
-const encodedPresence = new WeakMap<PresenceEntry, Map<string, Uint8Array>>();
-
-function lengthPrefixed(bytes: Uint8Array): Uint8Array {
-  return new BinaryWriter().bytes(bytes).finish();
-}
-
-/** A SubscribeResponse for binary codecs, assembled from pre-encoded events. */
-export function toPbResponseEncoded(batch: SessionEvent[]): SubscribeResponse {
-  const response = create(SubscribeResponseSchema);
-  response.$unknown = batch.map((event) => ({ no: EVENTS_FIELD, wireType: WireType.LengthDelimited, data: encodeEvent(event) }));
-  return response;
-}
-
 /** A SubscribeResponse built field by field (JSON codecs). */
 export function toPbResponse(batch: SessionEvent[]): SubscribeResponse {
   return create(SubscribeResponseSchema, { events: batch.map(toPbEvent) });
 }
+
+// ---- publish results ----------------------------------------------------
+
+/** The wire result of one message of a PublishStream or PublishBatch. */
+export function toPbPublishResult(clientMessageId: string, outcome: PublishResult | BrokerError): PbPublishResult {
+  if (outcome instanceof BrokerError)
+    return create(PublishResultSchema, {
+      clientMessageId,
+      result: {
+        case: "error",
+        value: {
+          code: BROKER_CODE_NUMBERS[outcome.code],
+          message: outcome.message,
+          reason: outcome.reason,
+          metadata: outcome.metadata,
+          retryAfterMs: outcome.retryAfterMs ?? 0,
+        },
+      },
+    });
+  return create(PublishResultSchema, { clientMessageId, result: { case: "published", value: toPbPublishResponse(outcome) } });
+}
+
+export function toPbPublishResponse({ message, duplicate }: PublishResult): PublishResponse {
+  return create(PublishResponseSchema, {
+    id: message.id,
+    position: toPbPosition(message),
+    time: timestampFromMs(message.timeMs),
+    duplicate,
+  });
+}
+
+/** google.rpc.Code numbers of the domain's codes. */
+const BROKER_CODE_NUMBERS: Record<BrokerError["code"], number> = {
+  invalid_argument: 3,
+  unauthenticated: 16,
+  permission_denied: 7,
+  not_found: 5,
+  resource_exhausted: 8,
+  out_of_range: 11,
+  failed_precondition: 9,
+  unavailable: 14,
+  internal: 13,
+};

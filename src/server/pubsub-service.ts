@@ -13,8 +13,11 @@ import {
   HistoryDirection,
   JoinResponseSchema,
   LeaveResponseSchema,
-  PublishResponseSchema,
+  PublishBatchResponseSchema,
+  PublishStreamResponseSchema,
   PubSubService,
+  type PublishResult,
+  type PublishStreamResponse,
   type RoomSubscription,
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
@@ -24,13 +27,19 @@ import {
   toPbMessage,
   toPbPosition,
   toPbPresenceEntry,
+  toPbPublishResponse,
+  toPbPublishResult,
   toPbResponse,
-  toPbResponseEncoded,
 } from "./convert.js";
 import { toConnectError } from "./errors.js";
+import { toPbResponseEncoded } from "./event-encoding.js";
+import { PublishResults } from "./publish-results.js";
+import { ResultQueue } from "./result-queue.js";
 
 /** Events per stream message; a burst is sent as few large writes, not many small ones. */
 const MAX_EVENTS_PER_RESPONSE = 256;
+/** Messages per PublishBatch. */
+export const MAX_BATCH = 1000;
 
 /** Set by the authentication interceptor (src/server/server.ts) for every PubSubService call. */
 export const IDENTITY = createContextKey<Identity | undefined>(undefined, { description: "seqcast identity" });
@@ -43,7 +52,7 @@ export function identity(context: HandlerContext): Identity {
   return value;
 }
 
-const toRoomRequests = (rooms: RoomSubscription[]): RoomRequest[] =>
+export const toRoomRequests = (rooms: RoomSubscription[]): RoomRequest[] =>
   rooms.map((r) => ({ room: r.room, since: fromPbPosition(r.since), filter: r.filter || undefined }));
 
 /** Unary handlers share one error path: everything thrown goes through toConnectError. */
@@ -57,14 +66,45 @@ async function guarded<T>(call: () => Promise<T>): Promise<T> {
 
 export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService> {
   return {
-    publish: (request, context) =>
+    publish: (request, context) => guarded(async () => toPbPublishResponse(await broker.publish(identity(context), request))),
+
+    async *publishStream(requests, context): AsyncGenerator<PublishStreamResponse> {
+      const caller = identity(context);
+      const out = new ResultQueue<PublishResult[]>();
+      const results = new PublishResults(
+        (batch) => out.push(batch),
+        (error) => out.end(error),
+      );
+      void (async () => {
+        for await (const request of requests)
+          for (const message of request.messages) results.add(message.clientMessageId, broker.publish(caller, message));
+        results.close();
+      })().catch((error: unknown) => results.fail(error));
+      try {
+        for await (const batch of out) yield create(PublishStreamResponseSchema, { results: batch });
+      } catch (error) {
+        if (context.signal.aborted) throw error;
+        throw toConnectError(error);
+      }
+    },
+
+    publishBatch: (request, context) =>
       guarded(async () => {
-        const { message, duplicate } = await broker.publish(identity(context), request);
-        return create(PublishResponseSchema, {
-          id: message.id,
-          position: toPbPosition(message),
-          time: timestampFromMs(message.timeMs),
-          duplicate,
+        const caller = identity(context);
+        if (request.messages.length === 0 || request.messages.length > MAX_BATCH)
+          throw new BrokerError("invalid_argument", `messages: ${request.messages.length} given, 1-${MAX_BATCH} allowed`, {
+            metadata: { field: "messages" },
+          });
+        const outcomes = await Promise.all(
+          request.messages.map((message) =>
+            broker.publish(caller, message).catch((error: unknown) => {
+              if (error instanceof BrokerError) return error;
+              throw error;
+            }),
+          ),
+        );
+        return create(PublishBatchResponseSchema, {
+          results: outcomes.map((outcome, i) => toPbPublishResult(request.messages[i]!.clientMessageId, outcome)),
         });
       }),
 

@@ -13,6 +13,7 @@ import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { Clock } from "../broker/clock.js";
 import { Connections } from "./connections.js";
 import { Keepalive } from "./keepalive.js";
+import { createGrpcFastPath } from "./grpc/fast-path.js";
 import { registerHealth, type HealthState } from "./health.js";
 import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
@@ -77,6 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw toConnectError(error);
     }
   };
+  const readMaxBytes = Math.max(MIN_READ_MAX_BYTES, 2 * options.config.maxMessageBytes);
   const handler = connectNodeAdapter({
     interceptors: [authenticate],
     routes(router: ConnectRouter) {
@@ -85,7 +87,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       health = registerHealth(router, { "": "SERVING", [PubSubService.typeName]: "SERVING" });
     },
     // Requests larger than a message could ever be are refused before decoding.
-    readMaxBytes: Math.max(MIN_READ_MAX_BYTES, 2 * options.config.maxMessageBytes),
+    readMaxBytes,
     // Never compress responses: the same message fans out to many streams and
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.
@@ -95,8 +97,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
   // connection to the right server.
   const connections = new Connections();
-  const h2 = http2.createServer((request, response) => {
-    connections.trackRequest(response);
+  // gRPC's hot calls go to the lean writer on the HTTP/2 stream itself;
+  // everything else gets Node's compatibility request/response objects and
+  // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
+  const fastPath = createGrpcFastPath({ broker, authenticate: options.authenticate, readMaxBytes });
+  const h2 = http2.createServer();
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    connections.trackStream(stream);
+    if (fastPath(stream, headers)) return;
+    const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
+    const response = new http2.Http2ServerResponse(stream);
     if (!options.web?.handle(request, response)) handler(request, response);
   });
   const h1 = http.createServer((request, response) => {

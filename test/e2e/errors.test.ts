@@ -29,21 +29,21 @@ for (const p of PROTOCOLS) {
 
     test("carries a machine-readable reason (google.rpc.ErrorInfo) and retry info where a wait helps", async ({ broker, client }) => {
       const alice = client("alice", p);
-      const cases: Array<[string, Promise<unknown>, string, string]> = [
-        ["bad room", alice.publish("no good", "x"), "InvalidArgument", "INVALID_ROOM"],
-        ["empty message", alice.publish("ok", ""), "InvalidArgument", "INVALID_MESSAGE"],
-        ["oversized message", alice.publish("ok", "x".repeat(2000)), "InvalidArgument", "MESSAGE_TOO_LARGE"],
-        ["bad filter", alice.history("ok", { filter: "content ==" }), "InvalidArgument", "INVALID_FILTER"],
-        ["empty range", alice.history("ok", { after: 5n, before: 6n }), "InvalidArgument", "INVALID_POSITION"],
-        ["another user's inbox", alice.history("@bob"), "PermissionDenied", "INBOX_FORBIDDEN"],
-        ["admin RPC", alice.rpc.clearHistory({ room: "ok" }), "PermissionDenied", "ADMIN_REQUIRED"],
-        ["unknown session", alice.rpc.join({ sessionId: "nope", rooms: [] }), "NotFound", "SESSION_NOT_FOUND"],
-        ["too many rooms", firstOf(alice.rpc.subscribe({ rooms: ["a", "b", "c", "d"].map((room) => ({ room })) })), "ResourceExhausted", "ROOM_LIMIT"],
-        ["expired token", clientFor(broker.url, "late", p, { expiresIn: -60 }).publish("ok", "x"), "Unauthenticated", "TOKEN_EXPIRED"],
-        ["forged token", clientFor(broker.url, "eve", p, { secret: "not the broker's" }).publish("ok", "x"), "Unauthenticated", "TOKEN_INVALID"],
+      const cases: Array<[string, () => Promise<unknown>, string, string]> = [
+        ["bad room", () => alice.publish("no good", "x"), "InvalidArgument", "INVALID_ROOM"],
+        ["empty message", () => alice.publish("ok", ""), "InvalidArgument", "INVALID_MESSAGE"],
+        ["oversized message", () => alice.publish("ok", "x".repeat(2000)), "InvalidArgument", "MESSAGE_TOO_LARGE"],
+        ["bad filter", () => alice.history("ok", { filter: "content ==" }), "InvalidArgument", "INVALID_FILTER"],
+        ["empty range", () => alice.history("ok", { after: 5n, before: 6n }), "InvalidArgument", "INVALID_POSITION"],
+        ["another user's inbox", () => alice.history("@bob"), "PermissionDenied", "INBOX_FORBIDDEN"],
+        ["admin RPC", () => alice.rpc.clearHistory({ room: "ok" }), "PermissionDenied", "ADMIN_REQUIRED"],
+        ["unknown session", () => alice.rpc.join({ sessionId: "nope", rooms: [] }), "NotFound", "SESSION_NOT_FOUND"],
+        ["too many rooms", () => firstOf(alice.rpc.subscribe({ rooms: ["a", "b", "c", "d"].map((room) => ({ room })) })), "ResourceExhausted", "ROOM_LIMIT"],
+        ["expired token", () => clientFor(broker.url, "late", p, { expiresIn: -60 }).publish("ok", "x"), "Unauthenticated", "TOKEN_EXPIRED"],
+        ["forged token", () => clientFor(broker.url, "eve", p, { secret: "not the broker's" }).publish("ok", "x"), "Unauthenticated", "TOKEN_INVALID"],
       ];
       for (const [what, call, code, reason] of cases) {
-        const r = await codeOf(call);
+        const r = await codeOf(call());
         assert.deepEqual([r.code, r.reason], [code, reason], `${what}: ${r.message}`);
       }
       const missing = await codeOf(firstOf(createClient(PubSubService, createTransport({ baseUrl: broker.url, protocol: p.protocol, httpVersion: p.httpVersion })).subscribe({})));

@@ -1,8 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningServer } from "../../src/server/server.js";
-import { startBroker, testToken } from "../support/fixtures.js";
+import { describe, expect, test, testToken } from "../support/fixtures.js";
 
 /**
  * The Python client of examples/python (issue 8 §4) against a real broker:
@@ -42,15 +40,7 @@ function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEn
 }
 
 describe("Python client (examples/python)", () => {
-  let server: RunningServer | undefined;
-  beforeAll(async () => {
-    if (!noPython) server = await startBroker();
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
-
-  it.skipIf(noPython !== undefined)("passes its unit, contract and chat tests against a real broker", async () => {
+  test.skipIf(noPython !== undefined)("passes its unit, contract and chat tests against a real broker", { timeout: 180_000 }, async ({ broker }) => {
     const tokens = {
       alice: testToken("py-alice"),
       bob: testToken("py-bob"),
@@ -59,7 +49,7 @@ describe("Python client (examples/python)", () => {
     };
     const { code, output } = await run(PYTHON, ["-m", "unittest", "-v", ...SUITES], PYTHON_DIR, {
       ...process.env,
-      SEQCAST_URL: `127.0.0.1:${server!.port}`,
+      SEQCAST_URL: `127.0.0.1:${broker.port}`,
       SEQCAST_TEST_TOKENS: JSON.stringify(tokens),
       PYTHONDONTWRITEBYTECODE: "1", // no __pycache__ in the work tree
     });
@@ -67,5 +57,5 @@ describe("Python client (examples/python)", () => {
     expect(code, output).toBe(0);
     // Every test must have run here: a skip would hide a missing token or broker setting.
     expect(output).not.toMatch(/\.\.\. skipped |skipped=\d/);
-  }, 180_000);
+  });
 });

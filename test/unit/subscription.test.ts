@@ -175,8 +175,19 @@ describe("Subscription against a scripted broker", () => {
         started("s1"),
         subscribed("e1", 0n, false, ["ann", "bob"]),
         presence(PresenceEventKind.JOIN, "cid"),
-        presence(PresenceEventKind.UPDATE, "ann", PresenceState.AWAY),
-        presence(PresenceEventKind.LEAVE, "bob"),
+        // A batch of changes counts as each of them in order.
+        create(SubscribeEventSchema, {
+          event: {
+            case: "presenceChanges",
+            value: {
+              room: "r",
+              changes: [
+                { room: "r", kind: PresenceEventKind.UPDATE, entry: entry("ann", "ann-1", PresenceState.AWAY) },
+                { room: "r", kind: PresenceEventKind.LEAVE, entry: entry("bob", "bob-1") },
+              ],
+            },
+          },
+        }),
         presence(PresenceEventKind.LEAVE, "dan"), // never listed: no news
         message(1),
         new ConnectError("broker restarting", Code.Unavailable),

@@ -46,7 +46,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/pubsub.proto.
  */
 export const file_seqcast_v1_pubsub: GenFile = /*@__PURE__*/
-  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJbChBSb29tU3Vic2NyaXB0aW9uEgwKBHJvb20YASABKAkSKQoFc2luY2UYAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEg4KBmZpbHRlchgDIAEoCSKAAQoQU3Vic2NyaWJlUmVxdWVzdBIrCgVyb29tcxgBIAMoCzIcLnNlcWNhc3QudjEuUm9vbVN1YnNjcmlwdGlvbhIOCgZkZXZpY2UYAiABKAkSEgoKc3Vic2NyaWJlchgDIAEoCRIbChNwcmV2aW91c19zZXNzaW9uX2lkGAQgASgJIj8KEVN1YnNjcmliZVJlc3BvbnNlEioKBmV2ZW50cxgBIAMoCzIaLnNlcWNhc3QudjEuU3Vic2NyaWJlRXZlbnQihwMKDlN1YnNjcmliZUV2ZW50EjUKD3Nlc3Npb25fc3RhcnRlZBgBIAEoCzIaLnNlcWNhc3QudjEuU2Vzc2lvblN0YXJ0ZWRIABIsCgpzdWJzY3JpYmVkGAIgASgLMhYuc2VxY2FzdC52MS5TdWJzY3JpYmVkSAASJgoHbWVzc2FnZRgDIAEoCzITLnNlcWNhc3QudjEuTWVzc2FnZUgAEi0KCHByZXNlbmNlGAQgASgLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUV2ZW50SAASKgoJaGVhcnRiZWF0GAUgASgLMhUuc2VxY2FzdC52MS5IZWFydGJlYXRIABIwCgx1bnN1YnNjcmliZWQYBiABKAsyGC5zZXFjYXN0LnYxLlVuc3Vic2NyaWJlZEgAEiYKBXJlc2V0GAcgASgLMhUuc2VxY2FzdC52MS5Sb29tUmVzZXRIABIqCgl3YXRlcm1hcmsYCCABKAsyFS5zZXFjYXN0LnYxLldhdGVybWFya0gAQgcKBWV2ZW50IlIKCVdhdGVybWFyaxIMCgRyb29tGAEgASgJEg0KBWVwb2NoGAIgASgJEhAKCHNlcXVlbmNlGAMgASgEEhYKDmFmdGVyX3NlcXVlbmNlGAQgASgEIkcKCVJvb21SZXNldBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbiJRCg5TZXNzaW9uU3RhcnRlZBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBHVzZXIYAiABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNIsoBCgpTdWJzY3JpYmVkEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhEKCXJlY292ZXJlZBgDIAEoCBIwCgxyZXN1bWVkX2Zyb20YBCABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEg8KB3BhdHRlcm4YBSABKAkSKgoHcHJlc2VudBgGIAMoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFbnRyeSIcCgxVbnN1YnNjcmliZWQSDAoEcm9vbRgBIAEoCSJ0Cg1QcmVzZW5jZUV2ZW50EgwKBHJvb20YASABKAkSKwoEa2luZBgCIAEoDjIdLnNlcWNhc3QudjEuUHJlc2VuY2VFdmVudEtpbmQSKAoFZW50cnkYAyABKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkiNQoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKwoFcm9vbXMYAiADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24iDgoMSm9pblJlc3BvbnNlIjEKDExlYXZlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXJvb21zGAIgAygJIg8KDUxlYXZlUmVzcG9uc2UiRwoKQWNrUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKBGFja3MYAiADKAsyFy5zZXFjYXN0LnYxLkFja1Bvc2l0aW9uIkkKC0Fja1Bvc2l0aW9uEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIg0KC0Fja1Jlc3BvbnNlIqIBChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgEEhcKD2JlZm9yZV9zZXF1ZW5jZRgDIAEoBBINCgVsaW1pdBgEIAEoDRIvCglkaXJlY3Rpb24YBSABKA4yHC5zZXFjYXN0LnYxLkhpc3RvcnlEaXJlY3Rpb24SDgoGZmlsdGVyGAYgASgJIpMBChJHZXRIaXN0b3J5UmVzcG9uc2USJQoIbWVzc2FnZXMYASADKAsyEy5zZXFjYXN0LnYxLk1lc3NhZ2USLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhYKDmZpcnN0X3NlcXVlbmNlGAMgASgEEhAKCGhhc19tb3JlGAQgASgIIiMKE0NsZWFySGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCSJEChRDbGVhckhpc3RvcnlSZXNwb25zZRIsCghwb3NpdGlvbhgBIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24iUgoSU2V0UHJlc2VuY2VSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKAoFc3RhdGUYAiABKA4yGS5zZXFjYXN0LnYxLlByZXNlbmNlU3RhdGUiFQoTU2V0UHJlc2VuY2VSZXNwb25zZSIiChJHZXRQcmVzZW5jZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSJsChNHZXRQcmVzZW5jZVJlc3BvbnNlEioKB2VudHJpZXMYASADKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkSEgoKdXNlcl9jb3VudBgCIAEoDRIVCg1zZXNzaW9uX2NvdW50GAMgASgNKpUBChFQcmVzZW5jZUV2ZW50S2luZBIjCh9QUkVTRU5DRV9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUFJFU0VOQ0VfRVZFTlRfS0lORF9KT0lOEAESHQoZUFJFU0VOQ0VfRVZFTlRfS0lORF9MRUFWRRACEh4KGlBSRVNFTkNFX0VWRU5UX0tJTkRfVVBEQVRFEAMqdAoQSGlzdG9yeURpcmVjdGlvbhIhCh1ISVNUT1JZX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEh0KGUhJU1RPUllfRElSRUNUSU9OX0ZPUldBUkQQARIeChpISVNUT1JZX0RJUkVDVElPTl9CQUNLV0FSRBACMpAFCg1QdWJTdWJTZXJ2aWNlEkIKB1B1Ymxpc2gSGi5zZXFjYXN0LnYxLlB1Ymxpc2hSZXF1ZXN0Ghsuc2VxY2FzdC52MS5QdWJsaXNoUmVzcG9uc2USSgoJU3Vic2NyaWJlEhwuc2VxY2FzdC52MS5TdWJzY3JpYmVSZXF1ZXN0Gh0uc2VxY2FzdC52MS5TdWJzY3JpYmVSZXNwb25zZTABEjkKBEpvaW4SFy5zZXFjYXN0LnYxLkpvaW5SZXF1ZXN0Ghguc2VxY2FzdC52MS5Kb2luUmVzcG9uc2USPAoFTGVhdmUSGC5zZXFjYXN0LnYxLkxlYXZlUmVxdWVzdBoZLnNlcWNhc3QudjEuTGVhdmVSZXNwb25zZRI2CgNBY2sSFi5zZXFjYXN0LnYxLkFja1JlcXVlc3QaFy5zZXFjYXN0LnYxLkFja1Jlc3BvbnNlEksKCkdldEhpc3RvcnkSHS5zZXFjYXN0LnYxLkdldEhpc3RvcnlSZXF1ZXN0Gh4uc2VxY2FzdC52MS5HZXRIaXN0b3J5UmVzcG9uc2USUQoMQ2xlYXJIaXN0b3J5Eh8uc2VxY2FzdC52MS5DbGVhckhpc3RvcnlSZXF1ZXN0GiAuc2VxY2FzdC52MS5DbGVhckhpc3RvcnlSZXNwb25zZRJOCgtTZXRQcmVzZW5jZRIeLnNlcWNhc3QudjEuU2V0UHJlc2VuY2VSZXF1ZXN0Gh8uc2VxY2FzdC52MS5TZXRQcmVzZW5jZVJlc3BvbnNlEk4KC0dldFByZXNlbmNlEh4uc2VxY2FzdC52MS5HZXRQcmVzZW5jZVJlcXVlc3QaHy5zZXFjYXN0LnYxLkdldFByZXNlbmNlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
+  fileDesc("ChdzZXFjYXN0L3YxL3B1YnN1Yi5wcm90bxIKc2VxY2FzdC52MSLOAQoOUHVibGlzaFJlcXVlc3QSDAoEcm9vbRgBIAEoCRIPCgdjb250ZW50GAIgASgJEg8KB3BheWxvYWQYAyABKAwSPgoKYXR0cmlidXRlcxgEIAMoCzIqLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QuQXR0cmlidXRlc0VudHJ5EhkKEWNsaWVudF9tZXNzYWdlX2lkGAUgASgJGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIogBCg9QdWJsaXNoUmVzcG9uc2USCgoCaWQYASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWR1cGxpY2F0ZRgEIAEoCCJEChRQdWJsaXNoU3RyZWFtUmVxdWVzdBIsCghtZXNzYWdlcxgBIAMoCzIaLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QiQwoVUHVibGlzaFN0cmVhbVJlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5zZXFjYXN0LnYxLlB1Ymxpc2hSZXN1bHQiQwoTUHVibGlzaEJhdGNoUmVxdWVzdBIsCghtZXNzYWdlcxgBIAMoCzIaLnNlcWNhc3QudjEuUHVibGlzaFJlcXVlc3QiQgoUUHVibGlzaEJhdGNoUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnNlcWNhc3QudjEuUHVibGlzaFJlc3VsdCKRAQoNUHVibGlzaFJlc3VsdBIZChFjbGllbnRfbWVzc2FnZV9pZBgBIAEoCRIwCglwdWJsaXNoZWQYAiABKAsyGy5zZXFjYXN0LnYxLlB1Ymxpc2hSZXNwb25zZUgAEikKBWVycm9yGAMgASgLMhguc2VxY2FzdC52MS5QdWJsaXNoRXJyb3JIAEIICgZyZXN1bHQiwAEKDFB1Ymxpc2hFcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEjgKCG1ldGFkYXRhGAQgAygLMiYuc2VxY2FzdC52MS5QdWJsaXNoRXJyb3IuTWV0YWRhdGFFbnRyeRIWCg5yZXRyeV9hZnRlcl9tcxgFIAEoDRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiWwoQUm9vbVN1YnNjcmlwdGlvbhIMCgRyb29tGAEgASgJEikKBXNpbmNlGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIOCgZmaWx0ZXIYAyABKAkigAEKEFN1YnNjcmliZVJlcXVlc3QSKwoFcm9vbXMYASADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24SDgoGZGV2aWNlGAIgASgJEhIKCnN1YnNjcmliZXIYAyABKAkSGwoTcHJldmlvdXNfc2Vzc2lvbl9pZBgEIAEoCSI/ChFTdWJzY3JpYmVSZXNwb25zZRIqCgZldmVudHMYASADKAsyGi5zZXFjYXN0LnYxLlN1YnNjcmliZUV2ZW50IsADCg5TdWJzY3JpYmVFdmVudBI1Cg9zZXNzaW9uX3N0YXJ0ZWQYASABKAsyGi5zZXFjYXN0LnYxLlNlc3Npb25TdGFydGVkSAASLAoKc3Vic2NyaWJlZBgCIAEoCzIWLnNlcWNhc3QudjEuU3Vic2NyaWJlZEgAEiYKB21lc3NhZ2UYAyABKAsyEy5zZXFjYXN0LnYxLk1lc3NhZ2VIABItCghwcmVzZW5jZRgEIAEoCzIZLnNlcWNhc3QudjEuUHJlc2VuY2VFdmVudEgAEioKCWhlYXJ0YmVhdBgFIAEoCzIVLnNlcWNhc3QudjEuSGVhcnRiZWF0SAASMAoMdW5zdWJzY3JpYmVkGAYgASgLMhguc2VxY2FzdC52MS5VbnN1YnNjcmliZWRIABImCgVyZXNldBgHIAEoCzIVLnNlcWNhc3QudjEuUm9vbVJlc2V0SAASKgoJd2F0ZXJtYXJrGAggASgLMhUuc2VxY2FzdC52MS5XYXRlcm1hcmtIABI3ChBwcmVzZW5jZV9jaGFuZ2VzGAkgASgLMhsuc2VxY2FzdC52MS5QcmVzZW5jZUNoYW5nZXNIAEIHCgVldmVudCJSCglXYXRlcm1hcmsSDAoEcm9vbRgBIAEoCRINCgVlcG9jaBgCIAEoCRIQCghzZXF1ZW5jZRgDIAEoBBIWCg5hZnRlcl9zZXF1ZW5jZRgEIAEoBCJHCglSb29tUmVzZXQSDAoEcm9vbRgBIAEoCRIsCghwb3NpdGlvbhgCIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24iUQoOU2Vzc2lvblN0YXJ0ZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR1c2VyGAIgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoDSLKAQoKU3Vic2NyaWJlZBIMCgRyb29tGAEgASgJEiwKCHBvc2l0aW9uGAIgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIRCglyZWNvdmVyZWQYAyABKAgSMAoMcmVzdW1lZF9mcm9tGAQgASgLMhouc2VxY2FzdC52MS5TdHJlYW1Qb3NpdGlvbhIPCgdwYXR0ZXJuGAUgASgJEioKB3ByZXNlbnQYBiADKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkiHAoMVW5zdWJzY3JpYmVkEgwKBHJvb20YASABKAkidAoNUHJlc2VuY2VFdmVudBIMCgRyb29tGAEgASgJEisKBGtpbmQYAiABKA4yHS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnRLaW5kEigKBWVudHJ5GAMgASgLMhkuc2VxY2FzdC52MS5QcmVzZW5jZUVudHJ5IksKD1ByZXNlbmNlQ2hhbmdlcxIMCgRyb29tGAEgASgJEioKB2NoYW5nZXMYAiADKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRXZlbnQiNQoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKwoFcm9vbXMYAiADKAsyHC5zZXFjYXN0LnYxLlJvb21TdWJzY3JpcHRpb24iDgoMSm9pblJlc3BvbnNlIjEKDExlYXZlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXJvb21zGAIgAygJIg8KDUxlYXZlUmVzcG9uc2UiRwoKQWNrUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiUKBGFja3MYAiADKAsyFy5zZXFjYXN0LnYxLkFja1Bvc2l0aW9uIkkKC0Fja1Bvc2l0aW9uEgwKBHJvb20YASABKAkSLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uIg0KC0Fja1Jlc3BvbnNlIqIBChFHZXRIaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgEEhcKD2JlZm9yZV9zZXF1ZW5jZRgDIAEoBBINCgVsaW1pdBgEIAEoDRIvCglkaXJlY3Rpb24YBSABKA4yHC5zZXFjYXN0LnYxLkhpc3RvcnlEaXJlY3Rpb24SDgoGZmlsdGVyGAYgASgJIpMBChJHZXRIaXN0b3J5UmVzcG9uc2USJQoIbWVzc2FnZXMYASADKAsyEy5zZXFjYXN0LnYxLk1lc3NhZ2USLAoIcG9zaXRpb24YAiABKAsyGi5zZXFjYXN0LnYxLlN0cmVhbVBvc2l0aW9uEhYKDmZpcnN0X3NlcXVlbmNlGAMgASgEEhAKCGhhc19tb3JlGAQgASgIIiMKE0NsZWFySGlzdG9yeVJlcXVlc3QSDAoEcm9vbRgBIAEoCSJEChRDbGVhckhpc3RvcnlSZXNwb25zZRIsCghwb3NpdGlvbhgBIAEoCzIaLnNlcWNhc3QudjEuU3RyZWFtUG9zaXRpb24iUgoSU2V0UHJlc2VuY2VSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKAoFc3RhdGUYAiABKA4yGS5zZXFjYXN0LnYxLlByZXNlbmNlU3RhdGUiFQoTU2V0UHJlc2VuY2VSZXNwb25zZSIiChJHZXRQcmVzZW5jZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSJsChNHZXRQcmVzZW5jZVJlc3BvbnNlEioKB2VudHJpZXMYASADKAsyGS5zZXFjYXN0LnYxLlByZXNlbmNlRW50cnkSEgoKdXNlcl9jb3VudBgCIAEoDRIVCg1zZXNzaW9uX2NvdW50GAMgASgNKpUBChFQcmVzZW5jZUV2ZW50S2luZBIjCh9QUkVTRU5DRV9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUFJFU0VOQ0VfRVZFTlRfS0lORF9KT0lOEAESHQoZUFJFU0VOQ0VfRVZFTlRfS0lORF9MRUFWRRACEh4KGlBSRVNFTkNFX0VWRU5UX0tJTkRfVVBEQVRFEAMqdAoQSGlzdG9yeURpcmVjdGlvbhIhCh1ISVNUT1JZX0RJUkVDVElPTl9VTlNQRUNJRklFRBAAEh0KGUhJU1RPUllfRElSRUNUSU9OX0ZPUldBUkQQARIeChpISVNUT1JZX0RJUkVDVElPTl9CQUNLV0FSRBACMr0GCg1QdWJTdWJTZXJ2aWNlEkIKB1B1Ymxpc2gSGi5zZXFjYXN0LnYxLlB1Ymxpc2hSZXF1ZXN0Ghsuc2VxY2FzdC52MS5QdWJsaXNoUmVzcG9uc2USWAoNUHVibGlzaFN0cmVhbRIgLnNlcWNhc3QudjEuUHVibGlzaFN0cmVhbVJlcXVlc3QaIS5zZXFjYXN0LnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAESUQoMUHVibGlzaEJhdGNoEh8uc2VxY2FzdC52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0GiAuc2VxY2FzdC52MS5QdWJsaXNoQmF0Y2hSZXNwb25zZRJKCglTdWJzY3JpYmUSHC5zZXFjYXN0LnYxLlN1YnNjcmliZVJlcXVlc3QaHS5zZXFjYXN0LnYxLlN1YnNjcmliZVJlc3BvbnNlMAESOQoESm9pbhIXLnNlcWNhc3QudjEuSm9pblJlcXVlc3QaGC5zZXFjYXN0LnYxLkpvaW5SZXNwb25zZRI8CgVMZWF2ZRIYLnNlcWNhc3QudjEuTGVhdmVSZXF1ZXN0Ghkuc2VxY2FzdC52MS5MZWF2ZVJlc3BvbnNlEjYKA0FjaxIWLnNlcWNhc3QudjEuQWNrUmVxdWVzdBoXLnNlcWNhc3QudjEuQWNrUmVzcG9uc2USSwoKR2V0SGlzdG9yeRIdLnNlcWNhc3QudjEuR2V0SGlzdG9yeVJlcXVlc3QaHi5zZXFjYXN0LnYxLkdldEhpc3RvcnlSZXNwb25zZRJRCgxDbGVhckhpc3RvcnkSHy5zZXFjYXN0LnYxLkNsZWFySGlzdG9yeVJlcXVlc3QaIC5zZXFjYXN0LnYxLkNsZWFySGlzdG9yeVJlc3BvbnNlEk4KC1NldFByZXNlbmNlEh4uc2VxY2FzdC52MS5TZXRQcmVzZW5jZVJlcXVlc3QaHy5zZXFjYXN0LnYxLlNldFByZXNlbmNlUmVzcG9uc2USTgoLR2V0UHJlc2VuY2USHi5zZXFjYXN0LnYxLkdldFByZXNlbmNlUmVxdWVzdBofLnNlcWNhc3QudjEuR2V0UHJlc2VuY2VSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_seqcast_v1_types]);
 
 /**
  * Request of PubSubService.Publish.
@@ -151,6 +151,186 @@ export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
   messageDesc(file_seqcast_v1_pubsub, 1);
 
 /**
+ * Request of PubSubService.PublishStream.
+ *
+ * @generated from message seqcast.v1.PublishStreamRequest
+ */
+export type PublishStreamRequest = Message<"seqcast.v1.PublishStreamRequest"> & {
+  /**
+   * Messages to publish, in order. Each needs a client_message_id.
+   *
+   * @generated from field: repeated seqcast.v1.PublishRequest messages = 1;
+   */
+  messages: PublishRequest[];
+};
+
+/**
+ * Describes the message seqcast.v1.PublishStreamRequest.
+ * Use `create(PublishStreamRequestSchema)` to create a new message.
+ */
+export const PublishStreamRequestSchema: GenMessage<PublishStreamRequest> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 2);
+
+/**
+ * Response of PubSubService.PublishStream.
+ *
+ * @generated from message seqcast.v1.PublishStreamResponse
+ */
+export type PublishStreamResponse = Message<"seqcast.v1.PublishStreamResponse"> & {
+  /**
+   * Results of messages, in the order the broker received them.
+   *
+   * @generated from field: repeated seqcast.v1.PublishResult results = 1;
+   */
+  results: PublishResult[];
+};
+
+/**
+ * Describes the message seqcast.v1.PublishStreamResponse.
+ * Use `create(PublishStreamResponseSchema)` to create a new message.
+ */
+export const PublishStreamResponseSchema: GenMessage<PublishStreamResponse> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 3);
+
+/**
+ * Request of PubSubService.PublishBatch.
+ *
+ * @generated from message seqcast.v1.PublishBatchRequest
+ */
+export type PublishBatchRequest = Message<"seqcast.v1.PublishBatchRequest"> & {
+  /**
+   * Messages to publish, in order: 1-1000 of them. client_message_id is
+   * optional here (results are in request order) but makes retries safe.
+   *
+   * @generated from field: repeated seqcast.v1.PublishRequest messages = 1;
+   */
+  messages: PublishRequest[];
+};
+
+/**
+ * Describes the message seqcast.v1.PublishBatchRequest.
+ * Use `create(PublishBatchRequestSchema)` to create a new message.
+ */
+export const PublishBatchRequestSchema: GenMessage<PublishBatchRequest> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 4);
+
+/**
+ * Response of PubSubService.PublishBatch.
+ *
+ * @generated from message seqcast.v1.PublishBatchResponse
+ */
+export type PublishBatchResponse = Message<"seqcast.v1.PublishBatchResponse"> & {
+  /**
+   * One result per message of the request, in the same order.
+   *
+   * @generated from field: repeated seqcast.v1.PublishResult results = 1;
+   */
+  results: PublishResult[];
+};
+
+/**
+ * Describes the message seqcast.v1.PublishBatchResponse.
+ * Use `create(PublishBatchResponseSchema)` to create a new message.
+ */
+export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 5);
+
+/**
+ * The outcome of publishing one message (PublishStream, PublishBatch).
+ *
+ * @generated from message seqcast.v1.PublishResult
+ */
+export type PublishResult = Message<"seqcast.v1.PublishResult"> & {
+  /**
+   * The message's client_message_id.
+   *
+   * @generated from field: string client_message_id = 1;
+   */
+  clientMessageId: string;
+
+  /**
+   * What happened to it.
+   *
+   * @generated from oneof seqcast.v1.PublishResult.result
+   */
+  result: {
+    /**
+     * Stored: where it was sequenced (`duplicate` for a recognised retry).
+     *
+     * @generated from field: seqcast.v1.PublishResponse published = 2;
+     */
+    value: PublishResponse;
+    case: "published";
+  } | {
+    /**
+     * Not stored.
+     *
+     * @generated from field: seqcast.v1.PublishError error = 3;
+     */
+    value: PublishError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message seqcast.v1.PublishResult.
+ * Use `create(PublishResultSchema)` to create a new message.
+ */
+export const PublishResultSchema: GenMessage<PublishResult> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 6);
+
+/**
+ * Why one message of a stream or batch was not published: what a unary
+ * Publish would have failed with.
+ *
+ * @generated from message seqcast.v1.PublishError
+ */
+export type PublishError = Message<"seqcast.v1.PublishError"> & {
+  /**
+   * The gRPC status code (google.rpc.Code number, e.g. 3 = INVALID_ARGUMENT).
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * What to change, for a human.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * The machine-readable reason: an ErrorReason name without its prefix
+   * (errors.proto), e.g. "RATE_LIMITED".
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * Structured details (as ErrorInfo.metadata).
+   *
+   * @generated from field: map<string, string> metadata = 4;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * For a retryable error: wait at least this long (0: no advice).
+   *
+   * @generated from field: uint32 retry_after_ms = 5;
+   */
+  retryAfterMs: number;
+};
+
+/**
+ * Describes the message seqcast.v1.PublishError.
+ * Use `create(PublishErrorSchema)` to create a new message.
+ */
+export const PublishErrorSchema: GenMessage<PublishError> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 7);
+
+/**
  * One room a session subscribes to, and where to resume it from.
  *
  * @generated from message seqcast.v1.RoomSubscription
@@ -201,7 +381,7 @@ export type RoomSubscription = Message<"seqcast.v1.RoomSubscription"> & {
  * Use `create(RoomSubscriptionSchema)` to create a new message.
  */
 export const RoomSubscriptionSchema: GenMessage<RoomSubscription> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 2);
+  messageDesc(file_seqcast_v1_pubsub, 8);
 
 /**
  * Request of PubSubService.Subscribe.
@@ -249,7 +429,7 @@ export type SubscribeRequest = Message<"seqcast.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 3);
+  messageDesc(file_seqcast_v1_pubsub, 9);
 
 /**
  * One stream message of PubSubService.Subscribe. The broker batches the events
@@ -276,7 +456,7 @@ export type SubscribeResponse = Message<"seqcast.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 4);
+  messageDesc(file_seqcast_v1_pubsub, 10);
 
 /**
  * One event on a session's stream.
@@ -356,6 +536,18 @@ export type SubscribeEvent = Message<"seqcast.v1.SubscribeEvent"> & {
      */
     value: Watermark;
     case: "watermark";
+  } | {
+    /**
+     * Several presence changes of one room at once: the joins, leaves and
+     * updates that happened within one flush of the broker (a mass join of
+     * N sessions is then not N separate events at each member). In order,
+     * and in order with the room's messages. Clients handle it as the
+     * sequence of its `changes`.
+     *
+     * @generated from field: seqcast.v1.PresenceChanges presence_changes = 9;
+     */
+    value: PresenceChanges;
+    case: "presenceChanges";
   } | { case: undefined; value?: undefined };
 };
 
@@ -364,7 +556,7 @@ export type SubscribeEvent = Message<"seqcast.v1.SubscribeEvent"> & {
  * Use `create(SubscribeEventSchema)` to create a new message.
  */
 export const SubscribeEventSchema: GenMessage<SubscribeEvent> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 5);
+  messageDesc(file_seqcast_v1_pubsub, 11);
 
 /**
  * The messages of `room` after `after_sequence` up to `sequence` (in
@@ -409,7 +601,7 @@ export type Watermark = Message<"seqcast.v1.Watermark"> & {
  * Use `create(WatermarkSchema)` to create a new message.
  */
 export const WatermarkSchema: GenMessage<Watermark> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 6);
+  messageDesc(file_seqcast_v1_pubsub, 12);
 
 /**
  * A room's history was cleared and a new epoch started.
@@ -437,7 +629,7 @@ export type RoomReset = Message<"seqcast.v1.RoomReset"> & {
  * Use `create(RoomResetSchema)` to create a new message.
  */
 export const RoomResetSchema: GenMessage<RoomReset> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 7);
+  messageDesc(file_seqcast_v1_pubsub, 13);
 
 /**
  * First event of every Subscribe stream.
@@ -473,7 +665,7 @@ export type SessionStarted = Message<"seqcast.v1.SessionStarted"> & {
  * Use `create(SessionStartedSchema)` to create a new message.
  */
 export const SessionStartedSchema: GenMessage<SessionStarted> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 8);
+  messageDesc(file_seqcast_v1_pubsub, 14);
 
 /**
  * A room was joined by the session.
@@ -547,7 +739,7 @@ export type Subscribed = Message<"seqcast.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 9);
+  messageDesc(file_seqcast_v1_pubsub, 15);
 
 /**
  * A room was left by the session.
@@ -568,7 +760,7 @@ export type Unsubscribed = Message<"seqcast.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 10);
+  messageDesc(file_seqcast_v1_pubsub, 16);
 
 /**
  * A change in a room's presence.
@@ -603,7 +795,35 @@ export type PresenceEvent = Message<"seqcast.v1.PresenceEvent"> & {
  * Use `create(PresenceEventSchema)` to create a new message.
  */
 export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 11);
+  messageDesc(file_seqcast_v1_pubsub, 17);
+
+/**
+ * Presence changes of one room, in the order they happened.
+ *
+ * @generated from message seqcast.v1.PresenceChanges
+ */
+export type PresenceChanges = Message<"seqcast.v1.PresenceChanges"> & {
+  /**
+   * The room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * The changes (each with the same room).
+   *
+   * @generated from field: repeated seqcast.v1.PresenceEvent changes = 2;
+   */
+  changes: PresenceEvent[];
+};
+
+/**
+ * Describes the message seqcast.v1.PresenceChanges.
+ * Use `create(PresenceChangesSchema)` to create a new message.
+ */
+export const PresenceChangesSchema: GenMessage<PresenceChanges> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_pubsub, 18);
 
 /**
  * Keep-alive event on an idle stream.
@@ -624,7 +844,7 @@ export type Heartbeat = Message<"seqcast.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 12);
+  messageDesc(file_seqcast_v1_pubsub, 19);
 
 /**
  * Request of PubSubService.Join.
@@ -652,7 +872,7 @@ export type JoinRequest = Message<"seqcast.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 13);
+  messageDesc(file_seqcast_v1_pubsub, 20);
 
 /**
  * Response of PubSubService.Join. The outcome per room arrives on the
@@ -668,7 +888,7 @@ export type JoinResponse = Message<"seqcast.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 14);
+  messageDesc(file_seqcast_v1_pubsub, 21);
 
 /**
  * Request of PubSubService.Leave.
@@ -696,7 +916,7 @@ export type LeaveRequest = Message<"seqcast.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 15);
+  messageDesc(file_seqcast_v1_pubsub, 22);
 
 /**
  * Response of PubSubService.Leave.
@@ -711,7 +931,7 @@ export type LeaveResponse = Message<"seqcast.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 16);
+  messageDesc(file_seqcast_v1_pubsub, 23);
 
 /**
  * Request of PubSubService.Ack.
@@ -739,7 +959,7 @@ export type AckRequest = Message<"seqcast.v1.AckRequest"> & {
  * Use `create(AckRequestSchema)` to create a new message.
  */
 export const AckRequestSchema: GenMessage<AckRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 17);
+  messageDesc(file_seqcast_v1_pubsub, 24);
 
 /**
  * Everything up to `position` in `room` is acknowledged.
@@ -767,7 +987,7 @@ export type AckPosition = Message<"seqcast.v1.AckPosition"> & {
  * Use `create(AckPositionSchema)` to create a new message.
  */
 export const AckPositionSchema: GenMessage<AckPosition> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 18);
+  messageDesc(file_seqcast_v1_pubsub, 25);
 
 /**
  * Response of PubSubService.Ack.
@@ -782,7 +1002,7 @@ export type AckResponse = Message<"seqcast.v1.AckResponse"> & {
  * Use `create(AckResponseSchema)` to create a new message.
  */
 export const AckResponseSchema: GenMessage<AckResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 19);
+  messageDesc(file_seqcast_v1_pubsub, 26);
 
 /**
  * Request of PubSubService.GetHistory. Selects the retained messages with
@@ -841,7 +1061,7 @@ export type GetHistoryRequest = Message<"seqcast.v1.GetHistoryRequest"> & {
  * Use `create(GetHistoryRequestSchema)` to create a new message.
  */
 export const GetHistoryRequestSchema: GenMessage<GetHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 20);
+  messageDesc(file_seqcast_v1_pubsub, 27);
 
 /**
  * Response of PubSubService.GetHistory.
@@ -885,7 +1105,7 @@ export type GetHistoryResponse = Message<"seqcast.v1.GetHistoryResponse"> & {
  * Use `create(GetHistoryResponseSchema)` to create a new message.
  */
 export const GetHistoryResponseSchema: GenMessage<GetHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 21);
+  messageDesc(file_seqcast_v1_pubsub, 28);
 
 /**
  * Request of PubSubService.ClearHistory.
@@ -906,7 +1126,7 @@ export type ClearHistoryRequest = Message<"seqcast.v1.ClearHistoryRequest"> & {
  * Use `create(ClearHistoryRequestSchema)` to create a new message.
  */
 export const ClearHistoryRequestSchema: GenMessage<ClearHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 22);
+  messageDesc(file_seqcast_v1_pubsub, 29);
 
 /**
  * Response of PubSubService.ClearHistory.
@@ -927,7 +1147,7 @@ export type ClearHistoryResponse = Message<"seqcast.v1.ClearHistoryResponse"> & 
  * Use `create(ClearHistoryResponseSchema)` to create a new message.
  */
 export const ClearHistoryResponseSchema: GenMessage<ClearHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 23);
+  messageDesc(file_seqcast_v1_pubsub, 30);
 
 /**
  * Request of PubSubService.SetPresence.
@@ -955,7 +1175,7 @@ export type SetPresenceRequest = Message<"seqcast.v1.SetPresenceRequest"> & {
  * Use `create(SetPresenceRequestSchema)` to create a new message.
  */
 export const SetPresenceRequestSchema: GenMessage<SetPresenceRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 24);
+  messageDesc(file_seqcast_v1_pubsub, 31);
 
 /**
  * Response of PubSubService.SetPresence.
@@ -970,7 +1190,7 @@ export type SetPresenceResponse = Message<"seqcast.v1.SetPresenceResponse"> & {
  * Use `create(SetPresenceResponseSchema)` to create a new message.
  */
 export const SetPresenceResponseSchema: GenMessage<SetPresenceResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 25);
+  messageDesc(file_seqcast_v1_pubsub, 32);
 
 /**
  * Request of PubSubService.GetPresence.
@@ -991,7 +1211,7 @@ export type GetPresenceRequest = Message<"seqcast.v1.GetPresenceRequest"> & {
  * Use `create(GetPresenceRequestSchema)` to create a new message.
  */
 export const GetPresenceRequestSchema: GenMessage<GetPresenceRequest> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 26);
+  messageDesc(file_seqcast_v1_pubsub, 33);
 
 /**
  * Response of PubSubService.GetPresence.
@@ -1026,7 +1246,7 @@ export type GetPresenceResponse = Message<"seqcast.v1.GetPresenceResponse"> & {
  * Use `create(GetPresenceResponseSchema)` to create a new message.
  */
 export const GetPresenceResponseSchema: GenMessage<GetPresenceResponse> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_pubsub, 27);
+  messageDesc(file_seqcast_v1_pubsub, 34);
 
 /**
  * Kinds of presence change.
@@ -1131,6 +1351,52 @@ export const PubSubService: GenService<{
     methodKind: "unary";
     input: typeof PublishRequestSchema;
     output: typeof PublishResponseSchema;
+  },
+  /**
+   * PublishStream publishes many messages over one bidirectional stream
+   * (HTTP/2: gRPC, or the Connect protocol over HTTP/2): the way for a
+   * publisher that needs throughput.
+   *
+   * Each request carries one or more messages. The broker handles the
+   * messages in the order it receives them, so one publisher's messages to a
+   * room are sequenced in the order it sent them, with as many in flight as
+   * the client likes. Each response carries the results of one or more
+   * messages, in the order the messages arrived (so the n-th result is the
+   * n-th message's), each the message's position or its error. An error of
+   * one message (a bad room, the rate limit) is reported in its result and
+   * does not end the stream. Give every message a client_message_id:
+   * idempotency is as for Publish, so a client that lost the stream resends
+   * the unacknowledged messages with their ids and nothing is stored twice.
+   *
+   * Errors ending the stream: UNAUTHENTICATED (TOKEN_*), RESOURCE_EXHAUSTED
+   * for a request over the size the broker reads (REQUEST_TOO_LARGE),
+   * UNAVAILABLE (SHUTTING_DOWN). Cancelling the call stops it; messages the
+   * broker had not received are not published.
+   *
+   * @generated from rpc seqcast.v1.PubSubService.PublishStream
+   */
+  publishStream: {
+    methodKind: "bidi_streaming";
+    input: typeof PublishStreamRequestSchema;
+    output: typeof PublishStreamResponseSchema;
+  },
+  /**
+   * PublishBatch publishes several messages in one unary call, for clients
+   * without bidirectional streaming (browsers, HTTP/1.1). Messages are
+   * handled in order, exactly as by PublishStream; the response has one
+   * result per message, in the same order, and the errors of single
+   * messages are reported in their results. At most 1000 messages.
+   *
+   * Errors of the whole call: UNAUTHENTICATED (TOKEN_*), INVALID_ARGUMENT
+   * for an empty batch or more than 1000 messages (INVALID_REQUEST),
+   * UNAVAILABLE (SHUTTING_DOWN).
+   *
+   * @generated from rpc seqcast.v1.PubSubService.PublishBatch
+   */
+  publishBatch: {
+    methodKind: "unary";
+    input: typeof PublishBatchRequestSchema;
+    output: typeof PublishBatchResponseSchema;
   },
   /**
    * Subscribe opens a session: one server stream that carries the events of

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -221,6 +223,70 @@ export interface PublishResponse {
   duplicate: boolean;
 }
 
+/** Request of PubSubService.PublishStream. */
+export interface PublishStreamRequest {
+  /** Messages to publish, in order. Each needs a client_message_id. */
+  messages: PublishRequest[];
+}
+
+/** Response of PubSubService.PublishStream. */
+export interface PublishStreamResponse {
+  /** Results of messages, in the order the broker received them. */
+  results: PublishResult[];
+}
+
+/** Request of PubSubService.PublishBatch. */
+export interface PublishBatchRequest {
+  /**
+   * Messages to publish, in order: 1-1000 of them. client_message_id is
+   * optional here (results are in request order) but makes retries safe.
+   */
+  messages: PublishRequest[];
+}
+
+/** Response of PubSubService.PublishBatch. */
+export interface PublishBatchResponse {
+  /** One result per message of the request, in the same order. */
+  results: PublishResult[];
+}
+
+/** The outcome of publishing one message (PublishStream, PublishBatch). */
+export interface PublishResult {
+  /** The message's client_message_id. */
+  clientMessageId: string;
+  /** Stored: where it was sequenced (`duplicate` for a recognised retry). */
+  published?:
+    | PublishResponse
+    | undefined;
+  /** Not stored. */
+  error?: PublishError | undefined;
+}
+
+/**
+ * Why one message of a stream or batch was not published: what a unary
+ * Publish would have failed with.
+ */
+export interface PublishError {
+  /** The gRPC status code (google.rpc.Code number, e.g. 3 = INVALID_ARGUMENT). */
+  code: number;
+  /** What to change, for a human. */
+  message: string;
+  /**
+   * The machine-readable reason: an ErrorReason name without its prefix
+   * (errors.proto), e.g. "RATE_LIMITED".
+   */
+  reason: string;
+  /** Structured details (as ErrorInfo.metadata). */
+  metadata: { [key: string]: string };
+  /** For a retryable error: wait at least this long (0: no advice). */
+  retryAfterMs: number;
+}
+
+export interface PublishError_MetadataEntry {
+  key: string;
+  value: string;
+}
+
 /** One room a session subscribes to, and where to resume it from. */
 export interface RoomSubscription {
   /**
@@ -335,7 +401,17 @@ export interface SubscribeEvent {
    * The subscription's filter removed messages: none up to the watermark
    * is missing. Sent right before the next delivered message.
    */
-  watermark?: Watermark | undefined;
+  watermark?:
+    | Watermark
+    | undefined;
+  /**
+   * Several presence changes of one room at once: the joins, leaves and
+   * updates that happened within one flush of the broker (a mass join of
+   * N sessions is then not N separate events at each member). In order,
+   * and in order with the room's messages. Clients handle it as the
+   * sequence of its `changes`.
+   */
+  presenceChanges?: PresenceChanges | undefined;
 }
 
 /**
@@ -440,6 +516,14 @@ export interface PresenceEvent {
   kind: PresenceEventKind;
   /** The session's entry after the change (state OFFLINE for a leave). */
   entry: PresenceEntry | undefined;
+}
+
+/** Presence changes of one room, in the order they happened. */
+export interface PresenceChanges {
+  /** The room. */
+  room: string;
+  /** The changes (each with the same room). */
+  changes: PresenceEvent[];
 }
 
 /** Keep-alive event on an idle stream. */
@@ -951,6 +1035,651 @@ export const PublishResponse: MessageFns<PublishResponse> = {
   },
 };
 
+function createBasePublishStreamRequest(): PublishStreamRequest {
+  return { messages: [] };
+}
+
+export const PublishStreamRequest: MessageFns<PublishStreamRequest> = {
+  encode(message: PublishStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      PublishRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(PublishRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishStreamRequest {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => PublishRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PublishStreamRequest): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => PublishRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishStreamRequest>, I>>(base?: I): PublishStreamRequest {
+    return PublishStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishStreamRequest>, I>>(object: I): PublishStreamRequest {
+    const message = createBasePublishStreamRequest();
+    message.messages = object.messages?.map((e) => PublishRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePublishStreamResponse(): PublishStreamResponse {
+  return { results: [] };
+}
+
+export const PublishStreamResponse: MessageFns<PublishStreamResponse> = {
+  encode(message: PublishStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      PublishResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(PublishResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishStreamResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => PublishResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PublishStreamResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => PublishResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishStreamResponse>, I>>(base?: I): PublishStreamResponse {
+    return PublishStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishStreamResponse>, I>>(object: I): PublishStreamResponse {
+    const message = createBasePublishStreamResponse();
+    message.results = object.results?.map((e) => PublishResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePublishBatchRequest(): PublishBatchRequest {
+  return { messages: [] };
+}
+
+export const PublishBatchRequest: MessageFns<PublishBatchRequest> = {
+  encode(message: PublishBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      PublishRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(PublishRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishBatchRequest {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => PublishRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PublishBatchRequest): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => PublishRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishBatchRequest>, I>>(base?: I): PublishBatchRequest {
+    return PublishBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishBatchRequest>, I>>(object: I): PublishBatchRequest {
+    const message = createBasePublishBatchRequest();
+    message.messages = object.messages?.map((e) => PublishRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePublishBatchResponse(): PublishBatchResponse {
+  return { results: [] };
+}
+
+export const PublishBatchResponse: MessageFns<PublishBatchResponse> = {
+  encode(message: PublishBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      PublishResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(PublishResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => PublishResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PublishBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => PublishResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishBatchResponse>, I>>(base?: I): PublishBatchResponse {
+    return PublishBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishBatchResponse>, I>>(object: I): PublishBatchResponse {
+    const message = createBasePublishBatchResponse();
+    message.results = object.results?.map((e) => PublishResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePublishResult(): PublishResult {
+  return { clientMessageId: "", published: undefined, error: undefined };
+}
+
+export const PublishResult: MessageFns<PublishResult> = {
+  encode(message: PublishResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientMessageId !== "") {
+      writer.uint32(10).string(message.clientMessageId);
+    }
+    if (message.published !== undefined) {
+      PublishResponse.encode(message.published, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== undefined) {
+      PublishError.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientMessageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.published = PublishResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = PublishError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishResult {
+    return {
+      clientMessageId: isSet(object.clientMessageId)
+        ? globalThis.String(object.clientMessageId)
+        : isSet(object.client_message_id)
+        ? globalThis.String(object.client_message_id)
+        : "",
+      published: isSet(object.published) ? PublishResponse.fromJSON(object.published) : undefined,
+      error: isSet(object.error) ? PublishError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: PublishResult): unknown {
+    const obj: any = {};
+    if (message.clientMessageId !== "") {
+      obj.clientMessageId = message.clientMessageId;
+    }
+    if (message.published !== undefined) {
+      obj.published = PublishResponse.toJSON(message.published);
+    }
+    if (message.error !== undefined) {
+      obj.error = PublishError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishResult>, I>>(base?: I): PublishResult {
+    return PublishResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishResult>, I>>(object: I): PublishResult {
+    const message = createBasePublishResult();
+    message.clientMessageId = object.clientMessageId ?? "";
+    message.published = (object.published !== undefined && object.published !== null)
+      ? PublishResponse.fromPartial(object.published)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? PublishError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePublishError(): PublishError {
+  return { code: 0, message: "", reason: "", metadata: {}, retryAfterMs: 0 };
+}
+
+export const PublishError: MessageFns<PublishError> = {
+  encode(message: PublishError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      PublishError_MetadataEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    if (message.retryAfterMs !== 0) {
+      writer.uint32(40).uint32(message.retryAfterMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = PublishError_MetadataEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.metadata[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.retryAfterMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      metadata: isObject(object.metadata)
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      retryAfterMs: isSet(object.retryAfterMs)
+        ? globalThis.Number(object.retryAfterMs)
+        : isSet(object.retry_after_ms)
+        ? globalThis.Number(object.retry_after_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: PublishError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.metadata) {
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
+      if (entries.length > 0) {
+        obj.metadata = {};
+        entries.forEach(([k, v]) => {
+          obj.metadata[k] = v;
+        });
+      }
+    }
+    if (message.retryAfterMs !== 0) {
+      obj.retryAfterMs = Math.round(message.retryAfterMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishError>, I>>(base?: I): PublishError {
+    return PublishError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishError>, I>>(object: I): PublishError {
+    const message = createBasePublishError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.reason = object.reason ?? "";
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.retryAfterMs = object.retryAfterMs ?? 0;
+    return message;
+  },
+};
+
+function createBasePublishError_MetadataEntry(): PublishError_MetadataEntry {
+  return { key: "", value: "" };
+}
+
+export const PublishError_MetadataEntry: MessageFns<PublishError_MetadataEntry> = {
+  encode(message: PublishError_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishError_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishError_MetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishError_MetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: PublishError_MetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishError_MetadataEntry>, I>>(base?: I): PublishError_MetadataEntry {
+    return PublishError_MetadataEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishError_MetadataEntry>, I>>(object: I): PublishError_MetadataEntry {
+    const message = createBasePublishError_MetadataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
 function createBaseRoomSubscription(): RoomSubscription {
   return { room: "", since: undefined, filter: "" };
 }
@@ -1254,6 +1983,7 @@ function createBaseSubscribeEvent(): SubscribeEvent {
     unsubscribed: undefined,
     reset: undefined,
     watermark: undefined,
+    presenceChanges: undefined,
   };
 }
 
@@ -1282,6 +2012,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     }
     if (message.watermark !== undefined) {
       Watermark.encode(message.watermark, writer.uint32(66).fork()).join();
+    }
+    if (message.presenceChanges !== undefined) {
+      PresenceChanges.encode(message.presenceChanges, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1363,6 +2096,14 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
             message.watermark = Watermark.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.presenceChanges = PresenceChanges.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1389,6 +2130,11 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
       unsubscribed: isSet(object.unsubscribed) ? Unsubscribed.fromJSON(object.unsubscribed) : undefined,
       reset: isSet(object.reset) ? RoomReset.fromJSON(object.reset) : undefined,
       watermark: isSet(object.watermark) ? Watermark.fromJSON(object.watermark) : undefined,
+      presenceChanges: isSet(object.presenceChanges)
+        ? PresenceChanges.fromJSON(object.presenceChanges)
+        : isSet(object.presence_changes)
+        ? PresenceChanges.fromJSON(object.presence_changes)
+        : undefined,
     };
   },
 
@@ -1417,6 +2163,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
     }
     if (message.watermark !== undefined) {
       obj.watermark = Watermark.toJSON(message.watermark);
+    }
+    if (message.presenceChanges !== undefined) {
+      obj.presenceChanges = PresenceChanges.toJSON(message.presenceChanges);
     }
     return obj;
   },
@@ -1449,6 +2198,9 @@ export const SubscribeEvent: MessageFns<SubscribeEvent> = {
       : undefined;
     message.watermark = (object.watermark !== undefined && object.watermark !== null)
       ? Watermark.fromPartial(object.watermark)
+      : undefined;
+    message.presenceChanges = (object.presenceChanges !== undefined && object.presenceChanges !== null)
+      ? PresenceChanges.fromPartial(object.presenceChanges)
       : undefined;
     return message;
   },
@@ -2104,6 +2856,93 @@ export const PresenceEvent: MessageFns<PresenceEvent> = {
     message.entry = (object.entry !== undefined && object.entry !== null)
       ? PresenceEntry.fromPartial(object.entry)
       : undefined;
+    return message;
+  },
+};
+
+function createBasePresenceChanges(): PresenceChanges {
+  return { room: "", changes: [] };
+}
+
+export const PresenceChanges: MessageFns<PresenceChanges> = {
+  encode(message: PresenceChanges, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.room !== "") {
+      writer.uint32(10).string(message.room);
+    }
+    for (const v of message.changes) {
+      PresenceEvent.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PresenceChanges {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePresenceChanges();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.changes.push(PresenceEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PresenceChanges {
+    return {
+      room: isSet(object.room) ? globalThis.String(object.room) : "",
+      changes: globalThis.Array.isArray(object?.changes)
+        ? object.changes.map((e: any) => PresenceEvent.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PresenceChanges): unknown {
+    const obj: any = {};
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    if (message.changes?.length) {
+      obj.changes = message.changes.map((e) => PresenceEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PresenceChanges>, I>>(base?: I): PresenceChanges {
+    return PresenceChanges.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PresenceChanges>, I>>(object: I): PresenceChanges {
+    const message = createBasePresenceChanges();
+    message.room = object.room ?? "";
+    message.changes = object.changes?.map((e) => PresenceEvent.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3466,6 +4305,58 @@ export const PubSubServiceService = {
     responseDeserialize: (value: Buffer): PublishResponse => PublishResponse.decode(value),
   },
   /**
+   * PublishStream publishes many messages over one bidirectional stream
+   * (HTTP/2: gRPC, or the Connect protocol over HTTP/2): the way for a
+   * publisher that needs throughput.
+   *
+   * Each request carries one or more messages. The broker handles the
+   * messages in the order it receives them, so one publisher's messages to a
+   * room are sequenced in the order it sent them, with as many in flight as
+   * the client likes. Each response carries the results of one or more
+   * messages, in the order the messages arrived (so the n-th result is the
+   * n-th message's), each the message's position or its error. An error of
+   * one message (a bad room, the rate limit) is reported in its result and
+   * does not end the stream. Give every message a client_message_id:
+   * idempotency is as for Publish, so a client that lost the stream resends
+   * the unacknowledged messages with their ids and nothing is stored twice.
+   *
+   * Errors ending the stream: UNAUTHENTICATED (TOKEN_*), RESOURCE_EXHAUSTED
+   * for a request over the size the broker reads (REQUEST_TOO_LARGE),
+   * UNAVAILABLE (SHUTTING_DOWN). Cancelling the call stops it; messages the
+   * broker had not received are not published.
+   */
+  publishStream: {
+    path: "/seqcast.v1.PubSubService/PublishStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: PublishStreamRequest): Buffer => Buffer.from(PublishStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PublishStreamRequest => PublishStreamRequest.decode(value),
+    responseSerialize: (value: PublishStreamResponse): Buffer =>
+      Buffer.from(PublishStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PublishStreamResponse => PublishStreamResponse.decode(value),
+  },
+  /**
+   * PublishBatch publishes several messages in one unary call, for clients
+   * without bidirectional streaming (browsers, HTTP/1.1). Messages are
+   * handled in order, exactly as by PublishStream; the response has one
+   * result per message, in the same order, and the errors of single
+   * messages are reported in their results. At most 1000 messages.
+   *
+   * Errors of the whole call: UNAUTHENTICATED (TOKEN_*), INVALID_ARGUMENT
+   * for an empty batch or more than 1000 messages (INVALID_REQUEST),
+   * UNAVAILABLE (SHUTTING_DOWN).
+   */
+  publishBatch: {
+    path: "/seqcast.v1.PubSubService/PublishBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PublishBatchRequest): Buffer => Buffer.from(PublishBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PublishBatchRequest => PublishBatchRequest.decode(value),
+    responseSerialize: (value: PublishBatchResponse): Buffer =>
+      Buffer.from(PublishBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PublishBatchResponse => PublishBatchResponse.decode(value),
+  },
+  /**
    * Subscribe opens a session: one server stream that carries the events of
    * every room the session has joined, in order per room.
    *
@@ -3656,6 +4547,40 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    */
   publish: handleUnaryCall<PublishRequest, PublishResponse>;
   /**
+   * PublishStream publishes many messages over one bidirectional stream
+   * (HTTP/2: gRPC, or the Connect protocol over HTTP/2): the way for a
+   * publisher that needs throughput.
+   *
+   * Each request carries one or more messages. The broker handles the
+   * messages in the order it receives them, so one publisher's messages to a
+   * room are sequenced in the order it sent them, with as many in flight as
+   * the client likes. Each response carries the results of one or more
+   * messages, in the order the messages arrived (so the n-th result is the
+   * n-th message's), each the message's position or its error. An error of
+   * one message (a bad room, the rate limit) is reported in its result and
+   * does not end the stream. Give every message a client_message_id:
+   * idempotency is as for Publish, so a client that lost the stream resends
+   * the unacknowledged messages with their ids and nothing is stored twice.
+   *
+   * Errors ending the stream: UNAUTHENTICATED (TOKEN_*), RESOURCE_EXHAUSTED
+   * for a request over the size the broker reads (REQUEST_TOO_LARGE),
+   * UNAVAILABLE (SHUTTING_DOWN). Cancelling the call stops it; messages the
+   * broker had not received are not published.
+   */
+  publishStream: handleBidiStreamingCall<PublishStreamRequest, PublishStreamResponse>;
+  /**
+   * PublishBatch publishes several messages in one unary call, for clients
+   * without bidirectional streaming (browsers, HTTP/1.1). Messages are
+   * handled in order, exactly as by PublishStream; the response has one
+   * result per message, in the same order, and the errors of single
+   * messages are reported in their results. At most 1000 messages.
+   *
+   * Errors of the whole call: UNAUTHENTICATED (TOKEN_*), INVALID_ARGUMENT
+   * for an empty batch or more than 1000 messages (INVALID_REQUEST),
+   * UNAVAILABLE (SHUTTING_DOWN).
+   */
+  publishBatch: handleUnaryCall<PublishBatchRequest, PublishBatchResponse>;
+  /**
    * Subscribe opens a session: one server stream that carries the events of
    * every room the session has joined, in order per room.
    *
@@ -3793,6 +4718,59 @@ export interface PubSubServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PublishResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * PublishStream publishes many messages over one bidirectional stream
+   * (HTTP/2: gRPC, or the Connect protocol over HTTP/2): the way for a
+   * publisher that needs throughput.
+   *
+   * Each request carries one or more messages. The broker handles the
+   * messages in the order it receives them, so one publisher's messages to a
+   * room are sequenced in the order it sent them, with as many in flight as
+   * the client likes. Each response carries the results of one or more
+   * messages, in the order the messages arrived (so the n-th result is the
+   * n-th message's), each the message's position or its error. An error of
+   * one message (a bad room, the rate limit) is reported in its result and
+   * does not end the stream. Give every message a client_message_id:
+   * idempotency is as for Publish, so a client that lost the stream resends
+   * the unacknowledged messages with their ids and nothing is stored twice.
+   *
+   * Errors ending the stream: UNAUTHENTICATED (TOKEN_*), RESOURCE_EXHAUSTED
+   * for a request over the size the broker reads (REQUEST_TOO_LARGE),
+   * UNAVAILABLE (SHUTTING_DOWN). Cancelling the call stops it; messages the
+   * broker had not received are not published.
+   */
+  publishStream(): ClientDuplexStream<PublishStreamRequest, PublishStreamResponse>;
+  publishStream(options: Partial<CallOptions>): ClientDuplexStream<PublishStreamRequest, PublishStreamResponse>;
+  publishStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<PublishStreamRequest, PublishStreamResponse>;
+  /**
+   * PublishBatch publishes several messages in one unary call, for clients
+   * without bidirectional streaming (browsers, HTTP/1.1). Messages are
+   * handled in order, exactly as by PublishStream; the response has one
+   * result per message, in the same order, and the errors of single
+   * messages are reported in their results. At most 1000 messages.
+   *
+   * Errors of the whole call: UNAUTHENTICATED (TOKEN_*), INVALID_ARGUMENT
+   * for an empty batch or more than 1000 messages (INVALID_REQUEST),
+   * UNAVAILABLE (SHUTTING_DOWN).
+   */
+  publishBatch(
+    request: PublishBatchRequest,
+    callback: (error: ServiceError | null, response: PublishBatchResponse) => void,
+  ): ClientUnaryCall;
+  publishBatch(
+    request: PublishBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PublishBatchResponse) => void,
+  ): ClientUnaryCall;
+  publishBatch(
+    request: PublishBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PublishBatchResponse) => void,
   ): ClientUnaryCall;
   /**
    * Subscribe opens a session: one server stream that carries the events of

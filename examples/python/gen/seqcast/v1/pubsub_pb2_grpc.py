@@ -20,6 +20,16 @@ class PubSubServiceStub(object):
                 request_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishRequest.SerializeToString,
                 response_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishResponse.FromString,
                 )
+        self.PublishStream = channel.stream_stream(
+                '/seqcast.v1.PubSubService/PublishStream',
+                request_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamRequest.SerializeToString,
+                response_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamResponse.FromString,
+                )
+        self.PublishBatch = channel.unary_unary(
+                '/seqcast.v1.PubSubService/PublishBatch',
+                request_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchRequest.SerializeToString,
+                response_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchResponse.FromString,
+                )
         self.Subscribe = channel.unary_stream(
                 '/seqcast.v1.PubSubService/Subscribe',
                 request_serializer=seqcast_dot_v1_dot_pubsub__pb2.SubscribeRequest.SerializeToString,
@@ -79,6 +89,46 @@ class PubSubServiceServicer(object):
         (INVALID_REQUEST); PERMISSION_DENIED when the token's publish patterns
         exclude the room (ROOM_FORBIDDEN); RESOURCE_EXHAUSTED beyond the
         per-user publish rate (RATE_LIMITED, with RetryInfo).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishStream(self, request_iterator, context):
+        """PublishStream publishes many messages over one bidirectional stream
+        (HTTP/2: gRPC, or the Connect protocol over HTTP/2): the way for a
+        publisher that needs throughput.
+
+        Each request carries one or more messages. The broker handles the
+        messages in the order it receives them, so one publisher's messages to a
+        room are sequenced in the order it sent them, with as many in flight as
+        the client likes. Each response carries the results of one or more
+        messages, in the order the messages arrived (so the n-th result is the
+        n-th message's), each the message's position or its error. An error of
+        one message (a bad room, the rate limit) is reported in its result and
+        does not end the stream. Give every message a client_message_id:
+        idempotency is as for Publish, so a client that lost the stream resends
+        the unacknowledged messages with their ids and nothing is stored twice.
+
+        Errors ending the stream: UNAUTHENTICATED (TOKEN_*), RESOURCE_EXHAUSTED
+        for a request over the size the broker reads (REQUEST_TOO_LARGE),
+        UNAVAILABLE (SHUTTING_DOWN). Cancelling the call stops it; messages the
+        broker had not received are not published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishBatch(self, request, context):
+        """PublishBatch publishes several messages in one unary call, for clients
+        without bidirectional streaming (browsers, HTTP/1.1). Messages are
+        handled in order, exactly as by PublishStream; the response has one
+        result per message, in the same order, and the errors of single
+        messages are reported in their results. At most 1000 messages.
+
+        Errors of the whole call: UNAUTHENTICATED (TOKEN_*), INVALID_ARGUMENT
+        for an empty batch or more than 1000 messages (INVALID_REQUEST),
+        UNAVAILABLE (SHUTTING_DOWN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -223,6 +273,16 @@ def add_PubSubServiceServicer_to_server(servicer, server):
                     request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishRequest.FromString,
                     response_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishResponse.SerializeToString,
             ),
+            'PublishStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.PublishStream,
+                    request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamRequest.FromString,
+                    response_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamResponse.SerializeToString,
+            ),
+            'PublishBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishBatch,
+                    request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchRequest.FromString,
+                    response_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchResponse.SerializeToString,
+            ),
             'Subscribe': grpc.unary_stream_rpc_method_handler(
                     servicer.Subscribe,
                     request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.SubscribeRequest.FromString,
@@ -288,6 +348,40 @@ class PubSubService(object):
         return grpc.experimental.unary_unary(request, target, '/seqcast.v1.PubSubService/Publish',
             seqcast_dot_v1_dot_pubsub__pb2.PublishRequest.SerializeToString,
             seqcast_dot_v1_dot_pubsub__pb2.PublishResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PublishStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/seqcast.v1.PubSubService/PublishStream',
+            seqcast_dot_v1_dot_pubsub__pb2.PublishStreamRequest.SerializeToString,
+            seqcast_dot_v1_dot_pubsub__pb2.PublishStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PublishBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/seqcast.v1.PubSubService/PublishBatch',
+            seqcast_dot_v1_dot_pubsub__pb2.PublishBatchRequest.SerializeToString,
+            seqcast_dot_v1_dot_pubsub__pb2.PublishBatchResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

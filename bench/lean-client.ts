@@ -1,0 +1,294 @@
+/**
+ * A minimal seqcast client for the load generator: node:http2 and gRPC
+ * framing by hand, and a protobuf field walker that reads only what the
+ * benchmark checks (a message's sequence and payload, a result's position).
+ *
+ * Why: the benchmark measures brokers. nats.js and ioredis hand the bench
+ * the payload bytes of each delivery without decoding anything else; the
+ * seqcast SDK (connect-node + protobuf-es) builds a full Message object per
+ * delivery, which made the single load-generator process the bottleneck
+ * (100% busy while the broker idled at 25%). This client does per delivery
+ * what the peers' clients do: find the payload. It speaks the same wire
+ * protocol as every other client (tested against the real broker by the
+ * bench's correctness checks), it just skips what the bench never reads.
+ */
+import http2 from "node:http2";
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  PublishRequestSchema,
+  PublishStreamRequestSchema,
+  RoomSubscriptionSchema,
+  SubscribeRequestSchema,
+} from "../gen/es/seqcast/v1/pubsub_pb.js";
+
+// ---- protobuf walking ------------------------------------------------------
+
+/** Reads a varint at `pos`; returns [value, next position]. Values beyond 2^53 are not needed here. */
+function varint(buf: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  let shift = 1;
+  for (;;) {
+    const byte = buf[pos++]!;
+    value += (byte & 0x7f) * shift;
+    if (byte < 0x80) return [value, pos];
+    shift *= 128;
+  }
+}
+
+/** Calls `visit(field, wireType, start, end | value)` for each field of the message in buf[start, end). */
+function walk(buf: Uint8Array, start: number, end: number, visit: (field: number, start: number, end: number, value: number) => void): void {
+  let pos = start;
+  while (pos < end) {
+    let tag: number;
+    [tag, pos] = varint(buf, pos);
+    const field = tag >>> 3;
+    switch (tag & 7) {
+      case 0: {
+        let value: number;
+        [value, pos] = varint(buf, pos);
+        visit(field, pos, pos, value);
+        break;
+      }
+      case 2: {
+        let length: number;
+        [length, pos] = varint(buf, pos);
+        visit(field, pos, pos + length, length);
+        pos += length;
+        break;
+      }
+      case 1:
+        pos += 8;
+        break;
+      case 5:
+        pos += 4;
+        break;
+      default:
+        throw new Error(`unsupported wire type ${tag & 7}`);
+    }
+  }
+}
+
+// ---- gRPC framing ------------------------------------------------------------
+
+function frame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+/** Splits a response body into gRPC messages as chunks arrive. */
+class Deframer {
+  private pending: Buffer | undefined;
+  constructor(private readonly onMessage: (buf: Buffer, start: number, end: number) => void) {}
+  push(chunk: Buffer): void {
+    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    let pos = 0;
+    while (buf.length - pos >= 5) {
+      const length = buf.readUInt32BE(pos + 1);
+      if (buf.length - pos < 5 + length) break;
+      this.onMessage(buf, pos + 5, pos + 5 + length);
+      pos += 5 + length;
+    }
+    this.pending = pos < buf.length ? buf.subarray(pos) : undefined;
+    if (this.pending && this.pending.length > 1 << 20) buf = Buffer.from(this.pending); // keep it detached
+  }
+}
+
+/** Status of a finished call from its trailers (or Trailers-Only headers). */
+function statusOf(headers: http2.IncomingHttpHeaders): { code: number; message: string } {
+  return { code: Number(headers["grpc-status"] ?? 2), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
+}
+
+// ---- subscriber ------------------------------------------------------------
+
+export interface LeanSubscriberEvents {
+  /** A room's subscription started after `sequence`. */
+  subscribed(room: string, sequence: bigint): void;
+  /** A message: its sequence, and its payload (a view into the received buffer, valid during the call). */
+  message(sequence: number, payload: Uint8Array): void;
+  /** The stream ended (code 0: cleanly). */
+  ended(code: number, message: string): void;
+}
+
+export interface LeanConnection {
+  session: http2.ClientHttp2Session;
+  close(): void;
+}
+
+export function connect(url: string): LeanConnection {
+  const session = http2.connect(url);
+  session.on("error", () => {});
+  return { session, close: () => session.destroy() };
+}
+
+/** Opens a Subscribe stream on `connection` and walks every event for messages. */
+export function subscribe(
+  connection: LeanConnection,
+  token: string,
+  rooms: MessageInitShape<typeof RoomSubscriptionSchema>[],
+  events: LeanSubscriberEvents,
+  device = "bench",
+): http2.ClientHttp2Stream {
+  const stream = connection.session.request({
+    ":method": "POST",
+    ":path": "/seqcast.v1.PubSubService/Subscribe",
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${token}`,
+  });
+  stream.end(frame(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms, device }))));
+  let ended = false;
+  const end = (code: number, message: string) => {
+    if (ended) return;
+    ended = true;
+    events.ended(code, message);
+  };
+  stream.on("response", (headers) => {
+    if (headers["grpc-status"] !== undefined) end(statusOf(headers).code, statusOf(headers).message);
+  });
+  stream.on("trailers", (headers) => end(statusOf(headers).code, statusOf(headers).message));
+  stream.on("error", (error) => end(14, error.message));
+  stream.on("close", () => end(14, "stream closed without status"));
+  const deframer = new Deframer((buf, start, end) => {
+    // SubscribeResponse: repeated SubscribeEvent events = 1.
+    walk(buf, start, end, (field, s, e) => {
+      if (field !== 1) return;
+      walk(buf, s, e, (kind, ks, ke) => {
+        if (kind === 3) {
+          // Message: sequence = 4 (varint), payload = 7 (bytes).
+          let sequence = 0;
+          let payload: Uint8Array | undefined;
+          walk(buf, ks, ke, (f, fs, fe, value) => {
+            if (f === 4) sequence = value;
+            else if (f === 7) payload = buf.subarray(fs, fe);
+          });
+          events.message(sequence, payload ?? new Uint8Array(0));
+        } else if (kind === 2) {
+          // Subscribed: room = 1, position = 2 (StreamPosition: sequence = 2).
+          let room = "";
+          let sequence = 0;
+          walk(buf, ks, ke, (f, fs, fe) => {
+            if (f === 1) room = buf.toString("utf8", fs, fe);
+            else if (f === 2) walk(buf, fs, fe, (pf, _s, _e, value) => void (pf === 2 && (sequence = value)));
+          });
+          events.subscribed(room, BigInt(sequence));
+        }
+      });
+    });
+  });
+  stream.on("data", (chunk: Buffer) => deframer.push(chunk));
+  return stream;
+}
+
+// ---- publishers --------------------------------------------------------------
+
+export interface PublishAck {
+  /** The position's sequence, or 0 for an error. */
+  sequence: number;
+  /** gRPC code of a failed message (0: stored). */
+  code: number;
+  error?: string;
+}
+
+/**
+ * A PublishStream: `publish()` sends one message (one stream message each,
+ * or several per write with `publishMany`), acks arrive in order through
+ * `onAck`.
+ */
+export class LeanPublishStream {
+  private readonly stream: http2.ClientHttp2Stream;
+  private readonly ended: Promise<{ code: number; message: string }>;
+
+  constructor(connection: LeanConnection, token: string, onAck: (ack: PublishAck) => void) {
+    this.stream = connection.session.request({
+      ":method": "POST",
+      ":path": "/seqcast.v1.PubSubService/PublishStream",
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${token}`,
+    });
+    this.ended = new Promise((resolve) => {
+      this.stream.on("response", (headers) => {
+        if (headers["grpc-status"] !== undefined) resolve(statusOf(headers));
+      });
+      this.stream.on("trailers", (headers) => resolve(statusOf(headers)));
+      this.stream.on("error", (error) => resolve({ code: 14, message: error.message }));
+      this.stream.on("close", () => resolve({ code: 14, message: "closed without status" }));
+    });
+    const deframer = new Deframer((buf, start, end) => {
+      // PublishStreamResponse: repeated PublishResult results = 1; result: published = 2 | error = 3.
+      walk(buf, start, end, (field, s, e) => {
+        if (field !== 1) return;
+        let ack: PublishAck = { sequence: 0, code: 2 };
+        walk(buf, s, e, (f, fs, fe) => {
+          if (f === 2)
+            walk(buf, fs, fe, (pf, ps, pe) => {
+              if (pf === 2) walk(buf, ps, pe, (qf, _s, _e, value) => void (qf === 2 && (ack = { sequence: value, code: 0 })));
+            });
+          else if (f === 3) {
+            let code = 2;
+            let message = "";
+            walk(buf, fs, fe, (ef, es, ee, value) => {
+              if (ef === 1) code = value;
+              else if (ef === 2) message = buf.toString("utf8", es, ee);
+            });
+            ack = { sequence: 0, code, error: message };
+          }
+        });
+        onAck(ack);
+      });
+    });
+    this.stream.on("data", (chunk: Buffer) => deframer.push(chunk));
+  }
+
+  /** Publishes messages (one PublishStreamRequest); false when the stream's buffer is full. */
+  publish(room: string, payloads: Uint8Array[], clientMessageIds: string[]): boolean {
+    const request = create(PublishStreamRequestSchema, {
+      messages: payloads.map((payload, i) => ({ room, payload, clientMessageId: clientMessageIds[i] ?? "" })),
+    });
+    return this.stream.write(frame(toBinary(PublishStreamRequestSchema, request)));
+  }
+
+  whenWritable(): Promise<void> {
+    return new Promise((resolve) => this.stream.once("drain", resolve));
+  }
+
+  /** Half-closes and resolves with the final status. */
+  end(): Promise<{ code: number; message: string }> {
+    this.stream.end();
+    return this.ended;
+  }
+}
+
+/** One unary Publish on `connection`; resolves with its ack. */
+export function publishUnary(connection: LeanConnection, token: string, room: string, payload: Uint8Array, clientMessageId = ""): Promise<PublishAck> {
+  return new Promise((resolve) => {
+    const stream = connection.session.request({
+      ":method": "POST",
+      ":path": "/seqcast.v1.PubSubService/Publish",
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${token}`,
+    });
+    let ack: PublishAck = { sequence: 0, code: 2, error: "no response" };
+    const deframer = new Deframer((buf, start, end) => {
+      // PublishResponse: position = 2 (StreamPosition: sequence = 2).
+      walk(buf, start, end, (f, s, e) => {
+        if (f === 2) walk(buf, s, e, (pf, _s, _e, value) => void (pf === 2 && (ack = { sequence: value, code: 0 })));
+      });
+    });
+    const finish = (headers: http2.IncomingHttpHeaders) => {
+      const status = statusOf(headers);
+      resolve(status.code === 0 ? ack : { sequence: 0, code: status.code, error: status.message });
+    };
+    stream.on("response", (headers) => {
+      if (headers["grpc-status"] !== undefined) finish(headers);
+    });
+    stream.on("trailers", finish);
+    stream.on("error", (error) => resolve({ sequence: 0, code: 14, error: error.message }));
+    stream.on("data", (chunk: Buffer) => deframer.push(chunk));
+    stream.end(frame(toBinary(PublishRequestSchema, create(PublishRequestSchema, { room, payload, clientMessageId }))));
+  });
+}

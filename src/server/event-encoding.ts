@@ -1,0 +1,105 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
+import type { PresenceEntry, StoredMessage } from "../engine/engine.js";
+import type { SessionEvent } from "../broker/session.js";
+import { SubscribeEventSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { toPbEvent } from "./convert.js";
+
+// ---- encode once --------------------------------------------------------
+//
+// A published message fans out to every subscriber's stream. Serializing the
+// same SubscribeEvent for each of them would be the dominant cost of
+// fan-out, so for binary codecs each event is encoded once, as the wire
+// bytes of one `events` entry of SubscribeResponse (tag of field 1, length,
+// SubscribeEvent bytes), and a stream message is the concatenation of its
+// events' entries: on the wire that is exactly `repeated SubscribeEvent
+// events = 1` (pubsub.proto warns that the field number is relied on here).
+// JSON codecs take the field-by-field path (toPbResponse in convert.ts).
+
+/** Tag of SubscribeResponse.events: field 1, length-delimited. */
+const EVENTS_TAG = (1 << 3) | WireType.LengthDelimited;
+const EVENTS_FIELD = 1;
+
+const messageEntries = new WeakMap<StoredMessage, Uint8Array>();
+const presenceEntries = new WeakMap<PresenceEntry, Map<string, Uint8Array>>();
+
+/** The event as one `events` entry: tag, length, SubscribeEvent bytes. Messages and presence changes are encoded once for all streams. */
+export function eventEntry(event: SessionEvent): Uint8Array {
+  if (event.type === "message") {
+    let bytes = messageEntries.get(event.message);
+    if (!bytes) messageEntries.set(event.message, (bytes = entry(event)));
+    return bytes;
+  }
+  if (event.type === "presence") {
+    // A join or leave fans out to every session of the room, like a message:
+    // the entry object is shared, so its encoding is too.
+    let byKind = presenceEntries.get(event.entry);
+    if (!byKind) presenceEntries.set(event.entry, (byKind = new Map()));
+    const key = `${event.kind}\n${event.room}`;
+    let bytes = byKind.get(key);
+    if (!bytes) byKind.set(key, (bytes = entry(event)));
+    return bytes;
+  }
+  return entry(event);
+}
+
+function entry(event: SessionEvent): Uint8Array {
+  const body = toBinary(SubscribeEventSchema, toPbEvent(event));
+  const lengthBytes = varintLength(body.length);
+  const out = new Uint8Array(1 + lengthBytes + body.length);
+  out[0] = EVENTS_TAG;
+  let n = body.length;
+  let i = 1;
+  while (n > 0x7f) {
+    out[i++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[i++] = n;
+  out.set(body, i);
+  return out;
+}
+
+const varintLength = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+/** gRPC length-prefixed messages carrying a single event, shared by every stream that sends it alone. */
+const singleFrames = new WeakMap<Uint8Array, Buffer>();
+
+/**
+ * The gRPC message (5-byte prefix + SubscribeResponse) carrying `events`:
+ * one buffer, so a stream gets one write per flush. A lone message or
+ * presence change (the common paced case) reuses one buffer for every stream.
+ */
+export function subscribeFrame(events: SessionEvent[]): Buffer {
+  if (events.length === 1) {
+    const only = eventEntry(events[0]!);
+    let frame = singleFrames.get(only);
+    if (!frame) {
+      frame = Buffer.allocUnsafe(5 + only.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(only.length, 1);
+      frame.set(only, 5);
+      if (events[0]!.type === "message" || events[0]!.type === "presence") singleFrames.set(only, frame);
+    }
+    return frame;
+  }
+  const entries = new Array<Uint8Array>(events.length);
+  let length = 0;
+  for (let i = 0; i < events.length; i++) length += (entries[i] = eventEntry(events[i]!)).length;
+  const frame = Buffer.allocUnsafe(5 + length);
+  frame[0] = 0;
+  frame.writeUInt32BE(length, 1);
+  let offset = 5;
+  for (const e of entries) {
+    frame.set(e, offset);
+    offset += e.length;
+  }
+  return frame;
+}
+
+/** A SubscribeResponse for binary codecs on connect-node, assembled from pre-encoded events. */
+export function toPbResponseEncoded(batch: SessionEvent[]): SubscribeResponse {
+  const response = create(SubscribeResponseSchema);
+  // protobuf-es writes the tag of an unknown field itself: hand it length + bytes.
+  response.$unknown = batch.map((event) => ({ no: EVENTS_FIELD, wireType: WireType.LengthDelimited, data: eventEntry(event).subarray(1) }));
+  return response;
+}

@@ -1,0 +1,234 @@
+import http2 from "node:http2";
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Broker } from "../../broker/broker.js";
+import { BrokerError } from "../../broker/errors.js";
+import type { Identity } from "../../broker/identity.js";
+import type { EventSink } from "../../broker/outbox.js";
+import {
+  PublishBatchRequestSchema,
+  PublishBatchResponseSchema,
+  PublishRequestSchema,
+  PublishResponseSchema,
+  PublishStreamRequestSchema,
+  PublishStreamResponseSchema,
+  PubSubService,
+  SubscribeRequestSchema,
+  type PublishRequest,
+} from "../../../gen/es/seqcast/v1/pubsub_pb.js";
+import { toPbPublishResponse, toPbPublishResult } from "../convert.js";
+import { subscribeFrame } from "../event-encoding.js";
+import { PublishResults } from "../publish-results.js";
+import { MAX_BATCH, toRoomRequests } from "../pubsub-service.js";
+import { GrpcCall } from "./call.js";
+import { frame, FrameDecoder } from "./frames.js";
+
+/**
+ * The hot RPCs of PubSubService for gRPC with binary protobuf, served on the
+ * `node:http2` stream directly: Subscribe, Publish, PublishStream and
+ * PublishBatch. Every other protocol and codec (Connect, gRPC-Web, JSON,
+ * HTTP/1.1) and every other RPC stays on connect-node; the behaviour is the
+ * same (same broker calls, same authentication, same error mapping through
+ * toConnectError), only the per-message costs differ: a Subscribe stream
+ * gets one write per flush of pre-encoded bytes, with no async iterator or
+ * promise per event, and a Publish costs no more than its own work.
+ */
+
+export interface GrpcFastPathOptions {
+  broker: Broker;
+  /** Verifies the `authorization` header (throws BrokerError("unauthenticated")). */
+  authenticate: (authorization: string | null) => Promise<Identity>;
+  /** Largest request message read (RESOURCE_EXHAUSTED beyond). */
+  readMaxBytes: number;
+  /** How long a cut-off slow consumer gets to read its trailers before its stream is reset. */
+  slowConsumerResetMs?: number;
+}
+
+interface CallContext {
+  call: GrpcCall;
+  decoder: FrameDecoder;
+  identity: Promise<Identity>;
+  broker: Broker;
+  options: GrpcFastPathOptions;
+}
+
+type Handler = (context: CallContext) => Promise<void> | void;
+
+const prefix = `/${PubSubService.typeName}/`;
+const HANDLERS = new Map<string, Handler>([
+  [`${prefix}Subscribe`, subscribe],
+  [`${prefix}Publish`, publish],
+  [`${prefix}PublishStream`, publishStream],
+  [`${prefix}PublishBatch`, publishBatch],
+]);
+const ENCODINGS = new Set(["identity", "gzip", "deflate"]);
+
+/** Returns a stream handler that takes the calls it serves (true) and leaves the rest to connect-node (false). */
+export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
+  return (stream, headers) => {
+    const handler = HANDLERS.get(headers[":path"] ?? "");
+    const contentType = headers["content-type"];
+    if (!handler || headers[":method"] !== "POST" || (contentType !== "application/grpc" && contentType !== "application/grpc+proto"))
+      return false;
+    const call = new GrpcCall(stream, contentType, headers["grpc-timeout"] as string | undefined);
+    const encoding = headers["grpc-encoding"] as string | undefined;
+    if (encoding !== undefined && !ENCODINGS.has(encoding)) {
+      call.finish(new ConnectError(`grpc-encoding ${encoding} is not supported (use identity, gzip or deflate)`, Code.Unimplemented));
+      return true;
+    }
+    const identity = options.authenticate((headers.authorization as string | undefined) ?? null);
+    identity.catch(() => {}); // reported by the handler that awaits it
+    const decoder = new FrameDecoder(options.readMaxBytes, encoding === "identity" ? undefined : encoding);
+    const context: CallContext = { call, decoder, identity, broker: options.broker, options };
+    try {
+      const running = handler(context);
+      if (running) running.catch((error: unknown) => call.finish(error));
+    } catch (error) {
+      call.finish(error);
+    }
+    return true;
+  };
+}
+
+/** The one request message of a unary or server-streaming call, once the client half-closed. */
+function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const messages: Uint8Array[] = [];
+    call.stream.on("data", (chunk: Buffer) => {
+      try {
+        for (const message of decoder.push(chunk)) messages.push(message);
+      } catch (error) {
+        reject(error);
+      }
+    });
+    call.stream.once("end", () => {
+      if (messages.length === 1 && decoder.partialBytes === 0) resolve(messages[0]!);
+      else reject(new BrokerError("invalid_argument", `protocol error: expected one request message, got ${messages.length}${decoder.partialBytes ? " and a partial one" : ""}`));
+    });
+  });
+}
+
+function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (error) {
+    throw new BrokerError("invalid_argument", `request is not a valid ${schema.typeName}: ${(error as Error).message}`);
+  }
+}
+
+async function publish(context: CallContext): Promise<void> {
+  const { call, broker } = context;
+  const request = decode(PublishRequestSchema, await readOne(context));
+  const result = await broker.publish(await context.identity, request);
+  // A client that went away still has its message stored: a retry with its id finds it.
+  if (call.done) return;
+  call.write(frame(toBinary(PublishResponseSchema, toPbPublishResponse(result))));
+  call.finish();
+}
+
+async function publishBatch(context: CallContext): Promise<void> {
+  const { call, broker } = context;
+  const request = decode(PublishBatchRequestSchema, await readOne(context));
+  const caller = await context.identity;
+  if (request.messages.length === 0 || request.messages.length > MAX_BATCH)
+    throw new BrokerError("invalid_argument", `messages: ${request.messages.length} given, 1-${MAX_BATCH} allowed`, { metadata: { field: "messages" } });
+  const outcomes = await Promise.all(
+    request.messages.map((message) =>
+      broker.publish(caller, message).catch((error: unknown) => {
+        if (error instanceof BrokerError) return error;
+        throw error;
+      }),
+    ),
+  );
+  if (call.done) return;
+  const results = outcomes.map((outcome, i) => toPbPublishResult(request.messages[i]!.clientMessageId, outcome));
+  call.write(frame(toBinary(PublishBatchResponseSchema, create(PublishBatchResponseSchema, { results }))));
+  call.finish();
+}
+
+/**
+ * Bidirectional: messages are published in arrival order as their frames
+ * arrive; results go back in that order, batched per event-loop turn. A
+ * client that does not read its results stops being read (backpressure).
+ */
+function publishStream(context: CallContext): void {
+  const { call, decoder, broker } = context;
+  const { stream } = call;
+  let caller: Identity | undefined;
+  let inputEnded = false;
+  const waiting: PublishRequest[] = [];
+  const results = new PublishResults(
+    (batch) => {
+      if (!call.write(frame(toBinary(PublishStreamResponseSchema, create(PublishStreamResponseSchema, { results: batch })))))
+        stream.pause();
+    },
+    (error) => call.finish(error),
+  );
+  const add = (message: PublishRequest) => results.add(message.clientMessageId, broker.publish(caller!, message));
+  stream.on("drain", () => stream.resume());
+  context.identity.then(
+    (identity) => {
+      caller = identity;
+      call.respond();
+      for (const message of waiting.splice(0)) add(message);
+      if (inputEnded) results.close();
+    },
+    (error: unknown) => call.finish(error),
+  );
+  stream.on("data", (chunk: Buffer) => {
+    if (call.done) return;
+    try {
+      for (const bytes of decoder.push(chunk))
+        for (const message of decode(PublishStreamRequestSchema, bytes).messages) {
+          if (caller) add(message);
+          else waiting.push(message);
+        }
+    } catch (error) {
+      results.fail(error);
+    }
+  });
+  stream.once("end", () => {
+    inputEnded = true;
+    if (decoder.partialBytes > 0) results.fail(new BrokerError("invalid_argument", "protocol error: the request stream ended inside a message"));
+    else if (caller) results.close();
+  });
+}
+
+async function subscribe(context: CallContext): Promise<void> {
+  const { call, broker } = context;
+  const request = decode(SubscribeRequestSchema, await readOne(context));
+  const caller = await context.identity;
+  if (call.done) return;
+  const session = broker.openSession(caller, request.device, request.subscriber, request.previousSessionId);
+  let joined: Promise<void>;
+  try {
+    // Throws synchronously on bad rooms: the call fails before it sends anything.
+    joined = broker.join(session, toRoomRequests(request.rooms));
+  } catch (error) {
+    await broker.closeSession(session);
+    throw error;
+  }
+  joined.then(
+    () => broker.settleAdoption(session),
+    (error: unknown) => broker.closeSession(session, error instanceof BrokerError ? error : new BrokerError("internal", String(error))),
+  );
+  call.respond();
+  const sink: EventSink = {
+    write: (events) => call.write(subscribeFrame(events)),
+    end: (error) => {
+      call.finish(error);
+      if (error?.reason !== "SLOW_CONSUMER") return;
+      // Gone at once for everyone else (presence, queues); the stream itself
+      // gets a moment to deliver its trailers, then is reset: a reader that
+      // stopped reading cannot receive them.
+      void broker.closeSession(session);
+      const reset = setTimeout(() => call.reset(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), context.options.slowConsumerResetMs ?? 2000);
+      reset.unref();
+      call.onClose(() => clearTimeout(reset));
+    },
+  };
+  call.stream.on("drain", () => session.resume());
+  // The client went away without a goodbye (or cancelled): its presence lingers for the grace period.
+  call.onClose((byPeer) => void broker.closeSession(session, undefined, undefined, byPeer));
+  session.attach(sink);
+}

@@ -1,0 +1,85 @@
+import type { PublishResult as PbPublishResult } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { BrokerError } from "../broker/errors.js";
+import type { PublishResult } from "../engine/engine.js";
+import { toPbPublishResult } from "./convert.js";
+
+interface Slot {
+  clientMessageId: string;
+  result: PbPublishResult | undefined;
+}
+
+/**
+ * The results of a PublishStream (or PublishBatch), in the order its
+ * messages arrived, whatever order their publishes settle in. Settled
+ * results are handed on once per event-loop turn, as one batch: one stream
+ * message acknowledges every message of a burst.
+ *
+ * Anything but a BrokerError from a publish is a bug: it fails the stream.
+ */
+export class PublishResults {
+  private readonly slots: Slot[] = [];
+  private head = 0;
+  private scheduled = false;
+  private inputDone = false;
+  private failure: unknown;
+
+  /** `emit` receives each batch of results in order; `done` once every result was emitted (or with the failure). */
+  constructor(
+    private readonly emit: (results: PbPublishResult[]) => void,
+    private readonly done: (error?: unknown) => void,
+  ) {}
+
+  /** One message, in arrival order, and its publish. */
+  add(clientMessageId: string, publish: Promise<PublishResult>): void {
+    const slot: Slot = { clientMessageId, result: undefined };
+    this.slots.push(slot);
+    publish.then(
+      (result) => this.settle(slot, result),
+      (error: unknown) => {
+        if (error instanceof BrokerError) this.settle(slot, error);
+        else this.fail(error);
+      },
+    );
+  }
+
+  /** No more messages will come (the client half-closed, or the batch is complete). */
+  close(): void {
+    this.inputDone = true;
+    this.schedule();
+  }
+
+  /** The input failed (a stream error): stop. */
+  fail(error: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = error ?? new Error("publish stream failed");
+    this.schedule();
+  }
+
+  get pending(): number {
+    return this.slots.length - this.head;
+  }
+
+  private settle(slot: Slot, outcome: PublishResult | BrokerError): void {
+    slot.result = toPbPublishResult(slot.clientMessageId, outcome);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.failure !== undefined) return this.done(this.failure);
+    const ready: PbPublishResult[] = [];
+    while (this.head < this.slots.length && this.slots[this.head]!.result) ready.push(this.slots[this.head++]!.result!);
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots.splice(0, this.head);
+      this.head = 0;
+    }
+    if (ready.length > 0) this.emit(ready);
+    if (this.inputDone && this.head === this.slots.length) this.done();
+  };
+}

@@ -6,6 +6,7 @@ import { createWebSeqcastClient, SubscriptionState, type SeqcastClient, type Sub
 import { isInbox, roomNameError } from "../names/rooms.js";
 import { compose } from "./compose.js";
 import { byId, el } from "./dom.js";
+import { renderRoomList } from "./room-list.js";
 import { resetNote } from "./format.js";
 import { renderEntry, RoomLog, type LogEntry } from "./room-log.js";
 import type { Credentials } from "./sign-in.js";
@@ -383,27 +384,12 @@ export class ChatPage {
   }
 
   private renderRooms(): void {
-    this.ui.roomList.replaceChildren(
-      ...[...this.logs].map(([room, log]) => {
-        const label = room === this.inbox ? "Private messages" : `#${room}`;
-        const button = el("button", { className: "room-button", data: { room } }, [
-          el("span", { text: label }),
-          ...(log.unread > 0 ? [el("span", { className: "badge", text: String(log.unread), title: `${log.unread} unread` })] : []),
-        ]);
-        button.type = "button";
-        if (room === this.current) button.setAttribute("aria-current", "true");
-        button.addEventListener("click", () => this.select(room));
-        const item = el("li", {}, [button]);
-        if (room !== this.inbox) {
-          const leave = el("button", { className: "leave", text: "×", title: `Leave #${room}` });
-          leave.type = "button";
-          leave.setAttribute("aria-label", `Leave #${room}`);
-          leave.addEventListener("click", () => void this.leave(room));
-          item.append(leave);
-        }
-        return item;
-      }),
-    );
+    renderRoomList(this.ui.roomList, [...this.logs].map(([room, log]) => ({ room, unread: log.unread })), {
+      current: this.current,
+      inbox: this.inbox,
+      select: (room) => this.select(room),
+      leave: (room) => void this.leave(room),
+    });
   }
 
   private setStatus(state: "connecting" | "connected" | "reconnecting" | "closed", text: string): void {

@@ -79,6 +79,35 @@ describe.skipIf(noChromium !== undefined)("the chat page in Chromium", { timeout
     await bob.page.getByLabel("Your name").waitFor();
   });
 
+  test("without --dev-login the page asks for a token, and says so when the broker refuses one", async ({ serve }) => {
+    const broker = await serve(["--engine", "memory"]);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(broker.url);
+      const token = page.getByLabel("Token");
+      await token.waitFor();
+      assert.equal(await page.getByLabel("Your name").isVisible(), false);
+      const alert = page.locator("#sign-in-error");
+      await token.fill("not a token");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await alert.filter({ hasText: "That is not a token" }).waitFor();
+      // Well formed, but signed with another key: the broker's refusal is shown in plain words.
+      await token.fill(testToken("tess", { secret: "another secret" }));
+      await token.press("Enter");
+      await alert.filter({ hasText: "The broker refused your token" }).waitFor();
+      await token.fill(testToken("tess"));
+      await token.press("Enter");
+      await page.locator("#status", { hasText: "Connected to" }).waitFor();
+      assert.equal(await page.locator("#me-name").innerText(), "tess");
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test("a terminal chat and the page see one order", async ({ serve, person }) => {
     const broker = await serve(["--dev-login", "--engine", "memory"]);
     const page = await person(broker.url, "pat");

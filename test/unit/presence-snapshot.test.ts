@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "vitest";
 import { changesAfterSnapshot } from "../../src/broker/presence-snapshot.js";
+import { PresenceGrace } from "../../src/broker/presence-grace.js";
+import type { Clock } from "../../src/broker/clock.js";
 import type { PresenceEntry, RoomEvent } from "../../src/engine/engine.js";
 
 // Which parked presence events follow a joiner's snapshot (subscribed.present).
@@ -37,5 +39,42 @@ describe("presence snapshot at join", () => {
     assert.deepEqual(names(changesAfterSnapshot(pending, 0, 5, present)), ["join:cid1", "leave:bob1"]);
     // A join and a leave of one session after the read both go out (the second is judged with the first applied).
     assert.deepEqual(names(changesAfterSnapshot([join("eve1"), leave("eve1")], 0, 2, [])), ["join:eve1", "leave:eve1"]);
+  });
+});
+
+describe("presence held for a reconnect", () => {
+  /** A clock whose timers run when the test says. */
+  const manualClock = () => {
+    const timers: Array<() => void> = [];
+    const clock: Clock = { now: () => 0, setTimeout: (run) => (timers.push(run), () => timers.splice(timers.indexOf(run), 1)), setInterval: () => () => {} };
+    return { clock, fire: () => timers.splice(0).forEach((run) => run()) };
+  };
+
+  it("is taken over under the session id the client names, keeping the presence id it carried", () => {
+    const { clock } = manualClock();
+    const grace = new PresenceGrace(1000, async () => true, clock);
+    grace.hold("second", "first", "ann", new Set(["r"]));
+    assert.equal(grace.takeOver("first", "ann"), undefined, "the id of an earlier session is not the one held");
+    assert.equal(grace.takeOver("second", "bob"), undefined, "another user cannot");
+    assert.deepEqual(grace.takeOver("second", "ann"), { presenceId: "first", rooms: new Set(["r"]) });
+    assert.equal(grace.takeOver("second", "ann"), undefined, "once");
+  });
+
+  it("removes the entries when the period ends, even when the engine fails to", async () => {
+    const { clock, fire } = manualClock();
+    const removed: string[] = [];
+    const grace = new PresenceGrace(
+      1000,
+      async (room, id) => {
+        removed.push(`${room}:${id}`);
+        throw new Error("engine down");
+      },
+      clock,
+    );
+    grace.hold("s1", "p1", "ann", new Set(["r1", "r2"]));
+    fire();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(removed, ["r1:p1", "r2:p1"]);
+    assert.equal(grace.takeOver("s1", "ann"), undefined);
   });
 });

@@ -1,12 +1,13 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * Three projects, one `npm test`:
- * - unit:   no sockets, no child processes; files run in parallel.
- * - engine: the engine conformance suite per engine (and engine-specific tests).
- * - e2e:    real brokers on real ports, real child processes; one file at a
- *           time, because the machine has two cores and timing-sensitive
- *           tests (dead-connection detection, crash recovery) must not starve.
+ * Four projects, one `npm test`:
+ * - unit:    no sockets, no child processes; files run in parallel.
+ * - engine:  the engine conformance suite per engine (and engine-specific tests).
+ * - e2e:     real brokers on real ports, real child processes; one file at a
+ *            time, because the machine has two cores and timing-sensitive
+ *            tests (dead-connection detection, crash recovery) must not starve.
+ * - browser: the chat page in real Chromium against spawned brokers; serial too.
  *
  * Coverage (`npm test -- --coverage`, which CI runs) is V8's, over src/, with
  * thresholds CI enforces: raise them when coverage grows, never lower them.
@@ -18,6 +19,9 @@ export default defineConfig({
     coverage: {
       provider: "v8",
       include: ["src/**/*.ts"],
+      // The page's code runs in Chromium (test/browser), where V8 coverage of
+      // Node does not see it; its pure parts are unit-tested all the same.
+      exclude: ["src/web/**"],
       reporter: ["text-summary", "text"],
       thresholds: {
         lines: 83,
@@ -48,6 +52,16 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           fileParallelism: false,
           testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // The chat page in Debian's Chromium (playwright-core); skipped, saying why, without it.
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 60_000,
           hookTimeout: 60_000,
         },
       },

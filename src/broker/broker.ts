@@ -20,6 +20,7 @@ import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
 import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
+import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
 import { Session, type SessionCounters } from "./session.js";
 import { isPattern, patternError } from "../names/patterns.js";
@@ -184,8 +185,8 @@ export class Broker {
     // A reconnect inside the grace period takes the old session's presence over.
     const adopted = this.grace.takeOver(previousSessionId, user);
     if (adopted) {
-      session.presenceId = previousSessionId;
-      session.adopted = adopted;
+      session.presenceId = adopted.presenceId;
+      session.adopted = adopted.rooms;
     }
     session.push(
       {
@@ -274,7 +275,7 @@ export class Broker {
       if (session.adopted.size > 0) await this.settleAdoption(session);
       return;
     }
-    this.grace.hold(session.presenceId, session.user, new Set([...presence, ...session.adopted]));
+    this.grace.hold(session.id, session.presenceId, session.user, new Set([...presence, ...session.adopted]));
   }
 
   private async joinRoom(session: Session, request: PlannedRoom): Promise<void> {
@@ -296,6 +297,10 @@ export class Broker {
     const stillJoined = () => session.rooms.get(room) === membership && !session.isEnded;
     try {
       await watching;
+      // Who is here, as of the point where this room's live events start (see changesAfterSnapshot).
+      const listedFrom = membership.pending.length;
+      const present = isInbox(room) ? [] : await this.callEngine(() => this.engine.presenceList(room));
+      const listedTo = membership.pending.length;
       const position = await this.callEngine(() => this.engine.position(room));
       // A durable subscriber that names no position resumes after its last ack.
       const since =
@@ -307,7 +312,7 @@ export class Broker {
       if (!stillJoined()) return;
       membership.epoch = position.epoch;
       membership.lastSent = page && since ? since.sequence : position.sequence;
-      session.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since }, this.now());
+      session.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since, present }, this.now());
       // The replay flows at the stream's pace, page by page: a resume of more
       // messages than a session may queue must not make it a slow consumer.
       // Live events wait in `pending` meanwhile (bounded like the queue).
@@ -338,7 +343,7 @@ export class Broker {
         );
       if (membership.filteredThrough > 0n) membership.lastSent = membership.filteredThrough;
       membership.filteredThrough = 0n;
-      const pending = membership.pending;
+      const pending = changesAfterSnapshot(membership.pending, listedFrom, listedTo, present);
       membership.pending = [];
       membership.joining = false;
       for (const event of pending) session.deliver(room, event, now);
@@ -465,7 +470,17 @@ export class Broker {
 
   // ---- lifecycle --------------------------------------------------------
 
-  /** Ends every stream with UNAVAILABLE (clients resume elsewhere or later), sends presence leaves, closes the engine. */
+  /**
+   * Ends every stream with UNAVAILABLE (clients resume elsewhere or later),
+   * removes this node's presence entries, closes the engine.
+   *
+   * No stream is told of presence leaves: the sessions did not leave, the
+   * broker did. Announcing them made every client show everyone as gone,
+   * and clients that missed some of the leaves (their own stream ended
+   * first) kept different lists after the restart. Instead, a client that
+   * resubscribes replaces its view of each room with `subscribed.present`
+   * of the broker it reaches (pubsub.proto, Subscribe), so all converge.
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -474,13 +489,10 @@ export class Broker {
       reason: "SHUTTING_DOWN",
     });
     const sessions = [...this.sessions.values()];
-    // Presence leaves first, while every stream is still open to carry them…
-    await Promise.allSettled([
-      ...sessions.flatMap((s) => [...s.rooms.keys()].map((room) => this.engine.presenceRemove(room, s.presenceId))),
-      this.grace.releaseAll(),
-    ]);
-    // …then each stream drains what it has queued and ends with UNAVAILABLE.
-    await Promise.allSettled(sessions.map((s) => this.closeSession(s, shuttingDown, true)));
+    // Every stream ends first (draining what it has queued), so no leave below reaches one of them…
+    for (const session of sessions) session.end(shuttingDown, true);
+    // …then the entries go, so an engine shared with other nodes keeps no ghosts (only those nodes hear the leaves).
+    await Promise.allSettled([...sessions.map((s) => this.closeSession(s, shuttingDown, true)), this.grace.releaseAll()]);
     await this.engine.close();
   }
 

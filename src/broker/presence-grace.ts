@@ -6,7 +6,8 @@ import { systemClock, type Clock } from "./clock.js";
  * no join); otherwise the entries are removed when the period ends.
  */
 export class PresenceGrace {
-  private readonly held = new Map<string, { user: string; rooms: Set<string>; cancel: () => void }>();
+  /** By the id of the session that vanished: the one its client names when it reconnects. */
+  private readonly held = new Map<string, { presenceId: string; user: string; rooms: Set<string>; cancel: () => void }>();
 
   constructor(
     private readonly graceMs: number,
@@ -14,29 +15,34 @@ export class PresenceGrace {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Keeps `presenceId`'s entries in `rooms` for the grace period. */
-  hold(presenceId: string, user: string, rooms: Set<string>): void {
+  /**
+   * Keeps the entries `presenceId` of session `sessionId` in `rooms` for the
+   * grace period. They differ once a session took over its predecessor's
+   * presence: a client that reconnects twice names its last session, whose
+   * entries still carry the first one's id.
+   */
+  hold(sessionId: string, presenceId: string, user: string, rooms: Set<string>): void {
     const cancel = this.clock.setTimeout(() => {
-      this.held.delete(presenceId);
+      this.held.delete(sessionId);
       for (const room of rooms) void this.remove(room, presenceId).catch(() => {});
     }, this.graceMs);
-    this.held.set(presenceId, { user, rooms, cancel });
+    this.held.set(sessionId, { presenceId, user, rooms, cancel });
   }
 
-  /** The rooms of a held presence, now taken over by a new session of the same user; undefined if none. */
-  takeOver(presenceId: string, user: string): Set<string> | undefined {
-    const held = presenceId ? this.held.get(presenceId) : undefined;
+  /** The presence held for `sessionId`, now taken over by a new session of the same user; undefined if none. */
+  takeOver(sessionId: string, user: string): { presenceId: string; rooms: Set<string> } | undefined {
+    const held = sessionId ? this.held.get(sessionId) : undefined;
     if (!held || held.user !== user) return undefined;
     held.cancel();
-    this.held.delete(presenceId);
-    return held.rooms;
+    this.held.delete(sessionId);
+    return { presenceId: held.presenceId, rooms: held.rooms };
   }
 
   /** Removes every held entry now (shutdown). */
   async releaseAll(): Promise<void> {
-    const held = [...this.held];
+    const held = [...this.held.values()];
     this.held.clear();
-    for (const [, { cancel }] of held) cancel();
-    await Promise.allSettled(held.flatMap(([id, { rooms }]) => [...rooms].map((room) => this.remove(room, id))));
+    for (const { cancel } of held) cancel();
+    await Promise.allSettled(held.flatMap(({ presenceId, rooms }) => [...rooms].map((room) => this.remove(room, presenceId))));
   }
 }

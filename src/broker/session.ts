@@ -7,7 +7,16 @@ import type { Identity } from "./identity.js";
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
   | { type: "session_started"; sessionId: string; user: string; heartbeatIntervalMs: number }
-  | { type: "subscribed"; room: string; position: Position; recovered: boolean; resumedFrom?: Position; pattern?: string }
+  | {
+      type: "subscribed";
+      room: string;
+      position: Position;
+      recovered: boolean;
+      resumedFrom?: Position;
+      pattern?: string;
+      /** The room's presence as of this event; later presence events change it. */
+      present?: PresenceEntry[];
+    }
   | { type: "message"; message: StoredMessage }
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
   | { type: "heartbeat"; timeMs: number }

@@ -5,13 +5,15 @@ import { roomNameError, userNameError } from "../names/rooms.js";
 import type { Protocol } from "../client/index.js";
 import { mintToken } from "../tokens/mint.js";
 import { SECRET_FILE } from "../tokens/secret.js";
-import { UsageError } from "./usage-error.js";
+import { parseArgsError, UsageError } from "./usage-error.js";
 
 // The command line of `seqcast chat`: options, help, and where its token comes from.
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
 const DEFAULT_DEVICE = "cli";
 export const DEFAULT_HISTORY = 20;
+/** Messages shown from before a join. */
+export const BACKLOG = 10;
 /** Idle time after which the chat marks its user away. */
 export const AWAY_AFTER_MS = 5 * 60 * 1000;
 const PROTOCOLS: Protocol[] = ["grpc", "connect", "grpc-web"];
@@ -23,7 +25,8 @@ export const COMMANDS = `Commands:
   /rooms                list joined rooms, marking the current one
   /history [room] [N]   the last N messages of a room, oldest first (default: current room, 20)
   /who [room]           who is present in a room (default: current room)
-  /dm <user> <text>     a private message to a user (also: @user text)
+  /dm <user> <text>     a private message to a user (also: @user text); ones sent to you
+                        while you were away arrive when you are back (per --device)
   /away, /back          set your presence to away or back online (idle 5 min = away)
   /clear_history <room> delete a room's history, starting a new epoch (admins)
   /help                 this list
@@ -42,18 +45,23 @@ Options:
                    $SEQCAST_JWT_SECRET or the broker's data directory (--data-dir, default ./data)
   --admin          with a self-minted token: include the admin role
   --data-dir DIR   the broker's data directory, for a self-minted token
-  --url URL        broker URL (default $SEQCAST_URL, else ${DEFAULT_URL})
+  --url URL        broker URL (default $SEQCAST_URL, else ${DEFAULT_URL}); a broker started
+                   with 'seqcast serve --port 9000' is http://127.0.0.1:9000
   --room ROOM      room to join at start
-  --device LABEL   device label others see in /who (default "${DEFAULT_DEVICE}")
+  --device LABEL   device label others see in /who (default "${DEFAULT_DEVICE}"); also names this
+                   device's place in your private messages (subscriber ${inboxSubscriber("LABEL")})
   --protocol P     ${PROTOCOLS.join(", ")} (default grpc)
 
 Reads commands and messages from standard input (a terminal or a pipe) and
-prints one line per event on standard output:
-  [12] bob: hi                   message in the current room
-  [random#3] bob: hi             message in another joined room
-  [dm] bob: hi                   a private message to you (sent ones: [dm → bob] hi)
+prints one line per event on standard output (in colour on a terminal,
+unless NO_COLOR is set); times are local:
+  14:05 [12] bob: hi             message in the current room
+  14:05 [random#3] bob: hi       message in another joined room
+  14:05 [dm] bob: hi             a private message to you (sent ones: [dm → bob] hi)
   * bob joined general           presence, joins, connection state
+  ~ pending: hi                  typed while the broker is unreachable: sent once it is back
   ! invalid_argument: room: ...  errors (the chat keeps running)
+Joining a room shows its last ${BACKLOG} messages and who is already there.
 
 ${COMMANDS}`;
 
@@ -91,7 +99,7 @@ export function parseChatArgs(argv: string[], env: NodeJS.ProcessEnv): ChatOptio
       allowPositionals: false,
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw parseArgsError(error, "chat");
   }
   if (values.help) return undefined;
 
@@ -151,3 +159,13 @@ export async function chatToken(options: ChatOptions, env: NodeJS.ProcessEnv): P
   return mintToken(secret, { user: options.user, admin: options.admin, ttlMs: 24 * 60 * 60 * 1000 });
 }
 
+
+/**
+ * The durable subscriber of this device's inbox: the broker keeps what it
+ * acknowledged, so private messages that arrive while the chat is not
+ * running are delivered at its next start. One per device label, so that
+ * two devices of a user each get them.
+ */
+export function inboxSubscriber(device: string): string {
+  return `cli-${device.replace(/[^A-Za-z0-9_-]/g, "_")}`.slice(0, 64);
+}

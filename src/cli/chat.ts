@@ -1,7 +1,6 @@
 import readline from "node:readline";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
-import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
+import type { Message } from "../../gen/es/seqcast/v1/types_pb.js";
 import { isInbox, roomNameError } from "../names/rooms.js";
 import {
   createSeqcastClient,
@@ -10,18 +9,29 @@ import {
   type Subscription,
   type SubscriptionEvent,
 } from "../client/index.js";
-import { AWAY_AFTER_MS, chatToken, COMMANDS, DEFAULT_HISTORY, HELP, parseChatArgs, type ChatOptions } from "./chat-options.js";
-import { errorLine, plural, printable, STATE_NAMES } from "./chat-format.js";
+import { AWAY_AFTER_MS, BACKLOG, chatToken, COMMANDS, DEFAULT_HISTORY, HELP, inboxSubscriber, parseChatArgs, type ChatOptions } from "./chat-options.js";
+import { errorLine, messageLine, Paint, plural, printable, unreachableReason } from "./chat-format.js";
+import { describeUsers, PresenceNotices, RETURN_GRACE_MS } from "./chat-presence.js";
+
+/** Where the chat reads lines and prints events: the terminal, or a test's streams. */
+export interface ChatIO {
+  input: NodeJS.ReadableStream & { isTTY?: boolean };
+  output: NodeJS.WritableStream & { isTTY?: boolean };
+}
 
 /** `seqcast chat`: resolves with the exit code (0 after /quit or end of input, 1 if the session failed for good). */
-export async function chat(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function chat(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  io: ChatIO = { input: process.stdin, output: process.stdout },
+): Promise<number> {
   const options = parseChatArgs(argv, env);
   if (!options) {
-    console.log(HELP);
+    io.output.write(`${HELP}\n`);
     return 0;
   }
   options.token = await chatToken(options, env);
-  return new ChatApp(options, process.stdin, process.stdout).run();
+  return new ChatApp(options, io.input, io.output, env).run();
 }
 
 /** A room this chat has joined. */
@@ -32,18 +42,29 @@ interface JoinedRoom {
   settle: (error?: unknown) => void;
 }
 
+/** How long a line may wait for the broker's acknowledgement before it is shown as pending. */
+const PENDING_AFTER_MS = 1000;
+
 class ChatApp {
   private readonly client: SeqcastClient;
+  /** Rooms, presence and everything public: a plain session. */
   private readonly subscription: Subscription;
+  /** Our inbox as a durable subscriber: private messages sent while we were away arrive when we are back. */
+  private readonly inbox: Subscription;
   private readonly interactive: boolean;
+  private readonly paint: Paint;
   private rl: readline.Interface | undefined;
   /** Joined rooms in join order; the current room is one of them. */
   private readonly joined = new Map<string, JoinedRoom>();
   private current: string | undefined;
-  /** Every session id this process has had: presence of our own (old) sessions is not news. */
-  private readonly ownSessions = new Set<string>();
+  private readonly notices: PresenceNotices;
   /** Rooms joined while no session was live (see joinDeferred). */
   private readonly deferred = new Set<string>();
+  /** Publishes the broker has not acknowledged yet. */
+  private readonly unacknowledged = new Set<Promise<unknown>>();
+  /** The session was live at least once: a failure after that is a lost connection, not an unreachable broker. */
+  private everConnected = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
   /** Lines are handled one after another, in input order. */
   private queue: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -55,12 +76,24 @@ class ChatApp {
     private readonly options: ChatOptions,
     private readonly input: NodeJS.ReadableStream & { isTTY?: boolean },
     private readonly output: NodeJS.WritableStream & { isTTY?: boolean },
+    env: NodeJS.ProcessEnv,
   ) {
     this.interactive = Boolean(input.isTTY && output.isTTY);
-    this.client = createSeqcastClient({ baseUrl: options.url, token: options.token, protocol: options.protocol });
+    this.paint = Paint.for(output, env);
+    this.notices = new PresenceNotices(options.user);
+    // Lines typed while the broker is away wait for it (shown as pending) instead of failing after a few tries.
+    this.client = createSeqcastClient({
+      baseUrl: options.url,
+      token: options.token,
+      protocol: options.protocol,
+      maxPublishAttempts: Number.POSITIVE_INFINITY,
+    });
     // No rooms yet: every room goes through join(), which validates it first (see there).
-    this.subscription = this.client.subscribe([], { device: options.device, awayAfterMs: AWAY_AFTER_MS });
+    this.subscription = this.client.subscribe([], { device: options.device, awayAfterMs: AWAY_AFTER_MS, backlog: BACKLOG });
     this.subscription.on((event) => this.onEvent(event));
+    // A first start (no cursor yet) shows the last few instead, like a room.
+    this.inbox = this.client.subscribe([`@${options.user}`], { device: options.device, subscriber: inboxSubscriber(options.device), backlog: BACKLOG });
+    this.inbox.on((event) => this.onInboxEvent(event));
   }
 
   async run(): Promise<number> {
@@ -72,8 +105,6 @@ class ChatApp {
     this.rl = rl;
     rl.setPrompt("> ");
     this.print(`* seqcast chat: ${this.options.user} at ${this.options.url} (/help for commands)`);
-    // Private messages arrive in our own inbox, which only we may read.
-    this.subscription.join(`@${this.options.user}`).catch((error: unknown) => this.print(errorLine(error)));
     if (this.options.room) {
       const room = this.options.room;
       this.enqueue(() => this.join(room));
@@ -89,35 +120,42 @@ class ChatApp {
 
     process.off("SIGINT", interrupt);
     process.off("SIGTERM", interrupt);
+    for (const timer of this.timers) clearTimeout(timer);
+    if (this.unacknowledged.size > 0)
+      this.print(`! ${plural(this.unacknowledged.size, "message")} not sent: the broker at ${this.options.url} did not acknowledge ${this.unacknowledged.size === 1 ? "it" : "them"}`);
     this.rl = undefined;
     rl.close();
-    // Ends the session: the broker sends our presence leaves to the others.
-    await this.subscription.close();
+    // Ends the sessions: the broker sends our presence leaves to the others at once.
+    await Promise.all([this.subscription.close(), this.inbox.close()]);
     return this.exitCode;
   }
 
   // ---- output -------------------------------------------------------------
 
   private print(line: string): void {
+    const text = this.paint.line(line);
     if (this.interactive && this.rl) {
       // Keep what the user is typing: clear the prompt line, print, redraw it below.
       readline.cursorTo(this.output, 0);
       readline.clearLine(this.output, 0);
-      this.output.write(`${line}\n`);
+      this.output.write(`${text}\n`);
       this.rl.prompt(true);
     } else {
-      this.output.write(`${line}\n`);
+      this.output.write(`${text}\n`);
     }
   }
 
   private formatMessage(room: string, message: Message): string {
-    if (isInbox(room)) return `[dm] ${printable(message.sender)}: ${printable(message.content)}`;
-    const where = room === this.current ? `${message.sequence}` : `${room}#${message.sequence}`;
-    const body =
-      message.content.length > 0 || message.payload.length === 0
-        ? printable(message.content)
-        : `<${plural(message.payload.length, "byte")} of payload>`;
-    return `[${where}] ${printable(message.sender)}: ${body}`;
+    return messageLine(message, isInbox(room) ? "dm" : room === this.current ? "current" : "other", this.paint);
+  }
+
+  private later(ms: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      run();
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   // ---- subscription events -----------------------------------------------
@@ -125,41 +163,43 @@ class ChatApp {
   private onEvent(event: SubscriptionEvent): void {
     switch (event.type) {
       case "state":
-        if (event.to === SubscriptionState.Connected) {
-          if (this.subscription.sessionId) this.ownSessions.add(this.subscription.sessionId);
-          this.print("* connected");
-          this.joinDeferred();
-        } else if (event.to === SubscriptionState.Reconnecting) {
-          this.print(`* reconnecting: ${event.reason}`);
-        } else if (event.to === SubscriptionState.Closed && !this.stopping) {
-          // A failure the SDK does not retry (e.g. the broker refused our identity).
-          this.print(event.error ? errorLine(event.error) : `! session closed: ${event.reason}`);
-          this.stop(1);
-        }
-        return;
+        return this.onState(event.to, event.reason, event.error);
       case "subscribed": {
         const joined = this.joined.get(event.room);
-        // Later `subscribed` events are resumes after a reconnect; a `reset` tells if anything was lost.
-        if (joined && !joined.announced) {
+        if (!joined) return;
+        if (!joined.announced) {
+          // The first one: the room is live; say who is here. Later ones are resumes after a reconnect.
           joined.announced = true;
           joined.settle();
-          this.print(`* joined ${event.room} (seq ${event.sequence})`);
+          this.print(`* joined ${event.room}`);
+          const here = this.notices.subscribed(event.room, event.present);
+          if (here) this.print(here);
+          return;
         }
+        this.notices.subscribed(event.room, event.present);
+        this.later(RETURN_GRACE_MS, () => {
+          for (const line of this.notices.expireReturning(event.room, this.subscription.presence(event.room))) this.print(line);
+        });
         return;
       }
+      case "backlog":
+        for (const message of event.messages) this.print(this.formatMessage(event.room, message));
+        return;
       case "message":
         this.print(this.formatMessage(event.room, event.message));
         return;
       case "reset":
         this.print(
           event.reason === "lost"
-            ? `! ${event.room}: ${plural(event.skipped, "message")} lost (history trimmed)`
-            : `! ${event.room}: history was reset (new epoch)`,
+            ? `! ${event.room}: ${plural(event.skipped, "message")} lost (the broker no longer had ${event.skipped === 1n ? "it" : "them"})`
+            : `! ${event.room}: history was cleared; earlier messages are gone`,
         );
         return;
-      case "presence":
-        this.onPresence(event.room, event.kind, event.entry);
+      case "presence": {
+        const line = this.notices.changed(event.room, event.kind, event.entry, this.subscription.presence(event.room));
+        if (line) this.print(line);
         return;
+      }
       case "unsubscribed":
         return; // the answer to our own /leave, which printed already
       case "warning":
@@ -168,12 +208,34 @@ class ChatApp {
     }
   }
 
-  private onPresence(room: string, kind: "join" | "leave" | "update", entry: PresenceEntry): void {
-    if (this.ownSessions.has(entry.sessionId) || entry.sessionId === this.subscription.sessionId) return;
-    const user = printable(entry.user);
-    if (kind === "join") this.print(`* ${user} joined ${room}`);
-    else if (kind === "leave") this.print(`* ${user} left ${room}`);
-    else this.print(`* ${user} is ${STATE_NAMES[entry.state] ?? "here"} in ${room}`);
+  private onState(to: SubscriptionState, reason: string, error?: ConnectError): void {
+    const url = this.options.url;
+    if (to === SubscriptionState.Connected) {
+      this.everConnected = true;
+      this.print("* connected");
+      this.joinDeferred();
+    } else if (to === SubscriptionState.Reconnecting) {
+      // Printed once per outage: the subscription stays "reconnecting" while it retries.
+      const why = unreachableReason(error, reason);
+      this.print(
+        this.everConnected
+          ? `* lost the connection to ${url} (${why}); reconnecting, lines you type are sent once it is back`
+          : `! cannot reach the broker at ${url} (${why}); retrying (is it running there? pass --url if not)`,
+      );
+    } else if (to === SubscriptionState.Closed && !this.stopping) {
+      // A failure the SDK does not retry (e.g. the broker refused our identity).
+      this.print(error ? errorLine(error) : `! session closed: ${reason}`);
+      this.stop(1);
+    }
+  }
+
+  /** The inbox's own stream: private messages, and its failures (its state follows the main one's). */
+  private onInboxEvent(event: SubscriptionEvent): void {
+    if (event.type === "message" || event.type === "backlog")
+      for (const message of event.type === "message" ? [event.message] : event.messages) this.print(this.formatMessage(message.room, message));
+    else if (event.type === "warning") this.print(errorLine(event.error));
+    else if (event.type === "state" && event.to === SubscriptionState.Closed && event.error && !this.stopping)
+      this.print(`! private messages: ${errorLine(event.error).slice(2)}`);
   }
 
   // ---- input ----------------------------------------------------------------
@@ -197,10 +259,14 @@ class ChatApp {
   private async handleLine(raw: string): Promise<void> {
     const line = raw.replace(/\r$/, "");
     if (line.trim() === "") return;
-    if (line.trim() !== "/away") this.subscription.markActive();
+    // Saying you are away or back is not activity that should decide it for you.
+    if (!["/away", "/back"].includes(line.trim())) this.subscription.markActive();
     if (line.startsWith("//")) return this.send(line.slice(1));
-    const dm = /^@(\S+)\s+(.+)$/.exec(line);
-    if (dm) return this.sendDirect(dm[1]!, dm[2]!);
+    if (line.startsWith("@")) {
+      const dm = /^@(\S+)\s+(.+)$/.exec(line.trim());
+      if (!dm) return this.print("! usage: @user <text> (a private message; nothing was sent)");
+      return this.sendDirect(dm[1]!, dm[2]!);
+    }
     if (!line.startsWith("/")) return this.send(line);
 
     const [command = "", ...args] = line.slice(1).trim().split(/\s+/);
@@ -250,18 +316,45 @@ class ChatApp {
     const room = this.current;
     if (!room) return this.print("! join a room first: /join <room>");
     // Nothing printed on success: our message shows when it comes back on the stream, in order.
-    await this.client.publish(room, content);
+    await this.track(this.client.publish(room, content), `~ pending: ${printable(content)} (not acknowledged by the broker yet)`);
   }
 
   /** A private message: stored in the recipient's inbox, shown to every device of theirs. */
   private async sendDirect(user: string, content: string): Promise<void> {
-    const result = await this.client.publish(`@${user}`, content);
-    this.print(`[dm → ${printable(user)}] ${printable(content)}${result.duplicate ? " (already sent)" : ""}`);
+    const line = `[dm → ${printable(user)}] ${printable(content)}`;
+    await this.track(
+      this.client.publish(`@${user}`, content).then((result) => this.print(`${this.paint.magenta(line)}${result.duplicate ? " (already sent)" : ""}`)),
+      `~ pending: ${line}`,
+    );
+  }
+
+  /**
+   * Waits for a publish while the broker answers, so piped input stays in
+   * order; when it does not (disconnected, or slow), marks the line pending
+   * and lets the next lines through. The SDK keeps retrying it in order; a
+   * failure is printed whenever it comes.
+   */
+  private async track(publish: Promise<unknown>, pendingLine: string): Promise<void> {
+    const settled = publish.then(
+      () => {},
+      (error: unknown) => this.print(`! not sent: ${errorLine(error).slice(2)}`),
+    );
+    this.unacknowledged.add(publish);
+    void settled.finally(() => this.unacknowledged.delete(publish));
+    if (this.subscription.state !== SubscriptionState.Connected) {
+      this.print(pendingLine);
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<"slow">((resolve) => (timer = setTimeout(() => resolve("slow"), PENDING_AFTER_MS)));
+    const outcome = await Promise.race([settled, slow]);
+    clearTimeout(timer);
+    if (outcome === "slow") this.print(pendingLine);
   }
 
   private async clearHistory(room: string): Promise<void> {
     await this.client.rpc.clearHistory({ room });
-    this.print(`* ${room}: history cleared (new epoch)`);
+    this.print(`* ${room}: history cleared`);
   }
 
   private async join(room: string): Promise<void> {
@@ -321,6 +414,7 @@ class ChatApp {
     const wasCurrent = this.current === room;
     this.joined.delete(room);
     this.deferred.delete(room);
+    this.notices.forget(room);
     if (wasCurrent) this.current = [...this.joined.keys()].at(-1);
     try {
       // The SDK forgets the room even if the call fails: nothing of it is shown any more.
@@ -361,19 +455,9 @@ class ChatApp {
   private async who(name: string | undefined): Promise<void> {
     const room = name ?? this.current;
     if (!room) return this.print("! usage: /who <room> (no current room)");
-    const { entries } = await this.client.presence(room);
+    // A joined room: what our stream says (the same list everyone's stream converges on); another: ask.
+    const entries = this.joined.get(room)?.announced ? this.subscription.presence(room) : (await this.client.presence(room)).entries;
     if (entries.length === 0) return this.print(`* ${room}: nobody`);
-    const byUser = new Map<string, PresenceEntry[]>();
-    for (const entry of entries) byUser.set(entry.user, [...(byUser.get(entry.user) ?? []), entry]);
-    const users = [...byUser.keys()].sort().map((user) => {
-      const sessions = byUser.get(user)!;
-      const details = [
-        sessions.length > 1 ? plural(sessions.length, "session") : sessions[0]!.device ? printable(sessions[0]!.device) : "",
-        // A user is away only when every session of theirs is.
-        sessions.every((e) => e.state === PresenceState.AWAY) ? "away" : "",
-      ].filter((d) => d !== "");
-      return details.length > 0 ? `${printable(user)} (${details.join(", ")})` : printable(user);
-    });
-    this.print(`* ${room}: ${users.join(", ")}`);
+    this.print(`* ${room}: ${describeUsers(entries)}`);
   }
 }

@@ -60,3 +60,11 @@ export function parseChoice<T extends string>(choices: readonly T[]): (text: str
     return text as T;
   };
 }
+
+/** A switch: on/true/yes/1 or off/false/no/0 (a flag without a value is "on"). */
+export function parseSwitch(text: string, what: string): boolean {
+  const word = text.trim().toLowerCase();
+  if (["on", "true", "yes", "1"].includes(word)) return true;
+  if (["off", "false", "no", "0"].includes(word)) return false;
+  throw new Error(`${what}: "${text}" is not on or off (1/0, true/false and yes/no work too)`);
+}

@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createMemoryEngine } from "../engine/memory.js";
@@ -10,8 +11,10 @@ import type { Engine, EngineOptions } from "../engine/engine.js";
 import { authConfigFromEnv, createAuthenticator } from "../server/auth.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import { checkSettings, resolveSettings, SECRET_ENV, settingFlags, settingsHelp, type ServeSettings } from "./settings.js";
-import { UsageError } from "./usage-error.js";
+import { parseArgsError, UsageError } from "./usage-error.js";
 import { reportListening, runWorkers, workerCount } from "./workers.js";
+import { createWebPage, DEV_TOKEN_TTL_MS } from "../server/web.js";
+import { mintToken } from "../tokens/mint.js";
 
 const HELP = `seqcast serve: start a broker on one port (gRPC, Connect, gRPC-Web)
 
@@ -55,15 +58,20 @@ function engineLocation(settings: ServeSettings): Record<string, string> {
 
 /** Parses the command line and environment; undefined means --help. Every mistake is a UsageError. */
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv): ServeSettings | undefined {
+  let values;
   try {
-    const { values } = parseArgs({
+    ({ values } = parseArgs({
       args: argv,
       options: { ...settingFlags(), help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: false,
-    });
-    if (values.help) return undefined;
-    const settings = resolveSettings(values as Record<string, string | undefined>, env);
+    }));
+  } catch (error) {
+    throw parseArgsError(error, "serve");
+  }
+  if (values.help) return undefined;
+  try {
+    const settings = resolveSettings(values as Record<string, string | boolean | undefined>, env);
     checkSettings(settings);
     return settings;
   } catch (error) {
@@ -77,23 +85,34 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     console.log(HELP);
     return 0;
   }
+  const usesDataDir = settings.engine === "sqlite" || (!env[SECRET_ENV] && !settings.jwtPublicKey && !settings.jwtJwks);
+  if (usesDataDir) checkDataDir(settings.dataDir);
   // Tokens: the secret, a public key or JWKS, else a secret the broker keeps in its data directory.
   let auth;
+  let authConfig;
   try {
     const keys = {
       [SECRET_ENV]: env[SECRET_ENV],
       SEQCAST_JWT_PUBLIC_KEY: settings.jwtPublicKey || undefined,
       SEQCAST_JWT_JWKS: settings.jwtJwks || undefined,
     };
-    auth = await createAuthenticator(authConfigFromEnv(keys, settings.dataDir));
+    authConfig = authConfigFromEnv(keys, settings.dataDir);
+    auth = await createAuthenticator(authConfig);
   } catch (error) {
     throw new UsageError(`authentication: ${(error as Error).message}`);
   }
+  const secret = authConfig.secret;
+  // Dev login mints with the HS256 secret; a broker verifying RS256/ES256 keys has none to mint with, and must not pretend.
+  if (settings.devLogin && !secret)
+    throw new UsageError("--dev-login needs the HS256 secret, but this broker verifies RS256/ES256 tokens; mint them with the private key's owner");
   // Several processes on one port: this one only supervises (see workers.ts).
   const workers = workerCount(settings.workers);
   if (workers > 1 && cluster.isPrimary) {
     return runWorkers(workers, { engine: settings.engine, ...engineLocation(settings), config: settings.broker });
   }
+  const web = createWebPage({
+    devLogin: settings.devLogin && secret ? (user) => mintToken(secret, { user, ttlMs: DEV_TOKEN_TTL_MS }) : undefined,
+  });
   let server: RunningServer;
   try {
     server = await startServer({
@@ -102,13 +121,11 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       port: settings.port,
       host: settings.host,
       authenticate: (header) => auth.authenticate(header),
+      web,
     });
   } catch (error) {
     if (error instanceof DatabaseLockedError) throw new UsageError(error.message);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE" || code === "EACCES")
-      throw new UsageError(`cannot listen on ${settings.host}:${settings.port} (${code}): choose another --port or stop what uses it`);
-    throw error;
+    throw listenError(error, settings);
   }
   const engine = server.broker.engine;
   const logStatus = ({ status, reason }: { status: string; reason: string }) =>
@@ -119,10 +136,14 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     port: server.port,
     engine: settings.engine,
     ...engineLocation(settings),
+    ...(web.built ? { page: `${server.url}/` } : {}),
+    ...(settings.devLogin ? { devLogin: true } : {}),
     config: settings.broker,
   };
   if (cluster.isWorker) reportListening(listening);
   else console.log(JSON.stringify({ msg: "seqcast listening", ...listening }));
+  if (!web.built && !cluster.isWorker)
+    console.log(JSON.stringify({ msg: `seqcast chat page not built (no ${web.dir}index.html): run 'npm run build:web'; serving the API only` }));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -145,4 +166,35 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   // A worker's channel to its primary would keep it alive.
   if (cluster.isWorker) process.disconnect?.();
   return 0;
+}
+
+/** Words for the errno codes a user can do something about. */
+const WHY: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ENOTDIR: "a file is in the way",
+  EEXIST: "it is a file, not a directory",
+  EROFS: "the file system is read-only",
+  ENOSPC: "the disk is full",
+};
+
+/** The data directory exists (or can be made) and is readable and writable; else a one-line UsageError. */
+function checkDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    throw new UsageError(`cannot use the data directory ${dir}: ${WHY[code] ?? (error as Error).message}; pick another with --data-dir DIR`);
+  }
+}
+
+/** Listening failures the user can fix, in one line; anything else stays a bug with its stack. */
+function listenError(error: unknown, settings: ServeSettings): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") return new UsageError(`port ${settings.port} is in use; pick another with --port N`);
+  if (code === "EACCES") return new UsageError(`port ${settings.port} needs privileges this user lacks; pick another with --port N (1024 or above)`);
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND")
+    return new UsageError(`cannot listen on ${settings.host}: no such address on this machine; pick another with --host H`);
+  return error;
 }

@@ -8,6 +8,7 @@ import {
   parseNonNegativeInt,
   parsePort,
   parsePositiveInt,
+  parseSwitch,
 } from "./parse.js";
 
 function parsePositiveDuration(text: string, what: string): number {
@@ -55,6 +56,8 @@ export interface ServeSettings {
   redisPresenceTtlMs: number;
   /** Node processes sharing the port; 0 = one per core. */
   workers: number;
+  /** The chat page may ask the broker for a token for any user name (development only). */
+  devLogin: boolean;
   broker: BrokerConfig;
 }
 
@@ -62,7 +65,7 @@ interface Setting<T> {
   /** The flag without dashes: `--history-size`. */
   flag: string;
   env: string;
-  /** Placeholder of the value in help: N, D (duration), B (bytes), … */
+  /** Placeholder of the value in help: N, D (duration), B (bytes), …; "" for a switch (a flag without a value). */
   value: string;
   /** The default as the user would write it. */
   defaultText: string;
@@ -123,6 +126,15 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   setting({ flag: "presence-grace", env: "SEQCAST_PRESENCE_GRACE", value: "D", defaultText: formatDuration(d.presenceGraceMs), help: "presence of a session that vanished is kept this long for a reconnect", parse: parseDuration, set: broker("presenceGraceMs") }),
   setting({ flag: "jwt-public-key", env: "SEQCAST_JWT_PUBLIC_KEY", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with this PEM public key instead of the HS256 secret", parse: (t) => t, set: (s, v) => (s.jwtPublicKey = v) }),
   setting({ flag: "jwt-jwks", env: "SEQCAST_JWT_JWKS", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with the keys of this JWKS file instead", parse: (t) => t, set: (s, v) => (s.jwtJwks = v) }),
+  setting({
+    flag: "dev-login",
+    env: "SEQCAST_DEV_LOGIN",
+    value: "",
+    defaultText: "off",
+    help: "development only: the chat page signs anyone in by name (POST /dev/token mints a 1-hour token with the HS256 secret); without it the page asks for a token",
+    parse: parseSwitch,
+    set: (s, v) => (s.devLogin = v),
+  }),
 ];
 
 /**
@@ -138,12 +150,14 @@ const shownDefault = (s: Setting<unknown>) => (s.defaultText === "" ? "none" : s
  * Settings from the environment, then the flags (flags win). Throws an Error
  * naming the flag or variable on a bad value.
  */
-export function resolveSettings(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv): ServeSettings {
+export function resolveSettings(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): ServeSettings {
   const settings = {
     broker: { ...defaultBrokerConfig },
   } as ServeSettings;
   for (const s of SETTINGS) {
-    const fromFlag = flags[s.flag];
+    // A switch given on the command line is `true`; its text form is what the environment would say.
+    const flag = flags[s.flag];
+    const fromFlag = typeof flag === "boolean" ? (flag ? "on" : "off") : flag;
     const fromEnv = env[s.env];
     // An environment variable set but empty counts as unset.
     const [text, what] =
@@ -165,13 +179,13 @@ export function checkSettings(settings: ServeSettings): void {
 }
 
 /** parseArgs options for every setting. */
-export function settingFlags(): Record<string, { type: "string" }> {
-  return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: "string" as const }]));
+export function settingFlags(): Record<string, { type: "string" | "boolean" }> {
+  return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: s.value === "" ? ("boolean" as const) : ("string" as const) }]));
 }
 
 /** The options part of `seqcast serve --help`. */
 export function settingsHelp(): string {
-  const left = SETTINGS.map((s) => `  --${s.flag} ${s.value}`);
+  const left = SETTINGS.map((s) => `  --${s.flag}${s.value === "" ? "" : ` ${s.value}`}`);
   const width = Math.max(...left.map((l) => l.length)) + 2;
   const envWidth = Math.max(...SETTINGS.map((s) => s.env.length)) + 2;
   return SETTINGS.map((s, i) => `${left[i]!.padEnd(width)}${s.env.padEnd(envWidth)}${s.help} (default ${shownDefault(s)})`).join("\n");

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./parse.js";
 import { mintToken } from "../tokens/mint.js";
 import { loadOrCreateSecret } from "../tokens/secret.js";
-import { UsageError } from "./usage-error.js";
+import { parseArgsError, UsageError } from "./usage-error.js";
 
 const HELP = `seqcast token: mint an access token (HS256 JWT) with the broker's secret
 
@@ -49,7 +49,7 @@ export async function token(argv: string[], env: NodeJS.ProcessEnv = process.env
       strict: true,
     }));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw parseArgsError(error, "token");
   }
   if (values.help) {
     console.log(HELP);

@@ -1,3 +1,5 @@
+import type { Timer } from "./timers.js";
+
 /** A room position to acknowledge. */
 export interface AckPosition {
   epoch: string;
@@ -10,7 +12,7 @@ export interface AckPosition {
  */
 export class AckBatcher {
   private readonly pending = new Map<string, AckPosition>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
 
   /** `send` returns false when it cannot send now (no live session): the acks are kept. */
   constructor(

@@ -2,41 +2,35 @@ import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { HistoryDirection, PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
-import { createTransport, type Protocol } from "./transport.js";
-import { createFailoverTransport } from "./failover.js";
 import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
 import { StreamPublisher } from "./stream-publisher.js";
 import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
 
+/**
+ * What every SeqcastClient needs, whatever the runtime. The transport comes
+ * from the runtime's entry: createSeqcastClient (src/client/node.ts,
+ * connect-node: gRPC, Connect, gRPC-Web) or createWebSeqcastClient
+ * (src/client/web.ts, connect-web over fetch).
+ */
 export interface SeqcastClientOptions {
-  /** Broker URL, e.g. http://127.0.0.1:8080 (or baseUrls). */
-  baseUrl?: string;
-  /**
-   * Several nodes of one deployment (brokers on one Redis), in order of
-   * preference: calls go to one node and move to the next when it fails
-   * (connection lost, shutting down, its storage unreachable). Publishes are
-   * retried and subscriptions resume there with every guarantee unchanged.
-   */
-  baseUrls?: string[];
+  /** Carries every call (without the token: the client adds it). */
+  transport: Transport;
   /**
    * The bearer token (a JWT, e.g. from `seqcast token --user alice`) sent
    * with every call, or a function that returns the current one; the broker
    * takes the caller's identity from it.
    */
   token: TokenSource;
-  protocol?: Protocol;
-  httpVersion?: "1.1" | "2";
-  /** Use this transport instead of building one from baseUrl/protocol. */
-  transport?: Transport;
   /** Publishes per room on the wire at once (default 32, 1024 over a PublishStream); order is kept regardless. */
   maxPublishesInFlight?: number;
   /**
-   * How publish() reaches the broker: "stream" (one PublishStream, needs
-   * HTTP/2), "unary" (a Publish call each), or "auto" (default: stream for
-   * gRPC and for Connect over HTTP/2, unary otherwise).
+   * How publish() reaches the broker: "stream" (one PublishStream; needs a
+   * transport with bidirectional streaming, i.e. HTTP/2) or "unary" (a
+   * Publish call each; default here — the runtime entries choose, see
+   * createSeqcastClient).
    */
-  publishVia?: "auto" | "stream" | "unary";
+  publishVia?: "stream" | "unary";
   /** Attempts per publish before it fails (default 10); retries only on retryable errors. */
   maxPublishAttempts?: number;
   /** Backoff between publish retries. */
@@ -96,24 +90,12 @@ export class SeqcastClient {
   constructor(options: SeqcastClientOptions) {
     this.options = options;
     this.retryContext = { tokenRefreshable: typeof options.token === "function" };
-    const transport = options.transport ?? this.transportFor(options);
-    this.rpc = createClient(PubSubService, withToken(transport, options.token));
-    const via = options.publishVia ?? "auto";
-    const http2 = (options.protocol ?? "grpc") === "grpc" || (options.protocol === "connect" && (options.httpVersion ?? "2") === "2");
-    if (via === "stream" || (via === "auto" && !options.transport && http2)) this.streamPublisher = new StreamPublisher(this.rpc);
+    this.rpc = createClient(PubSubService, withToken(options.transport, options.token));
+    if (options.publishVia === "stream") this.streamPublisher = new StreamPublisher(this.rpc);
   }
 
   /** Set when publishes go over a PublishStream. */
   private readonly streamPublisher: StreamPublisher | undefined;
-
-  private transportFor(options: SeqcastClientOptions): Transport {
-    const urls = options.baseUrls ?? (options.baseUrl !== undefined ? [options.baseUrl] : []);
-    if (urls.length === 0) throw new Error("createSeqcastClient: set baseUrl (or baseUrls, or transport)");
-    const transports = urls.map((baseUrl) =>
-      createTransport({ baseUrl, protocol: options.protocol, httpVersion: options.httpVersion }),
-    );
-    return transports.length === 1 ? transports[0]! : createFailoverTransport(transports);
-  }
 
   /**
    * Publishes one message and resolves with its position once the broker
@@ -184,8 +166,4 @@ export class SeqcastClient {
     subscription.start();
     return subscription;
   }
-}
-
-export function createSeqcastClient(options: SeqcastClientOptions): SeqcastClient {
-  return new SeqcastClient(options);
 }

@@ -1,4 +1,7 @@
-export { SeqcastClient, createSeqcastClient } from "./client.js";
+// The SDK's Node entry (the browser's is ./web.ts).
+export { SeqcastClient } from "./client.js";
+export { createSeqcastClient } from "./node.js";
+export type { NodeClientOptions } from "./node.js";
 export type {
   SeqcastClientOptions,
   PublishOptions,
@@ -14,7 +17,7 @@ export type { BufferPosition, HistoryFill, ReorderOutput, ResetReason, Sequenced
 export { backoffDelay, defaultBackoff, errorReason, isRetryable, retryAfterMs, retryDelay } from "./retry.js";
 export type { BackoffPolicy } from "./retry.js";
 export { createTransport } from "./transport.js";
-export { createFailoverTransport } from "./failover.js";
 export type { Protocol, TransportOptions } from "./transport.js";
 export { withToken } from "./auth.js";
 export type { TokenSource } from "./auth.js";
+export { createFailoverTransport } from "./failover.js";

@@ -1,6 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { ConnectError } from "@connectrpc/connect";
 import { isRetryable, retryDelay, type BackoffPolicy, type RetryContext } from "./retry.js";
+import { unref } from "./timers.js";
 
 export interface QueuedPublish<R> {
   /** Sends the request once; the queue calls it again on retryable failures. */
@@ -97,11 +97,14 @@ export class PublishQueue<R> {
     this.retries.sort((a, b) => a.seq - b.seq);
     this.waiting.unshift(...this.retries.splice(0));
     const delay = retryDelay(this.lastError, this.failures++, this.options.backoff);
-    setTimeout(() => {
-      this.paused = false;
-      this.pump();
-    }, delay).unref();
+    unref(
+      setTimeout(() => {
+        this.paused = false;
+        this.pump();
+      }, delay),
+    );
   }
 }
 
-export const newClientMessageId = (): string => randomUUID();
+/** Web Crypto's randomUUID: global in Node 20 and in browsers (secure contexts, which include http://localhost). */
+export const newClientMessageId = (): string => globalThis.crypto.randomUUID();

@@ -23,7 +23,17 @@ export enum SubscriptionState {
 
 export type SubscriptionEvent =
   | { type: "state"; from: SubscriptionState; to: SubscriptionState; reason: string; error?: ConnectError }
-  | { type: "subscribed"; room: string; epoch: string; sequence: bigint; recovered: boolean }
+  | {
+      type: "subscribed";
+      room: string;
+      epoch: string;
+      sequence: bigint;
+      recovered: boolean;
+      /** Who is in the room now (the broker's list; empty for inboxes and patterns). Replaces what was known after a reconnect. */
+      present: PresenceEntry[];
+    }
+  /** The room's last messages before its first subscription (option `backlog`), oldest first, ahead of its live ones. */
+  | { type: "backlog"; room: string; messages: Message[] }
   | { type: "message"; room: string; message: Message }
   | {
       type: "reset";
@@ -50,6 +60,13 @@ export interface SubscriptionOptions {
   backoff?: BackoffPolicy;
   /** Heartbeat intervals of silence after which the stream is presumed dead. */
   missedHeartbeats?: number;
+  /**
+   * On a room's first subscription, unless it resumes (`since`, or a
+   * durable subscriber's last ack), fetch up to this many earlier messages
+   * and emit them as a `backlog` event before the room's live messages.
+   * Default 0 (none).
+   */
+  backlog?: number;
   /** Resume positions per room, e.g. persisted from an earlier run. */
   since?: Record<string, { epoch: string; sequence: bigint }>;
   /**

@@ -1,10 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { PresenceState, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
+import type { PresenceEvent, SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { PresenceState, type Message, type PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import type { SeqcastClient } from "./client.js";
 import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
 import { AckBatcher, type AckPosition } from "./ack-batcher.js";
+import { PresenceView } from "./presence-view.js";
+import { BacklogGate } from "./backlog-gate.js";
 import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
+import { unref, type Timer } from "./timers.js";
 import {
   PRESENCE_KINDS,
   SubscriptionState,
@@ -18,6 +21,9 @@ export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } fro
 import { roomNameError } from "../names/rooms.js";
 import { isPattern, matchesPattern, patternError } from "../names/patterns.js";
 
+/** GetHistory returns at most this many messages per call. */
+const MAX_BACKLOG = 1000;
+
 /**
  * A live session over one Subscribe stream, kept alive across failures.
  * Per room it runs a ReorderBuffer: the application sees each room's
@@ -30,10 +36,10 @@ export class Subscription {
   private readonly rooms = new Set<string>();
   private readonly filters = new Map<string, string>();
   private readonly buffers = new Map<string, ReorderBuffer<Message>>();
-  private readonly gapTimers = new Map<string, NodeJS.Timeout>();
+  private readonly gapTimers = new Map<string, Timer>();
   private readonly filling = new Set<string>();
   private stream: AbortController | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private watchdog: Timer | undefined;
   private heartbeatMs = 0;
   private readonly closed = new AbortController();
   private sessionIdValue: string | undefined;
@@ -43,8 +49,13 @@ export class Subscription {
   private readonly acks: AckBatcher;
   /** The session the next Subscribe replaces (presence carries over within the grace period). */
   private previousSessionId = "";
-  private presence: "online" | "away" = "online";
-  private idleTimer: NodeJS.Timeout | undefined;
+  private ownState: "online" | "away" = "online";
+  /** Who is in each room held by name (not via a pattern), kept from the stream. */
+  private readonly present = new PresenceView();
+  /** Rooms whose live output waits for their backlog (see fetchBacklog). */
+  private readonly backlogs = new BacklogGate<ReorderOutput<Message>>();
+  private userValue: string | undefined;
+  private idleTimer: Timer | undefined;
 
   constructor(
     private readonly client: SeqcastClient,
@@ -65,6 +76,20 @@ export class Subscription {
   /** Id of the current session, while connected. */
   get sessionId(): string | undefined {
     return this.sessionIdValue;
+  }
+
+  /** The user the broker knows this session as (from its token), once a session started. */
+  get user(): string | undefined {
+    return this.userValue;
+  }
+
+  /**
+   * Who is in `room` (held by name), one entry per session, oldest join
+   * first: the broker's list at the last `subscribed`, kept up to date by
+   * the presence events since (each of which is also emitted).
+   */
+  presence(room: string): PresenceEntry[] {
+    return this.present.list(room);
   }
 
   /** Last delivered position per room (what a resume would start from). */
@@ -129,6 +154,8 @@ export class Subscription {
     this.rooms.delete(room);
     this.filters.delete(room);
     this.buffers.delete(room);
+    this.present.forget(room);
+    this.backlogs.drop(room);
     // Leaving a pattern forgets the rooms it alone brought in.
     if (isPattern(room)) for (const held of [...this.buffers.keys()]) if (!this.holds(held)) this.buffers.delete(held);
     clearTimeout(this.gapTimers.get(room));
@@ -168,25 +195,31 @@ export class Subscription {
     return true;
   }
 
-  /** Sets this session's presence state in its rooms (online or away). */
+  /**
+   * Sets this session's presence state in its rooms (online or away). Saying
+   * what is already so sends nothing: every call would be an update event
+   * for everyone in those rooms.
+   */
   async setPresence(state: "online" | "away"): Promise<void> {
-    this.presence = state;
+    if (this.ownState === state) return;
+    this.ownState = state;
     await this.sendPresence(state);
   }
 
   /** The user did something: back online if away, and the idle clock restarts. */
   markActive(): void {
-    if (this.presence === "away") void this.setPresence("online").catch(() => {});
+    if (this.ownState === "away") void this.setPresence("online").catch(() => {});
     this.armIdleTimer();
   }
 
   private armIdleTimer(): void {
     if (this.options.awayAfterMs === undefined || this.isClosed()) return;
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.presence === "online") void this.setPresence("away").catch(() => {});
-    }, this.options.awayAfterMs);
-    this.idleTimer.unref();
+    this.idleTimer = unref(
+      setTimeout(() => {
+        if (this.ownState === "online") void this.setPresence("away").catch(() => {});
+      }, this.options.awayAfterMs),
+    );
   }
 
   private async sendPresence(state: "online" | "away"): Promise<void> {
@@ -283,8 +316,7 @@ export class Subscription {
     if (this.heartbeatMs <= 0) return;
     clearTimeout(this.watchdog);
     const silence = this.heartbeatMs * (this.options.missedHeartbeats ?? 3) + 1000;
-    this.watchdog = setTimeout(() => this.stream?.abort(), silence);
-    this.watchdog.unref();
+    this.watchdog = unref(setTimeout(() => this.stream?.abort(), silence));
   }
 
   private handle(event: SubscribeEvent): void {
@@ -293,8 +325,9 @@ export class Subscription {
       case "sessionStarted":
         this.sessionIdValue = e.value.sessionId;
         this.previousSessionId = e.value.sessionId;
+        this.userValue = e.value.user;
         // A new session starts online: restore "away" if that is where we were.
-        if (this.presence === "away") void this.sendPresence("away");
+        if (this.ownState === "away") void this.sendPresence("away");
         this.armIdleTimer();
         this.heartbeatMs = e.value.heartbeatIntervalMs;
         this.feedWatchdog();
@@ -308,7 +341,7 @@ export class Subscription {
         const { room, position, recovered, resumedFrom, pattern } = e.value;
         if (!position) return;
         if (isPattern(room)) {
-          if (this.rooms.has(room)) this.emit({ type: "subscribed", room, epoch: "", sequence: 0n, recovered: false });
+          if (this.rooms.has(room)) this.emit({ type: "subscribed", room, epoch: "", sequence: 0n, recovered: false, present: [] });
           return;
         }
         if (!this.holds(room)) return;
@@ -318,8 +351,17 @@ export class Subscription {
         if (buffer && pattern) return;
         // A first subscription starts where the replay (if any) starts, else live.
         if (!buffer) this.buffers.set(room, new ReorderBuffer<Message>(recovered && resumedFrom ? resumedFrom : position));
-        this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered });
+        // The broker's list replaces ours: after a reconnect it is all that is true.
+        if (!pattern) this.present.reset(room, e.value.present);
+        this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered, present: this.present.list(room) });
         if (buffer) this.output(room, buffer.rebase(position, recovered));
+        else {
+          if (!recovered && !pattern && (this.options.backlog ?? 0) > 0 && position.sequence > 0n) this.fetchBacklog(room, position);
+          // A durable subscriber starting afresh starts here: without an ack of this point its next run would
+          // start afresh again (and show the same backlog), however long it had been running.
+          if (!recovered && position.sequence > 0n && this.options.subscriber !== undefined && this.options.ack !== "manual")
+            this.acks.queue(room, { epoch: position.epoch, sequence: position.sequence });
+        }
         return;
       }
       case "message": {
@@ -331,12 +373,12 @@ export class Subscription {
         this.scheduleGapFill(message.room);
         return;
       }
-      case "presence": {
-        const kind = PRESENCE_KINDS[e.value.kind];
-        if (kind && e.value.entry && this.holds(e.value.room))
-          this.emit({ type: "presence", room: e.value.room, kind, entry: e.value.entry });
+      case "presence":
+        return this.presenceChanged(e.value);
+      case "presenceChanges":
+        // Several changes of one room batched by the broker: the same as each on its own, in order.
+        for (const change of e.value.changes) this.presenceChanged(change);
         return;
-      }
       case "unsubscribed":
         this.emit({ type: "unsubscribed", room: e.value.room });
         return;
@@ -360,16 +402,23 @@ export class Subscription {
     }
   }
 
+  private presenceChanged(change: PresenceEvent): void {
+    const kind = PRESENCE_KINDS[change.kind];
+    const { room, entry } = change;
+    if (kind && entry && this.holds(room) && this.present.apply(room, kind, entry)) this.emit({ type: "presence", room, kind, entry });
+  }
+
   // ---- gap filling ------------------------------------------------------
 
   private scheduleGapFill(room: string): void {
     const buffer = this.buffers.get(room);
     if (!buffer?.missing() || this.gapTimers.has(room) || this.filling.has(room)) return;
-    const timer = setTimeout(() => {
-      this.gapTimers.delete(room);
-      void this.fillGap(room);
-    }, this.options.gapFillDelayMs ?? 200);
-    timer.unref();
+    const timer = unref(
+      setTimeout(() => {
+        this.gapTimers.delete(room);
+        void this.fillGap(room);
+      }, this.options.gapFillDelayMs ?? 200),
+    );
     this.gapTimers.set(room, timer);
   }
 
@@ -394,9 +443,33 @@ export class Subscription {
     this.scheduleGapFill(room);
   }
 
+  // ---- backlog ----------------------------------------------------------
+
+  /**
+   * The last messages before a room's first subscription, emitted as one
+   * `backlog` event ahead of anything live of the room: what it delivers
+   * meanwhile is held back, so the application sees the room in order.
+   */
+  private fetchBacklog(room: string, position: { epoch: string; sequence: bigint }): void {
+    const limit = Math.min(this.options.backlog ?? 0, MAX_BACKLOG);
+    const fetch = async () => {
+      try {
+        const filter = this.filters.get(room);
+        const page = await this.client.history(room, { before: position.sequence + 1n, limit, direction: "backward", filter });
+        if (!this.backlogs.isHolding(room) || page.epoch !== position.epoch) return;
+        const messages = page.messages.filter((m) => m.sequence <= position.sequence);
+        if (messages.length > 0) this.emit({ type: "backlog", room, messages });
+      } catch (error) {
+        this.emit({ type: "warning", error: ConnectError.from(error) });
+      }
+    };
+    this.backlogs.hold(room, fetch, (held) => this.output(room, held));
+  }
+
   // ---- events -----------------------------------------------------------
 
   private output(room: string, outputs: ReorderOutput<Message>[]): void {
+    if (this.backlogs.offer(room, outputs)) return;
     for (const out of outputs) {
       if (out.type === "deliver") {
         this.emit({ type: "message", room, message: out.item });

@@ -186,7 +186,12 @@ export interface Engine {
   presenceSet(room: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void>;
   /** Remove a presence entry and fan out a leave; false if it was absent. */
   presenceRemove(room: string, sessionId: string): Promise<boolean>;
-  /** The room's entries, oldest join first. */
+  /**
+   * The room's entries, oldest join first. Reflects at least every change
+   * whose event the listener received before the call (a joining session's
+   * `subscribed.present` is read while its live events are parked; see
+   * src/broker/presence-snapshot.ts for events that race with the read).
+   */
   presenceList(room: string): Promise<PresenceEntry[]>;
 
   /** Record that `subscriber` acknowledged everything up to `position` in the room. */

@@ -101,6 +101,7 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
             recovered: event.recovered,
             resumedFrom: event.resumedFrom && toPbPosition(event.resumedFrom),
             pattern: event.pattern ?? "",
+            present: (event.present ?? []).map((entry) => toPbPresenceEntry(entry)),
           },
         },
       });

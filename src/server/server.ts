@@ -17,6 +17,7 @@ import { createGrpcFastPath } from "./grpc/fast-path.js";
 import { registerHealth, type HealthState } from "./health.js";
 import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
+import type { WebPage } from "./web.js";
 
 /** Verifies the `authorization` header of a call; throws BrokerError("unauthenticated") otherwise. */
 export type Authenticate = (authorization: string | null) => Promise<Identity>;
@@ -31,6 +32,8 @@ export interface ServerOptions {
   host?: string;
   /** Time and timers of the broker and the keepalive (default: the system clock). */
   clock?: Clock;
+  /** The chat page and its dev login (src/server/web.ts); asked first, for every request. */
+  web?: WebPage;
 }
 
 export interface RunningServer {
@@ -106,17 +109,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const connections = new Connections();
   // gRPC's hot calls go to the lean writer on the HTTP/2 stream itself;
   // everything else gets Node's compatibility request/response objects and
-  // connect-node, exactly as a request listener would.
+  // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
   const fastPath = createGrpcFastPath({ broker, authenticate: options.authenticate, readMaxBytes });
   const h2 = http2.createServer();
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     connections.trackStream(stream);
     if (fastPath(stream, headers)) return;
-    handler(new http2.Http2ServerRequest(stream, headers, {}, rawHeaders), new http2.Http2ServerResponse(stream));
+    const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
+    const response = new http2.Http2ServerResponse(stream);
+    if (!options.web?.handle(request, response)) handler(request, response);
   });
   const h1 = http.createServer((request, response) => {
     connections.trackRequest(response);
-    handler(request, response);
+    if (!options.web?.handle(request, response)) handler(request, response);
   });
   const server = net.createServer({ noDelay: true }, (socket) => {
     let head = Buffer.alloc(0);
@@ -149,13 +154,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keepalive.add(session);
     session.once("close", () => keepalive.delete(session));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // A port in use: the broker's timers and engine must not keep the process alive.
+    keepalive.close();
+    await broker.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== "0.0.0.0" && options.host !== "::" ? options.host : "127.0.0.1";
   let closing: Promise<void> | undefined;

@@ -61,7 +61,7 @@ describe("codecs", () => {
 
   test("streams the same events to a Connect JSON client as to binary ones", async ({ broker, client }) => {
     const { createConnectTransport } = await import("@connectrpc/connect-node");
-    const { createSeqcastClient } = await import("../../src/client/client.js");
+    const { createSeqcastClient } = await import("../../src/client/index.js");
     const json = createSeqcastClient({
       baseUrl: broker.url,
       token: testToken("jason"),

@@ -1,5 +1,5 @@
 import { defaultBrokerConfig, type BrokerConfig } from "../../src/broker/config.js";
-import { createSeqcastClient, type SeqcastClient } from "../../src/client/client.js";
+import { createSeqcastClient, type SeqcastClient } from "../../src/client/index.js";
 import { createMemoryEngine } from "../../src/engine/memory.js";
 import { startServer, type RunningServer } from "../../src/server/server.js";
 import { testAuthenticate, testToken, type TestClaims } from "./tokens.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
-import { createSeqcastClient } from "../../src/client/client.js";
+import { createSeqcastClient } from "../../src/client/index.js";
 import { createFailoverTransport } from "../../src/client/failover.js";
 import { PubSubService, SubscribeEventSchema, type SubscribeRequest, type SubscribeResponse } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { MessageSchema } from "../../gen/es/seqcast/v1/types_pb.js";

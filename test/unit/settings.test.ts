@@ -53,7 +53,11 @@ describe("the settings table of seqcast serve", () => {
       [["--history-ttl", "soon"], {}, /--history-ttl: "soon" is not a duration/],
       [["--engine", "mongo"], {}, /--engine: "mongo" is not one of sqlite, memory/],
       [[], { SEQCAST_MAX_MESSAGE_BYTES: "lots" }, /SEQCAST_MAX_MESSAGE_BYTES: "lots" is not a size/],
-      [["--frobnicate"], {}, /frobnicate/],
+      [["--frobnicate"], {}, /^unknown option --frobnicate; see 'seqcast serve --help'$/],
+      [["--port"], {}, /^--port needs a value; see 'seqcast serve --help'$/],
+      [["8080"], {}, /^unexpected argument '8080'; options start with --/],
+      [["--dev-login=maybe"], {}, /--dev-login/],
+      [[], { SEQCAST_DEV_LOGIN: "maybe" }, /SEQCAST_DEV_LOGIN: "maybe" is not on or off/],
       [["--redis-url", "127.0.0.1:6379"], {}, /--redis-url: "127.0.0.1:6379" is not a URL \(use e.g. redis:\/\/127.0.0.1:6379\)/],
       [[], { SEQCAST_REDIS_URL: "http://cache:6379" }, /SEQCAST_REDIS_URL: "http:\/\/cache:6379" is not a redis:\/\/ or rediss:\/\/ URL/],
       [["--redis-presence-ttl", "0"], {}, /--redis-presence-ttl: "0" must be longer than 0/],
@@ -65,6 +69,13 @@ describe("the settings table of seqcast serve", () => {
     for (const [argv, env, message] of cases)
       assert.throws(() => parseServeArgs(argv, env), (error: unknown) => error instanceof UsageError && message.test(error.message));
     assert.equal(parseServeArgs(["--help"], {}), undefined);
+  });
+
+  it("takes switches without a value: --dev-login, or SEQCAST_DEV_LOGIN=1", () => {
+    assert.equal(parseServeArgs([], {})!.devLogin, false);
+    assert.equal(parseServeArgs(["--dev-login"], {})!.devLogin, true);
+    assert.equal(parseServeArgs([], { SEQCAST_DEV_LOGIN: "1" })!.devLogin, true);
+    assert.equal(parseServeArgs([], { SEQCAST_DEV_LOGIN: "off" })!.devLogin, false);
   });
 
   it("parses and prints durations and sizes", () => {

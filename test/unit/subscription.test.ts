@@ -2,16 +2,18 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
-import { createSeqcastClient } from "../../src/client/client.js";
-import { SubscriptionState, type SubscriptionEvent } from "../../src/client/subscription.js";
+import { createSeqcastClient } from "../../src/client/index.js";
+import { SubscriptionState, type SubscriptionEvent, type SubscriptionOptions } from "../../src/client/subscription.js";
 import {
+  HistoryDirection,
+  PresenceEventKind,
   PubSubService,
   SubscribeEventSchema,
   type SubscribeEvent,
   type SubscribeRequest,
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { MessageSchema, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
+import { MessageSchema, PresenceEntrySchema, PresenceState, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
 import { testToken } from "../support/tokens.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -29,6 +31,8 @@ class FakeBroker {
   history: Message[] = [];
   historyEpoch = "e1";
   firstSequence = 1n;
+  /** GetHistory answers once this settles (a slow history read). */
+  historyGate: Promise<void> = Promise.resolve();
   private waiters: Array<() => void> = [];
   /** Steps pushed while a stream is open. */
   live: Step[] = [];
@@ -56,12 +60,15 @@ class FakeBroker {
         }
       },
       async getHistory(request) {
-        const messages = fake.history.filter(
+        await fake.historyGate;
+        const all = fake.history.filter(
           (m) =>
             m.sequence > request.afterSequence &&
             (request.beforeSequence === 0n || m.sequence < request.beforeSequence) &&
             m.sequence >= fake.firstSequence,
         );
+        const limit = request.limit || 100;
+        const messages = request.direction === HistoryDirection.BACKWARD ? all.slice(-limit) : all.slice(0, limit);
         return {
           messages,
           position: { epoch: fake.historyEpoch, sequence: fake.history.at(-1)?.sequence ?? 0n },
@@ -75,8 +82,13 @@ class FakeBroker {
 
 const started = (id = "s1") =>
   create(SubscribeEventSchema, { event: { case: "sessionStarted", value: { sessionId: id, user: "u", heartbeatIntervalMs: 0 } } });
-const subscribed = (epoch: string, sequence: bigint, recovered = false) =>
-  create(SubscribeEventSchema, { event: { case: "subscribed", value: { room: "r", position: { epoch, sequence }, recovered } } });
+const entry = (user: string, session: string, state = PresenceState.ONLINE) => create(PresenceEntrySchema, { user, sessionId: session, state });
+const subscribed = (epoch: string, sequence: bigint, recovered = false, present: string[] = []) =>
+  create(SubscribeEventSchema, {
+    event: { case: "subscribed", value: { room: "r", position: { epoch, sequence }, recovered, present: present.map((u) => entry(u, `${u}-1`)) } },
+  });
+const presence = (kind: PresenceEventKind, user: string, state = PresenceState.ONLINE) =>
+  create(SubscribeEventSchema, { event: { case: "presence", value: { room: "r", kind, entry: entry(user, `${user}-1`, state) } } });
 const msg = (sequence: number, epoch = "e1") => create(MessageSchema, { room: "r", epoch, sequence: BigInt(sequence), content: `m${sequence}` });
 const message = (sequence: number, epoch = "e1") =>
   create(SubscribeEventSchema, { event: { case: "message", value: msg(sequence, epoch) } });
@@ -89,10 +101,11 @@ describe("Subscription against a scripted broker", () => {
     Object.assign(fake, { scripts: [], requests: [], history: [], historyEpoch: "e1", firstSequence: 1n });
   });
 
-  function open() {
+  function open(options: SubscriptionOptions = {}) {
     const sub = createSeqcastClient({ baseUrl: "http://in-memory", token: testToken("u"), transport }).subscribe(["r"], {
       gapFillDelayMs: 20,
       backoff: { baseMs: 5, maxMs: 20 },
+      ...options,
     });
     const events: SubscriptionEvent[] = [];
     sub.on((e) => events.push(e));
@@ -153,6 +166,66 @@ describe("Subscription against a scripted broker", () => {
     const { sub, delivered } = open();
     await waitUntil(() => delivered().length === 3, "deliveries");
     assert.deepEqual(delivered(), ["m1", "reset:lost:8", "m10"]);
+    await sub.close();
+  });
+
+  it("keeps who is here: the list at subscribe, then the events; a resubscribe replaces it", async () => {
+    fake.scripts = [
+      [
+        started("s1"),
+        subscribed("e1", 0n, false, ["ann", "bob"]),
+        presence(PresenceEventKind.JOIN, "cid"),
+        // A batch of changes counts as each of them in order.
+        create(SubscribeEventSchema, {
+          event: {
+            case: "presenceChanges",
+            value: {
+              room: "r",
+              changes: [
+                { room: "r", kind: PresenceEventKind.UPDATE, entry: entry("ann", "ann-1", PresenceState.AWAY) },
+                { room: "r", kind: PresenceEventKind.LEAVE, entry: entry("bob", "bob-1") },
+              ],
+            },
+          },
+        }),
+        presence(PresenceEventKind.LEAVE, "dan"), // never listed: no news
+        message(1),
+        new ConnectError("broker restarting", Code.Unavailable),
+      ],
+      // The restarted broker knows only who came back so far.
+      [started("s2"), subscribed("e1", 1n, true, ["cid"]), message(2)],
+    ];
+    const { sub, events } = open();
+    const who = () => sub.presence("r").map((e) => `${e.user}${e.state === PresenceState.AWAY ? " (away)" : ""}`);
+    const seen: string[][] = [];
+    sub.on((e) => void (e.type === "message" && seen.push(who())));
+    await waitUntil(() => seen.length === 2, "both messages");
+    assert.deepEqual(seen[0]!.sort(), ["ann (away)", "cid"]);
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === "presence" ? [`${e.kind}:${e.entry.user}`] : e.type === "subscribed" ? [`subscribed:${e.present.map((p) => p.user)}`] : [])),
+      ["subscribed:ann,bob", "join:cid", "update:ann", "leave:bob", "subscribed:cid"],
+    );
+    assert.deepEqual(seen[1], ["cid"]);
+    assert.equal(sub.user, "u");
+    await sub.close();
+  });
+
+  it("emits the backlog before the room's live messages, even when those arrive first", async () => {
+    fake.history = [msg(1), msg(2), msg(3), msg(4)];
+    let answer!: () => void;
+    fake.historyGate = new Promise((resolve) => (answer = resolve));
+    fake.scripts = [[started(), subscribed("e1", 3n), message(4), message(5)]];
+    const { sub, events } = open({ backlog: 2 });
+    await waitUntil(() => fake.requests.length === 1, "subscribe");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.deepEqual(events.filter((e) => e.type === "message"), [], "live messages wait for the backlog");
+    answer();
+    await waitUntil(() => events.filter((e) => e.type === "message").length === 2, "live messages");
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === "backlog" ? [`backlog:${e.messages.map((m) => m.sequence)}`] : e.type === "message" ? [`m${e.message.sequence}`] : [])),
+      ["backlog:2,3", "m4", "m5"],
+    );
+    // A resumed room gets no backlog: what it missed is replayed instead.
     await sub.close();
   });
 

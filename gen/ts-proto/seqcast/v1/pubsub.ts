@@ -76,7 +76,11 @@ export enum PresenceEventKind {
   PRESENCE_EVENT_KIND_UNSPECIFIED = 0,
   /** PRESENCE_EVENT_KIND_JOIN - A session joined the room. */
   PRESENCE_EVENT_KIND_JOIN = 1,
-  /** PRESENCE_EVENT_KIND_LEAVE - A session left the room (Leave, end of stream, or lost connection). */
+  /**
+   * PRESENCE_EVENT_KIND_LEAVE - A session left the room (Leave, end of stream, or lost connection). A
+   * broker shutting down gracefully sends none for the sessions it ends (see
+   * Subscribe).
+   */
   PRESENCE_EVENT_KIND_LEAVE = 2,
   /** PRESENCE_EVENT_KIND_UPDATE - A session changed state in the room. */
   PRESENCE_EVENT_KIND_UPDATE = 3,
@@ -483,6 +487,19 @@ export interface Subscribed {
    * match (`position` is the sequence before it); it has no presence entry.
    */
   pattern: string;
+  /**
+   * The room's presence as of this point of the stream: every session present
+   * when the room's live events start, oldest join first. The `presence`
+   * events after this `subscribed` change it (join and update set their
+   * session's entry, leave removes it); none of them repeats a change this
+   * list already holds, and none is missing. This session's own entry
+   * follows as a join event (after a reconnect that took over the previous
+   * session's presence, it is listed here and an update follows). A client
+   * that gets `subscribed` again for a room (after a reconnect) replaces what
+   * it knew of the room's presence with this list. Empty for inboxes and for
+   * rooms joined through a pattern, which have no presence.
+   */
+  present: PresenceEntry[];
 }
 
 /** A room was left by the session. */
@@ -2515,7 +2532,7 @@ export const SessionStarted: MessageFns<SessionStarted> = {
 };
 
 function createBaseSubscribed(): Subscribed {
-  return { room: "", position: undefined, recovered: false, resumedFrom: undefined, pattern: "" };
+  return { room: "", position: undefined, recovered: false, resumedFrom: undefined, pattern: "", present: [] };
 }
 
 export const Subscribed: MessageFns<Subscribed> = {
@@ -2534,6 +2551,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     }
     if (message.pattern !== "") {
       writer.uint32(42).string(message.pattern);
+    }
+    for (const v of message.present) {
+      PresenceEntry.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2591,6 +2611,14 @@ export const Subscribed: MessageFns<Subscribed> = {
             message.pattern = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.present.push(PresenceEntry.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2614,6 +2642,9 @@ export const Subscribed: MessageFns<Subscribed> = {
         ? StreamPosition.fromJSON(object.resumed_from)
         : undefined,
       pattern: isSet(object.pattern) ? globalThis.String(object.pattern) : "",
+      present: globalThis.Array.isArray(object?.present)
+        ? object.present.map((e: any) => PresenceEntry.fromJSON(e))
+        : [],
     };
   },
 
@@ -2634,6 +2665,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     if (message.pattern !== "") {
       obj.pattern = message.pattern;
     }
+    if (message.present?.length) {
+      obj.present = message.present.map((e) => PresenceEntry.toJSON(e));
+    }
     return obj;
   },
 
@@ -2651,6 +2685,7 @@ export const Subscribed: MessageFns<Subscribed> = {
       ? StreamPosition.fromPartial(object.resumedFrom)
       : undefined;
     message.pattern = object.pattern ?? "";
+    message.present = object.present?.map((e) => PresenceEntry.fromPartial(e)) || [];
     return message;
   },
 };
@@ -4335,6 +4370,14 @@ export const PubSubServiceService = {
    * (see the README's slow-consumer policy) and with UNAVAILABLE when the
    * broker shuts down; in both cases the client may resume from its positions.
    *
+   * Presence: each room's `subscribed` event lists who is present
+   * (`Subscribed.present`); `presence` events that follow change that list.
+   * A graceful shutdown ends every stream without presence leaves (the
+   * sessions did not leave, the broker did): a client that resubscribes, to
+   * the restarted broker or another node, replaces what it knew of a room's
+   * presence with the new `subscribed.present`, so every client converges on
+   * the same presence once they are all back.
+   *
    * Errors, before any event: INVALID_ARGUMENT for a bad room name or
    * pattern (INVALID_ROOM), filter (INVALID_FILTER), position
    * (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
@@ -4551,6 +4594,14 @@ export interface PubSubServiceServer extends UntypedServiceImplementation {
    * (see the README's slow-consumer policy) and with UNAVAILABLE when the
    * broker shuts down; in both cases the client may resume from its positions.
    *
+   * Presence: each room's `subscribed` event lists who is present
+   * (`Subscribed.present`); `presence` events that follow change that list.
+   * A graceful shutdown ends every stream without presence leaves (the
+   * sessions did not leave, the broker did): a client that resubscribes, to
+   * the restarted broker or another node, replaces what it knew of a room's
+   * presence with the new `subscribed.present`, so every client converges on
+   * the same presence once they are all back.
+   *
    * Errors, before any event: INVALID_ARGUMENT for a bad room name or
    * pattern (INVALID_ROOM), filter (INVALID_FILTER), position
    * (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
@@ -4734,6 +4785,14 @@ export interface PubSubServiceClient extends Client {
    * The stream ends with RESOURCE_EXHAUSTED when the subscriber cannot keep up
    * (see the README's slow-consumer policy) and with UNAVAILABLE when the
    * broker shuts down; in both cases the client may resume from its positions.
+   *
+   * Presence: each room's `subscribed` event lists who is present
+   * (`Subscribed.present`); `presence` events that follow change that list.
+   * A graceful shutdown ends every stream without presence leaves (the
+   * sessions did not leave, the broker did): a client that resubscribes, to
+   * the restarted broker or another node, replaces what it knew of a room's
+   * presence with the new `subscribed.present`, so every client converges on
+   * the same presence once they are all back.
    *
    * Errors, before any event: INVALID_ARGUMENT for a bad room name or
    * pattern (INVALID_ROOM), filter (INVALID_FILTER), position

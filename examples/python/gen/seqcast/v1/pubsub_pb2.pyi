@@ -121,6 +121,14 @@ class LeaveResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
 
+class PresenceChanges(_message.Message):
+    __slots__ = ["changes", "room"]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    ROOM_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[PresenceEvent]
+    room: str
+    def __init__(self, room: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[PresenceEvent, _Mapping]]] = ...) -> None: ...
+
 class PresenceEvent(_message.Message):
     __slots__ = ["entry", "kind", "room"]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +138,39 @@ class PresenceEvent(_message.Message):
     kind: PresenceEventKind
     room: str
     def __init__(self, room: _Optional[str] = ..., kind: _Optional[_Union[PresenceEventKind, str]] = ..., entry: _Optional[_Union[_types_pb2.PresenceEntry, _Mapping]] = ...) -> None: ...
+
+class PublishBatchRequest(_message.Message):
+    __slots__ = ["messages"]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[PublishRequest]
+    def __init__(self, messages: _Optional[_Iterable[_Union[PublishRequest, _Mapping]]] = ...) -> None: ...
+
+class PublishBatchResponse(_message.Message):
+    __slots__ = ["results"]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PublishResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PublishResult, _Mapping]]] = ...) -> None: ...
+
+class PublishError(_message.Message):
+    __slots__ = ["code", "message", "metadata", "reason", "retry_after_ms"]
+    class MetadataEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    metadata: _containers.ScalarMap[str, str]
+    reason: str
+    retry_after_ms: int
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
     __slots__ = ["attributes", "client_message_id", "content", "payload", "room"]
@@ -163,6 +204,28 @@ class PublishResponse(_message.Message):
     position: _types_pb2.StreamPosition
     time: _timestamp_pb2.Timestamp
     def __init__(self, id: _Optional[str] = ..., position: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., duplicate: bool = ...) -> None: ...
+
+class PublishResult(_message.Message):
+    __slots__ = ["client_message_id", "error", "published"]
+    CLIENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    client_message_id: str
+    error: PublishError
+    published: PublishResponse
+    def __init__(self, client_message_id: _Optional[str] = ..., published: _Optional[_Union[PublishResponse, _Mapping]] = ..., error: _Optional[_Union[PublishError, _Mapping]] = ...) -> None: ...
+
+class PublishStreamRequest(_message.Message):
+    __slots__ = ["messages"]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[PublishRequest]
+    def __init__(self, messages: _Optional[_Iterable[_Union[PublishRequest, _Mapping]]] = ...) -> None: ...
+
+class PublishStreamResponse(_message.Message):
+    __slots__ = ["results"]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PublishResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PublishResult, _Mapping]]] = ...) -> None: ...
 
 class RoomReset(_message.Message):
     __slots__ = ["position", "room"]
@@ -205,9 +268,10 @@ class SetPresenceResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class SubscribeEvent(_message.Message):
-    __slots__ = ["heartbeat", "message", "presence", "reset", "session_started", "subscribed", "unsubscribed", "watermark"]
+    __slots__ = ["heartbeat", "message", "presence", "presence_changes", "reset", "session_started", "subscribed", "unsubscribed", "watermark"]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_CHANGES_FIELD_NUMBER: _ClassVar[int]
     PRESENCE_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     SESSION_STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -217,12 +281,13 @@ class SubscribeEvent(_message.Message):
     heartbeat: Heartbeat
     message: _types_pb2.Message
     presence: PresenceEvent
+    presence_changes: PresenceChanges
     reset: RoomReset
     session_started: SessionStarted
     subscribed: Subscribed
     unsubscribed: Unsubscribed
     watermark: Watermark
-    def __init__(self, session_started: _Optional[_Union[SessionStarted, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., message: _Optional[_Union[_types_pb2.Message, _Mapping]] = ..., presence: _Optional[_Union[PresenceEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., unsubscribed: _Optional[_Union[Unsubscribed, _Mapping]] = ..., reset: _Optional[_Union[RoomReset, _Mapping]] = ..., watermark: _Optional[_Union[Watermark, _Mapping]] = ...) -> None: ...
+    def __init__(self, session_started: _Optional[_Union[SessionStarted, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., message: _Optional[_Union[_types_pb2.Message, _Mapping]] = ..., presence: _Optional[_Union[PresenceEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., unsubscribed: _Optional[_Union[Unsubscribed, _Mapping]] = ..., reset: _Optional[_Union[RoomReset, _Mapping]] = ..., watermark: _Optional[_Union[Watermark, _Mapping]] = ..., presence_changes: _Optional[_Union[PresenceChanges, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
     __slots__ = ["device", "previous_session_id", "rooms", "subscriber"]
@@ -243,18 +308,20 @@ class SubscribeResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[SubscribeEvent, _Mapping]]] = ...) -> None: ...
 
 class Subscribed(_message.Message):
-    __slots__ = ["pattern", "position", "recovered", "resumed_from", "room"]
+    __slots__ = ["pattern", "position", "present", "recovered", "resumed_from", "room"]
     PATTERN_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
+    PRESENT_FIELD_NUMBER: _ClassVar[int]
     RECOVERED_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FROM_FIELD_NUMBER: _ClassVar[int]
     ROOM_FIELD_NUMBER: _ClassVar[int]
     pattern: str
     position: _types_pb2.StreamPosition
+    present: _containers.RepeatedCompositeFieldContainer[_types_pb2.PresenceEntry]
     recovered: bool
     resumed_from: _types_pb2.StreamPosition
     room: str
-    def __init__(self, room: _Optional[str] = ..., position: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., recovered: bool = ..., resumed_from: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., pattern: _Optional[str] = ...) -> None: ...
+    def __init__(self, room: _Optional[str] = ..., position: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., recovered: bool = ..., resumed_from: _Optional[_Union[_types_pb2.StreamPosition, _Mapping]] = ..., pattern: _Optional[str] = ..., present: _Optional[_Iterable[_Union[_types_pb2.PresenceEntry, _Mapping]]] = ...) -> None: ...
 
 class Unsubscribed(_message.Message):
     __slots__ = ["room"]

@@ -20,6 +20,16 @@ class PubSubServiceStub(object):
                 request_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishRequest.SerializeToString,
                 response_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishResponse.FromString,
                 )
+        self.PublishStream = channel.stream_stream(
+                '/seqcast.v1.PubSubService/PublishStream',
+                request_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamRequest.SerializeToString,
+                response_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamResponse.FromString,
+                )
+        self.PublishBatch = channel.unary_unary(
+                '/seqcast.v1.PubSubService/PublishBatch',
+                request_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchRequest.SerializeToString,
+                response_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchResponse.FromString,
+                )
         self.Subscribe = channel.unary_stream(
                 '/seqcast.v1.PubSubService/Subscribe',
                 request_serializer=seqcast_dot_v1_dot_pubsub__pb2.SubscribeRequest.SerializeToString,
@@ -73,7 +83,52 @@ class PubSubServiceServicer(object):
         delivered to the room's subscribers. Messages of one publisher to one
         room are sequenced in the order their Publish calls were received.
 
-        Errors: INVALID_ARGUMENT for a bad room name, empty or oversized content.
+        Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), empty
+        content or an empty attribute key (INVALID_MESSAGE), a message over the
+        size limit (MESSAGE_TOO_LARGE), a client_message_id over 128 bytes
+        (INVALID_REQUEST); PERMISSION_DENIED when the token's publish patterns
+        exclude the room (ROOM_FORBIDDEN); RESOURCE_EXHAUSTED beyond the
+        per-user publish rate (RATE_LIMITED, with RetryInfo).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishStream(self, request_iterator, context):
+        """PublishStream publishes many messages over one bidirectional stream
+        (HTTP/2: gRPC, or the Connect protocol over HTTP/2): the way for a
+        publisher that needs throughput.
+
+        Each request carries one or more messages. The broker handles the
+        messages in the order it receives them, so one publisher's messages to a
+        room are sequenced in the order it sent them, with as many in flight as
+        the client likes. Each response carries the results of one or more
+        messages, in the order the messages arrived (so the n-th result is the
+        n-th message's), each the message's position or its error. An error of
+        one message (a bad room, the rate limit) is reported in its result and
+        does not end the stream. Give every message a client_message_id:
+        idempotency is as for Publish, so a client that lost the stream resends
+        the unacknowledged messages with their ids and nothing is stored twice.
+
+        Errors ending the stream: UNAUTHENTICATED (TOKEN_*), RESOURCE_EXHAUSTED
+        for a request over the size the broker reads (REQUEST_TOO_LARGE),
+        UNAVAILABLE (SHUTTING_DOWN). Cancelling the call stops it; messages the
+        broker had not received are not published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishBatch(self, request, context):
+        """PublishBatch publishes several messages in one unary call, for clients
+        without bidirectional streaming (browsers, HTTP/1.1). Messages are
+        handled in order, exactly as by PublishStream; the response has one
+        result per message, in the same order, and the errors of single
+        messages are reported in their results. At most 1000 messages.
+
+        Errors of the whole call: UNAUTHENTICATED (TOKEN_*), INVALID_ARGUMENT
+        for an empty batch or more than 1000 messages (INVALID_REQUEST),
+        UNAVAILABLE (SHUTTING_DOWN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -93,7 +148,22 @@ class PubSubServiceServicer(object):
         (see the README's slow-consumer policy) and with UNAVAILABLE when the
         broker shuts down; in both cases the client may resume from its positions.
 
-        Errors: INVALID_ARGUMENT for a bad room name or position.
+        Presence: each room's `subscribed` event lists who is present
+        (`Subscribed.present`); `presence` events that follow change that list.
+        A graceful shutdown ends every stream without presence leaves (the
+        sessions did not leave, the broker did): a client that resubscribes, to
+        the restarted broker or another node, replaces what it knew of a room's
+        presence with the new `subscribed.present`, so every client converges on
+        the same presence once they are all back.
+
+        Errors, before any event: INVALID_ARGUMENT for a bad room name or
+        pattern (INVALID_ROOM), filter (INVALID_FILTER), position
+        (INVALID_POSITION), device or subscriber name (INVALID_REQUEST);
+        PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+        another user's inbox (INBOX_FORBIDDEN); RESOURCE_EXHAUSTED for more
+        rooms than a session may hold (ROOM_LIMIT). Ending a live stream:
+        RESOURCE_EXHAUSTED (SLOW_CONSUMER), UNAVAILABLE (SHUTTING_DOWN,
+        ENGINE_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,9 +174,11 @@ class PubSubServiceServicer(object):
         `subscribed` event for each room, followed by its messages.
 
         Joining a room the session already holds is a no-op for that room.
-        Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-        the session belongs to another user, INVALID_ARGUMENT for bad rooms,
-        RESOURCE_EXHAUSTED beyond the per-session room limit.
+        Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+        PERMISSION_DENIED when the session belongs to another user
+        (SESSION_FORBIDDEN) or a room may not be read (ROOM_FORBIDDEN,
+        INBOX_FORBIDDEN), INVALID_ARGUMENT as for Subscribe, RESOURCE_EXHAUSTED
+        beyond the per-session room limit (ROOM_LIMIT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,7 +189,8 @@ class PubSubServiceServicer(object):
         `unsubscribed` event for each room it held; no message of that room
         follows it. Leaving a room the session does not hold is a no-op.
 
-        Errors: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT as for Join.
+        Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+        (SESSION_FORBIDDEN), INVALID_ARGUMENT for a malformed room (INVALID_ROOM).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,10 +207,11 @@ class PubSubServiceServicer(object):
 
         Acks for another epoch than the room's current one are ignored (the
         room was reset meanwhile; the stream says so).
-        Errors: NOT_FOUND for an unknown or ended session, PERMISSION_DENIED when
-        the session belongs to another user, FAILED_PRECONDITION when the session
-        has no subscriber name, INVALID_ARGUMENT for a bad room or a room the
-        session does not hold.
+        Errors: NOT_FOUND for an unknown or ended session (SESSION_NOT_FOUND),
+        PERMISSION_DENIED when the session belongs to another user
+        (SESSION_FORBIDDEN), FAILED_PRECONDITION when the session has no
+        subscriber name (NOT_DURABLE), INVALID_ARGUMENT for a room the session
+        does not hold (ROOM_NOT_HELD) or a missing position (INVALID_POSITION).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,7 +220,10 @@ class PubSubServiceServicer(object):
     def GetHistory(self, request, context):
         """GetHistory returns retained messages of a room, by sequence range.
 
-        Errors: INVALID_ARGUMENT for a bad room name or an empty range.
+        Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM), an empty
+        range (INVALID_POSITION), a limit over 1000 (INVALID_REQUEST) or a bad
+        filter (INVALID_FILTER); PERMISSION_DENIED for a room the token may not
+        read (ROOM_FORBIDDEN) or another user's inbox (INBOX_FORBIDDEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,8 +235,8 @@ class PubSubServiceServicer(object):
         the room gets a `reset` event, and resuming clients with positions of the
         old epoch are told `recovered = false`.
 
-        Errors: PERMISSION_DENIED for a caller without the admin role,
-        INVALID_ARGUMENT for a bad room name.
+        Errors: PERMISSION_DENIED for a caller without the admin role
+        (ADMIN_REQUIRED), INVALID_ARGUMENT for a bad room name (INVALID_ROOM).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,8 +246,9 @@ class PubSubServiceServicer(object):
         """SetPresence sets a live session's state (online or away) in every room
         it holds by name; the rooms' subscribers get an update event.
 
-        Errors: NOT_FOUND, PERMISSION_DENIED as for Join; INVALID_ARGUMENT for a
-        state other than ONLINE or AWAY.
+        Errors: NOT_FOUND (SESSION_NOT_FOUND), PERMISSION_DENIED
+        (SESSION_FORBIDDEN) as for Join; INVALID_ARGUMENT for a state other than
+        ONLINE or AWAY (INVALID_REQUEST).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,7 +257,9 @@ class PubSubServiceServicer(object):
     def GetPresence(self, request, context):
         """GetPresence lists the sessions present in a room.
 
-        Errors: INVALID_ARGUMENT for a bad room name.
+        Errors: INVALID_ARGUMENT for a bad room name (INVALID_ROOM);
+        PERMISSION_DENIED for a room the token may not read (ROOM_FORBIDDEN) or
+        another user's inbox (INBOX_FORBIDDEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,6 +272,16 @@ def add_PubSubServiceServicer_to_server(servicer, server):
                     servicer.Publish,
                     request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishRequest.FromString,
                     response_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishResponse.SerializeToString,
+            ),
+            'PublishStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.PublishStream,
+                    request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamRequest.FromString,
+                    response_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishStreamResponse.SerializeToString,
+            ),
+            'PublishBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishBatch,
+                    request_deserializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchRequest.FromString,
+                    response_serializer=seqcast_dot_v1_dot_pubsub__pb2.PublishBatchResponse.SerializeToString,
             ),
             'Subscribe': grpc.unary_stream_rpc_method_handler(
                     servicer.Subscribe,
@@ -258,6 +348,40 @@ class PubSubService(object):
         return grpc.experimental.unary_unary(request, target, '/seqcast.v1.PubSubService/Publish',
             seqcast_dot_v1_dot_pubsub__pb2.PublishRequest.SerializeToString,
             seqcast_dot_v1_dot_pubsub__pb2.PublishResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PublishStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/seqcast.v1.PubSubService/PublishStream',
+            seqcast_dot_v1_dot_pubsub__pb2.PublishStreamRequest.SerializeToString,
+            seqcast_dot_v1_dot_pubsub__pb2.PublishStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PublishBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/seqcast.v1.PubSubService/PublishBatch',
+            seqcast_dot_v1_dot_pubsub__pb2.PublishBatchRequest.SerializeToString,
+            seqcast_dot_v1_dot_pubsub__pb2.PublishBatchResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

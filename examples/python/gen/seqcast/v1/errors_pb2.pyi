@@ -1,0 +1,32 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+ERROR_REASON_ADMIN_REQUIRED: ErrorReason
+ERROR_REASON_ENGINE_UNAVAILABLE: ErrorReason
+ERROR_REASON_INBOX_FORBIDDEN: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_INVALID_FILTER: ErrorReason
+ERROR_REASON_INVALID_MESSAGE: ErrorReason
+ERROR_REASON_INVALID_POSITION: ErrorReason
+ERROR_REASON_INVALID_REQUEST: ErrorReason
+ERROR_REASON_INVALID_ROOM: ErrorReason
+ERROR_REASON_MESSAGE_TOO_LARGE: ErrorReason
+ERROR_REASON_NOT_DURABLE: ErrorReason
+ERROR_REASON_RATE_LIMITED: ErrorReason
+ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason
+ERROR_REASON_ROOM_FORBIDDEN: ErrorReason
+ERROR_REASON_ROOM_LIMIT: ErrorReason
+ERROR_REASON_ROOM_NOT_HELD: ErrorReason
+ERROR_REASON_SESSION_FORBIDDEN: ErrorReason
+ERROR_REASON_SESSION_NOT_FOUND: ErrorReason
+ERROR_REASON_SHUTTING_DOWN: ErrorReason
+ERROR_REASON_SLOW_CONSUMER: ErrorReason
+ERROR_REASON_TOKEN_EXPIRED: ErrorReason
+ERROR_REASON_TOKEN_INVALID: ErrorReason
+ERROR_REASON_TOKEN_MISSING: ErrorReason
+ERROR_REASON_UNSPECIFIED: ErrorReason
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

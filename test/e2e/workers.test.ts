@@ -12,7 +12,8 @@ describe("broker processes on one machine", () => {
   test("--workers 2 serves one port from two processes; a worker that dies is replaced and its clients resume on the other", async ({ serve, cleanup }) => {
     const prefix = testPrefix("workers");
     cleanup(() => deleteKeys(SHARED_REDIS_URL, prefix));
-    const broker = await serve(["--workers", "2", ...redisNodeArgs(SHARED_REDIS_URL, prefix)]);
+    // History deep enough for what flows while a subscriber moves: a move is not a loss.
+    const broker = await serve(["--workers", "2", "--history-size", "100000", ...redisNodeArgs(SHARED_REDIS_URL, prefix)]);
     const workerPids = () =>
       broker
         .output()

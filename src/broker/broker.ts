@@ -12,6 +12,7 @@ import type {
 } from "../engine/engine.js";
 import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
+import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
@@ -81,6 +82,7 @@ export class Broker {
   private readonly clock: Clock;
   /** Writes every session's queued events once per event-loop turn. */
   readonly flusher = new FlushScheduler();
+  private readonly presenceBatches = new PresenceBatches();
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
@@ -91,6 +93,8 @@ export class Broker {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
     this.clock = options.clock ?? systemClock;
+    // A turn's presence changes go out as batches before the turn's streams are written.
+    this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
     this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id), this.clock);
     this.index = new RoomIndex(
       (name) => this.callEngine(() => this.engine.watch(name)),
@@ -148,11 +152,58 @@ export class Broker {
 
   private fanOut(room: string, event: RoomEvent): void {
     const now = this.now();
+    if (event.type === "presence") return this.fanOutPresence(room, event, now);
+    // The room's presence changes of this turn go first: one order per room.
+    this.emitPresence(room);
     this.index.forEach(
       room,
       (session) => session.deliver(room, event, now),
       (session, pattern) => session.deliverViaPattern(room, pattern, event, now, (r) => mayRead(session.identity, r)),
     );
+  }
+
+  /**
+   * Presence changes go to a room's live sessions as one batch per turn,
+   * and not at all in a room with more members on this node than
+   * presenceEventsMax (GetPresence still answers there).
+   */
+  private fanOutPresence(room: string, event: RoomEvent & { type: "presence" }, now: number): void {
+    if (this.presenceOff(room)) return;
+    this.presenceBatches.add(room, event.kind, event.entry);
+    this.flusher.wake();
+    // Sessions still joining the room park the change (checked against their presence list at join).
+    this.index.forEach(
+      room,
+      (session) => {
+        if (session.rooms.get(room)?.joining) session.deliver(room, event, now);
+      },
+      () => {},
+    );
+  }
+
+  /** Hands a room's batched presence changes to its live sessions. */
+  private emitPresence(room: string): void {
+    if (!this.presenceBatches.pending) return;
+    this.presenceBatches.emit(room, (visit) => this.visitLiveMembers(room, visit));
+  }
+
+  private visitLiveMembers(room: string, visit: (member: PresenceMember) => void): void {
+    const now = this.now();
+    this.index.forEach(
+      room,
+      (session) => {
+        const membership = session.rooms.get(room);
+        if (!membership || membership.joining || membership.presenceFrom === undefined) return;
+        visit({ liveFrom: membership.presenceFrom, push: (event) => session.push(event, now) });
+      },
+      () => {},
+    );
+  }
+
+  /** Too many members on this node for presence events (presenceEventsMax). */
+  private presenceOff(room: string): boolean {
+    const max = this.config.presenceEventsMax;
+    return max > 0 && this.index.sessionsOf(room) > max;
   }
 
   // ---- sessions ---------------------------------------------------------
@@ -291,6 +342,7 @@ export class Broker {
       filter: request.compiled,
       filteredThrough: 0n,
       lastSent: 0n,
+      presenceFrom: undefined as number | undefined,
     };
     session.rooms.set(room, membership);
     const watching = this.index.attach(session, room);
@@ -299,7 +351,7 @@ export class Broker {
       await watching;
       // Who is here, as of the point where this room's live events start (see changesAfterSnapshot).
       const listedFrom = membership.pending.length;
-      const present = isInbox(room) ? [] : await this.callEngine(() => this.engine.presenceList(room));
+      const present = isInbox(room) || this.presenceOff(room) ? [] : await this.callEngine(() => this.engine.presenceList(room));
       const listedTo = membership.pending.length;
       const position = await this.callEngine(() => this.engine.position(room));
       // A durable subscriber that names no position resumes after its last ack.
@@ -346,6 +398,8 @@ export class Broker {
       const pending = changesAfterSnapshot(membership.pending, listedFrom, listedTo, present);
       membership.pending = [];
       membership.joining = false;
+      // Changes from now on reach it in batches; earlier ones were parked above.
+      membership.presenceFrom = this.presenceBatches.next;
       for (const event of pending) session.deliver(room, event, now);
     } catch (error) {
       if (session.rooms.get(room) === membership) {

@@ -43,6 +43,12 @@ export interface BrokerConfig {
   pingIntervalMs: number;
   /** A connection silent this long (no PING answered) is closed (SEQCAST_DEAD_TIMEOUT). */
   deadTimeoutMs: number;
+  /**
+   * Rooms with more members than this on a node get no presence events
+   * there (joins, leaves, updates) and no presence list at join; GetPresence
+   * still answers. 0 = no limit.
+   */
+  presenceEventsMax: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -61,4 +67,5 @@ export const defaultBrokerConfig: BrokerConfig = {
   presenceGraceMs: 5_000,
   pingIntervalMs: 10_000,
   deadTimeoutMs: 25_000,
+  presenceEventsMax: 1000,
 };

@@ -36,8 +36,16 @@ export class FlushScheduler {
   private dirty: Flushable[] = [];
   private scheduled = false;
 
+  /** Runs first in every flush: what queues events at the end of a turn (presence batches). */
+  beforeFlush: (() => void) | undefined;
+
   schedule(session: Flushable): void {
     this.dirty.push(session);
+    this.wake();
+  }
+
+  /** Makes sure a flush runs at the end of this turn (for beforeFlush). */
+  wake(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(this.run);
@@ -46,6 +54,7 @@ export class FlushScheduler {
   /** Flushes now what is scheduled (tests, shutdown). */
   readonly run = (): void => {
     this.scheduled = false;
+    this.beforeFlush?.();
     const dirty = this.dirty;
     this.dirty = [];
     for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();

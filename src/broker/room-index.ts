@@ -58,6 +58,11 @@ export class RoomIndex {
     }
   }
 
+  /** Sessions of this node holding `room` by name. */
+  sessionsOf(room: string): number {
+    return this.rooms.get(room)?.sessions.size ?? 0;
+  }
+
   private mapOf(name: string): Map<string, Listeners> {
     return isPattern(name) ? this.patterns : this.rooms;
   }

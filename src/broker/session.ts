@@ -3,6 +3,7 @@ import { BrokerError } from "./errors.js";
 import type { EventSink, FlushScheduler } from "./outbox.js";
 import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
+import type { PresenceChangesEvent } from "./presence-batches.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -19,6 +20,7 @@ export type SessionEvent =
     }
   | { type: "message"; message: StoredMessage }
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
+  | PresenceChangesEvent
   | { type: "heartbeat"; timeMs: number }
   | { type: "unsubscribed"; room: string }
   | { type: "reset"; room: string; position: Position }
@@ -46,6 +48,8 @@ export interface RoomMembership {
   lastSent: bigint;
   /** Set for a room this session holds because a pattern subscription matched it. */
   viaPattern?: string;
+  /** First presence change (PresenceBatches seq) this membership gets in batches: the one after it went live. */
+  presenceFrom?: number;
 }
 
 /** Counters shared by every session of a broker. */
@@ -246,6 +250,7 @@ export class Session {
     }
   }
 
+
   /** This session's entry in the presence of each room it holds by name. */
   presenceEntry(): PresenceEntry {
     return {
@@ -408,6 +413,7 @@ function slowConsumer(events: number, bytes: number, when = ""): BrokerError {
 
 /** Estimated wire size of an event, for the per-session byte bound (messages: computed once, shared by every session). */
 function eventBytes(event: SessionEvent): number {
+  if (event.type === "presence_changes") return 64 + 96 * event.changes.length;
   if (event.type !== "message") return 128;
   let bytes = messageBytes.get(event.message);
   if (bytes === undefined) {

@@ -91,6 +91,16 @@ export function toPbEvent(event: SessionEvent): SubscribeEvent {
           },
         },
       });
+    case "presence_changes":
+      return create(SubscribeEventSchema, {
+        event: {
+          case: "presenceChanges",
+          value: {
+            room: event.room,
+            changes: event.changes.map((c) => ({ room: event.room, kind: KINDS[c.kind], entry: toPbPresenceEntry(c.entry, c.kind === "leave") })),
+          },
+        },
+      });
     case "subscribed":
       return create(SubscribeEventSchema, {
         event: {

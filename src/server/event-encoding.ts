@@ -22,12 +22,21 @@ const EVENTS_FIELD = 1;
 
 const messageEntries = new WeakMap<StoredMessage, Uint8Array>();
 const presenceEntries = new WeakMap<PresenceEntry, Map<string, Uint8Array>>();
+const batchEntries = new WeakMap<object, Uint8Array>();
 
 /** The event as one `events` entry: tag, length, SubscribeEvent bytes. Messages and presence changes are encoded once for all streams. */
 export function eventEntry(event: SessionEvent): Uint8Array {
   if (event.type === "message") {
     let bytes = messageEntries.get(event.message);
     if (!bytes) messageEntries.set(event.message, (bytes = entry(event)));
+    return bytes;
+  }
+  if (event.type === "presence_changes") {
+    // One batch object is shared by every live session of the room: encoded
+    // once, and sealed so that later changes go into a new batch.
+    event.sealed = true;
+    let bytes = batchEntries.get(event);
+    if (!bytes) batchEntries.set(event, (bytes = entry(event)));
     return bytes;
   }
   if (event.type === "presence") {
@@ -78,7 +87,8 @@ export function subscribeFrame(events: SessionEvent[]): Buffer {
       frame[0] = 0;
       frame.writeUInt32BE(only.length, 1);
       frame.set(only, 5);
-      if (events[0]!.type === "message" || events[0]!.type === "presence") singleFrames.set(only, frame);
+      const type = events[0]!.type;
+      if (type === "message" || type === "presence" || type === "presence_changes") singleFrames.set(only, frame);
     }
     return frame;
   }

@@ -26,7 +26,7 @@ export class Stream {
   /** Event types read so far, with the room or content that tells them apart: `message:general:hi`. */
   summary(): string[] {
     this.read();
-    return this.events.map((e) => {
+    return this.events.flatMap((e) => {
       switch (e.type) {
         case "message":
           return `message:${e.message.room}:${e.message.content}`;
@@ -38,6 +38,8 @@ export class Stream {
           return "session_started";
         case "heartbeat":
           return "heartbeat";
+        case "presence_changes":
+          return e.changes.map((c) => `presence:${e.room}:${c.kind}:${c.entry.user}`);
         case "unsubscribed":
         case "reset":
         case "watermark":

@@ -123,7 +123,9 @@ describe("presence at join", () => {
   const view = (stream: Stream, room: string): string[] => {
     stream.read();
     const users = new Map<string, string>();
-    for (const e of stream.events) {
+    // A live session gets a turn's changes as one presence_changes event: apply them one by one.
+    const events = stream.events.flatMap((e) => (e.type === "presence_changes" ? e.changes.map((c) => ({ type: "presence" as const, room: e.room, ...c })) : [e]));
+    for (const e of events) {
       if (e.type === "subscribed" && e.room === room) {
         users.clear();
         for (const entry of e.present ?? []) users.set(entry.sessionId, `${entry.user}:${entry.state}`);
@@ -153,6 +155,7 @@ describe("presence at join", () => {
     );
     assert.deepEqual(view(b, "r"), ["ann:away", "bob:online"]);
     await broker.leave(a.session, ["r"]);
+    await settle(); // presence changes go out at the end of the turn
     assert.deepEqual(view(b, "r"), ["bob:online"]);
   });
 
@@ -418,6 +421,59 @@ describe("history queries", () => {
       assert.equal((await failure(() => read({ after: 5n, before: 6n }))).reason, "INVALID_POSITION");
       assert.equal((await failure(() => read({ limit: 1001 }))).reason, "INVALID_REQUEST");
       assert.equal((await failure(() => read({ room: "@someone" }))).reason, "INBOX_FORBIDDEN");
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe("presence in large rooms", () => {
+  it("sends a turn's presence changes to each member as one event, in order with the room's messages", async () => {
+    const broker = inProcessBroker({ publishRate: 0 });
+    try {
+      const members = Array.from({ length: 5 }, (_, i) => new Stream(broker.openSession(user(`m${i}`), "")));
+      for (const m of members) await broker.join(m.session, [{ room: "big" }]);
+      await settle();
+      for (const m of members) m.read();
+      // Ten sessions join in the same turn, a message is published among them.
+      const joiners = Array.from({ length: 10 }, (_, i) => broker.openSession(user(`j${i}`), ""));
+      // All within one event-loop turn (the memory engine never leaves it).
+      await Promise.all(joiners.slice(0, 6).map((s) => broker.join(s, [{ room: "big" }])));
+      await broker.publish(user("p"), { room: "big", content: "in between", payload: new Uint8Array(), attributes: {}, clientMessageId: "" });
+      await Promise.all(joiners.slice(6).map((s) => broker.join(s, [{ room: "big" }])));
+      await settle();
+      const firstBatch: unknown[] = [];
+      for (const m of members) {
+        const fresh = m.read();
+        firstBatch.push(fresh.find((e) => e.type === "presence_changes"));
+        const batches = fresh.filter((e) => e.type === "presence_changes");
+        const changes = batches.flatMap((e) => (e.type === "presence_changes" ? e.changes : []));
+        assert.equal(changes.length, 10, "every join, once");
+        assert.equal(batches.length, 2, "the joins before the message, and those after it");
+        assert.ok(fresh.every((e) => e.type !== "presence"), "no single presence events to a live member");
+      }
+      // One shared event object per batch: encoded once for every member.
+      assert.ok(firstBatch[0] && firstBatch.every((e) => e === firstBatch[0]));
+      // Order with messages: the message sits between the joins before it and after it.
+      const timeline = members[0]!.summary().filter((e) => e.startsWith("message") || e.includes(":join:j"));
+      assert.equal(timeline.indexOf("message:big:in between"), 6, timeline.join(" "));
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it("turns presence events off in a room with more members than presenceEventsMax; GetPresence still counts them", async () => {
+    const broker = inProcessBroker({ presenceEventsMax: 3 });
+    try {
+      const streams = Array.from({ length: 5 }, (_, i) => new Stream(broker.openSession(user(`u${i}`), "")));
+      for (const s of streams) await broker.join(s.session, [{ room: "crowd" }]);
+      await settle();
+      const seenBy = (s: Stream) => s.summary().filter((e) => e.startsWith("presence")).length;
+      // The first member saw joins while the room was small (3 members or fewer), none after.
+      assert.deepEqual(streams.map(seenBy), [3, 2, 1, 0, 0]);
+      const late = streams[4]!.events.find((e) => e.type === "subscribed");
+      assert.deepEqual(late?.type === "subscribed" && late.present, [], "no presence list at join above the limit either");
+      assert.equal((await broker.presence(user("x"), "crowd")).sessionCount, 5);
     } finally {
       await broker.close();
     }

@@ -267,10 +267,11 @@ class Subscription:
                     self._output(message.room, buffer.push(message))
                     self._schedule_gap_fill(message.room)
             elif kind == "presence":
-                presence = event.presence
-                name = _PRESENCE_KINDS.get(presence.kind)
-                if name and presence.room in self._rooms:
-                    self._emit(PresenceChanged(presence.room, name, presence.entry))
+                self._presence(event.presence)
+            elif kind == "presence_changes":
+                # Several changes of one room at once (a busy turn of the broker): each in order.
+                for change in event.presence_changes.changes:
+                    self._presence(change)
             elif kind == "unsubscribed":
                 self._emit(Unsubscribed(event.unsubscribed.room))
             elif kind == "watermark":
@@ -365,6 +366,11 @@ class Subscription:
             return
         self._state = new
         self._emit(StateChanged(old, new, reason, code))
+
+    def _presence(self, presence: pubsub_pb2.PresenceEvent) -> None:
+        name = _PRESENCE_KINDS.get(presence.kind)
+        if name and presence.room in self._rooms:
+            self._emit(PresenceChanged(presence.room, name, presence.entry))
 
     def _emit(self, event: Event) -> None:
         self._events.put(event)

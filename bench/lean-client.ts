@@ -110,6 +110,8 @@ export interface LeanSubscriberEvents {
   message(sequence: number, payload: Uint8Array): void;
   /** The stream ended (code 0: cleanly). */
   ended(code: number, message: string): void;
+  /** Any other event, by its SubscribeEvent field number (1 session_started, 4 presence, 5 heartbeat, 9 presence_changes, …). */
+  other?(kind: number): void;
 }
 
 export interface LeanConnection {
@@ -174,7 +176,7 @@ export function subscribe(
             else if (f === 2) walk(buf, fs, fe, (pf, _s, _e, value) => void (pf === 2 && (sequence = value)));
           });
           events.subscribed(room, BigInt(sequence));
-        }
+        } else events.other?.(kind);
       });
     });
   });
@@ -244,10 +246,8 @@ export class LeanPublishStream {
   }
 
   /** Publishes messages (one PublishStreamRequest); false when the stream's buffer is full. */
-  publish(room: string, payloads: Uint8Array[], clientMessageIds: string[]): boolean {
-    const request = create(PublishStreamRequestSchema, {
-      messages: payloads.map((payload, i) => ({ room, payload, clientMessageId: clientMessageIds[i] ?? "" })),
-    });
+  publish(messages: Array<{ room: string; payload: Uint8Array; clientMessageId: string }>): boolean {
+    const request = create(PublishStreamRequestSchema, { messages });
     return this.stream.write(frame(toBinary(PublishStreamRequestSchema, request)));
   }
 

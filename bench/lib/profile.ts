@@ -1,0 +1,98 @@
+/**
+ * CPU profiles of the broker's paced phase: summarised with
+ * bench/profile-summary.ts, stored as markdown with the summary's numbers
+ * in a JSON comment (bench/profiles/paced-before-*.md), and compared
+ * before/after in the report.
+ */
+import { readFileSync } from "node:fs";
+import { formatSummary, summarize, type ProfileSummary } from "../profile-summary.js";
+import { fmtInt, mdTable } from "./format.js";
+
+export interface ProfileResult {
+  /** Which broker: a commit and what drove it. */
+  label: string;
+  file?: string;
+  /** Deliveries during the profiled phase, to normalise busy time. */
+  deliveries: number;
+  summary: ProfileSummary;
+}
+
+const TOP = 15;
+
+export function summarizeProfileFile(file: string, deliveries: number, label = "after"): ProfileResult | undefined {
+  try {
+    const profile = JSON.parse(readFileSync(file, "utf8")) as Parameters<typeof summarize>[0];
+    return { label, file, deliveries, summary: summarize(profile, TOP) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy (non-idle) profile ms per 1,000 deliveries. */
+export const busyPer1000 = (p: ProfileResult) => (p.summary.busyMs / p.deliveries) * 1000;
+
+const JSON_START = "<!-- profile-summary-json";
+
+/** A stored profile: readable summary plus its numbers for later comparison. */
+export function profileMarkdown(p: ProfileResult, heading: string, about: string[]): string {
+  return [
+    `# ${heading}`,
+    "",
+    ...about,
+    "",
+    `${fmtInt(p.deliveries)} deliveries; ${busyPer1000(p).toFixed(1)} ms busy per 1,000 deliveries.`,
+    "",
+    formatSummary(p.summary),
+    "",
+    JSON_START,
+    JSON.stringify({ label: p.label, deliveries: p.deliveries, summary: p.summary }),
+    "-->",
+    "",
+  ].join("\n");
+}
+
+export function readProfileMarkdown(file: string): ProfileResult | undefined {
+  try {
+    const text = readFileSync(file, "utf8");
+    const start = text.indexOf(JSON_START);
+    if (start < 0) return undefined;
+    const json = text.slice(start + JSON_START.length, text.indexOf("-->", start)).trim();
+    return JSON.parse(json) as ProfileResult;
+  } catch {
+    return undefined;
+  }
+}
+
+const pct = (share: number | undefined) => (share === undefined ? "—" : `${(share * 100).toFixed(1)}%`);
+
+/** Before/after: categories side by side, then each one's top functions. */
+export function compareProfiles(before: ProfileResult | undefined, after: ProfileResult | undefined): string[] {
+  const lines: string[] = [];
+  const categories = [...new Set([...(before?.summary.byCategory ?? []), ...(after?.summary.byCategory ?? [])].map((c) => c.category))];
+  const find = (p: ProfileResult | undefined, category: string) => p?.summary.byCategory.find((c) => c.category === category);
+  const per1000 = (p: ProfileResult | undefined, ms: number | undefined) => (p && ms !== undefined ? ((ms / p.deliveries) * 1000).toFixed(1) : "—");
+  const rows = categories.map((category) => {
+    const b = find(before, category);
+    const a = find(after, category);
+    return [category, per1000(before, b?.ms), pct(b?.share), per1000(after, a?.ms), pct(a?.share)];
+  });
+  rows.push([
+    "**all busy time**",
+    before ? `**${busyPer1000(before).toFixed(1)}**` : "—",
+    before ? "100%" : "—",
+    after ? `**${busyPer1000(after).toFixed(1)}**` : "—",
+    after ? "100%" : "—",
+  ]);
+  lines.push(
+    mdTable(["category (self time)", "before: ms per 1,000 deliveries", "before: share", "after: ms per 1,000 deliveries", "after: share"], rows),
+    "",
+  );
+  for (const [name, p] of [
+    ["Before", before],
+    ["After", after],
+  ] as const) {
+    lines.push(`${name} (${p?.label ?? "not available"}): top functions by self time`, "");
+    if (p) lines.push(mdTable(["function", "where", "ms", "share of busy"], p.summary.top.map((f) => [`\`${f.fn}\``, f.where, f.ms.toFixed(0), pct(f.share)]), ["l", "l", "r", "r"]), "");
+  }
+  return lines;
+}

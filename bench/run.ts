@@ -37,6 +37,7 @@
  *   BENCH_PROFILE [1]   0 = no profiled paced phase (seqcast memory)
  *   BENCH_PROFILE_PACED [a temp dir]   where the .cpuprofile of that phase goes
  *   BENCH_PROFILE_BEFORE [bench/profiles/paced-before-487241d.md]   the "before" summary
+ *   BENCH_PROFILE_SAVE=<file.md>   also store this run's profile summary there (bench/profile-before.sh)
  *   BENCH_CPU_PROF=<dir>   run every broker child with --cpu-prof into <dir>
  * ingest:
  *   BENCH_INGEST_MESSAGES [20000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
@@ -57,7 +58,7 @@ import { performance } from "node:perf_hooks";
 import { seqcastRevision } from "./lib/broker-process.js";
 import { mdTable } from "./lib/format.js";
 import { BENCH_DIR, P, runs } from "./lib/params.js";
-import { compareProfiles, readProfileMarkdown } from "./lib/profile.js";
+import { compareProfiles, profileMarkdown, readProfileMarkdown } from "./lib/profile.js";
 import { binaryVersion } from "./lib/proc.js";
 import { fmtTargetValue, targetStatus, type Section } from "./lib/report.js";
 import { describe, log } from "./lib/util.js";
@@ -140,7 +141,8 @@ async function main(): Promise<number> {
           `## CPU profile of seqcast's broker, paced ${P.rate} msg/s × ${P.subscribers} subscribers`,
           "",
           `A sampling profile (V8 inspector, bench/broker-child.ts) of a paced phase of its own, after the measured ones, so the profiler's overhead is in no number above. ` +
-            "Self time by category and by function, normalised per 1,000 deliveries so before and after compare although they were recorded in different runs.",
+            "Self time by category and by function. Sampled time is wall time (a process waiting for a core still gets samples), so each share of the samples is " +
+            "multiplied by the broker's CPU time in that phase (/proc) and divided by the deliveries: CPU ms per 1,000 deliveries, which compares before and after although they were recorded in different runs.",
           "",
           `- Before: ${before ? `${before.label} (from ${path.relative(path.resolve(BENCH_DIR, ".."), BEFORE_PROFILE)})` : `not available (${path.relative(path.resolve(BENCH_DIR, ".."), BEFORE_PROFILE)} missing)`}`,
           `- After: ${after ? `${after.label} (this run; ${after.file})` : "not profiled in this run"}`,
@@ -162,6 +164,19 @@ async function main(): Promise<number> {
     "",
   ].join("\n");
 
+  const save = process.env.BENCH_PROFILE_SAVE;
+  if (save && after) {
+    writeFileSync(
+      save,
+      profileMarkdown(after, `CPU profile of the seqcast broker: paced ${P.rate} msg/s × ${P.subscribers} subscribers, ${after.label.split(" (")[0]}`, [
+        `Recorded by bench/profile-before.sh on ${new Date().toISOString()} (load average before/after: ${loadBefore} / ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}; ` +
+          `${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length}, Node ${process.version}).`,
+        `Broker: ${after.label}. A sampling profile (V8 inspector) of one paced phase of ${P.seconds} s at ${P.rate} msg/s to ${P.subscribers} subscribers, ` +
+          "each on its own HTTP/2 connection, read by bench/lean-client.ts; self time by category and function (bench/profile-summary.ts).",
+      ]),
+    );
+    log(`wrote the profile summary to ${save}`);
+  }
   console.log(`\n${targetTable}\n`);
   for (const s of sections) console.log(`${s.title}\n${s.correctness.join("\n")}\n`);
   if (P.out !== "-") {

@@ -32,10 +32,10 @@ export interface BrokerChild {
 
 const STARTUP_TIMEOUT_MS = 30_000;
 
-/** The commit the broker's code comes from, with "+changes" when the working tree differs. */
+/** The last commit that changed the broker's code (src, proto, gen), with "+changes" when the working tree differs from it. */
 export function seqcastRevision(): string {
   try {
-    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const commit = execFileSync("git", ["log", "-1", "--format=%h", "--", "src", "proto", "gen"], { cwd: ROOT, encoding: "utf8" }).trim();
     const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "proto", "gen"], { cwd: ROOT, encoding: "utf8" }).trim();
     return dirty ? `${commit}+changes` : commit;
   } catch {

@@ -14,22 +14,29 @@ export interface ProfileResult {
   file?: string;
   /** Deliveries during the profiled phase, to normalise busy time. */
   deliveries: number;
+  /**
+   * The broker's CPU time during the profiled phase, from /proc. Sampled
+   * "busy" time is wall time (a descheduled process still gets samples), so
+   * on a loaded machine it overstates CPU; shares × this CPU time do not.
+   */
+  cpuSeconds?: number;
   summary: ProfileSummary;
 }
 
 const TOP = 15;
 
-export function summarizeProfileFile(file: string, deliveries: number, label = "after"): ProfileResult | undefined {
+export function summarizeProfileFile(file: string, deliveries: number, cpuSeconds: number | undefined, label: string): ProfileResult | undefined {
   try {
     const profile = JSON.parse(readFileSync(file, "utf8")) as Parameters<typeof summarize>[0];
-    return { label, file, deliveries, summary: summarize(profile, TOP) };
+    return { label, file, deliveries, cpuSeconds, summary: summarize(profile, TOP) };
   } catch {
     return undefined;
   }
 }
 
-/** Busy (non-idle) profile ms per 1,000 deliveries. */
-export const busyPer1000 = (p: ProfileResult) => (p.summary.busyMs / p.deliveries) * 1000;
+/** Broker CPU ms per 1,000 deliveries spent in a share of the profile's busy time (sampled ms when no CPU time is known). */
+export const cpuPer1000 = (p: ProfileResult, share = 1) =>
+  ((p.cpuSeconds !== undefined ? p.cpuSeconds * 1000 : p.summary.busyMs) * share * 1000) / p.deliveries;
 
 const JSON_START = "<!-- profile-summary-json";
 
@@ -40,12 +47,13 @@ export function profileMarkdown(p: ProfileResult, heading: string, about: string
     "",
     ...about,
     "",
-    `${fmtInt(p.deliveries)} deliveries; ${busyPer1000(p).toFixed(1)} ms busy per 1,000 deliveries.`,
+    `${fmtInt(p.deliveries)} deliveries; broker CPU ${p.cpuSeconds?.toFixed(2) ?? "—"} s (/proc) = ${cpuPer1000(p).toFixed(1)} ms per 1,000 deliveries; ` +
+      `the profile sampled ${p.summary.busyMs.toFixed(0)} ms busy and ${p.summary.idleMs.toFixed(0)} ms idle.`,
     "",
     formatSummary(p.summary),
     "",
     JSON_START,
-    JSON.stringify({ label: p.label, deliveries: p.deliveries, summary: p.summary }),
+    JSON.stringify({ label: p.label, deliveries: p.deliveries, cpuSeconds: p.cpuSeconds, summary: p.summary }),
     "-->",
     "",
   ].join("\n");
@@ -65,34 +73,39 @@ export function readProfileMarkdown(file: string): ProfileResult | undefined {
 
 const pct = (share: number | undefined) => (share === undefined ? "—" : `${(share * 100).toFixed(1)}%`);
 
-/** Before/after: categories side by side, then each one's top functions. */
+/** Before/after: categories side by side (CPU ms per 1,000 deliveries = share of busy samples × broker CPU time), then each one's top functions. */
 export function compareProfiles(before: ProfileResult | undefined, after: ProfileResult | undefined): string[] {
   const lines: string[] = [];
   const categories = [...new Set([...(before?.summary.byCategory ?? []), ...(after?.summary.byCategory ?? [])].map((c) => c.category))];
   const find = (p: ProfileResult | undefined, category: string) => p?.summary.byCategory.find((c) => c.category === category);
-  const per1000 = (p: ProfileResult | undefined, ms: number | undefined) => (p && ms !== undefined ? ((ms / p.deliveries) * 1000).toFixed(1) : "—");
+  const per1000 = (p: ProfileResult | undefined, share: number | undefined) => (p && share !== undefined ? cpuPer1000(p, share).toFixed(1) : "—");
   const rows = categories.map((category) => {
     const b = find(before, category);
     const a = find(after, category);
-    return [category, per1000(before, b?.ms), pct(b?.share), per1000(after, a?.ms), pct(a?.share)];
+    return [category, per1000(before, b?.share), pct(b?.share), per1000(after, a?.share), pct(a?.share)];
   });
   rows.push([
-    "**all busy time**",
-    before ? `**${busyPer1000(before).toFixed(1)}**` : "—",
+    "**all (broker CPU time)**",
+    before ? `**${cpuPer1000(before).toFixed(1)}**` : "—",
     before ? "100%" : "—",
-    after ? `**${busyPer1000(after).toFixed(1)}**` : "—",
+    after ? `**${cpuPer1000(after).toFixed(1)}**` : "—",
     after ? "100%" : "—",
   ]);
-  lines.push(
-    mdTable(["category (self time)", "before: ms per 1,000 deliveries", "before: share", "after: ms per 1,000 deliveries", "after: share"], rows),
-    "",
-  );
+  lines.push(mdTable(["category (self time)", "before: CPU ms per 1,000 deliveries", "before: share", "after: CPU ms per 1,000 deliveries", "after: share"], rows), "");
   for (const [name, p] of [
     ["Before", before],
     ["After", after],
   ] as const) {
     lines.push(`${name} (${p?.label ?? "not available"}): top functions by self time`, "");
-    if (p) lines.push(mdTable(["function", "where", "ms", "share of busy"], p.summary.top.map((f) => [`\`${f.fn}\``, f.where, f.ms.toFixed(0), pct(f.share)]), ["l", "l", "r", "r"]), "");
+    if (p)
+      lines.push(
+        mdTable(
+          ["function", "where", "share of busy", "CPU ms per 1,000 deliveries"],
+          p.summary.top.map((f) => [`\`${f.fn}\``, f.where, pct(f.share), cpuPer1000(p, f.share).toFixed(2)]),
+          ["l", "l", "r", "r"],
+        ),
+        "",
+      );
   }
   return lines;
 }

@@ -180,7 +180,7 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
       const r = await pacedPhase(driver, tracker, PROFILED, P.rate, nextBase(PROFILED));
       await driver.profile(`profile-stop ${profileFile}`);
       if (r.missing > 0) result.notes.push(`profiled paced phase: ${r.missing} deliveries missing`);
-      result.profile = summarizeProfileFile(profileFile, r.deliveries, `${driver.version}, driven by ${driver.publishMode}`);
+      result.profile = summarizeProfileFile(profileFile, r.deliveries, r.cpu.serverSeconds, `${driver.version}, driven by ${driver.publishMode}`);
       log(`${driver.name}: profiled paced phase done, profile in ${profileFile}`);
     }
   } catch (error) {

@@ -5,7 +5,7 @@
  * ack, and every ack carries the stream sequence the server assigned.
  */
 import { performance } from "node:perf_hooks";
-import { consumerOpts, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { consumerOpts, createInbox, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import { describe } from "../lib/util.js";
 import { publishWindowed } from "../lib/window.js";
 import type { AckedPublisher, DeliverySink } from "./driver.js";
@@ -50,6 +50,49 @@ export function jetStreamPublisher(stream: BenchStream, window: number): AckedPu
         }
       }),
     close: async () => {},
+  };
+}
+
+/**
+ * The same JetStream publish protocol without nats.js's per-publish request
+ * machinery: a plain PUB with a reply subject of its own per message on one
+ * inbox subscription, and of each ack (`{"stream":…,"seq":N}`) only the
+ * sequence read: what bench/lean-client.ts is to the seqcast SDK. Shows
+ * whether the nats.js client, not the server, limits the js.publish() row.
+ */
+export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, window: number): AckedPublisher {
+  const inbox = createInbox();
+  const waiting = new Map<number, (sequence: number, error?: string) => void>();
+  const decoder = new TextDecoder();
+  const subscription = nc.subscribe(`${inbox}.*`, {
+    callback: (error, msg) => {
+      if (error) return;
+      const k = Number(msg.subject.slice(inbox.length + 1));
+      const text = decoder.decode(msg.data);
+      const seq = /"seq":(\d+)/.exec(text);
+      const done = waiting.get(k);
+      waiting.delete(k);
+      if (!seq || text.includes('"error"')) done?.(0, text);
+      else done?.(Number(seq[1]), text.includes('"duplicate":true') ? "acknowledged as a duplicate" : undefined);
+    },
+  });
+  return {
+    description: `PUB with a reply subject per message to a file-storage stream, ${window} awaiting their ack, acks read by a minimal parser`,
+    run: (count, make, onAck) =>
+      publishWindowed(
+        count,
+        1,
+        window,
+        (k) =>
+          new Promise<void>((resolve) => {
+            waiting.set(k, (sequence, error) => {
+              onAck(k, sequence, error);
+              resolve();
+            });
+            nc.publish(stream.subject, make(k), { reply: `${inbox}.${k}` });
+          }),
+      ),
+    close: async () => subscription.unsubscribe(),
   };
 }
 

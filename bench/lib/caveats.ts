@@ -17,6 +17,9 @@ export function caveats(cores: number): string[] {
       `seqcast and JetStream acknowledge every message; NATS core and Redis in groups (a flush or a pipeline per quarter window in fan-out, a flush per ${P.ingestBatch} in ingest), so their windows slide in steps. ` +
       `In ingest, seqcast's stream publisher packs up to ${P.ingestBatch} messages into one PublishStream request (one HTTP/2 DATA frame, each message still sequenced, stored and acknowledged on its own); ` +
       "nats.js likewise coalesces many PUBs into one socket write. The *stream, batch 1* row shows the cost of one message per request.",
+    "- **JetStream's publishers.** nats.js's `js.publish()` costs the one Node process far more per message than the server spends on it (it makes a request with its own timer and promise and JSON-decodes every ack), " +
+      "so its row measures nats.js more than nats-server. The ingest scenario therefore also runs a lean JetStream publisher (the same wire protocol: a PUB with a reply subject per message, the ack's sequence read by a minimal parser) " +
+      "and compares seqcast with the faster of the two. A Go client (`nats bench --js`) would load the machine differently again; the server-side CPU per publish (µs CPU/publish) is the figure least tied to the client.",
     "- **What each system does per message.** NATS core and Redis pub/sub are at-most-once: no sequence, no history, no per-message acknowledgement, and a slow subscriber is dropped. " +
       "seqcast sequences every message in its room, keeps it in the room's history (memory, or SQLite), records its client_message_id for deduplication (every bench publish carries one; PublishStream requires it), " +
       "acknowledges it with its position, and delivers a message with id, room, epoch, sequence, sender, time and client_message_id. " +

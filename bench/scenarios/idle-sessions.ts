@@ -51,9 +51,12 @@ class IdleTracker implements DeliverySink {
     this.received = new Uint16Array(sessions);
   }
 
+  firstSubscribedAt = 0;
+
   started(sub: number): void {
     if (this.subscribedAt[sub]) return;
     this.subscribedAt[sub] = performance.now();
+    if (this.subscribed === 0) this.firstSubscribedAt = this.subscribedAt[sub]!;
     this.lastSubscribedAt = this.subscribedAt[sub]!;
     this.subscribed++;
   }
@@ -92,6 +95,8 @@ interface IdleResult {
   rssBeforeMiB?: number;
   rssAfterMiB?: number;
   openSeconds?: number;
+  /** Time until the first session got its `subscribed` event. */
+  firstSeconds?: number;
   openCpu?: CpuUse;
   idleCpu?: CpuUse;
   idleLoop?: number;
@@ -148,6 +153,7 @@ async function seqcastIdle(): Promise<IdleResult> {
       clearTimeout(timeout);
     }
     result.openSeconds = (tracker.lastSubscribedAt - start) / 1000;
+    result.firstSeconds = (tracker.firstSubscribedAt - start) / 1000;
     result.openCpu = cpu();
     result.openEvents = new Map(tracker.events);
     result.maxConcurrentStreams = set.connections[0]?.session.remoteSettings.maxConcurrentStreams;
@@ -257,7 +263,9 @@ function section(results: IdleResult[]): Section {
       `(session i joins room i mod ${P.idleRooms}, so a room's members are spread over the connections). ` +
       `seqcast: Subscribe streams (lean client) multiplexed on HTTP/2 connections, memory engine; ` +
       `${seqcast?.maxConcurrentStreams !== undefined ? `the broker advertises SETTINGS_MAX_CONCURRENT_STREAMS = ${fmtInt(seqcast.maxConcurrentStreams)}` : "SETTINGS_MAX_CONCURRENT_STREAMS not read"} ` +
-      "(Node's HTTP/2 client assumes 100 until the server's SETTINGS arrive, `peerMaxConcurrentStreams`). NATS: subscriptions on as many connections, one subject per room.",
+      "(Node's HTTP/2 client assumes 100 until the server's SETTINGS arrive, `peerMaxConcurrentStreams`). NATS: subscriptions on as many connections, one subject per room. " +
+      `Rooms of ${Math.ceil(P.idleSessions / P.idleRooms)} keep the joins' presence traffic to at most ${Math.ceil(P.idleSessions / P.idleRooms) - 1} events per session; ` +
+      "BENCH_IDLE_ROOMS=1 puts every session in one room, which makes presence the work (each join is an event at every member).",
     "",
     "- **opened/s** = sessions / time from the first request until the last session's `subscribed` event (NATS: until a flush on every connection returned after its SUBs).",
     "- **RSS**: server VmRSS before the sessions and 1 s after the last one opened (NATS: the shared nats-server process, so compare the increase).",
@@ -272,7 +280,7 @@ function section(results: IdleResult[]): Section {
   const correctness = ran.map((r) => `- **${r.system}**: ${r.ok ? "OK" : "FAILED"} — ${r.check}.` + r.notes.slice(0, 6).map((n) => `\n  - ${n}`).join(""));
   const details = ran.map(
     (r) =>
-      `- **${r.system}** (${r.version}): opening took ${r.openSeconds?.toFixed(2) ?? "—"} s with server CPU ${fmtPct(r.openCpu?.server)}, ` +
+      `- **${r.system}** (${r.version}): opening took ${r.openSeconds?.toFixed(2) ?? "—"} s (first \`subscribed\` after ${r.firstSeconds?.toFixed(2) ?? "—"} s) with server CPU ${fmtPct(r.openCpu?.server)}, ` +
       `bench process CPU ${fmtPct(r.openCpu?.bench)} (event loop ${fmtPct(r.openCpu?.benchLoop)}), other processes ${fmtCores(r.openCpu?.otherCores)} cores; ` +
       (r.openEvents ? `events received while opening: ${describeEvents(r.openEvents)}; ` : "") +
       `idle window: ${r.idleLoop !== undefined ? `broker event loop ${fmtPct(r.idleLoop)} busy, ` : ""}other processes ${fmtCores(r.idleCpu?.otherCores)} cores` +

@@ -48,9 +48,9 @@ export interface AckedPublisher {
   /** What this publisher does, for the report. */
   readonly description: string;
   /**
-   * Publishes messages 0..count-1 (`room(k)` names message k's room or
-   * subject where the system has several), at most the publisher's window
-   * unacknowledged; resolves when every message was acknowledged.
+   * Publishes messages 0..count-1 (to the room or subject the publisher was
+   * made for), at most the publisher's window unacknowledged; resolves when
+   * every message was acknowledged.
    */
   run(count: number, make: (k: number) => Uint8Array, onAck: OnAck): Promise<void>;
   close(): Promise<void>;

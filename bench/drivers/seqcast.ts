@@ -10,7 +10,7 @@ import { benchToken } from "../lib/params.js";
 import { Problems } from "../lib/util.js";
 import { publishWindowed } from "../lib/window.js";
 import { connect, LeanPublishStream, publishUnary, subscribe, type LeanConnection, type PublishAck } from "../lean-client.js";
-import type { AckedPublisher, DeliverySink, FanoutDriver, OnAck } from "./driver.js";
+import type { AckedPublisher, DeliverySink, FanoutDriver } from "./driver.js";
 
 export const TOKEN = benchToken("bench");
 

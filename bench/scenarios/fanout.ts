@@ -334,9 +334,9 @@ function section(results: SystemResult[]): Section {
     "",
     pacedTable((r) => r.paced),
     "",
-    `### Paced ${P.rateHigh} msg/s × ${P.subscribers} subscribers (${fmtInt(P.rateHigh * P.subscribers)} deliveries/s)`,
-    "",
-    pacedTable((r) => r.pacedHigh),
+    ...(P.rateHigh > 0
+      ? [`### Paced ${fmtInt(P.rateHigh)} msg/s × ${P.subscribers} subscribers (${fmtInt(P.rateHigh * P.subscribers)} deliveries/s)`, "", pacedTable((r) => r.pacedHigh)]
+      : []),
     ...(skippedRows.length ? ["", ...skippedRows] : []),
   ];
 

@@ -22,8 +22,9 @@
  *
  * Environment (default in brackets):
  *   BENCH_SCENARIOS [fanout,ingest,idle,rooms]   which scenarios, comma-separated
- *   BENCH_SYSTEMS [seqcast,seqcast-sqlite,nats,jetstream,redis]   which systems
- *       (seqcast = memory engine; idle and rooms run seqcast/NATS, seqcast/seqcast-sqlite)
+ *   BENCH_SYSTEMS [seqcast,seqcast-sqlite,nats,jetstream,redis,floor]   which systems
+ *       (seqcast = memory engine; floor = Node's floor, bench/floor-child.ts, fan-out only;
+ *       idle runs seqcast and NATS, rooms seqcast and seqcast-sqlite)
  *   BENCH_OUT [bench/RESULTS.md]   report file; "-" = print only
  *   NATS_URL [127.0.0.1:4222] (JetStream must be enabled there)   REDIS_PORT [6379]
  *   SEQCAST_*   passed to every broker child, as for `seqcast serve`

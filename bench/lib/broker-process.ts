@@ -50,7 +50,16 @@ export function brokerVersion(engine: EngineName): string {
 }
 
 /** Starts a broker child; `env` adds SEQCAST_* settings for this broker only. */
-export async function startBroker(engine: EngineName, env: Record<string, string> = {}): Promise<BrokerChild> {
+export function startBroker(engine: EngineName, env: Record<string, string> = {}): Promise<BrokerChild> {
+  return startChild("broker-child.ts", engine, env, brokerVersion(engine));
+}
+
+/** Node's floor: a bare gRPC-framed fan-out on node:http2 (bench/floor-child.ts), driven like the broker. */
+export function startFloor(): Promise<BrokerChild> {
+  return startChild("floor-child.ts", "memory", {}, `bare node:http2 fan-out, ${process.version} (bench/floor-child.ts)`);
+}
+
+async function startChild(script: string, engine: EngineName, env: Record<string, string>, version: string): Promise<BrokerChild> {
   const dataDir = engine === "sqlite" ? mkdtempSync(path.join(os.tmpdir(), "seqcast-bench-")) : undefined;
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
@@ -66,7 +75,7 @@ export async function startBroker(engine: EngineName, env: Record<string, string
     mkdirSync(P.cpuProfDir, { recursive: true });
     args.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(P.cpuProfDir)}`);
   }
-  args.push(path.join(BENCH_DIR, "broker-child.ts"));
+  args.push(path.join(BENCH_DIR, script));
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"], env: childEnv });
   let stderr = "";
   child.stderr!.setEncoding("utf8");
@@ -135,7 +144,7 @@ export async function startBroker(engine: EngineName, env: Record<string, string
           started = true;
           clearTimeout(timer);
           const port = parsed.port;
-          resolve({ child, port, pid: parsed.pid, url: `http://127.0.0.1:${port}`, engine, version: brokerVersion(engine), eventLoop, profile, stop });
+          resolve({ child, port, pid: parsed.pid, url: `http://127.0.0.1:${port}`, engine, version, eventLoop, profile, stop });
         } else if (parsed.elu) eluWaiters.shift()?.(parsed.elu);
         else if ("profiling" in parsed || "profile" in parsed) profileWaiters.shift()?.();
       }

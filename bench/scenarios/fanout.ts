@@ -20,7 +20,7 @@ import { NatsFanout } from "../drivers/nats.js";
 import { RedisFanout } from "../drivers/redis.js";
 import { SeqcastFanout } from "../drivers/seqcast.js";
 import type { FanoutDriver } from "../drivers/driver.js";
-import { loopBusy, startBroker, type BrokerChild, type EngineName } from "../lib/broker-process.js";
+import { loopBusy, startBroker, startFloor, type BrokerChild, type EngineName } from "../lib/broker-process.js";
 import { fmtCores, fmtInt, fmtMiB, fmtMs, fmtPct, fmtRatio, mdTable, ratio } from "../lib/format.js";
 import { has, P, type SystemName } from "../lib/params.js";
 import { latencyStats, type LatencyStats } from "../lib/percentile.js";
@@ -213,6 +213,7 @@ const SYSTEMS: Array<{ system: SystemName; label: string }> = [
   { system: "seqcast-sqlite", label: "seqcast-sqlite" },
   { system: "nats", label: "NATS" },
   { system: "redis", label: "Redis" },
+  { system: "floor", label: "node:http2 floor" },
 ];
 
 export async function fanoutScenario(): Promise<Section> {
@@ -221,14 +222,15 @@ export async function fanoutScenario(): Promise<Section> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   for (const { system, label } of SYSTEMS) {
     if (!has(system)) continue;
-    if (system === "seqcast" || system === "seqcast-sqlite") {
-      const engine: EngineName = system === "seqcast" ? "memory" : "sqlite";
+    if (system === "seqcast" || system === "seqcast-sqlite" || system === "floor") {
+      const engine: EngineName = system === "seqcast-sqlite" ? "sqlite" : "memory";
       let broker: BrokerChild | undefined;
       try {
-        broker = await startBroker(engine);
-        log(`${label}: broker child pid ${broker.pid} on port ${broker.port} (${engine} engine)`);
+        broker = system === "floor" ? await startFloor() : await startBroker(engine);
+        log(`${label}: child pid ${broker.pid} on port ${broker.port} (${broker.version})`);
         const profileFile = profileDir && system === "seqcast" ? path.join(profileDir, "seqcast-paced.cpuprofile") : undefined;
-        results.push(await runSystem(new SeqcastFanout(broker, label, P.seqcastPublish), P.messages.seqcast, profileFile));
+        // The floor speaks PublishStream only.
+        results.push(await runSystem(new SeqcastFanout(broker, label, system === "floor" ? "stream" : P.seqcastPublish), P.messages.seqcast, profileFile));
       } catch (error) {
         log(`${label}: SKIPPED — ${describe(error)}`);
         results.push(skipped(label, `broker did not start (${describe(error).split("\n")[0]})`));
@@ -322,6 +324,13 @@ function section(results: SystemResult[]): Section {
       "fire-and-forget publishes on the same publisher; latency = receive time − send time (performance.now() in the payload) of every delivery at every subscriber. " +
       "broker CPU = CPU time of the server process / phase wall time (% of one core): in a paced phase every system does the same work, so it compares CPU per delivery.",
     "- broker RSS: peak VmRSS of the server process during the run.",
+    ...(has("floor")
+      ? [
+          "- *node:http2 floor* (bench/floor-child.ts): Node's floor for this scenario, a bare gRPC-framed fan-out on node:http2 in its own process, driven by the same lean client: " +
+            "each published message is numbered, encoded once and written to every stream, and nothing else (no auth, rooms, history, presence, queues or write batching). " +
+            "seqcast / floor is what seqcast's features and code cost on top of Node; the peers / floor is where Node itself stands.",
+        ]
+      : []),
     "",
     "### Flat out",
     "",

@@ -61,7 +61,7 @@ import { mdTable } from "./lib/format.js";
 import { BENCH_DIR, P, runs } from "./lib/params.js";
 import { compareProfiles, profileMarkdown, readProfileMarkdown } from "./lib/profile.js";
 import { binaryVersion } from "./lib/proc.js";
-import { fmtTargetValue, targetStatus, type Section } from "./lib/report.js";
+import { fmtTargetValue, NOISY_CORES, targetStatus, type Section } from "./lib/report.js";
 import { describe, log } from "./lib/util.js";
 import { fanoutScenario } from "./scenarios/fanout.js";
 import { idleScenario } from "./scenarios/idle-sessions.js";
@@ -105,10 +105,18 @@ async function main(): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   const targets = sections.flatMap((s) => s.targets);
   const targetTable = mdTable(
-    ["target", "measured", "limit", "result", "absolute"],
-    targets.map((t) => [t.name, fmtTargetValue(t.measured, t.unit), `${t.kind === "max" ? "≤" : "≥"} ${fmtTargetValue(t.limit, t.unit)}`, `**${targetStatus(t)}**`, t.note ?? ""]),
-    ["l", "r", "r", "l", "l"],
+    ["target", "measured", "limit", "result", "absolute", "other processes"],
+    targets.map((t) => [
+      t.name,
+      fmtTargetValue(t.measured, t.unit),
+      `${t.kind === "max" ? "≤" : "≥"} ${fmtTargetValue(t.limit, t.unit)}`,
+      `**${targetStatus(t)}**`,
+      t.note ?? "",
+      t.noise === undefined ? "—" : `${t.noise.toFixed(2)} cores${t.noise > NOISY_CORES ? " ⚠" : ""}`,
+    ]),
+    ["l", "r", "r", "l", "l", "r"],
   );
+  const noisy = targets.filter((t) => (t.noise ?? 0) > NOISY_CORES).length;
   const after = sections.find((s) => s.profile)?.profile;
   const before = readProfileMarkdown(BEFORE_PROFILE);
   const natsVersion = binaryVersion("nats-server");
@@ -134,7 +142,9 @@ async function main(): Promise<number> {
     "",
     targetTable,
     "",
-    "A target is n/a when its row was not run or failed to measure. Ratios are seqcast / peer.",
+    "A target is n/a when its row was not run or failed to measure. Ratios are seqcast / peer. " +
+      `*other processes*: the most CPU the rest of the machine used during the phases behind the target; ⚠ above ${NOISY_CORES} cores, where the verdict is as much about the neighbours as about seqcast` +
+      (noisy ? ` (${noisy} of ${targets.length} targets here: rerun on a quieter machine before believing them).` : "."),
     "",
     ...sections.flatMap((s, i) => [`## ${i + 1}. ${s.title}`, "", ...s.body, ""]),
     ...(after || (before && runs("fanout"))

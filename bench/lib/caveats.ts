@@ -7,6 +7,7 @@ export function caveats(cores: number): string[] {
       "Compare within one run, not across runs; a row whose \"other processes\" figure is well above 0 is suspect.",
     `- **One load generator.** Every client (the publisher and all subscribers) runs in one Node process that shares the ${cores} cores with the server under test. ` +
       "Where that process's event loop is ≥ 90% busy (Details, and *bench-bound* in the tables) the number is a lower bound set by the bench, not by the server: typical for NATS and Redis flat out. " +
+      "(On a loaded machine the event loop's busy share also counts time spent waiting for a core, so compare it with the bench's CPU figure.) " +
       "It also means a faster server leaves less CPU to the clients that measure it.",
     "- **The lean seqcast client.** The peers' clients hand the bench the payload bytes of each delivery (nats.js `msg.data`, ioredis `messageBuffer`) without decoding anything else. " +
       "The seqcast SDK (connect-node + protobuf-es) decodes each delivery into a full `Message` object, which made the one load-generator process the bottleneck (100% busy while the broker idled). " +

@@ -16,6 +16,17 @@ export interface Target {
   unit: "×" | "ms" | "MiB" | "%" | "/s" | "missing";
   /** The row's absolute numbers, or why it could not be measured. */
   note?: string;
+  /** The most CPU other processes used during the phases behind this target, in cores. */
+  noise?: number;
+}
+
+/** Other processes' CPU above which a target's phases count as disturbed. */
+export const NOISY_CORES = 0.25;
+
+/** The most other processes used during some measured windows (undefined when none was measured). */
+export function noiseOf(...cores: Array<number | undefined>): number | undefined {
+  const known = cores.filter((c): c is number => c !== undefined && Number.isFinite(c));
+  return known.length ? Math.max(...known) : undefined;
 }
 
 export interface Section {

@@ -26,7 +26,7 @@ import { has, P, type SystemName } from "../lib/params.js";
 import { latencyStats, type LatencyStats } from "../lib/percentile.js";
 import { makePayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssBytes, rssPeak, type CpuUse } from "../lib/proc.js";
-import type { Section, Target } from "../lib/report.js";
+import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { FanoutTracker, type PhaseSpec, type Violation } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
 import { summarizeProfileFile, type ProfileResult } from "../lib/profile.js";
@@ -318,7 +318,7 @@ function section(results: SystemResult[]): Section {
     "",
     `- Warmup: ${P.warmup} messages flat out, not measured.`,
     `- Flat out: N messages (seqcast ${P.messages.seqcast}, NATS ${P.messages.nats}, Redis ${P.messages.redis}: each phase long enough to measure), ` +
-      `at most ${P.window} unacknowledged. Publishers: ${ran.map((r) => `${r.system}: ${r.publishMode}`).join("; ")}. ` +
+      `at most ${P.window} unacknowledged. Publishers: ${[...new Set(ran.map((r) => r.publishMode))].map((mode) => `${ran.filter((r) => r.publishMode === mode).map((r) => r.system).join(", ")}: ${mode}`).join("; ")}. ` +
       `**delivered msg/s** = N × ${P.subscribers} / time from the first publish until every subscriber has all N; **publish msg/s** = N / time until the last acknowledgement.`,
     `- Paced: ${P.rate} msg/s and ${P.rateHigh} msg/s for ${P.seconds} s each (${P.rate * P.subscribers} and ${P.rateHigh * P.subscribers} deliveries/s), ` +
       "fire-and-forget publishes on the same publisher; latency = receive time − send time (performance.now() in the payload) of every delivery at every subscriber. " +
@@ -376,6 +376,7 @@ function section(results: SystemResult[]): Section {
       kind: "max",
       unit: "×",
       note: `${fmtPct(seqcast?.paced?.cpu.server)} vs ${fmtPct(nats?.paced?.cpu.server)}`,
+      noise: noiseOf(seqcast?.paced?.cpu.otherCores, nats?.paced?.cpu.otherCores),
     },
     {
       name: `Paced ${P.rate} msg/s × ${P.subscribers} subs: ${vsNats("p99")}`,
@@ -384,6 +385,7 @@ function section(results: SystemResult[]): Section {
       kind: "max",
       unit: "×",
       note: `${fmtMs(seqcast?.paced?.stats.p99)} ms vs ${fmtMs(nats?.paced?.stats.p99)} ms`,
+      noise: noiseOf(seqcast?.paced?.cpu.otherCores, nats?.paced?.cpu.otherCores),
     },
     {
       name: `Paced ${P.rateHigh} msg/s × ${P.subscribers} subs: seqcast deliveries missing`,
@@ -392,6 +394,7 @@ function section(results: SystemResult[]): Section {
       kind: "max",
       unit: "missing",
       note: seqcast?.pacedHigh ? `${fmtInt(seqcast.pacedHigh.deliveries - seqcast.pacedHigh.missing)} of ${fmtInt(seqcast.pacedHigh.deliveries)} received` : undefined,
+      noise: noiseOf(seqcast?.pacedHigh?.cpu.otherCores),
     },
     {
       name: `Paced ${P.rateHigh} msg/s × ${P.subscribers} subs: seqcast p99`,
@@ -399,6 +402,8 @@ function section(results: SystemResult[]): Section {
       limit: 10,
       kind: "max",
       unit: "ms",
+      note: seqcast?.pacedHigh ? `p50 ${fmtMs(seqcast.pacedHigh.stats.p50)} ms, max ${fmtMs(seqcast.pacedHigh.stats.max)} ms` : undefined,
+      noise: noiseOf(seqcast?.pacedHigh?.cpu.otherCores),
     },
     {
       name: `Flat out: ${vsNats("delivered msg/s")}`,
@@ -410,6 +415,7 @@ function section(results: SystemResult[]): Section {
         `${fmtInt(seqcast?.deliveredPerSec)} vs ${fmtInt(nats?.deliveredPerSec)}` +
         ((nats?.flatCpu?.benchLoop ?? 0) >= 90 ? "; NATS's number is bench-bound (load generator ≥ 90% busy)" : "") +
         ((seqcast?.flatCpu?.benchLoop ?? 0) >= 90 ? "; seqcast's number is bench-bound" : ""),
+      noise: noiseOf(seqcast?.flatCpu?.otherCores, nats?.flatCpu?.otherCores),
     },
   ];
   return {

@@ -21,7 +21,7 @@ import { fmtCores, fmtInt, fmtMiB, fmtNum, fmtPct, mdTable } from "../lib/format
 import { has, P } from "../lib/params.js";
 import { makePayload, readPayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssBytes, type CpuUse } from "../lib/proc.js";
-import type { Section, Target } from "../lib/report.js";
+import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { describe, log, sleep, waitFor } from "../lib/util.js";
 
 const OPEN_TIMEOUT_MS = 180_000;
@@ -289,7 +289,14 @@ function section(results: IdleResult[]): Section {
   );
   const targets: Target[] = [
     { name: `${fmtInt(P.idleSessions)} idle sessions: broker RSS`, measured: seqcast?.rssAfterMiB, limit: 512, kind: "max", unit: "MiB", note: seqcast ? `${fmtNum(perSessionKiB(seqcast), 1)} KiB per session` : undefined },
-    { name: `${fmtInt(P.idleSessions)} idle sessions: broker idle CPU (% of a core, ${P.idleSeconds} s)`, measured: seqcast?.idleCpu?.server, limit: 5, kind: "max", unit: "%" },
+    {
+      name: `${fmtInt(P.idleSessions)} idle sessions: broker idle CPU (% of a core, ${P.idleSeconds} s)`,
+      measured: seqcast?.idleCpu?.server,
+      limit: 5,
+      kind: "max",
+      unit: "%",
+      noise: noiseOf(seqcast?.idleCpu?.otherCores),
+    },
     {
       name: `${fmtInt(P.idleSessions)} idle sessions: opened per second`,
       measured: seqcast?.openSeconds ? P.idleSessions / seqcast.openSeconds : undefined,
@@ -297,6 +304,7 @@ function section(results: IdleResult[]): Section {
       kind: "min",
       unit: "/s",
       note: seqcast?.openCpu && seqcast.openCpu.benchLoop >= 90 ? "bench process ≥ 90% busy while opening: a lower bound" : undefined,
+      noise: noiseOf(seqcast?.openCpu?.otherCores),
     },
   ];
   return { title: `Idle sessions: ${fmtInt(P.idleSessions)} streams on ${P.idleConnections} HTTP/2 connections`, body, correctness, details, targets, failed: ran.some((r) => !r.ok) };

@@ -22,7 +22,7 @@ import { fmtCores, fmtInt, fmtMiB, fmtNum, fmtPct, fmtRatio, mdTable, ratio } fr
 import { has, P } from "../lib/params.js";
 import { makePayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssPeak, type CpuUse } from "../lib/proc.js";
-import type { Section, Target } from "../lib/report.js";
+import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { FanoutTracker } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
 
@@ -377,6 +377,7 @@ function section(results: RowResult[]): Section {
     kind: "min",
     unit: "×",
     note: `${fmtInt(r?.ackedPerSec)}/s vs ${fmtInt(js?.ackedPerSec)}/s (${js?.label ?? "JetStream not run"})${r && benchBound(r) ? "; seqcast's row is bench-bound" : ""}${js && benchBound(js) ? "; JetStream's row is bench-bound" : ""}`,
+    noise: noiseOf(r?.cpu?.otherCores, js?.cpu?.otherCores),
   });
   const targets = [
     target(`seqcast-sqlite PublishStream (window ${P.ingestWindow}, batch ${P.ingestBatch})`, row("seqcast-stream", "sqlite"), 1.0),

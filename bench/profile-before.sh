@@ -9,11 +9,11 @@
 # How: a detached worktree of 487241d in $BEFORE_DIR (default
 # /tmp/seqcast-before), `npm ci` there, today's bench/ copied over its own
 # (uncommitted), the seqcast fan-out scenario run with the profiled phase.
-# Two adaptations, in the copy only:
-# - 487241d has no PublishStream, so the bench drives it with unary Publish
-#   (BENCH_SEQCAST_PUBLISH=unary) and the lean client's PublishStream schema
-#   import is removed (it would not resolve against that commit's gen/);
-# - everything else bench/broker-child.ts needs exists there.
+# One adaptation, in the copy only: 487241d has no PublishStream, so the
+# bench drives it with unary Publish (BENCH_SEQCAST_PUBLISH=unary) and the
+# lean client's PublishStream schema import is removed (it would not resolve
+# against that commit's gen/). bench/broker-child.ts runs there unchanged (it
+# imports the Redis engine, absent there, only when BENCH_ENGINE=redis).
 set -eu
 COMMIT=487241d
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

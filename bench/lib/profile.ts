@@ -20,6 +20,8 @@ export interface ProfileResult {
    * on a loaded machine it overstates CPU; shares × this CPU time do not.
    */
   cpuSeconds?: number;
+  /** The same paced phase without the profiler, in the same run: the broker's CPU ms per 1,000 deliveries. */
+  unprofiledPer1000?: number;
   summary: ProfileSummary;
 }
 
@@ -48,12 +50,13 @@ export function profileMarkdown(p: ProfileResult, heading: string, about: string
     ...about,
     "",
     `${fmtInt(p.deliveries)} deliveries; broker CPU ${p.cpuSeconds?.toFixed(2) ?? "—"} s (/proc) = ${cpuPer1000(p).toFixed(1)} ms per 1,000 deliveries; ` +
-      `the profile sampled ${p.summary.busyMs.toFixed(0)} ms busy and ${p.summary.idleMs.toFixed(0)} ms idle.`,
+      `the profile sampled ${p.summary.busyMs.toFixed(0)} ms busy and ${p.summary.idleMs.toFixed(0)} ms idle. ` +
+      `The same paced phase without the profiler, just before: ${p.unprofiledPer1000?.toFixed(1) ?? "—"} CPU ms per 1,000 deliveries.`,
     "",
     formatSummary(p.summary),
     "",
     JSON_START,
-    JSON.stringify({ label: p.label, deliveries: p.deliveries, cpuSeconds: p.cpuSeconds, summary: p.summary }),
+    JSON.stringify({ label: p.label, deliveries: p.deliveries, cpuSeconds: p.cpuSeconds, unprofiledPer1000: p.unprofiledPer1000, summary: p.summary }),
     "-->",
     "",
   ].join("\n");
@@ -85,12 +88,13 @@ export function compareProfiles(before: ProfileResult | undefined, after: Profil
     return [category, per1000(before, b?.share), pct(b?.share), per1000(after, a?.share), pct(a?.share)];
   });
   rows.push([
-    "**all (broker CPU time)**",
+    "**all (broker CPU time, profiler on)**",
     before ? `**${cpuPer1000(before).toFixed(1)}**` : "—",
     before ? "100%" : "—",
     after ? `**${cpuPer1000(after).toFixed(1)}**` : "—",
     after ? "100%" : "—",
   ]);
+  rows.push(["*the same phase without the profiler*", before?.unprofiledPer1000?.toFixed(1) ?? "—", "", after?.unprofiledPer1000?.toFixed(1) ?? "—", ""]);
   lines.push(mdTable(["category (self time)", "before: CPU ms per 1,000 deliveries", "before: share", "after: CPU ms per 1,000 deliveries", "after: share"], rows), "");
   for (const [name, p] of [
     ["Before", before],

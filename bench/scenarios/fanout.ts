@@ -181,6 +181,9 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
       await driver.profile(`profile-stop ${profileFile}`);
       if (r.missing > 0) result.notes.push(`profiled paced phase: ${r.missing} deliveries missing`);
       result.profile = summarizeProfileFile(profileFile, r.deliveries, r.cpu.serverSeconds, `${driver.version}, driven by ${driver.publishMode}`);
+      const unprofiled = result.paced;
+      if (result.profile && unprofiled?.cpu.serverSeconds !== undefined)
+        result.profile.unprofiledPer1000 = (unprofiled.cpu.serverSeconds * 1e6) / unprofiled.deliveries;
       log(`${driver.name}: profiled paced phase done, profile in ${profileFile}`);
     }
   } catch (error) {

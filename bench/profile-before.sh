@@ -9,11 +9,11 @@
 # How: a detached worktree of 487241d in $BEFORE_DIR (default
 # /tmp/seqcast-before), `npm ci` there, today's bench/ copied over its own
 # (uncommitted), the seqcast fan-out scenario run with the profiled phase.
-# One adaptation, in the copy only: 487241d has no PublishStream, so the
-# bench drives it with unary Publish (BENCH_SEQCAST_PUBLISH=unary) and the
-# lean client's PublishStream schema import is removed (it would not resolve
-# against that commit's gen/). bench/broker-child.ts runs there unchanged (it
-# imports the Redis engine, absent there, only when BENCH_ENGINE=redis).
+# 487241d has no PublishStream, so the bench drives it with unary Publish
+# (BENCH_SEQCAST_PUBLISH=unary). Nothing else needs adapting: the lean
+# client encodes its requests by hand (no generated schema it lacks), and
+# bench/broker-child.ts imports the Redis engine (absent there) only when
+# BENCH_ENGINE=redis.
 set -eu
 COMMIT=487241d
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,9 +26,6 @@ fi
 [ -d "$BEFORE_DIR/node_modules" ] || (cd "$BEFORE_DIR" && npm ci --no-audit --no-fund)
 git -C "$BEFORE_DIR" checkout -q -- bench
 cp -R "$ROOT/bench/." "$BEFORE_DIR/bench/"
-# PublishStreamRequestSchema does not exist at $COMMIT; unary Publish does not need it.
-sed -i -e 's/^  PublishStreamRequestSchema,$//' -e 's/create(PublishStreamRequestSchema, { messages })/({ messages }) as never/' \
-  -e 's/toBinary(PublishStreamRequestSchema, request)/new Uint8Array(0)/' "$BEFORE_DIR/bench/lean-client.ts"
 mkdir -p "$ROOT/bench/profiles"
 cd "$BEFORE_DIR"
 BENCH_SCENARIOS=fanout BENCH_SYSTEMS=seqcast BENCH_SEQCAST_PUBLISH=unary BENCH_RATE_HIGH=0 BENCH_MESSAGES_SEQCAST=5000 \

@@ -63,17 +63,23 @@ export function jetStreamPublisher(stream: BenchStream, window: number): AckedPu
 export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, window: number): AckedPublisher {
   const inbox = createInbox();
   const waiting = new Map<number, (sequence: number, error?: string) => void>();
-  const decoder = new TextDecoder();
   const subscription = nc.subscribe(`${inbox}.*`, {
     callback: (error, msg) => {
       if (error) return;
       const k = Number(msg.subject.slice(inbox.length + 1));
-      const text = decoder.decode(msg.data);
-      const seq = /"seq":(\d+)/.exec(text);
       const done = waiting.get(k);
       waiting.delete(k);
-      if (!seq || text.includes('"error"')) done?.(0, text);
-      else done?.(Number(seq[1]), text.includes('"duplicate":true') ? "acknowledged as a duplicate" : undefined);
+      // {"stream":"…","seq":N} (an error or a duplicate has other keys: read those as text).
+      const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+      const at = data.indexOf('"seq":');
+      if (at < 0 || data.includes('"error"') || data.includes('"duplicate"')) {
+        const text = data.toString();
+        done?.(Number(/"seq":(\d+)/.exec(text)?.[1] ?? 0), text.includes('"duplicate":true') ? "acknowledged as a duplicate" : text);
+        return;
+      }
+      let sequence = 0;
+      for (let i = at + 6; i < data.length && data[i]! >= 0x30 && data[i]! <= 0x39; i++) sequence = sequence * 10 + data[i]! - 0x30;
+      done?.(sequence);
     },
   });
   return {

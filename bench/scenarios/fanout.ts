@@ -331,7 +331,8 @@ function section(results: SystemResult[]): Section {
       ? [
           "- *node:http2 floor* (bench/floor-child.ts): Node's floor for this scenario, a bare gRPC-framed fan-out on node:http2 in its own process, driven by the same lean client: " +
             "each published message is numbered, encoded once and written to every stream, and nothing else (no auth, rooms, history, presence, queues or write batching). " +
-            "seqcast / floor is what seqcast's features and code cost on top of Node; the peers / floor is where Node itself stands.",
+            "seqcast / floor is what seqcast's features and code cost on top of Node; the peers / floor is where Node itself stands. " +
+            "It writes every message to every stream as it comes (no batching), so it is a floor for the paced phases; flat out, seqcast's one write per stream per event-loop turn can beat it.",
         ]
       : []),
     "",

@@ -1,7 +1,9 @@
 /**
  * A minimal seqcast client for the load generator: node:http2 and gRPC
- * framing by hand, and a protobuf field walker that reads only what the
- * benchmark checks (a message's sequence and payload, a result's position).
+ * framing by hand, a protobuf field walker that reads only what the
+ * benchmark checks (a message's sequence and payload, a result's position),
+ * and publish requests encoded by hand (byte for byte what protobuf-es
+ * writes).
  *
  * Why: the benchmark measures brokers. nats.js and ioredis hand the bench
  * the payload bytes of each delivery without decoding anything else; the
@@ -14,12 +16,7 @@
  */
 import http2 from "node:http2";
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import {
-  PublishRequestSchema,
-  PublishStreamRequestSchema,
-  RoomSubscriptionSchema,
-  SubscribeRequestSchema,
-} from "../gen/es/seqcast/v1/pubsub_pb.js";
+import { RoomSubscriptionSchema, SubscribeRequestSchema } from "../gen/es/seqcast/v1/pubsub_pb.js";
 
 // ---- protobuf walking ------------------------------------------------------
 
@@ -68,6 +65,86 @@ function walk(buf: Uint8Array, start: number, end: number, visit: (field: number
   }
 }
 
+// ---- protobuf writing --------------------------------------------------------
+//
+// Publishing is the load generator's hot path, so its requests are encoded
+// by hand too (protobuf-es's reflective create/toBinary cost the bench
+// process more per message than the broker spent on it): PublishRequest is
+// room = 1 (string), payload = 3 (bytes), client_message_id = 5 (string);
+// PublishStreamRequest is repeated PublishRequest messages = 1.
+
+const varintSize = (value: number) => (value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5);
+
+function writeVarint(buf: Buffer, pos: number, value: number): number {
+  while (value >= 0x80) {
+    buf[pos++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  buf[pos++] = value;
+  return pos;
+}
+
+export interface PublishMessage {
+  room: string;
+  payload: Uint8Array;
+  clientMessageId: string;
+}
+
+/** Size of a PublishRequest's body, and of its two strings in UTF-8. */
+function publishRequestSize(m: PublishMessage): [number, number, number] {
+  const room = Buffer.byteLength(m.room);
+  const id = Buffer.byteLength(m.clientMessageId);
+  let size = 1 + varintSize(room) + room;
+  if (m.payload.length) size += 1 + varintSize(m.payload.length) + m.payload.length;
+  if (id) size += 1 + varintSize(id) + id;
+  return [size, room, id];
+}
+
+function writePublishRequest(buf: Buffer, pos: number, m: PublishMessage, room: number, id: number): number {
+  buf[pos++] = 0x0a;
+  pos = writeVarint(buf, pos, room);
+  pos += buf.write(m.room, pos);
+  if (m.payload.length) {
+    buf[pos++] = 0x1a;
+    pos = writeVarint(buf, pos, m.payload.length);
+    buf.set(m.payload, pos);
+    pos += m.payload.length;
+  }
+  if (id) {
+    buf[pos++] = 0x2a;
+    pos = writeVarint(buf, pos, id);
+    pos += buf.write(m.clientMessageId, pos);
+  }
+  return pos;
+}
+
+/** One gRPC-framed PublishStreamRequest carrying `messages`. */
+export function framedPublishStreamRequest(messages: PublishMessage[]): Buffer {
+  const sizes = messages.map(publishRequestSize);
+  const body = sizes.reduce((sum, [size]) => sum + 1 + varintSize(size) + size, 0);
+  const buf = Buffer.allocUnsafe(5 + body);
+  buf[0] = 0;
+  buf.writeUInt32BE(body, 1);
+  let pos = 5;
+  for (let i = 0; i < messages.length; i++) {
+    const [size, room, id] = sizes[i]!;
+    buf[pos++] = 0x0a;
+    pos = writeVarint(buf, pos, size);
+    pos = writePublishRequest(buf, pos, messages[i]!, room, id);
+  }
+  return buf;
+}
+
+/** One gRPC-framed PublishRequest. */
+export function framedPublishRequest(message: PublishMessage): Buffer {
+  const [size, room, id] = publishRequestSize(message);
+  const buf = Buffer.allocUnsafe(5 + size);
+  buf[0] = 0;
+  buf.writeUInt32BE(size, 1);
+  writePublishRequest(buf, 5, message, room, id);
+  return buf;
+}
+
 // ---- gRPC framing ------------------------------------------------------------
 
 function frame(message: Uint8Array): Buffer {
@@ -110,6 +187,8 @@ export interface LeanSubscriberEvents {
   message(sequence: number, payload: Uint8Array): void;
   /** The stream ended (code 0: cleanly). */
   ended(code: number, message: string): void;
+  /** Any other event, by its SubscribeEvent field number (1 session_started, 4 presence, 5 heartbeat, 9 presence_changes, …). */
+  other?(kind: number): void;
 }
 
 export interface LeanConnection {
@@ -174,7 +253,7 @@ export function subscribe(
             else if (f === 2) walk(buf, fs, fe, (pf, _s, _e, value) => void (pf === 2 && (sequence = value)));
           });
           events.subscribed(room, BigInt(sequence));
-        }
+        } else events.other?.(kind);
       });
     });
   });
@@ -244,11 +323,8 @@ export class LeanPublishStream {
   }
 
   /** Publishes messages (one PublishStreamRequest); false when the stream's buffer is full. */
-  publish(room: string, payloads: Uint8Array[], clientMessageIds: string[]): boolean {
-    const request = create(PublishStreamRequestSchema, {
-      messages: payloads.map((payload, i) => ({ room, payload, clientMessageId: clientMessageIds[i] ?? "" })),
-    });
-    return this.stream.write(frame(toBinary(PublishStreamRequestSchema, request)));
+  publish(messages: PublishMessage[]): boolean {
+    return this.stream.write(framedPublishStreamRequest(messages));
   }
 
   whenWritable(): Promise<void> {
@@ -289,6 +365,6 @@ export function publishUnary(connection: LeanConnection, token: string, room: st
     stream.on("trailers", finish);
     stream.on("error", (error) => resolve({ sequence: 0, code: 14, error: error.message }));
     stream.on("data", (chunk: Buffer) => deframer.push(chunk));
-    stream.end(frame(toBinary(PublishRequestSchema, create(PublishRequestSchema, { room, payload, clientMessageId }))));
+    stream.end(framedPublishRequest({ room, payload, clientMessageId }));
   });
 }

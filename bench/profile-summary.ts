@@ -70,7 +70,8 @@ export function summarize(profile: Profile, topN = 15): ProfileSummary {
     }
     busyUs += us;
     categories.set(category, (categories.get(category) ?? 0) + us);
-    const where = url ? `${url.replace(/^.*\/(node_modules\/|src\/|bench\/)/, "$1")}:${lineNumber + 1}` : "";
+    // tsx hands V8 each TypeScript module transpiled onto one line: a line number there says nothing.
+    const where = url ? `${url.replace(/^.*\/(node_modules\/|src\/|bench\/)/, "$1")}${url.endsWith(".ts") ? "" : `:${lineNumber + 1}`}` : "";
     const key = `${fn}@${where}`;
     const entry = functions.get(key) ?? { fn, where, us: 0 };
     entry.us += us;

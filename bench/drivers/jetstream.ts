@@ -1,0 +1,131 @@
+/**
+ * NATS JetStream through nats.js (v2 API): a stream with file storage on a
+ * subject of its own per run, created before and deleted after; publishes
+ * are asynchronous `js.publish()` calls with at most `window` awaiting their
+ * ack, and every ack carries the stream sequence the server assigned.
+ */
+import { performance } from "node:perf_hooks";
+import { consumerOpts, createInbox, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { describe } from "../lib/util.js";
+import { publishWindowed } from "../lib/window.js";
+import type { AckedPublisher, DeliverySink } from "./driver.js";
+import { natsConnection } from "./nats.js";
+
+export interface BenchStream {
+  name: string;
+  subject: string;
+  jsm: JetStreamManager;
+  js: JetStreamClient;
+  /** Deletes the stream (and its data). */
+  remove(): Promise<void>;
+}
+
+/** A fresh file-storage stream capturing `subject` (one replica: this is a single server). */
+export async function createStream(nc: NatsConnection, name: string, subject: string): Promise<BenchStream> {
+  const jsm = await nc.jetstreamManager();
+  // A stream of an interrupted earlier run with the same name would otherwise make sequences start above 1.
+  await jsm.streams.delete(name).catch(() => false);
+  await jsm.streams.add({ name, subjects: [subject], storage: StorageType.File, num_replicas: 1 });
+  return {
+    name,
+    subject,
+    jsm,
+    js: nc.jetstream(),
+    remove: async () => {
+      await jsm.streams.delete(name).catch(() => false);
+    },
+  };
+}
+
+export function jetStreamPublisher(stream: BenchStream, window: number): AckedPublisher {
+  return {
+    description: `js.publish() to a file-storage stream, ${window} publishes awaiting their ack`,
+    run: (count, make, onAck) =>
+      publishWindowed(count, 1, window, async (k) => {
+        try {
+          const ack = await stream.js.publish(stream.subject, make(k));
+          onAck(k, ack.seq, ack.duplicate ? "acknowledged as a duplicate" : undefined);
+        } catch (error) {
+          onAck(k, 0, describe(error));
+        }
+      }),
+    close: async () => {},
+  };
+}
+
+/**
+ * The same JetStream publish protocol without nats.js's per-publish request
+ * machinery: a plain PUB with a reply subject of its own per message on one
+ * inbox subscription, and of each ack (`{"stream":…,"seq":N}`) only the
+ * sequence read: what bench/lean-client.ts is to the seqcast SDK. Shows
+ * whether the nats.js client, not the server, limits the js.publish() row.
+ */
+export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, window: number): AckedPublisher {
+  const inbox = createInbox();
+  const waiting = new Map<number, (sequence: number, error?: string) => void>();
+  const subscription = nc.subscribe(`${inbox}.*`, {
+    callback: (error, msg) => {
+      if (error) return;
+      const k = Number(msg.subject.slice(inbox.length + 1));
+      const done = waiting.get(k);
+      waiting.delete(k);
+      // {"stream":"…","seq":N} (an error or a duplicate has other keys: read those as text).
+      const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+      const at = data.indexOf('"seq":');
+      if (at < 0 || data.includes('"error"') || data.includes('"duplicate"')) {
+        const text = data.toString();
+        done?.(Number(/"seq":(\d+)/.exec(text)?.[1] ?? 0), text.includes('"duplicate":true') ? "acknowledged as a duplicate" : text);
+        return;
+      }
+      let sequence = 0;
+      for (let i = at + 6; i < data.length && data[i]! >= 0x30 && data[i]! <= 0x39; i++) sequence = sequence * 10 + data[i]! - 0x30;
+      done?.(sequence);
+    },
+  });
+  return {
+    description: `PUB with a reply subject per message to a file-storage stream, ${window} awaiting their ack, acks read by a minimal parser`,
+    run: (count, make, onAck) =>
+      publishWindowed(
+        count,
+        1,
+        window,
+        (k) =>
+          new Promise<void>((resolve) => {
+            waiting.set(k, (sequence, error) => {
+              onAck(k, sequence, error);
+              resolve();
+            });
+            nc.publish(stream.subject, make(k), { reply: `${inbox}.${k}` });
+          }),
+      ),
+    close: async () => subscription.unsubscribe(),
+  };
+}
+
+/**
+ * `n` ordered push consumers of the stream, each on its own connection:
+ * JetStream's own in-order delivery with the stream sequence on every
+ * message (flow control and idle heartbeats on).
+ */
+export async function orderedConsumers(stream: BenchStream, n: number, sink: DeliverySink, isClosing: () => boolean): Promise<NatsConnection[]> {
+  const connections: NatsConnection[] = [];
+  for (let sub = 0; sub < n; sub++) {
+    const nc = await natsConnection(`bench-js-sub-${sub}`);
+    connections.push(nc);
+    void nc.closed().then((error) => {
+      if (!isClosing()) sink.fail(sub, `connection closed${error ? `: ${describe(error)}` : ""}`);
+    });
+    const opts = consumerOpts();
+    opts.orderedConsumer();
+    opts.deliverAll();
+    opts.callback((error, msg) => {
+      if (error) {
+        if (!isClosing()) sink.fail(sub, describe(error));
+      } else if (msg) sink.deliver(sub, msg.data, performance.now(), msg.seq);
+    });
+    await nc.jetstream().subscribe(stream.subject, opts);
+    sink.started(sub, 0);
+  }
+  await Promise.all(connections.map((nc) => nc.flush()));
+  return connections;
+}

@@ -1,0 +1,160 @@
+/**
+ * Node's floor for the fan-out scenario: a bare gRPC-framed fan-out on
+ * node:http2, in a process of its own like the broker. It speaks just enough
+ * of seqcast's protocol for bench/lean-client.ts (Subscribe answers with a
+ * `subscribed` event; PublishStream messages are numbered, each written as
+ * one framed SubscribeResponse to every open Subscribe stream, and
+ * acknowledged with its number) and does nothing else: no authentication,
+ * rooms, history, presence, queues or batching. What seqcast's broker costs
+ * above this is what its features and its code cost; below it is not possible
+ * on node:http2.
+ *
+ * Prints `{"port":…,"pid":…}`; exits when stdin closes or on SIGTERM;
+ * answers "elu" on stdin like bench/broker-child.ts.
+ */
+import http2 from "node:http2";
+import { performance } from "node:perf_hooks";
+
+const streams = new Set<http2.ServerHttp2Stream>();
+let sequence = 0;
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  while (value >= 0x80) {
+    out.push((value % 0x80) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  out.push(value);
+  return out;
+}
+
+/** A length-delimited field. */
+function field(number: number, bytes: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from([...varint((number << 3) | 2), ...varint(bytes.length)]), bytes]);
+}
+
+function frame(message: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  message.copy(out, 5);
+  return out;
+}
+
+/** Reads a varint at `pos`: [value, next]. */
+function readVarint(buf: Buffer, pos: number): [number, number] {
+  let value = 0;
+  let shift = 1;
+  for (;;) {
+    const byte = buf[pos++]!;
+    value += (byte & 0x7f) * shift;
+    if (byte < 0x80) return [value, pos];
+    shift *= 128;
+  }
+}
+
+/** The payloads (PublishRequest field 3) of a PublishStreamRequest's messages (field 1). */
+function payloads(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    let tag: number;
+    let length: number;
+    [tag, pos] = readVarint(buf, pos);
+    [length, pos] = readVarint(buf, pos);
+    if (tag >>> 3 === 1 && (tag & 7) === 2) {
+      let p = pos;
+      let payload: Buffer = Buffer.alloc(0);
+      while (p < pos + length) {
+        let t: number;
+        [t, p] = readVarint(buf, p);
+        if ((t & 7) === 0) [, p] = readVarint(buf, p);
+        else {
+          let l: number;
+          [l, p] = readVarint(buf, p);
+          if (t >>> 3 === 3) payload = buf.subarray(p, p + l);
+          p += l;
+        }
+      }
+      out.push(payload);
+    }
+    pos += length;
+  }
+  return out;
+}
+
+/** Splits a request body into gRPC messages. */
+function deframer(onMessage: (message: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let pos = 0;
+    while (pending.length - pos >= 5) {
+      const length = pending.readUInt32BE(pos + 1);
+      if (pending.length - pos < 5 + length) break;
+      onMessage(pending.subarray(pos + 5, pos + 5 + length));
+      pos += 5 + length;
+    }
+    pending = pending.subarray(pos);
+  };
+}
+
+const RESPONSE = { ":status": 200, "content-type": "application/grpc" };
+
+const server = http2.createServer();
+server.on("stream", (stream, headers) => {
+  stream.on("error", () => {});
+  const path = headers[":path"];
+  if (path === "/seqcast.v1.PubSubService/Subscribe") {
+    stream.respond(RESPONSE);
+    // SubscribeResponse{events: [SubscribeEvent{subscribed: Subscribed{room: "floor", position: {sequence}}}]}
+    const position = Buffer.from([0x10, ...varint(sequence)]);
+    const subscribed = Buffer.concat([field(1, Buffer.from("floor")), field(2, position)]);
+    stream.write(frame(field(1, field(2, subscribed))));
+    streams.add(stream);
+    stream.on("close", () => streams.delete(stream));
+    stream.resume();
+  } else if (path === "/seqcast.v1.PubSubService/PublishStream") {
+    stream.respond(RESPONSE, { waitForTrailers: true });
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+    stream.on(
+      "data",
+      deframer((request) => {
+        const results: Buffer[] = [];
+        for (const payload of payloads(request)) {
+          sequence++;
+          // SubscribeResponse{events: [SubscribeEvent{message: Message{sequence: 4, payload: 7}}]}, encoded once, written to every stream.
+          const message = Buffer.concat([Buffer.from([0x20, ...varint(sequence)]), field(7, payload)]);
+          const bytes = frame(field(1, field(3, message)));
+          for (const subscriber of streams) subscriber.write(bytes);
+          // PublishResult{published: PublishResponse{position: StreamPosition{sequence}}}
+          results.push(field(1, field(2, field(2, Buffer.from([0x10, ...varint(sequence)])))));
+        }
+        stream.write(frame(Buffer.concat(results)));
+      }),
+    );
+    stream.on("end", () => stream.end());
+  } else {
+    stream.respond({ ...RESPONSE, "grpc-status": "12" }, { endStream: true });
+  }
+});
+
+server.listen(0, "127.0.0.1", () => {
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
+});
+const stop = () => process.exit(0);
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+process.stdin.on("end", stop);
+process.stdin.on("error", stop);
+// "elu" answers the event loop's cumulative idle/active ms, as bench/broker-child.ts does.
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk: string) => {
+  for (const line of chunk.split("\n"))
+    if (line.trim() === "elu") {
+      const { idle, active } = performance.eventLoopUtilization();
+      process.stdout.write(`${JSON.stringify({ elu: { idle, active } })}\n`);
+    }
+});

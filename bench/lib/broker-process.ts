@@ -1,0 +1,168 @@
+/**
+ * The seqcast broker under test as a child process (bench/broker-child.ts),
+ * measured like nats-server and redis-server: its own pid, RSS and CPU time.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { BENCH_DIR, BENCH_JWT_SECRET, P, ROOT } from "./params.js";
+
+export type EngineName = "memory" | "sqlite";
+
+export interface EventLoopTimes {
+  idle: number;
+  active: number;
+}
+
+export interface BrokerChild {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly pid: number;
+  readonly url: string;
+  readonly engine: EngineName;
+  /** seqcast's version, engine and commit, for the report. */
+  readonly version: string;
+  /** Cumulative event-loop idle/active ms of the broker process. */
+  eventLoop(): Promise<EventLoopTimes | undefined>;
+  /** "profile-start" / "profile-stop FILE": a CPU profile of one phase. */
+  profile(command: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const STARTUP_TIMEOUT_MS = 30_000;
+
+/** The last commit that changed the broker's code (src, proto, gen), with "+changes" when the working tree differs from it. */
+export function seqcastRevision(): string {
+  try {
+    const commit = execFileSync("git", ["log", "-1", "--format=%h", "--", "src", "proto", "gen"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "proto", "gen"], { cwd: ROOT, encoding: "utf8" }).trim();
+    return dirty ? `${commit}+changes` : commit;
+  } catch {
+    return "unknown commit";
+  }
+}
+
+export function brokerVersion(engine: EngineName): string {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
+  const store = engine === "sqlite" ? "sqlite engine, WAL, synchronous=NORMAL, group commit" : "memory engine";
+  return `seqcast ${pkg.version} at ${seqcastRevision()} (${store})`;
+}
+
+/** Starts a broker child; `env` adds SEQCAST_* settings for this broker only. */
+export function startBroker(engine: EngineName, env: Record<string, string> = {}): Promise<BrokerChild> {
+  return startChild("broker-child.ts", engine, env, brokerVersion(engine));
+}
+
+/** Node's floor: a bare gRPC-framed fan-out on node:http2 (bench/floor-child.ts), driven like the broker. */
+export function startFloor(): Promise<BrokerChild> {
+  return startChild("floor-child.ts", "memory", {}, `bare node:http2 fan-out, ${process.version} (bench/floor-child.ts)`);
+}
+
+async function startChild(script: string, engine: EngineName, env: Record<string, string>, version: string): Promise<BrokerChild> {
+  const dataDir = engine === "sqlite" ? mkdtempSync(path.join(os.tmpdir(), "seqcast-bench-")) : undefined;
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    BENCH_ENGINE: engine,
+    BENCH_JWT_SECRET,
+    // One bench user publishes everything: the per-user publish rate limit is off unless set.
+    SEQCAST_PUBLISH_RATE: process.env.SEQCAST_PUBLISH_RATE ?? "0",
+    ...env,
+  };
+  if (dataDir) childEnv.BENCH_DATA_DIR = dataDir;
+  const args = ["--import", "tsx"];
+  if (P.cpuProfDir) {
+    mkdirSync(P.cpuProfDir, { recursive: true });
+    args.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(P.cpuProfDir)}`);
+  }
+  args.push(path.join(BENCH_DIR, script));
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"], env: childEnv });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (chunk: string) => {
+    stderr += chunk;
+    if (stderr.length > 20_000) stderr = stderr.slice(-20_000);
+  });
+  child.stdin!.on("error", () => {});
+  const eluWaiters: Array<(times: EventLoopTimes | undefined) => void> = [];
+  const profileWaiters: Array<() => void> = [];
+  const alive = () => child.exitCode === null && child.signalCode === null && child.stdin!.writable;
+  const profile = (command: string) =>
+    new Promise<void>((resolve) => {
+      if (!alive()) return resolve();
+      const timer = setTimeout(resolve, 10_000);
+      profileWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.stdin!.write(`${command}\n`);
+    });
+  const eventLoop = () =>
+    new Promise<EventLoopTimes | undefined>((resolve) => {
+      if (!alive()) return resolve(undefined);
+      const timer = setTimeout(() => resolve(undefined), 2000);
+      eluWaiters.push((times) => {
+        clearTimeout(timer);
+        resolve(times);
+      });
+      child.stdin!.write("elu\n");
+    });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  return new Promise<BrokerChild>((resolve, reject) => {
+    let out = "";
+    let started = false;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`broker child printed no port within ${STARTUP_TIMEOUT_MS} ms; stderr:\n${stderr}`));
+    }, STARTUP_TIMEOUT_MS);
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      out += chunk;
+      for (let newline = out.indexOf("\n"); newline >= 0; newline = out.indexOf("\n")) {
+        const line = out.slice(0, newline);
+        out = out.slice(newline + 1);
+        let parsed: { port?: number; pid?: number; elu?: EventLoopTimes };
+        try {
+          parsed = JSON.parse(line) as typeof parsed;
+        } catch {
+          if (!started) {
+            clearTimeout(timer);
+            reject(new Error(`broker child printed ${JSON.stringify(line)} instead of its port`));
+          }
+          continue;
+        }
+        if (!started && parsed.port !== undefined && parsed.pid !== undefined) {
+          started = true;
+          clearTimeout(timer);
+          const port = parsed.port;
+          resolve({ child, port, pid: parsed.pid, url: `http://127.0.0.1:${port}`, engine, version, eventLoop, profile, stop });
+        } else if (parsed.elu) eluWaiters.shift()?.(parsed.elu);
+        else if ("profiling" in parsed || "profile" in parsed) profileWaiters.shift()?.();
+      }
+    });
+    child.once("exit", (code, signal) => {
+      for (const waiter of eluWaiters.splice(0)) waiter(undefined);
+      for (const waiter of profileWaiters.splice(0)) waiter();
+      if (started) return;
+      clearTimeout(timer);
+      reject(new Error(`broker child exited (code ${code}, signal ${signal}) before printing its port; stderr:\n${stderr.trim()}`));
+    });
+  });
+}
+
+/** Event-loop busy share of the broker between two readings, %. */
+export function loopBusy(a: EventLoopTimes | undefined, b: EventLoopTimes | undefined): number | undefined {
+  if (!a || !b) return undefined;
+  const active = b.active - a.active;
+  const idle = b.idle - a.idle;
+  return active + idle > 0 ? (active / (active + idle)) * 100 : undefined;
+}

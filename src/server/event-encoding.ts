@@ -4,6 +4,7 @@ import type { PresenceEntry, StoredMessage } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
 import { SubscribeEventSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbEvent } from "./convert.js";
+import { encodeMessageEvent, encodePresenceChanges, encodePresenceEvent, encodeSubscribed } from "./wire-encoders.js";
 
 // ---- encode once --------------------------------------------------------
 //
@@ -52,8 +53,27 @@ export function eventEntry(event: SessionEvent): Uint8Array {
   return entry(event);
 }
 
+/** SubscribeEvent bytes: by hand for the events that fan out or carry lists, by protobuf-es for the rest. */
+function eventBody(event: SessionEvent): Uint8Array {
+  switch (event.type) {
+    case "message":
+      return encodeMessageEvent(event.message);
+    case "presence":
+      return encodePresenceEvent(event.room, event.kind, event.entry);
+    case "presence_changes":
+      return encodePresenceChanges(event.room, event.changes);
+    case "subscribed":
+      return encodeSubscribed(event);
+    default:
+      return toBinary(SubscribeEventSchema, toPbEvent(event));
+  }
+}
+
 function entry(event: SessionEvent): Uint8Array {
-  const body = toBinary(SubscribeEventSchema, toPbEvent(event));
+  // The list-carrying events come as entries already (one copy of a long list, not two).
+  if (event.type === "subscribed") return encodeSubscribed(event, true);
+  if (event.type === "presence_changes") return encodePresenceChanges(event.room, event.changes, true);
+  const body = eventBody(event);
   const lengthBytes = varintLength(body.length);
   const out = new Uint8Array(1 + lengthBytes + body.length);
   out[0] = EVENTS_TAG;

@@ -1,11 +1,15 @@
-import type { PublishResult as PbPublishResult } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { BrokerError } from "../broker/errors.js";
 import type { PublishResult } from "../engine/engine.js";
-import { toPbPublishResult } from "./convert.js";
+
+/** The outcome of one message of a stream: stored (its result) or not (its error). */
+export interface PublishOutcome {
+  clientMessageId: string;
+  outcome: PublishResult | BrokerError;
+}
 
 interface Slot {
   clientMessageId: string;
-  result: PbPublishResult | undefined;
+  result: PublishOutcome | undefined;
 }
 
 /**
@@ -25,7 +29,7 @@ export class PublishResults {
 
   /** `emit` receives each batch of results in order; `done` once every result was emitted (or with the failure). */
   constructor(
-    private readonly emit: (results: PbPublishResult[]) => void,
+    private readonly emit: (results: PublishOutcome[]) => void,
     private readonly done: (error?: unknown) => void,
   ) {}
 
@@ -60,7 +64,7 @@ export class PublishResults {
   }
 
   private settle(slot: Slot, outcome: PublishResult | BrokerError): void {
-    slot.result = toPbPublishResult(slot.clientMessageId, outcome);
+    slot.result = { clientMessageId: slot.clientMessageId, outcome };
     this.schedule();
   }
 
@@ -73,7 +77,7 @@ export class PublishResults {
   private readonly flush = (): void => {
     this.scheduled = false;
     if (this.failure !== undefined) return this.done(this.failure);
-    const ready: PbPublishResult[] = [];
+    const ready: PublishOutcome[] = [];
     while (this.head < this.slots.length && this.slots[this.head]!.result) ready.push(this.slots[this.head++]!.result!);
     if (this.head > 1024 && this.head * 2 > this.slots.length) {
       this.slots.splice(0, this.head);

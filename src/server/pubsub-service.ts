@@ -72,7 +72,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       const caller = identity(context);
       const out = new ResultQueue<PublishResult[]>();
       const results = new PublishResults(
-        (batch) => out.push(batch),
+        (batch) => out.push(batch.map((r) => toPbPublishResult(r.clientMessageId, r.outcome))),
         (error) => out.end(error),
       );
       void (async () => {

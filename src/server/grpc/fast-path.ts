@@ -16,7 +16,11 @@ import {
   SubscribeRequestSchema,
   type PublishRequest,
 } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
-import { toPbPublishResponse, toPbPublishResult } from "../convert.js";
+import { toPbPublishResult } from "../convert.js";
+import { encodePublishResponse, writePublishedResult } from "../wire-encoders.js";
+import type { PublishOutcome } from "../publish-results.js";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { PublishResultSchema } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
 import { subscribeFrame } from "../event-encoding.js";
 import { PublishResults } from "../publish-results.js";
 import { MAX_BATCH, toRoomRequests } from "../pubsub-service.js";
@@ -120,7 +124,7 @@ async function publish(context: CallContext): Promise<void> {
   const result = await broker.publish(await context.identity, request);
   // A client that went away still has its message stored: a retry with its id finds it.
   if (call.done) return;
-  call.write(frame(toBinary(PublishResponseSchema, toPbPublishResponse(result))));
+  call.write(frame(encodePublishResponse(result)));
   call.finish();
 }
 
@@ -157,8 +161,7 @@ function publishStream(context: CallContext): void {
   const waiting: PublishRequest[] = [];
   const results = new PublishResults(
     (batch) => {
-      if (!call.write(frame(toBinary(PublishStreamResponseSchema, create(PublishStreamResponseSchema, { results: batch })))))
-        stream.pause();
+      if (!call.write(frame(encodePublishStreamResponse(batch)))) stream.pause();
     },
     (error) => call.finish(error),
   );
@@ -229,4 +232,15 @@ async function subscribe(context: CallContext): Promise<void> {
   // The client went away without a goodbye (or cancelled): its presence lingers for the grace period.
   call.onClose((byPeer) => void broker.closeSession(session, undefined, undefined, byPeer));
   session.attach(sink);
+}
+
+/** PublishStreamResponse { repeated PublishResult results = 1 }, acknowledgements by hand (errors are rare: protobuf-es). */
+function encodePublishStreamResponse(batch: PublishOutcome[]): Uint8Array {
+  const w = new BinaryWriter();
+  for (const { clientMessageId, outcome } of batch) {
+    if (outcome instanceof BrokerError)
+      w.tag(1, WireType.LengthDelimited).bytes(toBinary(PublishResultSchema, toPbPublishResult(clientMessageId, outcome)));
+    else writePublishedResult(w, 1, clientMessageId, outcome);
+  }
+  return w.finish();
 }

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { describe, it } from "vitest";
+import { PublishResponseSchema, PublishResultSchema, SubscribeEventSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import type { PresenceEntry, StoredMessage } from "../../src/engine/engine.js";
+import { toPbEvent, toPbPublishResponse, toPbPublishResult } from "../../src/server/convert.js";
+import {
+  encodeMessageEvent,
+  encodePresenceChanges,
+  encodePresenceEvent,
+  encodePublishResponse,
+  encodeSubscribed,
+  writePublishedResult,
+} from "../../src/server/wire-encoders.js";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
+
+/** What protobuf-es writes for the same event: the reference. */
+const reference = (event: Parameters<typeof toPbEvent>[0]) => toBinary(SubscribeEventSchema, toPbEvent(event));
+
+const message = (extra: Partial<StoredMessage> = {}): StoredMessage => ({
+  id: "0c1d2e3f-aaaa-bbbb-cccc-000000000001",
+  room: "sports.football",
+  epoch: "8d4a5c2b9e7f1a30",
+  sequence: 123456789012n,
+  sender: "alice",
+  content: "héllo wörld 🙂",
+  payload: new Uint8Array([0, 1, 2, 255]),
+  attributes: { kind: "goal", "": "", team: "rød" },
+  timeMs: 1_764_480_000_123,
+  clientMessageId: "cm-1",
+  ...extra,
+});
+
+const entry = (user: string, extra: Partial<PresenceEntry> = {}): PresenceEntry => ({
+  user,
+  sessionId: `${user}-session`,
+  device: "phone",
+  state: "away",
+  joinedAtMs: 1_764_480_000_000,
+  sinceMs: 1_764_480_000_500,
+  lastActiveMs: 1_764_480_001_000,
+  ...extra,
+});
+
+describe("hand-written wire encoders write what protobuf-es writes", () => {
+  it("messages, with and without optional fields", () => {
+    for (const m of [message(), message({ content: "", attributes: {}, clientMessageId: "", payload: new Uint8Array(0), timeMs: 0 }), message({ timeMs: 1000, sequence: 1n })])
+      assert.deepEqual(encodeMessageEvent(m), reference({ type: "message", message: m }));
+  });
+
+  it("presence events, batches and the list at join", () => {
+    const a = entry("ann");
+    const b = entry("bob", { state: "online", device: "" });
+    for (const kind of ["join", "leave", "update"] as const)
+      assert.deepEqual(encodePresenceEvent("r", kind, a), reference({ type: "presence", room: "r", kind, entry: a }));
+    const changes = [
+      { kind: "join" as const, entry: a, seq: 1 },
+      { kind: "leave" as const, entry: b, seq: 2 },
+    ];
+    assert.deepEqual(encodePresenceChanges("r", changes), reference({ type: "presence_changes", room: "r", changes, sealed: false }));
+    const subscribed = {
+      type: "subscribed" as const,
+      room: "r",
+      position: { epoch: "e1", sequence: 42n },
+      recovered: true,
+      resumedFrom: { epoch: "e1", sequence: 40n },
+      pattern: "",
+      present: [a, b],
+    };
+    assert.deepEqual(encodeSubscribed(subscribed), reference(subscribed));
+    const empty = { type: "subscribed" as const, room: "x", position: { epoch: "", sequence: 0n }, recovered: false, pattern: "x.*" };
+    assert.deepEqual(encodeSubscribed(empty), reference(empty));
+  });
+
+  it("publish acknowledgements", () => {
+    const result = { message: message(), duplicate: true };
+    assert.deepEqual(encodePublishResponse(result), toBinary(PublishResponseSchema, toPbPublishResponse(result)));
+    const w = new BinaryWriter();
+    writePublishedResult(w, 1, "cm-1", result);
+    const expected = new BinaryWriter().tag(1, 2).bytes(toBinary(PublishResultSchema, toPbPublishResult("cm-1", result))).finish();
+    assert.deepEqual(w.finish(), expected);
+    assert.ok(create(PublishResponseSchema));
+  });
+});

@@ -5,7 +5,7 @@
  * ack, and every ack carries the stream sequence the server assigned.
  */
 import { performance } from "node:perf_hooks";
-import { consumerOpts, createInbox, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { consumerOpts, createInbox, headers, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import { describe } from "../lib/util.js";
 import { publishWindowed } from "../lib/window.js";
 import type { AckedPublisher, DeliverySink } from "./driver.js";
@@ -39,11 +39,12 @@ export async function createStream(nc: NatsConnection, name: string, subject: st
 
 export function jetStreamPublisher(stream: BenchStream, window: number): AckedPublisher {
   return {
-    description: `js.publish() to a file-storage stream, ${window} publishes awaiting their ack`,
+    description: `js.publish() with a Nats-Msg-Id to a file-storage stream, ${window} publishes awaiting their ack`,
     run: (count, make, onAck) =>
       publishWindowed(count, 1, window, async (k) => {
         try {
-          const ack = await stream.js.publish(stream.subject, make(k));
+          // A message id, as seqcast's publishes carry a client_message_id: both dedupe.
+          const ack = await stream.js.publish(stream.subject, make(k), { msgID: `b${k}` });
           onAck(k, ack.seq, ack.duplicate ? "acknowledged as a duplicate" : undefined);
         } catch (error) {
           onAck(k, 0, describe(error));
@@ -83,7 +84,7 @@ export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, 
     },
   });
   return {
-    description: `PUB with a reply subject per message to a file-storage stream, ${window} awaiting their ack, acks read by a minimal parser`,
+    description: `PUB with a reply subject and a Nats-Msg-Id per message to a file-storage stream, ${window} awaiting their ack, acks read by a minimal parser`,
     run: (count, make, onAck) =>
       publishWindowed(
         count,
@@ -95,7 +96,9 @@ export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, 
               onAck(k, sequence, error);
               resolve();
             });
-            nc.publish(stream.subject, make(k), { reply: `${inbox}.${k}` });
+            const h = headers();
+            h.set("Nats-Msg-Id", `b${k}`); // as seqcast's client_message_id: both dedupe
+            nc.publish(stream.subject, make(k), { reply: `${inbox}.${k}`, headers: h });
           }),
       ),
     close: async () => subscription.unsubscribe(),

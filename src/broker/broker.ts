@@ -4,6 +4,7 @@ import type {
   EngineOptions,
   HistoryPage,
   HistoryQuery,
+  MessageDraft,
   Position,
   PresenceEntry,
   PublishResult,
@@ -124,30 +125,63 @@ export class Broker {
   // ---- publishing -------------------------------------------------------
 
   async publish(identity: Identity, input: PublishInput): Promise<PublishResult> {
+    return this.callEngine(() => this.engine.publish(this.draftOf(identity, input)));
+  }
+
+  /**
+   * Publishes several messages of one caller, in order, as one engine call
+   * where the engine takes batches (PublishStream, PublishBatch): the
+   * outcome of each, a result or the error that refused it. Messages refused
+   * by validation or the rate limit do not hold the others back; an engine
+   * failure fails all (UNAVAILABLE, retryable). Sequencing order is the
+   * input order, exactly as with one publish() per message.
+   */
+  async publishMany(identity: Identity, inputs: PublishInput[]): Promise<Array<PublishResult | BrokerError>> {
+    const outcomes: Array<PublishResult | BrokerError> = new Array(inputs.length);
+    const drafts: MessageDraft[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      try {
+        drafts.push(this.draftOf(identity, inputs[i]!));
+        at.push(i);
+      } catch (error) {
+        if (!(error instanceof BrokerError)) throw error;
+        outcomes[i] = error;
+      }
+    }
+    if (drafts.length > 0) {
+      const results = await this.callEngine(() =>
+        this.engine.publishBatch ? this.engine.publishBatch(drafts) : Promise.all(drafts.map((d) => this.engine.publish(d))),
+      );
+      for (let k = 0; k < results.length; k++) outcomes[at[k]!] = results[k]!;
+    }
+    return outcomes;
+  }
+
+  /** Validates a publish (throws a BrokerError) and takes its rate-limit token: the draft the engine stores. */
+  private draftOf(identity: Identity, input: PublishInput): MessageDraft {
     this.assertOpen();
     validateRoom(input.room);
     checkPublish(identity, input.room);
     validateMessageBody(input, this.config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
-    const wait = this.publishLimiter.take(identity.user, this.now());
+    const now = this.now();
+    const wait = this.publishLimiter.take(identity.user, now);
     if (wait > 0)
       throw new BrokerError(
         "resource_exhausted",
         `publish rate limit of ${this.config.publishRate}/s exceeded; retry in ${wait} ms`,
         { reason: "RATE_LIMITED", retryAfterMs: wait, metadata: { rate_per_second: String(this.config.publishRate) } },
       );
-    const sender = identity.user;
-    return this.callEngine(() =>
-      this.engine.publish({
-        room: input.room,
-        sender,
-        content: input.content,
-        payload: input.payload,
-        attributes: input.attributes,
-        timeMs: this.now(),
-        clientMessageId: input.clientMessageId,
-      }),
-    );
+    return {
+      room: input.room,
+      sender: identity.user,
+      content: input.content,
+      payload: input.payload,
+      attributes: input.attributes,
+      timeMs: now,
+      clientMessageId: input.clientMessageId,
+    };
   }
 
   private fanOut(room: string, event: RoomEvent): void {

@@ -159,6 +159,14 @@ export interface Engine {
    */
   publish(draft: MessageDraft): Promise<PublishResult>;
 
+  /**
+   * Optional: several drafts in order, as if publish() were called for each
+   * in turn (same atomicity per message, same sequencing order), settled by
+   * one promise: a failure of the engine rejects it for all. Engines that
+   * batch anyway (group commit, pipelines) spare a promise per message.
+   */
+  publishBatch?(drafts: MessageDraft[]): Promise<PublishResult[]>;
+
   /** Retained messages of the room's current epoch in a sequence range. */
   history(room: string, query: HistoryQuery): Promise<HistoryPage>;
 

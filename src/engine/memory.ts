@@ -30,8 +30,21 @@ interface RoomState {
   log: StoredMessage[];
   head: number;
   presence: Map<string, PresenceEntry>;
-  /** sender + clientMessageId -> stored message, oldest first (insertion order). */
-  dedupe: Map<string, StoredMessage>;
+  /**
+   * sender + clientMessageId -> what the original was, oldest first
+   * (insertion order). Only the position, id and time: the body is in the
+   * log while retained, and a window of keys at a high publish rate must not
+   * keep every message body alive.
+   */
+  dedupe: Map<string, DedupeRecord>;
+  /** When the expired keys were last forgotten. */
+  dedupeSweptMs: number;
+}
+
+interface DedupeRecord {
+  sequence: bigint;
+  id: string;
+  timeMs: number;
 }
 
 class MemoryEngine implements Engine {
@@ -53,7 +66,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), dedupe: new Map() };
+      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), dedupe: new Map(), dedupeSweptMs: 0 };
       this.rooms.set(name, room);
     }
     return room;
@@ -80,12 +93,22 @@ class MemoryEngine implements Engine {
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {
+    return this.publishNow(draft);
+  }
+
+  async publishBatch(drafts: MessageDraft[]): Promise<PublishResult[]> {
+    const results = new Array<PublishResult>(drafts.length);
+    for (let i = 0; i < drafts.length; i++) results[i] = this.publishNow(drafts[i]!);
+    return results;
+  }
+
+  private publishNow(draft: MessageDraft): PublishResult {
     this.check();
     const room = this.room(draft.room);
     const key = this.dedupeKey(room, draft);
     if (key !== undefined) {
       const original = room.dedupe.get(key);
-      if (original) return { message: original, duplicate: true };
+      if (original) return { message: this.original(room, draft, original), duplicate: true };
     }
     room.sequence += 1n;
     const message: StoredMessage = {
@@ -102,19 +125,46 @@ class MemoryEngine implements Engine {
     };
     room.log.push(message);
     this.trim(room);
-    if (key !== undefined) room.dedupe.set(key, message);
+    if (key !== undefined) room.dedupe.set(key, { sequence: message.sequence, id: message.id, timeMs: message.timeMs });
     if (this.watchers.has(draft.room)) this.listener(draft.room, { type: "message", message });
     return { message, duplicate: false };
+  }
+
+  /** The original of a retried publish: as retained in the log, else what the key remembers (no body). */
+  private original(room: RoomState, draft: MessageDraft, record: DedupeRecord): StoredMessage {
+    const first = room.head < room.log.length ? room.log[room.head]!.sequence : 0n;
+    if (first > 0n && record.sequence >= first) {
+      const retained = room.log[room.head + Number(record.sequence - first)];
+      if (retained && retained.id === record.id) return retained;
+    }
+    return {
+      id: record.id,
+      room: draft.room,
+      epoch: room.epoch,
+      sequence: record.sequence,
+      sender: draft.sender,
+      content: "",
+      payload: new Uint8Array(0),
+      attributes: {},
+      timeMs: record.timeMs,
+      clientMessageId: draft.clientMessageId,
+    };
   }
 
   /** The dedupe key of a draft, after forgetting keys older than the window; undefined = no dedupe. */
   private dedupeKey(room: RoomState, draft: MessageDraft): string | undefined {
     const window = this.retention.dedupeWindowMs;
     if (window <= 0 || draft.clientMessageId === "") return undefined;
-    const oldest = this.now() - window;
-    for (const [key, message] of room.dedupe) {
-      if (message.timeMs >= oldest) break;
-      room.dedupe.delete(key);
+    // Keys are inserted oldest first: forget the expired prefix, at most once
+    // per 1/64 of the window (a sweep per publish costs more than the publish).
+    const now = this.now();
+    if (now - room.dedupeSweptMs >= window / 64) {
+      room.dedupeSweptMs = now;
+      const oldest = now - window;
+      for (const [key, record] of room.dedupe) {
+        if (record.timeMs >= oldest) break;
+        room.dedupe.delete(key);
+      }
     }
     return `${draft.sender}\n${draft.clientMessageId}`;
   }

@@ -388,6 +388,32 @@ class SqliteEngineImpl implements SqliteEngine {
     return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
   }
 
+  /** One promise for a batch; the group commit takes the drafts in order like separate publishes. */
+  async publishBatch(drafts: MessageDraft[]): Promise<PublishResult[]> {
+    this.check();
+    return new Promise<PublishResult[]>((resolve, reject) => {
+      const results = new Array<PublishResult>(drafts.length);
+      let left = drafts.length;
+      let failed = false;
+      if (left === 0) return resolve(results);
+      drafts.forEach((draft, i) =>
+        this.enqueue({
+          kind: "publish",
+          draft,
+          resolve: (result) => {
+            results[i] = result;
+            if (--left === 0 && !failed) resolve(results);
+          },
+          reject: (error) => {
+            if (failed) return;
+            failed = true;
+            reject(error);
+          },
+        }),
+      );
+    });
+  }
+
   async clear(room: string): Promise<Position> {
     this.check();
     return new Promise<Position>((resolve, reject) => this.enqueue({ kind: "clear", room, resolve, reject }));

@@ -23,6 +23,8 @@ interface Slot {
 export class PublishResults {
   private readonly slots: Slot[] = [];
   private head = 0;
+  /** Slots dropped from the front so far (indexes given out before stay valid). */
+  private trimmed = 0;
   private scheduled = false;
   private inputDone = false;
   private failure: unknown;
@@ -32,6 +34,29 @@ export class PublishResults {
     private readonly emit: (results: PublishOutcome[]) => void,
     private readonly done: (error?: unknown) => void,
   ) {}
+
+  /** Several messages, in arrival order, and their outcomes as one promise (Broker.publishMany). */
+  addMany(clientMessageIds: string[], outcomes: Promise<Array<PublishResult | BrokerError>>): void {
+    const first = this.trimmed + this.slots.length;
+    for (const clientMessageId of clientMessageIds) this.slots.push({ clientMessageId, result: undefined });
+    outcomes.then(
+      (settled) => {
+        for (let i = 0; i < settled.length; i++) {
+          const slot = this.slots[first - this.trimmed + i];
+          if (slot) slot.result = { clientMessageId: slot.clientMessageId, outcome: settled[i]! };
+        }
+        this.schedule();
+      },
+      (error: unknown) => {
+        if (!(error instanceof BrokerError)) return this.fail(error);
+        for (let i = 0; i < clientMessageIds.length; i++) {
+          const slot = this.slots[first - this.trimmed + i];
+          if (slot) slot.result = { clientMessageId: slot.clientMessageId, outcome: error };
+        }
+        this.schedule();
+      },
+    );
+  }
 
   /** One message, in arrival order, and its publish. */
   add(clientMessageId: string, publish: Promise<PublishResult>): void {
@@ -81,6 +106,7 @@ export class PublishResults {
     while (this.head < this.slots.length && this.slots[this.head]!.result) ready.push(this.slots[this.head++]!.result!);
     if (this.head > 1024 && this.head * 2 > this.slots.length) {
       this.slots.splice(0, this.head);
+      this.trimmed += this.head;
       this.head = 0;
     }
     if (ready.length > 0) this.emit(ready);

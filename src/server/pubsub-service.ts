@@ -77,7 +77,11 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       );
       void (async () => {
         for await (const request of requests)
-          for (const message of request.messages) results.add(message.clientMessageId, broker.publish(caller, message));
+          if (request.messages.length > 0)
+            results.addMany(
+              request.messages.map((m) => m.clientMessageId),
+              broker.publishMany(caller, request.messages),
+            );
         results.close();
       })().catch((error: unknown) => results.fail(error));
       try {
@@ -95,14 +99,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
           throw new BrokerError("invalid_argument", `messages: ${request.messages.length} given, 1-${MAX_BATCH} allowed`, {
             metadata: { field: "messages" },
           });
-        const outcomes = await Promise.all(
-          request.messages.map((message) =>
-            broker.publish(caller, message).catch((error: unknown) => {
-              if (error instanceof BrokerError) return error;
-              throw error;
-            }),
-          ),
-        );
+        const outcomes = await broker.publishMany(caller, request.messages);
         return create(PublishBatchResponseSchema, {
           results: outcomes.map((outcome, i) => toPbPublishResult(request.messages[i]!.clientMessageId, outcome)),
         });

@@ -25,6 +25,8 @@ import { subscribeFrame } from "../event-encoding.js";
 import { PublishResults } from "../publish-results.js";
 import { MAX_BATCH, toRoomRequests } from "../pubsub-service.js";
 import { GrpcCall } from "./call.js";
+import { decodePublishRequest, decodePublishRequests } from "../wire-decoders.js";
+import type { PublishInput } from "../../broker/broker.js";
 import { frame, FrameDecoder } from "./frames.js";
 
 /**
@@ -110,6 +112,14 @@ function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
   });
 }
 
+function decodeWith<T>(typeName: string, decoder: (bytes: Uint8Array) => T, bytes: Uint8Array): T {
+  try {
+    return decoder(bytes);
+  } catch (error) {
+    throw new BrokerError("invalid_argument", `request is not a valid ${typeName}: ${(error as Error).message}`);
+  }
+}
+
 function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> {
   try {
     return fromBinary(schema, bytes);
@@ -120,7 +130,7 @@ function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): Mess
 
 async function publish(context: CallContext): Promise<void> {
   const { call, broker } = context;
-  const request = decode(PublishRequestSchema, await readOne(context));
+  const request = decodeWith("seqcast.v1.PublishRequest", decodePublishRequest, await readOne(context));
   const result = await broker.publish(await context.identity, request);
   // A client that went away still has its message stored: a retry with its id finds it.
   if (call.done) return;
@@ -130,20 +140,13 @@ async function publish(context: CallContext): Promise<void> {
 
 async function publishBatch(context: CallContext): Promise<void> {
   const { call, broker } = context;
-  const request = decode(PublishBatchRequestSchema, await readOne(context));
+  const messages = decodeWith("seqcast.v1.PublishBatchRequest", decodePublishRequests, await readOne(context));
   const caller = await context.identity;
-  if (request.messages.length === 0 || request.messages.length > MAX_BATCH)
-    throw new BrokerError("invalid_argument", `messages: ${request.messages.length} given, 1-${MAX_BATCH} allowed`, { metadata: { field: "messages" } });
-  const outcomes = await Promise.all(
-    request.messages.map((message) =>
-      broker.publish(caller, message).catch((error: unknown) => {
-        if (error instanceof BrokerError) return error;
-        throw error;
-      }),
-    ),
-  );
+  if (messages.length === 0 || messages.length > MAX_BATCH)
+    throw new BrokerError("invalid_argument", `messages: ${messages.length} given, 1-${MAX_BATCH} allowed`, { metadata: { field: "messages" } });
+  const outcomes = await broker.publishMany(caller, messages);
   if (call.done) return;
-  const results = outcomes.map((outcome, i) => toPbPublishResult(request.messages[i]!.clientMessageId, outcome));
+  const results = outcomes.map((outcome, i) => toPbPublishResult(messages[i]!.clientMessageId, outcome));
   call.write(frame(toBinary(PublishBatchResponseSchema, create(PublishBatchResponseSchema, { results }))));
   call.finish();
 }
@@ -158,20 +161,24 @@ function publishStream(context: CallContext): void {
   const { stream } = call;
   let caller: Identity | undefined;
   let inputEnded = false;
-  const waiting: PublishRequest[] = [];
+  const waiting: PublishInput[][] = [];
   const results = new PublishResults(
     (batch) => {
       if (!call.write(frame(encodePublishStreamResponse(batch)))) stream.pause();
     },
     (error) => call.finish(error),
   );
-  const add = (message: PublishRequest) => results.add(message.clientMessageId, broker.publish(caller!, message));
+  const add = (messages: PublishInput[]) =>
+    results.addMany(
+      messages.map((m) => m.clientMessageId),
+      broker.publishMany(caller!, messages),
+    );
   stream.on("drain", () => stream.resume());
   context.identity.then(
     (identity) => {
       caller = identity;
       call.respond();
-      for (const message of waiting.splice(0)) add(message);
+      for (const messages of waiting.splice(0)) add(messages);
       if (inputEnded) results.close();
     },
     (error: unknown) => call.finish(error),
@@ -179,11 +186,12 @@ function publishStream(context: CallContext): void {
   stream.on("data", (chunk: Buffer) => {
     if (call.done) return;
     try {
-      for (const bytes of decoder.push(chunk))
-        for (const message of decode(PublishStreamRequestSchema, bytes).messages) {
-          if (caller) add(message);
-          else waiting.push(message);
-        }
+      for (const bytes of decoder.push(chunk)) {
+        const messages = decodeWith("seqcast.v1.PublishStreamRequest", decodePublishRequests, bytes);
+        if (messages.length === 0) continue;
+        if (caller) add(messages);
+        else waiting.push(messages);
+      }
     } catch (error) {
       results.fail(error);
     }

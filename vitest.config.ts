@@ -57,6 +57,16 @@ export default defineConfig({
       },
       {
         test: {
+          // A real broker under attack (test/hostile): a canary keeps measuring that others are still served.
+          name: "hostile",
+          include: ["test/hostile/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           // The chat page in Debian's Chromium (playwright-core); skipped, saying why, without it.
           name: "browser",
           include: ["test/browser/**/*.test.ts"],

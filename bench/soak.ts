@@ -232,7 +232,7 @@ async function main(): Promise<number> {
         String(published - lastPublished),
         fmt(percentile(lags, 50)),
         fmt(percentile(lags, 99)),
-        fmt(lags.reduce((a, b) => Math.max(a, b), NaN)),
+        fmt(lags.length ? lags.reduce((a, b) => Math.max(a, b), 0) : NaN),
         `${openSlow} / ${slowSessions.length}`,
         `${openSockets} / ${silentSockets.length}`,
       ];

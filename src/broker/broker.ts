@@ -16,7 +16,7 @@ import { FlushScheduler } from "./outbox.js";
 import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
-import { compileFilter, type MessageFilter } from "./filter.js";
+import { FilterCompiler, type MessageFilter } from "./filter.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
@@ -24,6 +24,7 @@ import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
+import { TimeSlice } from "./time-slice.js";
 import { Session, type SessionCounters } from "./session.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
@@ -87,12 +88,24 @@ export class Broker {
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
+  private readonly filters: FilterCompiler;
   /** Observable counters (tests, metrics). */
   readonly stats: SessionCounters = { filterErrors: 0, filtered: 0 };
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
+    this.filters = new FilterCompiler(
+      {
+        maxBytes: this.config.filterMaxBytes,
+        maxDepth: this.config.filterMaxDepth,
+        maxNesting: this.config.filterMaxNesting,
+        maxCost: this.config.filterMaxCost,
+        maxRegexBytes: this.config.filterMaxRegexBytes,
+        maxMessageBytes: this.config.maxMessageBytes,
+      },
+      this.config.filterMaxRequestBytes,
+    );
     this.clock = options.clock ?? systemClock;
     // A turn's presence changes go out as batches before the turn's streams are written.
     this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
@@ -302,7 +315,7 @@ export class Broker {
    */
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
-    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession);
+    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession, this.filters);
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
       ...rooms.map((request) => this.joinRoom(session, request)),
@@ -402,9 +415,12 @@ export class Broker {
       // The replay flows at the stream's pace, page by page: a resume of more
       // messages than a session may queue must not make it a slow consumer.
       // Live events wait in `pending` meanwhile (bounded like the queue).
+      // A filtered replay gives the event loop back between slices of evaluations.
+      const slice = new TimeSlice();
       while (page && page.length > 0) {
         for (const message of page) {
           if (session.crowded) await session.roomToQueue();
+          if (membership.filter && slice.due()) await slice.yield();
           if (!stillJoined()) return;
           session.sendMessage(membership, message, this.now());
         }
@@ -530,7 +546,7 @@ export class Broker {
   async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
     checkRead(identity, input.room);
-    const filter = input.filter ? compileFilter(input.filter, "filter") : undefined;
+    const filter = input.filter ? this.filters.compile(input.filter, "filter") : undefined;
     if (input.limit > MAX_HISTORY_LIMIT)
       throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
     if (input.before !== 0n && input.before <= input.after + 1n)

@@ -1,4 +1,4 @@
-import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
+import { celEnv, celFunc, celMethod, CelScalar, celUint, isCelError, parse, plan } from "@bufbuild/cel";
 import type { StoredMessage } from "../engine/engine.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { checkBrackets, estimateFilter, FilterLimitError, type FilterLimits } from "./filter-cost.js";
@@ -16,7 +16,55 @@ export { FilterLimitError, type FilterLimits } from "./filter-cost.js";
 export type MessageFilter = (message: StoredMessage) => "match" | "no_match" | "error";
 
 const VARIABLES = ["attributes", "content", "sender", "room"];
-const env = celEnv({});
+
+// Two standard functions whose cost in @bufbuild/cel grows faster than the
+// text they read, replaced by linear ones so filter-cost.ts can bound them:
+// int()/uint() of a string parse it with BigInt (32 ms for 64 KiB of digits,
+// more than any int64 needs), size() of a string spreads it into an array of
+// code points (8 ms for 64 KiB).
+const { INT, UINT, STRING } = CelScalar;
+/** Longest text of an int64 or uint64 ("-9223372036854775808"), with room for spaces. */
+const MAX_INTEGER_TEXT = 32;
+const MAX_UINT = 2n ** 64n - 1n;
+const parseInteger = (text: string, kind: string): bigint => {
+  if (text.length > MAX_INTEGER_TEXT) throw new Error(`${kind} overflow during type conversion`);
+  return BigInt(text);
+};
+const toInt = (text: string): bigint => {
+  const value = parseInteger(text, "int");
+  if (value < -(2n ** 63n) || value > 2n ** 63n - 1n) throw new Error("int overflow during type conversion");
+  return value;
+};
+const toUint = (text: string) => {
+  const value = parseInteger(text, "uint");
+  if (value < 0n || value > MAX_UINT) throw new Error("uint overflow during type conversion");
+  return celUint(value);
+};
+/** Code points, without an array of them. */
+const codePoints = (text: string): bigint => {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return BigInt(n);
+};
+const env = celEnv({
+  funcs: [
+    celFunc("int", [STRING], INT, toInt),
+    celFunc("uint", [STRING], UINT, toUint),
+    celFunc("size", [STRING], INT, codePoints),
+    celMethod("size", STRING, [], INT, function (this: string) {
+      return codePoints(this);
+    }),
+  ],
+});
 /** Compiled filters (and refusals) kept by expression text: 3,500 rooms with one filter compile it once. */
 const CACHE_ENTRIES = 256;
 

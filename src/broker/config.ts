@@ -86,7 +86,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   deadTimeoutMs: 25_000,
   presenceEventsMax: 1000,
   filterMaxBytes: 1024,
-  filterMaxRequestBytes: 16 * 1024,
+  filterMaxRequestBytes: 8 * 1024,
   filterMaxDepth: 32,
   filterMaxNesting: 2,
   filterMaxCost: 10_000,

@@ -7,7 +7,7 @@
  *   node --import tsx test/hostile/filter-attacker.ts URL < PLAN_JSON
  *
  * The plan (on stdin: 3,500 filters do not fit an argument): { ms, requests: [{ kind: "subscribe", rooms } | { kind: "history", room, filter, limit? }] };
- * one worker per request runs it back to back for `ms`. Prints one JSON line:
+ * one worker per request runs it back to back for `ms`. Prints "attacking", then one JSON line:
  * { outcomes: { "<code> <reason> <limit>": count }, samples: { …: message }, pages: [messages per page] }.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -36,6 +36,8 @@ async function main(): Promise<void> {
   const plan = JSON.parse(input) as AttackPlan;
   const client = clientFor(url!, "mallory");
   const result: AttackResult = { outcomes: {}, samples: {}, pages: [] };
+  // The test starts its canary on this line, so it measures the attack, not this process starting.
+  process.stdout.write("attacking\n");
   const until = performance.now() + plan.ms;
   const count = (key: string, message: string) => {
     result.outcomes[key] = (result.outcomes[key] ?? 0) + 1;

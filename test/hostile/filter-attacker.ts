@@ -20,6 +20,8 @@ export type AttackRequest =
 
 export interface AttackPlan {
   ms: number;
+  /** Pause of each worker between requests: the attacker shares the machine's cores with the broker it attacks. */
+  pauseMs?: number;
   requests: AttackRequest[];
 }
 
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
           const info = e.findDetails(ErrorInfoSchema)[0];
           count(`${Code[e.code]} ${info?.reason ?? "-"} ${info?.metadata.limit ?? "-"} ${info?.metadata.field ?? "-"}`, e.rawMessage);
         }
+        if (plan.pauseMs) await new Promise((resolve) => setTimeout(resolve, plan.pauseMs));
       }
     }),
   );

@@ -4,6 +4,7 @@ import type { Broker } from "../../src/broker/broker.js";
 import { defaultBrokerConfig } from "../../src/broker/config.js";
 import { BrokerError } from "../../src/broker/errors.js";
 import { FilterCompiler, type FilterLimits } from "../../src/broker/filter.js";
+import { TimeSlice } from "../../src/broker/time-slice.js";
 import type { StoredMessage } from "../../src/engine/engine.js";
 import { inProcessBroker, user } from "../support/in-process.js";
 
@@ -114,6 +115,33 @@ describe("filter limits", () => {
     }
   });
 
+  it("estimates every construct of the language, and refuses what is too complex even to estimate", () => {
+    const c = compiler();
+    const accepted = [
+      `{"a": 1, "b": 2}["a"] == 1 && {content: 1}.size() == 1 && "k" in {"k": 1}`,
+      `b"abc" == bytes("abc") && string(b"abc") == "abc" && b"a" + b"b" == b"ab"`,
+      `[1, 2][0] == 1 && 2 in [1, 2, 3] && ["a"] + ["b"] == ["a", "b"] && [[1], [2, 3]][1].size() == 2`,
+      `double(attributes.x) > 1.5 || bool(attributes.b) || uint(attributes.u) == 1u || -1 < 0 && !false`,
+      `timestamp(attributes.t) > timestamp("2024-01-01T00:00:00Z") || duration("1s") < duration("2s")`,
+      `dyn(content) == "x" || type(content) == string || (content == "" ? 1 : 2) == 1 || has(attributes.x)`,
+      `[1, 2, 3].exists_one(x, x == 2) && matches("abc", "^a")`,
+      // Brackets inside string literals do not count towards the depth.
+      `'''a ( [ { ''' + "(\\"([" + 'x(' + r"(" + "${"(".repeat(40)}" == content`,
+    ];
+    for (const text of accepted) assert.equal(typeof c.compile(text, "filter"), "function", text);
+    const maps = (n: number) => Array.from({ length: n }, (_, i) => `[1].map(a${i}, `).join("") + "1" + ")".repeat(n) + ".size() > 0";
+    const deep = compiler({ maxNesting: 20, maxDepth: 200 });
+    // A counted repetition multiplies what RE2 simulates.
+    const small = compiler({ maxMessageBytes: 1024 });
+    assert.equal(refusal(() => small.compile(`content.matches("x{1000}")`, "filter")).metadata.limit, "filter-max-cost");
+    assert.equal(typeof small.compile(`content.matches("x{2}")`, "filter"), "function");
+    // Every level of map() is estimated twice (its accumulator grows): the walk itself is capped.
+    const tooComplex = refusal(() => deep.compile(maps(16), "filter"));
+    assert.deepEqual([tooComplex.metadata.limit, /too complex to estimate/.test(tooComplex.message)], ["filter-max-cost", true]);
+    // Costs past 1e9 are written as powers of ten.
+    assert.match(refusal(() => compiler({ maxNesting: 10 }).compile(nested(9), "filter")).message, /worst-case cost \d\.\de\+\d+ exceeds/);
+  });
+
   it("estimates from the largest message the broker accepts", () => {
     // RE2JS takes ~26 ms for this over 64 KiB (issue 10: matches() in exists blocked GetHistory for 8.7 s).
     const text = `content.matches("[a-z]+[0-9]")`;
@@ -169,5 +197,17 @@ describe("filters of one request", () => {
       .then(() => assert.fail("expected a refusal"), (e: unknown) => e as BrokerError);
     assert.equal(error.reason, "INVALID_FILTER");
     assert.deepEqual(error.metadata, { field: "filter", limit: "filter-max-cost", max: "10000" });
+  });
+});
+
+describe("TimeSlice", () => {
+  it("is due once its budget is used, and starts a new slice after giving the event loop back", async () => {
+    assert.equal(new TimeSlice(60_000).due(), false);
+    const spent = new TimeSlice(0);
+    assert.equal(spent.due(), true);
+    let ranMeanwhile = false;
+    setImmediate(() => (ranMeanwhile = true));
+    await spent.yield();
+    assert.equal(ranMeanwhile, true, "a macrotask queued before the yield ran during it");
   });
 });

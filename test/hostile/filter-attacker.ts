@@ -16,7 +16,11 @@ import { clientFor } from "../support/broker.js";
 
 export type AttackRequest =
   | { kind: "subscribe"; rooms: Array<{ room: string; filter?: string }> }
-  | { kind: "history"; room: string; filter: string; limit?: number };
+  | { kind: "history"; room: string; filter: string; limit?: number }
+  /** A subscription held open for the whole attack (its filter is evaluated on every publish). */
+  | { kind: "hold"; rooms: Array<{ room: string; filter?: string }> }
+  /** Publishes of `bytes` of content, once every hold is subscribed. */
+  | { kind: "publish"; room: string; bytes: number };
 
 export interface AttackPlan {
   ms: number;
@@ -41,6 +45,9 @@ async function main(): Promise<void> {
   // The test starts its canary on this line, so it measures the attack, not this process starting.
   process.stdout.write("attacking\n");
   const until = performance.now() + plan.ms;
+  const holding: Array<() => void> = [];
+  const held = Promise.all(plan.requests.filter((r) => r.kind === "hold").map(() => new Promise<void>((resolve) => holding.push(resolve))));
+  const abort = new AbortController();
   const count = (key: string, message: string) => {
     result.outcomes[key] = (result.outcomes[key] ?? 0) + 1;
     result.samples[key] ??= message;
@@ -49,7 +56,23 @@ async function main(): Promise<void> {
     plan.requests.map(async (request) => {
       while (performance.now() < until) {
         try {
-          if (request.kind === "subscribe") {
+          if (request.kind === "hold") {
+            const subscribed = holding.pop() ?? (() => {});
+            const timer = setTimeout(() => abort.abort(), Math.max(0, until - performance.now()));
+            try {
+              for await (const _ of client.rpc.subscribe({ rooms: request.rooms }, { signal: abort.signal })) subscribed();
+            } catch (error) {
+              subscribed();
+              if (!abort.signal.aborted) throw error;
+            } finally {
+              clearTimeout(timer);
+            }
+            count("held", "");
+          } else if (request.kind === "publish") {
+            await held;
+            await client.rpc.publish({ room: request.room, content: "ab".repeat(request.bytes / 2) }, { timeoutMs: 20_000 });
+            count("published", "");
+          } else if (request.kind === "subscribe") {
             for await (const _ of client.rpc.subscribe({ rooms: request.rooms }, { timeoutMs: 20_000 })) break;
             count("accepted", "");
           } else {

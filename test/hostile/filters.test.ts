@@ -132,7 +132,7 @@ describe("hostile CEL filters", () => {
     }
     assert.equal(subscription.metadata.field, "rooms[0].filter");
     assert.equal(history.metadata.field, "filter");
-    // What the filter would have cost per message had it been accepted.
+    // No subscription carries it: publishing to the room costs what it always does.
     const publisher = clientFor(serve.url, "trent");
     for (let i = 0; i < 50; i++) await publisher.publish("cheap-looking", `m${i}`);
     assertServed(await canary.stop(), "content == '' || depth 7");
@@ -156,6 +156,22 @@ describe("hostile CEL filters", () => {
     assert.deepEqual(Object.keys(result.outcomes), ["InvalidArgument INVALID_FILTER filter-max-cost filter"], JSON.stringify(result));
     assert.ok(result.pages.length > 0 && result.pages.every((n) => n === 10), `pages of the accepted filter: ${result.pages.join(",")}`);
     assertServed(report, "matches() in exists over large contents");
+  });
+
+  it("bounds every evaluation on the live path: subscriptions with the costliest kind of accepted filter, 60 KiB publishes", async () => {
+    // Accepted (about 3,600 of the 10,000 units), every part evaluated on every message: a copy of the
+    // content as bytes, concatenated, a size() over it and 100 iterations of a nested comprehension.
+    const filter = `bytes(content) + bytes(content) == b"" || size(content) == 3 || ${TEN}.exists(a, ${TEN}.exists(b, a + b > 100))`;
+    const rooms = [{ room: "busy", filter }];
+    const { result, report } = await attack(serve.url, {
+      ms: 3000,
+      pauseMs: 20,
+      requests: [...Array.from({ length: 5 }, () => ({ kind: "hold" as const, rooms })), { kind: "publish", room: "busy", bytes: 60 * 1024 }],
+    });
+    assert.deepEqual(Object.keys(result.outcomes).sort(), ["held", "published"], JSON.stringify(result));
+    assert.equal(result.outcomes.held, 5);
+    assert.ok(result.outcomes.published! > 20, `published ${result.outcomes.published}`);
+    assertServed(report, "costly accepted filters on the live path");
   });
 
   it("bounds the filters of one request: 3,500 rooms with 1 KiB filters, and 50 rooms with distinct ones", async () => {

@@ -95,17 +95,7 @@ export class Broker {
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
-    this.filters = new FilterCompiler(
-      {
-        maxBytes: this.config.filterMaxBytes,
-        maxDepth: this.config.filterMaxDepth,
-        maxNesting: this.config.filterMaxNesting,
-        maxCost: this.config.filterMaxCost,
-        maxRegexBytes: this.config.filterMaxRegexBytes,
-        maxMessageBytes: this.config.maxMessageBytes,
-      },
-      this.config.filterMaxRequestBytes,
-    );
+    this.filters = FilterCompiler.of(this.config);
     this.clock = options.clock ?? systemClock;
     // A turn's presence changes go out as batches before the turn's streams are written.
     this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));

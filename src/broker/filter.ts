@@ -1,5 +1,6 @@
 import { celEnv, celFunc, celMethod, CelScalar, celUint, isCelError, parse, plan } from "@bufbuild/cel";
 import type { StoredMessage } from "../engine/engine.js";
+import { defaultBrokerConfig, type BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { checkBrackets, estimateFilter, FilterLimitError, type FilterLimits } from "./filter-cost.js";
 
@@ -94,6 +95,21 @@ export class FilterCompiler {
     readonly maxRequestBytes: number,
   ) {}
 
+  /** The compiler of a broker with this configuration. */
+  static of(config: BrokerConfig): FilterCompiler {
+    return new FilterCompiler(
+      {
+        maxBytes: config.filterMaxBytes,
+        maxDepth: config.filterMaxDepth,
+        maxNesting: config.filterMaxNesting,
+        maxCost: config.filterMaxCost,
+        maxRegexBytes: config.filterMaxRegexBytes,
+        maxMessageBytes: config.maxMessageBytes,
+      },
+      config.filterMaxRequestBytes,
+    );
+  }
+
   /** `expression` compiled, or INVALID_ARGUMENT (INVALID_FILTER) naming `field` and what is wrong. */
   compile(expression: string, field: string): MessageFilter {
     let compiled = this.cache.get(expression);
@@ -167,4 +183,12 @@ function bindings(m: Pick<StoredMessage, "attributes" | "content" | "sender" | "
     sender: m.sender,
     room: m.room,
   };
+}
+
+let defaults: FilterCompiler | undefined;
+
+/** `expression` compiled within the default limits (tests, tools); a broker compiles with its own configuration's. */
+export function compileFilter(expression: string, field: string): MessageFilter {
+  defaults ??= FilterCompiler.of(defaultBrokerConfig);
+  return defaults.compile(expression, field);
 }

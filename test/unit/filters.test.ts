@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from "vitest";
 import type { Broker } from "../../src/broker/broker.js";
 import { defaultBrokerConfig } from "../../src/broker/config.js";
 import { BrokerError } from "../../src/broker/errors.js";
-import { FilterCompiler, type FilterLimits } from "../../src/broker/filter.js";
+import { compileFilter, FilterCompiler, type FilterLimits } from "../../src/broker/filter.js";
 import { TimeSlice } from "../../src/broker/time-slice.js";
 import type { StoredMessage } from "../../src/engine/engine.js";
 import { inProcessBroker, user } from "../support/in-process.js";
@@ -148,6 +148,11 @@ describe("filter limits", () => {
     assert.equal(refusal(() => compiler().compile(text, "filter")).metadata.limit, "filter-max-cost");
     assert.equal(compiler({ maxMessageBytes: 4096 }).compile(text, "filter")(message({ content: "abc1" })), "match");
     assert.equal(compiler({ maxCost: 100_000 }).compile(text, "filter")(message({ content: "abc" })), "no_match");
+  });
+
+  it("compiles within the default limits outside a broker (compileFilter)", () => {
+    assert.equal(compileFilter(`attributes.kind == "goal"`, "filter")(message({ attributes: { kind: "goal" } })), "match");
+    assert.equal(refusal(() => compileFilter(nested(3), "filter")).metadata.limit, "filter-max-nesting");
   });
 
   it("refuses a text refused before in the field it comes in now", () => {

@@ -17,6 +17,7 @@ import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { FilterCompiler, type MessageFilter } from "./filter.js";
+import { TimeSlice } from "./time-slice.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
@@ -24,7 +25,6 @@ import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
-import { TimeSlice } from "./time-slice.js";
 import { Session, type SessionCounters } from "./session.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
@@ -81,6 +81,8 @@ export class Broker {
   private readonly durableSessions = new Set<Session>();
   private readonly grace: PresenceGrace;
   private readonly index: RoomIndex;
+  /** Compiles filters within the configured limits, once per text. */
+  private readonly filters: FilterCompiler;
   private readonly clock: Clock;
   /** Writes every session's queued events once per event-loop turn. */
   readonly flusher = new FlushScheduler();
@@ -88,14 +90,12 @@ export class Broker {
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
-  private readonly filters: FilterCompiler;
   /** Observable counters (tests, metrics). */
   readonly stats: SessionCounters = { filterErrors: 0, filtered: 0 };
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
-    this.filters = FilterCompiler.of(this.config);
     this.clock = options.clock ?? systemClock;
     // A turn's presence changes go out as batches before the turn's streams are written.
     this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
@@ -105,6 +105,7 @@ export class Broker {
       (name) => this.engine.unwatch(name),
     );
     this.now = () => this.clock.now();
+    this.filters = FilterCompiler.of(this.config);
     this.engine = options.engine({
       retention: {
         historySize: this.config.historySize,

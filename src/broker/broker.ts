@@ -16,7 +16,8 @@ import { FlushScheduler } from "./outbox.js";
 import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
-import { compileFilter, type MessageFilter } from "./filter.js";
+import { FilterCompiler, type MessageFilter } from "./filter.js";
+import { TimeSlice } from "./time-slice.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
@@ -80,6 +81,8 @@ export class Broker {
   private readonly durableSessions = new Set<Session>();
   private readonly grace: PresenceGrace;
   private readonly index: RoomIndex;
+  /** Compiles filters within the configured limits, once per text. */
+  private readonly filters: FilterCompiler;
   private readonly clock: Clock;
   /** Writes every session's queued events once per event-loop turn. */
   readonly flusher = new FlushScheduler();
@@ -102,6 +105,7 @@ export class Broker {
       (name) => this.engine.unwatch(name),
     );
     this.now = () => this.clock.now();
+    this.filters = FilterCompiler.of(this.config);
     this.engine = options.engine({
       retention: {
         historySize: this.config.historySize,
@@ -302,7 +306,7 @@ export class Broker {
    */
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
-    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession);
+    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession, this.filters);
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
       ...rooms.map((request) => this.joinRoom(session, request)),
@@ -402,9 +406,12 @@ export class Broker {
       // The replay flows at the stream's pace, page by page: a resume of more
       // messages than a session may queue must not make it a slow consumer.
       // Live events wait in `pending` meanwhile (bounded like the queue).
+      // A filtered replay gives the event loop back between slices of evaluations.
+      const slice = new TimeSlice();
       while (page && page.length > 0) {
         for (const message of page) {
           if (session.crowded) await session.roomToQueue();
+          if (membership.filter && slice.due()) await slice.yield();
           if (!stillJoined()) return;
           session.sendMessage(membership, message, this.now());
         }
@@ -530,7 +537,7 @@ export class Broker {
   async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
     checkRead(identity, input.room);
-    const filter = input.filter ? compileFilter(input.filter, "filter") : undefined;
+    const filter = input.filter ? this.filters.compile(input.filter, "filter") : undefined;
     if (input.limit > MAX_HISTORY_LIMIT)
       throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
     if (input.before !== 0n && input.before <= input.after + 1n)

@@ -17,6 +17,12 @@ function parsePositiveDuration(text: string, what: string): number {
   return ms;
 }
 
+function parsePositiveBytes(text: string, what: string): number {
+  const bytes = parseBytes(text, what);
+  if (bytes <= 0) throw new Error(`${what}: "${text}" must be more than 0 bytes`);
+  return bytes;
+}
+
 function parseRedisUrl(text: string, what: string): string {
   let url: URL;
   try {
@@ -125,6 +131,12 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   setting({ flag: "dead-timeout", env: "SEQCAST_DEAD_TIMEOUT", value: "D", defaultText: formatDuration(d.deadTimeoutMs), help: "a connection answering no PING this long is closed", parse: parseDuration, set: broker("deadTimeoutMs") }),
   setting({ flag: "presence-events-max", env: "SEQCAST_PRESENCE_EVENTS_MAX", value: "N", defaultText: String(d.presenceEventsMax), help: "rooms with more members than this (per node) get no presence events; GetPresence still answers (0 = no limit)", parse: parseNonNegativeInt, set: broker("presenceEventsMax") }),
   setting({ flag: "presence-grace", env: "SEQCAST_PRESENCE_GRACE", value: "D", defaultText: formatDuration(d.presenceGraceMs), help: "presence of a session that vanished is kept this long for a reconnect", parse: parseDuration, set: broker("presenceGraceMs") }),
+  setting({ flag: "filter-max-bytes", env: "SEQCAST_FILTER_MAX_BYTES", value: "B", defaultText: formatBytes(d.filterMaxBytes), help: "max size of one CEL filter expression", parse: parsePositiveBytes, set: broker("filterMaxBytes") }),
+  setting({ flag: "filter-max-request-bytes", env: "SEQCAST_FILTER_MAX_REQUEST_BYTES", value: "B", defaultText: formatBytes(d.filterMaxRequestBytes), help: "max size of the distinct filters of one Subscribe or Join request (identical filters count once)", parse: parsePositiveBytes, set: broker("filterMaxRequestBytes") }),
+  setting({ flag: "filter-max-depth", env: "SEQCAST_FILTER_MAX_DEPTH", value: "N", defaultText: String(d.filterMaxDepth), help: "max depth of a filter's brackets and syntax tree", parse: parsePositiveInt, set: broker("filterMaxDepth") }),
+  setting({ flag: "filter-max-nesting", env: "SEQCAST_FILTER_MAX_NESTING", value: "N", defaultText: String(d.filterMaxNesting), help: "max comprehensions (all, exists, exists_one, map, filter) nested in each other in a filter (0 = none allowed)", parse: parseNonNegativeInt, set: broker("filterMaxNesting") }),
+  setting({ flag: "filter-max-cost", env: "SEQCAST_FILTER_MAX_COST", value: "N", defaultText: String(d.filterMaxCost), help: "max worst-case cost of one filter evaluation (units of about 1µs, estimated before it runs from the largest message --max-message-bytes allows)", parse: parsePositiveInt, set: broker("filterMaxCost") }),
+  setting({ flag: "filter-max-regex-bytes", env: "SEQCAST_FILTER_MAX_REGEX_BYTES", value: "B", defaultText: formatBytes(d.filterMaxRegexBytes), help: "max size of the regular expression (a string literal) of matches() in a filter", parse: parsePositiveBytes, set: broker("filterMaxRegexBytes") }),
   setting({ flag: "jwt-public-key", env: "SEQCAST_JWT_PUBLIC_KEY", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with this PEM public key instead of the HS256 secret", parse: (t) => t, set: (s, v) => (s.jwtPublicKey = v) }),
   setting({ flag: "jwt-jwks", env: "SEQCAST_JWT_JWKS", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with the keys of this JWKS file instead", parse: (t) => t, set: (s, v) => (s.jwtJwks = v) }),
   setting({

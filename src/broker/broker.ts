@@ -105,8 +105,14 @@ export class Broker {
    */
   readonly latency = { commit: new LatencyHistogram(), write: new LatencyHistogram() };
   private readonly measureLatency: boolean;
-  /** When each message committed on this node was received (performance.now()), for latency.write. */
-  private readonly receivedAt = new WeakMap<StoredMessage, number>();
+  /**
+   * When each message committed on this node since the last flush was
+   * received (performance.now()), for latency.write. A local engine fans a
+   * message out before its publish resolves, so by the next flush every
+   * entry has met its fan-out: the map is emptied at every flush (cheaper
+   * than a WeakMap, whose entries weigh on every garbage collection).
+   */
+  private readonly receivedAt = new Map<StoredMessage, number>();
   /** Messages fanned out since the last flush, for latency.write. */
   private fannedOut: StoredMessage[] = [];
   private readonly log: Logger;
@@ -191,6 +197,7 @@ export class Broker {
    * input order, exactly as with one publish() per message.
    */
   async publishMany(identity: Identity, inputs: PublishInput[]): Promise<Array<PublishResult | BrokerError>> {
+    const started = performance.now();
     const outcomes: Array<PublishResult | BrokerError> = new Array(inputs.length);
     const drafts: MessageDraft[] = [];
     const at: number[] = [];
@@ -205,7 +212,6 @@ export class Broker {
       }
     }
     if (drafts.length > 0) {
-      const started = performance.now();
       let results: PublishResult[];
       try {
         results = await this.callEngine(() =>
@@ -234,6 +240,7 @@ export class Broker {
     if (!this.measureLatency) return;
     this.latency.commit.observe((now - started) / 1000);
     this.receivedAt.set(result.message, started);
+    this.flusher.wake();
   }
 
   private countRejected(error: unknown): void {
@@ -250,7 +257,7 @@ export class Broker {
    */
   private recordWrites(): void {
     const messages = this.fannedOut;
-    if (messages.length === 0) return;
+    if (messages.length === 0) return this.receivedAt.clear();
     this.fannedOut = [];
     const now = performance.now();
     let wallNow: number | undefined;
@@ -259,6 +266,7 @@ export class Broker {
       if (received !== undefined) this.latency.write.observe((now - received) / 1000);
       else this.latency.write.observe(Math.max(0, ((wallNow ??= Date.now()) - message.timeMs) / 1000));
     }
+    this.receivedAt.clear();
   }
 
   /** Validates a publish (throws a BrokerError) and takes its rate-limit token: the draft the engine stores. */

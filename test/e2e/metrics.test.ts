@@ -55,7 +55,7 @@ const logLines = (broker: ServeProcess) =>
 
 describe("operations: /metrics and logs of seqcast serve", () => {
   test("counts publishes, deliveries, sessions and auth failures; logs them as JSON lines", async ({ serve }) => {
-    const broker = await serve(["--engine", "memory", "--log-level", "debug"]);
+    const broker = await serve(["--log-level", "debug"]); // the default, durable sqlite engine
     const before = await scrape(broker);
     assert.equal(before.get('seqcast_deliveries_total{outcome="sent"}'), 0);
     assert.equal(before.get('seqcast_auth_failures_total{reason="TOKEN_EXPIRED"}'), 0);

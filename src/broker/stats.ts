@@ -13,7 +13,7 @@ export interface BrokerStats {
   filtered: number;
   /** Filters that failed to evaluate on a message (counted in `filtered` too). */
   filterErrors: number;
-  /** Messages queued for a subscriber and dropped when it was cut off as a slow consumer. */
+  /** Messages queued for a subscriber and dropped when its session ended with an error (a slow consumer's cut-off, mostly). */
   dropped: number;
   /** Sessions cut off as slow consumers. */
   slowConsumers: number;

@@ -65,7 +65,7 @@ export function createMetrics(broker: Broker, connections: Connections): Metrics
   });
   new Counter({
     name: "seqcast_deliveries_total",
-    help: "Messages per subscriber by outcome: sent (handed to its stream, redeliveries included), filtered (removed by its filter), dropped (queued, then discarded when it was cut off as a slow consumer).",
+    help: "Messages per subscriber by outcome: sent (handed to its stream, redeliveries included), filtered (removed by its filter), dropped (queued, then discarded when its stream ended with an error: a slow consumer's cut-off, mostly).",
     labelNames: ["outcome"],
     registers,
     collect() {

@@ -1,4 +1,5 @@
 import { defaultBrokerConfig, type BrokerConfig } from "../broker/config.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger.js";
 import {
   formatBytes,
   formatDuration,
@@ -64,6 +65,10 @@ export interface ServeSettings {
   workers: number;
   /** The chat page may ask the broker for a token for any user name (development only). */
   devLogin: boolean;
+  /** GET /metrics (Prometheus) on the broker's port. */
+  metrics: boolean;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
   broker: BrokerConfig;
 }
 
@@ -147,6 +152,33 @@ export const SETTINGS: readonly Setting<unknown>[] = [
     help: "development only: the chat page signs anyone in by name (POST /dev/token mints a 1-hour token with the HS256 secret); without it the page asks for a token",
     parse: parseSwitch,
     set: (s, v) => (s.devLogin = v),
+  }),
+  setting({
+    flag: "metrics",
+    env: "SEQCAST_METRICS",
+    value: "on|off",
+    defaultText: "on",
+    help: "Prometheus metrics at GET /metrics on the broker's port (see Operations)",
+    parse: parseSwitch,
+    set: (s, v) => (s.metrics = v),
+  }),
+  setting<LogLevel>({
+    flag: "log-level",
+    env: "SEQCAST_LOG_LEVEL",
+    value: "L",
+    defaultText: "info",
+    help: `least severe log events written: ${LOG_LEVELS.join(", ")} (debug adds a line per session opened and closed)`,
+    parse: parseChoice(LOG_LEVELS),
+    set: (s, v) => (s.logLevel = v),
+  }),
+  setting<LogFormat>({
+    flag: "log-format",
+    env: "SEQCAST_LOG_FORMAT",
+    value: "F",
+    defaultText: "auto",
+    help: "json (one JSON object per line), pretty (one readable line per event) or auto (pretty when stdout is a terminal, else json)",
+    parse: parseChoice(LOG_FORMATS),
+    set: (s, v) => (s.logFormat = v),
   }),
 ];
 

@@ -122,6 +122,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       host: settings.host,
       authenticate: (header) => auth.authenticate(header),
       web,
+      connections: settings.connections,
     });
   } catch (error) {
     if (error instanceof DatabaseLockedError) throw new UsageError(error.message);
@@ -139,6 +140,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     ...(web.built ? { page: `${server.url}/` } : {}),
     ...(settings.devLogin ? { devLogin: true } : {}),
     config: settings.broker,
+    connections: server.connectionLimits,
   };
   if (cluster.isWorker) reportListening(listening);
   else console.log(JSON.stringify({ msg: "seqcast listening", ...listening }));

@@ -1,4 +1,5 @@
 import { defaultBrokerConfig, type BrokerConfig } from "../broker/config.js";
+import { AUTO, defaultConnectionLimits, type ConnectionLimits } from "../server/connection-limits.js";
 import {
   formatBytes,
   formatDuration,
@@ -16,6 +17,12 @@ function parsePositiveDuration(text: string, what: string): number {
   if (ms <= 0) throw new Error(`${what}: "${text}" must be longer than 0`);
   return ms;
 }
+
+/** `auto`, or what `parse` accepts. */
+const orAuto =
+  (parse: (text: string, what: string) => number) =>
+  (text: string, what: string): number =>
+    text === "auto" ? AUTO : parse(text, what);
 
 function parseRedisUrl(text: string, what: string): string {
   let url: URL;
@@ -59,6 +66,8 @@ export interface ServeSettings {
   /** The chat page may ask the broker for a token for any user name (development only). */
   devLogin: boolean;
   broker: BrokerConfig;
+  /** Connection limits and timeouts (`auto` = AUTO, resolved by the server). */
+  connections: ConnectionLimits;
 }
 
 interface Setting<T> {
@@ -125,6 +134,51 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   setting({ flag: "dead-timeout", env: "SEQCAST_DEAD_TIMEOUT", value: "D", defaultText: formatDuration(d.deadTimeoutMs), help: "a connection answering no PING this long is closed", parse: parseDuration, set: broker("deadTimeoutMs") }),
   setting({ flag: "presence-events-max", env: "SEQCAST_PRESENCE_EVENTS_MAX", value: "N", defaultText: String(d.presenceEventsMax), help: "rooms with more members than this (per node) get no presence events; GetPresence still answers (0 = no limit)", parse: parseNonNegativeInt, set: broker("presenceEventsMax") }),
   setting({ flag: "presence-grace", env: "SEQCAST_PRESENCE_GRACE", value: "D", defaultText: formatDuration(d.presenceGraceMs), help: "presence of a session that vanished is kept this long for a reconnect", parse: parseDuration, set: broker("presenceGraceMs") }),
+  setting({
+    flag: "max-connections",
+    env: "SEQCAST_MAX_CONNECTIONS",
+    value: "N",
+    defaultText: "auto",
+    help: "open connections per process; more are closed as they arrive (auto = 10000, fewer when the open-file limit would not allow them: 90% of it less 64)",
+    parse: orAuto(parsePositiveInt),
+    set: (s, v) => (s.connections.maxConnections = v),
+  }),
+  setting({
+    flag: "max-connections-per-ip",
+    env: "SEQCAST_MAX_CONNECTIONS_PER_IP",
+    value: "N",
+    defaultText: "auto",
+    help: "open connections per process from one client address (auto = a tenth of --max-connections; 0 = no limit, e.g. behind a proxy)",
+    parse: orAuto(parseNonNegativeInt),
+    set: (s, v) => (s.connections.maxConnectionsPerAddress = v),
+  }),
+  setting({
+    flag: "handshake-timeout",
+    env: "SEQCAST_HANDSHAKE_TIMEOUT",
+    value: "D",
+    defaultText: formatDuration(defaultConnectionLimits.handshakeTimeoutMs),
+    help: "a connection that has not sent the HTTP/2 preface and SETTINGS, or a complete HTTP/1.1 request head, within this is closed",
+    parse: parsePositiveDuration,
+    set: (s, v) => (s.connections.handshakeTimeoutMs = v),
+  }),
+  setting({
+    flag: "request-timeout",
+    env: "SEQCAST_REQUEST_TIMEOUT",
+    value: "D",
+    defaultText: formatDuration(defaultConnectionLimits.requestTimeoutMs),
+    help: "an HTTP/1.1 request whose body has not arrived within this is answered 408 and its connection closed (0 = no limit)",
+    parse: parseDuration,
+    set: (s, v) => (s.connections.requestTimeoutMs = v),
+  }),
+  setting({
+    flag: "idle-timeout",
+    env: "SEQCAST_IDLE_TIMEOUT",
+    value: "D",
+    defaultText: formatDuration(defaultConnectionLimits.idleTimeoutMs),
+    help: "an HTTP/2 connection without an open call this long gets GOAWAY (a subscriber's stream is a call; 0 = never)",
+    parse: parseDuration,
+    set: (s, v) => (s.connections.idleTimeoutMs = v),
+  }),
   setting({ flag: "jwt-public-key", env: "SEQCAST_JWT_PUBLIC_KEY", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with this PEM public key instead of the HS256 secret", parse: (t) => t, set: (s, v) => (s.jwtPublicKey = v) }),
   setting({ flag: "jwt-jwks", env: "SEQCAST_JWT_JWKS", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with the keys of this JWKS file instead", parse: (t) => t, set: (s, v) => (s.jwtJwks = v) }),
   setting({
@@ -154,6 +208,7 @@ const shownDefault = (s: Setting<unknown>) => (s.defaultText === "" ? "none" : s
 export function resolveSettings(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): ServeSettings {
   const settings = {
     broker: { ...defaultBrokerConfig },
+    connections: { ...defaultConnectionLimits },
   } as ServeSettings;
   for (const s of SETTINGS) {
     // A switch given on the command line is `true`; its text form is what the environment would say.

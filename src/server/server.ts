@@ -11,7 +11,10 @@ import type { BrokerConfig } from "../broker/config.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { Clock } from "../broker/clock.js";
-import { Connections } from "./connections.js";
+import { Connections, type ConnectionEventKind } from "./connections.js";
+import { defaultConnectionLimits, resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
+import { jsonDepthLimit } from "./json-limits.js";
+import { systemClock } from "../broker/clock.js";
 import { Keepalive } from "./keepalive.js";
 import { createGrpcFastPath } from "./grpc/fast-path.js";
 import { registerHealth, type HealthState } from "./health.js";
@@ -34,12 +37,18 @@ export interface ServerOptions {
   clock?: Clock;
   /** The chat page and its dev login (src/server/web.ts); asked first, for every request. */
   web?: WebPage;
+  /** Connection limits and timeouts (default: defaultConnectionLimits, `auto` resolved from the open-file limit). */
+  connections?: Partial<ConnectionLimits>;
 }
 
 export interface RunningServer {
   readonly port: number;
   readonly url: string;
   readonly broker: Broker;
+  /** The connection limits in force (`auto` resolved). */
+  readonly connectionLimits: ConnectionLimits;
+  /** Connections refused or closed by the limits, by why, since start. */
+  readonly connectionCounts: Readonly<Record<ConnectionEventKind, number>>;
   /**
    * Graceful shutdown: health turns NOT_SERVING, every Subscribe stream ends
    * with UNAVAILABLE after its sessions' presence leaves are sent, then the
@@ -89,6 +98,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     // Requests larger than a message could ever be are refused before decoding.
     readMaxBytes,
+    // JSON nested deeper than any request of the API is refused before JSON.parse builds it.
+    jsonOptions: jsonDepthLimit(),
     // Never compress responses: the same message fans out to many streams and
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.
@@ -106,12 +117,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Node's plaintext HTTP/2 server has no HTTP/1.1 fallback (allowHTTP1 needs
   // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
   // connection to the right server.
-  const connections = new Connections();
+  const clock = options.clock ?? systemClock;
+  const limits = resolveConnectionLimits({ ...defaultConnectionLimits, ...options.connections });
+  const connections: Connections = new Connections(limits, { clock, onEvent: reportConnectionEvents(clock, (): Connections => connections) });
   // gRPC's hot calls go to the lean writer on the HTTP/2 stream itself;
   // everything else gets Node's compatibility request/response objects and
   // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
   const fastPath = createGrpcFastPath({ broker, authenticate: options.authenticate, readMaxBytes });
   const h2 = http2.createServer();
+  // The socket being handed to the HTTP/2 server: its 'session' event follows synchronously.
+  let handingOver: net.Socket | undefined;
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     connections.trackStream(stream);
     if (fastPath(stream, headers)) return;
@@ -119,11 +134,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const response = new http2.Http2ServerResponse(stream);
     if (!options.web?.handle(request, response)) handler(request, response);
   });
-  const h1 = http.createServer((request, response) => {
-    connections.trackRequest(response);
-    if (!options.web?.handle(request, response)) handler(request, response);
-  });
+  const h1 = http.createServer(
+    {
+      // A request head must be complete within the handshake timeout (header dripping), its body within the request timeout.
+      headersTimeout: limits.handshakeTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs > 0 ? Math.max(limits.requestTimeoutMs, limits.handshakeTimeoutMs) : 0,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.handshakeTimeoutMs / 4)),
+    },
+    (request, response) => {
+      connections.trackRequest(response);
+      if (!options.web?.handle(request, response)) handler(request, response);
+    },
+  );
+  // Node checks those timeouts from a timer it starts when the server listens;
+  // this one never listens (the sniffing listener below hands it sockets), so
+  // start it here (test/hostile/connections.test.ts: header dripping).
+  h1.emit("listening");
   const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.on("error", () => socket.destroy());
+    if (!connections.admit(socket)) return;
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -134,7 +163,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) {
         // The HTTP/2 session reads the unshifted bytes itself (on next tick);
         // resuming here would emit them as 'data' and lose them.
+        handingOver = socket;
         h2.emit("connection", socket);
+        handingOver = undefined;
       } else {
         connections.trackH1Socket(socket);
         h1.emit("connection", socket);
@@ -142,7 +173,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
     };
     socket.on("data", sniff);
-    socket.on("error", () => socket.destroy());
   });
   const keepalive = new Keepalive<http2.ServerHttp2Session>({
     intervalMs: options.config.pingIntervalMs,
@@ -150,7 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock: options.clock,
   });
   h2.on("session", (session) => {
-    connections.trackH2Session(session);
+    connections.trackH2Session(session, handingOver);
     keepalive.add(session);
     session.once("close", () => keepalive.delete(session));
   });
@@ -165,6 +195,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     // A port in use: the broker's timers and engine must not keep the process alive.
     keepalive.close();
+    connections.close();
+    h1.close();
     await broker.close();
     throw error;
   }
@@ -175,6 +207,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     broker,
+    connectionLimits: limits,
+    connectionCounts: connections.counts,
     close() {
       closing ??= (async () => {
         keepalive.close();
@@ -183,6 +217,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         health?.set("", "NOT_SERVING");
         health?.set(PubSubService.typeName, "NOT_SERVING");
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        h1.close();
         await broker.close();
         health?.close();
         // Every stream now ends (UNAVAILABLE); wait until the last response is
@@ -195,5 +230,30 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       })();
       return closing;
     },
+  };
+}
+
+/** How often at most a line about refused or closed connections is logged (an attack makes thousands). */
+const CONNECTION_LOG_EVERY_MS = 10_000;
+
+/**
+ * Logs refused and reaped connections as one JSON line with the counts so
+ * far: the first a second after it happened, then at most every 10 s.
+ */
+function reportConnectionEvents(clock: Clock, connections: () => Connections): (kind: ConnectionEventKind, address: string) => void {
+  let scheduled = false;
+  let lastAt = -Infinity;
+  let lastAddress = "";
+  return (_kind, address) => {
+    lastAddress = address;
+    if (scheduled) return;
+    scheduled = true;
+    const wait = Math.max(1000, lastAt + CONNECTION_LOG_EVERY_MS - clock.now());
+    clock.setTimeout(() => {
+      scheduled = false;
+      lastAt = clock.now();
+      const { counts, open } = connections();
+      console.log(JSON.stringify({ msg: "connections refused or closed by limits", ...counts, open, lastAddress }));
+    }, wait);
   };
 }

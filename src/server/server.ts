@@ -14,6 +14,7 @@ import type { Clock } from "../broker/clock.js";
 import { Connections, type ConnectionEventKind } from "./connections.js";
 import { defaultConnectionLimits, resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 import { jsonDepthLimit } from "./json-limits.js";
+import { holdOversizedEnvelopes, isEnveloped } from "./oversize-guard.js";
 import { systemClock } from "../broker/clock.js";
 import { Keepalive } from "./keepalive.js";
 import { createGrpcFastPath } from "./grpc/fast-path.js";
@@ -130,6 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     connections.trackStream(stream);
     if (fastPath(stream, headers)) return;
+    if (isEnveloped(headers["content-type"])) holdOversizedEnvelopes(stream, readMaxBytes);
     const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
     const response = new http2.Http2ServerResponse(stream);
     if (!options.web?.handle(request, response)) handler(request, response);

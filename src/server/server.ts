@@ -13,7 +13,7 @@ import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { Clock } from "../broker/clock.js";
 import { Connections, type ConnectionEventKind } from "./connections.js";
 import { defaultConnectionLimits, resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
-import { jsonDepthLimit } from "./json-limits.js";
+import { jsonShapeLimit } from "./json-limits.js";
 import { holdOversizedEnvelopes, isEnveloped } from "./oversize-guard.js";
 import { systemClock } from "../broker/clock.js";
 import { Keepalive } from "./keepalive.js";
@@ -99,8 +99,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     // Requests larger than a message could ever be are refused before decoding.
     readMaxBytes,
-    // JSON nested deeper than any request of the API is refused before JSON.parse builds it.
-    jsonOptions: jsonDepthLimit(),
+    // JSON nested deeper, or of more objects, than any request of the API is refused before JSON.parse builds it.
+    jsonOptions: jsonShapeLimit(),
     // Never compress responses: the same message fans out to many streams and
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.

@@ -8,7 +8,7 @@ import { BrokerError } from "../../src/broker/errors.js";
 import { AUTO, resolveConnectionLimits, type ConnectionLimits } from "../../src/server/connection-limits.js";
 import { Connections } from "../../src/server/connections.js";
 import { frame, FrameDecoder, MAX_SKIPPED_MESSAGE_BYTES } from "../../src/server/grpc/frames.js";
-import { jsonDepthExceeds, jsonDepthLimit } from "../../src/server/json-limits.js";
+import { jsonShapeExceeds, jsonShapeLimit } from "../../src/server/json-limits.js";
 
 /** A socket as Connections sees it: an address, destroy(), 'close'. */
 class FakeSocket extends EventEmitter {
@@ -164,17 +164,20 @@ describe("FrameDecoder and an oversized message", () => {
   });
 });
 
-describe("the JSON depth limit", () => {
-  it("counts objects and arrays outside strings, stopping past the limit", () => {
-    assert.equal(jsonDepthExceeds(Buffer.from('{"a":[{"b":[1]}]}'), 4), false);
-    assert.equal(jsonDepthExceeds(Buffer.from('{"a":[{"b":[[1]]}]}'), 4), true);
-    assert.equal(jsonDepthExceeds(Buffer.from(`{"a":"${"[".repeat(100)}\\"${"{".repeat(100)}"}`), 2), false, "brackets in strings, an escaped quote");
-    assert.equal(jsonDepthExceeds(Buffer.from(`${"[".repeat(1_000_000)}`), 32), true);
+describe("the JSON shape limit", () => {
+  it("counts the nesting and the number of objects and arrays outside strings, stopping past a limit", () => {
+    assert.equal(jsonShapeExceeds(Buffer.from('{"a":[{"b":[1]}]}'), 4), undefined);
+    assert.equal(jsonShapeExceeds(Buffer.from('{"a":[{"b":[[1]]}]}'), 4), "nested deeper than 4 levels");
+    assert.equal(jsonShapeExceeds(Buffer.from(`{"a":"${"[".repeat(100)}\\"${"{".repeat(100)}"}`), 2), undefined, "brackets in strings, an escaped quote");
+    assert.equal(jsonShapeExceeds(Buffer.from(`${"[".repeat(1_000_000)}`), 32), "nested deeper than 32 levels");
+    assert.equal(jsonShapeExceeds(Buffer.from(`[${"{},".repeat(5)}{}]`), 32, 6), "made of more than 6 objects and arrays");
+    assert.equal(jsonShapeExceeds(Buffer.from(`[${"{},".repeat(4)}{}]`), 32, 6), undefined);
   });
 
-  it("refuses deep JSON with INVALID_ARGUMENT (INVALID_REQUEST) and decodes the rest", () => {
-    const { textDecoder } = jsonDepthLimit(3) as unknown as { textDecoder: { decode(b: Uint8Array): string } };
+  it("refuses such JSON with INVALID_ARGUMENT (INVALID_REQUEST) and decodes the rest", () => {
+    const { textDecoder } = jsonShapeLimit(3, 10) as unknown as { textDecoder: { decode(b: Uint8Array): string } };
     assert.equal(textDecoder.decode(Buffer.from('{"room":"é"}')), '{"room":"é"}');
     assert.throws(() => textDecoder.decode(Buffer.from("[[[[1]]]]")), (e: Error & { code?: number }) => /nested deeper than 3 levels/.test(e.message) && e.code === 3);
+    assert.throws(() => textDecoder.decode(Buffer.from(`[${"[],".repeat(10)}[]]`)), /more than 10 objects and arrays/);
   });
 });

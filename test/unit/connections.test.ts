@@ -9,6 +9,7 @@ import { AUTO, resolveConnectionLimits, type ConnectionLimits } from "../../src/
 import { Connections } from "../../src/server/connections.js";
 import { frame, FrameDecoder, MAX_SKIPPED_MESSAGE_BYTES } from "../../src/server/grpc/frames.js";
 import { jsonShapeExceeds, jsonShapeLimit } from "../../src/server/json-limits.js";
+import { holdOversizedEnvelopes } from "../../src/server/oversize-guard.js";
 
 /** A socket as Connections sees it: an address, destroy(), 'close'. */
 class FakeSocket extends EventEmitter {
@@ -179,5 +180,46 @@ describe("the JSON shape limit", () => {
     assert.equal(textDecoder.decode(Buffer.from('{"room":"é"}')), '{"room":"é"}');
     assert.throws(() => textDecoder.decode(Buffer.from("[[[[1]]]]")), (e: Error & { code?: number }) => /nested deeper than 3 levels/.test(e.message) && e.code === 3);
     assert.throws(() => textDecoder.decode(Buffer.from(`[${"[],".repeat(10)}[]]`)), /more than 10 objects and arrays/);
+  });
+});
+
+describe("holdOversizedEnvelopes (connect-node's requests on HTTP/2)", () => {
+  /** A stream as the guard sees it: Node pushes the body into it; `got` is what connect-node would read. */
+  const fakeStream = () => {
+    const got: Buffer[] = [];
+    const stream = { readableLength: 0, push: (chunk: Buffer | null) => (chunk && got.push(Buffer.from(chunk)), true) };
+    return { stream, got, read: () => Buffer.concat(got) };
+  };
+  /** A length-prefixed message of `length` bytes of `fill`. */
+  const envelope = (length: number, fill = 1) => frame(Buffer.alloc(length, fill));
+
+  it("passes messages through untouched, whatever the chunking", () => {
+    const { stream, read } = fakeStream();
+    holdOversizedEnvelopes(stream as unknown as http2.ServerHttp2Stream, 100);
+    const body = Buffer.concat([envelope(10), envelope(100, 2), envelope(0)]);
+    const cuts = [0, 3, 7, 17, 108, 113, body.length]; // within prefixes and bodies
+    for (let i = 1; i < cuts.length; i++) stream.push(body.subarray(cuts[i - 1], cuts[i]));
+    assert.deepEqual(read(), body);
+  });
+
+  it("drops an oversized message as it arrives and hands on its prefix after its last byte, then the rest", () => {
+    const { stream, read } = fakeStream();
+    holdOversizedEnvelopes(stream as unknown as http2.ServerHttp2Stream, 100);
+    const before = envelope(10);
+    const big = envelope(1000, 3);
+    const after = envelope(5, 4);
+    stream.push(Buffer.concat([before, big.subarray(0, 500)]));
+    assert.deepEqual(read(), before, "connect-node has not seen the oversized prefix yet");
+    stream.push(Buffer.concat([big.subarray(500), after]));
+    assert.deepEqual(read(), Buffer.concat([before, big.subarray(0, 5), after]), "its prefix once all of it came, none of its bytes");
+  });
+
+  it("hands on the prefix of an oversized message cut short when the body ends", () => {
+    const { stream, read } = fakeStream();
+    holdOversizedEnvelopes(stream as unknown as http2.ServerHttp2Stream, 100);
+    const big = envelope(1000);
+    stream.push(big.subarray(0, 300));
+    stream.push(null as unknown as Buffer);
+    assert.deepEqual(read(), big.subarray(0, 5));
   });
 });

@@ -166,7 +166,7 @@ export const SETTINGS: readonly Setting<unknown>[] = [
     env: "SEQCAST_REQUEST_TIMEOUT",
     value: "D",
     defaultText: formatDuration(defaultConnectionLimits.requestTimeoutMs),
-    help: "an HTTP/1.1 request whose body has not arrived within this is answered 408 and its connection closed (0 = no limit)",
+    help: "a request that has not fully arrived within this is refused: HTTP/1.1 gets 408 and its connection is closed, an HTTP/2 call is reset (CANCEL); PublishStream and reflection are exempt (0 = no limit)",
     parse: parseDuration,
     set: (s, v) => (s.connections.requestTimeoutMs = v),
   }),

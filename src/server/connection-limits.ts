@@ -16,7 +16,11 @@ export interface ConnectionLimits {
    * keep-alive connection must complete each next request head within it too.
    */
   handshakeTimeoutMs: number;
-  /** An HTTP/1.1 request's body must have arrived within this long (0 = no limit). */
+  /**
+   * A request must have fully arrived within this long (0 = no limit):
+   * HTTP/1.1 gets 408, an HTTP/2 call RST_STREAM(CANCEL). Calls whose
+   * requests stream (PublishStream, reflection) are exempt.
+   */
   requestTimeoutMs: number;
   /** An HTTP/2 connection without an open stream this long gets GOAWAY (0 = never). */
   idleTimeoutMs: number;

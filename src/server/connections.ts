@@ -1,5 +1,5 @@
 import type http from "node:http";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import type net from "node:net";
 import { systemClock, type Clock } from "../broker/clock.js";
 import type { ConnectionLimits } from "./connection-limits.js";
@@ -13,7 +13,9 @@ export type ConnectionEventKind =
   /** Did not show its protocol within --handshake-timeout (silent, or a partial HTTP/2 preface). */
   | "handshake_timeout"
   /** An HTTP/2 connection without a stream for --idle-timeout (GOAWAY). */
-  | "idle_timeout";
+  | "idle_timeout"
+  /** An HTTP/2 call whose request had not fully arrived within --request-timeout (RST_STREAM CANCEL). */
+  | "request_timeout";
 
 interface Tracked {
   socket: net.Socket;
@@ -56,6 +58,7 @@ export class Connections {
     over_max_connections_per_ip: 0,
     handshake_timeout: 0,
     idle_timeout: 0,
+    request_timeout: 0,
   };
   private readonly tracked = new Map<net.Socket, Tracked>();
   private readonly bySession = new Map<http2.Http2Session, Tracked>();
@@ -144,16 +147,30 @@ export class Connections {
     });
   }
 
-  /** An HTTP/2 stream: its connection is not idle while it is open. */
-  trackStream(stream: http2.ServerHttp2Stream): void {
+  /**
+   * An HTTP/2 stream: its connection is not idle while it is open. Unless
+   * the call streams its requests (`clientStreaming`), the request must have
+   * fully arrived within the request timeout, else the stream is reset
+   * (CANCEL): a client that sends HEADERS and never ends its request holds
+   * the call's state for nothing.
+   */
+  trackStream(stream: http2.ServerHttp2Stream, clientStreaming = false): void {
     this.trackRequest(stream);
     const entry = stream.session && this.bySession.get(stream.session);
-    if (!entry) return;
-    entry.streams++;
-    stream.once("close", () => {
-      entry.streams--;
-      if (entry.streams === 0) entry.idleSince = this.clock.now();
-    });
+    if (entry) {
+      entry.streams++;
+      stream.once("close", () => {
+        entry.streams--;
+        if (entry.streams === 0) entry.idleSince = this.clock.now();
+      });
+    }
+    if (this.limits.requestTimeoutMs <= 0 || clientStreaming || stream.endAfterHeaders) return;
+    const cancel = this.clock.setTimeout(() => {
+      if (stream.closed || stream.destroyed || stream.state.remoteClose) return;
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      this.event("request_timeout", entry?.address ?? "unknown");
+    }, this.limits.requestTimeoutMs);
+    stream.once("close", cancel);
   }
 
   get activeRequests(): number {

@@ -10,6 +10,8 @@ import { Broker } from "../broker/broker.js";
 import type { BrokerConfig } from "../broker/config.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../gen/es/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../gen/es/grpc/reflection/v1alpha/reflection_pb.js";
 import { systemClock, type Clock } from "../broker/clock.js";
 import { Connections, type ConnectionEventKind } from "./connections.js";
 import { defaultConnectionLimits, resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
@@ -59,6 +61,15 @@ export interface RunningServer {
 
 /** How long shutdown waits for responses to be written, and then for connections to close. */
 const SHUTDOWN_DRAIN_MS = 2000;
+
+/** Paths of the calls whose requests stream (PublishStream, reflection): their requests never have to end. */
+const CLIENT_STREAMING_PATHS = new Set(
+  [PubSubService, ReflectionV1, ReflectionV1alpha].flatMap((service) =>
+    service.methods
+      .filter((m) => m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming")
+      .map((m) => `/${service.typeName}/${m.name}`),
+  ),
+);
 
 /** HTTP/2 connection preface (RFC 9113 §3.4), enough of it to tell from any HTTP/1.1 method. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
@@ -128,7 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The socket being handed to the HTTP/2 server: its 'session' event follows synchronously.
   let handingOver: net.Socket | undefined;
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-    connections.trackStream(stream);
+    connections.trackStream(stream, CLIENT_STREAMING_PATHS.has(headers[":path"] ?? ""));
     if (fastPath(stream, headers)) return;
     if (isEnveloped(headers["content-type"])) holdOversizedEnvelopes(stream, readMaxBytes);
     const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);

@@ -211,6 +211,33 @@ describe("connections that never finish their handshake", () => {
     await assertCanaryServed();
   });
 
+  test("an HTTP/2 call whose request never ends is reset after --request-timeout; a PublishStream open as long is not", async () => {
+    const { url } = await start(["--request-timeout", "1s"]);
+    const session = http2.connect(url);
+    session.on("error", () => {});
+    const headers = (path: string) => ({
+      ":method": "POST",
+      ":path": `/seqcast.v1.PubSubService/${path}`,
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${testToken("staller")}`,
+    });
+    const stalled = session.request(headers("Publish"), { endStream: false });
+    stalled.on("error", () => {});
+    stalled.write(Buffer.from([0, 0, 0, 0, 100])); // a message of 100 bytes, never sent
+    const publishing = session.request(headers("PublishStream"), { endStream: false });
+    publishing.on("error", () => {});
+    const started = performance.now();
+    const closed = await new Promise<number>((resolve) => stalled.once("close", () => resolve(stalled.rstCode ?? -1)));
+    const after = performance.now() - started;
+    assert.equal(closed, http2.constants.NGHTTP2_CANCEL);
+    assert.ok(after > 800 && after < 3000, `reset after ${after.toFixed(0)} ms`);
+    await pause(1500);
+    assert.equal(publishing.closed, false, "a PublishStream's requests stream for as long as it likes");
+    session.destroy();
+    await assertCanaryServed();
+  });
+
   test("an HTTP/2 connection without a call gets GOAWAY after --idle-timeout; one with an open stream stays", async () => {
     const { url } = await start([...HANDSHAKE, "--idle-timeout", "1s"]);
     const idle = http2.connect(url);

@@ -53,7 +53,7 @@ describe("Connections", () => {
     assert.equal(a[2]!.destroyed, true);
     const b = [new FakeSocket("10.0.0.2"), new FakeSocket("10.0.0.2")];
     assert.deepEqual(b.map((s) => connections.admit(asSocket(s))), [true, false], "the total is full");
-    assert.deepEqual(connections.counts, { over_max_connections: 1, over_max_connections_per_ip: 1, handshake_timeout: 0, idle_timeout: 0 });
+    assert.deepEqual(connections.counts, { over_max_connections: 1, over_max_connections_per_ip: 1, handshake_timeout: 0, idle_timeout: 0, request_timeout: 0 });
     a[0]!.destroy();
     assert.equal(connections.admit(asSocket(new FakeSocket("10.0.0.1"))), true, "a freed slot takes the next");
     assert.equal(connections.open, 3);
@@ -103,6 +103,41 @@ describe("Connections", () => {
     await vi.advanceTimersByTimeAsync(2000);
     assert.equal(busy.goaway, true);
     assert.equal(connections.counts.idle_timeout, 2);
+    connections.close();
+  });
+});
+
+describe("the request timeout of HTTP/2 calls", () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** A stream as Connections sees it: whether the client ended its request, and close(code). */
+  class FakeStream extends EventEmitter {
+    closed = false;
+    destroyed = false;
+    endAfterHeaders = false;
+    session = undefined;
+    state = { remoteClose: 0 };
+    rstCode: number | undefined;
+    close(code: number): void {
+      this.closed = true;
+      this.rstCode = code;
+      this.emit("close");
+    }
+  }
+
+  it("resets a call whose request has not ended within it (CANCEL), but not a streaming one, nor one that ended", async () => {
+    vi.useFakeTimers();
+    const connections = new Connections(limits({ requestTimeoutMs: 1000 }));
+    const [stalled, streaming, ended] = [new FakeStream(), new FakeStream(), new FakeStream()];
+    connections.trackStream(stalled as unknown as http2.ServerHttp2Stream);
+    connections.trackStream(streaming as unknown as http2.ServerHttp2Stream, true);
+    connections.trackStream(ended as unknown as http2.ServerHttp2Stream);
+    ended.state.remoteClose = 1;
+    await vi.advanceTimersByTimeAsync(900);
+    assert.equal(stalled.closed, false);
+    await vi.advanceTimersByTimeAsync(200);
+    assert.deepEqual([stalled.rstCode, streaming.closed, ended.closed], [8, false, false]);
+    assert.equal(connections.counts.request_timeout, 1);
     connections.close();
   });
 });

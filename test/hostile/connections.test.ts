@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
-import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterEach } from "vitest";
 import { grpcClient, outcomeOf, type OversizeResult } from "./oversize-attacker.js";
 import { startCanary, rssOf, type Canary, type CanaryReport } from "../support/canary.js";
@@ -17,6 +20,7 @@ import { describe, exited, pause, spawnServe, test, testToken, waitUntil, type S
  */
 
 const MiB = 1024 * 1024;
+const run = promisify(execFile);
 /** Short timeouts keep the cases quick; the reaper checks every quarter of them. */
 const HANDSHAKE = ["--handshake-timeout", "1s"];
 
@@ -283,30 +287,29 @@ describe("connection limits", () => {
 
 describe("JSON of unknown fields nested a million levels deep, or of a million empty objects", () => {
   test("is refused with INVALID_ARGUMENT before it is parsed, at no memory cost", async () => {
-    const { port, child } = await start([]);
+    // The bodies go from files through curl, so the test process builds and sends nothing while the canary measures.
+    const dir = mkdtempSync(join(tmpdir(), "seqcast-json-"));
     const depth = 2_000_000;
-    const deep = `{"room":"deep","content":"x","unknown":${"[".repeat(depth)}${"]".repeat(depth)}}`;
-    const wide = `{"room":"deep","content":"x","unknown":[${"{},".repeat(1_300_000)}{}]}`;
+    const deep = join(dir, "deep.json");
+    const wide = join(dir, "wide.json");
+    writeFileSync(deep, `{"room":"deep","content":"x","unknown":${"[".repeat(depth)}${"]".repeat(depth)}}`);
+    writeFileSync(wide, `{"room":"deep","content":"x","unknown":[${"{},".repeat(1_300_000)}{}]}`);
+    const { url, child } = await start([]);
     const before = rssOf(child.pid!);
-    const send = (path: string, contentType: string, body: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const request = http.request(
-          { port, host: "127.0.0.1", method: "POST", path, headers: { "content-type": contentType, authorization: `Bearer ${testToken("deep")}` } },
-          (response) => {
-            let text = "";
-            response.on("data", (d) => (text += d));
-            response.on("end", () => resolve({ status: response.statusCode!, body: text }));
-          },
-        );
-        request.on("error", reject);
-        request.end(body);
-      });
+    const send = async (file: string) => {
+      const { stdout } = await run("curl", [
+        "-s", "-H", "content-type: application/json", "-H", `authorization: Bearer ${testToken("deep")}`,
+        "--data-binary", `@${file}`, "-w", "\n%{http_code}", `${url}/seqcast.v1.PubSubService/Publish`,
+      ]);
+      const cut = stdout.lastIndexOf("\n");
+      return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+    };
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!))), 5);
     try {
-      for (const [body, says] of [[deep, /nested deeper than 32 levels/], [wide, /more than 20000 objects and arrays/]] as const)
+      for (const [file, says] of [[deep, /nested deeper than 32 levels/], [wide, /more than 20000 objects and arrays/]] as const)
         for (let i = 0; i < 2; i++) {
-          const answer = await send("/seqcast.v1.PubSubService/Publish", "application/json", body);
+          const answer = await send(file);
           assert.equal(answer.status, 400, answer.body);
           const error = JSON.parse(answer.body) as { code: string; message: string };
           assert.equal(error.code, "invalid_argument");
@@ -314,6 +317,7 @@ describe("JSON of unknown fields nested a million levels deep, or of a million e
         }
     } finally {
       clearInterval(sampler);
+      rmSync(dir, { recursive: true, force: true });
     }
     const grew = (peak - before) / MiB;
     console.log(`deep and wide JSON, 2 each: broker RSS peak +${grew.toFixed(1)} MiB`);

@@ -127,6 +127,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       web,
       metrics: settings.metrics,
       logger,
+      connections: settings.connections,
     });
   } catch (error) {
     if (error instanceof DatabaseLockedError) throw new UsageError(error.message);
@@ -145,6 +146,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     ...(settings.devLogin ? { devLogin: true } : {}),
     ...(settings.metrics ? { metrics: `${server.url}/metrics` } : {}),
     config: settings.broker,
+    connections: server.connectionLimits,
   };
   if (cluster.isWorker) reportListening(listening, logger);
   else logger.info(listening, "seqcast listening");

@@ -1,5 +1,6 @@
 import { defaultBrokerConfig, type BrokerConfig } from "../broker/config.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger.js";
+import { AUTO, defaultConnectionLimits, type ConnectionLimits } from "../server/connection-limits.js";
 import {
   formatBytes,
   formatDuration,
@@ -23,6 +24,11 @@ function parsePositiveBytes(text: string, what: string): number {
   if (bytes <= 0) throw new Error(`${what}: "${text}" must be more than 0 bytes`);
   return bytes;
 }
+/** `auto`, or what `parse` accepts. */
+const orAuto =
+  (parse: (text: string, what: string) => number) =>
+  (text: string, what: string): number =>
+    text === "auto" ? AUTO : parse(text, what);
 
 function parseRedisUrl(text: string, what: string): string {
   let url: URL;
@@ -70,6 +76,8 @@ export interface ServeSettings {
   logLevel: LogLevel;
   logFormat: LogFormat;
   broker: BrokerConfig;
+  /** Connection limits and timeouts (`auto` = AUTO, resolved by the server). */
+  connections: ConnectionLimits;
 }
 
 interface Setting<T> {
@@ -142,6 +150,51 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   setting({ flag: "filter-max-nesting", env: "SEQCAST_FILTER_MAX_NESTING", value: "N", defaultText: String(d.filterMaxNesting), help: "max comprehensions (all, exists, exists_one, map, filter) nested in each other in a filter (0 = none allowed)", parse: parseNonNegativeInt, set: broker("filterMaxNesting") }),
   setting({ flag: "filter-max-cost", env: "SEQCAST_FILTER_MAX_COST", value: "N", defaultText: String(d.filterMaxCost), help: "max worst-case cost of one filter evaluation (units of about 1µs, estimated before it runs from the largest message --max-message-bytes allows)", parse: parsePositiveInt, set: broker("filterMaxCost") }),
   setting({ flag: "filter-max-regex-bytes", env: "SEQCAST_FILTER_MAX_REGEX_BYTES", value: "B", defaultText: formatBytes(d.filterMaxRegexBytes), help: "max size of the regular expression (a string literal) of matches() in a filter", parse: parsePositiveBytes, set: broker("filterMaxRegexBytes") }),
+  setting({
+    flag: "max-connections",
+    env: "SEQCAST_MAX_CONNECTIONS",
+    value: "N",
+    defaultText: "auto",
+    help: "open connections per process; more are closed as they arrive (auto = 10000, fewer when the open-file limit would not allow them: 90% of it less 64)",
+    parse: orAuto(parsePositiveInt),
+    set: (s, v) => (s.connections.maxConnections = v),
+  }),
+  setting({
+    flag: "max-connections-per-ip",
+    env: "SEQCAST_MAX_CONNECTIONS_PER_IP",
+    value: "N",
+    defaultText: "auto",
+    help: "open connections per process from one client address (auto = a tenth of --max-connections; 0 = no limit, e.g. behind a proxy)",
+    parse: orAuto(parseNonNegativeInt),
+    set: (s, v) => (s.connections.maxConnectionsPerAddress = v),
+  }),
+  setting({
+    flag: "handshake-timeout",
+    env: "SEQCAST_HANDSHAKE_TIMEOUT",
+    value: "D",
+    defaultText: formatDuration(defaultConnectionLimits.handshakeTimeoutMs),
+    help: "a connection that has not sent the HTTP/2 preface and SETTINGS, or a complete HTTP/1.1 request head, within this is closed",
+    parse: parsePositiveDuration,
+    set: (s, v) => (s.connections.handshakeTimeoutMs = v),
+  }),
+  setting({
+    flag: "request-timeout",
+    env: "SEQCAST_REQUEST_TIMEOUT",
+    value: "D",
+    defaultText: formatDuration(defaultConnectionLimits.requestTimeoutMs),
+    help: "a request that has not fully arrived within this is refused: HTTP/1.1 gets 408 and its connection is closed, an HTTP/2 call is reset (CANCEL); PublishStream and reflection are exempt (0 = no limit)",
+    parse: parseDuration,
+    set: (s, v) => (s.connections.requestTimeoutMs = v),
+  }),
+  setting({
+    flag: "idle-timeout",
+    env: "SEQCAST_IDLE_TIMEOUT",
+    value: "D",
+    defaultText: formatDuration(defaultConnectionLimits.idleTimeoutMs),
+    help: "an HTTP/2 connection without an open call this long gets GOAWAY (a subscriber's stream is a call; 0 = never)",
+    parse: parseDuration,
+    set: (s, v) => (s.connections.idleTimeoutMs = v),
+  }),
   setting({ flag: "jwt-public-key", env: "SEQCAST_JWT_PUBLIC_KEY", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with this PEM public key instead of the HS256 secret", parse: (t) => t, set: (s, v) => (s.jwtPublicKey = v) }),
   setting({ flag: "jwt-jwks", env: "SEQCAST_JWT_JWKS", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with the keys of this JWKS file instead", parse: (t) => t, set: (s, v) => (s.jwtJwks = v) }),
   setting({
@@ -198,6 +251,7 @@ const shownDefault = (s: Setting<unknown>) => (s.defaultText === "" ? "none" : s
 export function resolveSettings(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): ServeSettings {
   const settings = {
     broker: { ...defaultBrokerConfig },
+    connections: { ...defaultConnectionLimits },
   } as ServeSettings;
   for (const s of SETTINGS) {
     // A switch given on the command line is `true`; its text form is what the environment would say.

@@ -10,8 +10,13 @@ import { Broker } from "../broker/broker.js";
 import type { BrokerConfig } from "../broker/config.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import type { Clock } from "../broker/clock.js";
-import { Connections } from "./connections.js";
+import { ServerReflection as ReflectionV1 } from "../../gen/es/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../gen/es/grpc/reflection/v1alpha/reflection_pb.js";
+import { systemClock, type Clock } from "../broker/clock.js";
+import { Connections, type ConnectionEventKind } from "./connections.js";
+import { defaultConnectionLimits, resolveConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
+import { jsonShapeLimit } from "./json-limits.js";
+import { holdOversizedEnvelopes, isEnveloped } from "./oversize-guard.js";
 import { Keepalive } from "./keepalive.js";
 import { createGrpcFastPath } from "./grpc/fast-path.js";
 import { registerHealth, type HealthState } from "./health.js";
@@ -42,6 +47,8 @@ export interface ServerOptions {
   metrics?: boolean;
   /** Lifecycle events and errors of the broker and its connections (default: none). */
   logger?: Logger;
+  /** Connection limits and timeouts (default: defaultConnectionLimits, `auto` resolved from the open-file limit). */
+  connections?: Partial<ConnectionLimits>;
 }
 
 export interface RunningServer {
@@ -50,6 +57,10 @@ export interface RunningServer {
   readonly broker: Broker;
   /** The metrics served at /metrics, unless turned off. */
   readonly metrics: Metrics | undefined;
+  /** The connection limits in force (`auto` resolved). */
+  readonly connectionLimits: ConnectionLimits;
+  /** Connections refused or closed by the limits, by why, since start. */
+  readonly connectionCounts: Readonly<Record<ConnectionEventKind, number>>;
   /**
    * Graceful shutdown: health turns NOT_SERVING, every Subscribe stream ends
    * with UNAVAILABLE after its sessions' presence leaves are sent, then the
@@ -60,6 +71,15 @@ export interface RunningServer {
 
 /** How long shutdown waits for responses to be written, and then for connections to close. */
 const SHUTDOWN_DRAIN_MS = 2000;
+
+/** Paths of the calls whose requests stream (PublishStream, reflection): their requests never have to end. */
+const CLIENT_STREAMING_PATHS = new Set(
+  [PubSubService, ReflectionV1, ReflectionV1alpha].flatMap((service) =>
+    service.methods
+      .filter((m) => m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming")
+      .map((m) => `/${service.typeName}/${m.name}`),
+  ),
+);
 
 /** HTTP/2 connection preface (RFC 9113 §3.4), enough of it to tell from any HTTP/1.1 method. */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
@@ -79,7 +99,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logger = options.logger ?? silentLogger;
   const withMetrics = options.metrics ?? true;
   const broker = new Broker({ config: options.config, engine: options.engine, clock: options.clock, logger, measureLatency: withMetrics });
-  const connections = new Connections();
+  const clock = options.clock ?? systemClock;
+  const limits = resolveConnectionLimits({ ...defaultConnectionLimits, ...options.connections });
+  const connections: Connections = new Connections(limits, { clock, onEvent: reportConnectionEvents(clock, logger, (): Connections => connections) });
   const metrics = withMetrics ? createMetrics(broker, connections) : undefined;
   // Anyone can send a bad token as often as they like: count every one, log a few a second.
   const authLog = new LogThrottle(10, 1000);
@@ -114,6 +136,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     // Requests larger than a message could ever be are refused before decoding.
     readMaxBytes,
+    // JSON nested deeper, or of more objects, than any request of the API is refused before JSON.parse builds it.
+    jsonOptions: jsonShapeLimit(),
     // Never compress responses: the same message fans out to many streams and
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.
@@ -136,18 +160,35 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
   const fastPath = createGrpcFastPath({ broker, authenticate: verify, readMaxBytes });
   const h2 = http2.createServer();
+  // The socket being handed to the HTTP/2 server: its 'session' event follows synchronously.
+  let handingOver: net.Socket | undefined;
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-    connections.trackStream(stream);
+    connections.trackStream(stream, CLIENT_STREAMING_PATHS.has(headers[":path"] ?? ""));
     if (fastPath(stream, headers)) return;
+    if (isEnveloped(headers["content-type"])) holdOversizedEnvelopes(stream, readMaxBytes);
     const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
     const response = new http2.Http2ServerResponse(stream);
     if (!metrics?.handle(request, response) && !options.web?.handle(request, response)) handler(request, response);
   });
-  const h1 = http.createServer((request, response) => {
-    connections.trackRequest(response);
-    if (!metrics?.handle(request, response) && !options.web?.handle(request, response)) handler(request, response);
-  });
+  const h1 = http.createServer(
+    {
+      // A request head must be complete within the handshake timeout (header dripping), its body within the request timeout.
+      headersTimeout: limits.handshakeTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs > 0 ? Math.max(limits.requestTimeoutMs, limits.handshakeTimeoutMs) : 0,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.handshakeTimeoutMs / 4)),
+    },
+    (request, response) => {
+      connections.trackRequest(response);
+      if (!metrics?.handle(request, response) && !options.web?.handle(request, response)) handler(request, response);
+    },
+  );
+  // Node checks those timeouts from a timer it starts when the server listens;
+  // this one never listens (the sniffing listener below hands it sockets), so
+  // start it here (test/hostile/connections.test.ts: header dripping).
+  h1.emit("listening");
   const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.on("error", () => socket.destroy());
+    if (!connections.admit(socket)) return;
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -158,7 +199,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) {
         // The HTTP/2 session reads the unshifted bytes itself (on next tick);
         // resuming here would emit them as 'data' and lose them.
+        handingOver = socket;
         h2.emit("connection", socket);
+        handingOver = undefined;
       } else {
         connections.trackH1Socket(socket);
         h1.emit("connection", socket);
@@ -166,7 +209,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
     };
     socket.on("data", sniff);
-    socket.on("error", () => socket.destroy());
   });
   const keepalive = new Keepalive<http2.ServerHttp2Session>({
     intervalMs: options.config.pingIntervalMs,
@@ -174,7 +216,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock: options.clock,
   });
   h2.on("session", (session) => {
-    connections.trackH2Session(session);
+    connections.trackH2Session(session, handingOver);
     keepalive.add(session);
     session.once("close", () => keepalive.delete(session));
   });
@@ -189,6 +231,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     // A port in use: the broker's timers and engine must not keep the process alive.
     keepalive.close();
+    connections.close();
+    h1.close();
     await broker.close();
     throw error;
   }
@@ -200,6 +244,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     broker,
     metrics,
+    connectionLimits: limits,
+    connectionCounts: connections.counts,
     close() {
       closing ??= (async () => {
         keepalive.close();
@@ -208,6 +254,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         health?.set("", "NOT_SERVING");
         health?.set(PubSubService.typeName, "NOT_SERVING");
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        h1.close();
         await broker.close();
         health?.close();
         // Every stream now ends (UNAVAILABLE); wait until the last response is
@@ -220,5 +267,30 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       })();
       return closing;
     },
+  };
+}
+
+/** How often at most a line about refused or closed connections is logged (an attack makes thousands). */
+const CONNECTION_LOG_EVERY_MS = 10_000;
+
+/**
+ * Logs refused and reaped connections as one JSON line with the counts so
+ * far: the first a second after it happened, then at most every 10 s.
+ */
+function reportConnectionEvents(clock: Clock, logger: Logger, connections: () => Connections): (kind: ConnectionEventKind, address: string) => void {
+  let scheduled = false;
+  let lastAt = -Infinity;
+  let lastAddress = "";
+  return (_kind, address) => {
+    lastAddress = address;
+    if (scheduled) return;
+    scheduled = true;
+    const wait = Math.max(1000, lastAt + CONNECTION_LOG_EVERY_MS - clock.now());
+    clock.setTimeout(() => {
+      scheduled = false;
+      lastAt = clock.now();
+      const { counts, open } = connections();
+      logger.warn({ ...counts, open, lastAddress }, "connections refused or closed by limits");
+    }, wait);
   };
 }

@@ -18,12 +18,14 @@ export interface ServeProcess {
 /**
  * Starts `bin/seqcast.js serve` with TEST_SECRET, a fresh data directory
  * (unless --data-dir is among the arguments) and port 0 (unless --port is),
- * and resolves once it listens.
+ * and resolves once it listens. `launcher` runs it through a command that
+ * execs it (e.g. `prlimit --nofile=1024:1024`), so the pid stays the broker's.
  */
-export async function spawnServe(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+export async function spawnServe(args: string[] = [], env: NodeJS.ProcessEnv = {}, launcher: string[] = []): Promise<ServeProcess> {
   const dataDir = args.includes("--data-dir") ? args[args.indexOf("--data-dir") + 1]! : mkdtempSync(join(tmpdir(), "seqcast-serve-"));
   const extra = [...(args.includes("--port") ? [] : ["--port", "0"]), ...(args.includes("--data-dir") ? [] : ["--data-dir", dataDir])];
-  const child = spawn(process.execPath, ["bin/seqcast.js", "serve", ...extra, ...args], {
+  const command = [...launcher, process.execPath, "bin/seqcast.js", "serve", ...extra, ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET, ...env },
   });

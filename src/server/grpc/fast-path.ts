@@ -106,7 +106,8 @@ function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
       }
     });
     call.stream.once("end", () => {
-      if (messages.length === 1 && decoder.partialBytes === 0) resolve(messages[0]!);
+      if (decoder.refused) reject(decoder.refused);
+      else if (messages.length === 1 && decoder.partialBytes === 0) resolve(messages[0]!);
       else reject(new BrokerError("invalid_argument", `protocol error: expected one request message, got ${messages.length}${decoder.partialBytes ? " and a partial one" : ""}`));
     });
   });
@@ -198,7 +199,8 @@ function publishStream(context: CallContext): void {
   });
   stream.once("end", () => {
     inputEnded = true;
-    if (decoder.partialBytes > 0) results.fail(new BrokerError("invalid_argument", "protocol error: the request stream ended inside a message"));
+    if (decoder.refused) results.fail(decoder.refused);
+    else if (decoder.partialBytes > 0) results.fail(new BrokerError("invalid_argument", "protocol error: the request stream ended inside a message"));
     else if (caller) results.close();
   });
 }

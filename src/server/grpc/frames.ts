@@ -34,13 +34,31 @@ export function frames(messages: Uint8Array[]): Buffer {
 export const ACCEPTED_ENCODINGS = "identity,gzip,deflate";
 
 /**
+ * An oversized message up to this size is read to its end and dropped
+ * before it is refused; a larger one is refused at its length prefix.
+ */
+export const MAX_SKIPPED_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
  * Splits the request body into messages as its chunks arrive. Refuses a
- * message larger than `maxBytes` before buffering it (RESOURCE_EXHAUSTED),
+ * message larger than `maxBytes` without buffering it (RESOURCE_EXHAUSTED),
  * and decompresses flagged messages with the request's `grpc-encoding`.
+ *
+ * An oversized message is refused only once its last byte arrived, its
+ * bytes dropped as they come: a Node.js client whose unsent request
+ * exceeds its own HTTP/2 session memory (10 MB by default) cannot read any
+ * response on that connection (it resets every stream with
+ * ENHANCE_YOUR_CALM) until the server has taken those bytes
+ * (test/hostile/connections.test.ts).
  */
 export class FrameDecoder {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
+  /** Bytes of an oversized message still to drop, and the error to raise after them. */
+  private skipping = 0;
+  private skipped: BrokerError | undefined;
 
   constructor(
     private readonly maxBytes: number,
@@ -49,6 +67,7 @@ export class FrameDecoder {
 
   /** The messages completed by this chunk. Throws a BrokerError on a bad or oversized message. */
   push(chunk: Buffer): Uint8Array[] {
+    if (this.skipped) return this.skip(chunk);
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
     const out: Uint8Array[] = [];
@@ -59,11 +78,19 @@ export class FrameDecoder {
       // ~200 times: 250 ms of CPU, issue 10 §1).
       const head = this.buffered[0]!.length >= 5 ? this.buffered[0]! : this.join();
       const length = head.readUInt32BE(1);
-      if (length > this.maxBytes)
-        throw new BrokerError("resource_exhausted", `message of ${length} bytes is larger than the ${this.maxBytes} bytes the broker reads`, {
+      if (length > this.maxBytes) {
+        const error = new BrokerError("resource_exhausted", `message of ${length} bytes is larger than the ${this.maxBytes} bytes the broker reads`, {
           reason: "REQUEST_TOO_LARGE",
           metadata: { limit_bytes: String(this.maxBytes) },
         });
+        // Dropped as it arrives; one too large to wait for is refused at once.
+        this.skipped = error;
+        this.skipping = length > MAX_SKIPPED_MESSAGE_BYTES ? 0 : Math.max(0, 5 + length - this.bufferedBytes);
+        this.buffered = [];
+        this.bufferedBytes = 0;
+        // Messages completed before it in this chunk are still handled; the error comes with the next push.
+        return out.length > 0 ? out : this.skip(EMPTY);
+      }
       if (this.bufferedBytes < 5 + length) return out;
       const whole = this.buffered.length === 1 ? this.buffered[0]! : this.join();
       const compressed = whole[0] === 1;
@@ -77,7 +104,19 @@ export class FrameDecoder {
 
   /** Bytes of an incomplete message still buffered (a body that ended mid-message is malformed). */
   get partialBytes(): number {
-    return this.bufferedBytes;
+    return this.bufferedBytes + this.skipping;
+  }
+
+  /** The error of an oversized message being dropped (the body ended before its last byte). */
+  get refused(): BrokerError | undefined {
+    return this.skipped;
+  }
+
+  /** Drops the oversized message's bytes; throws its error once they all arrived. */
+  private skip(chunk: Buffer): Uint8Array[] {
+    this.skipping = Math.max(0, this.skipping - chunk.length);
+    if (this.skipping === 0) throw this.skipped!;
+    return [];
   }
 
   private join(): Buffer {

@@ -39,6 +39,16 @@ const draft = (room: string, content: string, timeMs: number, sender = "alice"):
   clientMessageId: `cm-${content}`,
 });
 
+const presenceEntry = (sessionId: string, joinedAtMs: number) => ({
+  user: "zoe",
+  sessionId,
+  device: "d",
+  state: "online" as const,
+  joinedAtMs,
+  sinceMs: joinedAtMs,
+  lastActiveMs: joinedAtMs,
+});
+
 /** The stored message of a publish (these tests never repeat a clientMessageId unless they say so). */
 async function publishMessage(engine: Engine, d: MessageDraft) {
   return (await engine.publish(d)).message;
@@ -68,20 +78,36 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
       h = await open();
     });
 
-    it("starts a room at sequence 0 under a non-empty epoch, stable across calls", async () => {
+    it("reads of a room never written create nothing: epoch \"\", sequence 0, until the first publish", async () => {
       const room = freshRoom("pos");
-      const a = await h.engine.position(room);
-      const b = await h.engine.position(room);
-      assert.equal(a.sequence, 0n);
-      assert.ok(a.epoch.length > 0);
-      assert.deepEqual(a, b);
+      const empty = { epoch: "", sequence: 0n };
+      assert.deepEqual(await h.engine.position(room), empty);
+      const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 10, direction: "backward" });
+      assert.deepEqual(page, { messages: [], position: empty, firstSequence: 0n, hasMore: false });
+      assert.deepEqual(await h.engine.presenceList(room), []);
+      assert.equal(await h.engine.presenceRemove(room, "nobody"), false);
+      assert.deepEqual(await h.engine.clear(room), empty, "clearing a room never written is a no-op");
+      await h.engine.watch(room);
+      await h.engine.unwatch(room);
+      assert.deepEqual(await h.engine.position(room), empty, "none of the reads above created the room");
+      assert.equal(h.events.filter((e) => e.room === room).length, 0, "a no-op clear fans out no reset");
+      // A room that only ever had presence is gone with its last entry.
+      await h.engine.presenceSet(room, presenceEntry("s1", 1), "join");
+      await h.engine.presenceRemove(room, "s1");
+      assert.deepEqual(await h.engine.position(room), empty);
+      // The first publish creates the lineage: sequence 1 of a fresh, stable epoch.
+      const first = await publishMessage(h.engine, draft(room, "first", h.clock.now));
+      assert.ok(first.epoch.length > 0);
+      assert.equal(first.sequence, 1n);
+      assert.deepEqual(await h.engine.position(room), { epoch: first.epoch, sequence: 1n });
+      assert.deepEqual(await h.engine.position(room), await h.engine.position(room));
     });
 
     it("assigns 1, 2, 3… per room, under the room's epoch, with every field stored", async () => {
       const room = freshRoom("seq");
       const other = freshRoom("seq-other");
-      const { epoch } = await h.engine.position(room);
       const m1 = await publishMessage(h.engine, draft(room, "one", 1000));
+      const { epoch } = await h.engine.position(room);
       const o1 = await publishMessage(h.engine, draft(other, "x", 1000));
       const m2 = await publishMessage(h.engine, draft(room, "two", 1001, "bob"));
       assert.deepEqual([m1.sequence, m2.sequence, o1.sequence], [1n, 2n, 1n]);

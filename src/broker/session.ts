@@ -36,7 +36,7 @@ export interface RoomMembership {
   joining: boolean;
   pending: RoomEvent[];
   lastSequence: bigint;
-  /** The room's epoch as announced in `subscribed` ("" until then). */
+  /** The room's epoch as announced in `subscribed`; "" until then, and while the room has no lineage yet (adopted from its first message). */
   epoch: string;
   /** Durable sessions: messages sent and not yet acknowledged, oldest first. */
   unacked: Array<{ message: StoredMessage; sentAtMs: number }>;
@@ -234,6 +234,8 @@ export class Session {
       return;
     }
     if (event.type === "message") {
+      // A room joined before it had a lineage (epoch ""): its first epoch is adopted, nothing was missed (it starts at 1).
+      if (membership.epoch === "") membership.epoch = event.message.epoch;
       if (event.message.sequence <= membership.lastSequence) return;
       membership.lastSequence = event.message.sequence;
       this.sendMessage(membership, event.message, nowMs);

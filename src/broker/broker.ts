@@ -18,6 +18,7 @@ import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { compileFilter, type MessageFilter } from "./filter.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
+import { QueueBudget } from "./queue-budget.js";
 import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
 import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
@@ -25,6 +26,7 @@ import { PresenceGrace } from "./presence-grace.js";
 import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
 import { Session, type SessionCounters } from "./session.js";
+import { UserQuotas } from "./user-quotas.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
@@ -87,12 +89,17 @@ export class Broker {
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private readonly publishLimiter: RateLimiter;
+  private readonly quotas: UserQuotas;
+  /** Bytes queued for all sessions together (queueBytesTotal). */
+  readonly queueBudget: QueueBudget;
   /** Observable counters (tests, metrics). */
   readonly stats: SessionCounters = { filterErrors: 0, filtered: 0 };
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
+    this.quotas = new UserQuotas(this.config.userSessionsMax, this.config.userRoomsPerSecond, this.config.maxRoomsPerSession);
+    this.queueBudget = new QueueBudget(this.config.queueBytesTotal);
     this.clock = options.clock ?? systemClock;
     // A turn's presence changes go out as batches before the turn's streams are written.
     this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
@@ -166,6 +173,7 @@ export class Broker {
     validateMessageBody(input, this.config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
     const now = this.now();
+    this.quotas.touch(identity, [input.room], now);
     const wait = this.publishLimiter.take(identity.user, now);
     if (wait > 0)
       throw new BrokerError(
@@ -255,6 +263,7 @@ export class Broker {
         field: "subscriber",
       });
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
+    this.quotas.openSession(identity);
     const session = new Session(
       randomUUID(),
       identity,
@@ -264,6 +273,9 @@ export class Broker {
       durableKey,
       this.stats,
       this.flusher,
+      this.queueBudget,
+      // Cut off as too slow: gone for everyone at once (presence, room index), whatever the transport does.
+      (cut) => void this.closeSession(cut),
     );
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
@@ -303,6 +315,7 @@ export class Broker {
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
     const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession);
+    this.quotas.touch(session.identity, [...rooms.map((r) => r.room), ...patterns.keys()], this.now());
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
       ...rooms.map((request) => this.joinRoom(session, request)),
@@ -350,6 +363,7 @@ export class Broker {
     session.end(error, drain);
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    this.quotas.closeSession(session.user);
     this.durableSessions.delete(session);
     for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
     const presence = session.presenceRooms();
@@ -511,6 +525,7 @@ export class Broker {
         if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
     }
     this.publishLimiter.prune(now);
+    this.quotas.prune(now);
     if (this.config.ackDeadlineMs > 0) {
       const due = now - this.config.ackDeadlineMs;
       for (const session of this.durableSessions) session.redeliver(due, now);
@@ -530,6 +545,7 @@ export class Broker {
   async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
     checkRead(identity, input.room);
+    this.quotas.touch(identity, [input.room], this.now());
     const filter = input.filter ? compileFilter(input.filter, "filter") : undefined;
     if (input.limit > MAX_HISTORY_LIMIT)
       throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
@@ -552,6 +568,7 @@ export class Broker {
   async presence(identity: Identity, room: string): Promise<PresenceSnapshot> {
     validateRoom(room);
     checkRead(identity, room);
+    this.quotas.touch(identity, [room], this.now());
     const entries = await this.callEngine(() => this.engine.presenceList(room));
     return { entries, userCount: new Set(entries.map((e) => e.user)).size, sessionCount: entries.length };
   }

@@ -49,6 +49,23 @@ export interface BrokerConfig {
    * still answers. 0 = no limit.
    */
   presenceEventsMax: number;
+  /**
+   * Live sessions (Subscribe streams) one user may hold at once; more are
+   * refused with RESOURCE_EXHAUSTED / SESSION_QUOTA. Admins are exempt. 0 = no limit.
+   */
+  userSessionsMax: number;
+  /**
+   * Distinct rooms one user may touch (read, join, publish to) per second,
+   * bursting to twice that (at least maxRoomsPerSession); more are refused
+   * with RESOURCE_EXHAUSTED / ROOM_QUOTA. Admins are exempt. 0 = no limit.
+   */
+  userRoomsPerSecond: number;
+  /**
+   * Bytes queued for all subscribers together (estimated wire size); above
+   * it, the streams holding the most are ended (BROKER_OVERLOADED) until the
+   * total is back under it. Publishes are never refused for it. 0 = no limit.
+   */
+  queueBytesTotal: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -68,4 +85,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   pingIntervalMs: 10_000,
   deadTimeoutMs: 25_000,
   presenceEventsMax: 1000,
+  userSessionsMax: 100,
+  userRoomsPerSecond: 200,
+  queueBytesTotal: 256 * 1024 * 1024,
 };

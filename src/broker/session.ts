@@ -4,6 +4,7 @@ import type { EventSink, FlushScheduler } from "./outbox.js";
 import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
 import type { PresenceChangesEvent } from "./presence-batches.js";
+import type { QueueBudget, QueueHolder } from "./queue-budget.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -65,7 +66,7 @@ const MAX_UNACKED_PER_ROOM = 10_000;
  * One live Subscribe stream: identity, rooms held, and a bounded queue of
  * events the transport drains in batches.
  */
-export class Session {
+export class Session implements QueueHolder {
   readonly rooms = new Map<string, RoomMembership>();
   /** Pattern subscriptions and their filters. */
   readonly patterns = new Map<string, { filter?: MessageFilter }>();
@@ -104,6 +105,14 @@ export class Session {
     readonly durableKey: string | undefined,
     private readonly counters: SessionCounters,
     private readonly scheduler: FlushScheduler,
+    /** The broker-wide bound on queued bytes, which this session reports to. */
+    private readonly budget: QueueBudget,
+    /**
+     * Called once when the session cut itself off (slow consumer, or the
+     * budget chose it): the broker then removes it everywhere at once
+     * (presence, room index), without waiting for the transport to notice.
+     */
+    private readonly onCutOff: (session: Session) => void,
   ) {
     this.user = identity.user;
     this.presenceId = id;
@@ -122,12 +131,15 @@ export class Session {
     if (this.ended) return;
     const bytes = eventBytes(event);
     if (this.queue.length >= this.limits.events || this.queuedBytes + bytes > this.limits.bytes) {
-      this.end(slowConsumer(this.queue.length, this.queuedBytes), false);
+      this.cutOff(slowConsumer(this.queue.length, this.queuedBytes));
       return;
     }
     this.queue.push(event);
     this.queuedBytes += bytes;
     this.lastActivityMs = nowMs;
+    // May cut this session off (or others) when the broker's total is exceeded.
+    this.budget.add(this, bytes);
+    if (this.ended) return;
     if (!this.scheduled && !this.paused && this.sink) {
       this.scheduled = true;
       this.scheduler.schedule(this);
@@ -229,7 +241,7 @@ export class Session {
     if (!membership) return;
     if (membership.joining) {
       // Parked while the room's replay runs; a replay the stream cannot follow while the room is busy is a slow consumer too.
-      if (membership.pending.length >= this.limits.events) return this.end(slowConsumer(this.queue.length, this.queuedBytes, "while catching up"), false);
+      if (membership.pending.length >= this.limits.events) return this.cutOff(slowConsumer(this.queue.length, this.queuedBytes, "while catching up"));
       membership.pending.push(event);
       return;
     }
@@ -331,6 +343,14 @@ export class Session {
     return count;
   }
 
+  /** Ends the stream with `error` (a slow consumer), dropping its queue, and has the broker remove it at once. */
+  cutOff(error: BrokerError): void {
+    if (this.ended) return;
+    this.end(error, false);
+    // Not from inside the fan-out or the budget's loop that got here.
+    queueMicrotask(() => this.onCutOff(this));
+  }
+
   /**
    * End the stream: cleanly (no error) or with the error given. With `drain`
    * the events already queued go out before the error (shutdown); without it
@@ -358,6 +378,7 @@ export class Session {
   drain(): SessionEvent[] {
     const events = this.queue;
     this.queue = [];
+    if (this.queuedBytes > 0 || events.length > 0) this.budget.release(this, this.queuedBytes, true);
     this.queuedBytes = 0;
     return events;
   }

@@ -226,7 +226,7 @@ async function subscribe(context: CallContext): Promise<void> {
     write: (events) => call.write(subscribeFrame(events)),
     end: (error) => {
       call.finish(error);
-      if (error?.reason !== "SLOW_CONSUMER") return;
+      if (error?.reason !== "SLOW_CONSUMER" && error?.reason !== "BROKER_OVERLOADED") return;
       // Gone at once for everyone else (presence, queues); the stream itself
       // gets a moment to deliver its trailers, then is reset: a reader that
       // stopped reading cannot receive them.

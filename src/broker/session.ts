@@ -392,8 +392,9 @@ export class Session implements QueueHolder {
    * Batches of queued events, oldest first, at most `maxBatch` each, until
    * the session ends (for transports that pull, like connect-node's
    * streaming handlers; see end() for what happens to the queue then).
+   * `onEnd` hears of the end as it happens, before the consumer pulls again.
    */
-  async *batches(maxBatch: number): AsyncGenerator<SessionEvent[]> {
+  async *batches(maxBatch: number, onEnd?: (error: BrokerError | undefined) => void): AsyncGenerator<SessionEvent[]> {
     const ready: SessionEvent[][] = [];
     let done = false;
     let wake: (() => void) | undefined;
@@ -404,9 +405,11 @@ export class Session implements QueueHolder {
         // One batch at a time: the next flush waits until this one was yielded.
         return false;
       },
-      end: () => {
+      end: (error) => {
         done = true;
         wake?.();
+        // Told even while the consumer is suspended at a yield (a reader that stopped reading).
+        onEnd?.(error);
       },
     });
     for (;;) {

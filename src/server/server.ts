@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
 import { toConnectError } from "./errors.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -15,7 +15,7 @@ import { Connections } from "./connections.js";
 import { Keepalive } from "./keepalive.js";
 import { createGrpcFastPath } from "./grpc/fast-path.js";
 import { registerHealth, type HealthState } from "./health.js";
-import { IDENTITY, pubSubService } from "./pubsub-service.js";
+import { IDENTITY, pubSubService, RESET_STREAM } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
 import type { WebPage } from "./web.js";
 
@@ -89,6 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     // Requests larger than a message could ever be are refused before decoding.
     readMaxBytes,
+    contextValues: (request) => createContextValues().set(RESET_STREAM, () => resetRequest(request)),
     // Never compress responses: the same message fans out to many streams and
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.
@@ -196,4 +197,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closing;
     },
   };
+}
+
+/** Ends a request that cannot end normally: RST_STREAM on HTTP/2, the connection on HTTP/1.1 (one request at a time there). */
+function resetRequest(request: http.IncomingMessage | http2.Http2ServerRequest): void {
+  if (request instanceof http2.Http2ServerRequest) {
+    if (!request.stream.destroyed) request.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  } else request.socket.destroy();
 }

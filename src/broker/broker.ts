@@ -68,6 +68,8 @@ export interface PresenceSnapshot {
 const SUBSCRIBER_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const DEFAULT_HISTORY_LIMIT = 100;
 const MAX_HISTORY_LIMIT = 1000;
+/** How often the engine forgets idle rooms (Engine.sweep): rooms that retain nothing cost nothing until then. */
+const ROOM_SWEEP_MS = 60_000;
 
 /**
  * The broker's domain: sessions, the room index that makes fan-out cost
@@ -88,6 +90,7 @@ export class Broker {
   private readonly presenceBatches = new PresenceBatches();
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
+  private lastSweepMs: number;
   private readonly publishLimiter: RateLimiter;
   private readonly quotas: UserQuotas;
   /** Bytes queued for all sessions together (queueBytesTotal). */
@@ -118,6 +121,7 @@ export class Broker {
       listener: (room, event) => this.fanOut(room, event),
       now: this.now,
     });
+    this.lastSweepMs = this.now();
     const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
     if (periods.length > 0) {
       const tick = Math.max(20, Math.floor(Math.min(...periods) / 4));
@@ -526,6 +530,11 @@ export class Broker {
     }
     this.publishLimiter.prune(now);
     this.quotas.prune(now);
+    if (this.engine.sweep && now - this.lastSweepMs >= ROOM_SWEEP_MS) {
+      this.lastSweepMs = now;
+      // Best effort: a failed sweep (engine unavailable) is tried again next time.
+      this.engine.sweep().catch(() => {});
+    }
     if (this.config.ackDeadlineMs > 0) {
       const due = now - this.config.ackDeadlineMs;
       for (const session of this.durableSessions) session.redeliver(due, now);

@@ -217,6 +217,18 @@ export interface Engine {
   ackGet(subscriber: string, room: string): Promise<Position | undefined>;
 
   /**
+   * Optional: forgets idle rooms, from memory and from storage. A room is
+   * idle when it retains no message (all trimmed by age, or cleared), holds
+   * no idempotency key within the window, no presence entry and no durable
+   * subscriber's ack, and is not watched. A forgotten room reads as one never
+   * written, ("", 0): a client resuming from its old position is told
+   * `recovered = false`, never fed a hole. Resolves with how many were
+   * forgotten. The broker calls it now and then (idle rooms cost nothing
+   * until then).
+   */
+  sweep?(): Promise<number>;
+
+  /**
    * Optional: engines that depend on a server report whether they can serve
    * now. Engines without it are always available.
    */

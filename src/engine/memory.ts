@@ -56,6 +56,8 @@ class MemoryEngine implements Engine {
   /** Presence per room; a room's map goes with its last entry. */
   private readonly presence = new Map<string, Map<string, PresenceEntry>>();
   private readonly acks = new Map<string, Position>();
+  /** Acks per room: a room a durable subscriber acknowledged is never idle. */
+  private readonly ackedRooms = new Map<string, number>();
   private readonly watchers = new WatchSet();
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
@@ -179,6 +181,7 @@ class MemoryEngine implements Engine {
     this.check();
     const key = `${subscriber}\n${room}`;
     const current = this.acks.get(key);
+    if (!current) this.ackedRooms.set(room, (this.ackedRooms.get(room) ?? 0) + 1);
     if (!current || current.epoch !== position.epoch || current.sequence < position.sequence)
       this.acks.set(key, { epoch: position.epoch, sequence: position.sequence });
   }
@@ -260,6 +263,26 @@ class MemoryEngine implements Engine {
     this.check();
     const entries = [...(this.presence.get(name)?.values() ?? [])];
     return entries.sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+  }
+
+  async sweep(): Promise<number> {
+    this.check();
+    let forgotten = 0;
+    for (const [name, room] of this.rooms) {
+      this.trim(room);
+      if (room.head < room.log.length || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
+      if (room.dedupe.size > 0) {
+        const oldest = this.now() - this.retention.dedupeWindowMs;
+        for (const [key, record] of room.dedupe) {
+          if (record.timeMs >= oldest) break;
+          room.dedupe.delete(key);
+        }
+        if (room.dedupe.size > 0) continue;
+      }
+      this.rooms.delete(name);
+      forgotten++;
+    }
+    return forgotten;
   }
 
   async close(): Promise<void> {

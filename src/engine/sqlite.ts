@@ -484,6 +484,31 @@ class SqliteEngineImpl implements SqliteEngine {
     return { page: { messages, position, firstSequence, hasMore }, expiredStored };
   }
 
+  // ---- idle rooms ----------------------------------------------------------------
+
+  /** Commits what is queued first, then forgets idle rooms in one write transaction. */
+  async sweep(): Promise<number> {
+    this.check();
+    this.flush();
+    const dedupeFrom = this.retention.dedupeWindowMs > 0 ? this.now() - this.retention.dedupeWindowMs : Number.MAX_SAFE_INTEGER;
+    const forgotten = this.db
+      .transaction(() => {
+        const names: string[] = [];
+        for (const { id, name } of this.sql.idleRooms.all(this.ttlCutoff(), dedupeFrom)) {
+          if (this.watchers.has(name) || this.presence.has(name)) continue;
+          this.sql.deleteRoomMessages.run(id);
+          this.sql.deleteRoomDedupe.run(id);
+          this.sql.deleteRoom.run(id);
+          names.push(name);
+        }
+        return names;
+      })
+      .immediate();
+    for (const name of forgotten) this.rooms.delete(name);
+    if (forgotten.length > 0) this.counters.transactions++;
+    return forgotten.length;
+  }
+
   // ---- fan-out and presence -------------------------------------------------
 
   async watch(name: string): Promise<void> {

@@ -103,6 +103,30 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
       assert.deepEqual(await h.engine.position(room), await h.engine.position(room));
     });
 
+    it("sweep() forgets rooms that retain nothing and nobody holds, and only those", async (context) => {
+      const t = await open({ historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 500 });
+      if (!t.engine.sweep) return context.skip();
+      const [idle, watched, present, acked, fresh] = ["idle", "watched", "present", "acked", "fresh"].map((l) => freshRoom(`sweep-${l}`)) as [string, string, string, string, string];
+      const old: Record<string, string> = {};
+      for (const room of [idle, watched, present, acked]) old[room] = (await publishMessage(t.engine, draft(room, `${room}-1`, t.clock.now))).epoch;
+      await t.engine.watch(watched);
+      await t.engine.presenceSet(present, presenceEntry("s-sweep", 1), "join");
+      await t.engine.ackSet("zoe/app", acked, { epoch: old[acked]!, sequence: 1n });
+      t.clock.now += 2000; // past the TTL and the dedupe window
+      const kept = await publishMessage(t.engine, draft(fresh, "fresh-1", t.clock.now));
+      await t.engine.sweep();
+      const empty = { epoch: "", sequence: 0n };
+      assert.deepEqual(await t.engine.position(idle), empty, "an idle room is forgotten");
+      assert.deepEqual((await t.engine.history(idle, { after: 0n, before: 0n, limit: 10, direction: "forward" })).position, empty);
+      for (const room of [watched, present, acked]) assert.deepEqual(await t.engine.position(room), { epoch: old[room], sequence: 1n }, `${room} is held`);
+      assert.deepEqual(await t.engine.position(fresh), { epoch: kept.epoch, sequence: 1n }, "a room retaining a message is kept");
+      // A forgotten room starts a new lineage on its next publish.
+      const again = await publishMessage(t.engine, draft(idle, "idle-2", t.clock.now));
+      assert.equal(again.sequence, 1n);
+      assert.notEqual(again.epoch, old[idle]);
+      await t.engine.unwatch(watched);
+    });
+
     it("assigns 1, 2, 3… per room, under the room's epoch, with every field stored", async () => {
       const room = freshRoom("seq");
       const other = freshRoom("seq-other");

@@ -86,6 +86,28 @@ describe("rooms are created by writes, not reads", () => {
   });
 });
 
+describe("idle rooms are forgotten", () => {
+  it("drops a room whose history expired and that nobody holds within a minute or so, keeping held ones", async () => {
+    vi.useFakeTimers(FAKE);
+    broker = inProcessBroker({ historyTtlMs: 1000, dedupeWindowMs: 1000, publishRate: 0 });
+    const first = await broker.publish(user("p"), message("gone", "old"));
+    await broker.publish(user("p"), message("held", "old"));
+    const holder = broker.openSession(user("h"), "");
+    await broker.join(holder, [{ room: "held" }]);
+    vi.advanceTimersByTime(30_000);
+    await settle();
+    assert.equal((await broker.engine.position("gone")).epoch, first.message.epoch, "not swept yet");
+    vi.advanceTimersByTime(40_000);
+    await settle();
+    assert.deepEqual(await broker.engine.position("gone"), NONE);
+    assert.equal((await broker.engine.position("held")).sequence, 1n, "a room someone holds is kept");
+    // A reader resuming from the forgotten lineage is told it cannot be recovered.
+    const resumed = new Stream(broker.openSession(user("r"), ""));
+    await broker.join(resumed.session, [{ room: "gone", since: { epoch: first.message.epoch, sequence: 1n } }]);
+    assert.deepEqual(resumed.summary().slice(1, 2), ["subscribed:gone:false"]);
+  });
+});
+
 describe("per-user quotas", () => {
   it("refuses a session over --user-sessions-max with SESSION_QUOTA, frees the slot on close, exempts admins", async () => {
     broker = inProcessBroker({ userSessionsMax: 2 });

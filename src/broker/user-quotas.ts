@@ -46,11 +46,6 @@ export class UserQuotas {
     else this.sessions.delete(user);
   }
 
-  /** Live sessions of a user (tests, metrics). */
-  sessionsOf(user: string): number {
-    return this.sessions.get(user) ?? 0;
-  }
-
   /** Takes the quota for touching `rooms`, or throws ROOM_QUOTA with a retry hint. */
   touch(identity: Identity, rooms: Iterable<string>, nowMs: number): void {
     if (this.roomsPerSecond <= 0 || identity.admin) return;

@@ -136,7 +136,7 @@ async function main(): Promise<number> {
     `- Load average (1/5/15 min) before the run: ${loadBefore}; after: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
     `- ${natsVersion} (JetStream enabled); ${redisVersion}`,
     `- seqcast at ${seqcastRevision()}, broker in its own Node process (bench/broker-child.ts); ` +
-      (overrides.length ? `broker settings overridden by ${overrides.join(", ")}` : "default broker settings except SEQCAST_PUBLISH_RATE=0 (one bench user publishes everything)"),
+      (overrides.length ? `broker settings overridden by ${overrides.join(", ")}` : "default broker settings except SEQCAST_PUBLISH_RATE=0, SEQCAST_USER_SESSIONS_MAX=0, SEQCAST_USER_ROOMS_PER_SECOND=0 (one bench user does everything)"),
     `- Parameters: ${knobs.length ? knobs.map((k) => `${k}=${process.env[k]}`).join(", ") : "defaults"} (scenarios: ${P.scenarios.join(", ")}; systems: ${P.systems.join(", ")})`,
     "",
     "## Targets (issue 9 §3)",

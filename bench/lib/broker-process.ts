@@ -163,6 +163,9 @@ async function startChild(script: string, engine: EngineName, env: Record<string
     BENCH_JWT_SECRET,
     // One bench user publishes everything: the per-user publish rate limit is off unless set.
     SEQCAST_PUBLISH_RATE: process.env.SEQCAST_PUBLISH_RATE ?? "0",
+    // …and holds every session: the per-user quotas are off too unless set.
+    SEQCAST_USER_SESSIONS_MAX: process.env.SEQCAST_USER_SESSIONS_MAX ?? "0",
+    SEQCAST_USER_ROOMS_PER_SECOND: process.env.SEQCAST_USER_ROOMS_PER_SECOND ?? "0",
     ...env,
   };
   if (dataDir) childEnv.BENCH_DATA_DIR = dataDir;

@@ -112,6 +112,23 @@ class ReorderBufferTest(unittest.TestCase):
         self.buffer.push(m(1))
         self.assertEqual(delivered(self.buffer.push(m(2))), [2, 5])
 
+    def test_a_room_without_lineage_adopts_its_first_epoch_without_a_reset(self) -> None:
+        buffer: ReorderBuffer[Msg] = ReorderBuffer(Position("", 0))
+        self.assertEqual(buffer.push(m(1, "e7")), [Deliver(m(1, "e7"))])
+        self.assertEqual(buffer.position, Position("e7", 1))
+        # Only the first lineage is adopted: another one after it is a change.
+        self.assertEqual([r.reason for r in resets(buffer.push(m(1, "e8")))], ["epoch_changed"])
+
+    def test_a_room_without_lineage_adopts_the_epoch_of_a_resume_or_a_hole_fill(self) -> None:
+        resumed: ReorderBuffer[Msg] = ReorderBuffer(Position("", 0))
+        self.assertEqual(resumed.rebase(Position("e7", 3), recovered=True), [])
+        self.assertEqual(delivered(resumed.push(m(1, "e7"))), [1])
+        late: ReorderBuffer[Msg] = ReorderBuffer(Position("", 0))
+        self.assertEqual(late.push(m(2, "e7")), [])
+        self.assertEqual(delivered(late.fill([m(1, "e7")], "e7", 1)), [1, 2])
+        lost: ReorderBuffer[Msg] = ReorderBuffer(Position("", 0))
+        self.assertEqual(lost.rebase(Position("e7", 3), recovered=False), [Reset("lost", Position("e7", 3), 3)])
+
 
 if __name__ == "__main__":
     unittest.main()

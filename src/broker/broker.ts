@@ -20,6 +20,7 @@ import { BrokerError, invalidArgument } from "./errors.js";
 import { FilterCompiler, type MessageFilter } from "./filter.js";
 import { TimeSlice } from "./time-slice.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
+import { QueueBudget } from "./queue-budget.js";
 import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
 import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
@@ -30,6 +31,7 @@ import { Session } from "./session.js";
 import { LatencyHistogram, newBrokerStats, type BrokerStats } from "./stats.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { LogThrottle } from "../log/throttle.js";
+import { UserQuotas } from "./user-quotas.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
@@ -75,6 +77,8 @@ export interface PresenceSnapshot {
 const SUBSCRIBER_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const DEFAULT_HISTORY_LIMIT = 100;
 const MAX_HISTORY_LIMIT = 1000;
+/** How often the engine forgets idle rooms (Engine.sweep): rooms that retain nothing cost nothing until then. */
+const ROOM_SWEEP_MS = 60_000;
 
 /**
  * The broker's domain: sessions, the room index that makes fan-out cost
@@ -97,7 +101,11 @@ export class Broker {
   private readonly presenceBatches = new PresenceBatches();
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
+  private lastSweepMs: number;
   private readonly publishLimiter: RateLimiter;
+  private readonly quotas: UserQuotas;
+  /** Bytes queued for all sessions together (queueBytesTotal). */
+  readonly queueBudget: QueueBudget;
   /** Observable counters (tests, metrics). */
   readonly stats: BrokerStats = newBrokerStats();
   /**
@@ -125,6 +133,8 @@ export class Broker {
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
+    this.quotas = new UserQuotas(this.config.userSessionsMax, this.config.userRoomsPerSecond, this.config.maxRoomsPerSession);
+    this.queueBudget = new QueueBudget(this.config.queueBytesTotal);
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? silentLogger;
     this.measureLatency = options.measureLatency ?? false;
@@ -147,6 +157,7 @@ export class Broker {
       listener: (room, event) => this.fanOut(room, event),
       now: this.now,
     });
+    this.lastSweepMs = this.now();
     const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
     if (periods.length > 0) {
       const tick = Math.max(20, Math.floor(Math.min(...periods) / 4));
@@ -281,6 +292,7 @@ export class Broker {
     validateMessageBody(input, this.config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
     const now = this.now();
+    this.quotas.touch(identity, [input.room], now);
     const wait = this.publishLimiter.take(identity.user, now);
     if (wait > 0)
       throw new BrokerError(
@@ -374,6 +386,7 @@ export class Broker {
         field: "subscriber",
       });
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
+    this.quotas.openSession(identity);
     const session = new Session(
       randomUUID(),
       identity,
@@ -383,6 +396,9 @@ export class Broker {
       durableKey,
       this.stats,
       this.flusher,
+      this.queueBudget,
+      // Cut off as too slow: gone for everyone at once (presence, room index), whatever the transport does.
+      (cut) => void this.closeSession(cut),
     );
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
@@ -423,6 +439,7 @@ export class Broker {
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
     const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession, this.filters);
+    this.quotas.touch(session.identity, [...rooms.map((r) => r.room), ...patterns.keys()], this.now());
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
       ...rooms.map((request) => this.joinRoom(session, request)),
@@ -470,6 +487,7 @@ export class Broker {
     session.end(error, drain);
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    this.quotas.closeSession(session.user);
     this.durableSessions.delete(session);
     this.logClosed(session, linger);
     for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
@@ -644,6 +662,12 @@ export class Broker {
         if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
     }
     this.publishLimiter.prune(now);
+    this.quotas.prune(now);
+    if (this.engine.sweep && now - this.lastSweepMs >= ROOM_SWEEP_MS) {
+      this.lastSweepMs = now;
+      // Best effort: a failed sweep (engine unavailable) is tried again next time.
+      this.engine.sweep().catch(() => {});
+    }
     if (this.config.ackDeadlineMs > 0) {
       const due = now - this.config.ackDeadlineMs;
       for (const session of this.durableSessions) session.redeliver(due, now);
@@ -663,6 +687,7 @@ export class Broker {
   async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
     checkRead(identity, input.room);
+    this.quotas.touch(identity, [input.room], this.now());
     const filter = input.filter ? this.filters.compile(input.filter, "filter") : undefined;
     if (input.limit > MAX_HISTORY_LIMIT)
       throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
@@ -685,6 +710,7 @@ export class Broker {
   async presence(identity: Identity, room: string): Promise<PresenceSnapshot> {
     validateRoom(room);
     checkRead(identity, room);
+    this.quotas.touch(identity, [room], this.now());
     const entries = await this.callEngine(() => this.engine.presenceList(room));
     return { entries, userCount: new Set(entries.map((e) => e.user)).size, sessionCount: entries.length };
   }

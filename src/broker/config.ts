@@ -66,6 +66,23 @@ export interface BrokerConfig {
   filterMaxCost: number;
   /** Bytes of the regular expression of matches() (SEQCAST_FILTER_MAX_REGEX_BYTES). */
   filterMaxRegexBytes: number;
+  /**
+   * Live sessions (Subscribe streams) one user may hold at once; more are
+   * refused with RESOURCE_EXHAUSTED / SESSION_QUOTA. Admins are exempt. 0 = no limit.
+   */
+  userSessionsMax: number;
+  /**
+   * Distinct rooms one user may touch (read, join, publish to) per second,
+   * bursting to twice that (at least maxRoomsPerSession); more are refused
+   * with RESOURCE_EXHAUSTED / ROOM_QUOTA. Admins are exempt. 0 = no limit.
+   */
+  userRoomsPerSecond: number;
+  /**
+   * Bytes queued for all subscribers together (estimated wire size); above
+   * it, the streams holding the most are ended (BROKER_OVERLOADED) until the
+   * total is back under it. Publishes are never refused for it. 0 = no limit.
+   */
+  queueBytesTotal: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -91,4 +108,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   filterMaxNesting: 2,
   filterMaxCost: 10_000,
   filterMaxRegexBytes: 256,
+  userSessionsMax: 100,
+  userRoomsPerSecond: 200,
+  queueBytesTotal: 256 * 1024 * 1024,
 };

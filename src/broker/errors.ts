@@ -37,6 +37,9 @@ export type ErrorReason =
   | "ROOM_LIMIT"
   | "RATE_LIMITED"
   | "SLOW_CONSUMER"
+  | "SESSION_QUOTA"
+  | "ROOM_QUOTA"
+  | "BROKER_OVERLOADED"
   | "REQUEST_TOO_LARGE"
   | "NOT_DURABLE"
   | "ROOM_NOT_HELD"
@@ -87,3 +90,11 @@ export class BrokerError extends Error {
 /** INVALID_ARGUMENT with the reason of what was wrong (default INVALID_REQUEST). */
 export const invalidArgument = (message: string, reason: ErrorReason = "INVALID_REQUEST", metadata?: Record<string, string>) =>
   new BrokerError("invalid_argument", message, { reason, metadata });
+
+/**
+ * The broker ended this stream to protect itself (its own queue, or the
+ * broker-wide one): the stream is ended at once, and reset if the client
+ * does not read its final status within the slow-consumer grace.
+ */
+export const isCutOff = (error: BrokerError | undefined): boolean =>
+  error?.reason === "SLOW_CONSUMER" || error?.reason === "BROKER_OVERLOADED";

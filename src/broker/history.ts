@@ -12,9 +12,13 @@ export const PAGE = 1000;
  * The first page of a replay: messages after `since` (at most PAGE), or
  * undefined when the replay cannot start where it must (other epoch, the
  * next message already trimmed, a position from the future). An empty page
- * means there is nothing to replay.
+ * means there is nothing to replay. A position of epoch "" (the room had
+ * no lineage when the client last saw it) replays the current lineage from
+ * its start.
  */
 export async function firstReplayPage(read: ReadHistory, room: string, since: Position, position: Position): Promise<StoredMessage[] | undefined> {
+  // ("", 0) was read before the room had a lineage: its first lineage starts at 1, so nothing of it was seen yet.
+  if (since.epoch === "" && since.sequence === 0n) since = { epoch: position.epoch, sequence: 0n };
   if (since.epoch !== position.epoch || since.sequence > position.sequence) return undefined;
   if (since.sequence === position.sequence) return [];
   return nextReplayPage(read, room, since.sequence, position);

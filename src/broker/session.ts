@@ -5,6 +5,7 @@ import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
 import type { PresenceChangesEvent } from "./presence-batches.js";
 import type { BrokerStats } from "./stats.js";
+import type { QueueBudget, QueueHolder } from "./queue-budget.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -37,7 +38,7 @@ export interface RoomMembership {
   joining: boolean;
   pending: RoomEvent[];
   lastSequence: bigint;
-  /** The room's epoch as announced in `subscribed` ("" until then). */
+  /** The room's epoch as announced in `subscribed`; "" until then, and while the room has no lineage yet (adopted from its first message). */
   epoch: string;
   /** Durable sessions: messages sent and not yet acknowledged, oldest first. */
   unacked: Array<{ message: StoredMessage; sentAtMs: number }>;
@@ -60,7 +61,7 @@ const MAX_UNACKED_PER_ROOM = 10_000;
  * One live Subscribe stream: identity, rooms held, and a bounded queue of
  * events the transport drains in batches.
  */
-export class Session {
+export class Session implements QueueHolder {
   readonly rooms = new Map<string, RoomMembership>();
   /** Pattern subscriptions and their filters. */
   readonly patterns = new Map<string, { filter?: MessageFilter }>();
@@ -102,6 +103,14 @@ export class Session {
     /** The broker's counters, shared by every session. */
     private readonly counters: BrokerStats,
     private readonly scheduler: FlushScheduler,
+    /** The broker-wide bound on queued bytes, which this session reports to. */
+    private readonly budget: QueueBudget,
+    /**
+     * Called once when the session cut itself off (slow consumer, or the
+     * budget chose it): the broker then removes it everywhere at once
+     * (presence, room index), without waiting for the transport to notice.
+     */
+    private readonly onCutOff: (session: Session) => void,
   ) {
     this.user = identity.user;
     this.presenceId = id;
@@ -127,6 +136,9 @@ export class Session {
     this.queuedBytes += bytes;
     if (event.type === "message") this.queuedMessages++;
     this.lastActivityMs = nowMs;
+    // May cut this session off (or others) when the broker's total is exceeded.
+    this.budget.add(this, bytes);
+    if (this.ended) return;
     if (!this.scheduled && !this.paused && this.sink) {
       this.scheduled = true;
       this.scheduler.schedule(this);
@@ -233,6 +245,8 @@ export class Session {
       return;
     }
     if (event.type === "message") {
+      // A room joined before it had a lineage (epoch ""): its first epoch is adopted, nothing was missed (it starts at 1).
+      if (membership.epoch === "") membership.epoch = event.message.epoch;
       if (event.message.sequence <= membership.lastSequence) return;
       membership.lastSequence = event.message.sequence;
       this.sendMessage(membership, event.message, nowMs);
@@ -328,6 +342,15 @@ export class Session {
     return count;
   }
 
+  /** Ends the stream with `error` (a slow consumer), dropping its queue, and has the broker remove it at once. */
+  cutOff(error: BrokerError): void {
+    if (this.ended) return;
+    this.counters.slowConsumers++;
+    this.end(error, false);
+    // Not from inside the fan-out or the budget's loop that got here.
+    queueMicrotask(() => this.onCutOff(this));
+  }
+
   /**
    * End the stream: cleanly (no error) or with the error given. With `drain`
    * the events already queued go out before the error (shutdown); without it
@@ -345,13 +368,6 @@ export class Session {
     this.wakeProducers();
   }
 
-  /** A slow consumer is not fed its backlog: it ends now, without what it has queued. */
-  private cutOff(error: BrokerError): void {
-    if (this.ended) return;
-    this.counters.slowConsumers++;
-    this.end(error, false);
-  }
-
   /** Hands what is left (a draining end) and the end to the sink, once. */
   private finish(): void {
     if (this.sinkEnded || !this.sink) return;
@@ -365,6 +381,7 @@ export class Session {
   drain(): SessionEvent[] {
     const events = this.queue;
     this.queue = [];
+    if (this.queuedBytes > 0 || events.length > 0) this.budget.release(this, this.queuedBytes, true);
     this.queuedBytes = 0;
     this.queuedMessages = 0;
     return events;
@@ -385,8 +402,9 @@ export class Session {
    * Batches of queued events, oldest first, at most `maxBatch` each, until
    * the session ends (for transports that pull, like connect-node's
    * streaming handlers; see end() for what happens to the queue then).
+   * `onEnd` hears of the end as it happens, before the consumer pulls again.
    */
-  async *batches(maxBatch: number): AsyncGenerator<SessionEvent[]> {
+  async *batches(maxBatch: number, onEnd?: (error: BrokerError | undefined) => void): AsyncGenerator<SessionEvent[]> {
     const ready: SessionEvent[][] = [];
     let done = false;
     let wake: (() => void) | undefined;
@@ -397,9 +415,11 @@ export class Session {
         // One batch at a time: the next flush waits until this one was yielded.
         return false;
       },
-      end: () => {
+      end: (error) => {
         done = true;
         wake?.();
+        // Told even while the consumer is suspended at a yield (a reader that stopped reading).
+        onEnd?.(error);
       },
     });
     for (;;) {

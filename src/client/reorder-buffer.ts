@@ -14,7 +14,10 @@
  *   and without a hole: between two delivered items of one epoch there is
  *   either nothing or a `reset` output that says why;
  * - items of another epoch are never mixed into the current lineage: a new
- *   epoch first produces a `reset`, and epochs once left are ignored.
+ *   epoch first produces a `reset`, and epochs once left are ignored;
+ * - epoch "" means the room had no lineage yet (it was read or joined before
+ *   its first publish): the first real epoch seen after it is adopted without
+ *   a reset, since a lineage starts at sequence 1 and nothing of it was missed.
  */
 
 export interface Sequenced {
@@ -100,6 +103,7 @@ export class ReorderBuffer<T extends Sequenced> {
    */
   fill(fill: HistoryFill<T>): ReorderOutput<T>[] {
     const out: ReorderOutput<T>[] = [];
+    this.adoptFirstEpoch(fill.epoch);
     if (fill.epoch !== this.epoch) {
       if (this.retiredEpochs.has(fill.epoch)) return out;
       this.switchEpoch(fill.epoch, 0n, out);
@@ -127,6 +131,7 @@ export class ReorderBuffer<T extends Sequenced> {
    */
   rebase(position: BufferPosition, recovered: boolean): ReorderOutput<T>[] {
     const out: ReorderOutput<T>[] = [];
+    this.adoptFirstEpoch(position.epoch);
     if (recovered && position.epoch === this.epoch) return out;
     if (position.epoch !== this.epoch) {
       this.switchEpoch(position.epoch, position.sequence, out);
@@ -146,6 +151,7 @@ export class ReorderBuffer<T extends Sequenced> {
    */
   skipThrough(position: BufferPosition, after: bigint = this.delivered): ReorderOutput<T>[] {
     const out: ReorderOutput<T>[] = [];
+    this.adoptFirstEpoch(position.epoch);
     if (position.epoch !== this.epoch || position.sequence <= this.delivered) return out;
     if (after > this.delivered) {
       // We still miss `after` itself: the skip applies once it is delivered.
@@ -164,6 +170,7 @@ export class ReorderBuffer<T extends Sequenced> {
   }
 
   private accept(item: T, out: ReorderOutput<T>[]): void {
+    this.adoptFirstEpoch(item.epoch);
     if (item.epoch !== this.epoch) {
       if (this.retiredEpochs.has(item.epoch)) {
         this.droppedCount++;
@@ -184,6 +191,11 @@ export class ReorderBuffer<T extends Sequenced> {
     this.delivered = item.sequence;
     out.push({ type: "deliver", item });
     this.drain(out);
+  }
+
+  /** Epoch "" with nothing delivered: the room had no lineage yet, and its first one is simply taken on. */
+  private adoptFirstEpoch(epoch: string): void {
+    if (this.epoch === "" && this.delivered === 0n && epoch !== "") this.epoch = epoch;
   }
 
   private switchEpoch(epoch: string, sequence: bigint, out: ReorderOutput<T>[]): void {

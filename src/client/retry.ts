@@ -26,7 +26,16 @@ const RETRYABLE_CODES = new Set<Code>([
  * succeed later. Every other reason is terminal: retrying would fail the same
  * way (a room limit, a forbidden room, a malformed request).
  */
-const RETRYABLE_REASONS = new Set(["SLOW_CONSUMER", "RATE_LIMITED", "SHUTTING_DOWN", "ENGINE_UNAVAILABLE", "INTERNAL"]);
+const RETRYABLE_REASONS = new Set([
+  "SLOW_CONSUMER",
+  "RATE_LIMITED",
+  "SESSION_QUOTA",
+  "ROOM_QUOTA",
+  "BROKER_OVERLOADED",
+  "SHUTTING_DOWN",
+  "ENGINE_UNAVAILABLE",
+  "INTERNAL",
+]);
 
 /** The broker's machine-readable reason of an error (ErrorInfo of domain seqcast.v1), if it sent one. */
 export function errorReason(error: unknown): string | undefined {

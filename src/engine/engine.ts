@@ -8,11 +8,20 @@
  * Contract, for every implementation:
  *
  * - Positions. A room's lineage is identified by its epoch, an opaque string
- *   that is created with the room's first use and replaced whenever the
- *   lineage can no longer be continued (the room's history was cleared, an
- *   in-memory engine restarted). Within one epoch, sequences start at 1 and
- *   increase by exactly 1 per published message: no holes, no reuse. Sequence
- *   0 means "before the first message".
+ *   that is created with the room's first write (publish) and replaced
+ *   whenever the lineage can no longer be continued (the room's history was
+ *   cleared, an in-memory engine restarted). Within one epoch, sequences
+ *   start at 1 and increase by exactly 1 per published message: no holes, no
+ *   reuse. Sequence 0 means "before the first message".
+ *
+ * - Reads create nothing. position(), history(), presence and watching of a
+ *   room that was never written answer epoch "" ("no lineage yet") and
+ *   sequence 0, and leave nothing in the store: a client reading 20,000
+ *   names must not make 20,000 rooms. The first publish creates the room
+ *   and its epoch; its first message is sequence 1, so a reader that saw
+ *   ("", 0) has missed nothing of that lineage. clear() of such a room is a
+ *   no-op answering ("", 0) and fans out nothing. Presence of a room is
+ *   dropped with its last entry.
  *
  * - Publish is atomic per room: assigning the next sequence, appending to the
  *   history (and trimming it by size and age), and fanning the message out to
@@ -167,7 +176,7 @@ export interface Engine {
    */
   publishBatch?(drafts: MessageDraft[]): Promise<PublishResult[]>;
 
-  /** Retained messages of the room's current epoch in a sequence range. */
+  /** Retained messages of the room's current epoch in a sequence range (epoch "" and nothing for a room never written). */
   history(room: string, query: HistoryQuery): Promise<HistoryPage>;
 
   /**
@@ -176,7 +185,7 @@ export interface Engine {
    */
   clear(room: string): Promise<Position>;
 
-  /** The room's current position; creates the room's epoch if it has none. */
+  /** The room's current position; ("", 0n) for a room never written, which it does not create. */
   position(room: string): Promise<Position>;
 
   /**
@@ -206,6 +215,18 @@ export interface Engine {
   ackSet(subscriber: string, room: string, position: Position): Promise<void>;
   /** The highest acknowledged position, if any. */
   ackGet(subscriber: string, room: string): Promise<Position | undefined>;
+
+  /**
+   * Optional: forgets idle rooms, from memory and from storage. A room is
+   * idle when it retains no message (all trimmed by age, or cleared), holds
+   * no idempotency key within the window, no presence entry and no durable
+   * subscriber's ack, and is not watched. A forgotten room reads as one never
+   * written, ("", 0): a client resuming from its old position is told
+   * `recovered = false`, never fed a hole. Resolves with how many were
+   * forgotten. The broker calls it now and then (idle rooms cost nothing
+   * until then).
+   */
+  sweep?(): Promise<number>;
 
   /**
    * Optional: engines that depend on a server report whether they can serve

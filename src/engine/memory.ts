@@ -18,6 +18,10 @@ import { WatchSet } from "./watch-set.js";
  * In-memory engine: one process, nothing survives a restart. A restarted
  * broker gets new epochs for every room, so resuming clients learn that
  * their positions are gone (`recovered = false`) instead of being fed holes.
+ *
+ * A room exists from its first publish (or clear) on; reads of other rooms
+ * create nothing, and presence lives beside the rooms, dropped with its
+ * last entry, so rooms that were only read or joined leave nothing behind.
  */
 export function createMemoryEngine(options: EngineOptions): Engine {
   return new MemoryEngine(options);
@@ -29,7 +33,6 @@ interface RoomState {
   /** Retained messages, ascending; entries before `head` are trimmed. */
   log: StoredMessage[];
   head: number;
-  presence: Map<string, PresenceEntry>;
   /**
    * sender + clientMessageId -> what the original was, oldest first
    * (insertion order). Only the position, id and time: the body is in the
@@ -50,7 +53,11 @@ interface DedupeRecord {
 class MemoryEngine implements Engine {
   readonly name = "memory";
   private readonly rooms = new Map<string, RoomState>();
+  /** Presence per room; a room's map goes with its last entry. */
+  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
   private readonly acks = new Map<string, Position>();
+  /** Acks per room: a room a durable subscriber acknowledged is never idle. */
+  private readonly ackedRooms = new Map<string, number>();
   private readonly watchers = new WatchSet();
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
@@ -63,10 +70,11 @@ class MemoryEngine implements Engine {
     this.now = options.now ?? Date.now;
   }
 
+  /** The room, created (with a new epoch) by its first write. */
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, presence: new Map(), dedupe: new Map(), dedupeSweptMs: 0 };
+      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, dedupe: new Map(), dedupeSweptMs: 0 };
       this.rooms.set(name, room);
     }
     return room;
@@ -173,6 +181,7 @@ class MemoryEngine implements Engine {
     this.check();
     const key = `${subscriber}\n${room}`;
     const current = this.acks.get(key);
+    if (!current) this.ackedRooms.set(room, (this.ackedRooms.get(room) ?? 0) + 1);
     if (!current || current.epoch !== position.epoch || current.sequence < position.sequence)
       this.acks.set(key, { epoch: position.epoch, sequence: position.sequence });
   }
@@ -184,7 +193,8 @@ class MemoryEngine implements Engine {
 
   async history(name: string, query: HistoryQuery): Promise<HistoryPage> {
     this.check();
-    const room = this.room(name);
+    const room = this.rooms.get(name);
+    if (!room) return { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
     this.trim(room);
     const { log, head } = room;
     const position = { epoch: room.epoch, sequence: room.sequence };
@@ -203,7 +213,8 @@ class MemoryEngine implements Engine {
 
   async clear(name: string): Promise<Position> {
     this.check();
-    const room = this.room(name);
+    const room = this.rooms.get(name);
+    if (!room) return { epoch: "", sequence: 0n };
     room.epoch = newEpoch();
     room.sequence = 0n;
     room.log = [];
@@ -216,8 +227,8 @@ class MemoryEngine implements Engine {
 
   async position(name: string): Promise<Position> {
     this.check();
-    const room = this.room(name);
-    return { epoch: room.epoch, sequence: room.sequence };
+    const room = this.rooms.get(name);
+    return room ? { epoch: room.epoch, sequence: room.sequence } : { epoch: "", sequence: 0n };
   }
 
   async watch(name: string): Promise<void> {
@@ -231,25 +242,47 @@ class MemoryEngine implements Engine {
 
   async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
     this.check();
-    const room = this.room(name);
-    room.presence.set(entry.sessionId, entry);
+    let entries = this.presence.get(name);
+    if (!entries) this.presence.set(name, (entries = new Map()));
+    entries.set(entry.sessionId, entry);
     if (this.watchers.has(name)) this.listener(name, { type: "presence", kind, entry });
   }
 
   async presenceRemove(name: string, sessionId: string): Promise<boolean> {
     this.check();
-    const room = this.rooms.get(name);
-    const entry = room?.presence.get(sessionId);
-    if (!room || !entry) return false;
-    room.presence.delete(sessionId);
+    const entries = this.presence.get(name);
+    const entry = entries?.get(sessionId);
+    if (!entries || !entry) return false;
+    entries.delete(sessionId);
+    if (entries.size === 0) this.presence.delete(name);
     if (this.watchers.has(name)) this.listener(name, { type: "presence", kind: "leave", entry });
     return true;
   }
 
   async presenceList(name: string): Promise<PresenceEntry[]> {
     this.check();
-    const entries = [...(this.rooms.get(name)?.presence.values() ?? [])];
+    const entries = [...(this.presence.get(name)?.values() ?? [])];
     return entries.sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+  }
+
+  async sweep(): Promise<number> {
+    this.check();
+    let forgotten = 0;
+    for (const [name, room] of this.rooms) {
+      this.trim(room);
+      if (room.head < room.log.length || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
+      if (room.dedupe.size > 0) {
+        const oldest = this.now() - this.retention.dedupeWindowMs;
+        for (const [key, record] of room.dedupe) {
+          if (record.timeMs >= oldest) break;
+          room.dedupe.delete(key);
+        }
+        if (room.dedupe.size > 0) continue;
+      }
+      this.rooms.delete(name);
+      forgotten++;
+    }
+    return forgotten;
   }
 
   async close(): Promise<void> {

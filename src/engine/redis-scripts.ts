@@ -189,11 +189,13 @@ return result
   /**
    * Clear a room: drop its history and idempotency keys, start a new epoch.
    * KEYS: meta, log, dedupe, dedupe times. ARGV: [1] channel, [2] new epoch.
-   * Publishes "r|<epoch>" on the room's channel.
+   * Publishes "r|<epoch>" on the room's channel. A room that was never
+   * written is left alone (nothing created, nothing published): returns "".
    */
   seqcastClear: {
     numberOfKeys: ROOM_KEY_COUNT,
     lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'seq', 0)
 redis.call('PUBLISH', ARGV[1], 'r|' .. ARGV[2])

@@ -64,10 +64,10 @@ export function createRedisEngine(options: RedisEngineOptions): RedisEngine {
 
 /**
  * Whether reading a room that was never published to (position, history)
- * creates it, giving it an epoch. The current engine contract says it does;
- * reads that create nothing are coming (then: epoch "" and sequence 0).
+ * creates it, giving it an epoch. The engine contract says it does not: a
+ * read of such a room answers epoch "" and sequence 0 and leaves no key.
  */
-const READS_CREATE_ROOMS = true;
+const READS_CREATE_ROOMS = false;
 
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
 
@@ -278,6 +278,7 @@ class RedisEngineImpl implements RedisEngine {
   async clear(room: string): Promise<Position> {
     this.check();
     const keys = this.names.room(room);
+    // "" for a room that was never written: nothing to clear, nothing created.
     const epoch = (await this.script("seqcastClear", this.roomKeys(keys), [keys.channel, newEpoch()])) as string;
     return { epoch, sequence: 0n };
   }

@@ -50,6 +50,8 @@ export interface Statements {
   resetRoom: Stmt<[string, bigint]>;
   deleteRoomDedupe: Stmt<[bigint]>;
   selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
+  idleRooms: Stmt<[number, number], { id: bigint; name: string }>;
+  deleteRoom: Stmt<[bigint]>;
 }
 
 export function prepareStatements(db: Database.Database): Statements {
@@ -97,5 +99,13 @@ export function prepareStatements(db: Database.Database): Statements {
          epoch = excluded.epoch`,
     ),
     selectAck: db.prepare("SELECT epoch, sequence FROM acks WHERE subscriber = ? AND room = ?"),
+    // Rooms retaining nothing: every message older than the TTL cutoff (or none), no live idempotency key, no ack.
+    idleRooms: db.prepare(
+      `SELECT r.id, r.name FROM rooms r
+       WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id AND m.time_ms >= ?)
+         AND NOT EXISTS (SELECT 1 FROM dedupe d WHERE d.room_id = r.id AND d.time_ms >= ?)
+         AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.room = r.name)`,
+    ),
+    deleteRoom: db.prepare("DELETE FROM rooms WHERE id = ?"),
   };
 }

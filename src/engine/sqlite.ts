@@ -53,7 +53,7 @@ export interface SqliteEngineOptions extends EngineOptions {
 }
 
 export interface SqliteEngineStats {
-  /** Write transactions committed (group commits, including room creations and deferred trims). */
+  /** Write transactions committed (group commits, including clears and deferred trims). */
   transactions: number;
   /** Messages committed. */
   publishes: number;
@@ -73,12 +73,11 @@ export function createSqliteEngine(options: SqliteEngineOptions): SqliteEngine {
 
 type Op =
   | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
-  | { kind: "room"; room: string; resolve: (room: RoomRef) => void; reject: (error: unknown) => void }
   | { kind: "clear"; room: string; resolve: (position: Position) => void; reject: (error: unknown) => void };
 
 /** What one batch transaction produced, applied to the caches and promises after COMMIT. */
 interface BatchResult {
-  results: Array<PublishResult | RoomRef | Position>;
+  results: Array<PublishResult | Position>;
   created: Map<string, RoomRef>;
   published: number;
 }
@@ -216,14 +215,10 @@ class SqliteEngineImpl implements SqliteEngine {
     for (const [name, ref] of created) this.rooms.set(name, ref);
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (op.kind === "room") {
-        op.resolve(results[i] as RoomRef);
-        continue;
-      }
       if (op.kind === "clear") {
         const position = results[i] as Position;
         op.resolve(position);
-        if (this.watchers.has(op.room)) this.emit(op.room, { type: "reset", position });
+        if (position.epoch !== "" && this.watchers.has(op.room)) this.emit(op.room, { type: "reset", position });
         continue;
       }
       const result = results[i] as PublishResult;
@@ -247,7 +242,7 @@ class SqliteEngineImpl implements SqliteEngine {
   private applyBatch(ops: Op[], trims: Set<string>): BatchResult {
     const touched = new Map<string, RoomRow & { dirty: boolean }>();
     const created = new Map<string, RoomRef>();
-    const results: Array<PublishResult | RoomRef | Position> = [];
+    const results: Array<PublishResult | Position> = [];
     const dedupeWindow = this.retention.dedupeWindowMs;
     const dedupeFrom = this.now() - dedupeWindow;
     let published = 0;
@@ -268,12 +263,12 @@ class SqliteEngineImpl implements SqliteEngine {
       return row;
     };
     for (const op of ops) {
-      if (op.kind === "room") {
-        const row = load(op.room);
-        results.push({ id: row.id, epoch: row.epoch });
-        continue;
-      }
       if (op.kind === "clear") {
+        // Clearing a room that was never written creates nothing: it has no lineage to end.
+        if (!touched.has(op.room) && !this.sql.selectRoom.get(op.room)) {
+          results.push({ epoch: "", sequence: 0n });
+          continue;
+        }
         const row = load(op.room);
         row.epoch = newEpoch();
         row.sequence = 0n;
@@ -435,29 +430,26 @@ class SqliteEngineImpl implements SqliteEngine {
 
   // ---- reads --------------------------------------------------------------
 
-  /** The room's id and epoch, creating the room (through the group commit) on first use. */
-  private async room(name: string): Promise<RoomRef> {
+  /** The room's id and epoch, or undefined for a room never written (reads create nothing). */
+  private room(name: string): RoomRef | undefined {
     this.check();
     let ref = this.rooms.get(name);
     if (ref) return ref;
     const row = this.sql.selectRoom.get(name);
-    if (row) {
-      ref = { id: row.id, epoch: row.epoch };
-      this.rooms.set(name, ref);
-      return ref;
-    }
-    ref = await new Promise<RoomRef>((resolve, reject) => this.enqueue({ kind: "room", room: name, resolve, reject }));
-    this.check();
+    if (!row) return undefined;
+    ref = { id: row.id, epoch: row.epoch };
+    this.rooms.set(name, ref);
     return ref;
   }
 
   async position(name: string): Promise<Position> {
-    const room = await this.room(name);
-    return { epoch: room.epoch, sequence: this.sql.selectSequence.get(room.id)! };
+    const room = this.room(name);
+    return room ? { epoch: room.epoch, sequence: this.sql.selectSequence.get(room.id)! } : { epoch: "", sequence: 0n };
   }
 
   async history(name: string, query: HistoryQuery): Promise<HistoryPage> {
-    const ref = await this.room(name);
+    const ref = this.room(name);
+    if (!ref) return { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
     // One read transaction: a consistent snapshot even if another connection writes.
     const { page, expiredStored } = this.readPage.deferred(name, ref, query);
     if (expiredStored && !this.closed) {
@@ -490,6 +482,31 @@ class SqliteEngineImpl implements SqliteEngine {
     if (query.direction === "backward") rows.reverse();
     const messages = rows.map((row) => toMessage(name, room.epoch, row));
     return { page: { messages, position, firstSequence, hasMore }, expiredStored };
+  }
+
+  // ---- idle rooms ----------------------------------------------------------------
+
+  /** Commits what is queued first, then forgets idle rooms in one write transaction. */
+  async sweep(): Promise<number> {
+    this.check();
+    this.flush();
+    const dedupeFrom = this.retention.dedupeWindowMs > 0 ? this.now() - this.retention.dedupeWindowMs : Number.MAX_SAFE_INTEGER;
+    const forgotten = this.db
+      .transaction(() => {
+        const names: string[] = [];
+        for (const { id, name } of this.sql.idleRooms.all(this.ttlCutoff(), dedupeFrom)) {
+          if (this.watchers.has(name) || this.presence.has(name)) continue;
+          this.sql.deleteRoomMessages.run(id);
+          this.sql.deleteRoomDedupe.run(id);
+          this.sql.deleteRoom.run(id);
+          names.push(name);
+        }
+        return names;
+      })
+      .immediate();
+    for (const name of forgotten) this.rooms.delete(name);
+    if (forgotten.length > 0) this.counters.transactions++;
+    return forgotten.length;
   }
 
   // ---- fan-out and presence -------------------------------------------------

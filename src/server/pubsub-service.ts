@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
 import type { Broker, RoomRequest } from "../broker/broker.js";
-import { BrokerError } from "../broker/errors.js";
+import { BrokerError, isCutOff } from "../broker/errors.js";
 import {
   AckResponseSchema,
   SetPresenceResponseSchema,
@@ -43,6 +43,12 @@ export const MAX_BATCH = 1000;
 
 /** Set by the authentication interceptor (src/server/server.ts) for every PubSubService call. */
 export const IDENTITY = createContextKey<Identity | undefined>(undefined, { description: "seqcast identity" });
+/**
+ * Resets the request's HTTP/2 stream (or closes its HTTP/1.1 connection):
+ * for a stream whose final status cannot be written because its reader
+ * stopped reading (set by the server for every request).
+ */
+export const RESET_STREAM = createContextKey<(() => void) | undefined>(undefined, { description: "reset the request's stream" });
 
 /** The caller's verified identity. */
 export function identity(context: HandlerContext): Identity {
@@ -127,13 +133,22 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       context.signal.addEventListener("abort", closeOnAbort);
       // Binary codecs get each message's bytes encoded once for all streams.
       const encode = /json/i.test(context.requestHeader.get("content-type") ?? "") ? toPbResponse : toPbResponseEncoded;
+      // Cut off as too slow: its trailers wait behind what the reader stopped reading; after the grace, reset the stream.
+      let reset: NodeJS.Timeout | undefined;
+      const onEnd = (error: BrokerError | undefined) => {
+        const resetStream = context.values.get(RESET_STREAM);
+        if (!isCutOff(error) || !resetStream || context.signal.aborted) return;
+        reset = setTimeout(resetStream, broker.config.slowConsumerGraceMs);
+        reset.unref();
+      };
       try {
-        for await (const batch of session.batches(MAX_EVENTS_PER_RESPONSE)) yield encode(batch);
+        for await (const batch of session.batches(MAX_EVENTS_PER_RESPONSE, onEnd)) yield encode(batch);
       } catch (error) {
         // The client is gone (writing to its stream failed): nothing to report to it.
         if (context.signal.aborted) throw error;
         throw toConnectError(error);
       } finally {
+        clearTimeout(reset);
         context.signal.removeEventListener("abort", closeOnAbort);
         await broker.closeSession(session);
       }

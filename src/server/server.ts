@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
 import { toConnectError } from "./errors.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -20,7 +20,7 @@ import { holdOversizedEnvelopes, isEnveloped } from "./oversize-guard.js";
 import { Keepalive } from "./keepalive.js";
 import { createGrpcFastPath } from "./grpc/fast-path.js";
 import { registerHealth, type HealthState } from "./health.js";
-import { IDENTITY, pubSubService } from "./pubsub-service.js";
+import { IDENTITY, pubSubService, RESET_STREAM } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
 import type { WebPage } from "./web.js";
 import { BrokerError } from "../broker/errors.js";
@@ -138,6 +138,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     readMaxBytes,
     // JSON nested deeper, or of more objects, than any request of the API is refused before JSON.parse builds it.
     jsonOptions: jsonShapeLimit(),
+    contextValues: (request) => createContextValues().set(RESET_STREAM, () => resetRequest(request)),
     // Never compress responses: the same message fans out to many streams and
     // per-stream gzip would redo the same work for each (grpc-js clients ask
     // for gzip by default). Compressed requests are still accepted.
@@ -293,4 +294,11 @@ function reportConnectionEvents(clock: Clock, logger: Logger, connections: () =>
       logger.warn({ ...counts, open, lastAddress }, "connections refused or closed by limits");
     }, wait);
   };
+}
+
+/** Ends a request that cannot end normally: RST_STREAM on HTTP/2, the connection on HTTP/1.1 (one request at a time there). */
+function resetRequest(request: http.IncomingMessage | http2.Http2ServerRequest): void {
+  if (request instanceof http2.Http2ServerRequest) {
+    if (!request.stream.destroyed) request.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  } else request.socket.destroy();
 }

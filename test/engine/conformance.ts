@@ -39,6 +39,16 @@ const draft = (room: string, content: string, timeMs: number, sender = "alice"):
   clientMessageId: `cm-${content}`,
 });
 
+const presenceEntry = (sessionId: string, joinedAtMs: number) => ({
+  user: "zoe",
+  sessionId,
+  device: "d",
+  state: "online" as const,
+  joinedAtMs,
+  sinceMs: joinedAtMs,
+  lastActiveMs: joinedAtMs,
+});
+
 /** The stored message of a publish (these tests never repeat a clientMessageId unless they say so). */
 async function publishMessage(engine: Engine, d: MessageDraft) {
   return (await engine.publish(d)).message;
@@ -68,20 +78,60 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
       h = await open();
     });
 
-    it("starts a room at sequence 0 under a non-empty epoch, stable across calls", async () => {
+    it("reads of a room never written create nothing: epoch \"\", sequence 0, until the first publish", async () => {
       const room = freshRoom("pos");
-      const a = await h.engine.position(room);
-      const b = await h.engine.position(room);
-      assert.equal(a.sequence, 0n);
-      assert.ok(a.epoch.length > 0);
-      assert.deepEqual(a, b);
+      const empty = { epoch: "", sequence: 0n };
+      assert.deepEqual(await h.engine.position(room), empty);
+      const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 10, direction: "backward" });
+      assert.deepEqual(page, { messages: [], position: empty, firstSequence: 0n, hasMore: false });
+      assert.deepEqual(await h.engine.presenceList(room), []);
+      assert.equal(await h.engine.presenceRemove(room, "nobody"), false);
+      assert.deepEqual(await h.engine.clear(room), empty, "clearing a room never written is a no-op");
+      await h.engine.watch(room);
+      await h.engine.unwatch(room);
+      assert.deepEqual(await h.engine.position(room), empty, "none of the reads above created the room");
+      assert.equal(h.events.filter((e) => e.room === room).length, 0, "a no-op clear fans out no reset");
+      // A room that only ever had presence is gone with its last entry.
+      await h.engine.presenceSet(room, presenceEntry("s1", 1), "join");
+      await h.engine.presenceRemove(room, "s1");
+      assert.deepEqual(await h.engine.position(room), empty);
+      // The first publish creates the lineage: sequence 1 of a fresh, stable epoch.
+      const first = await publishMessage(h.engine, draft(room, "first", h.clock.now));
+      assert.ok(first.epoch.length > 0);
+      assert.equal(first.sequence, 1n);
+      assert.deepEqual(await h.engine.position(room), { epoch: first.epoch, sequence: 1n });
+      assert.deepEqual(await h.engine.position(room), await h.engine.position(room));
+    });
+
+    it("sweep() forgets rooms that retain nothing and nobody holds, and only those", async (context) => {
+      const t = await open({ historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 500 });
+      if (!t.engine.sweep) return context.skip();
+      const [idle, watched, present, acked, fresh] = ["idle", "watched", "present", "acked", "fresh"].map((l) => freshRoom(`sweep-${l}`)) as [string, string, string, string, string];
+      const old: Record<string, string> = {};
+      for (const room of [idle, watched, present, acked]) old[room] = (await publishMessage(t.engine, draft(room, `${room}-1`, t.clock.now))).epoch;
+      await t.engine.watch(watched);
+      await t.engine.presenceSet(present, presenceEntry("s-sweep", 1), "join");
+      await t.engine.ackSet("zoe/app", acked, { epoch: old[acked]!, sequence: 1n });
+      t.clock.now += 2000; // past the TTL and the dedupe window
+      const kept = await publishMessage(t.engine, draft(fresh, "fresh-1", t.clock.now));
+      await t.engine.sweep();
+      const empty = { epoch: "", sequence: 0n };
+      assert.deepEqual(await t.engine.position(idle), empty, "an idle room is forgotten");
+      assert.deepEqual((await t.engine.history(idle, { after: 0n, before: 0n, limit: 10, direction: "forward" })).position, empty);
+      for (const room of [watched, present, acked]) assert.deepEqual(await t.engine.position(room), { epoch: old[room], sequence: 1n }, `${room} is held`);
+      assert.deepEqual(await t.engine.position(fresh), { epoch: kept.epoch, sequence: 1n }, "a room retaining a message is kept");
+      // A forgotten room starts a new lineage on its next publish.
+      const again = await publishMessage(t.engine, draft(idle, "idle-2", t.clock.now));
+      assert.equal(again.sequence, 1n);
+      assert.notEqual(again.epoch, old[idle]);
+      await t.engine.unwatch(watched);
     });
 
     it("assigns 1, 2, 3… per room, under the room's epoch, with every field stored", async () => {
       const room = freshRoom("seq");
       const other = freshRoom("seq-other");
-      const { epoch } = await h.engine.position(room);
       const m1 = await publishMessage(h.engine, draft(room, "one", 1000));
+      const { epoch } = await h.engine.position(room);
       const o1 = await publishMessage(h.engine, draft(other, "x", 1000));
       const m2 = await publishMessage(h.engine, draft(room, "two", 1001, "bob"));
       assert.deepEqual([m1.sequence, m2.sequence, o1.sequence], [1n, 2n, 1n]);

@@ -1,4 +1,6 @@
-import { afterAll } from "vitest";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { afterAll, describe, it } from "vitest";
 import { createRedisEngine } from "../../src/engine/redis.js";
 import { deleteKeys, SHARED_REDIS_URL, testPrefix } from "../support/redis.js";
 import { engineConformance } from "./conformance.js";
@@ -8,3 +10,36 @@ afterAll(() => deleteKeys(SHARED_REDIS_URL, prefix));
 
 const presenceTtlMs = 1000;
 engineConformance("redis", (options) => createRedisEngine({ ...options, url: SHARED_REDIS_URL, prefix, presenceTtlMs }), { presenceTtlMs });
+
+describe("redis engine: reads create nothing", () => {
+  it("leaves no key behind for rooms that are only read, joined or cleared before their first publish", async () => {
+    const own = testPrefix("reads");
+    const engine = createRedisEngine({
+      url: SHARED_REDIS_URL,
+      prefix: own,
+      presenceTtlMs,
+      retention: { historySize: 10, historyTtlMs: 0, dedupeWindowMs: 0 },
+      listener: () => {},
+    });
+    const entry = { user: "u", sessionId: "s", device: "", state: "online" as const, joinedAtMs: 1, sinceMs: 1, lastActiveMs: 1 };
+    const redis = new Redis(SHARED_REDIS_URL);
+    const keysUnder = async () => (await redis.keys(`${own.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`)).sort();
+    try {
+      for (let i = 0; i < 50; i++) {
+        const room = `unknown-${i}`;
+        await engine.history(room, { after: 0n, before: 0n, limit: 10, direction: "forward" });
+        await engine.position(room);
+        await engine.presenceSet(room, entry, "join");
+        await engine.presenceRemove(room, "s");
+        await engine.clear(room);
+      }
+      assert.deepEqual(await keysUnder(), []);
+      await engine.publish({ room: "real", sender: "u", content: "x", payload: new Uint8Array(), attributes: {}, timeMs: 1, clientMessageId: "" });
+      assert.ok((await keysUnder()).length > 0, "a publish does create the room (the check above can fail)");
+    } finally {
+      await engine.close();
+      redis.disconnect();
+      await deleteKeys(SHARED_REDIS_URL, own);
+    }
+  });
+});

@@ -109,10 +109,32 @@ describe("sqlite engine: durability", () => {
 
   it("gives a new room a new epoch, and different rooms different epochs", async () => {
     const { engine } = open(":memory:");
-    const [a, b] = await Promise.all([engine.position("a"), engine.position("b")]);
-    assert.notEqual(a.epoch, b.epoch);
-    assert.deepEqual(await engine.position("a"), a);
+    const [a, b] = await Promise.all([engine.publish(draft("a", "x")), engine.publish(draft("b", "y"))]);
+    assert.notEqual(a.message.epoch, b.message.epoch);
+    assert.deepEqual(await engine.position("a"), { epoch: a.message.epoch, sequence: 1n });
     await engine.close();
+  });
+
+  it("writes no row for rooms that are only read, joined or cleared before their first publish", async () => {
+    const path = tempFile();
+    const { engine } = open(path);
+    const entry = { user: "u", sessionId: "s", device: "", state: "online" as const, joinedAtMs: 1, sinceMs: 1, lastActiveMs: 1 };
+    for (let i = 0; i < 200; i++) {
+      const room = `unknown-${i}`;
+      await engine.history(room, all);
+      await engine.position(room);
+      await engine.presenceSet(room, entry, "join");
+      await engine.presenceRemove(room, "s");
+      await engine.clear(room);
+    }
+    await engine.publish(draft("real", "x"));
+    await engine.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      assert.deepEqual(db.prepare("SELECT name FROM rooms").pluck().all(), ["real"]);
+    } finally {
+      db.close();
+    }
   });
 
   it("applies a smaller historySize after a restart (in a directory it creates)", async () => {

@@ -21,8 +21,12 @@ describe("FrameDecoder", () => {
     }
   });
 
-  it("refuses a message over the limit from its header, before buffering it", () => {
+  it("refuses a message over the limit without buffering it, once its last byte arrived", () => {
     const decoder = new FrameDecoder(1000, undefined);
-    assert.throws(() => decoder.push(frames([message(1001, 1)]).subarray(0, 5)), /larger than the 1000 bytes/);
+    const body = frames([message(1001, 1)]);
+    assert.deepEqual(decoder.push(body.subarray(0, 5)), [], "the header alone: dropped, not refused yet");
+    assert.equal(decoder.refused?.reason, "REQUEST_TOO_LARGE");
+    assert.deepEqual(decoder.push(body.subarray(5, 500)), []);
+    assert.throws(() => decoder.push(body.subarray(500)), /larger than the 1000 bytes/);
   });
 });

@@ -159,4 +159,30 @@ describe("ReorderBuffer", () => {
       ),
     );
   });
+
+  it("adopts the first epoch of a room that had no lineage (epoch \"\") without a reset, and only the first", () => {
+    const buffer = new ReorderBuffer<Item>({ epoch: "", sequence: 0n });
+    assert.deepEqual(buffer.push(item(1, "e7")), [{ type: "deliver", item: item(1, "e7") }]);
+    assert.deepEqual(buffer.position, { epoch: "e7", sequence: 1n });
+    assert.deepEqual(
+      buffer.push(item(1, "e8")).map((o) => (o.type === "reset" ? o.reason : "deliver")),
+      ["epoch_changed", "deliver"],
+    );
+  });
+
+  it("adopts the first epoch from a resume, a hole fill or a watermark too", () => {
+    const resumed = new ReorderBuffer<Item>({ epoch: "", sequence: 0n });
+    assert.deepEqual(resumed.rebase({ epoch: "e7", sequence: 3n }, true), []);
+    assert.deepEqual(seqs(resumed.push(item(1, "e7"))), [1]);
+    const late = new ReorderBuffer<Item>({ epoch: "", sequence: 0n });
+    assert.deepEqual(late.push(item(2, "e7")), []);
+    assert.deepEqual(seqs(late.fill({ items: [item(1, "e7")], epoch: "e7", firstSequence: 1n })), [1, 2]);
+    const lost = new ReorderBuffer<Item>({ epoch: "", sequence: 0n });
+    assert.deepEqual(lost.rebase({ epoch: "e7", sequence: 3n }, false), [
+      { type: "reset", reason: "lost", position: { epoch: "e7", sequence: 3n }, skipped: 3n },
+    ]);
+    const filtered = new ReorderBuffer<Item>({ epoch: "", sequence: 0n });
+    assert.deepEqual(filtered.skipThrough({ epoch: "e7", sequence: 4n }, 0n), []);
+    assert.deepEqual(seqs(filtered.push(item(5, "e7"))), [5]);
+  });
 });

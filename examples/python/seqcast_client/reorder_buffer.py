@@ -13,7 +13,9 @@ Guarantees, per buffer:
   nothing or a Reset that says why;
 - items of another epoch are never mixed into the current lineage: a new
   epoch first produces a Reset("epoch_changed"), and epochs once left are
-  ignored.
+  ignored;
+- epoch "" means the room had no lineage yet (read or joined before its first
+  publish): the first real epoch after it is adopted without a Reset.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class ReorderBuffer(Generic[T]):
         (older than first_sequence) is declared lost with a Reset, and delivery
         continues after it."""
         out: list[Output[T]] = []
+        self._adopt_first_epoch(epoch)
         if epoch != self._epoch:
             if epoch in self._retired_epochs:
                 return out
@@ -133,6 +136,7 @@ class ReorderBuffer(Generic[T]):
         `recovered` says whether it replays everything after our own
         position; if not, what lies between is lost and a Reset says so."""
         out: list[Output[T]] = []
+        self._adopt_first_epoch(position.epoch)
         if recovered and position.epoch == self._epoch:
             return out
         if position.epoch != self._epoch:
@@ -149,6 +153,7 @@ class ReorderBuffer(Generic[T]):
         was not delivered; `after` is the last sequence the stream carried
         before the filtered run): move past it without a Reset."""
         out: list[Output[T]] = []
+        self._adopt_first_epoch(position.epoch)
         if position.epoch != self._epoch or position.sequence <= self._delivered:
             return out
         if after is not None and after > self._delivered:
@@ -166,6 +171,7 @@ class ReorderBuffer(Generic[T]):
             del self._held[seq]
 
     def _accept(self, item: T, out: list[Output[T]]) -> None:
+        self._adopt_first_epoch(item.epoch)
         if item.epoch != self._epoch:
             if item.epoch in self._retired_epochs:
                 self.dropped += 1
@@ -182,6 +188,13 @@ class ReorderBuffer(Generic[T]):
         self._delivered = item.sequence
         out.append(Deliver(item))
         self._drain(out)
+
+    def _adopt_first_epoch(self, epoch: str) -> None:
+        # Epoch "" = the room had no lineage yet (read or joined before its
+        # first publish): its first lineage starts at 1, so taking it on loses
+        # nothing and is no reset.
+        if self._epoch == "" and self._delivered == 0 and epoch != "":
+            self._epoch = epoch
 
     def _switch_epoch(self, epoch: str, sequence: int, out: list[Output[T]]) -> None:
         self._retired_epochs.add(self._epoch)

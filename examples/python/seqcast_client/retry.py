@@ -27,7 +27,18 @@ RETRYABLE_CODES = frozenset(
 
 # Reasons (proto/seqcast/v1/errors.proto) after which the same request can
 # succeed later; every other known reason is terminal.
-RETRYABLE_REASONS = frozenset({"SLOW_CONSUMER", "RATE_LIMITED", "SHUTTING_DOWN", "ENGINE_UNAVAILABLE", "INTERNAL"})
+RETRYABLE_REASONS = frozenset(
+    {
+        "SLOW_CONSUMER",
+        "RATE_LIMITED",
+        "SESSION_QUOTA",
+        "ROOM_QUOTA",
+        "BROKER_OVERLOADED",
+        "SHUTTING_DOWN",
+        "ENGINE_UNAVAILABLE",
+        "INTERNAL",
+    }
+)
 
 # Reasons this client knows; an unknown one (a newer broker) is judged by its code.
 _PREFIX = "ERROR_REASON_"

@@ -2,7 +2,7 @@ import http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker } from "../../broker/broker.js";
-import { BrokerError } from "../../broker/errors.js";
+import { BrokerError, isCutOff } from "../../broker/errors.js";
 import type { Identity } from "../../broker/identity.js";
 import type { EventSink } from "../../broker/outbox.js";
 import {
@@ -228,7 +228,7 @@ async function subscribe(context: CallContext): Promise<void> {
     write: (events) => call.write(subscribeFrame(events)),
     end: (error) => {
       call.finish(error);
-      if (error?.reason !== "SLOW_CONSUMER") return;
+      if (!isCutOff(error)) return;
       // Gone at once for everyone else (presence, queues); the stream itself
       // gets a moment to deliver its trailers, then is reset: a reader that
       // stopped reading cannot receive them.

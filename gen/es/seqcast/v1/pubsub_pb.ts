@@ -683,6 +683,8 @@ export type Subscribed = Message<"seqcast.v1.Subscribed"> & {
   /**
    * The room's position when it was joined: live messages follow with
    * sequence > position.sequence. Replayed messages (if any) come first.
+   * ("", 0) for a room never published to: its first message (sequence 1)
+   * brings the room's first epoch, which the client adopts (StreamPosition).
    *
    * @generated from field: seqcast.v1.StreamPosition position = 2;
    */
@@ -1078,7 +1080,8 @@ export type GetHistoryResponse = Message<"seqcast.v1.GetHistoryResponse"> & {
 
   /**
    * The room's current position (epoch and newest sequence). A client whose
-   * bounds came from another epoch must discard them.
+   * bounds came from another epoch must discard them. A room never published
+   * to answers ("", 0) and no messages; the read does not create it.
    *
    * @generated from field: seqcast.v1.StreamPosition position = 2;
    */
@@ -1135,7 +1138,8 @@ export const ClearHistoryRequestSchema: GenMessage<ClearHistoryRequest> = /*@__P
  */
 export type ClearHistoryResponse = Message<"seqcast.v1.ClearHistoryResponse"> & {
   /**
-   * The room's new position: a fresh epoch at sequence 0.
+   * The room's new position: a fresh epoch at sequence 0; ("", 0) for a
+   * room that was never published to, which is left as it was (not created).
    *
    * @generated from field: seqcast.v1.StreamPosition position = 1;
    */

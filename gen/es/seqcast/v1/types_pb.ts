@@ -30,11 +30,20 @@ export const file_seqcast_v1_types: GenFile = /*@__PURE__*/
  * comparable within one epoch: a client holding a position from another epoch
  * must treat everything it knows about the room as stale.
  *
+ * The empty epoch "" means "no lineage yet": the room was never published to
+ * (reading or joining a room creates nothing, so an unknown name stays
+ * unknown). Its position is ("", 0). The first publish starts the room's
+ * first epoch at sequence 1, so a client holding ("", 0) adopts the first
+ * real epoch it sees as the continuation of its position: that is not an
+ * epoch change and nothing was lost. Giving ("", 0) as a resume position
+ * replays the room's current lineage from its start when it is retained.
+ *
  * @generated from message seqcast.v1.StreamPosition
  */
 export type StreamPosition = Message$1<"seqcast.v1.StreamPosition"> & {
   /**
    * Opaque identifier of the room's current lineage. Compare with `==` only.
+   * Empty: the room has no lineage yet (see above).
    *
    * @generated from field: string epoch = 1;
    */

@@ -91,6 +91,27 @@ export enum ErrorReason {
   ERROR_REASON_SLOW_CONSUMER = 42,
   /** ERROR_REASON_REQUEST_TOO_LARGE - RESOURCE_EXHAUSTED: the request is larger than the broker reads. */
   ERROR_REASON_REQUEST_TOO_LARGE = 43,
+  /**
+   * ERROR_REASON_SESSION_QUOTA - RESOURCE_EXHAUSTED: the user already holds as many live sessions
+   * (Subscribe streams) as one user may (metadata: limit). Retry after
+   * closing one; a session that vanished without a goodbye counts until
+   * its connection is found dead.
+   */
+  ERROR_REASON_SESSION_QUOTA = 46,
+  /**
+   * ERROR_REASON_ROOM_QUOTA - RESOURCE_EXHAUSTED: the user touched (read, joined, published to) more
+   * distinct rooms per second than allowed; RetryInfo says when to retry
+   * (metadata: rooms_per_second). Rooms touched within the last second
+   * again are free.
+   */
+  ERROR_REASON_ROOM_QUOTA = 47,
+  /**
+   * ERROR_REASON_BROKER_OVERLOADED - RESOURCE_EXHAUSTED: the broker holds as many bytes queued for slow
+   * subscribers as it may in total; this stream, among the ones holding the
+   * most, was ended to make room (metadata: queued_bytes). Resubscribe with
+   * the last positions to resume, like after SLOW_CONSUMER.
+   */
+  ERROR_REASON_BROKER_OVERLOADED = 48,
   /** ERROR_REASON_NOT_DURABLE - FAILED_PRECONDITION: Ack on a session without a subscriber name. */
   ERROR_REASON_NOT_DURABLE = 50,
   /** ERROR_REASON_ROOM_NOT_HELD - INVALID_ARGUMENT: Ack for a room the session does not hold. */
@@ -163,6 +184,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 43:
     case "ERROR_REASON_REQUEST_TOO_LARGE":
       return ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE;
+    case 46:
+    case "ERROR_REASON_SESSION_QUOTA":
+      return ErrorReason.ERROR_REASON_SESSION_QUOTA;
+    case 47:
+    case "ERROR_REASON_ROOM_QUOTA":
+      return ErrorReason.ERROR_REASON_ROOM_QUOTA;
+    case 48:
+    case "ERROR_REASON_BROKER_OVERLOADED":
+      return ErrorReason.ERROR_REASON_BROKER_OVERLOADED;
     case 50:
     case "ERROR_REASON_NOT_DURABLE":
       return ErrorReason.ERROR_REASON_NOT_DURABLE;
@@ -225,6 +255,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_SLOW_CONSUMER";
     case ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE:
       return "ERROR_REASON_REQUEST_TOO_LARGE";
+    case ErrorReason.ERROR_REASON_SESSION_QUOTA:
+      return "ERROR_REASON_SESSION_QUOTA";
+    case ErrorReason.ERROR_REASON_ROOM_QUOTA:
+      return "ERROR_REASON_ROOM_QUOTA";
+    case ErrorReason.ERROR_REASON_BROKER_OVERLOADED:
+      return "ERROR_REASON_BROKER_OVERLOADED";
     case ErrorReason.ERROR_REASON_NOT_DURABLE:
       return "ERROR_REASON_NOT_DURABLE";
     case ErrorReason.ERROR_REASON_ROOM_NOT_HELD:

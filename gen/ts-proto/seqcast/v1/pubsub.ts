@@ -461,6 +461,8 @@ export interface Subscribed {
   /**
    * The room's position when it was joined: live messages follow with
    * sequence > position.sequence. Replayed messages (if any) come first.
+   * ("", 0) for a room never published to: its first message (sequence 1)
+   * brings the room's first epoch, which the client adopts (StreamPosition).
    */
   position:
     | StreamPosition
@@ -608,7 +610,8 @@ export interface GetHistoryResponse {
   messages: Message[];
   /**
    * The room's current position (epoch and newest sequence). A client whose
-   * bounds came from another epoch must discard them.
+   * bounds came from another epoch must discard them. A room never published
+   * to answers ("", 0) and no messages; the read does not create it.
    */
   position:
     | StreamPosition
@@ -630,7 +633,10 @@ export interface ClearHistoryRequest {
 
 /** Response of PubSubService.ClearHistory. */
 export interface ClearHistoryResponse {
-  /** The room's new position: a fresh epoch at sequence 0. */
+  /**
+   * The room's new position: a fresh epoch at sequence 0; ("", 0) for a
+   * room that was never published to, which is left as it was (not created).
+   */
   position: StreamPosition | undefined;
 }
 

@@ -68,7 +68,10 @@ export async function startWorkers(workers: number): Promise<BrokerChild> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SEQCAST_JWT_SECRET: BENCH_JWT_SECRET,
+    // One bench user: no publish rate limit, no per-user quotas (as for broker children).
     SEQCAST_PUBLISH_RATE: process.env.SEQCAST_PUBLISH_RATE ?? "0",
+    SEQCAST_USER_SESSIONS_MAX: process.env.SEQCAST_USER_SESSIONS_MAX ?? "0",
+    SEQCAST_USER_ROOMS_PER_SECOND: process.env.SEQCAST_USER_ROOMS_PER_SECOND ?? "0",
   };
   const args = [path.join(ROOT, "bin", "seqcast.js"), "serve", "--engine", "redis", "--workers", String(workers)];
   args.push("--redis-url", `redis://127.0.0.1:${P.redisPort}`, "--redis-prefix", prefix, "--host", "127.0.0.1", "--port", String(port));

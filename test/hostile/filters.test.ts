@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/es/google/rpc/error_details_pb.js";
 import type { SeqcastClient } from "../../src/client/index.js";
 import { clientFor } from "../support/broker.js";
-import { rssOf, startCanary, type CanaryReport } from "../support/canary.js";
+import { assertServed, rssOf, startCanary, type CanaryReport } from "../support/canary.js";
 import { spawnServe, exited, type ServeProcess } from "../support/processes.js";
 import { waitUntil } from "../support/wait.js";
 import type { AttackPlan, AttackResult } from "./filter-attacker.js";
@@ -76,15 +76,6 @@ async function attack(url: string, plan: AttackPlan): Promise<{ result: AttackRe
   return { result: JSON.parse(output.trim().split("\n").at(-1)!) as AttackResult, report };
 }
 
-function assertServed(report: CanaryReport, what: string): void {
-  console.log(`canary during ${what}: ${JSON.stringify(report)}`);
-  const summary = `${what}: ${JSON.stringify(report)}`;
-  assert.ok(report.delivered > 20, `the canary was served: ${summary}`);
-  assert.ok(report.p99LagMs < 100, `canary p99 delivery lag under 100 ms: ${summary}`);
-  assert.ok(report.maxGapMs < 1000, `no canary stall over 1 s: ${summary}`);
-  assert.ok(report.healthChecks > 5 && report.p99HealthMs < 100, `health answered within 100 ms: ${summary}`);
-  assert.ok(Number.isFinite(report.maxHealthMs), `no health check failed: ${summary}`);
-}
 
 describe("hostile CEL filters", () => {
   let serve: ServeProcess;

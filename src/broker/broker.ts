@@ -10,6 +10,7 @@ import type {
   PublishResult,
   RoomEvent,
   StoredMessage,
+  Dependency,
 } from "../engine/engine.js";
 import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
@@ -26,7 +27,7 @@ import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
 import { Session, type SessionCounters } from "./session.js";
 import { isPattern, patternError } from "../names/patterns.js";
-import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
+import { isInbox, validateDependencies, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -44,6 +45,8 @@ export interface PublishInput {
   payload: Uint8Array;
   attributes: Record<string, string>;
   clientMessageId: string;
+  /** Causal dependencies (at most MAX_DEPENDENCIES); stored with the message, never waited for. */
+  dependencies?: readonly Dependency[];
 }
 
 export interface HistoryInput {
@@ -165,6 +168,7 @@ export class Broker {
     checkPublish(identity, input.room);
     validateMessageBody(input, this.config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
+    const dependencies = validateDependencies(input.dependencies);
     const now = this.now();
     const wait = this.publishLimiter.take(identity.user, now);
     if (wait > 0)
@@ -181,6 +185,7 @@ export class Broker {
       attributes: input.attributes,
       timeMs: now,
       clientMessageId: input.clientMessageId,
+      dependencies,
     };
   }
 

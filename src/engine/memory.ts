@@ -122,6 +122,7 @@ class MemoryEngine implements Engine {
       attributes: draft.attributes,
       timeMs: draft.timeMs,
       clientMessageId: draft.clientMessageId,
+      dependencies: draft.dependencies,
     };
     room.log.push(message);
     this.trim(room);

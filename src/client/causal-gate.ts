@@ -20,6 +20,11 @@ import { unref } from "./timers.js";
  * dependencies still unmet: a trimmed or cleared dependency, or one in a
  * room the subscriber cannot read, never stalls it forever.
  *
+ * "Held" and "released" are the client's, not one subscription's: every
+ * subscription of a SeqcastClient shares one CausalPlaces, so a private
+ * message on an inbox subscription waits for a room delivered by another
+ * subscription of the same client (as `seqcast chat` has them).
+ *
  * Pure bookkeeping apart from the one timer of the earliest deadline; time
  * comes from an injectable clock so tests move it.
  */
@@ -61,8 +66,8 @@ export interface CausalGateOptions<T> {
   /** How long a message may wait for its dependencies (ms) before it is released anyway. */
   maxWaitMs: number;
   clock?: GateClock;
-  /** Whether the subscription holds `room` (dependencies elsewhere are ignored). */
-  holds(room: string): boolean;
+  /** Rooms held and positions released, shared by the gates of one client (default: this gate's own). */
+  places?: CausalPlaces;
   /** A waiting message needs `dependency`, which its room's stream has not brought yet: fetch it if possible. */
   need(dependency: Dependency): void;
   /** Everything leaves through here, in causal order. */
@@ -81,9 +86,65 @@ interface Place {
   sequence: bigint;
 }
 
-export class CausalGate<T extends CausalItem> {
-  /** Per room, the last position released (or where the room's delivery starts). */
+/**
+ * Which rooms a client holds (counted: several subscriptions may hold one)
+ * and, per room, the furthest position delivered to the application: what
+ * every gate of the client checks dependencies against.
+ */
+export class CausalPlaces {
   private readonly places = new Map<string, Place>();
+  private readonly holders = new Map<string, number>();
+  private readonly gates = new Set<{ pump(): void; readonly waitingCount: number }>();
+
+  holds(room: string): boolean {
+    return this.holders.has(room);
+  }
+
+  get(room: string): Place | undefined {
+    return this.places.get(room);
+  }
+
+  /** A gate holds `room` (its starting position comes through advance()). */
+  hold(room: string): void {
+    this.holders.set(room, (this.holders.get(room) ?? 0) + 1);
+  }
+
+  /** A gate no longer holds `room`. */
+  drop(room: string): void {
+    const n = (this.holders.get(room) ?? 0) - 1;
+    if (n > 0) return void this.holders.set(room, n);
+    this.holders.delete(room);
+    this.places.delete(room);
+  }
+
+  /** `room` was delivered up to `place` (or starts there): positions move forward within an epoch; another epoch replaces. */
+  advance(room: string, place: Place): void {
+    const known = this.places.get(room);
+    if (known && known.epoch === place.epoch && known.sequence >= place.sequence) return;
+    this.places.set(room, { epoch: place.epoch, sequence: place.sequence });
+  }
+
+  attach(gate: { pump(): void; readonly waitingCount: number }): void {
+    this.gates.add(gate);
+  }
+
+  detach(gate: { pump(): void; readonly waitingCount: number }): void {
+    this.gates.delete(gate);
+  }
+
+  /** Something was released by `from`: the client's other gates re-examine what waits. */
+  notify(from: object): void {
+    for (const gate of this.gates) if (gate !== from && gate.waitingCount > 0) gate.pump();
+  }
+}
+
+export class CausalGate<T extends CausalItem> {
+  /** Rooms held and positions released, of the whole client. */
+  private readonly places: CausalPlaces;
+  /** Rooms this gate holds. */
+  private readonly own = new Set<string>();
+  private pumping = false;
+  private pumpAgain = false;
   /** Per room, outputs waiting behind a message whose dependencies are unmet; absent when none wait. */
   private readonly queues = new Map<string, Waiting<T>[]>();
   private cancelTimer: (() => void) | undefined;
@@ -92,18 +153,27 @@ export class CausalGate<T extends CausalItem> {
 
   constructor(private readonly options: CausalGateOptions<T>) {
     this.clock = options.clock ?? systemGateClock;
+    this.places = options.places ?? new CausalPlaces();
+    this.places.attach(this);
   }
 
   /** Where `room`'s delivery starts (a new ReorderBuffer's position): anything up to it counts as passed. */
   track(room: string, start: Place): void {
-    if (!this.places.has(room)) this.places.set(room, { epoch: start.epoch, sequence: start.sequence });
+    if (!this.own.has(room)) {
+      this.own.add(room);
+      this.places.hold(room);
+    }
+    this.places.advance(room, start);
   }
 
   /** The room was left: what waited in it is dropped, and dependencies on it are ignored from now on. */
   forget(room: string): void {
-    this.places.delete(room);
     this.queues.delete(room);
-    this.pump();
+    if (this.own.delete(room)) {
+      this.places.drop(room);
+      this.pump();
+      this.places.notify(this);
+    }
   }
 
   /** Messages waiting, all rooms together (for tests and metrics). */
@@ -136,12 +206,36 @@ export class CausalGate<T extends CausalItem> {
       this.pass(room, output, []);
       released = true;
     }
-    if (released && this.queues.size > 0) this.pump();
+    if (released) {
+      if (this.queues.size > 0) this.pump();
+      this.places.notify(this);
+    }
   }
 
-  /** Re-examines every waiting room: after a release, a fetch, or the deadline timer. */
+  /** Re-examines every waiting room: after a release, a fetch, the deadline timer, or another gate's release. */
   pump(): void {
+    // A listener (or another gate) may call back in while we release: loop here instead of nesting.
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    let releasedAny = false;
+    try {
+      do {
+        this.pumpAgain = false;
+        releasedAny = this.pumpOnce() || releasedAny;
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+    this.armTimer();
+    if (releasedAny) this.places.notify(this);
+  }
+
+  private pumpOnce(): boolean {
     const now = this.clock.now();
+    let releasedAny = false;
     let progress = true;
     while (progress) {
       progress = false;
@@ -159,29 +253,35 @@ export class CausalGate<T extends CausalItem> {
           queue.shift();
           this.pass(room, head.output, unmet);
           progress = true;
+          releasedAny = true;
           // A listener may have left the room (or several) meanwhile.
           if (this.queues.get(room) !== queue) break;
         }
         if (queue.length === 0 && this.queues.get(room) === queue) this.queues.delete(room);
       }
     }
-    this.armTimer();
+    return releasedAny;
   }
 
-  /** Stops the timer; nothing is released afterwards unless pushed again. */
+  /** Stops the timer and lets go of the rooms; nothing is released afterwards. */
   close(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     this.timerAt = Infinity;
     this.queues.clear();
+    for (const room of this.own) this.places.drop(room);
+    this.own.clear();
+    this.places.detach(this);
+    this.places.notify(this);
   }
 
   private pass(room: string, output: ReorderOutput<T>, unmet: Dependency[]): void {
     if (output.type === "deliver") {
-      this.places.set(room, { epoch: output.item.epoch, sequence: output.item.sequence });
+      this.places.advance(room, output.item);
       this.options.release(room, { type: "deliver", item: output.item, unmet });
     } else {
-      this.places.set(room, { epoch: output.position.epoch, sequence: output.position.sequence });
+      // A reset moves the room on (a new epoch replaces the old position).
+      this.places.advance(room, output.position);
       this.options.release(room, output);
     }
   }
@@ -189,7 +289,7 @@ export class CausalGate<T extends CausalItem> {
   private unmet(item: T): Dependency[] {
     let unmet: Dependency[] | undefined;
     for (const dependency of item.dependencies) {
-      if (dependency.room === item.room || !this.options.holds(dependency.room)) continue;
+      if (dependency.room === item.room || !this.places.holds(dependency.room)) continue;
       const place = this.places.get(dependency.room);
       if (place && place.epoch === dependency.epoch && place.sequence >= dependency.sequence) continue;
       (unmet ??= []).push(dependency);

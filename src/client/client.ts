@@ -7,6 +7,7 @@ import { newClientMessageId, PublishQueue } from "./publish-queue.js";
 import { StreamPublisher } from "./stream-publisher.js";
 import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
 import { CausalContext, DEFAULT_CAUSAL_ROOMS } from "./causal-context.js";
+import { CausalPlaces } from "./causal-gate.js";
 
 /** The broker's bound on PublishRequest.dependencies (proto/seqcast/v1/pubsub.proto). */
 const MAX_DEPENDENCIES = 16;
@@ -101,6 +102,8 @@ export class SeqcastClient {
   private readonly options: SeqcastClientOptions;
   /** What this client had seen, for the causal dependencies of its publishes; subscriptions report deliveries here. */
   readonly causal: CausalContext;
+  /** Rooms held and delivered by all of this client's subscriptions: their causal gates wait on each other's rooms. */
+  readonly causalPlaces = new CausalPlaces();
 
   constructor(options: SeqcastClientOptions) {
     this.options = options;

@@ -75,7 +75,7 @@ export class Subscription {
     this.gate = new CausalGate<Message>({
       maxWaitMs: options.causalWaitMs ?? DEFAULT_CAUSAL_WAIT_MS,
       clock: options.causalClock,
-      holds: (room) => this.buffers.has(room),
+      places: client.causalPlaces,
       need: (dependency) => this.needDependency(dependency),
       release: (room, output) => this.release(room, output),
     });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "vitest";
 import fc from "fast-check";
-import { CausalGate, type CausalItem, type Dependency, type GateClock, type GateRelease } from "../../src/client/causal-gate.js";
+import { CausalGate, CausalPlaces, type CausalItem, type Dependency, type GateClock, type GateRelease } from "../../src/client/causal-gate.js";
 import { CausalContext } from "../../src/client/causal-context.js";
 import { ReorderBuffer, type ReorderOutput } from "../../src/client/reorder-buffer.js";
 
@@ -61,7 +61,6 @@ function gate(held: string[], maxWaitMs = 1000, starts: Record<string, number> =
   const g = new CausalGate<Item>({
     maxWaitMs,
     clock,
-    holds: (room) => held.includes(room),
     need: (d) => needs.push(`${d.room}#${d.sequence}`),
     release: (_room, o) => {
       if (o.type === "deliver") out.push({ id: o.item.id, unmet: o.unmet.map((d) => `${d.room}#${d.sequence}`) });
@@ -113,19 +112,31 @@ describe("causal gate", () => {
 
   it("a room left while something waits on it releases the waiting message unmarked", () => {
     const { g, out } = gate(["a", "b"]);
-    const held = new Set(["a", "b"]);
-    const g2 = new CausalGate<Item>({
-      maxWaitMs: 1000,
-      clock: new SimClock(),
-      holds: (room) => held.has(room),
-      need: () => {},
-      release: (_r, o) => o.type === "deliver" && out.push({ id: o.item.id, unmet: o.unmet.map((d) => d.room) }),
-    });
-    g2.push("a", [deliver(item("a", 1, [dep("b", 1)]))]);
-    held.delete("b");
-    g2.forget("b");
+    g.push("a", [deliver(item("a", 1, [dep("b", 1)]))]);
+    assert.equal(g.waitingCount, 1);
+    g.forget("b");
     assert.deepEqual(out, [{ id: "a#1", unmet: [] }]);
     assert.equal(g.waitingCount, 0);
+  });
+
+  it("gates of one client wait on each other's rooms (an inbox subscription and a rooms subscription)", () => {
+    const places = new CausalPlaces();
+    const clock = new SimClock();
+    const seen: string[] = [];
+    const open = () =>
+      new CausalGate<Item>({ maxWaitMs: 1000, clock, places, need: () => {}, release: (_r, o) => o.type === "deliver" && seen.push(o.item.id) });
+    const rooms = open();
+    const inbox = open();
+    rooms.track("general", { epoch: "e", sequence: 0n });
+    inbox.track("@carol", { epoch: "e", sequence: 0n });
+    inbox.push("@carol", [deliver(item("@carol", 1, [dep("general", 1)]))]);
+    assert.deepEqual(seen, []);
+    rooms.push("general", [deliver(item("general", 1))]);
+    assert.deepEqual(seen, ["general#1", "@carol#1"]);
+    // Once the rooms subscription is gone, general is no longer held: nothing waits for it.
+    rooms.close();
+    inbox.push("@carol", [deliver(item("@carol", 2, [dep("general", 5)]))]);
+    assert.deepEqual(seen, ["general#1", "@carol#1", "@carol#2"]);
   });
 });
 
@@ -206,7 +217,6 @@ describe("causal order over the SDK's pipeline (property)", () => {
         const g: CausalGate<Item> = new CausalGate<Item>({
           maxWaitMs: MAX_WAIT,
           clock,
-          holds: (room) => held.has(room),
           need: (d) => {
             clock.setTimeout(() => {
               const buffer = buffers.get(d.room)!;
@@ -220,6 +230,7 @@ describe("causal order over the SDK's pipeline (property)", () => {
             else assert.fail(`unexpected reset in ${_room}: nothing is lost in this world`);
           },
         });
+        for (const room of held) g.track(room, { epoch: "e", sequence: 0n });
         function output(room: string, outs: ReorderOutput<Item>[]) {
           for (const o of outs) if (o.type === "deliver" && !arrived.has(o.item.id)) arrived.set(o.item.id, clock.time);
           g.push(room, outs);

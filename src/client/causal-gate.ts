@@ -75,7 +75,8 @@ export interface CausalGateOptions<T> {
 }
 
 interface Waiting<T> {
-  output: ReorderOutput<T>;
+  /** An output of the room, or the point its buffer had reached without output (a filter's watermark). */
+  output: ReorderOutput<T> | { type: "reached"; position: Place };
   deadline: number;
   /** need() was called for its unmet dependencies. */
   asked: boolean;
@@ -176,10 +177,27 @@ export class CausalGate<T extends CausalItem> {
     }
   }
 
+  /**
+   * The room's buffer moved to `position` without delivering (a filter
+   * removed what lay between): dependencies up to it are passed, once
+   * everything the room output before it is released.
+   */
+  reached(room: string, position: Place): void {
+    const queue = this.queues.get(room);
+    if (queue) {
+      queue.push({ output: { type: "reached", position }, deadline: this.clock.now(), asked: true });
+      return;
+    }
+    if (!this.own.has(room)) return;
+    this.places.advance(room, position);
+    if (this.queues.size > 0) this.pump();
+    this.places.notify(this);
+  }
+
   /** Messages waiting, all rooms together (for tests and metrics). */
   get waitingCount(): number {
     let n = 0;
-    for (const queue of this.queues.values()) n += queue.length;
+    for (const queue of this.queues.values()) for (const waiting of queue) if (waiting.output.type !== "reached") n++;
     return n;
   }
 
@@ -275,7 +293,11 @@ export class CausalGate<T extends CausalItem> {
     this.places.notify(this);
   }
 
-  private pass(room: string, output: ReorderOutput<T>, unmet: Dependency[]): void {
+  private pass(room: string, output: Waiting<T>["output"], unmet: Dependency[]): void {
+    if (output.type === "reached") {
+      this.places.advance(room, output.position);
+      return;
+    }
     if (output.type === "deliver") {
       this.places.advance(room, output.item);
       this.options.release(room, { type: "deliver", item: output.item, unmet });

@@ -412,11 +412,14 @@ export class Subscription {
         return;
       case "watermark": {
         const buffer = this.buffers.get(e.value.room);
-        if (buffer)
+        if (buffer) {
           this.output(
             e.value.room,
             buffer.skipThrough({ epoch: e.value.epoch, sequence: e.value.sequence }, e.value.afterSequence),
           );
+          // What the filter removed counts as passed for messages that depend on it.
+          this.gate.reached(e.value.room, buffer.position);
+        }
         return;
       }
       case "reset": {
@@ -461,8 +464,10 @@ export class Subscription {
       if (this.buffers.get(room) !== buffer) return;
       this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
       // With a filter, the broker returned only matches: the rest of a fully covered range was filtered, not lost.
-      if (filter && !page.hasMore && page.epoch === missing.epoch && page.firstSequence <= missing.after + 1n)
+      if (filter && !page.hasMore && page.epoch === missing.epoch && page.firstSequence <= missing.after + 1n) {
         this.output(room, buffer.skipThrough({ epoch: missing.epoch, sequence: missing.before - 1n }));
+        this.gate.reached(room, buffer.position);
+      }
     } catch (error) {
       this.emit({ type: "warning", error: ConnectError.from(error) });
     } finally {
@@ -494,14 +499,15 @@ export class Subscription {
         const wanted = this.wanted.get(room);
         if (!buffer || !wanted || buffer.position.epoch !== wanted.epoch || buffer.position.sequence >= wanted.sequence) break;
         const from = buffer.position.sequence;
-        const page = await this.client.history(room, {
-          after: from,
-          before: wanted.sequence + 1n,
-          limit: 1000,
-          filter: this.filters.get(room),
-        });
+        const filter = this.filters.get(room);
+        const page = await this.client.history(room, { after: from, before: wanted.sequence + 1n, limit: 1000, filter });
         if (this.buffers.get(room) !== buffer) break;
         this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
+        // With a filter, a fully covered range holds nothing more for us: the dependency was filtered out, which counts as passed.
+        if (filter && !page.hasMore && page.epoch === wanted.epoch && page.firstSequence <= from + 1n) {
+          this.output(room, buffer.skipThrough({ epoch: wanted.epoch, sequence: wanted.sequence }));
+          this.gate.reached(room, buffer.position);
+        }
         this.scheduleGapFill(room);
         // No progress (nothing retained, a filter, another epoch): the wait bounds it.
         if (buffer.position.sequence === from || page.epoch !== wanted.epoch) break;

@@ -110,6 +110,21 @@ describe("causal gate", () => {
     ]);
   });
 
+  it("a dependency a filter removed counts as passed once the room's buffer moved past it, in the room's order", () => {
+    const { g, ids } = gate(["a", "b", "c"]);
+    g.push("a", [deliver(item("a", 1, [dep("b", 3)]))]);
+    assert.deepEqual(ids(), []);
+    g.reached("b", { epoch: "e", sequence: 3n }); // b#1..3 filtered out
+    assert.deepEqual(ids(), ["a#1"]);
+    g.push("b", [deliver(item("b", 4, [dep("c", 1)]))]);
+    g.reached("b", { epoch: "e", sequence: 6n }); // b#5..6 filtered out, but behind the waiting b#4
+    g.push("a", [deliver(item("a", 2, [dep("b", 6)]))]);
+    assert.deepEqual(ids(), ["a#1"], "b#6 is not passed while b#4 waits");
+    g.push("c", [deliver(item("c", 1))]);
+    assert.deepEqual(ids(), ["a#1", "c#1", "b#4", "a#2"]);
+    assert.equal(g.waitingCount, 0);
+  });
+
   it("a room left while something waits on it releases the waiting message unmarked", () => {
     const { g, out } = gate(["a", "b"]);
     g.push("a", [deliver(item("a", 1, [dep("b", 1)]))]);

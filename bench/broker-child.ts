@@ -45,8 +45,11 @@ async function benchEngine(): Promise<(options: EngineOptions) => Engine> {
   }
   return createMemoryEngine;
 }
+const settings = resolveSettings({}, process.env);
 const server = await startServer({
-  config: resolveSettings({}, process.env).broker,
+  config: settings.broker,
+  // SEQCAST_METRICS=off measures the broker without /metrics and its latency histograms.
+  metrics: settings.metrics,
   engine: await benchEngine(),
   // The bench's clients sign their tokens with BENCH_JWT_SECRET (see bench/run.ts).
   authenticate: await (async () => {

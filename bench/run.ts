@@ -22,8 +22,9 @@
  *
  * Environment (default in brackets):
  *   BENCH_SCENARIOS [fanout,ingest,idle,rooms]   which scenarios, comma-separated
- *   BENCH_SYSTEMS [seqcast,seqcast-causal,seqcast-sqlite,nats,jetstream,redis,floor]   which systems
- *       (seqcast = memory engine; floor = Node's floor, bench/floor-child.ts, fan-out only;
+ *   BENCH_SYSTEMS [seqcast,seqcast-causal,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
+ *       (seqcast = memory engine; seqcast-causal = memory engine, every publish with BENCH_CAUSAL_DEPS dependencies (fan-out only); seqcast-redis = redis engine, one node (fan-out only);
+ *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out only;
  *       idle runs seqcast and NATS, rooms seqcast and seqcast-sqlite)
  *   BENCH_OUT [bench/RESULTS.md]   report file; "-" = print only
  *   NATS_URL [127.0.0.1:4222] (JetStream must be enabled there)   REDIS_PORT [6379]

@@ -4,11 +4,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { BENCH_DIR, BENCH_JWT_SECRET, P, ROOT } from "./params.js";
 
-export type EngineName = "memory" | "sqlite";
+export type EngineName = "memory" | "sqlite" | "redis";
 
 export interface EventLoopTimes {
   idle: number;
@@ -45,13 +46,108 @@ export function seqcastRevision(): string {
 
 export function brokerVersion(engine: EngineName): string {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
-  const store = engine === "sqlite" ? "sqlite engine, WAL, synchronous=NORMAL, group commit" : "memory engine";
+  const store =
+    engine === "sqlite" ? "sqlite engine, WAL, synchronous=NORMAL, group commit" : engine === "redis" ? `redis engine on 127.0.0.1:${P.redisPort}` : "memory engine";
   return `seqcast ${pkg.version} at ${seqcastRevision()} (${store})`;
 }
 
 /** Starts a broker child; `env` adds SEQCAST_* settings for this broker only. */
 export function startBroker(engine: EngineName, env: Record<string, string> = {}): Promise<BrokerChild> {
   return startChild("broker-child.ts", engine, env, brokerVersion(engine));
+}
+
+/**
+ * `seqcast serve --engine redis --workers N` on one port (node:cluster: the
+ * primary hands connections to the workers in turn), under a fresh Redis key
+ * prefix. Measured as the whole process tree (primary and workers). It has
+ * no stdin protocol: no event-loop readings, no profiles.
+ */
+export async function startWorkers(workers: number): Promise<BrokerChild> {
+  const port = await freePort();
+  const prefix = `seqcast-bench:${process.pid}:${Date.now()}:`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SEQCAST_JWT_SECRET: BENCH_JWT_SECRET,
+    SEQCAST_PUBLISH_RATE: process.env.SEQCAST_PUBLISH_RATE ?? "0",
+  };
+  const args = [path.join(ROOT, "bin", "seqcast.js"), "serve", "--engine", "redis", "--workers", String(workers)];
+  args.push("--redis-url", `redis://127.0.0.1:${P.redisPort}`, "--redis-prefix", prefix, "--host", "127.0.0.1", "--port", String(port));
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env });
+  let output = "";
+  const keep = (chunk: string) => {
+    output += chunk;
+    if (output.length > 20_000) output = output.slice(-20_000);
+  };
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", keep);
+  child.stdout!.setEncoding("utf8");
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`seqcast serve --workers ${workers} did not listen within ${STARTUP_TIMEOUT_MS} ms:\n${output}`));
+    }, STARTUP_TIMEOUT_MS);
+    child.stdout!.on("data", (chunk: string) => {
+      keep(chunk);
+      if (/"msg":"seqcast listening"/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`seqcast serve --workers ${workers} exited (code ${code}) before listening:\n${output}`));
+    });
+  });
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
+  return {
+    child,
+    port,
+    pid: child.pid!,
+    url: `http://127.0.0.1:${port}`,
+    engine: "redis",
+    version: `seqcast ${pkg.version} at ${seqcastRevision()} (redis engine on 127.0.0.1:${P.redisPort}, ${workers} workers on one port)`,
+    eventLoop: async () => undefined,
+    profile: async () => undefined,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+      await dropRedisKeys(prefix);
+    },
+  };
+}
+
+/** Deletes what a bench broker left in Redis under its prefix. */
+export async function dropRedisKeys(prefix: string): Promise<void> {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis({ port: P.redisPort, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } catch {
+    /* Redis gone: nothing to clean */
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Node's floor: a bare gRPC-framed fan-out on node:http2 (bench/floor-child.ts), driven like the broker. */
@@ -70,6 +166,11 @@ async function startChild(script: string, engine: EngineName, env: Record<string
     ...env,
   };
   if (dataDir) childEnv.BENCH_DATA_DIR = dataDir;
+  const redisPrefix = engine === "redis" ? `seqcast-bench:${process.pid}:${Date.now()}:` : undefined;
+  if (redisPrefix) {
+    childEnv.BENCH_REDIS_PREFIX = redisPrefix;
+    childEnv.BENCH_REDIS_URL = `redis://127.0.0.1:${P.redisPort}`;
+  }
   const args = ["--import", "tsx"];
   if (P.cpuProfDir) {
     mkdirSync(P.cpuProfDir, { recursive: true });
@@ -116,6 +217,7 @@ async function startChild(script: string, engine: EngineName, env: Record<string
       clearTimeout(timer);
     }
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (redisPrefix) await dropRedisKeys(redisPrefix);
   };
   return new Promise<BrokerChild>((resolve, reject) => {
     let out = "";

@@ -4,7 +4,7 @@
  * took during a phase), and the pids and versions of the peer servers.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 
@@ -15,8 +15,41 @@ try {
   /* keep 100 */
 }
 
-export function rssBytes(pid: number | undefined): number | undefined {
+/**
+ * A process and its descendants (`seqcast serve --workers N` is a primary and
+ * N workers): a server's RSS and CPU are those of its whole tree.
+ */
+export function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, "utf8").trim();
+        if (children) pids.push(...children.split(" ").map(Number));
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+const sumOverTree = (pid: number | undefined, of: (pid: number) => number | undefined): number | undefined => {
   if (!pid) return undefined;
+  let total: number | undefined;
+  for (const p of processTree(pid)) {
+    const value = of(p);
+    if (value !== undefined) total = (total ?? 0) + value;
+  }
+  return total;
+};
+
+/** RSS of a server: of its process and its descendants. */
+export function rssBytes(pid: number | undefined): number | undefined {
+  return sumOverTree(pid, rssOfProcess);
+}
+
+function rssOfProcess(pid: number): number | undefined {
   try {
     const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match ? Number(match[1]) * 1024 : undefined;
@@ -27,9 +60,12 @@ export function rssBytes(pid: number | undefined): number | undefined {
 
 export const MiB = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
 
-/** User + system CPU seconds of a process (resolution: one clock tick, 10 ms). */
+/** User + system CPU seconds of a server's process and its descendants (resolution: one clock tick, 10 ms). */
 export function cpuSeconds(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
+  return sumOverTree(pid, cpuOfProcess);
+}
+
+function cpuOfProcess(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

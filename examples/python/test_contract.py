@@ -254,6 +254,19 @@ class ContractTest(unittest.TestCase):
             Subscription(alice.stub, ["bad room"])
         self.assert_code(grpc.StatusCode.INVALID_ARGUMENT, local.exception)
 
+    def test_errors_carry_the_brokers_reason_and_a_room_limit_is_not_retried(self) -> None:
+        alice = self.client("alice")
+        with self.assertRaises(SeqcastError) as caught:
+            alice.publish("no good", "x")
+        self.assertEqual(caught.exception.reason, "INVALID_ROOM")
+        # More rooms than a session may hold: RESOURCE_EXHAUSTED like a slow consumer,
+        # but reconnecting cannot help, so the subscription closes instead.
+        too_many = self.subscribe(alice, [self.room(f"r{i}") for i in range(1001)])
+        closed = self.closed_with(too_many)
+        self.assertEqual(closed.code, grpc.StatusCode.RESOURCE_EXHAUSTED, closed.reason)
+        self.assertEqual(closed.error_reason, "ROOM_LIMIT")
+        self.assertNotIn(State.RECONNECTING, [e.new for e in too_many.of_type(StateChanged)], "terminal, not retried")
+
     def test_a_missing_or_bad_token_is_unauthenticated(self) -> None:
         room = self.room("auth")
         for token in (None, "not-a-jwt", self.broker.tokens["alice"][:-4] + "AAAA"):

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type {
   Engine,
   EngineOptions,
@@ -17,7 +18,8 @@ import { FlushScheduler } from "./outbox.js";
 import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
-import { compileFilter, type MessageFilter } from "./filter.js";
+import { FilterCompiler, type MessageFilter } from "./filter.js";
+import { TimeSlice } from "./time-slice.js";
 import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
 import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
@@ -25,7 +27,10 @@ import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
-import { Session, type SessionCounters } from "./session.js";
+import { Session } from "./session.js";
+import { LatencyHistogram, newBrokerStats, type BrokerStats } from "./stats.js";
+import { silentLogger, type Logger } from "../log/logger.js";
+import { LogThrottle } from "../log/throttle.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateDependencies, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
@@ -35,6 +40,10 @@ export interface BrokerOptions {
   engine: (options: EngineOptions) => Engine;
   /** Time and timers (default: the system clock). */
   clock?: Clock;
+  /** Lifecycle events and errors (default: none). */
+  logger?: Logger;
+  /** Record publish latencies (latency.commit, latency.write) for metrics. */
+  measureLatency?: boolean;
 }
 
 export type { RoomRequest } from "./join-plan.js";
@@ -83,6 +92,8 @@ export class Broker {
   private readonly durableSessions = new Set<Session>();
   private readonly grace: PresenceGrace;
   private readonly index: RoomIndex;
+  /** Compiles filters within the configured limits, once per text. */
+  private readonly filters: FilterCompiler;
   private readonly clock: Clock;
   /** Writes every session's queued events once per event-loop turn. */
   readonly flusher = new FlushScheduler();
@@ -91,12 +102,36 @@ export class Broker {
   private closing = false;
   private readonly publishLimiter: RateLimiter;
   /** Observable counters (tests, metrics). */
-  readonly stats: SessionCounters = { filterErrors: 0, filtered: 0 };
+  readonly stats: BrokerStats = newBrokerStats();
+  /**
+   * With measureLatency: seconds from receiving a publish to its engine's
+   * commit (`commit`), and to the end of the flush that handed its fan-out
+   * to the subscribers' streams (`write`), once per message, not per
+   * subscriber.
+   */
+  readonly latency = { commit: new LatencyHistogram(), write: new LatencyHistogram() };
+  private readonly measureLatency: boolean;
+  /**
+   * When each message committed on this node since the last flush was
+   * received (performance.now()), for latency.write. A local engine fans a
+   * message out before its publish resolves, so by the next flush every
+   * entry has met its fan-out: the map is emptied at every flush (cheaper
+   * than a WeakMap, whose entries weigh on every garbage collection).
+   */
+  private readonly receivedAt = new Map<StoredMessage, number>();
+  /** Messages fanned out since the last flush, for latency.write. */
+  private fannedOut: StoredMessage[] = [];
+  private readonly log: Logger;
+  /** An engine outage fails every call: a few lines a second say so, the count is in stats.engineErrors. */
+  private readonly engineErrorLog = new LogThrottle(5, 1000);
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
     this.clock = options.clock ?? systemClock;
+    this.log = options.logger ?? silentLogger;
+    this.measureLatency = options.measureLatency ?? false;
+    if (this.measureLatency) this.flusher.afterFlush = () => this.recordWrites();
     // A turn's presence changes go out as batches before the turn's streams are written.
     this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
     this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id), this.clock);
@@ -105,6 +140,7 @@ export class Broker {
       (name) => this.engine.unwatch(name),
     );
     this.now = () => this.clock.now();
+    this.filters = FilterCompiler.of(this.config);
     this.engine = options.engine({
       retention: {
         historySize: this.config.historySize,
@@ -125,10 +161,38 @@ export class Broker {
     return this.sessions.size;
   }
 
+  /** Rooms and patterns held by at least one session of this node. */
+  get roomCount(): number {
+    return this.index.roomCount + this.index.patternCount;
+  }
+
+  /** Estimated bytes queued for every session and not yet handed to its stream (O(sessions): for scrapes). */
+  get queuedBytes(): number {
+    let bytes = 0;
+    for (const session of this.sessions.values()) bytes += session.pendingBytes;
+    return bytes;
+  }
+
   // ---- publishing -------------------------------------------------------
 
   async publish(identity: Identity, input: PublishInput): Promise<PublishResult> {
-    return this.callEngine(() => this.engine.publish(this.draftOf(identity, input)));
+    const started = performance.now();
+    let draft: MessageDraft;
+    try {
+      draft = this.draftOf(identity, input);
+    } catch (error) {
+      this.countRejected(error);
+      throw error;
+    }
+    let result: PublishResult;
+    try {
+      result = await this.callEngine(() => this.engine.publish(draft));
+    } catch (error) {
+      this.stats.published.failed++;
+      throw error;
+    }
+    this.committed(result, started, performance.now());
+    return result;
   }
 
   /**
@@ -140,6 +204,7 @@ export class Broker {
    * input order, exactly as with one publish() per message.
    */
   async publishMany(identity: Identity, inputs: PublishInput[]): Promise<Array<PublishResult | BrokerError>> {
+    const started = performance.now();
     const outcomes: Array<PublishResult | BrokerError> = new Array(inputs.length);
     const drafts: MessageDraft[] = [];
     const at: number[] = [];
@@ -149,16 +214,66 @@ export class Broker {
         at.push(i);
       } catch (error) {
         if (!(error instanceof BrokerError)) throw error;
+        this.countRejected(error);
         outcomes[i] = error;
       }
     }
     if (drafts.length > 0) {
-      const results = await this.callEngine(() =>
-        this.engine.publishBatch ? this.engine.publishBatch(drafts) : Promise.all(drafts.map((d) => this.engine.publish(d))),
-      );
-      for (let k = 0; k < results.length; k++) outcomes[at[k]!] = results[k]!;
+      let results: PublishResult[];
+      try {
+        results = await this.callEngine(() =>
+          this.engine.publishBatch ? this.engine.publishBatch(drafts) : Promise.all(drafts.map((d) => this.engine.publish(d))),
+        );
+      } catch (error) {
+        this.stats.published.failed += drafts.length;
+        throw error;
+      }
+      const now = performance.now();
+      for (let k = 0; k < results.length; k++) {
+        outcomes[at[k]!] = results[k]!;
+        this.committed(results[k]!, started, now);
+      }
     }
     return outcomes;
+  }
+
+  /** Counts a stored (or duplicate) publish and its latency to the commit. */
+  private committed(result: PublishResult, started: number, now: number): void {
+    if (result.duplicate) {
+      this.stats.published.duplicate++;
+      return;
+    }
+    this.stats.published.stored++;
+    if (!this.measureLatency) return;
+    this.latency.commit.observe((now - started) / 1000);
+    this.receivedAt.set(result.message, started);
+    this.flusher.wake();
+  }
+
+  private countRejected(error: unknown): void {
+    if (error instanceof BrokerError && error.reason === "RATE_LIMITED") this.stats.published.rateLimited++;
+    else this.stats.published.rejected++;
+  }
+
+  /**
+   * After a flush: every message fanned out before it was handed to its
+   * subscribers' streams then (a stream under backpressure writes later).
+   * Messages committed on this node are timed from their arrival; others
+   * (another node's, or the redis engine's, whose fan-out arrives through
+   * Redis as new objects) from their time stamp, to the millisecond.
+   */
+  private recordWrites(): void {
+    const messages = this.fannedOut;
+    if (messages.length === 0) return this.receivedAt.clear();
+    this.fannedOut = [];
+    const now = performance.now();
+    let wallNow: number | undefined;
+    for (const message of messages) {
+      const received = this.receivedAt.get(message);
+      if (received !== undefined) this.latency.write.observe((now - received) / 1000);
+      else this.latency.write.observe(Math.max(0, ((wallNow ??= Date.now()) - message.timeMs) / 1000));
+    }
+    this.receivedAt.clear();
   }
 
   /** Validates a publish (throws a BrokerError) and takes its rate-limit token: the draft the engine stores. */
@@ -194,6 +309,10 @@ export class Broker {
     if (event.type === "presence") return this.fanOutPresence(room, event, now);
     // The room's presence changes of this turn go first: one order per room.
     this.emitPresence(room);
+    if (this.measureLatency && event.type === "message") {
+      this.fannedOut.push(event.message);
+      this.flusher.wake();
+    }
     this.index.forEach(
       room,
       (session) => session.deliver(room, event, now),
@@ -272,6 +391,7 @@ export class Broker {
     );
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
+    this.log.debug({ session: session.id, user, device, ...(subscriber ? { subscriber } : {}) }, "session opened");
     // A reconnect inside the grace period takes the old session's presence over.
     const adopted = this.grace.takeOver(previousSessionId, user);
     if (adopted) {
@@ -307,7 +427,7 @@ export class Broker {
    */
   join(session: Session, requests: RoomRequest[]): Promise<void> {
     this.assertOpen();
-    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession);
+    const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession, this.filters);
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
       ...rooms.map((request) => this.joinRoom(session, request)),
@@ -356,6 +476,7 @@ export class Broker {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
     this.durableSessions.delete(session);
+    this.logClosed(session, linger);
     for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
     const presence = session.presenceRooms();
     const keep = linger && !this.closing && this.config.presenceGraceMs > 0 && presence.length > 0;
@@ -366,6 +487,15 @@ export class Broker {
       return;
     }
     this.grace.hold(session.id, session.presenceId, session.user, new Set([...presence, ...session.adopted]));
+  }
+
+  /** One line per session that ends; a slow consumer's cut-off is a warning (its client must resume). */
+  private logClosed(session: Session, linger: boolean): void {
+    const ended = session.error;
+    const fields = { session: session.id, user: session.user, rooms: session.rooms.size, ...(ended ? { reason: ended.reason } : {}) };
+    if (ended?.reason === "SLOW_CONSUMER")
+      this.log.warn({ ...fields, ...ended.metadata }, "slow consumer cut off");
+    else this.log.debug({ ...fields, ...(linger ? { gone: true } : {}) }, "session closed");
   }
 
   private async joinRoom(session: Session, request: PlannedRoom): Promise<void> {
@@ -407,9 +537,12 @@ export class Broker {
       // The replay flows at the stream's pace, page by page: a resume of more
       // messages than a session may queue must not make it a slow consumer.
       // Live events wait in `pending` meanwhile (bounded like the queue).
+      // A filtered replay gives the event loop back between slices of evaluations.
+      const slice = new TimeSlice();
       while (page && page.length > 0) {
         for (const message of page) {
           if (session.crowded) await session.roomToQueue();
+          if (membership.filter && slice.due()) await slice.yield();
           if (!stillJoined()) return;
           session.sendMessage(membership, message, this.now());
         }
@@ -535,7 +668,7 @@ export class Broker {
   async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
     validateRoom(input.room);
     checkRead(identity, input.room);
-    const filter = input.filter ? compileFilter(input.filter, "filter") : undefined;
+    const filter = input.filter ? this.filters.compile(input.filter, "filter") : undefined;
     if (input.limit > MAX_HISTORY_LIMIT)
       throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
     if (input.before !== 0n && input.before <= input.after + 1n)
@@ -600,6 +733,11 @@ export class Broker {
       return await call();
     } catch (error) {
       if (error instanceof BrokerError) throw error;
+      this.stats.engineErrors++;
+      const message = String((error as Error)?.message ?? error);
+      this.engineErrorLog.run((suppressed) =>
+        this.log.warn({ engine: this.engine.name, error: message, ...(suppressed ? { suppressed } : {}) }, "engine call failed"),
+      );
       throw new BrokerError("unavailable", `storage engine ${this.engine.name} failed: ${String((error as Error)?.message ?? error)}`, {
         reason: "ENGINE_UNAVAILABLE",
         cause: error,

@@ -49,6 +49,23 @@ export interface BrokerConfig {
    * still answers. 0 = no limit.
    */
   presenceEventsMax: number;
+  /**
+   * Limits of CEL filters (Subscribe, Join, GetHistory), checked before a
+   * filter runs (src/broker/filter-cost.ts); a filter over one is refused
+   * with INVALID_ARGUMENT (INVALID_FILTER, metadata `limit` = the setting).
+   */
+  /** Bytes of one filter expression (SEQCAST_FILTER_MAX_BYTES). */
+  filterMaxBytes: number;
+  /** Bytes of the distinct filters of one request (SEQCAST_FILTER_MAX_REQUEST_BYTES). */
+  filterMaxRequestBytes: number;
+  /** Depth of a filter's syntax tree and brackets (SEQCAST_FILTER_MAX_DEPTH). */
+  filterMaxDepth: number;
+  /** Comprehensions (all, exists, map, …) nested in each other (SEQCAST_FILTER_MAX_NESTING). */
+  filterMaxNesting: number;
+  /** Worst-case cost of one evaluation, ≈ µs (SEQCAST_FILTER_MAX_COST). */
+  filterMaxCost: number;
+  /** Bytes of the regular expression of matches() (SEQCAST_FILTER_MAX_REGEX_BYTES). */
+  filterMaxRegexBytes: number;
 }
 
 export const defaultBrokerConfig: BrokerConfig = {
@@ -68,4 +85,10 @@ export const defaultBrokerConfig: BrokerConfig = {
   pingIntervalMs: 10_000,
   deadTimeoutMs: 25_000,
   presenceEventsMax: 1000,
+  filterMaxBytes: 1024,
+  filterMaxRequestBytes: 8 * 1024,
+  filterMaxDepth: 32,
+  filterMaxNesting: 2,
+  filterMaxCost: 10_000,
+  filterMaxRegexBytes: 256,
 };

@@ -1,5 +1,6 @@
 import type { HistoryPage, HistoryQuery, Position, StoredMessage } from "../engine/engine.js";
 import type { MessageFilter } from "./filter.js";
+import { TimeSlice } from "./time-slice.js";
 
 /** Reads one page of a room's history (the engine, behind the broker's error mapping). */
 export type ReadHistory = (room: string, query: HistoryQuery) => Promise<HistoryPage>;
@@ -31,7 +32,10 @@ export async function nextReplayPage(read: ReadHistory, room: string, after: big
   return page.messages;
 }
 
-/** Pages through the range until `limit` messages matched or it is exhausted. */
+/**
+ * Pages through the range until `limit` messages matched or it is exhausted,
+ * giving the event loop back between slices of evaluations.
+ */
 export async function filteredPage(
   read: ReadHistory,
   room: string,
@@ -40,10 +44,12 @@ export async function filteredPage(
 ): Promise<HistoryPage> {
   const matched: StoredMessage[] = [];
   let { after, before } = query;
+  const slice = new TimeSlice();
   for (;;) {
     const page = await read(room, { after, before, limit: PAGE, direction: query.direction });
     const ordered = query.direction === "forward" ? page.messages : [...page.messages].reverse();
     for (let i = 0; i < ordered.length; i++) {
+      if (slice.due()) await slice.yield();
       if (filter(ordered[i]!) !== "match") continue;
       matched.push(ordered[i]!);
       if (matched.length === query.limit) {

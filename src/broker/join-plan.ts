@@ -1,6 +1,6 @@
 import type { Position } from "../engine/engine.js";
 import { BrokerError, invalidArgument } from "./errors.js";
-import { compileFilter, type MessageFilter } from "./filter.js";
+import type { FilterCompiler, MessageFilter } from "./filter.js";
 import { checkRead } from "./identity.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import type { Session } from "./session.js";
@@ -21,33 +21,32 @@ export type PlannedRoom = RoomRequest & { compiled?: MessageFilter };
 /**
  * Validates a Subscribe/Join request before anything changes, so a bad one
  * is rejected (synchronously) as a whole: room names and patterns, read
- * permission, filters, positions, the per-session room limit. Returns what
- * the session does not hold yet.
+ * permission, positions, the per-session room limit, then filters (the
+ * costly part, so a request over the cheap limits compiles nothing).
+ * Returns what the session does not hold yet.
  */
 export function planJoin(
   session: Session,
   requests: RoomRequest[],
   maxRooms: number,
+  filters: FilterCompiler,
 ): { rooms: PlannedRoom[]; patterns: Map<string, MessageFilter | undefined> } {
-  const rooms = new Map<string, PlannedRoom>();
-  const patterns = new Map<string, MessageFilter | undefined>();
+  const rooms = new Map<string, PlannedRoom & { index: number }>();
+  const patterns = new Map<string, number>();
   requests.forEach((request, i) => {
-    const filter = () => (request.filter ? compileFilter(request.filter, `rooms[${i}].filter`) : undefined);
     if (isPattern(request.room)) {
       const problem = patternError(request.room);
       if (problem) throw invalidArgument(`rooms[${i}].room: "${request.room.slice(0, 128)}" ${problem}`, "INVALID_ROOM", { field: `rooms[${i}].room` });
       if (request.since)
         throw invalidArgument(`rooms[${i}].since: a pattern takes no position; resume its rooms by name`, "INVALID_POSITION", { field: `rooms[${i}].since` });
-      const compiled = filter();
-      if (!session.patterns.has(request.room)) patterns.set(request.room, compiled);
+      if (!session.patterns.has(request.room)) patterns.set(request.room, i);
       return;
     }
     validateRoom(request.room, `rooms[${i}].room`);
     checkRead(session.identity, request.room);
-    const compiled = filter();
     if (request.since && request.since.epoch === "" && request.since.sequence !== 0n)
       throw invalidArgument(`rooms[${i}].since: a sequence needs the epoch it belongs to`, "INVALID_POSITION", { field: `rooms[${i}].since` });
-    if (!session.rooms.has(request.room)) rooms.set(request.room, { ...request, compiled });
+    if (!session.rooms.has(request.room)) rooms.set(request.room, { ...request, index: i });
   });
   if (session.rooms.size + session.patterns.size + rooms.size + patterns.size > maxRooms)
     throw new BrokerError(
@@ -55,5 +54,14 @@ export function planJoin(
       `a session may hold at most ${maxRooms} rooms (holds ${session.rooms.size}, asked for ${rooms.size} more); leave rooms first`,
       { reason: "ROOM_LIMIT", metadata: { limit: String(maxRooms) } },
     );
-  return { rooms: [...rooms.values()], patterns };
+  filters.checkRequest(
+    requests.flatMap((r) => (r.filter ? [r.filter] : [])),
+    "rooms",
+  );
+  // Every filter is checked, also one of a room held already (compiled once per text).
+  const compiled = requests.map((r, i) => (r.filter ? filters.compile(r.filter, `rooms[${i}].filter`) : undefined));
+  return {
+    rooms: [...rooms.values()].map(({ index, ...room }) => ({ ...room, compiled: compiled[index] })),
+    patterns: new Map([...patterns].map(([pattern, i]) => [pattern, compiled[i]])),
+  };
 }

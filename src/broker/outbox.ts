@@ -38,6 +38,8 @@ export class FlushScheduler {
 
   /** Runs first in every flush: what queues events at the end of a turn (presence batches). */
   beforeFlush: (() => void) | undefined;
+  /** Runs last in every flush, once the turn's events were handed to the streams (latency metrics). */
+  afterFlush: (() => void) | undefined;
 
   schedule(session: Flushable): void {
     this.dirty.push(session);
@@ -58,5 +60,6 @@ export class FlushScheduler {
     const dirty = this.dirty;
     this.dirty = [];
     for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
+    this.afterFlush?.();
   };
 }

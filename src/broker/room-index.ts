@@ -63,6 +63,16 @@ export class RoomIndex {
     return this.rooms.get(room)?.sessions.size ?? 0;
   }
 
+  /** Rooms held by name by at least one session of this node. */
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** Patterns held by at least one session of this node. */
+  get patternCount(): number {
+    return this.patterns.size;
+  }
+
   private mapOf(name: string): Map<string, Listeners> {
     return isPattern(name) ? this.patterns : this.rooms;
   }

@@ -4,6 +4,7 @@ import type { EventSink, FlushScheduler } from "./outbox.js";
 import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
 import type { PresenceChangesEvent } from "./presence-batches.js";
+import type { BrokerStats } from "./stats.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -52,12 +53,6 @@ export interface RoomMembership {
   presenceFrom?: number;
 }
 
-/** Counters shared by every session of a broker. */
-export interface SessionCounters {
-  filterErrors: number;
-  filtered: number;
-}
-
 /** Unacknowledged deliveries remembered per room; older ones are still replayed from history on resume. */
 const MAX_UNACKED_PER_ROOM = 10_000;
 
@@ -72,6 +67,8 @@ export class Session {
   private queue: SessionEvent[] = [];
   /** Estimated bytes of the queued events. */
   private queuedBytes = 0;
+  /** Message events in the queue, counted once per flush as sent (or as dropped). */
+  private queuedMessages = 0;
   private sink: EventSink | undefined;
   /** In the scheduler's list for the next flush. */
   private scheduled = false;
@@ -102,7 +99,8 @@ export class Session {
     nowMs: number,
     /** "user/name" of a durable subscriber, or undefined. */
     readonly durableKey: string | undefined,
-    private readonly counters: SessionCounters,
+    /** The broker's counters, shared by every session. */
+    private readonly counters: BrokerStats,
     private readonly scheduler: FlushScheduler,
   ) {
     this.user = identity.user;
@@ -122,11 +120,12 @@ export class Session {
     if (this.ended) return;
     const bytes = eventBytes(event);
     if (this.queue.length >= this.limits.events || this.queuedBytes + bytes > this.limits.bytes) {
-      this.end(slowConsumer(this.queue.length, this.queuedBytes), false);
+      this.cutOff(slowConsumer(this.queue.length, this.queuedBytes));
       return;
     }
     this.queue.push(event);
     this.queuedBytes += bytes;
+    if (event.type === "message") this.queuedMessages++;
     this.lastActivityMs = nowMs;
     if (!this.scheduled && !this.paused && this.sink) {
       this.scheduled = true;
@@ -148,7 +147,7 @@ export class Session {
   flush(): void {
     this.scheduled = false;
     if (!this.sink || this.paused || this.sinkEnded || this.queue.length === 0) return;
-    const events = this.drain();
+    const events = this.take();
     this.paused = !this.sink.write(events);
     if (!this.paused) this.wakeProducers();
   }
@@ -229,7 +228,7 @@ export class Session {
     if (!membership) return;
     if (membership.joining) {
       // Parked while the room's replay runs; a replay the stream cannot follow while the room is busy is a slow consumer too.
-      if (membership.pending.length >= this.limits.events) return this.end(slowConsumer(this.queue.length, this.queuedBytes, "while catching up"), false);
+      if (membership.pending.length >= this.limits.events) return this.cutOff(slowConsumer(this.queue.length, this.queuedBytes, "while catching up"));
       membership.pending.push(event);
       return;
     }
@@ -338,9 +337,19 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     this.endError = error;
-    if (!drain) this.drain();
+    if (!drain) {
+      this.counters.dropped += this.queuedMessages;
+      this.drain();
+    }
     if (this.sink) this.finish();
     this.wakeProducers();
+  }
+
+  /** A slow consumer is not fed its backlog: it ends now, without what it has queued. */
+  private cutOff(error: BrokerError): void {
+    if (this.ended) return;
+    this.counters.slowConsumers++;
+    this.end(error, false);
   }
 
   /** Hands what is left (a draining end) and the end to the sink, once. */
@@ -348,7 +357,7 @@ export class Session {
     if (this.sinkEnded || !this.sink) return;
     this.sinkEnded = true;
     // Shutdown drains even a paused stream: the transport buffers the rest before its trailers.
-    if (this.queue.length > 0) this.sink.write(this.drain());
+    if (this.queue.length > 0) this.sink.write(this.take());
     this.sink.end(this.endError);
   }
 
@@ -357,7 +366,14 @@ export class Session {
     const events = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
+    this.queuedMessages = 0;
     return events;
+  }
+
+  /** Takes every queued event for the sink, counting its messages as sent. */
+  private take(): SessionEvent[] {
+    this.counters.sent += this.queuedMessages;
+    return this.drain();
   }
 
   /** How the session ended: undefined while live or after a clean end. */

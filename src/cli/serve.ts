@@ -15,6 +15,7 @@ import { parseArgsError, UsageError } from "./usage-error.js";
 import { reportListening, runWorkers, workerCount } from "./workers.js";
 import { createWebPage, DEV_TOKEN_TTL_MS } from "../server/web.js";
 import { mintToken } from "../tokens/mint.js";
+import { createLogger, setRootLogger } from "../log/logger.js";
 
 const HELP = `seqcast serve: start a broker on one port (gRPC, Connect, gRPC-Web)
 
@@ -85,6 +86,8 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     console.log(HELP);
     return 0;
   }
+  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  setRootLogger(logger);
   const usesDataDir = settings.engine === "sqlite" || (!env[SECRET_ENV] && !settings.jwtPublicKey && !settings.jwtJwks);
   if (usesDataDir) checkDataDir(settings.dataDir);
   // Tokens: the secret, a public key or JWKS, else a secret the broker keeps in its data directory.
@@ -108,7 +111,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   // Several processes on one port: this one only supervises (see workers.ts).
   const workers = workerCount(settings.workers);
   if (workers > 1 && cluster.isPrimary) {
-    return runWorkers(workers, { engine: settings.engine, ...engineLocation(settings), config: settings.broker });
+    return runWorkers(workers, { engine: settings.engine, ...engineLocation(settings), config: settings.broker }, logger);
   }
   const web = createWebPage({
     devLogin: settings.devLogin && secret ? (user) => mintToken(secret, { user, ttlMs: DEV_TOKEN_TTL_MS }) : undefined,
@@ -122,6 +125,8 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       host: settings.host,
       authenticate: (header) => auth.authenticate(header),
       web,
+      metrics: settings.metrics,
+      logger,
     });
   } catch (error) {
     if (error instanceof DatabaseLockedError) throw new UsageError(error.message);
@@ -129,7 +134,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   }
   const engine = server.broker.engine;
   const logStatus = ({ status, reason }: { status: string; reason: string }) =>
-    console.log(JSON.stringify({ msg: `engine ${status}`, engine: engine.name, reason }));
+    (status === "ok" ? logger.info.bind(logger) : logger.warn.bind(logger))({ engine: engine.name, reason }, `engine ${status}`);
   const offStatus = engine.onStatusChange?.(logStatus);
   const listening = {
     url: server.url,
@@ -138,12 +143,13 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     ...engineLocation(settings),
     ...(web.built ? { page: `${server.url}/` } : {}),
     ...(settings.devLogin ? { devLogin: true } : {}),
+    ...(settings.metrics ? { metrics: `${server.url}/metrics` } : {}),
     config: settings.broker,
   };
-  if (cluster.isWorker) reportListening(listening);
-  else console.log(JSON.stringify({ msg: "seqcast listening", ...listening }));
+  if (cluster.isWorker) reportListening(listening, logger);
+  else logger.info(listening, "seqcast listening");
   if (!web.built && !cluster.isWorker)
-    console.log(JSON.stringify({ msg: `seqcast chat page not built (no ${web.dir}index.html): run 'npm run build:web'; serving the API only` }));
+    logger.warn({ dir: web.dir }, `seqcast chat page not built (no ${web.dir}index.html): run 'npm run build:web'; serving the API only`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -155,14 +161,14 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       }
       if (stopping) return;
       stopping = true;
-      console.log(JSON.stringify({ msg: "seqcast shutting down", signal, ...(cluster.isWorker ? { pid: process.pid } : {}) }));
+      logger.info({ signal }, "seqcast shutting down");
       offStatus?.();
       server.close().then(resolve, resolve);
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
-  console.log(JSON.stringify({ msg: "seqcast stopped", ...(cluster.isWorker ? { pid: process.pid } : {}) }));
+  logger.info("seqcast stopped");
   // A worker's channel to its primary would keep it alive.
   if (cluster.isWorker) process.disconnect?.();
   return 0;

@@ -1,4 +1,5 @@
 import { defaultBrokerConfig, type BrokerConfig } from "../broker/config.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger.js";
 import {
   formatBytes,
   formatDuration,
@@ -15,6 +16,12 @@ function parsePositiveDuration(text: string, what: string): number {
   const ms = parseDuration(text, what);
   if (ms <= 0) throw new Error(`${what}: "${text}" must be longer than 0`);
   return ms;
+}
+
+function parsePositiveBytes(text: string, what: string): number {
+  const bytes = parseBytes(text, what);
+  if (bytes <= 0) throw new Error(`${what}: "${text}" must be more than 0 bytes`);
+  return bytes;
 }
 
 function parseRedisUrl(text: string, what: string): string {
@@ -58,6 +65,10 @@ export interface ServeSettings {
   workers: number;
   /** The chat page may ask the broker for a token for any user name (development only). */
   devLogin: boolean;
+  /** GET /metrics (Prometheus) on the broker's port. */
+  metrics: boolean;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
   broker: BrokerConfig;
 }
 
@@ -125,6 +136,12 @@ export const SETTINGS: readonly Setting<unknown>[] = [
   setting({ flag: "dead-timeout", env: "SEQCAST_DEAD_TIMEOUT", value: "D", defaultText: formatDuration(d.deadTimeoutMs), help: "a connection answering no PING this long is closed", parse: parseDuration, set: broker("deadTimeoutMs") }),
   setting({ flag: "presence-events-max", env: "SEQCAST_PRESENCE_EVENTS_MAX", value: "N", defaultText: String(d.presenceEventsMax), help: "rooms with more members than this (per node) get no presence events; GetPresence still answers (0 = no limit)", parse: parseNonNegativeInt, set: broker("presenceEventsMax") }),
   setting({ flag: "presence-grace", env: "SEQCAST_PRESENCE_GRACE", value: "D", defaultText: formatDuration(d.presenceGraceMs), help: "presence of a session that vanished is kept this long for a reconnect", parse: parseDuration, set: broker("presenceGraceMs") }),
+  setting({ flag: "filter-max-bytes", env: "SEQCAST_FILTER_MAX_BYTES", value: "B", defaultText: formatBytes(d.filterMaxBytes), help: "max size of one CEL filter expression", parse: parsePositiveBytes, set: broker("filterMaxBytes") }),
+  setting({ flag: "filter-max-request-bytes", env: "SEQCAST_FILTER_MAX_REQUEST_BYTES", value: "B", defaultText: formatBytes(d.filterMaxRequestBytes), help: "max size of the distinct filters of one Subscribe or Join request (identical filters count once)", parse: parsePositiveBytes, set: broker("filterMaxRequestBytes") }),
+  setting({ flag: "filter-max-depth", env: "SEQCAST_FILTER_MAX_DEPTH", value: "N", defaultText: String(d.filterMaxDepth), help: "max depth of a filter's brackets and syntax tree", parse: parsePositiveInt, set: broker("filterMaxDepth") }),
+  setting({ flag: "filter-max-nesting", env: "SEQCAST_FILTER_MAX_NESTING", value: "N", defaultText: String(d.filterMaxNesting), help: "max comprehensions (all, exists, exists_one, map, filter) nested in each other in a filter (0 = none allowed)", parse: parseNonNegativeInt, set: broker("filterMaxNesting") }),
+  setting({ flag: "filter-max-cost", env: "SEQCAST_FILTER_MAX_COST", value: "N", defaultText: String(d.filterMaxCost), help: "max worst-case cost of one filter evaluation (units of about 1µs, estimated before it runs from the largest message --max-message-bytes allows)", parse: parsePositiveInt, set: broker("filterMaxCost") }),
+  setting({ flag: "filter-max-regex-bytes", env: "SEQCAST_FILTER_MAX_REGEX_BYTES", value: "B", defaultText: formatBytes(d.filterMaxRegexBytes), help: "max size of the regular expression (a string literal) of matches() in a filter", parse: parsePositiveBytes, set: broker("filterMaxRegexBytes") }),
   setting({ flag: "jwt-public-key", env: "SEQCAST_JWT_PUBLIC_KEY", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with this PEM public key instead of the HS256 secret", parse: (t) => t, set: (s, v) => (s.jwtPublicKey = v) }),
   setting({ flag: "jwt-jwks", env: "SEQCAST_JWT_JWKS", value: "FILE", defaultText: "", help: "verify RS256/ES256 tokens with the keys of this JWKS file instead", parse: (t) => t, set: (s, v) => (s.jwtJwks = v) }),
   setting({
@@ -135,6 +152,33 @@ export const SETTINGS: readonly Setting<unknown>[] = [
     help: "development only: the chat page signs anyone in by name (POST /dev/token mints a 1-hour token with the HS256 secret); without it the page asks for a token",
     parse: parseSwitch,
     set: (s, v) => (s.devLogin = v),
+  }),
+  setting({
+    flag: "metrics",
+    env: "SEQCAST_METRICS",
+    value: "on|off",
+    defaultText: "on",
+    help: "Prometheus metrics at GET /metrics on the broker's port (see Operations)",
+    parse: parseSwitch,
+    set: (s, v) => (s.metrics = v),
+  }),
+  setting<LogLevel>({
+    flag: "log-level",
+    env: "SEQCAST_LOG_LEVEL",
+    value: "L",
+    defaultText: "info",
+    help: `least severe log events written: ${LOG_LEVELS.join(", ")} (debug adds a line per session opened and closed)`,
+    parse: parseChoice(LOG_LEVELS),
+    set: (s, v) => (s.logLevel = v),
+  }),
+  setting<LogFormat>({
+    flag: "log-format",
+    env: "SEQCAST_LOG_FORMAT",
+    value: "F",
+    defaultText: "auto",
+    help: "json (one JSON object per line), pretty (one readable line per event) or auto (pretty when stdout is a terminal, else json)",
+    parse: parseChoice(LOG_FORMATS),
+    set: (s, v) => (s.logFormat = v),
   }),
 ];
 

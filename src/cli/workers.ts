@@ -1,5 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
+import type { Logger } from "../log/logger.js";
 
 /**
  * `seqcast serve --workers N`: one machine, every core. The primary process
@@ -19,8 +20,8 @@ interface Listening {
 }
 
 /** In a worker: tells the primary this node listens. */
-export function reportListening(listening: Listening & Record<string, unknown>): void {
-  console.log(JSON.stringify({ msg: "seqcast worker listening", pid: process.pid, url: listening.url }));
+export function reportListening(listening: Listening & Record<string, unknown>, logger: Logger): void {
+  logger.info({ url: listening.url }, "seqcast worker listening");
   process.send?.({ type: "seqcast:listening", listening });
 }
 
@@ -28,7 +29,7 @@ export function reportListening(listening: Listening & Record<string, unknown>):
 const RESTART_DELAY_MS = 500;
 
 /** In the primary: runs `count` workers until SIGINT/SIGTERM; resolves with the exit code. */
-export function runWorkers(count: number, description: Record<string, unknown>): Promise<number> {
+export function runWorkers(count: number, description: Record<string, unknown>, logger: Logger): Promise<number> {
   return new Promise<number>((resolve) => {
     const started = new Map<Worker, number>();
     const ready = new Set<Worker>();
@@ -44,15 +45,15 @@ export function runWorkers(count: number, description: Record<string, unknown>):
         ready.add(worker);
         if (announced || ready.size < count) return;
         announced = true;
-        console.log(
-          JSON.stringify({
-            msg: "seqcast listening",
+        logger.info(
+          {
             url: message.listening.url,
             port: message.listening.port,
             workers: count,
             pids: [...ready].map((w) => w.process.pid),
             ...description,
-          }),
+          },
+          "seqcast listening",
         );
       });
     };
@@ -65,14 +66,14 @@ export function runWorkers(count: number, description: Record<string, unknown>):
       }
       stopping = true;
       exitCode = code;
-      console.log(JSON.stringify({ msg: "seqcast shutting down", signal, workers: started.size }));
+      logger.info({ signal, workers: started.size }, "seqcast shutting down");
       for (const worker of started.keys()) worker.process.kill("SIGTERM");
       if (started.size === 0) finish();
     };
     const finish = () => {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      console.log(JSON.stringify({ msg: "seqcast stopped" }));
+      logger.info("seqcast stopped");
       resolve(exitCode);
     };
     const onSignal = (signal: NodeJS.Signals) => stop(signal);
@@ -88,7 +89,8 @@ export function runWorkers(count: number, description: Record<string, unknown>):
         if (started.size === 0) finish();
         return;
       }
-      console.log(JSON.stringify({ msg: "seqcast worker exited", pid: worker.process.pid, code, signal, uptimeMs: Date.now() - since }));
+      // Expected on a crash (the worker is replaced), so a warning without a stack: the worker logged its own error.
+      logger.warn({ worker: worker.process.pid, code, signal, uptimeMs: Date.now() - since }, "seqcast worker exited");
       if (!listened) {
         // It could not start (a bad setting, the port taken): the others would fail alike.
         stop("worker failed", typeof code === "number" && code !== 0 ? code : 1);

@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 type OutgoingDetail = NonNullable<ConstructorParameters<typeof ConnectError>[3]>[number];
 import { BrokerError, type ErrorCode, type ErrorReason } from "../broker/errors.js";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/es/google/rpc/error_details_pb.js";
+import { rootLogger } from "../log/logger.js";
 
 /** ErrorInfo.domain of every seqcast error (proto/seqcast/v1/errors.proto). */
 export const ERROR_DOMAIN = "seqcast.v1";
@@ -62,6 +63,7 @@ export function toConnectError(error: unknown): ConnectError {
   }
   if (error instanceof BrokerError)
     return new ConnectError(error.message, CODES[error.code], undefined, errorDetails(error.reason, error.metadata, error.retryAfterMs), error);
-  console.error("seqcast: internal error:", error);
+  // A bug: the one log line that carries a stack trace.
+  rootLogger().error({ err: error }, "internal error");
   return new ConnectError("internal error", Code.Internal, undefined, errorDetails("INTERNAL"), error);
 }

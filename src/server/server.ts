@@ -18,6 +18,10 @@ import { registerHealth, type HealthState } from "./health.js";
 import { IDENTITY, pubSubService } from "./pubsub-service.js";
 import { registerReflection } from "./reflection.js";
 import type { WebPage } from "./web.js";
+import { BrokerError } from "../broker/errors.js";
+import { silentLogger, type Logger } from "../log/logger.js";
+import { LogThrottle } from "../log/throttle.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 
 /** Verifies the `authorization` header of a call; throws BrokerError("unauthenticated") otherwise. */
 export type Authenticate = (authorization: string | null) => Promise<Identity>;
@@ -34,12 +38,18 @@ export interface ServerOptions {
   clock?: Clock;
   /** The chat page and its dev login (src/server/web.ts); asked first, for every request. */
   web?: WebPage;
+  /** GET /metrics (Prometheus) on the same port (default true). */
+  metrics?: boolean;
+  /** Lifecycle events and errors of the broker and its connections (default: none). */
+  logger?: Logger;
 }
 
 export interface RunningServer {
   readonly port: number;
   readonly url: string;
   readonly broker: Broker;
+  /** The metrics served at /metrics, unless turned off. */
+  readonly metrics: Metrics | undefined;
   /**
    * Graceful shutdown: health turns NOT_SERVING, every Subscribe stream ends
    * with UNAVAILABLE after its sessions' presence leaves are sent, then the
@@ -66,13 +76,28 @@ const MIN_READ_MAX_BYTES = 4 * 1024 * 1024;
  * TLS (h2c, prior knowledge) and HTTP/1.1 (Connect and gRPC-Web only).
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const broker = new Broker({ config: options.config, engine: options.engine, clock: options.clock });
+  const logger = options.logger ?? silentLogger;
+  const withMetrics = options.metrics ?? true;
+  const broker = new Broker({ config: options.config, engine: options.engine, clock: options.clock, logger, measureLatency: withMetrics });
+  const connections = new Connections();
+  const metrics = withMetrics ? createMetrics(broker, connections) : undefined;
+  // Anyone can send a bad token as often as they like: count every one, log a few a second.
+  const authLog = new LogThrottle(10, 1000);
+  const verify: Authenticate = (header) =>
+    options.authenticate(header).catch((error: unknown) => {
+      const reason = error instanceof BrokerError ? error.reason : "INTERNAL";
+      metrics?.authFailure(reason);
+      authLog.run((suppressed) =>
+        logger.info({ reason, error: (error as Error)?.message, ...(suppressed ? { suppressed } : {}) }, "authentication failed"),
+      );
+      throw error;
+    });
   let health: HealthState | undefined;
   // One place decides who is calling, for every protocol and every RPC of the service.
   const authenticate: Interceptor = (next) => async (request) => {
     if (request.service.typeName !== PubSubService.typeName) return next(request);
     try {
-      request.contextValues.set(IDENTITY, await options.authenticate(request.header.get("authorization")));
+      request.contextValues.set(IDENTITY, await verify(request.header.get("authorization")));
       return await next(request);
     } catch (error) {
       throw toConnectError(error);
@@ -106,22 +131,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Node's plaintext HTTP/2 server has no HTTP/1.1 fallback (allowHTTP1 needs
   // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
   // connection to the right server.
-  const connections = new Connections();
   // gRPC's hot calls go to the lean writer on the HTTP/2 stream itself;
   // everything else gets Node's compatibility request/response objects and
   // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
-  const fastPath = createGrpcFastPath({ broker, authenticate: options.authenticate, readMaxBytes });
+  const fastPath = createGrpcFastPath({ broker, authenticate: verify, readMaxBytes });
   const h2 = http2.createServer();
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     connections.trackStream(stream);
     if (fastPath(stream, headers)) return;
     const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
     const response = new http2.Http2ServerResponse(stream);
-    if (!options.web?.handle(request, response)) handler(request, response);
+    if (!metrics?.handle(request, response) && !options.web?.handle(request, response)) handler(request, response);
   });
   const h1 = http.createServer((request, response) => {
     connections.trackRequest(response);
-    if (!options.web?.handle(request, response)) handler(request, response);
+    if (!metrics?.handle(request, response) && !options.web?.handle(request, response)) handler(request, response);
   });
   const server = net.createServer({ noDelay: true }, (socket) => {
     let head = Buffer.alloc(0);
@@ -175,6 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     broker,
+    metrics,
     close() {
       closing ??= (async () => {
         keepalive.close();

@@ -11,7 +11,7 @@ import { describe, expect, test, testToken } from "../support/fixtures.js";
 
 const PYTHON = "/usr/bin/python3";
 const PYTHON_DIR = fileURLToPath(new URL("../../examples/python/", import.meta.url));
-const SUITES = ["test_reorder_buffer", "test_contract", "test_chat"];
+const SUITES = ["test_reorder_buffer", "test_errors", "test_contract", "test_chat"];
 
 /** Why the Python suite cannot run on this machine, or undefined when it can. */
 function whyNoPython(): string | undefined {

@@ -11,7 +11,7 @@ import grpc
 from .connection import open_channel
 from .errors import SeqcastError
 from .reorder_buffer import Position
-from .retry import Backoff, backoff_delay, is_retryable
+from .retry import Backoff, is_retryable_error, retry_delay
 from .stubs import pubsub_pb2, pubsub_pb2_grpc
 from .subscription import Subscription
 
@@ -67,9 +67,10 @@ class SeqcastClient:
                 return self.stub.Publish(request, timeout=self._timeout)
             except grpc.RpcError as error:
                 attempt += 1
-                if not is_retryable(error.code()) or attempt >= self._publish_attempts:
+                if not is_retryable_error(error) or attempt >= self._publish_attempts:
                     raise SeqcastError.from_rpc(error) from None
-            if self._closing.wait(backoff_delay(attempt, self._backoff)):
+                delay = retry_delay(error, attempt, self._backoff)
+            if self._closing.wait(delay):
                 raise SeqcastError(grpc.StatusCode.CANCELLED, "client closed")
 
     def history(self, room: str, *, after: int = 0, before: int = 0, limit: int = 0,

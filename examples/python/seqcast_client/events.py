@@ -34,6 +34,8 @@ class StateChanged:
     reason: str
     # The failure that caused the change (None for a session start or close()).
     code: Optional[grpc.StatusCode] = None
+    # The broker's machine-readable reason of that failure (e.g. "ROOM_LIMIT"), if it gave one.
+    error_reason: Optional[str] = None
 
 
 @dataclass(frozen=True)

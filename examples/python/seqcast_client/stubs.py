@@ -15,11 +15,11 @@ if _GEN not in sys.path:
 
 try:
     import grpc  # noqa: F401  (checked here so every entry point fails the same clear way)
-    from seqcast.v1 import pubsub_pb2, pubsub_pb2_grpc, types_pb2
+    from seqcast.v1 import errors_pb2, pubsub_pb2, pubsub_pb2_grpc, types_pb2
 except ImportError as error:  # pragma: no cover - depends on the machine
     raise ImportError(
         f"{error}: the seqcast Python client needs grpcio and protobuf "
         "(Debian/Ubuntu: apt-get install python3-grpcio python3-protobuf)"
     ) from error
 
-__all__ = ["pubsub_pb2", "pubsub_pb2_grpc", "types_pb2"]
+__all__ = ["errors_pb2", "pubsub_pb2", "pubsub_pb2_grpc", "types_pb2"]

@@ -23,6 +23,7 @@ from .errors import SeqcastError
 from .events import (Delivered, Event, PresenceChanged, PresenceKind, RoomReset, State, StateChanged, Subscribed,
                      TransientError, Unsubscribed)
 from .reorder_buffer import Deliver, Output, Position, ReorderBuffer
+from .errors import error_details
 from .retry import Backoff, backoff_delay, is_retryable
 from .rooms import validate_room
 from .stubs import pubsub_pb2, pubsub_pb2_grpc, types_pb2
@@ -215,8 +216,12 @@ class Subscription:
                             watchdog.arm(event.session_started.heartbeat_interval_ms / 1000)
                         self._handle(event)
                 code, details = grpc.StatusCode.UNAVAILABLE, "the broker ended the stream"
+                broker_reason: Optional[str] = None
+                wait_at_least = 0.0
             except grpc.RpcError as error:
                 code, details = error.code(), error.details() or ""
+                said = error_details(error)
+                broker_reason, wait_at_least = said.reason, said.retry_after or 0.0
             finally:
                 watchdog.stop()
             with self._lock:
@@ -226,13 +231,15 @@ class Subscription:
                     return
                 if watchdog.fired:
                     # Our own cancel of a silent stream: a dead connection, retried like any other.
-                    code, details = grpc.StatusCode.UNAVAILABLE, "no heartbeat from the broker"
-                if not is_retryable(code):
+                    code, details, broker_reason = grpc.StatusCode.UNAVAILABLE, "no heartbeat from the broker", None
+                # The broker's reason decides: a room limit is RESOURCE_EXHAUSTED like a
+                # slow consumer, but reconnecting would be refused the same way forever.
+                if not is_retryable(code, broker_reason):
                     self._closed.set()
-                    self._set_state(State.CLOSED, f"{code.name}: {details}", code)
+                    self._set_state(State.CLOSED, f"{code.name}: {details}", code, broker_reason)
                     return
-                self._set_state(State.RECONNECTING, f"{code.name}: {details}", code)
-            self._closed.wait(backoff_delay(attempt, self._backoff))
+                self._set_state(State.RECONNECTING, f"{code.name}: {details}", code, broker_reason)
+            self._closed.wait(max(backoff_delay(attempt, self._backoff), wait_at_least))
             attempt += 1
 
     def _room_subscription(self, room: str) -> pubsub_pb2.RoomSubscription:
@@ -360,12 +367,13 @@ class Subscription:
             else:
                 self._emit(RoomReset(room, out.reason, out.position, out.skipped))
 
-    def _set_state(self, new: State, reason: str, code: Optional[grpc.StatusCode] = None) -> None:
+    def _set_state(self, new: State, reason: str, code: Optional[grpc.StatusCode] = None,
+                   error_reason: Optional[str] = None) -> None:
         old = self._state
         if old is new:
             return
         self._state = new
-        self._emit(StateChanged(old, new, reason, code))
+        self._emit(StateChanged(old, new, reason, code, error_reason))
 
     def _presence(self, presence: pubsub_pb2.PresenceEvent) -> None:
         name = _PRESENCE_KINDS.get(presence.kind)

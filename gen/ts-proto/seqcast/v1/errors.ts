@@ -41,8 +41,11 @@ export enum ErrorReason {
    */
   ERROR_REASON_MESSAGE_TOO_LARGE = 3,
   /**
-   * ERROR_REASON_INVALID_FILTER - INVALID_ARGUMENT: a CEL filter does not compile or uses an unknown
-   * variable (metadata: field).
+   * ERROR_REASON_INVALID_FILTER - INVALID_ARGUMENT: a CEL filter does not compile, uses an unknown
+   * variable, or exceeds a limit checked before it runs: its size, depth,
+   * comprehension nesting, regular expression or worst-case cost, or the
+   * filter bytes of one request (metadata: field; for a limit also `limit`,
+   * the broker setting exceeded, e.g. "filter-max-cost", and `max`, its value).
    */
   ERROR_REASON_INVALID_FILTER = 4,
   /**

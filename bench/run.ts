@@ -22,8 +22,8 @@
  *
  * Environment (default in brackets):
  *   BENCH_SCENARIOS [fanout,ingest,idle,rooms]   which scenarios, comma-separated
- *   BENCH_SYSTEMS [seqcast,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
- *       (seqcast = memory engine; seqcast-redis = redis engine, one node (fan-out only);
+ *   BENCH_SYSTEMS [seqcast,seqcast-causal,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
+ *       (seqcast = memory engine; seqcast-causal = memory engine, every publish with BENCH_CAUSAL_DEPS dependencies (fan-out only); seqcast-redis = redis engine, one node (fan-out only);
  *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out only;
  *       idle runs seqcast and NATS, rooms seqcast and seqcast-sqlite)
  *   BENCH_OUT [bench/RESULTS.md]   report file; "-" = print only
@@ -36,6 +36,8 @@
  *     BENCH_MESSAGES_SEQCAST [20000], BENCH_MESSAGES_NATS [40000], BENCH_MESSAGES_REDIS [40000]
  *   BENCH_RATE [200]  BENCH_RATE_HIGH [1000] (0 = skip)  BENCH_SECONDS [5] (each paced phase)
  *   BENCH_SEQCAST_PUBLISH [stream]   stream (PublishStream) or unary (Publish calls)
+ *   BENCH_CAUSAL_DEPS [8]   dependencies per publish of the seqcast-causal row (causal metadata on;
+ *       its targets: flat-out delivered msg/s and paced broker CPU within 5% of seqcast's)
  *   BENCH_PROFILE [1]   0 = no profiled paced phase (seqcast memory)
  *   BENCH_PROFILE_PACED [a temp dir]   where the .cpuprofile of that phase goes
  *   BENCH_PROFILE_BEFORE [bench/profiles/paced-before-487241d.md]   the "before" summary

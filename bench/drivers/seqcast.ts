@@ -33,6 +33,8 @@ class SeqcastSender {
   constructor(
     url: string,
     readonly mode: "stream" | "unary",
+    /** Encoded causal dependencies attached to every publish (bench/lib/causal.ts), or none. */
+    private readonly dependencies?: Uint8Array,
   ) {
     this.connection = connect(url);
     if (mode === "unary") return;
@@ -52,11 +54,11 @@ class SeqcastSender {
     const stream = this.stream;
     if (!stream)
       return Promise.all(
-        messages.map(async (m) => onAck(await publishUnary(this.connection, TOKEN, m.room, m.payload, `b${this.sent++}`))),
+        messages.map(async (m) => onAck(await publishUnary(this.connection, TOKEN, m.room, m.payload, `b${this.sent++}`, this.dependencies))),
       ).then(() => undefined);
     return new Promise((resolve) => {
       this.owed.push({ acked: 0, n: messages.length, onAck, resolve });
-      stream.publish(messages.map((m) => ({ ...m, clientMessageId: `b${this.sent++}` })));
+      stream.publish(messages.map((m) => ({ ...m, clientMessageId: `b${this.sent++}`, dependencies: this.dependencies })));
     });
   }
 
@@ -179,9 +181,10 @@ export class SeqcastFanout implements FanoutDriver {
     private readonly broker: BrokerChild,
     readonly name: string,
     mode: "stream" | "unary",
+    dependencies?: Uint8Array,
   ) {
     this.version = broker.version;
-    this.sender = new SeqcastSender(broker.url, mode);
+    this.sender = new SeqcastSender(broker.url, mode, dependencies);
     this.publishMode =
       mode === "stream"
         ? "PublishStream, one message per request, each acknowledged by its result"

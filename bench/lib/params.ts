@@ -47,7 +47,7 @@ function envIntList(name: string, fallback: number[]): number[] {
 
 export const SCENARIOS = ["fanout", "ingest", "idle", "rooms"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
-export const SYSTEMS = ["seqcast", "seqcast-sqlite", "seqcast-redis", "seqcast-redis-2w", "nats", "jetstream", "redis", "floor"] as const;
+export const SYSTEMS = ["seqcast", "seqcast-causal", "seqcast-sqlite", "seqcast-redis", "seqcast-redis-2w", "nats", "jetstream", "redis", "floor"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 const window = envInt("BENCH_WINDOW", 128);
@@ -74,6 +74,8 @@ export const P = {
   rateHigh: envInt("BENCH_RATE_HIGH", 1_000, 0),
   seconds: envInt("BENCH_SECONDS", 5),
   seqcastPublish: envChoice("BENCH_SEQCAST_PUBLISH", ["stream", "unary"] as const, "stream"),
+  /** Dependencies per publish of the seqcast-causal fan-out row (bench/lib/causal.ts). */
+  causalDependencies: envInt("BENCH_CAUSAL_DEPS", 8, 0),
   profile: envInt("BENCH_PROFILE", 1, 0) > 0,
   profileDir: process.env.BENCH_PROFILE_PACED,
   cpuProfDir: process.env.BENCH_CPU_PROF,

@@ -30,6 +30,7 @@ import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { FanoutTracker, type PhaseSpec, type Violation } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
 import { summarizeProfileFile, type ProfileResult } from "../lib/profile.js";
+import { encodedDependencies } from "../lib/causal.js";
 
 const PHASE_TIMEOUT_MS = 60_000;
 
@@ -213,6 +214,7 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
 
 const SYSTEMS: Array<{ system: SystemName; label: string }> = [
   { system: "seqcast", label: "seqcast" },
+  { system: "seqcast-causal", label: "seqcast-causal" },
   { system: "seqcast-sqlite", label: "seqcast-sqlite" },
   { system: "seqcast-redis", label: "seqcast-redis" },
   { system: "seqcast-redis-2w", label: "seqcast-redis ×2 workers" },
@@ -235,7 +237,10 @@ export async function fanoutScenario(): Promise<Section> {
         log(`${label}: child pid ${broker.pid} on port ${broker.port} (${broker.version})`);
         const profileFile = profileDir && system === "seqcast" ? path.join(profileDir, "seqcast-paced.cpuprofile") : undefined;
         // The floor speaks PublishStream only.
-        results.push(await runSystem(new SeqcastFanout(broker, label, system === "floor" ? "stream" : P.seqcastPublish), P.messages.seqcast, profileFile));
+        const dependencies = system === "seqcast-causal" ? encodedDependencies(P.causalDependencies) : undefined;
+        results.push(
+          await runSystem(new SeqcastFanout(broker, label, system === "floor" ? "stream" : P.seqcastPublish, dependencies), P.messages.seqcast, profileFile),
+        );
       } catch (error) {
         log(`${label}: SKIPPED — ${describe(error)}`);
         results.push(skipped(label, `broker did not start (${describe(error).split("\n")[0]})`));
@@ -329,6 +334,12 @@ function section(results: SystemResult[]): Section {
       "fire-and-forget publishes on the same publisher; latency = receive time − send time (performance.now() in the payload) of every delivery at every subscriber. " +
       "broker CPU = CPU time of the server process / phase wall time (% of one core): in a paced phase every system does the same work, so it compares CPU per delivery.",
     "- broker RSS: peak VmRSS of the server process during the run.",
+    ...(has("seqcast-causal")
+      ? [
+          `- *seqcast-causal*: seqcast (memory engine) with causal metadata on: every publish carries ${P.causalDependencies} dependencies ` +
+            "(BENCH_CAUSAL_DEPS; 8 is the most the SDK attaches by default), which the broker validates, stores and sends with every delivery.",
+        ]
+      : []),
     ...(has("floor")
       ? [
           "- *node:http2 floor* (bench/floor-child.ts): Node's floor for this scenario, a bare gRPC-framed fan-out on node:http2 in its own process, driven by the same lean client: " +
@@ -372,6 +383,7 @@ function section(results: SystemResult[]): Section {
   );
 
   const seqcast = ran.find((r) => r.system === "seqcast");
+  const causal = ran.find((r) => r.system === "seqcast-causal");
   const nats = ran.find((r) => r.system === "NATS");
   const vsNats = (what: string) => (nats ? `seqcast ${what} / NATS's` : `${what} (NATS skipped)`);
   const targets: Target[] = [
@@ -423,6 +435,28 @@ function section(results: SystemResult[]): Section {
         ((seqcast?.flatCpu?.benchLoop ?? 0) >= 90 ? "; seqcast's number is bench-bound" : ""),
       noise: noiseOf(seqcast?.flatCpu?.otherCores, nats?.flatCpu?.otherCores),
     },
+    ...(causal
+      ? [
+          {
+            name: `Flat out: seqcast-causal (${P.causalDependencies} dependencies per message) delivered msg/s / seqcast's`,
+            measured: ratio(causal.deliveredPerSec, seqcast?.deliveredPerSec),
+            limit: 0.95,
+            kind: "min" as const,
+            unit: "×" as const,
+            note: `${fmtInt(causal.deliveredPerSec)} vs ${fmtInt(seqcast?.deliveredPerSec)}`,
+            noise: noiseOf(causal.flatCpu?.otherCores, seqcast?.flatCpu?.otherCores),
+          },
+          {
+            name: `Paced ${P.rateHigh} msg/s × ${P.subscribers} subs: seqcast-causal broker CPU / seqcast's`,
+            measured: ratio(causal.pacedHigh?.cpu.server, seqcast?.pacedHigh?.cpu.server),
+            limit: 1.05,
+            kind: "max" as const,
+            unit: "×" as const,
+            note: `${fmtPct(causal.pacedHigh?.cpu.server)} vs ${fmtPct(seqcast?.pacedHigh?.cpu.server)}`,
+            noise: noiseOf(causal.pacedHigh?.cpu.otherCores, seqcast?.pacedHigh?.cpu.otherCores),
+          },
+        ]
+      : []),
   ];
   const redisOne = ran.find((r) => r.system === "seqcast-redis");
   const redisTwo = ran.find((r) => r.system === "seqcast-redis ×2 workers");

@@ -11,6 +11,7 @@ import type {
   PublishResult,
   RoomEvent,
   StoredMessage,
+  Dependency,
 } from "../engine/engine.js";
 import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
@@ -33,7 +34,7 @@ import { silentLogger, type Logger } from "../log/logger.js";
 import { LogThrottle } from "../log/throttle.js";
 import { UserQuotas } from "./user-quotas.js";
 import { isPattern, patternError } from "../names/patterns.js";
-import { isInbox, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
+import { isInbox, validateDependencies, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -55,6 +56,8 @@ export interface PublishInput {
   payload: Uint8Array;
   attributes: Record<string, string>;
   clientMessageId: string;
+  /** Causal dependencies (at most MAX_DEPENDENCIES); stored with the message, never waited for. */
+  dependencies?: readonly Dependency[];
 }
 
 export interface HistoryInput {
@@ -291,6 +294,7 @@ export class Broker {
     checkPublish(identity, input.room);
     validateMessageBody(input, this.config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
+    const dependencies = validateDependencies(input.dependencies);
     const now = this.now();
     this.quotas.touch(identity, [input.room], now);
     const wait = this.publishLimiter.take(identity.user, now);
@@ -308,6 +312,7 @@ export class Broker {
       attributes: input.attributes,
       timeMs: now,
       clientMessageId: input.clientMessageId,
+      dependencies,
     };
   }
 

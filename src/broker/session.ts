@@ -456,6 +456,8 @@ function eventBytes(event: SessionEvent): number {
     const m = event.message;
     bytes = 96 + m.room.length + m.sender.length + m.content.length * 3 + m.payload.length + m.clientMessageId.length;
     for (const key in m.attributes) bytes += key.length + m.attributes[key]!.length * 3 + 4;
+    // Causal dependencies: room, epoch, sequence and their tags each.
+    if (m.dependencies) for (const d of m.dependencies) bytes += d.room.length + d.epoch.length + 16;
     messageBytes.set(m, bytes);
   }
   return bytes;

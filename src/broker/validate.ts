@@ -1,5 +1,6 @@
 import { invalidArgument } from "./errors.js";
 import { roomNameError, userNameError } from "../names/rooms.js";
+import type { Dependency } from "../engine/engine.js";
 
 /**
  * Input validation. Every check throws a BrokerError whose message names the
@@ -47,4 +48,36 @@ export function validateMessageBody(body: MessageBody, maxBytes: number): void {
       limit_bytes: String(maxBytes),
       size_bytes: String(size),
     });
+}
+
+/** At most this many causal dependencies per message (PublishRequest.dependencies). */
+export const MAX_DEPENDENCIES = 16;
+const MAX_EPOCH_BYTES = 64;
+
+/**
+ * A publish's causal dependencies: well-formed and bounded, nothing more.
+ * The broker does not check that they exist (they may be trimmed, in a room
+ * the publisher cannot read, or on another node's not yet visible write) and
+ * never waits for them; subscribers' SDKs do the ordering. Returns plain
+ * copies, undefined for none.
+ */
+export function validateDependencies(dependencies: readonly Dependency[] | undefined): Dependency[] | undefined {
+  if (!dependencies || dependencies.length === 0) return undefined;
+  if (dependencies.length > MAX_DEPENDENCIES)
+    throw invalidArgument(`dependencies: ${dependencies.length} given, at most ${MAX_DEPENDENCIES} allowed`, "INVALID_REQUEST", {
+      field: "dependencies",
+    });
+  return dependencies.map((d, i) => {
+    const field = `dependencies[${i}]`;
+    const problem = roomNameError(d.room);
+    if (problem) throw invalidArgument(`${field}.room: ${problem}`, "INVALID_REQUEST", { field: `${field}.room` });
+    const epochBytes = Buffer.byteLength(d.epoch, "utf8");
+    if (epochBytes === 0 || epochBytes > MAX_EPOCH_BYTES)
+      throw invalidArgument(`${field}.epoch: must be 1-${MAX_EPOCH_BYTES} bytes (the epoch of the message depended on)`, "INVALID_REQUEST", {
+        field: `${field}.epoch`,
+      });
+    if (d.sequence < 1n)
+      throw invalidArgument(`${field}.sequence: must be at least 1`, "INVALID_REQUEST", { field: `${field}.sequence` });
+    return { room: d.room, epoch: d.epoch, sequence: d.sequence };
+  });
 }

@@ -96,12 +96,27 @@ const USER_COLOURS = ["34", "32", "35", "36", "33", "94"];
  * `14:05 [12] bob: hi` (current room), `14:05 [random#3] bob: hi` (another
  * joined room), `14:05 [dm] bob: hi` (a private message).
  */
-export function messageLine(message: Message, where: "current" | "other" | "dm", paint: Paint, now = new Date()): string {
+/**
+ * `late`: the message was released after the SDK's causal wait while these
+ * dependencies (earlier messages it follows) had not arrived; the line says
+ * so. A message that merely waited for them looks like any other.
+ */
+export function messageLine(
+  message: Message,
+  where: "current" | "other" | "dm",
+  paint: Paint,
+  now = new Date(),
+  late?: ReadonlyArray<{ room: string; sequence: bigint }>,
+): string {
   const time = paint.dim(clock(message.time ? timestampDate(message.time) : now, now));
   const tag = where === "dm" ? paint.magenta("[dm]") : paint.dim(`[${where === "current" ? "" : `${message.room}#`}${message.sequence}]`);
   const body =
     message.content.length > 0 || message.payload.length === 0
       ? printable(message.content)
       : `<${plural(message.payload.length, "byte")} of payload>`;
-  return `${time} ${tag} ${paint.user(printable(message.sender))}: ${body}`;
+  // A dependency in the message's own room is only ever an explicit reply (the SDK's automatic ones skip it).
+  const reply = message.dependencies.find((d) => d.room === message.room);
+  const re = reply ? paint.dim(`(re #${reply.sequence}) `) : "";
+  const mark = late && late.length > 0 ? ` ${paint.yellow(`(shown before ${late.map((d) => `${printable(d.room)}#${d.sequence}`).join(", ")}, which did not arrive in time)`)}` : "";
+  return `${time} ${tag} ${paint.user(printable(message.sender))}: ${re}${body}${mark}`;
 }

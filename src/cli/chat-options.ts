@@ -25,6 +25,9 @@ export const COMMANDS = `Commands:
   /rooms                list joined rooms, marking the current one
   /history [room] [N]   the last N messages of a room, oldest first (default: current room, 20)
   /who [room]           who is present in a room (default: current room)
+  /reply <seq> <text>   answer message <seq> of the current room: shown as (re #seq), and
+                        after it for everyone; a message shown before something it follows
+                        (which did not arrive in time) says so
   /dm <user> <text>     a private message to a user (also: @user text); ones sent to you
                         while you were away arrive when you are back (per --device)
   /away, /back          set your presence to away or back online (idle 5 min = away)

@@ -145,8 +145,8 @@ class ChatApp {
     }
   }
 
-  private formatMessage(room: string, message: Message): string {
-    return messageLine(message, isInbox(room) ? "dm" : room === this.current ? "current" : "other", this.paint);
+  private formatMessage(room: string, message: Message, late?: ReadonlyArray<{ room: string; sequence: bigint }>): string {
+    return messageLine(message, isInbox(room) ? "dm" : room === this.current ? "current" : "other", this.paint, undefined, late);
   }
 
   private later(ms: number, run: () => void): void {
@@ -186,7 +186,7 @@ class ChatApp {
         for (const message of event.messages) this.print(this.formatMessage(event.room, message));
         return;
       case "message":
-        this.print(this.formatMessage(event.room, event.message));
+        this.print(this.formatMessage(event.room, event.message, event.unmetDependencies));
         return;
       case "reset":
         this.print(
@@ -231,8 +231,8 @@ class ChatApp {
 
   /** The inbox's own stream: private messages, and its failures (its state follows the main one's). */
   private onInboxEvent(event: SubscriptionEvent): void {
-    if (event.type === "message" || event.type === "backlog")
-      for (const message of event.type === "message" ? [event.message] : event.messages) this.print(this.formatMessage(message.room, message));
+    if (event.type === "message") this.print(this.formatMessage(event.room, event.message, event.unmetDependencies));
+    else if (event.type === "backlog") for (const message of event.messages) this.print(this.formatMessage(message.room, message));
     else if (event.type === "warning") this.print(errorLine(event.error));
     else if (event.type === "state" && event.to === SubscriptionState.Closed && event.error && !this.stopping)
       this.print(`! private messages: ${errorLine(event.error).slice(2)}`);
@@ -287,6 +287,11 @@ class ChatApp {
       case "who":
         if (args.length > 1) return this.print("! usage: /who [room]");
         return this.who(args[0]);
+      case "reply": {
+        const match = /^\/reply\s+#?(\d+)\s+(.+)$/.exec(line.trim());
+        if (!match) return this.print("! usage: /reply <seq> <text> (answers message <seq> of the current room)");
+        return this.reply(BigInt(match[1]!), match[2]!);
+      }
       case "dm": {
         const match = /^\/dm\s+(\S+)\s+(.+)$/.exec(line.trim());
         if (!match) return this.print("! usage: /dm <user> <text>");
@@ -317,6 +322,21 @@ class ChatApp {
     if (!room) return this.print("! join a room first: /join <room>");
     // Nothing printed on success: our message shows when it comes back on the stream, in order.
     await this.track(this.client.publish(room, content), `~ pending: ${printable(content)} (not acknowledged by the broker yet)`);
+  }
+
+  /**
+   * A message that answers message `sequence` of the current room: the SDK
+   * adds it as a causal dependency, so everyone sees the question before the
+   * answer, and the line shows `(re #N)`.
+   */
+  private async reply(sequence: bigint, content: string): Promise<void> {
+    const room = this.current;
+    if (!room) return this.print("! join a room first: /join <room>");
+    const position = this.subscription.positions().get(room);
+    if (!position || position.epoch === "" || sequence < 1n || sequence > position.sequence)
+      return this.print(`! /reply: ${room} has no message #${sequence} yet (nothing was sent)`);
+    const replyTo = { room, epoch: position.epoch, sequence };
+    await this.track(this.client.publish(room, content, { replyTo }), `~ pending: ${printable(content)} (not acknowledged by the broker yet)`);
   }
 
   /** A private message: stored in the recipient's inbox, shown to every device of theirs. */

@@ -6,6 +6,11 @@ import { withToken, type TokenSource } from "./auth.js";
 import { newClientMessageId, PublishQueue } from "./publish-queue.js";
 import { StreamPublisher } from "./stream-publisher.js";
 import { defaultBackoff, type BackoffPolicy, type RetryContext } from "./retry.js";
+import { CausalContext, DEFAULT_CAUSAL_ROOMS } from "./causal-context.js";
+import { CausalPlaces } from "./causal-gate.js";
+
+/** The broker's bound on PublishRequest.dependencies (proto/seqcast/v1/pubsub.proto). */
+const MAX_DEPENDENCIES = 16;
 
 /**
  * What every SeqcastClient needs, whatever the runtime. The transport comes
@@ -35,6 +40,13 @@ export interface SeqcastClientOptions {
   maxPublishAttempts?: number;
   /** Backoff between publish retries. */
   publishBackoff?: BackoffPolicy;
+  /**
+   * Causal metadata: each publish depends on the last message this client
+   * received or published in each of this many most recently active rooms
+   * (default 8, at most 15; 0 = none). See causal-context.ts for why that is
+   * transitively complete within the bound.
+   */
+  causalRooms?: number;
 }
 
 export interface PublishOptions {
@@ -42,6 +54,8 @@ export interface PublishOptions {
   attributes?: Record<string, string>;
   /** Identifies the message for deduplication of retries; a random one is used if unset. */
   clientMessageId?: string;
+  /** The message this one answers: one more causal dependency (subscribers holding its room see it first). */
+  replyTo?: { room: string; epoch: string; sequence: bigint };
 }
 
 export interface PublishResult {
@@ -86,9 +100,16 @@ export class SeqcastClient {
   readonly rpc: Client<typeof PubSubService>;
   private readonly queues = new Map<string, PublishQueue<PublishResult>>();
   private readonly options: SeqcastClientOptions;
+  /** What this client had seen, for the causal dependencies of its publishes; subscriptions report deliveries here. */
+  readonly causal: CausalContext;
+  /** Rooms held and delivered by all of this client's subscriptions: their causal gates wait on each other's rooms. */
+  readonly causalPlaces = new CausalPlaces();
 
   constructor(options: SeqcastClientOptions) {
     this.options = options;
+    const causalRooms = options.causalRooms ?? DEFAULT_CAUSAL_ROOMS;
+    if (!(causalRooms >= 0 && causalRooms < MAX_DEPENDENCIES)) throw new RangeError(`causalRooms: ${causalRooms}, 0-${MAX_DEPENDENCIES - 1} allowed`);
+    this.causal = new CausalContext(causalRooms);
     this.retryContext = { tokenRefreshable: typeof options.token === "function" };
     this.rpc = createClient(PubSubService, withToken(options.transport, options.token));
     if (options.publishVia === "stream") this.streamPublisher = new StreamPublisher(this.rpc);
@@ -106,7 +127,8 @@ export class SeqcastClient {
    */
   publish(room: string, content: string, options: PublishOptions = {}): Promise<PublishResult> {
     const clientMessageId = options.clientMessageId ?? newClientMessageId();
-    const request = { room, content, payload: options.payload, attributes: options.attributes, clientMessageId };
+    const dependencies = this.causal.dependenciesFor(room, options.replyTo);
+    const request = { room, content, payload: options.payload, attributes: options.attributes, clientMessageId, dependencies };
     let queue = this.queues.get(room);
     if (!queue) {
       queue = new PublishQueue<PublishResult>({
@@ -119,12 +141,14 @@ export class SeqcastClient {
     }
     const result = queue.push(async () => {
       const response = this.streamPublisher ? await this.streamPublisher.send(request) : await this.rpc.publish(request);
-      return {
+      const published = {
         id: response.id,
         epoch: response.position?.epoch ?? "",
         sequence: response.position?.sequence ?? 0n,
         duplicate: response.duplicate,
       };
+      this.causal.observe(room, published.epoch, published.sequence);
+      return published;
     });
     // Idle rooms do not keep a queue around.
     const forget = () => {

@@ -13,6 +13,9 @@ export type {
 export { Subscription, SubscriptionState } from "./subscription.js";
 export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription.js";
 export { ReorderBuffer } from "./reorder-buffer.js";
+export { CausalGate, CausalPlaces, systemGateClock } from "./causal-gate.js";
+export type { CausalGateOptions, CausalItem, Dependency, GateClock, GateRelease } from "./causal-gate.js";
+export { CausalContext, DEFAULT_CAUSAL_ROOMS } from "./causal-context.js";
 export type { BufferPosition, HistoryFill, ReorderOutput, ResetReason, Sequenced } from "./reorder-buffer.js";
 export { backoffDelay, defaultBackoff, errorReason, isRetryable, retryAfterMs, retryDelay } from "./retry.js";
 export type { BackoffPolicy } from "./retry.js";

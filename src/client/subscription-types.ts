@@ -3,6 +3,7 @@ import { PresenceEventKind } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { Message, PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import type { ResetReason } from "./reorder-buffer.js";
 import type { BackoffPolicy } from "./retry.js";
+import type { GateClock } from "./causal-gate.js";
 
 // What a Subscription tells its application, and how it is configured.
 
@@ -34,7 +35,19 @@ export type SubscriptionEvent =
     }
   /** The room's last messages before its first subscription (option `backlog`), oldest first, ahead of its live ones. */
   | { type: "backlog"; room: string; messages: Message[] }
-  | { type: "message"; room: string; message: Message }
+  | {
+      type: "message";
+      room: string;
+      message: Message;
+      /**
+       * Set only when the message was released after the causal wait
+       * (option `causalWaitMs`) while these of its dependencies, in rooms
+       * this subscription holds, were still undelivered (trimmed, cleared,
+       * or too slow). A message that waited and got its dependencies has no
+       * such mark: it simply comes after them.
+       */
+      unmetDependencies?: Array<{ room: string; epoch: string; sequence: bigint }>;
+    }
   | {
       type: "reset";
       room: string;
@@ -93,6 +106,16 @@ export interface SubscriptionOptions {
    * order, without waiting for the ones it removed.
    */
   filters?: Record<string, string>;
+  /**
+   * Causal order across rooms: a message carrying dependencies
+   * (Message.dependencies) in rooms this subscription holds is delivered
+   * after them, fetching them from history if their room's stream lags;
+   * after this long (ms, default 5000) it is delivered anyway, marked with
+   * `unmetDependencies`. Dependencies in rooms not held are ignored.
+   */
+  causalWaitMs?: number;
+  /** Time for the causal wait (tests move it); default the system clock. */
+  causalClock?: GateClock;
 }
 
 export const PRESENCE_KINDS: Partial<Record<PresenceEventKind, "join" | "leave" | "update">> = {

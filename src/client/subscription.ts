@@ -6,6 +6,7 @@ import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
 import { AckBatcher, type AckPosition } from "./ack-batcher.js";
 import { PresenceView } from "./presence-view.js";
 import { BacklogGate } from "./backlog-gate.js";
+import { CausalGate, type Dependency, type GateRelease } from "./causal-gate.js";
 import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
 import { unref, type Timer } from "./timers.js";
 import {
@@ -20,6 +21,9 @@ export { SubscriptionState } from "./subscription-types.js";
 export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription-types.js";
 import { roomNameError } from "../names/rooms.js";
 import { isPattern, matchesPattern, patternError } from "../names/patterns.js";
+
+/** How long a message waits for its causal dependencies by default (ms). */
+const DEFAULT_CAUSAL_WAIT_MS = 5000;
 
 /** GetHistory returns at most this many messages per call. */
 const MAX_BACKLOG = 1000;
@@ -56,6 +60,11 @@ export class Subscription {
   private readonly backlogs = new BacklogGate<ReorderOutput<Message>>();
   private userValue: string | undefined;
   private idleTimer: Timer | undefined;
+  /** Between the rooms' ordered outputs and the application: causal order across rooms (causal-gate.ts). */
+  private readonly gate: CausalGate<Message>;
+  /** Per room, the furthest dependency the gate waits for that the room's stream has not brought (see needDependency). */
+  private readonly wanted = new Map<string, Dependency>();
+  private readonly fetchingDependencies = new Set<string>();
 
   constructor(
     private readonly client: SeqcastClient,
@@ -63,10 +72,22 @@ export class Subscription {
     private readonly options: SubscriptionOptions,
   ) {
     this.acks = new AckBatcher(options.ackIntervalMs ?? 50, (acks) => this.sendAcks(acks));
+    this.gate = new CausalGate<Message>({
+      maxWaitMs: options.causalWaitMs ?? DEFAULT_CAUSAL_WAIT_MS,
+      clock: options.causalClock,
+      places: client.causalPlaces,
+      need: (dependency) => this.needDependency(dependency),
+      release: (room, output) => this.release(room, output),
+    });
     for (const room of rooms) this.rooms.add(room);
     for (const [room, filter] of Object.entries(options.filters ?? {})) this.filters.set(room, filter);
-    for (const [room, position] of Object.entries(options.since ?? {}))
-      this.buffers.set(room, new ReorderBuffer<Message>(position));
+    for (const [room, position] of Object.entries(options.since ?? {})) this.addBuffer(room, position);
+  }
+
+  /** A room's reorder buffer, starting after `position`; the causal gate counts everything up to it as passed. */
+  private addBuffer(room: string, position: { epoch: string; sequence: bigint }): void {
+    this.buffers.set(room, new ReorderBuffer<Message>(position));
+    this.gate.track(room, position);
   }
 
   get state(): SubscriptionState {
@@ -156,8 +177,14 @@ export class Subscription {
     this.buffers.delete(room);
     this.present.forget(room);
     this.backlogs.drop(room);
+    this.gate.forget(room);
     // Leaving a pattern forgets the rooms it alone brought in.
-    if (isPattern(room)) for (const held of [...this.buffers.keys()]) if (!this.holds(held)) this.buffers.delete(held);
+    if (isPattern(room))
+      for (const held of [...this.buffers.keys()])
+        if (!this.holds(held)) {
+          this.buffers.delete(held);
+          this.gate.forget(held);
+        }
     clearTimeout(this.gapTimers.get(room));
     this.gapTimers.delete(room);
     const sessionId = this.sessionIdValue;
@@ -249,6 +276,7 @@ export class Subscription {
     this.stream?.abort();
     for (const timer of this.gapTimers.values()) clearTimeout(timer);
     clearTimeout(this.watchdog);
+    this.gate.close();
     await this.running;
   }
 
@@ -350,7 +378,7 @@ export class Subscription {
         // fills whatever the outage hid from history (a loss is reported).
         if (buffer && pattern) return;
         // A first subscription starts where the replay (if any) starts, else live.
-        if (!buffer) this.buffers.set(room, new ReorderBuffer<Message>(recovered && resumedFrom ? resumedFrom : position));
+        if (!buffer) this.addBuffer(room, recovered && resumedFrom ? resumedFrom : position);
         // The broker's list replaces ours: after a reconnect it is all that is true.
         if (!pattern) this.present.reset(room, e.value.present);
         this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered, present: this.present.list(room) });
@@ -384,11 +412,14 @@ export class Subscription {
         return;
       case "watermark": {
         const buffer = this.buffers.get(e.value.room);
-        if (buffer)
+        if (buffer) {
           this.output(
             e.value.room,
             buffer.skipThrough({ epoch: e.value.epoch, sequence: e.value.sequence }, e.value.afterSequence),
           );
+          // What the filter removed counts as passed for messages that depend on it.
+          this.gate.reached(e.value.room, buffer.position);
+        }
         return;
       }
       case "reset": {
@@ -433,14 +464,60 @@ export class Subscription {
       if (this.buffers.get(room) !== buffer) return;
       this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
       // With a filter, the broker returned only matches: the rest of a fully covered range was filtered, not lost.
-      if (filter && !page.hasMore && page.epoch === missing.epoch && page.firstSequence <= missing.after + 1n)
+      if (filter && !page.hasMore && page.epoch === missing.epoch && page.firstSequence <= missing.after + 1n) {
         this.output(room, buffer.skipThrough({ epoch: missing.epoch, sequence: missing.before - 1n }));
+        this.gate.reached(room, buffer.position);
+      }
     } catch (error) {
       this.emit({ type: "warning", error: ConnectError.from(error) });
     } finally {
       this.filling.delete(room);
     }
     this.scheduleGapFill(room);
+  }
+
+  // ---- causal dependencies ------------------------------------------------
+
+  /**
+   * The gate holds a message for `dependency`, in a room whose stream has
+   * not brought it (a slow link, a delayed stream, a reconnect): fetch it
+   * from history now rather than wait for the stream. Only within the
+   * room's current epoch; anything else (another epoch, trimmed, a room
+   * still joining) is left to the stream and, at worst, the gate's wait.
+   */
+  private needDependency(dependency: Dependency): void {
+    const known = this.wanted.get(dependency.room);
+    if (!known || known.epoch !== dependency.epoch || known.sequence < dependency.sequence) this.wanted.set(dependency.room, dependency);
+    if (!this.fetchingDependencies.has(dependency.room)) void this.fetchDependencies(dependency.room);
+  }
+
+  private async fetchDependencies(room: string): Promise<void> {
+    this.fetchingDependencies.add(room);
+    try {
+      for (;;) {
+        const buffer = this.buffers.get(room);
+        const wanted = this.wanted.get(room);
+        if (!buffer || !wanted || buffer.position.epoch !== wanted.epoch || buffer.position.sequence >= wanted.sequence) break;
+        const from = buffer.position.sequence;
+        const filter = this.filters.get(room);
+        const page = await this.client.history(room, { after: from, before: wanted.sequence + 1n, limit: 1000, filter });
+        if (this.buffers.get(room) !== buffer) break;
+        this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
+        // With a filter, a fully covered range holds nothing more for us: the dependency was filtered out, which counts as passed.
+        if (filter && !page.hasMore && page.epoch === wanted.epoch && page.firstSequence <= from + 1n) {
+          this.output(room, buffer.skipThrough({ epoch: wanted.epoch, sequence: wanted.sequence }));
+          this.gate.reached(room, buffer.position);
+        }
+        this.scheduleGapFill(room);
+        // No progress (nothing retained, a filter, another epoch): the wait bounds it.
+        if (buffer.position.sequence === from || page.epoch !== wanted.epoch) break;
+      }
+    } catch (error) {
+      this.emit({ type: "warning", error: ConnectError.from(error) });
+    } finally {
+      this.fetchingDependencies.delete(room);
+      this.wanted.delete(room);
+    }
   }
 
   // ---- backlog ----------------------------------------------------------
@@ -470,22 +547,28 @@ export class Subscription {
 
   private output(room: string, outputs: ReorderOutput<Message>[]): void {
     if (this.backlogs.offer(room, outputs)) return;
-    for (const out of outputs) {
-      if (out.type === "deliver") {
-        this.emit({ type: "message", room, message: out.item });
-        // Listeners have returned: the message is processed.
-        if (this.options.subscriber !== undefined && this.options.ack !== "manual")
-          this.acks.queue(room, { epoch: out.item.epoch, sequence: out.item.sequence });
-      } else
-        this.emit({
-          type: "reset",
-          room,
-          reason: out.reason,
-          epoch: out.position.epoch,
-          sequence: out.position.sequence,
-          skipped: out.skipped,
-        });
-    }
+    this.gate.push(room, outputs);
+  }
+
+  /** What the causal gate lets through, in order. */
+  private release(room: string, out: GateRelease<Message>): void {
+    if (out.type === "deliver") {
+      const message = out.item;
+      this.client.causal.observe(room, message.epoch, message.sequence);
+      if (out.unmet.length > 0) this.emit({ type: "message", room, message, unmetDependencies: out.unmet });
+      else this.emit({ type: "message", room, message });
+      // Listeners have returned: the message is processed.
+      if (this.options.subscriber !== undefined && this.options.ack !== "manual")
+        this.acks.queue(room, { epoch: message.epoch, sequence: message.sequence });
+    } else
+      this.emit({
+        type: "reset",
+        room,
+        reason: out.reason,
+        epoch: out.position.epoch,
+        sequence: out.position.sequence,
+        skipped: out.skipped,
+      });
   }
 
   private setState(to: SubscriptionState, reason: string, error?: ConnectError): void {

@@ -62,6 +62,17 @@
  *   meanwhile, in order, or a reset when the lineage was lost.
  */
 
+/**
+ * A causal dependency of a message: the position of another message (any
+ * room) that subscribers should see first. Engines store them with the
+ * message, unchanged and in order, and never interpret them.
+ */
+export interface Dependency {
+  room: string;
+  epoch: string;
+  sequence: bigint;
+}
+
 /** A message as stored by the engine. Sequences are bigint end to end. */
 export interface StoredMessage {
   id: string;
@@ -75,6 +86,11 @@ export interface StoredMessage {
   /** Broker clock, milliseconds since the Unix epoch. */
   timeMs: number;
   clientMessageId: string;
+  /**
+   * Causal dependencies as published (absent or empty: none). Every engine
+   * returns them with the message, live and from history.
+   */
+  dependencies?: Dependency[];
 }
 
 /** What a publisher asks to store; the engine assigns id, epoch, sequence. */

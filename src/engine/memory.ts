@@ -130,6 +130,7 @@ class MemoryEngine implements Engine {
       attributes: draft.attributes,
       timeMs: draft.timeMs,
       clientMessageId: draft.clientMessageId,
+      dependencies: draft.dependencies,
     };
     room.log.push(message);
     this.trim(room);

@@ -1,4 +1,5 @@
 import type { MessageDraft, PresenceEntry, StoredMessage } from "./engine.js";
+import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 
 /**
  * How the Redis engine writes messages and events as strings: a message
@@ -16,12 +17,15 @@ interface Body {
   a: Record<string, string>; // attributes
   t: number; // time, ms
   k: string; // client message id
+  d?: string; // causal dependencies (dependency-codec.ts; absent when none)
 }
 
 export function encodeBody(id: string, draft: MessageDraft): string {
   const body: Body = { i: id, s: draft.sender, c: draft.content, a: draft.attributes, t: draft.timeMs, k: draft.clientMessageId };
   if (draft.payload.byteLength > 0)
     body.p = Buffer.from(draft.payload.buffer, draft.payload.byteOffset, draft.payload.byteLength).toString("base64");
+  const dependencies = encodeDependencies(draft.dependencies);
+  if (dependencies !== undefined) body.d = dependencies;
   return JSON.stringify(body);
 }
 
@@ -40,6 +44,7 @@ export function decodeBody(room: string, epoch: string, sequence: bigint, text: 
     attributes: body.a,
     timeMs: body.t,
     clientMessageId: body.k,
+    dependencies: decodeDependencies(body.d),
   };
 }
 

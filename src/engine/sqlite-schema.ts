@@ -7,7 +7,7 @@
  * memory.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA = `
 -- One row per room ever used. The epoch is created with the room and
@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS messages (
   payload            BLOB    NOT NULL,
   attributes         TEXT    NOT NULL,   -- JSON object of string values
   time_ms            INTEGER NOT NULL,   -- broker clock at publish
-  client_message_id  TEXT    NOT NULL
+  client_message_id  TEXT    NOT NULL,
+  -- (since version 3) causal dependencies, JSON (dependency-codec.ts); NULL = none
+  dependencies       TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_room_sequence ON messages (room_id, sequence);
 
@@ -63,3 +65,13 @@ CREATE TABLE IF NOT EXISTS acks (
   PRIMARY KEY (subscriber, room)
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Changes to tables that existed before, for a database of an older
+ * version (CREATE TABLE IF NOT EXISTS above leaves existing tables alone).
+ * Each runs once, in the transaction that raises user_version.
+ */
+export const MIGRATIONS: Array<{ from: number; sql: string }> = [
+  // Version 3: messages carry their causal dependencies (issue 13).
+  { from: 3, sql: "ALTER TABLE messages ADD COLUMN dependencies TEXT" },
+];

@@ -20,12 +20,13 @@ export interface MessageRow {
   attributes: string;
   time_ms: bigint | number;
   client_message_id: string;
+  dependencies: string | null;
 }
 
 // The statements' bind parameters, positional.
 type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
 
-export const MESSAGE_COLUMNS = "sequence, id, sender, content, payload, attributes, time_ms, client_message_id";
+export const MESSAGE_COLUMNS = "sequence, id, sender, content, payload, attributes, time_ms, client_message_id, dependencies";
 
 export interface Statements {
   selectRoom: Stmt<[string], RoomRow>;
@@ -33,7 +34,7 @@ export interface Statements {
   selectSequence: Stmt<[bigint], bigint>;
   updateSequence: Stmt<[bigint, bigint]>;
   insertMessage: Stmt<
-    [bigint, bigint, string, string, string, Uint8Array, string, number, string]
+    [bigint, bigint, string, string, string, Uint8Array, string, number, string, string | null]
   >;
   /** First retained sequence: the oldest row at or above the size floor that is not older than the cutoff. */
   firstRetained: Stmt<[bigint, bigint, number], bigint>;
@@ -63,7 +64,7 @@ export function prepareStatements(db: Database.Database): Statements {
     selectSequence: db.prepare<[bigint], bigint>("SELECT sequence FROM rooms WHERE id = ?").pluck(),
     updateSequence: db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?"),
     insertMessage: db.prepare(
-      `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     firstRetained: db
       .prepare<[bigint, bigint, number], bigint>(

@@ -16,7 +16,8 @@ import type {
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
 import { WatchSet } from "./watch-set.js";
-import { SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
+import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { prepareStatements, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 
@@ -137,7 +138,10 @@ class SqliteEngineImpl implements SqliteEngine {
         const version = Number(db.pragma("user_version", { simple: true }));
         if (version > SCHEMA_VERSION)
           throw new Error(`${options.path}: schema version ${version} is newer than this seqcast (${SCHEMA_VERSION})`);
+        // A database created before a migration's version lacks what it adds; a fresh one (version 0) has it from SCHEMA.
+        const fresh = version === 0 && !db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'messages'").get();
         db.exec(SCHEMA);
+        if (!fresh) for (const migration of MIGRATIONS) if (version < migration.from) db.exec(migration.sql);
         if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
 
@@ -319,6 +323,7 @@ class SqliteEngineImpl implements SqliteEngine {
         attributes: draft.attributes,
         timeMs: draft.timeMs,
         clientMessageId: draft.clientMessageId,
+        dependencies: draft.dependencies,
       };
       this.sql.insertMessage.run(
         row.id,
@@ -330,6 +335,7 @@ class SqliteEngineImpl implements SqliteEngine {
         JSON.stringify(message.attributes),
         message.timeMs,
         message.clientMessageId,
+        encodeDependencies(message.dependencies) ?? null,
       );
       if (dedupe)
         this.sql.upsertDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, message.id, message.timeMs);
@@ -578,6 +584,7 @@ function toMessage(room: string, epoch: string, row: MessageRow): StoredMessage 
     attributes: JSON.parse(row.attributes) as Record<string, string>,
     timeMs: Number(row.time_ms),
     clientMessageId: row.client_message_id,
+    dependencies: decodeDependencies(row.dependencies),
   };
 }
 

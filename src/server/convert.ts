@@ -50,6 +50,7 @@ export function toPbMessage(message: StoredMessage): Message {
       attributes: message.attributes,
       time: timestampFromMs(message.timeMs),
       clientMessageId: message.clientMessageId,
+      dependencies: message.dependencies,
     });
     messageCache.set(message, pb);
   }

@@ -1,5 +1,6 @@
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { PublishInput } from "../broker/broker.js";
+import type { Dependency } from "../engine/engine.js";
 
 /**
  * Hand-written decoders for the requests on the publish hot path
@@ -40,11 +41,27 @@ function readPublishRequest(reader: BinaryReader, end: number): PublishInput {
       case 5:
         input.clientMessageId = reader.string();
         break;
+      case 6:
+        ((input.dependencies as Dependency[] | undefined) ??= []).push(readRoomPosition(reader, reader.uint32() + reader.pos));
+        break;
       default:
         reader.skip(wireType);
     }
   }
   return input;
+}
+
+/** seqcast.v1.RoomPosition (a causal dependency) up to `end`. */
+function readRoomPosition(reader: BinaryReader, end: number): Dependency {
+  const d: Dependency = { room: "", epoch: "", sequence: 0n };
+  while (reader.pos < end) {
+    const [field, wireType] = reader.tag();
+    if (field === 1) d.room = reader.string();
+    else if (field === 2) d.epoch = reader.string();
+    else if (field === 3) d.sequence = BigInt(reader.uint64());
+    else reader.skip(wireType);
+  }
+  return d;
 }
 
 const EMPTY = new Uint8Array(0);

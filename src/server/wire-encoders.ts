@@ -48,6 +48,15 @@ export function writeMessage(w: BinaryWriter, m: StoredMessage): void {
   for (const key in m.attributes) w.tag(8, LEN).fork().tag(1, LEN).string(key).tag(2, LEN).string(m.attributes[key]!).join();
   timestamp(w, 9, m.timeMs);
   if (m.clientMessageId !== "") w.tag(10, LEN).string(m.clientMessageId);
+  const dependencies = m.dependencies;
+  if (dependencies !== undefined)
+    for (const d of dependencies) {
+      w.tag(11, LEN).fork();
+      if (d.room !== "") w.tag(1, LEN).string(d.room);
+      if (d.epoch !== "") w.tag(2, LEN).string(d.epoch);
+      if (d.sequence !== 0n) w.tag(3, VARINT).uint64(d.sequence);
+      w.join();
+    }
 }
 
 /** SubscribeEvent { message = 3 }. */

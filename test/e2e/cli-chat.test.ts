@@ -317,6 +317,26 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     assert.ok(!fay.stdout.includes("lunch"), "nothing of Eli's inbox reached Fay");
   });
 
+  test("/reply answers a message of the current room, shown as (re #N) after it; a message whose dependency never arrives is marked", async ({ start, client }) => {
+    const [ann, bob] = await Promise.all([start("ann"), start("bob")]);
+    await ann.command("/join qa", "* joined qa");
+    await bob.command("/join qa", "* joined qa");
+    await ann.command("who is on call?", "[1] ann: who is on call?");
+    await bob.waitFor("[1] ann: who is on call?");
+    await bob.command("/reply 1 me", "[2] bob: (re #1) me");
+    await ann.waitFor("[2] bob: (re #1) me");
+    await bob.command("/reply 7 nope", "! /reply: qa has no message #7 yet (nothing was sent)");
+    // A private message following a message of qa that never comes: shown after the SDK's wait (5 s), marked.
+    const { epoch } = await client("dana").history("qa");
+    await client("dana").publish("@ann", "did you see it?", { replyTo: { room: "qa", epoch, sequence: 99n } });
+    await ann.waitFor("[dm] dana: did you see it? (shown before qa#99, which did not arrive in time)", { timeoutMs: 15_000 });
+    // One that waited and got what it follows looks like any other line.
+    const sent = await client("dana").publish("qa", "ok");
+    await client("dana").publish("@ann", "see qa", { replyTo: { room: "qa", epoch, sequence: sent.sequence } });
+    await ann.waitFor("[dm] dana: see qa");
+    assert.ok(ann.lines().indexOf("[3] dana: ok") < ann.lines().indexOf("[dm] dana: see qa"));
+  });
+
   test("/clear_history needs the admin role; members see the reset", async ({ start }) => {
     const [gus, root] = await Promise.all([start("gus"), start("root", ["--admin"])]);
     await gus.command("/join wiped", "* joined wiped");

@@ -33,7 +33,7 @@ describe("ts-proto + @grpc/grpc-js client", () => {
   };
   const publish = (client: PubSubServiceClient, room: string, content: string) =>
     new Promise<bigint>((resolve, reject) =>
-      client.publish({ room, content, payload: Buffer.alloc(0), attributes: {}, clientMessageId: "" }, meta("grpcjs"), (err, res) =>
+      client.publish({ room, content, payload: Buffer.alloc(0), attributes: {}, clientMessageId: "", dependencies: [] }, meta("grpcjs"), (err, res) =>
         err ? reject(err) : resolve(res.position!.sequence),
       ),
     );

@@ -216,6 +216,29 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
       assert.equal(h.events.filter((e) => e.room === room).length, 20);
     });
 
+    it("stores causal dependencies with the message: publish, live delivery and history, single and batched", async () => {
+      const room = freshRoom("deps");
+      const dependencies = [
+        { room: "general", epoch: "e-1", sequence: 7n },
+        { room: "@carol", epoch: "e-2", sequence: 18_446_744_073_709_551_615n },
+      ];
+      await h.engine.watch(room);
+      const published = await publishMessage(h.engine, { ...draft(room, "with", 1), dependencies });
+      const plain = await publishMessage(h.engine, draft(room, "without", 1));
+      const batched = h.engine.publishBatch
+        ? (await h.engine.publishBatch([{ ...draft(room, "batched", 1), dependencies: dependencies.slice(1) }]))[0]!.message
+        : await publishMessage(h.engine, { ...draft(room, "batched", 1), dependencies: dependencies.slice(1) });
+      assert.deepEqual(published.dependencies, dependencies);
+      assert.deepEqual(batched.dependencies, dependencies.slice(1));
+      assert.equal(plain.dependencies?.length ?? 0, 0, "none stored when none published");
+      await settle(() => h.events.filter((e) => e.room === room).length >= 3);
+      const live = h.events.filter((e) => e.room === room).map((e) => (e.event.type === "message" ? e.event.message.dependencies ?? [] : undefined));
+      assert.deepEqual(live, [dependencies, [], dependencies.slice(1)]);
+      const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 10, direction: "forward" });
+      assert.deepEqual(page.messages.map((m) => m.dependencies ?? []), [dependencies, [], dependencies.slice(1)]);
+      await h.engine.unwatch(room);
+    });
+
     it("deduplicates a repeated (room, sender, clientMessageId) within the window, and only then", async () => {
       const room = freshRoom("dedupe");
       const first = await h.engine.publish(draft(room, "once", h.clock.now));

@@ -9,6 +9,7 @@ import type { Engine, EngineOptions, HistoryQuery, MessageDraft, RoomEvent, Stor
 import { createMemoryEngine } from "../../src/engine/memory.js";
 import { createSqliteEngine, type SqliteEngine, type SqliteEngineOptions } from "../../src/engine/sqlite.js";
 import { engineConformance } from "./conformance.js";
+import { SCHEMA, SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
 
 const dir = mkdtempSync(join(tmpdir(), "seqcast-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,6 +106,34 @@ describe("sqlite engine: durability", () => {
     } finally {
       await second.engine.close();
     }
+  });
+
+  it("migrates a version 2 data directory: old messages read back without dependencies, new ones keep theirs", async () => {
+    const path = tempFile();
+    // The schema as version 2 wrote it: messages without the dependencies column.
+    const v2 = SCHEMA.replace(/,\n\s*-- \(since version 3\)[^\n]*\n\s*dependencies\s+TEXT/, "");
+    assert.notEqual(v2, SCHEMA);
+    const db = new Database(path);
+    db.exec(v2);
+    db.pragma("user_version = 2");
+    db.prepare("INSERT INTO rooms (id, name, epoch, sequence, created_ms) VALUES (1, 'old.room', 'e-old', 1, 0)").run();
+    db.prepare(
+      "INSERT INTO messages (room_id, sequence, id, sender, content, payload, attributes, time_ms, client_message_id) VALUES (1, 1, 'id-1', 'alice', 'before', x'', '{}', 5, '')",
+    ).run();
+    db.close();
+    const { engine } = open(path);
+    try {
+      const dependencies = [{ room: "general", epoch: "e-1", sequence: 3n }];
+      const next = await publishMessage(engine, draft("old.room", "after", 1_700_000_000_000, { dependencies }));
+      assert.equal(next.sequence, 2n);
+      const page = await engine.history("old.room", all);
+      assert.deepEqual(page.messages.map((m) => [m.content, m.dependencies]), [["before", undefined], ["after", dependencies]]);
+    } finally {
+      await engine.close();
+    }
+    const check = new Database(path, { readonly: true });
+    assert.equal(Number(check.pragma("user_version", { simple: true })), SCHEMA_VERSION);
+    check.close();
   });
 
   it("gives a new room a new epoch, and different rooms different epochs", async () => {

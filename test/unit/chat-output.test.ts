@@ -24,6 +24,12 @@ describe("chat lines", () => {
     assert.equal(messageLine(message(3), "other", plain, at), "14:05 [general#3] bob: hi");
     assert.equal(messageLine(message(3), "dm", plain, at), "14:05 [dm] bob: hi");
     assert.equal(messageLine(message(4, "eve", "a\u001b[2Jb"), "current", plain, at), "14:05 [4] eve: a\\u001b[2Jb");
+    const reply = create(MessageSchema, { room: "general", sequence: 5n, sender: "bob", content: "hi", time: timestampFromDate(at), dependencies: [{ room: "general", epoch: "e", sequence: 2n }, { room: "news", epoch: "e", sequence: 9n }] });
+    assert.equal(messageLine(reply, "current", plain, at), "14:05 [5] bob: (re #2) hi");
+    assert.equal(
+      messageLine(reply, "current", plain, at, [{ room: "news", sequence: 9n }]),
+      "14:05 [5] bob: (re #2) hi (shown before news#9, which did not arrive in time)",
+    );
   });
 
   it("are coloured on a terminal only, and never with NO_COLOR", () => {

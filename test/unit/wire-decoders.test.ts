@@ -4,19 +4,35 @@ import { describe, it } from "vitest";
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { decodePublishRequest, decodePublishRequests } from "../../src/server/wire-decoders.js";
 
-const plain = (m: { room: string; content: string; payload: Uint8Array; attributes: Record<string, string>; clientMessageId: string }) => ({
+type Dependency = { room: string; epoch: string; sequence: bigint };
+type Request = { room: string; content: string; payload: Uint8Array; attributes: Record<string, string>; clientMessageId: string; dependencies?: Dependency[] };
+
+const plain = (m: Omit<Request, "dependencies"> & { dependencies?: readonly Dependency[] }) => ({
   room: m.room,
   content: m.content,
   payload: [...m.payload],
   attributes: { ...m.attributes },
   clientMessageId: m.clientMessageId,
+  dependencies: (m.dependencies ?? []).map((d) => ({ room: d.room, epoch: d.epoch, sequence: d.sequence })),
 });
 
 describe("hand-written request decoders read what protobuf-es reads", () => {
-  const messages: Array<{ room: string; content: string; payload: Uint8Array; attributes: Record<string, string>; clientMessageId: string }> = [
+  const messages: Request[] = [
     { room: "sports.football", content: "héllo 🙂", payload: new Uint8Array([1, 2, 3]), attributes: { kind: "goal", "": "x", team: "" }, clientMessageId: "cm-1" },
     { room: "", content: "", payload: new Uint8Array(0), attributes: {}, clientMessageId: "" },
     { room: "@bob", content: "x".repeat(300), payload: new Uint8Array(70_000).fill(7), attributes: {}, clientMessageId: "z" },
+    {
+      room: "@carol",
+      content: "see Alice's question",
+      payload: new Uint8Array(0),
+      attributes: {},
+      clientMessageId: "cm-2",
+      dependencies: [
+        { room: "general", epoch: "8d4a5c2b9e7f1a30", sequence: 42n },
+        { room: "@carol", epoch: "e", sequence: 18_446_744_073_709_551_615n },
+        { room: "", epoch: "", sequence: 0n },
+      ],
+    },
   ];
 
   it("PublishStreamRequest and PublishRequest", () => {

@@ -44,7 +44,18 @@ const entry = (user: string, extra: Partial<PresenceEntry> = {}): PresenceEntry 
 
 describe("hand-written wire encoders write what protobuf-es writes", () => {
   it("messages, with and without optional fields", () => {
-    for (const m of [message(), message({ content: "", attributes: {}, clientMessageId: "", payload: new Uint8Array(0), timeMs: 0 }), message({ timeMs: 1000, sequence: 1n })])
+    const dependencies = [
+      { room: "general", epoch: "8d4a5c2b9e7f1a30", sequence: 1n },
+      { room: "@carol", epoch: "e", sequence: 18_446_744_073_709_551_615n },
+      { room: "", epoch: "", sequence: 0n },
+    ];
+    for (const m of [
+      message(),
+      message({ content: "", attributes: {}, clientMessageId: "", payload: new Uint8Array(0), timeMs: 0 }),
+      message({ timeMs: 1000, sequence: 1n }),
+      message({ dependencies }),
+      message({ dependencies: [], clientMessageId: "" }),
+    ])
       assert.deepEqual(encodeMessageEvent(m), reference({ type: "message", message: m }));
   });
 

@@ -18,7 +18,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/types.proto.
  */
 export const file_seqcast_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIqcCCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL2AQoNUHJlc2VuY2VFbnRyeRIMCgR1c2VyGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGZGV2aWNlGAMgASgJEigKBXN0YXRlGAQgASgOMhkuc2VxY2FzdC52MS5QcmVzZW5jZVN0YXRlEi0KCWpvaW5lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFc2luY2UYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfYWN0aXZlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp/Cg1QcmVzZW5jZVN0YXRlEh4KGlBSRVNFTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUFJFU0VOQ0VfU1RBVEVfT05MSU5FEAESFwoTUFJFU0VOQ0VfU1RBVEVfQVdBWRACEhoKFlBSRVNFTkNFX1NUQVRFX09GRkxJTkUQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEItcCCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRIuCgxkZXBlbmRlbmNpZXMYCyADKAsyGC5zZXFjYXN0LnYxLlJvb21Qb3NpdGlvbhoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI9CgxSb29tUG9zaXRpb24SDAoEcm9vbRgBIAEoCRINCgVlcG9jaBgCIAEoCRIQCghzZXF1ZW5jZRgDIAEoBCL2AQoNUHJlc2VuY2VFbnRyeRIMCgR1c2VyGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGZGV2aWNlGAMgASgJEigKBXN0YXRlGAQgASgOMhkuc2VxY2FzdC52MS5QcmVzZW5jZVN0YXRlEi0KCWpvaW5lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFc2luY2UYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfYWN0aXZlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp/Cg1QcmVzZW5jZVN0YXRlEh4KGlBSRVNFTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUFJFU0VOQ0VfU1RBVEVfT05MSU5FEAESFwoTUFJFU0VOQ0VfU1RBVEVfQVdBWRACEhoKFlBSRVNFTkNFX1NUQVRFX09GRkxJTkUQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A point in one room's message lineage.
@@ -142,6 +142,18 @@ export type Message = Message$1<"seqcast.v1.Message"> & {
    * @generated from field: string client_message_id = 10;
    */
   clientMessageId: string;
+
+  /**
+   * Causal dependencies, as published (PublishRequest.dependencies): messages
+   * that the publisher had seen (or replied to) when it published this one.
+   * The broker stores and delivers them with the message (live and in
+   * history) and never waits for them; the SDK delivers this message to its
+   * application only after every dependency in a room the subscription holds
+   * (or after a bounded wait, which it reports). Empty for most messages.
+   *
+   * @generated from field: repeated seqcast.v1.RoomPosition dependencies = 11;
+   */
+  dependencies: RoomPosition[];
 };
 
 /**
@@ -150,6 +162,41 @@ export type Message = Message$1<"seqcast.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_seqcast_v1_types, 1);
+
+/**
+ * A message's position named with its room: a causal dependency.
+ *
+ * @generated from message seqcast.v1.RoomPosition
+ */
+export type RoomPosition = Message$1<"seqcast.v1.RoomPosition"> & {
+  /**
+   * The room (or inbox `@user`) of the message depended on.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * Epoch of the message depended on (see StreamPosition).
+   *
+   * @generated from field: string epoch = 2;
+   */
+  epoch: string;
+
+  /**
+   * Sequence of the message depended on; at least 1.
+   *
+   * @generated from field: uint64 sequence = 3;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message seqcast.v1.RoomPosition.
+ * Use `create(RoomPositionSchema)` to create a new message.
+ */
+export const RoomPositionSchema: GenMessage<RoomPosition> = /*@__PURE__*/
+  messageDesc(file_seqcast_v1_types, 2);
 
 /**
  * One session's presence in one room. A user with several devices or tabs has
@@ -213,7 +260,7 @@ export type PresenceEntry = Message$1<"seqcast.v1.PresenceEntry"> & {
  * Use `create(PresenceEntrySchema)` to create a new message.
  */
 export const PresenceEntrySchema: GenMessage<PresenceEntry> = /*@__PURE__*/
-  messageDesc(file_seqcast_v1_types, 2);
+  messageDesc(file_seqcast_v1_types, 3);
 
 /**
  * Presence state of one session in a room.

@@ -29,6 +29,7 @@ import {
   PresenceState,
   presenceStateFromJSON,
   presenceStateToJSON,
+  RoomPosition,
   StreamPosition,
 } from "./types.js";
 
@@ -196,6 +197,17 @@ export interface PublishRequest {
    * position with `duplicate = true`: retries are safe.
    */
   clientMessageId: string;
+  /**
+   * Optional causal dependencies: messages (in any rooms) that subscribers
+   * should be shown before this one, e.g. the last message the publisher had
+   * seen in each room it was active in, and the message it replies to. The
+   * SDK fills them in by itself. At most 16, each with a valid room name, a
+   * non-empty epoch of at most 64 bytes and a sequence of at least 1;
+   * otherwise INVALID_ARGUMENT (reason INVALID_REQUEST). The broker stores
+   * them with the message and never waits for them: ordering by them is the
+   * subscriber SDK's job (see Message.dependencies).
+   */
+  dependencies: RoomPosition[];
 }
 
 export interface PublishRequest_AttributesEntry {
@@ -669,7 +681,7 @@ export interface GetPresenceResponse {
 }
 
 function createBasePublishRequest(): PublishRequest {
-  return { room: "", content: "", payload: new Uint8Array(0), attributes: {}, clientMessageId: "" };
+  return { room: "", content: "", payload: new Uint8Array(0), attributes: {}, clientMessageId: "", dependencies: [] };
 }
 
 export const PublishRequest: MessageFns<PublishRequest> = {
@@ -688,6 +700,9 @@ export const PublishRequest: MessageFns<PublishRequest> = {
     });
     if (message.clientMessageId !== "") {
       writer.uint32(42).string(message.clientMessageId);
+    }
+    for (const v of message.dependencies) {
+      RoomPosition.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -748,6 +763,14 @@ export const PublishRequest: MessageFns<PublishRequest> = {
             message.clientMessageId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.dependencies.push(RoomPosition.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -784,6 +807,9 @@ export const PublishRequest: MessageFns<PublishRequest> = {
         : isSet(object.client_message_id)
         ? globalThis.String(object.client_message_id)
         : "",
+      dependencies: globalThis.Array.isArray(object?.dependencies)
+        ? object.dependencies.map((e: any) => RoomPosition.fromJSON(e))
+        : [],
     };
   },
 
@@ -810,6 +836,9 @@ export const PublishRequest: MessageFns<PublishRequest> = {
     if (message.clientMessageId !== "") {
       obj.clientMessageId = message.clientMessageId;
     }
+    if (message.dependencies?.length) {
+      obj.dependencies = message.dependencies.map((e) => RoomPosition.toJSON(e));
+    }
     return obj;
   },
 
@@ -831,6 +860,7 @@ export const PublishRequest: MessageFns<PublishRequest> = {
       {},
     );
     message.clientMessageId = object.clientMessageId ?? "";
+    message.dependencies = object.dependencies?.map((e) => RoomPosition.fromPartial(e)) || [];
     return message;
   },
 };

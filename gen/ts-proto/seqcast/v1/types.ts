@@ -131,11 +131,30 @@ export interface Message {
     | undefined;
   /** The publisher's own identifier of the message, echoed back if it sent one. */
   clientMessageId: string;
+  /**
+   * Causal dependencies, as published (PublishRequest.dependencies): messages
+   * that the publisher had seen (or replied to) when it published this one.
+   * The broker stores and delivers them with the message (live and in
+   * history) and never waits for them; the SDK delivers this message to its
+   * application only after every dependency in a room the subscription holds
+   * (or after a bounded wait, which it reports). Empty for most messages.
+   */
+  dependencies: RoomPosition[];
 }
 
 export interface Message_AttributesEntry {
   key: string;
   value: string;
+}
+
+/** A message's position named with its room: a causal dependency. */
+export interface RoomPosition {
+  /** The room (or inbox `@user`) of the message depended on. */
+  room: string;
+  /** Epoch of the message depended on (see StreamPosition). */
+  epoch: string;
+  /** Sequence of the message depended on; at least 1. */
+  sequence: bigint;
 }
 
 /**
@@ -263,6 +282,7 @@ function createBaseMessage(): Message {
     attributes: {},
     time: undefined,
     clientMessageId: "",
+    dependencies: [],
   };
 }
 
@@ -300,6 +320,9 @@ export const Message: MessageFns<Message> = {
     }
     if (message.clientMessageId !== "") {
       writer.uint32(82).string(message.clientMessageId);
+    }
+    for (const v of message.dependencies) {
+      RoomPosition.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -400,6 +423,14 @@ export const Message: MessageFns<Message> = {
             message.clientMessageId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.dependencies.push(RoomPosition.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -441,6 +472,9 @@ export const Message: MessageFns<Message> = {
         : isSet(object.client_message_id)
         ? globalThis.String(object.client_message_id)
         : "",
+      dependencies: globalThis.Array.isArray(object?.dependencies)
+        ? object.dependencies.map((e: any) => RoomPosition.fromJSON(e))
+        : [],
     };
   },
 
@@ -482,6 +516,9 @@ export const Message: MessageFns<Message> = {
     if (message.clientMessageId !== "") {
       obj.clientMessageId = message.clientMessageId;
     }
+    if (message.dependencies?.length) {
+      obj.dependencies = message.dependencies.map((e) => RoomPosition.toJSON(e));
+    }
     return obj;
   },
 
@@ -508,6 +545,7 @@ export const Message: MessageFns<Message> = {
     );
     message.time = (object.time !== undefined && object.time !== null) ? Timestamp.fromPartial(object.time) : undefined;
     message.clientMessageId = object.clientMessageId ?? "";
+    message.dependencies = object.dependencies?.map((e) => RoomPosition.fromPartial(e)) || [];
     return message;
   },
 };
@@ -593,6 +631,110 @@ export const Message_AttributesEntry: MessageFns<Message_AttributesEntry> = {
     const message = createBaseMessage_AttributesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseRoomPosition(): RoomPosition {
+  return { room: "", epoch: "", sequence: 0n };
+}
+
+export const RoomPosition: MessageFns<RoomPosition> = {
+  encode(message: RoomPosition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.room !== "") {
+      writer.uint32(10).string(message.room);
+    }
+    if (message.epoch !== "") {
+      writer.uint32(18).string(message.epoch);
+    }
+    if (message.sequence !== 0n) {
+      if (BigInt.asUintN(64, message.sequence) !== message.sequence) {
+        throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoomPosition {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoomPosition();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.epoch = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoomPosition {
+    return {
+      room: isSet(object.room) ? globalThis.String(object.room) : "",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "",
+      sequence: isSet(object.sequence) ? BigInt(object.sequence) : 0n,
+    };
+  },
+
+  toJSON(message: RoomPosition): unknown {
+    const obj: any = {};
+    if (message.room !== "") {
+      obj.room = message.room;
+    }
+    if (message.epoch !== "") {
+      obj.epoch = message.epoch;
+    }
+    if (message.sequence !== 0n) {
+      obj.sequence = message.sequence.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoomPosition>, I>>(base?: I): RoomPosition {
+    return RoomPosition.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoomPosition>, I>>(object: I): RoomPosition {
+    const message = createBaseRoomPosition();
+    message.room = object.room ?? "";
+    message.epoch = object.epoch ?? "";
+    message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
     return message;
   },
 };

@@ -173,7 +173,7 @@ class PublishError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ["attributes", "client_message_id", "content", "payload", "room"]
+    __slots__ = ["attributes", "client_message_id", "content", "dependencies", "payload", "room"]
     class AttributesEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -184,14 +184,16 @@ class PublishRequest(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     CLIENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     ROOM_FIELD_NUMBER: _ClassVar[int]
     attributes: _containers.ScalarMap[str, str]
     client_message_id: str
     content: str
+    dependencies: _containers.RepeatedCompositeFieldContainer[_types_pb2.RoomPosition]
     payload: bytes
     room: str
-    def __init__(self, room: _Optional[str] = ..., content: _Optional[str] = ..., payload: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ..., client_message_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, room: _Optional[str] = ..., content: _Optional[str] = ..., payload: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ..., client_message_id: _Optional[str] = ..., dependencies: _Optional[_Iterable[_Union[_types_pb2.RoomPosition, _Mapping]]] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
     __slots__ = ["duplicate", "id", "position", "time"]

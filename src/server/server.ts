@@ -8,6 +8,7 @@ import { toConnectError } from "./errors.js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Broker } from "../broker/broker.js";
 import type { BrokerConfig } from "../broker/config.js";
+import { MAX_ROOM_LENGTH } from "../names/rooms.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { PubSubService } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/es/grpc/reflection/v1/reflection_pb.js";
@@ -92,6 +93,16 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 const MIN_READ_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
+ * The largest Subscribe request a client needs: the most rooms a session may
+ * hold, each with the longest name, the largest filter and a resume
+ * position, plus device, subscriber and session id.
+ */
+function subscribeReadMaxBytes(config: BrokerConfig): number {
+  const perRoom = MAX_ROOM_LENGTH + config.filterMaxBytes + 128;
+  return config.maxRoomsPerSession * perRoom + 4096;
+}
+
+/**
  * One port, every protocol: gRPC, gRPC-Web and Connect over HTTP/2 without
  * TLS (h2c, prior knowledge) and HTTP/1.1 (Connect and gRPC-Web only).
  */
@@ -159,7 +170,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // gRPC's hot calls go to the lean writer on the HTTP/2 stream itself;
   // everything else gets Node's compatibility request/response objects and
   // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
-  const fastPath = createGrpcFastPath({ broker, authenticate: verify, readMaxBytes });
+  const fastPath = createGrpcFastPath({ broker, authenticate: verify, readMaxBytes, subscribeReadMaxBytes: subscribeReadMaxBytes(options.config) });
   const h2 = http2.createServer();
   // The socket being handed to the HTTP/2 server: its 'session' event follows synchronously.
   let handingOver: net.Socket | undefined;

@@ -104,7 +104,7 @@ describe("rooms are not created by reads", () => {
     let rssHalfway = 0;
     try {
       await Promise.all(
-        Array.from({ length: 32 }, async () => {
+        Array.from({ length: 8 }, async () => {
           while (next < 20_000) {
             const n = next++;
             if (n === 10_000) rssHalfway = rssOf(broker!.child.pid!);

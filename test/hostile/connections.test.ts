@@ -51,8 +51,7 @@ async function start(args: string[], launcher: string[] = []): Promise<ServeProc
   broker = await spawnServe(["--engine", "memory", ...args], {}, launcher);
   canary = await startCanary(broker.url);
   await pause(WARM_UP_MS);
-  canary.lags.length = 0;
-  canary.health.length = 0;
+  await canary.reset();
   attackStarted = performance.now();
   return broker;
 }
@@ -117,8 +116,7 @@ describe("an oversized request on HTTP/2", () => {
     attacker.stderr.on("data", (d) => (output += d));
     try {
       await waitUntil(() => output.includes("ready") || attacker.exitCode !== null, () => `the attacker to be ready: ${output}`, 30_000);
-      canary!.lags.length = 0;
-      canary!.health.length = 0;
+      await canary!.reset();
       attackStarted = performance.now();
       attacker.stdin.write("go\n");
       await waitUntil(() => output.includes("{") || attacker.exitCode !== null, () => `the attacker's result: ${output}`, 30_000);

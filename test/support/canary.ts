@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import http2 from "node:http2";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health } from "../../gen/es/grpc/health/v1/health_pb.js";
 import { clientFor } from "./broker.js";
-import type { Recorder } from "./recorder.js";
-import { Recorder as RecorderClass } from "./recorder.js";
 
 /**
  * A well-behaved client beside an attack: it publishes to a room of its own
@@ -15,12 +15,10 @@ import { Recorder as RecorderClass } from "./recorder.js";
  * up as deliveries and health checks that take seconds.
  */
 export interface Canary {
-  /** Delivery lag (publish → receive) of every canary message, ms. */
-  lags: number[];
-  /** Health check round trips, ms (a failed check counts as Infinity). */
-  health: number[];
-  /** p99s of the calm second startCanary measured before it returned. */
+  /** p99s of the calm second measured before the canary was handed over. */
   baseline: { p99LagMs: number; p99HealthMs: number };
+  /** Forgets what was measured so far (the attack starts now). */
+  reset(): Promise<void>;
   stop(): Promise<CanaryReport>;
 }
 
@@ -43,15 +41,72 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 };
 
+/**
+ * Starts the canary in a process of its own (test/support/canary-process.ts),
+ * so that what it measures is the broker, not the test process's own work
+ * (an attack driven from the test process, 1,100 sockets, a flood of calls).
+ */
 export async function startCanary(url: string): Promise<Canary> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./canary-process.ts", import.meta.url)), url], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  let errors = "";
+  const waiters: Array<(line: Record<string, unknown>) => void> = [];
+  child.stderr.on("data", (d) => (errors = (errors + d).slice(-4000)));
+  child.stdout.on("data", (d) => {
+    output += d;
+    for (let i = output.indexOf("\n"); i >= 0; i = output.indexOf("\n")) {
+      const line = output.slice(0, i);
+      output = output.slice(i + 1);
+      if (line.startsWith("{")) waiters.shift()?.(JSON.parse(line) as Record<string, unknown>);
+    }
+  });
+  const next = (command?: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the canary process did not answer ${command ?? "ready"}: ${errors}`)), 20_000);
+      waiters.push((line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+      if (command) child.stdin.write(`${command}\n`);
+    });
+  child.once("exit", (code) => {
+    for (const waiter of waiters.splice(0)) waiter({ error: `the canary process exited (${code}): ${errors}` });
+  });
+  const ready = await next();
+  if (ready.error) throw new Error(String(ready.error));
+  return {
+    baseline: ready.baseline as Canary["baseline"],
+    async reset() {
+      await next("reset");
+    },
+    async stop() {
+      const report = await next("stop");
+      if (report.error) throw new Error(String(report.error));
+      child.stdin.end();
+      return report as unknown as CanaryReport;
+    },
+  };
+}
+
+/** The canary in this process (canary-process.ts runs it in a process of its own). */
+export async function runCanary(url: string): Promise<Canary> {
   const room = `canary-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const subscriber: Recorder = new RecorderClass(clientFor(url, "canary-reader").subscribe([room]));
-  await subscriber.subscribedTo(room);
+  const subscription = clientFor(url, "canary-reader").subscribe([room]);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the canary did not subscribe to ${room} within 10 s`)), 10_000);
+    subscription.on((event) => {
+      if (event.type !== "subscribed" || event.room !== room) return;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   const publisher = clientFor(url, "canary-writer");
   const sent = new Map<string, number>();
   const lags: number[] = [];
   const arrivals: number[] = [];
-  subscriber.subscription.on((event) => {
+  subscription.on((event) => {
     if (event.type !== "message") return;
     const at = performance.now();
     const from = sent.get(event.message.content);
@@ -92,15 +147,18 @@ export async function startCanary(url: string): Promise<Canary> {
   checks.length = 0;
   arrivals.length = 0;
   return {
-    lags,
-    health: checks,
     baseline,
+    async reset() {
+      lags.length = 0;
+      checks.length = 0;
+      arrivals.length = 0;
+    },
     async stop() {
       // The last ones in flight arrive, then stop.
       await new Promise((r) => setTimeout(r, 200));
       running = false;
       await Promise.all([publishing, checking]);
-      await subscriber.subscription.close();
+      await subscription.close();
       session.destroy();
       let maxGap = 0;
       for (let i = 1; i < arrivals.length; i++) maxGap = Math.max(maxGap, arrivals[i]! - arrivals[i - 1]!);

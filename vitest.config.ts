@@ -24,11 +24,11 @@ export default defineConfig({
       exclude: ["src/web/**"],
       reporter: ["text-summary", "text"],
       thresholds: {
-        lines: 83,
-        statements: 80,
-        functions: 85,
-        branches: 71,
-        "src/broker/**": { lines: 95, statements: 93, functions: 95, branches: 87 },
+        lines: 91,
+        statements: 89,
+        functions: 90,
+        branches: 81,
+        "src/broker/**": { lines: 96, statements: 94, functions: 95, branches: 89 },
       },
     },
     projects: [

@@ -81,6 +81,14 @@ async function startBroker(dataDir: string) {
   };
   child.stdout.on("data", lines(onLine));
   child.stderr.on("data", lines(onLine));
+  // The broker must not outlive the soak (a frozen one would burn a core for good).
+  const killBroker = () => child.kill("SIGKILL");
+  process.once("exit", killBroker);
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      killBroker();
+      process.exit(130);
+    });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker did not listen in 30 s:\n${output}`)), 30_000);
     const check = setInterval(() => {

@@ -105,7 +105,11 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
 
     it("sweep() forgets rooms that retain nothing and nobody holds, and only those", async (context) => {
       const t = await open({ historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 500 });
-      if (!t.engine.sweep) return context.skip();
+      if (!t.engine.sweep) {
+        // Said, not silent: the redis engine has no sweep yet (its room keys expire with their history's TTL).
+        console.warn(`engine conformance: sweep() skipped: ${t.engine.constructor.name || "this engine"} has no sweep()`);
+        return context.skip("this engine has no sweep() (redis: not built yet)");
+      }
       const [idle, watched, present, acked, fresh] = ["idle", "watched", "present", "acked", "fresh"].map((l) => freshRoom(`sweep-${l}`)) as [string, string, string, string, string];
       const old: Record<string, string> = {};
       for (const room of [idle, watched, present, acked]) old[room] = (await publishMessage(t.engine, draft(room, `${room}-1`, t.clock.now))).epoch;

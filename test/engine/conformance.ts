@@ -106,7 +106,7 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
     it("sweep() forgets rooms that retain nothing and nobody holds, and only those", async (context) => {
       const t = await open({ historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 500 });
       if (!t.engine.sweep) {
-        // Said, not silent: the redis engine has no sweep yet (its room keys expire with their history's TTL).
+        // Said, not silent: the redis engine has no sweep yet (a room whose history expired keeps its keys).
         console.warn(`engine conformance: sweep() skipped: ${t.engine.constructor.name || "this engine"} has no sweep()`);
         return context.skip("this engine has no sweep() (redis: not built yet)");
       }

@@ -4,9 +4,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { freePort } from "../../test/support/ports.js";
 import { BENCH_DIR, BENCH_JWT_SECRET, P, ROOT } from "./params.js";
 
 export type EngineName = "memory" | "sqlite" | "redis";
@@ -142,16 +142,6 @@ export async function dropRedisKeys(prefix: string): Promise<void> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Node's floor: a bare gRPC-framed fan-out on node:http2 (bench/floor-child.ts), driven like the broker. */
 export function startFloor(): Promise<BrokerChild> {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import net from "node:net";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
 import { createSeqcastClient } from "../../src/client/index.js";
 import { buildPage, ChatPageDriver, launchChromium, whyNoChromium } from "../support/browser.js";
 import { describe, exited, startCuttableProxy, test as base, TEST_SECRET, testToken, waitUntil } from "../support/fixtures.js";
+import { freePort } from "../support/ports.js";
 
 // The chat page that `seqcast serve` serves at /, in real Chromium: people
 // in separate browser contexts (own storage, own connections) signing in
@@ -40,14 +40,7 @@ const test = base.extend<{
   },
 });
 
-/** A port free a moment ago, for a broker restarted on the same one. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+
 
 const brief = (lines: Array<{ seq: string; sender: string; text: string }>) => lines.map((l) => `${l.seq} ${l.sender}: ${l.text}`);
 

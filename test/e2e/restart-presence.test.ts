@@ -1,21 +1,13 @@
 import assert from "node:assert/strict";
-import net from "node:net";
 import { createSeqcastClient } from "../../src/client/index.js";
 import { SubscriptionState } from "../../src/client/subscription.js";
 import { describe, exited, PROTOCOLS, Recorder, test, testToken, waitUntil } from "../support/fixtures.js";
+import { freePort } from "../support/ports.js";
 
 // A graceful restart of the broker under live clients: nobody is announced
 // as gone, and once everyone is back every client shows the same presence
 // (pubsub.proto, Subscribe: clients replace their view with subscribed.present).
 
-/** A port that was free a moment ago, so the restarted broker can take the same one. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe("presence across a broker restart", () => {
   test("every client converges on the same, complete presence; nobody is shown as left", async ({ serve, cleanup }) => {

@@ -1,4 +1,7 @@
+import assert from "node:assert/strict";
+import type { vi } from "vitest";
 import { Broker } from "../../src/broker/broker.js";
+import { BrokerError } from "../../src/broker/errors.js";
 import { defaultBrokerConfig, type BrokerConfig } from "../../src/broker/config.js";
 import type { Identity } from "../../src/broker/identity.js";
 import type { Session, SessionEvent } from "../../src/broker/session.js";
@@ -56,3 +59,17 @@ export class Stream {
 
 /** Lets pending promise callbacks run (engine calls are async even in memory). */
 export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Only timers and Date are faked; setImmediate stays real so promise chains settle. */
+export const FAKE_TIMERS: Parameters<typeof vi.useFakeTimers>[0] = { toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] };
+
+/** The BrokerError a call throws (synchronously or as a rejection). */
+export async function failure(call: () => unknown): Promise<BrokerError> {
+  try {
+    await call();
+  } catch (error) {
+    assert.ok(error instanceof BrokerError, `a BrokerError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("expected a BrokerError");
+}

@@ -1,28 +1,13 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, vi } from "vitest";
-import { BrokerError } from "../../src/broker/errors.js";
 import type { Broker } from "../../src/broker/broker.js";
-import { inProcessBroker, settle, Stream, user } from "../support/in-process.js";
+import { failure, FAKE_TIMERS, inProcessBroker, settle, Stream, user } from "../support/in-process.js";
 
 /**
  * The broker's domain driven in this process, without a transport: sessions,
  * the room index, join planning, rate limits, presence and the timers
  * (heartbeats, ack deadlines, presence grace) on vitest's fake clock.
  */
-
-// Only timers and Date are faked; setImmediate stays real so promise chains settle.
-const FAKE: Parameters<typeof vi.useFakeTimers>[0] = { toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] };
-
-/** The error a call throws (synchronously or as a rejection). */
-async function failure(call: () => unknown): Promise<BrokerError> {
-  try {
-    await call();
-  } catch (error) {
-    assert.ok(error instanceof BrokerError, `a BrokerError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected a BrokerError");
-}
 
 describe("broker sessions and fan-out", () => {
   let broker: Broker;
@@ -219,7 +204,7 @@ describe("publishing limits", () => {
   afterEach(() => vi.useRealTimers());
 
   it("rate-limits per user with a retry hint, and refills with time", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     const broker = inProcessBroker({ publishRate: 10, publishBurst: 3 });
     try {
       const publish = (who: string) =>
@@ -260,7 +245,7 @@ describe("timers on the fake clock", () => {
   });
 
   it("sends a heartbeat on a stream idle for the interval, and none on a busy one", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     broker = inProcessBroker({ heartbeatIntervalMs: 1000, ackDeadlineMs: 0 });
     const idle = new Stream(broker.openSession(user("idle"), ""));
     const busy = new Stream(broker.openSession(user("busy"), ""));
@@ -275,7 +260,7 @@ describe("timers on the fake clock", () => {
   });
 
   it("redelivers to a durable subscriber what it did not acknowledge within the deadline, and stops once acked", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     broker = inProcessBroker({ ackDeadlineMs: 1000, heartbeatIntervalMs: 0 });
     const stream = new Stream(broker.openSession(user("d"), "", "phone"));
     await broker.join(stream.session, [{ room: "r" }]);
@@ -300,7 +285,7 @@ describe("timers on the fake clock", () => {
   });
 
   it("keeps a vanished session's presence for the grace period, then sends the leave", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
     const watcher = new Stream(broker.openSession(user("w"), ""));
     await broker.join(watcher.session, [{ room: "room" }]);
@@ -320,7 +305,7 @@ describe("timers on the fake clock", () => {
   });
 
   it("lets a reconnect within the grace take the presence over: an update, no leave, no join", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
     const watcher = new Stream(broker.openSession(user("w"), ""));
     await broker.join(watcher.session, [{ room: "room" }]);

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it, vi } from "vitest";
 import type { Broker, PublishInput } from "../../src/broker/broker.js";
-import { BrokerError } from "../../src/broker/errors.js";
-import { inProcessBroker, settle, Stream, user } from "../support/in-process.js";
+import { failure, FAKE_TIMERS, inProcessBroker, settle, Stream, user } from "../support/in-process.js";
 
 /**
  * Issue 10 §3 in the broker's domain: rooms are not created by reads, a
@@ -10,19 +9,6 @@ import { inProcessBroker, settle, Stream, user } from "../support/in-process.js"
  * quotas (sessions, rooms touched per second) and the bound on bytes queued
  * for all subscribers together, which cuts the largest first.
  */
-
-// Only timers and Date are faked; setImmediate stays real so promise chains settle.
-const FAKE: Parameters<typeof vi.useFakeTimers>[0] = { toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] };
-
-async function failure(call: () => unknown): Promise<BrokerError> {
-  try {
-    await call();
-  } catch (error) {
-    assert.ok(error instanceof BrokerError, `a BrokerError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail("expected a BrokerError");
-}
 
 const message = (room: string, content: string, payloadBytes = 0): PublishInput => ({
   room,
@@ -88,7 +74,7 @@ describe("rooms are created by writes, not reads", () => {
 
 describe("idle rooms are forgotten", () => {
   it("drops a room whose history expired and that nobody holds within a minute or so, keeping held ones", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     broker = inProcessBroker({ historyTtlMs: 1000, dedupeWindowMs: 1000, publishRate: 0 });
     const first = await broker.publish(user("p"), message("gone", "old"));
     await broker.publish(user("p"), message("held", "old"));
@@ -123,7 +109,7 @@ describe("per-user quotas", () => {
   });
 
   it("refuses touching more distinct rooms per second than --user-rooms-per-second with ROOM_QUOTA and a retry hint", async () => {
-    vi.useFakeTimers(FAKE);
+    vi.useFakeTimers(FAKE_TIMERS);
     // 5/s, burst max(2 × 5, 4 rooms per session) = 10.
     broker = inProcessBroker({ userRoomsPerSecond: 5, maxRoomsPerSession: 4, publishRate: 0 });
     const read = (who: string, room: string, admin = false) =>

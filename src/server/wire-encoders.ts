@@ -1,6 +1,7 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { Position, PresenceEntry, PublishResult, StoredMessage } from "../engine/engine.js";
+import type { SessionEvent } from "../broker/session.js";
 import { PresenceEntrySchema } from "../../gen/es/seqcast/v1/types_pb.js";
 import { toPbPresenceEntry } from "./convert.js";
 
@@ -140,14 +141,7 @@ function changeBytes(room: string, kind: "join" | "leave" | "update", entry: Pre
 }
 
 /** SubscribeEvent { subscribed = 2 }. */
-export function encodeSubscribed(event: {
-  room: string;
-  position: Position;
-  recovered: boolean;
-  resumedFrom?: Position;
-  pattern?: string;
-  present?: PresenceEntry[];
-}, asEntry = false): Uint8Array {
+export function encodeSubscribed(event: Omit<Extract<SessionEvent, { type: "subscribed" }>, "type">, asEntry = false): Uint8Array {
   const w = new BinaryWriter();
   if (event.room !== "") w.tag(1, LEN).string(event.room);
   position(w, 2, event.position);

@@ -100,7 +100,7 @@ export class Broker {
   private readonly filters: FilterCompiler;
   private readonly clock: Clock;
   /** Writes every session's queued events once per event-loop turn. */
-  readonly flusher = new FlushScheduler();
+  readonly flusher: FlushScheduler;
   private readonly presenceBatches = new PresenceBatches();
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
@@ -140,6 +140,7 @@ export class Broker {
     this.queueBudget = new QueueBudget(this.config.queueBytesTotal);
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? silentLogger;
+    this.flusher = new FlushScheduler(this.config.flushIntervalMs);
     this.measureLatency = options.measureLatency ?? false;
     if (this.measureLatency) this.flusher.afterFlush = () => this.recordWrites();
     // A turn's presence changes go out as batches before the turn's streams are written.

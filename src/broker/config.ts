@@ -11,6 +11,14 @@ export interface BrokerConfig {
   /** Idle time after which a stream gets a heartbeat (SEQCAST_HEARTBEAT_INTERVAL). */
   heartbeatIntervalMs: number;
   /**
+   * After a flush that wrote to many streams (32 or more), the next flush of
+   * queued events waits until this long after it started, so a busy room's
+   * messages share one write per stream (SEQCAST_FLUSH_INTERVAL; 0 = flush
+   * every event-loop turn). Rooms quieter than one message per interval are
+   * not delayed.
+   */
+  flushIntervalMs: number;
+  /**
    * Events queued for one session before it counts as a slow consumer and its
    * stream is ended with RESOURCE_EXHAUSTED (SEQCAST_SESSION_QUEUE_LIMIT).
    */
@@ -91,6 +99,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   maxMessageBytes: 64 * 1024,
   maxRoomsPerSession: 100,
   heartbeatIntervalMs: 15_000,
+  flushIntervalMs: 4,
   sessionQueueLimit: 10_000,
   sessionQueueBytes: 4 * 1024 * 1024,
   slowConsumerGraceMs: 5_000,

@@ -7,14 +7,17 @@
  * memory.
  */
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 -- One row per room ever used. The epoch is created with the room and
 -- survives broker restarts, so resuming clients keep their positions; it
 -- changes only when an admin clears the room's history (ClearHistory), which
--- also restarts "sequence" at 0. "sequence" is the last sequence assigned in
--- the epoch; it never rewinds within an epoch, even when every message expired.
+-- also restarts "sequence" at 0. The last sequence assigned in the epoch is
+-- the larger of "sequence" and the room's newest stored message (version 4:
+-- "sequence" is written when retention deletes every stored message, not on
+-- every publish), so it never rewinds within an epoch, even when every
+-- message expired.
 CREATE TABLE IF NOT EXISTS rooms (
   id          INTEGER PRIMARY KEY,
   name        TEXT    NOT NULL UNIQUE,
@@ -74,4 +77,9 @@ CREATE TABLE IF NOT EXISTS acks (
 export const MIGRATIONS: Array<{ from: number; sql: string }> = [
   // Version 3: messages carry their causal dependencies (issue 13).
   { from: 3, sql: "ALTER TABLE messages ADD COLUMN dependencies TEXT" },
+  // Version 4: rooms.sequence becomes a floor under the newest message's
+  // sequence. Older rows hold the exact last sequence, a valid floor, so
+  // nothing changes in the data; the version keeps an older seqcast, which
+  // would read the floor as the last sequence, from opening the file.
+  { from: 4, sql: "SELECT 1" },
 ];

@@ -11,6 +11,12 @@ export interface RoomRow extends RoomRef {
   sequence: bigint;
 }
 
+/** The oldest message a room stores: its sequence and time. */
+export interface KeptRow {
+  sequence: bigint;
+  time_ms: bigint | number;
+}
+
 export interface MessageRow {
   sequence: bigint;
   id: string;
@@ -26,6 +32,9 @@ export interface MessageRow {
 // The statements' bind parameters, positional.
 type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
 
+/** A room's last sequence, in a query over `rooms` (sqlite-schema.ts: rooms.sequence is a floor). */
+const LAST_SEQUENCE = "max(rooms.sequence, coalesce((SELECT MAX(m.sequence) FROM messages m WHERE m.room_id = rooms.id), 0))";
+
 export const MESSAGE_COLUMNS = "sequence, id, sender, content, payload, attributes, time_ms, client_message_id, dependencies";
 
 export interface Statements {
@@ -36,8 +45,8 @@ export interface Statements {
   insertMessage: Stmt<
     [bigint, bigint, string, string, string, Uint8Array, string, number, string, string | null]
   >;
-  /** First retained sequence: the oldest row at or above the size floor that is not older than the cutoff. */
-  firstRetained: Stmt<[bigint, bigint, number], bigint>;
+  /** First retained row: the oldest at or above the size floor that is not older than the cutoff. */
+  firstRetained: Stmt<[bigint, bigint, number], KeptRow>;
   firstStored: Stmt<[bigint], bigint | null>;
   deleteBelow: Stmt<[bigint, bigint]>;
   deleteRoomMessages: Stmt<[bigint]>;
@@ -57,20 +66,19 @@ export interface Statements {
 
 export function prepareStatements(db: Database.Database): Statements {
   return {
-    selectRoom: db.prepare("SELECT id, epoch, sequence FROM rooms WHERE name = ?"),
+    // The last sequence is the newer of the room's row and its newest message (schema version 4).
+    selectRoom: db.prepare(`SELECT id, epoch, ${LAST_SEQUENCE} AS sequence FROM rooms WHERE name = ?`),
     insertRoom: db.prepare(
       "INSERT INTO rooms (name, epoch, sequence, created_ms) VALUES (?, ?, 0, ?) RETURNING id",
     ),
-    selectSequence: db.prepare<[bigint], bigint>("SELECT sequence FROM rooms WHERE id = ?").pluck(),
+    selectSequence: db.prepare<[bigint], bigint>(`SELECT ${LAST_SEQUENCE} FROM rooms WHERE id = ?`).pluck(),
     updateSequence: db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?"),
     insertMessage: db.prepare(
       `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    firstRetained: db
-      .prepare<[bigint, bigint, number], bigint>(
-        "SELECT sequence FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
-      )
-      .pluck(),
+    firstRetained: db.prepare<[bigint, bigint, number], KeptRow>(
+      "SELECT sequence, time_ms FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
+    ),
     firstStored: db
       .prepare<[bigint], bigint | null>("SELECT MIN(sequence) FROM messages WHERE room_id = ?")
       .pluck(),

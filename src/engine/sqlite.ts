@@ -19,7 +19,7 @@ import { WatchSet } from "./watch-set.js";
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
-import { prepareStatements, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
+import { prepareStatements, type KeptRow, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 
 /**
  * Durable embedded engine on better-sqlite3: one broker process, history and
@@ -30,8 +30,9 @@ import { prepareStatements, type MessageRow, type RoomRef, type RoomRow, type St
  *   one write transaction (flushed from setImmediate); each publish promise
  *   resolves only after that transaction committed, and watchers get the
  *   messages right after the commit, in sequence order.
- * - Sequences are read from and written to the `rooms` table inside the
- *   (BEGIN IMMEDIATE) transaction. Fan-out, however, is only to this
+ * - A room's last sequence is its newest message's (or, once retention left
+ *   none, its `rooms` row's), read once per room and then kept in memory:
+ *   only this process writes the file. Fan-out, too, is only to this
  *   process: this engine is for a single broker node, and a second engine on
  *   the same file is refused (sqlite-lock.ts).
  * - Retention: size and TTL are enforced physically on publish and logically
@@ -76,10 +77,30 @@ type Op =
   | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
   | { kind: "clear"; room: string; resolve: (position: Position) => void; reject: (error: unknown) => void };
 
+/**
+ * A room as this engine knows it. id and epoch are always right (only this
+ * process writes the file: sqlite-lock.ts); once a write transaction touched
+ * the room, `sequence` and `kept` are too, so later batches neither read the
+ * room's row nor look for what to trim while nothing can be trimmed.
+ */
+interface CachedRoom extends RoomRef {
+  /** The room's last sequence; undefined until a write loaded it. */
+  sequence?: bigint;
+  /** The oldest stored message (null: none); undefined = unknown. */
+  kept?: KeptRow | null;
+}
+
+/** A room inside a write transaction. */
+interface BatchRoom extends RoomRow {
+  kept: KeptRow | null | undefined;
+  dirty: boolean;
+}
+
 /** What one batch transaction produced, applied to the caches and promises after COMMIT. */
 interface BatchResult {
   results: Array<PublishResult | Position>;
-  created: Map<string, RoomRef>;
+  /** Every room the batch touched, as it left it. */
+  rooms: Map<string, BatchRoom>;
   published: number;
 }
 
@@ -93,7 +114,7 @@ class SqliteEngineImpl implements SqliteEngine {
   private closed = false;
 
   /** Rooms known to exist in the file; epochs never change, so this never goes stale. */
-  private readonly rooms = new Map<string, RoomRef>();
+  private readonly rooms = new Map<string, CachedRoom>();
   private readonly watchers = new WatchSet();
   private readonly presence = new Map<string, Map<string, PresenceEntry>>();
 
@@ -212,11 +233,11 @@ class SqliteEngineImpl implements SqliteEngine {
   }
 
   /** After COMMIT: update caches, resolve promises, fan out to watched rooms in sequence order. */
-  private settle(ops: Op[], { results, created, published }: BatchResult): void {
+  private settle(ops: Op[], { results, rooms, published }: BatchResult): void {
     this.counters.transactions++;
     this.counters.publishes += published;
     if (published > this.counters.largestBatch) this.counters.largestBatch = published;
-    for (const [name, ref] of created) this.rooms.set(name, ref);
+    for (const [name, row] of rooms) this.rooms.set(name, { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept });
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.kind === "clear") {
@@ -244,8 +265,7 @@ class SqliteEngineImpl implements SqliteEngine {
 
   /** Runs inside BEGIN IMMEDIATE … COMMIT. Throwing rolls the whole batch back. */
   private applyBatch(ops: Op[], trims: Set<string>): BatchResult {
-    const touched = new Map<string, RoomRow & { dirty: boolean }>();
-    const created = new Map<string, RoomRef>();
+    const touched = new Map<string, BatchRoom>();
     const results: Array<PublishResult | Position> = [];
     const dedupeWindow = this.retention.dedupeWindowMs;
     const dedupeFrom = this.now() - dedupeWindow;
@@ -253,14 +273,14 @@ class SqliteEngineImpl implements SqliteEngine {
     const load = (name: string) => {
       let row = touched.get(name);
       if (!row) {
-        const existing = this.sql.selectRoom.get(name);
+        const cached = this.rooms.get(name);
+        const existing = cached?.sequence !== undefined ? cached : this.sql.selectRoom.get(name);
         if (existing) {
-          row = { ...existing, dirty: false };
+          row = { id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false };
         } else {
           const epoch = newEpoch();
           const { id } = this.sql.insertRoom.get(name, epoch, this.now())!;
-          row = { id, epoch, sequence: 0n, dirty: false };
-          created.set(name, { id, epoch });
+          row = { id, epoch, sequence: 0n, kept: null, dirty: false };
         }
         touched.set(name, row);
       }
@@ -269,18 +289,18 @@ class SqliteEngineImpl implements SqliteEngine {
     for (const op of ops) {
       if (op.kind === "clear") {
         // Clearing a room that was never written creates nothing: it has no lineage to end.
-        if (!touched.has(op.room) && !this.sql.selectRoom.get(op.room)) {
+        if (!touched.has(op.room) && !this.rooms.has(op.room) && !this.sql.selectRoom.get(op.room)) {
           results.push({ epoch: "", sequence: 0n });
           continue;
         }
         const row = load(op.room);
         row.epoch = newEpoch();
         row.sequence = 0n;
+        row.kept = null;
         row.dirty = false;
         this.sql.resetRoom.run(row.epoch, row.id);
         this.sql.deleteRoomMessages.run(row.id);
         this.sql.deleteRoomDedupe.run(row.id);
-        created.set(op.room, { id: row.id, epoch: row.epoch });
         results.push({ epoch: row.epoch, sequence: 0n });
         continue;
       }
@@ -341,21 +361,34 @@ class SqliteEngineImpl implements SqliteEngine {
         this.sql.upsertDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, message.id, message.timeMs);
       row.sequence = sequence;
       row.dirty = true;
+      if (row.kept === null) row.kept = { sequence, time_ms: message.timeMs };
       published++;
       results.push({ message, duplicate: false });
     }
     if (dedupeWindow > 0 && published > 0) this.sql.expireDedupe.run(dedupeFrom);
-    for (const row of touched.values()) {
-      if (!row.dirty) continue;
-      this.sql.updateSequence.run(row.sequence, row.id);
-      this.trim(row);
-    }
+    // The newest message carries the room's last sequence (rooms.sequence is
+    // only a floor, written when a trim leaves no message): no row update per publish.
+    for (const row of touched.values()) if (row.dirty && !this.keepsAll(row)) row.kept = this.trim(row);
     for (const name of trims) {
       if (touched.get(name)?.dirty) continue;
-      const row = this.sql.selectRoom.get(name);
-      if (row) this.trim(row);
+      // A room cleared or forgotten since the read that found its expired rows is not recreated.
+      if (!touched.has(name) && !this.rooms.has(name) && !this.sql.selectRoom.get(name)) continue;
+      const row = load(name);
+      row.kept = this.trim(row);
     }
-    return { results, created, published };
+    return { results, rooms: touched, published };
+  }
+
+  /**
+   * Whether retention keeps every message the room stores, known without a
+   * query: its oldest stored message is within both the size and the TTL
+   * limit. Unknown (a room not yet trimmed by this process) counts as no.
+   */
+  private keepsAll(row: BatchRoom): boolean {
+    const kept = row.kept;
+    if (kept === undefined) return false;
+    if (kept === null) return true;
+    return kept.sequence >= this.sizeFloor(row.sequence) && Number(kept.time_ms) >= this.ttlCutoff();
   }
 
   /** Oldest sequence that size and TTL let the room keep (may lie past the newest row). */
@@ -374,14 +407,22 @@ class SqliteEngineImpl implements SqliteEngine {
    * only a prefix is ever dropped even if message times are not monotonic.
    */
   private retainedFrom(room: RoomRow): bigint | null {
+    return this.firstRetained(room)?.sequence ?? null;
+  }
+
+  private firstRetained(room: RoomRow): KeptRow | null {
     return this.sql.firstRetained.get(room.id, this.sizeFloor(room.sequence), this.ttlCutoff()) ?? null;
   }
 
-  /** Deletes what retention no longer keeps. Inside a write transaction. */
-  private trim(room: RoomRow): void {
-    const first = this.retainedFrom(room);
-    if (first === null) this.sql.deleteRoomMessages.run(room.id);
-    else this.sql.deleteBelow.run(room.id, first);
+  /** Deletes what retention no longer keeps; returns the oldest message left. Inside a write transaction. */
+  private trim(room: RoomRow): KeptRow | null {
+    const first = this.firstRetained(room);
+    if (first === null) {
+      // With no message left, the room's row is what keeps its last sequence.
+      this.sql.updateSequence.run(room.sequence, room.id);
+      this.sql.deleteRoomMessages.run(room.id);
+    } else this.sql.deleteBelow.run(room.id, first.sequence);
+    return first;
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {

@@ -60,6 +60,9 @@ const subscribeOnce = (c: SeqcastClient, rooms: Array<{ room: string; filter?: s
  * measures the broker; bounded: the attacker is killed after ms + 30 s.
  */
 async function attack(url: string, plan: AttackPlan): Promise<{ result: AttackResult; report: CanaryReport }> {
+  // The canary (and its calm baseline) first: started after the attacker, its
+  // start-up on a loaded machine could eat most of the attack's window.
+  const canary = await startCanary(url);
   const child = spawn(process.execPath, ["--import", "tsx", "test/hostile/filter-attacker.ts", url], { stdio: ["pipe", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
@@ -68,7 +71,8 @@ async function attack(url: string, plan: AttackPlan): Promise<{ result: AttackRe
   const killer = setTimeout(() => child.kill("SIGKILL"), plan.ms + 30_000);
   const done = exited(child);
   await waitUntil(() => output.includes("attacking") || child.exitCode !== null, () => `the attacker to start: ${output}`, 30_000);
-  const canary = await startCanary(url);
+  // What counts is what the canary saw while the attack ran.
+  await canary.reset();
   const code = await done;
   clearTimeout(killer);
   const report = await canary.stop();

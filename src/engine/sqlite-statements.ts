@@ -54,7 +54,8 @@ export interface Statements {
   rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   selectDedupe: Stmt<[bigint, string, string], { sequence: bigint; id: string; time_ms: bigint }>;
-  upsertDedupe: Stmt<[bigint, string, string, bigint, string, number]>;
+  /** Records a key unless a live one (time_ms at or after the last parameter) holds it: changes = 0 then. */
+  claimDedupe: Stmt<[bigint, string, string, bigint, string, number, number]>;
   expireDedupe: Stmt<[number]>;
   upsertAck: Stmt<[string, string, string, bigint]>;
   resetRoom: Stmt<[string, bigint]>;
@@ -94,8 +95,11 @@ export function prepareStatements(db: Database.Database): Statements {
     selectDedupe: db.prepare(
       "SELECT sequence, id, time_ms FROM dedupe WHERE room_id = ? AND sender = ? AND client_message_id = ?",
     ),
-    upsertDedupe: db.prepare(
-      "INSERT OR REPLACE INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    claimDedupe: db.prepare(
+      `INSERT INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (room_id, sender, client_message_id) DO UPDATE SET
+         sequence = excluded.sequence, id = excluded.id, time_ms = excluded.time_ms
+       WHERE dedupe.time_ms < ?`,
     ),
     expireDedupe: db.prepare("DELETE FROM dedupe WHERE time_ms < ?"),
     resetRoom: db.prepare("UPDATE rooms SET epoch = ?, sequence = 0 WHERE id = ?"),

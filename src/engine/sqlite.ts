@@ -306,34 +306,38 @@ class SqliteEngineImpl implements SqliteEngine {
       }
       const { draft } = op;
       const row = load(draft.room);
-      const dedupe = dedupeWindow > 0 && draft.clientMessageId !== "";
-      if (dedupe) {
-        const original = this.sql.selectDedupe.get(row.id, draft.sender, draft.clientMessageId);
-        if (original && Number(original.time_ms) >= dedupeFrom) {
-          // The original as stored (this transaction sees its own earlier inserts);
-          // if retention already dropped it, what the key remembers, without a body.
-          const stored = this.sql.selectMessage.get(row.id, original.sequence);
-          const message: StoredMessage = stored
-            ? toMessage(draft.room, row.epoch, stored)
-            : {
-                id: original.id,
-                room: draft.room,
-                epoch: row.epoch,
-                sequence: original.sequence,
-                sender: draft.sender,
-                content: "",
-                payload: new Uint8Array(0),
-                attributes: {},
-                timeMs: Number(original.time_ms),
-                clientMessageId: draft.clientMessageId,
-              };
-          results.push({ message, duplicate: true });
-          continue;
-        }
-      }
       const sequence = row.sequence + 1n;
+      const id = newMessageId();
+      // One statement both checks and records the key: it claims it unless a
+      // live key (younger than the window) holds it, which makes this a retry.
+      if (
+        dedupeWindow > 0 &&
+        draft.clientMessageId !== "" &&
+        this.sql.claimDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs, dedupeFrom).changes === 0
+      ) {
+        const original = this.sql.selectDedupe.get(row.id, draft.sender, draft.clientMessageId)!;
+        // The original as stored (this transaction sees its own earlier inserts);
+        // if retention already dropped it, what the key remembers, without a body.
+        const stored = this.sql.selectMessage.get(row.id, original.sequence);
+        const message: StoredMessage = stored
+          ? toMessage(draft.room, row.epoch, stored)
+          : {
+              id: original.id,
+              room: draft.room,
+              epoch: row.epoch,
+              sequence: original.sequence,
+              sender: draft.sender,
+              content: "",
+              payload: new Uint8Array(0),
+              attributes: {},
+              timeMs: Number(original.time_ms),
+              clientMessageId: draft.clientMessageId,
+            };
+        results.push({ message, duplicate: true });
+        continue;
+      }
       const message: StoredMessage = {
-        id: newMessageId(),
+        id,
         room: draft.room,
         epoch: row.epoch,
         sequence,
@@ -357,8 +361,6 @@ class SqliteEngineImpl implements SqliteEngine {
         message.clientMessageId,
         encodeDependencies(message.dependencies) ?? null,
       );
-      if (dedupe)
-        this.sql.upsertDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, message.id, message.timeMs);
       row.sequence = sequence;
       row.dirty = true;
       if (row.kept === null) row.kept = { sequence, time_ms: message.timeMs };

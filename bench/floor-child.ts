@@ -1,11 +1,12 @@
 /**
- * Node's floor for the fan-out scenario: a bare gRPC-framed fan-out on
- * node:http2, in a process of its own like the broker. It speaks just enough
- * of seqcast's protocol for bench/lean-client.ts (Subscribe answers with a
- * `subscribed` event; PublishStream messages are numbered, each written as
- * one framed SubscribeResponse to every open Subscribe stream, and
- * acknowledged with its number) and does nothing else: no authentication,
- * rooms, history, presence, queues or batching. What seqcast's broker costs
+ * Node's floor for the fan-out and ingest scenarios: a bare gRPC-framed
+ * fan-out on node:http2, in a process of its own like the broker. It speaks
+ * just enough of seqcast's protocol for bench/lean-client.ts (Subscribe
+ * answers with a `subscribed` event; PublishStream messages and unary
+ * Publish calls are numbered, each written as one framed SubscribeResponse
+ * to every open Subscribe stream, and acknowledged with its number) and does
+ * nothing else: no authentication, rooms, history, presence, queues or
+ * batching. What seqcast's broker costs
  * above this is what its features and its code cost; below it is not possible
  * on node:http2.
  *
@@ -62,25 +63,38 @@ function payloads(buf: Buffer): Buffer[] {
     let length: number;
     [tag, pos] = readVarint(buf, pos);
     [length, pos] = readVarint(buf, pos);
-    if (tag >>> 3 === 1 && (tag & 7) === 2) {
-      let p = pos;
-      let payload: Buffer = Buffer.alloc(0);
-      while (p < pos + length) {
-        let t: number;
-        [t, p] = readVarint(buf, p);
-        if ((t & 7) === 0) [, p] = readVarint(buf, p);
-        else {
-          let l: number;
-          [l, p] = readVarint(buf, p);
-          if (t >>> 3 === 3) payload = buf.subarray(p, p + l);
-          p += l;
-        }
-      }
-      out.push(payload);
-    }
+    if (tag >>> 3 === 1 && (tag & 7) === 2) out.push(payloadOf(buf.subarray(pos, pos + length)));
     pos += length;
   }
   return out;
+}
+
+/** Numbers a published payload and writes it to every Subscribe stream; returns its sequence. */
+function fanOut(payload: Buffer): number {
+  sequence++;
+  // SubscribeResponse{events: [SubscribeEvent{message: Message{sequence: 4, payload: 7}}]}, encoded once, written to every stream.
+  const message = Buffer.concat([Buffer.from([0x20, ...varint(sequence)]), field(7, payload)]);
+  const bytes = frame(field(1, field(3, message)));
+  for (const subscriber of streams) subscriber.write(bytes);
+  return sequence;
+}
+
+/** The payload (field 3) of a PublishRequest. */
+function payloadOf(request: Buffer): Buffer {
+  let p = 0;
+  let payload: Buffer = Buffer.alloc(0);
+  while (p < request.length) {
+    let t: number;
+    [t, p] = readVarint(request, p);
+    if ((t & 7) === 0) [, p] = readVarint(request, p);
+    else {
+      let l: number;
+      [l, p] = readVarint(request, p);
+      if (t >>> 3 === 3) payload = request.subarray(p, p + l);
+      p += l;
+    }
+  }
+  return payload;
 }
 
 /** Splits a request body into gRPC messages. */
@@ -122,18 +136,25 @@ server.on("stream", (stream, headers) => {
       deframer((request) => {
         const results: Buffer[] = [];
         for (const payload of payloads(request)) {
-          sequence++;
-          // SubscribeResponse{events: [SubscribeEvent{message: Message{sequence: 4, payload: 7}}]}, encoded once, written to every stream.
-          const message = Buffer.concat([Buffer.from([0x20, ...varint(sequence)]), field(7, payload)]);
-          const bytes = frame(field(1, field(3, message)));
-          for (const subscriber of streams) subscriber.write(bytes);
+          const n = fanOut(payload);
           // PublishResult{published: PublishResponse{position: StreamPosition{sequence}}}
-          results.push(field(1, field(2, field(2, Buffer.from([0x10, ...varint(sequence)])))));
+          results.push(field(1, field(2, field(2, Buffer.from([0x10, ...varint(n)])))));
         }
         stream.write(frame(Buffer.concat(results)));
       }),
     );
     stream.on("end", () => stream.end());
+  } else if (path === "/seqcast.v1.PubSubService/Publish") {
+    // Unary: the one request, then response headers, the PublishResponse and trailers.
+    let request: Buffer | undefined;
+    stream.on("data", deframer((message) => (request = message)));
+    stream.on("end", () => {
+      const n = fanOut(payloadOf(request ?? Buffer.alloc(0)));
+      stream.respond(RESPONSE, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      // PublishResponse{position: StreamPosition{sequence}}
+      stream.end(frame(field(2, Buffer.from([0x10, ...varint(n)]))));
+    });
   } else {
     stream.respond({ ...RESPONSE, "grpc-status": "12" }, { endStream: true });
   }

@@ -24,7 +24,7 @@
  *   BENCH_SCENARIOS [fanout,ingest,idle,rooms]   which scenarios, comma-separated
  *   BENCH_SYSTEMS [seqcast,seqcast-causal,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
  *       (seqcast = memory engine; seqcast-causal = memory engine, every publish with BENCH_CAUSAL_DEPS dependencies (fan-out only); seqcast-redis = redis engine, one node (fan-out only);
- *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out only;
+ *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out and ingest;
  *       idle runs seqcast and NATS, rooms seqcast and seqcast-sqlite)
  *   BENCH_OUT [bench/RESULTS.md]   report file; "-" = print only
  *   NATS_URL [127.0.0.1:4222] (JetStream must be enabled there)   REDIS_PORT [6379]
@@ -44,8 +44,8 @@
  *   BENCH_PROFILE_SAVE=<file.md>   also store this run's profile summary there (bench/profile-before.sh)
  *   BENCH_CPU_PROF=<dir>   run every broker child with --cpu-prof into <dir>
  * ingest:
- *   BENCH_INGEST_MESSAGES [20000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
- *   BENCH_INGEST_WARMUP [1000]  BENCH_INGEST_SUBSCRIBERS [0,100]
+ *   BENCH_INGEST_MESSAGES [50000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
+ *   BENCH_INGEST_WARMUP [10000] (long enough for the JIT: seqcast is ~25% slower in its first 10,000)  BENCH_INGEST_SUBSCRIBERS [0,100]
  *   BENCH_INGEST_WINDOW [1024] (seqcast stream, JetStream in-flight acks, NATS unflushed)
  *   BENCH_INGEST_BATCH [64] (messages per PublishStream request; NATS core flush group)
  *   BENCH_UNARY_INFLIGHT [128]  BENCH_JS_SUBSCRIBERS [core] (core subscriptions, or ordered push consumers)

@@ -81,9 +81,9 @@ export const P = {
   cpuProfDir: process.env.BENCH_CPU_PROF,
 
   // ingest
-  ingestMessages: envInt("BENCH_INGEST_MESSAGES", 20_000),
+  ingestMessages: envInt("BENCH_INGEST_MESSAGES", 50_000),
   ingestMessagesWithSubscribers: envInt("BENCH_INGEST_MESSAGES_SUBS", 5_000),
-  ingestWarmup: envInt("BENCH_INGEST_WARMUP", 1_000, 0),
+  ingestWarmup: envInt("BENCH_INGEST_WARMUP", 10_000, 0),
   ingestSubscribers: envIntList("BENCH_INGEST_SUBSCRIBERS", [0, 100]),
   ingestWindow,
   ingestBatch: envInt("BENCH_INGEST_BATCH", 64),

@@ -17,7 +17,7 @@ import type { AckedPublisher, DeliverySink } from "../drivers/driver.js";
 import { createStream, jetStreamPublisher, leanJetStreamPublisher, orderedConsumers, type BenchStream } from "../drivers/jetstream.js";
 import { closeAll, natsPublisher, natsServerPid, natsSubscribers, openNats } from "../drivers/nats.js";
 import { openSubscribers, seqcastPublisher, type SubscriberSet } from "../drivers/seqcast.js";
-import { loopBusy, startBroker, type BrokerChild, type EngineName, type EventLoopTimes } from "../lib/broker-process.js";
+import { loopBusy, startBroker, startFloor, type BrokerChild, type EngineName, type EventLoopTimes } from "../lib/broker-process.js";
 import { fmtCores, fmtInt, fmtMiB, fmtNum, fmtPct, fmtRatio, mdTable, ratio } from "../lib/format.js";
 import { has, P } from "../lib/params.js";
 import { makePayload } from "../lib/payload.js";
@@ -26,7 +26,11 @@ import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { FanoutTracker } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
 
-type Kind = "seqcast-stream" | "seqcast-stream-1" | "seqcast-unary" | "jetstream" | "jetstream-lean" | "nats";
+type Kind = "seqcast-stream" | "seqcast-stream-1" | "seqcast-unary" | "floor-stream" | "floor-unary" | "jetstream" | "jetstream-lean" | "nats";
+
+/** seqcast and Node's floor (bench/floor-child.ts) speak the same protocol to the same lean client. */
+const grpcKind = (kind: Kind) => kind.startsWith("seqcast") || kind.startsWith("floor");
+const unaryKind = (kind: Kind) => kind === "seqcast-unary" || kind === "floor-unary";
 
 interface RowSpec {
   label: string;
@@ -116,16 +120,16 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
     deliver: (sub, payload, recvTime, sequence) => tracker.deliver(sub, payload, recvTime, sequence),
     fail: (sub, reason) => tracker.fail(sub, reason),
   };
-  if (spec.kind.startsWith("seqcast")) {
-    const broker: BrokerChild = await startBroker(spec.engine!);
+  if (grpcKind(spec.kind)) {
+    const broker: BrokerChild = spec.kind.startsWith("floor") ? await startFloor() : await startBroker(spec.engine!);
     const room = `ingest.r${rowId}`;
     let subscribers: SubscriberSet | undefined;
     try {
       if (spec.subscribers > 0) subscribers = await openSubscribers(broker, spec.subscribers, 1, () => room, sink);
       const publisher = seqcastPublisher(broker, {
-        mode: spec.kind === "seqcast-unary" ? "unary" : "stream",
-        window: spec.kind === "seqcast-unary" ? P.unaryInFlight : P.ingestWindow,
-        batch: spec.kind === "seqcast-stream" ? P.ingestBatch : 1,
+        mode: unaryKind(spec.kind) ? "unary" : "stream",
+        window: unaryKind(spec.kind) ? P.unaryInFlight : P.ingestWindow,
+        batch: spec.kind === "seqcast-stream" || spec.kind === "floor-stream" ? P.ingestBatch : 1,
         room: () => room,
       });
       return {
@@ -192,7 +196,7 @@ async function runRow(spec: RowSpec, rowId: number): Promise<RowResult> {
     { name: "warmup", messages: P.ingestWarmup, latency: false },
     { name: "measured", messages, latency: false },
   ];
-  const sequencedSubs = spec.kind.startsWith("seqcast") || (spec.kind.startsWith("jetstream") && P.jsSubscribers === "ordered");
+  const sequencedSubs = grpcKind(spec.kind) || (spec.kind.startsWith("jetstream") && P.jsSubscribers === "ordered");
   const tracker = new FanoutTracker(spec.subscribers, phases, sequencedSubs);
   const acks = new AckCheck(P.ingestWarmup + messages, positioned);
   let closing = false;
@@ -263,6 +267,10 @@ function rowSpecs(): RowSpec[] {
       if (P.ingestBatch > 1 && subscribers === 0) specs.push({ label: `${label} stream, batch 1`, kind: "seqcast-stream-1", engine, subscribers });
       specs.push({ label: `${label} unary`, kind: "seqcast-unary", engine, subscribers });
     }
+    if (has("floor")) {
+      specs.push({ label: "node:http2 floor stream", kind: "floor-stream", subscribers });
+      specs.push({ label: "node:http2 floor unary", kind: "floor-unary", subscribers });
+    }
     if (has("jetstream")) {
       specs.push({ label: "JetStream js.publish()", kind: "jetstream", subscribers });
       specs.push({ label: "JetStream, lean publisher", kind: "jetstream-lean", subscribers });
@@ -309,6 +317,8 @@ function section(results: RowResult[]): Section {
       `(the publisher sends a request whenever ${P.ingestBatch} slots are free; each message gets its own result, in order). ` +
       "*stream, batch 1*: the same with one message per request.",
     `- seqcast *unary*: unary Publish, ${P.unaryInFlight} calls in flight on one HTTP/2 connection.`,
+    "- *node:http2 floor* (bench/floor-child.ts): Node's floor, driven by the same client in the same two ways: a bare node:http2 server that numbers each message, writes it to every subscriber and acknowledges it, and does nothing else. " +
+      "A seqcast row / the floor's is what seqcast's features cost on Node; the floor / JetStream is where Node's HTTP/2 (server and the bench's client) stands.",
     `- JetStream, to a fresh stream with file storage, ${P.ingestWindow} publishes awaiting their ack (the same depth as seqcast's stream window), every ack carrying the stream sequence, from two publishers: ` +
       "*js.publish()*, nats.js's JetStream client (a request with its own timer and promise per publish, each ack JSON-decoded); " +
       "*lean publisher*, the same protocol by hand (a PUB with a reply subject of its own per message, one inbox subscription, only the ack's sequence read), as bench/lean-client.ts does for seqcast. " +
@@ -370,13 +380,18 @@ function section(results: RowResult[]): Section {
   const at0 = ran.filter((r) => r.subscribers === 0);
   const js = jetStreamReference(at0);
   const row = (kind: Kind, engine: EngineName) => at0.find((r) => r.kind === kind && r.engine === engine);
+  const floorOf = (r: RowResult | undefined) => at0.find((f) => f.kind === (r && unaryKind(r.kind) ? "floor-unary" : "floor-stream"));
+  const floorNote = (r: RowResult | undefined) => {
+    const floor = floorOf(r);
+    return floor?.ackedPerSec ? `; Node's floor, the same way: ${fmtInt(floor.ackedPerSec)}/s (${fmtRatio(ratio(floor.ackedPerSec, js?.ackedPerSec))} JetStream's; seqcast = ${fmtRatio(ratio(r?.ackedPerSec, floor.ackedPerSec))} the floor's)` : "";
+  };
   const target = (name: string, r: RowResult | undefined, limit: number): Target => ({
     name: `Ingest, 0 subscribers: ${name} / JetStream's acked publishes/s`,
     measured: ratio(r?.ackedPerSec, js?.ackedPerSec),
     limit,
     kind: "min",
     unit: "×",
-    note: `${fmtInt(r?.ackedPerSec)}/s vs ${fmtInt(js?.ackedPerSec)}/s (${js?.label ?? "JetStream not run"})${r && benchBound(r) ? "; seqcast's row is bench-bound" : ""}${js && benchBound(js) ? "; JetStream's row is bench-bound" : ""}`,
+    note: `${fmtInt(r?.ackedPerSec)}/s vs ${fmtInt(js?.ackedPerSec)}/s (${js?.label ?? "JetStream not run"})${r && benchBound(r) ? "; seqcast's row is bench-bound" : ""}${js && benchBound(js) ? "; JetStream's row is bench-bound" : ""}${floorNote(r)}`,
     noise: noiseOf(r?.cpu?.otherCores, js?.cpu?.otherCores),
   });
   const targets = [

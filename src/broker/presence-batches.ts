@@ -14,6 +14,12 @@ export interface PresenceChange {
   entry: PresenceEntry;
   /** Order of the change among all presence changes of this broker. */
   seq: number;
+  /**
+   * Set by a transport once it encoded the change for `encodedFor` (a room):
+   * one change goes into the shared batch and into each late joiner's own.
+   */
+  encoded?: Uint8Array;
+  encodedFor?: string;
 }
 
 /** A live member of a room, as the batches see it. */

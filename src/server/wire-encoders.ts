@@ -115,12 +115,20 @@ export function encodePresenceEvent(room: string, kind: "join" | "leave" | "upda
 /** SubscribeEvent { presence_changes = 9 }: the head by BinaryWriter, the (many) changes assembled in one allocation. */
 export function encodePresenceChanges(
   room: string,
-  changes: ReadonlyArray<{ kind: "join" | "leave" | "update"; entry: PresenceEntry }>,
+  changes: ReadonlyArray<{ kind: "join" | "leave" | "update"; entry: PresenceEntry; encoded?: Uint8Array; encodedFor?: string }>,
   asEntry = false,
 ): Uint8Array {
   const head = room !== "" ? new BinaryWriter().tag(1, LEN).string(room).finish() : new Uint8Array(0);
-  const parts: Uint8Array[] = [];
-  for (const change of changes) parts.push(changeBytes(room, change.kind, change.entry));
+  const parts = new Array<Uint8Array>(changes.length);
+  for (let i = 0; i < changes.length; i++) {
+    const change = changes[i]!;
+    // A change object remembers its bytes (PresenceChange.encoded): the lookup below costs more than the copy.
+    if (change.encoded === undefined || change.encodedFor !== room) {
+      change.encoded = changeBytes(room, change.kind, change.entry);
+      change.encodedFor = room;
+    }
+    parts[i] = change.encoded;
+  }
   return wrapTagged(9, head, parts, asEntry);
 }
 

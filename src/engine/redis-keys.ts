@@ -63,6 +63,17 @@ export class RedisNames {
     return `${escapeGlob(this.prefix)}{${glob}}`;
   }
 
+  /** A SCAN glob matching the meta key of every room under this prefix. */
+  metaGlob(): string {
+    return `${escapeGlob(this.prefix)}{*}:meta`;
+  }
+
+  /** The room of a meta key (see metaGlob), undefined for another key. */
+  roomOfMeta(key: string): string | undefined {
+    if (!key.startsWith(`${this.prefix}{`) || !key.endsWith("}:meta")) return undefined;
+    return key.slice(this.prefix.length + 1, -"}:meta".length);
+  }
+
   /** The room a channel belongs to, undefined for a channel of another prefix. */
   roomOf(channel: string): string | undefined {
     if (!channel.startsWith(`${this.prefix}{`) || !channel.endsWith("}")) return undefined;

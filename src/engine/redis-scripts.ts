@@ -286,6 +286,37 @@ return 1
   },
 
   /**
+   * Forget the room if it is idle (Engine.sweep): it retains no message (no
+   * TTL: none at all; else every one older than the cutoff), holds no
+   * idempotency key within the window, no presence entry and no durable
+   * subscriber's ack. Deletes every key of the room; its next publish starts a
+   * new lineage (room_epoch). Whether a node watches the room is checked by
+   * the caller (PUBSUB NUMSUB), which scripts cannot do.
+   * KEYS: meta, log, dedupe, dedupe times, presence, presence expiry, acks.
+   * ARGV: [1] TTL cutoff (ms; "" = no TTL), [2] oldest live dedupe time (ms).
+   * Returns 1 when forgotten, else 0.
+   */
+  seqcastSweep: {
+    numberOfKeys: 7,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HLEN', KEYS[5]) > 0 or redis.call('HLEN', KEYS[7]) > 0 then return 0 end
+if redis.call('ZCOUNT', KEYS[4], ARGV[2], '+inf') > 0 then return 0 end
+if redis.call('XLEN', KEYS[2]) > 0 then
+  if ARGV[1] == '' then return 0 end
+  local cutoff = tonumber(ARGV[1])
+  -- At most the history size: every retained message must be older than the cutoff.
+  local all = redis.call('XRANGE', KEYS[2], '-', '+')
+  for i = 1, #all do
+    if tonumber(all[i][2][2]) >= cutoff then return 0 end
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return 1
+`,
+  },
+
+  /**
    * Record a durable subscriber's ack: within one epoch it only moves
    * forward; an ack of another epoch replaces it (the room was reset).
    * KEYS: acks. ARGV: [1] subscriber, [2] epoch, [3] sequence.

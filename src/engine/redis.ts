@@ -283,6 +283,46 @@ class RedisEngineImpl implements RedisEngine {
     return { epoch, sequence: 0n };
   }
 
+  // ---- idle rooms ---------------------------------------------------------------
+
+  /**
+   * Forgets idle rooms (Engine.sweep): SCANs the rooms' meta keys, 500 at a
+   * time, skips the rooms this node watches and those another node's
+   * sessions subscribe to by name (PUBSUB NUMSUB), and lets the sweep script
+   * decide the rest atomically. Any node may run it; several at once forget
+   * a room once. A room held only by another node's pattern subscription is
+   * not seen as watched: it is forgotten like an unwatched one, and its next
+   * message starts a new lineage, which the pattern's subscribers learn as a
+   * reset. On Redis Cluster, SCAN covers the node this engine talks to.
+   */
+  async sweep(): Promise<number> {
+    this.check();
+    await this.link.ready(this.link.commands);
+    const redis = this.link.commands;
+    const { historyTtlMs, dedupeWindowMs } = this.retention;
+    const now = this.now();
+    const cutoff = historyTtlMs > 0 ? String(now - historyTtlMs) : "";
+    const dedupeFrom = dedupeWindowMs > 0 ? now - dedupeWindowMs : now;
+    let forgotten = 0;
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", this.names.metaGlob(), "COUNT", 500);
+      cursor = next;
+      const rooms = keys.map((key) => this.names.roomOfMeta(key)).filter((room): room is string => room !== undefined && !this.watchers.has(room));
+      if (rooms.length === 0) continue;
+      const counts = (await redis.pubsub("NUMSUB", ...rooms.map((room) => this.names.room(room).channel))) as Array<string | number>;
+      const swept = await Promise.all(
+        rooms.map((room, i) => {
+          if (Number(counts[2 * i + 1]) > 0) return 0;
+          const k = this.names.room(room);
+          return this.script("seqcastSweep", [k.meta, k.log, k.dedupe, k.dedupeTimes, k.presence, k.presenceExpiry, k.acks], [cutoff, dedupeFrom]);
+        }),
+      );
+      for (const n of swept) forgotten += Number(n);
+    } while (cursor !== "0");
+    return forgotten;
+  }
+
   // ---- fan-out ------------------------------------------------------------------
 
   async watch(name: string): Promise<void> {

@@ -43,3 +43,38 @@ describe("redis engine: reads create nothing", () => {
     }
   });
 });
+
+describe("redis engine: sweep() across nodes", () => {
+  it("keeps an idle room another node subscribes to, forgets it once nobody does, and leaves no key of it", async () => {
+    const own = testPrefix("sweep");
+    const clock = { now: 1_700_000_000_000 };
+    const open = () =>
+      createRedisEngine({
+        url: SHARED_REDIS_URL,
+        prefix: own,
+        presenceTtlMs,
+        retention: { historySize: 10, historyTtlMs: 1000, dedupeWindowMs: 0 },
+        listener: () => {},
+        now: () => clock.now,
+      });
+    const [a, b] = [open(), open()];
+    const redis = new Redis(SHARED_REDIS_URL);
+    const keysOf = async (room: string) => redis.keys(`${own.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}{${room}}*`);
+    try {
+      for (const room of ["held", "idle"])
+        await a.publish({ room, sender: "u", content: "x", payload: new Uint8Array(), attributes: {}, timeMs: clock.now, clientMessageId: "" });
+      await b.watch("held"); // a session on node b
+      clock.now += 5000; // both rooms' only message is past the TTL
+      assert.equal(await a.sweep!(), 1, "node a forgets only the room nobody holds");
+      assert.deepEqual(await keysOf("idle"), []);
+      assert.equal((await a.position("held")).sequence, 1n, "the room node b's session holds is kept");
+      await b.unwatch("held");
+      assert.equal(await a.sweep!(), 1);
+      assert.deepEqual([await keysOf("held"), await a.position("held")], [[], { epoch: "", sequence: 0n }]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      redis.disconnect();
+      await deleteKeys(SHARED_REDIS_URL, own);
+    }
+  });
+});

@@ -19,6 +19,7 @@ import { WatchSet } from "./watch-set.js";
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
+import { SqliteRetention } from "./sqlite-retention.js";
 import { prepareStatements, type KeptRow, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 
 /**
@@ -126,6 +127,8 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly counters: SqliteEngineStats = { transactions: 0, publishes: 0, largestBatch: 0 };
 
   private readonly sql: Statements;
+  /** What retention keeps (sqlite-retention.ts). */
+  private readonly kept: SqliteRetention;
   private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
   private readonly readPage: Database.Transaction<
     (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; expiredStored: boolean }
@@ -167,6 +170,7 @@ class SqliteEngineImpl implements SqliteEngine {
       }).immediate();
 
       this.sql = prepareStatements(db);
+      this.kept = new SqliteRetention(this.sql, this.retention, this.now);
       this.batch = db.transaction((ops: Op[], trims: Set<string>) => this.applyBatch(ops, trims));
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {
@@ -370,61 +374,15 @@ class SqliteEngineImpl implements SqliteEngine {
     if (dedupeWindow > 0 && published > 0) this.sql.expireDedupe.run(dedupeFrom);
     // The newest message carries the room's last sequence (rooms.sequence is
     // only a floor, written when a trim leaves no message): no row update per publish.
-    for (const row of touched.values()) if (row.dirty && !this.keepsAll(row)) row.kept = this.trim(row);
+    for (const row of touched.values()) if (row.dirty && !this.kept.keepsAll(row, row.kept)) row.kept = this.kept.trim(row);
     for (const name of trims) {
       if (touched.get(name)?.dirty) continue;
       // A room cleared or forgotten since the read that found its expired rows is not recreated.
       if (!touched.has(name) && !this.rooms.has(name) && !this.sql.selectRoom.get(name)) continue;
       const row = load(name);
-      row.kept = this.trim(row);
+      row.kept = this.kept.trim(row);
     }
     return { results, rooms: touched, published };
-  }
-
-  /**
-   * Whether retention keeps every message the room stores, known without a
-   * query: its oldest stored message is within both the size and the TTL
-   * limit. Unknown (a room not yet trimmed by this process) counts as no.
-   */
-  private keepsAll(row: BatchRoom): boolean {
-    const kept = row.kept;
-    if (kept === undefined) return false;
-    if (kept === null) return true;
-    return kept.sequence >= this.sizeFloor(row.sequence) && Number(kept.time_ms) >= this.ttlCutoff();
-  }
-
-  /** Oldest sequence that size and TTL let the room keep (may lie past the newest row). */
-  private sizeFloor(sequence: bigint): bigint {
-    const floor = sequence - BigInt(this.retention.historySize) + 1n;
-    return floor > 1n ? floor : 1n;
-  }
-
-  private ttlCutoff(): number {
-    return this.retention.historyTtlMs > 0 ? this.now() - this.retention.historyTtlMs : Number.MIN_SAFE_INTEGER;
-  }
-
-  /**
-   * The oldest retained sequence, null when nothing is retained. Like the
-   * memory engine, TTL trimming stops at the first message young enough, so
-   * only a prefix is ever dropped even if message times are not monotonic.
-   */
-  private retainedFrom(room: RoomRow): bigint | null {
-    return this.firstRetained(room)?.sequence ?? null;
-  }
-
-  private firstRetained(room: RoomRow): KeptRow | null {
-    return this.sql.firstRetained.get(room.id, this.sizeFloor(room.sequence), this.ttlCutoff()) ?? null;
-  }
-
-  /** Deletes what retention no longer keeps; returns the oldest message left. Inside a write transaction. */
-  private trim(room: RoomRow): KeptRow | null {
-    const first = this.firstRetained(room);
-    if (first === null) {
-      // With no message left, the room's row is what keeps its last sequence.
-      this.sql.updateSequence.run(room.sequence, room.id);
-      this.sql.deleteRoomMessages.run(room.id);
-    } else this.sql.deleteBelow.run(room.id, first.sequence);
-    return first;
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {
@@ -513,7 +471,7 @@ class SqliteEngineImpl implements SqliteEngine {
     const sequence = this.sql.selectSequence.get(ref.id)!;
     const room: RoomRow = { ...ref, sequence };
     const position = { epoch: room.epoch, sequence };
-    const first = this.retainedFrom(room);
+    const first = this.kept.firstRetained(room)?.sequence ?? null;
     const stored = this.sql.firstStored.get(room.id) ?? null;
     // Rows retention no longer keeps (TTL passed since the last publish, or a smaller historySize since a restart).
     const expiredStored = stored !== null && (first === null || stored < first);
@@ -543,7 +501,7 @@ class SqliteEngineImpl implements SqliteEngine {
     const forgotten = this.db
       .transaction(() => {
         const names: string[] = [];
-        for (const { id, name } of this.sql.idleRooms.all(this.ttlCutoff(), dedupeFrom)) {
+        for (const { id, name } of this.sql.idleRooms.all(this.kept.ttlCutoff(), dedupeFrom)) {
           if (this.watchers.has(name) || this.presence.has(name)) continue;
           this.sql.deleteRoomMessages.run(id);
           this.sql.deleteRoomDedupe.run(id);

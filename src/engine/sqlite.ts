@@ -114,7 +114,7 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly now: () => number;
   private closed = false;
 
-  /** Rooms known to exist in the file; epochs never change, so this never goes stale. */
+  /** Rooms known to exist in the file, as the last committed transaction left them (see CachedRoom); sweep() forgets what it deletes. */
   private readonly rooms = new Map<string, CachedRoom>();
   private readonly watchers = new WatchSet();
   private readonly presence = new Map<string, Map<string, PresenceEntry>>();

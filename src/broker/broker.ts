@@ -99,7 +99,7 @@ export class Broker {
   /** Compiles filters within the configured limits, once per text. */
   private readonly filters: FilterCompiler;
   private readonly clock: Clock;
-  /** Writes every session's queued events once per event-loop turn. */
+  /** Writes every session's queued events once per event-loop turn (after a large flush, once the flush interval passed). */
   readonly flusher: FlushScheduler;
   private readonly presenceBatches = new PresenceBatches();
   private readonly stopTicking: (() => void) | undefined;

@@ -308,15 +308,18 @@ class RedisEngineImpl implements RedisEngine {
     do {
       const [next, keys] = await redis.scan(cursor, "MATCH", this.names.metaGlob(), "COUNT", 500);
       cursor = next;
-      const rooms = keys.map((key) => this.names.roomOfMeta(key)).filter((room): room is string => room !== undefined && !this.watchers.has(room));
+      const rooms = keys
+        .map((key) => this.names.roomOfMeta(key))
+        .filter((room): room is string => room !== undefined && !this.watchers.has(room))
+        .map((room) => this.names.room(room));
       if (rooms.length === 0) continue;
-      const counts = (await redis.pubsub("NUMSUB", ...rooms.map((room) => this.names.room(room).channel))) as Array<string | number>;
+      const counts = (await redis.pubsub("NUMSUB", ...rooms.map((k) => k.channel))) as Array<string | number>;
       const swept = await Promise.all(
-        rooms.map((room, i) => {
-          if (Number(counts[2 * i + 1]) > 0) return 0;
-          const k = this.names.room(room);
-          return this.script("seqcastSweep", [k.meta, k.log, k.dedupe, k.dedupeTimes, k.presence, k.presenceExpiry, k.acks], [cutoff, dedupeFrom]);
-        }),
+        rooms.map((k, i) =>
+          Number(counts[2 * i + 1]) > 0
+            ? 0
+            : this.script("seqcastSweep", [k.meta, k.log, k.dedupe, k.dedupeTimes, k.presence, k.presenceExpiry, k.acks], [cutoff, dedupeFrom]),
+        ),
       );
       for (const n of swept) forgotten += Number(n);
     } while (cursor !== "0");

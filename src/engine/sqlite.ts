@@ -274,6 +274,8 @@ class SqliteEngineImpl implements SqliteEngine {
     const dedupeWindow = this.retention.dedupeWindowMs;
     const dedupeFrom = this.now() - dedupeWindow;
     let published = 0;
+    // Whether the room exists: touched by this batch, known to this process, or in the file.
+    const exists = (name: string) => touched.has(name) || this.rooms.has(name) || this.sql.selectRoom.get(name) !== undefined;
     const load = (name: string) => {
       let row = touched.get(name);
       if (!row) {
@@ -293,7 +295,7 @@ class SqliteEngineImpl implements SqliteEngine {
     for (const op of ops) {
       if (op.kind === "clear") {
         // Clearing a room that was never written creates nothing: it has no lineage to end.
-        if (!touched.has(op.room) && !this.rooms.has(op.room) && !this.sql.selectRoom.get(op.room)) {
+        if (!exists(op.room)) {
           results.push({ epoch: "", sequence: 0n });
           continue;
         }
@@ -378,7 +380,7 @@ class SqliteEngineImpl implements SqliteEngine {
     for (const name of trims) {
       if (touched.get(name)?.dirty) continue;
       // A room cleared or forgotten since the read that found its expired rows is not recreated.
-      if (!touched.has(name) && !this.rooms.has(name) && !this.sql.selectRoom.get(name)) continue;
+      if (!exists(name)) continue;
       const row = load(name);
       row.kept = this.kept.trim(row);
     }

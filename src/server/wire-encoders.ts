@@ -122,7 +122,7 @@ export function encodePresenceChanges(
   const parts = new Array<Uint8Array>(changes.length);
   for (let i = 0; i < changes.length; i++) {
     const change = changes[i]!;
-    // A change object remembers its bytes (PresenceChange.encoded): the lookup below costs more than the copy.
+    // A change object remembers its bytes (PresenceChange.encoded).
     if (change.encoded === undefined || change.encodedFor !== room) {
       change.encoded = changeBytes(room, change.kind, change.entry);
       change.encodedFor = room;
@@ -132,19 +132,14 @@ export function encodePresenceChanges(
   return wrapTagged(9, head, parts, asEntry);
 }
 
-const changeCache = new WeakMap<PresenceEntry, Map<string, Uint8Array>>();
-
-/** One PresenceChanges.changes element (tag, length, PresenceEvent), once per entry, kind and room: a change goes into many batches. */
+/**
+ * One PresenceChanges.changes element (tag, length, PresenceEvent). Encoded
+ * once per change: encodePresenceChanges keeps it on the change object, which
+ * goes into the room's shared batch and each late joiner's own.
+ */
 function changeBytes(room: string, kind: "join" | "leave" | "update", entry: PresenceEntry): Uint8Array {
-  let byKey = changeCache.get(entry);
-  if (!byKey) changeCache.set(entry, (byKey = new Map()));
-  const key = `${kind}\n${room}`;
-  let bytes = byKey.get(key);
-  if (!bytes) {
-    bytes = encodePresenceEvent(room, kind, entry);
-    bytes[0] = (2 << 3) | LEN; // field 4 of SubscribeEvent → field 2 of PresenceChanges, same bytes otherwise
-    byKey.set(key, bytes);
-  }
+  const bytes = encodePresenceEvent(room, kind, entry);
+  bytes[0] = (2 << 3) | LEN; // field 4 of SubscribeEvent → field 2 of PresenceChanges, same bytes otherwise
   return bytes;
 }
 

@@ -94,9 +94,21 @@ const varintLength = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x20000
 const singleFrames = new WeakMap<Uint8Array, Buffer>();
 
 /**
+ * The last multi-event frame built, and the entries it holds. Every session
+ * of a room usually has the same events queued at a flush (a burst of the
+ * room's messages), and the flush visits them one after another: they share
+ * one buffer instead of each copying the same bytes into its own. Copying
+ * (and collecting) a frame per stream was the broker's largest cost flat out,
+ * and it grew with the size of the messages.
+ */
+let lastEntries: Uint8Array[] = [];
+let lastFrame: Buffer | undefined;
+
+/**
  * The gRPC message (5-byte prefix + SubscribeResponse) carrying `events`:
  * one buffer, so a stream gets one write per flush. A lone message or
- * presence change (the common paced case) reuses one buffer for every stream.
+ * presence change (the common paced case) reuses one buffer for every stream,
+ * and so does a run of them that the previous stream was sent too.
  */
 export function subscribeFrame(events: SessionEvent[]): Buffer {
   if (events.length === 1) {
@@ -114,7 +126,15 @@ export function subscribeFrame(events: SessionEvent[]): Buffer {
   }
   const entries = new Array<Uint8Array>(events.length);
   let length = 0;
-  for (let i = 0; i < events.length; i++) length += (entries[i] = eventEntry(events[i]!)).length;
+  let same = lastFrame !== undefined && lastEntries.length === events.length;
+  for (let i = 0; i < events.length; i++) {
+    const e = (entries[i] = eventEntry(events[i]!));
+    length += e.length;
+    if (same && e !== lastEntries[i]) same = false;
+  }
+  // Entries are shared only for events that fan out (messages, presence);
+  // a session's own events (subscribed, heartbeats) are encoded anew and never match.
+  if (same) return lastFrame!;
   const frame = Buffer.allocUnsafe(5 + length);
   frame[0] = 0;
   frame.writeUInt32BE(length, 1);
@@ -123,6 +143,8 @@ export function subscribeFrame(events: SessionEvent[]): Buffer {
     frame.set(e, offset);
     offset += e.length;
   }
+  lastEntries = entries;
+  lastFrame = frame;
   return frame;
 }
 

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { fromBinary } from "@bufbuild/protobuf";
+import type { StoredMessage } from "../../src/engine/engine.js";
+import type { SessionEvent } from "../../src/broker/session.js";
+import { subscribeFrame } from "../../src/server/event-encoding.js";
+import { SubscribeResponseSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+
+function message(sequence: number): SessionEvent {
+  const stored: StoredMessage = {
+    id: `m${sequence}`,
+    room: "general",
+    epoch: "e1",
+    sequence: BigInt(sequence),
+    sender: "alice",
+    content: `hello ${sequence}`,
+    payload: new Uint8Array([sequence]),
+    attributes: {},
+    timeMs: 1_700_000_000_000 + sequence,
+    clientMessageId: "",
+  };
+  return { type: "message", message: stored };
+}
+
+/** What a client decodes from a frame: the events' kinds and message sequences. */
+function decoded(frame: Buffer): string[] {
+  expect(frame[0]).toBe(0);
+  expect(frame.readUInt32BE(1)).toBe(frame.length - 5);
+  const response = fromBinary(SubscribeResponseSchema, frame.subarray(5));
+  return response.events.map((e) =>
+    e.event.case === "message" ? `message ${e.event.value.sequence}` : String(e.event.case),
+  );
+}
+
+describe("subscribeFrame", () => {
+  it("gives sessions with the same queued events one shared frame, and a session with other events its own", () => {
+    const [a, b, c] = [message(1), message(2), message(3)];
+    // Each session queues its own wrapper objects around the shared stored messages.
+    const rewrap = (e: SessionEvent): SessionEvent => ({ ...e });
+    const first = subscribeFrame([a, b, c]);
+    const second = subscribeFrame([a, b, c].map(rewrap));
+    expect(second).toBe(first);
+    expect(decoded(second)).toEqual(["message 1", "message 2", "message 3"]);
+
+    const shorter = subscribeFrame([a, b]);
+    expect(decoded(shorter)).toEqual(["message 1", "message 2"]);
+    const other = subscribeFrame([a, b, message(4)]);
+    expect(decoded(other)).toEqual(["message 1", "message 2", "message 4"]);
+    // The earlier frame was not overwritten by later ones.
+    expect(decoded(first)).toEqual(["message 1", "message 2", "message 3"]);
+  });
+
+  it("never shares a session's own events (heartbeats, subscribed) between streams", () => {
+    const a = message(10);
+    const first = subscribeFrame([a, { type: "heartbeat", timeMs: 1 }]);
+    const second = subscribeFrame([a, { type: "heartbeat", timeMs: 2 }]);
+    expect(second).not.toBe(first);
+    expect(decoded(second)).toEqual(["message 10", "heartbeat"]);
+    const response = fromBinary(SubscribeResponseSchema, second.subarray(5));
+    const beat = response.events[1]!.event;
+    expect(beat.case === "heartbeat" && beat.value.time !== undefined).toBe(true);
+  });
+});

@@ -20,49 +20,118 @@ import { RoomSubscriptionSchema, SubscribeRequestSchema } from "../gen/es/seqcas
 
 // ---- protobuf walking ------------------------------------------------------
 
-/** Reads a varint at `pos`; returns [value, next position]. Values beyond 2^53 are not needed here. */
-function varint(buf: Uint8Array, pos: number): [number, number] {
+/** Where the last readVarint/skipField stopped: module state, so reading allocates nothing. */
+let cursor = 0;
+
+/** Reads a varint at `pos` and leaves `cursor` after it. Values beyond 2^53 are not needed here. */
+function readVarint(buf: Uint8Array, pos: number): number {
   let value = 0;
   let shift = 1;
   for (;;) {
     const byte = buf[pos++]!;
     value += (byte & 0x7f) * shift;
-    if (byte < 0x80) return [value, pos];
+    if (byte < 0x80) {
+      cursor = pos;
+      return value;
+    }
     shift *= 128;
   }
 }
 
-/** Calls `visit(field, wireType, start, end | value)` for each field of the message in buf[start, end). */
+/**
+ * Reads the value of a field whose tag ended at `pos`, leaving `cursor` after
+ * it: returns a varint's value or a length-delimited field's length (its bytes
+ * start at `cursor - length`), and 0 for fixed-width fields.
+ */
+function readValue(buf: Uint8Array, wireType: number, pos: number): number {
+  switch (wireType) {
+    case 0:
+      return readVarint(buf, pos);
+    case 2: {
+      const length = readVarint(buf, pos);
+      cursor += length;
+      return length;
+    }
+    case 1:
+      cursor = pos + 8;
+      return 0;
+    case 5:
+      cursor = pos + 4;
+      return 0;
+    default:
+      throw new Error(`unsupported wire type ${wireType}`);
+  }
+}
+
+/** Calls `visit(field, start, end, value)` for each field of the message in buf[start, end) (value: a varint's, or a length). */
 function walk(buf: Uint8Array, start: number, end: number, visit: (field: number, start: number, end: number, value: number) => void): void {
   let pos = start;
   while (pos < end) {
-    let tag: number;
-    [tag, pos] = varint(buf, pos);
-    const field = tag >>> 3;
-    switch (tag & 7) {
-      case 0: {
-        let value: number;
-        [value, pos] = varint(buf, pos);
-        visit(field, pos, pos, value);
-        break;
-      }
-      case 2: {
-        let length: number;
-        [length, pos] = varint(buf, pos);
-        visit(field, pos, pos + length, length);
-        pos += length;
-        break;
-      }
-      case 1:
-        pos += 8;
-        break;
-      case 5:
-        pos += 4;
-        break;
-      default:
-        throw new Error(`unsupported wire type ${tag & 7}`);
+    const tag = readVarint(buf, pos);
+    const value = readValue(buf, tag & 7, cursor);
+    pos = cursor;
+    if ((tag & 7) === 2) visit(tag >>> 3, pos - value, pos, value);
+    else visit(tag >>> 3, pos, pos, value);
+  }
+}
+
+/**
+ * The subscriber's hot path: one SubscribeResponse (repeated SubscribeEvent
+ * events = 1), read without closures or allocations besides the payload
+ * view. A delivery's Message gives its sequence (4, varint) and payload (7);
+ * every other field (id, room, epoch, sender, time, dependencies, …) is
+ * skipped by its length.
+ */
+function readSubscribeResponse(buf: Buffer, start: number, end: number, events: LeanSubscriberEvents): void {
+  let pos = start;
+  while (pos < end) {
+    const tag = readVarint(buf, pos);
+    const length = readValue(buf, tag & 7, cursor);
+    pos = cursor;
+    if (tag === ((1 << 3) | 2)) readEvent(buf, pos - length, pos, events);
+  }
+}
+
+function readEvent(buf: Buffer, start: number, end: number, events: LeanSubscriberEvents): void {
+  let pos = start;
+  while (pos < end) {
+    const tag = readVarint(buf, pos);
+    const length = readValue(buf, tag & 7, cursor);
+    pos = cursor;
+    const kind = tag >>> 3;
+    if (kind === 3 && (tag & 7) === 2) readMessage(buf, pos - length, pos, events);
+    else if (kind === 2 && (tag & 7) === 2) readSubscribed(buf, pos - length, pos, events);
+    else events.other?.(kind);
+  }
+}
+
+function readMessage(buf: Buffer, start: number, end: number, events: LeanSubscriberEvents): void {
+  let sequence = 0;
+  let payloadStart = 0;
+  let payloadEnd = 0;
+  let pos = start;
+  while (pos < end) {
+    const tag = readVarint(buf, pos);
+    const value = readValue(buf, tag & 7, cursor);
+    pos = cursor;
+    if (tag === ((4 << 3) | 0)) sequence = value;
+    else if (tag === ((7 << 3) | 2)) {
+      payloadStart = pos - value;
+      payloadEnd = pos;
     }
   }
+  events.message(sequence, buf.subarray(payloadStart, payloadEnd));
+}
+
+/** Subscribed: room = 1, position = 2 (StreamPosition: sequence = 2). */
+function readSubscribed(buf: Buffer, start: number, end: number, events: LeanSubscriberEvents): void {
+  let room = "";
+  let sequence = 0;
+  walk(buf, start, end, (f, fs, fe) => {
+    if (f === 1) room = buf.toString("utf8", fs, fe);
+    else if (f === 2) walk(buf, fs, fe, (pf, _s, _e, value) => void (pf === 2 && (sequence = value)));
+  });
+  events.subscribed(room, BigInt(sequence));
 }
 
 // ---- protobuf writing --------------------------------------------------------
@@ -267,33 +336,7 @@ export function subscribe(
   stream.on("trailers", (headers) => end(statusOf(headers).code, statusOf(headers).message));
   stream.on("error", (error) => end(14, error.message));
   stream.on("close", () => end(14, "stream closed without status"));
-  const deframer = new Deframer((buf, start, end) => {
-    // SubscribeResponse: repeated SubscribeEvent events = 1.
-    walk(buf, start, end, (field, s, e) => {
-      if (field !== 1) return;
-      walk(buf, s, e, (kind, ks, ke) => {
-        if (kind === 3) {
-          // Message: sequence = 4 (varint), payload = 7 (bytes).
-          let sequence = 0;
-          let payload: Uint8Array | undefined;
-          walk(buf, ks, ke, (f, fs, fe, value) => {
-            if (f === 4) sequence = value;
-            else if (f === 7) payload = buf.subarray(fs, fe);
-          });
-          events.message(sequence, payload ?? new Uint8Array(0));
-        } else if (kind === 2) {
-          // Subscribed: room = 1, position = 2 (StreamPosition: sequence = 2).
-          let room = "";
-          let sequence = 0;
-          walk(buf, ks, ke, (f, fs, fe) => {
-            if (f === 1) room = buf.toString("utf8", fs, fe);
-            else if (f === 2) walk(buf, fs, fe, (pf, _s, _e, value) => void (pf === 2 && (sequence = value)));
-          });
-          events.subscribed(room, BigInt(sequence));
-        } else events.other?.(kind);
-      });
-    });
-  });
+  const deframer = new Deframer((buf, start, end) => readSubscribeResponse(buf, start, end, events));
   stream.on("data", (chunk: Buffer) => deframer.push(chunk));
   return stream;
 }

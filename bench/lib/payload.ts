@@ -29,7 +29,19 @@ export interface PayloadHeader {
   sentAt: number;
 }
 
+/** Scratch for the send time's 8 bytes: reading a header allocates nothing (a DataView per delivery showed in the load generator's profile). */
+const timeBytes = new Uint8Array(8);
+const timeValue = new Float64Array(timeBytes.buffer);
+
 export function readPayload(payload: Uint8Array): PayloadHeader {
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  return { index: view.getUint32(0, true), phase: view.getUint8(4), sentAt: view.getFloat64(8, true) };
+  return { index: payloadIndex(payload), phase: payload[4]!, sentAt: payloadSentAt(payload) };
+}
+
+export function payloadIndex(payload: Uint8Array): number {
+  return (payload[0]! | (payload[1]! << 8) | (payload[2]! << 16) | (payload[3]! << 24)) >>> 0;
+}
+
+export function payloadSentAt(payload: Uint8Array): number {
+  for (let i = 0; i < 8; i++) timeBytes[i] = payload[8 + i]!;
+  return timeValue[0]!;
 }

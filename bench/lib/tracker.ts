@@ -5,7 +5,7 @@
  * publish→deliver latency of every delivery of the paced phases.
  */
 import { percentile } from "./percentile.js";
-import { readPayload } from "./payload.js";
+import { payloadIndex, payloadSentAt } from "./payload.js";
 import { waitFor } from "./util.js";
 
 export interface PhaseSpec {
@@ -98,7 +98,8 @@ export class FanoutTracker {
   }
 
   deliver(sub: number, payload: Uint8Array, recvTime: number, sequence?: number): void {
-    const { index, phase, sentAt } = readPayload(payload);
+    const index = payloadIndex(payload);
+    const phase = payload[4]!;
     const phaseName = this.phases[phase]?.name ?? `phase ${phase}`;
     if (sequence !== undefined) {
       const last = this.lastSeq[sub]!;
@@ -113,7 +114,11 @@ export class FanoutTracker {
       if (!this.sequenced) this.sample({ sub, expected: `index ${this.lastIndex[sub]! + 1}`, got: `index ${index}`, phase: phaseName });
     }
     this.lastIndex[sub] = index;
-    this.latency[phase]?.add(index, sentAt, recvTime - sentAt);
+    const latency = this.latency[phase];
+    if (latency) {
+      const sentAt = payloadSentAt(payload);
+      latency.add(index, sentAt, recvTime - sentAt);
+    }
     const counts = this.counts[phase];
     if (!counts) return;
     if (++counts[sub]! === this.phases[phase]!.messages) {

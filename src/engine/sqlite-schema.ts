@@ -7,7 +7,7 @@
  * memory.
  */
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA = `
 -- One row per room ever used. The epoch is created with the room and
@@ -44,19 +44,23 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_room_sequence ON messages (room_id, sequence);
 
--- (since version 2) Idempotency keys: a publish repeating (room, sender,
--- client_message_id) within the dedupe window returns this original.
--- Rows older than the window are deleted by the next write transaction.
-CREATE TABLE IF NOT EXISTS dedupe (
+-- (since version 5; "dedupe" before) Idempotency keys: a publish repeating
+-- (room, sender, client_message_id) within the dedupe window returns the
+-- message the first one stored. A log in insertion order, looked up through
+-- an index in memory (sqlite-idempotency.ts): clients' keys are random, and
+-- a table keyed by them dirtied a page per publish. AUTOINCREMENT: key_id
+-- never repeats, so expiring "every key through key_id N" stays exact.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key_id             INTEGER PRIMARY KEY AUTOINCREMENT,
   room_id            INTEGER NOT NULL,
   sender             TEXT    NOT NULL,
   client_message_id  TEXT    NOT NULL,
   sequence           INTEGER NOT NULL,
-  id                 TEXT    NOT NULL,
-  time_ms            INTEGER NOT NULL,
-  PRIMARY KEY (room_id, sender, client_message_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dedupe_time ON dedupe (time_ms);
+  message_id         TEXT    NOT NULL,
+  time_ms            INTEGER NOT NULL
+);
+-- Clearing and sweeping a room find its keys (appended in order per room).
+CREATE INDEX IF NOT EXISTS idempotency_keys_room ON idempotency_keys (room_id, time_ms);
 
 -- (since version 2) Highest acknowledged position per durable subscriber
 -- ("user/name") and room.
@@ -82,4 +86,16 @@ export const MIGRATIONS: Array<{ from: number; sql: string }> = [
   // nothing changes in the data; the version keeps an older seqcast, which
   // would read the floor as the last sequence, from opening the file.
   { from: 4, sql: "SELECT 1" },
+  // Version 5: idempotency keys move from "dedupe" (keyed by the key) to the
+  // log "idempotency_keys"; live and expired alike are copied, oldest first
+  // (the next write transaction expires what is old). A version-1 file never
+  // had "dedupe": the CREATE makes the copy a no-op there.
+  {
+    from: 5,
+    sql: `CREATE TABLE IF NOT EXISTS dedupe (room_id INTEGER NOT NULL, sender TEXT NOT NULL, client_message_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY (room_id, sender, client_message_id)) WITHOUT ROWID;
+          INSERT INTO idempotency_keys (room_id, sender, client_message_id, sequence, message_id, time_ms)
+            SELECT room_id, sender, client_message_id, sequence, id, time_ms FROM dedupe ORDER BY time_ms;
+          DROP TABLE dedupe;`,
+  },
 ];

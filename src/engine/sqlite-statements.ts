@@ -53,13 +53,9 @@ export interface Statements {
   selectMessage: Stmt<[bigint, bigint], MessageRow>;
   rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
-  selectDedupe: Stmt<[bigint, string, string], { sequence: bigint; id: string; time_ms: bigint }>;
   /** Records a key unless a live one (time_ms at or after the last parameter) holds it: changes = 0 then. */
-  claimDedupe: Stmt<[bigint, string, string, bigint, string, number, number]>;
-  expireDedupe: Stmt<[number]>;
   upsertAck: Stmt<[string, string, string, bigint]>;
   resetRoom: Stmt<[string, bigint]>;
-  deleteRoomDedupe: Stmt<[bigint]>;
   selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
   idleRooms: Stmt<[number, number], { id: bigint; name: string }>;
   deleteRoom: Stmt<[bigint]>;
@@ -92,18 +88,7 @@ export function prepareStatements(db: Database.Database): Statements {
     rangeBackward: db.prepare(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence BETWEEN ? AND ? ORDER BY sequence DESC LIMIT ?`,
     ),
-    selectDedupe: db.prepare(
-      "SELECT sequence, id, time_ms FROM dedupe WHERE room_id = ? AND sender = ? AND client_message_id = ?",
-    ),
-    claimDedupe: db.prepare(
-      `INSERT INTO dedupe (room_id, sender, client_message_id, sequence, id, time_ms) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (room_id, sender, client_message_id) DO UPDATE SET
-         sequence = excluded.sequence, id = excluded.id, time_ms = excluded.time_ms
-       WHERE dedupe.time_ms < ?`,
-    ),
-    expireDedupe: db.prepare("DELETE FROM dedupe WHERE time_ms < ?"),
     resetRoom: db.prepare("UPDATE rooms SET epoch = ?, sequence = 0 WHERE id = ?"),
-    deleteRoomDedupe: db.prepare("DELETE FROM dedupe WHERE room_id = ?"),
     // Cumulative: within an epoch an ack only moves forward; another epoch replaces it.
     upsertAck: db.prepare(
       `INSERT INTO acks (subscriber, room, epoch, sequence) VALUES (?, ?, ?, ?)
@@ -116,7 +101,7 @@ export function prepareStatements(db: Database.Database): Statements {
     idleRooms: db.prepare(
       `SELECT r.id, r.name FROM rooms r
        WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id AND m.time_ms >= ?)
-         AND NOT EXISTS (SELECT 1 FROM dedupe d WHERE d.room_id = r.id AND d.time_ms >= ?)
+         AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.room_id = r.id AND k.time_ms >= ?)
          AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.room = r.name)`,
     ),
     deleteRoom: db.prepare("DELETE FROM rooms WHERE id = ?"),

@@ -19,6 +19,7 @@ import { WatchSet } from "./watch-set.js";
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
+import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { prepareStatements, type KeptRow, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 
@@ -127,6 +128,8 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly counters: SqliteEngineStats = { transactions: 0, publishes: 0, largestBatch: 0 };
 
   private readonly sql: Statements;
+  /** Idempotency keys: a log in SQLite, looked up through an index in memory (sqlite-idempotency.ts). */
+  private readonly keys: IdempotencyKeys;
   /** What retention keeps (sqlite-retention.ts). */
   private readonly kept: SqliteRetention;
   private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
@@ -170,6 +173,7 @@ class SqliteEngineImpl implements SqliteEngine {
       }).immediate();
 
       this.sql = prepareStatements(db);
+      this.keys = new IdempotencyKeys(db, this.retention.dedupeWindowMs, this.now);
       this.kept = new SqliteRetention(this.sql, this.retention, this.now);
       this.batch = db.transaction((ops: Op[], trims: Set<string>) => this.applyBatch(ops, trims));
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
@@ -212,7 +216,9 @@ class SqliteEngineImpl implements SqliteEngine {
     let result: BatchResult;
     try {
       result = this.batch.immediate(ops, trims);
+      this.keys.committed();
     } catch (error) {
+      this.keys.rolledBack();
       // A lock timeout fails every op alike; anything else may be one bad
       // draft, so retry one by one to fail only that one.
       if (ops.length <= 1 || isBusy(error)) {
@@ -229,7 +235,9 @@ class SqliteEngineImpl implements SqliteEngine {
     let result: BatchResult;
     try {
       result = this.batch.immediate(ops, trims);
+      this.keys.committed();
     } catch (error) {
+      this.keys.rolledBack();
       for (const op of ops) op.reject(error);
       return;
     }
@@ -306,7 +314,7 @@ class SqliteEngineImpl implements SqliteEngine {
         row.dirty = false;
         this.sql.resetRoom.run(row.epoch, row.id);
         this.sql.deleteRoomMessages.run(row.id);
-        this.sql.deleteRoomDedupe.run(row.id);
+        this.keys.forgetRoom(row.id);
         results.push({ epoch: row.epoch, sequence: 0n });
         continue;
       }
@@ -316,12 +324,9 @@ class SqliteEngineImpl implements SqliteEngine {
       const id = newMessageId();
       // One statement both checks and records the key: it claims it unless a
       // live key (younger than the window) holds it, which makes this a retry.
-      if (
-        dedupeWindow > 0 &&
-        draft.clientMessageId !== "" &&
-        this.sql.claimDedupe.run(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs, dedupeFrom).changes === 0
-      ) {
-        const original = this.sql.selectDedupe.get(row.id, draft.sender, draft.clientMessageId)!;
+      const keyed = dedupeWindow > 0 && draft.clientMessageId !== "";
+      const original = keyed ? this.keys.find(row.id, draft.sender, draft.clientMessageId, dedupeFrom) : undefined;
+      if (original) {
         // The original as stored (this transaction sees its own earlier inserts);
         // if retention already dropped it, what the key remembers, without a body.
         const stored = this.sql.selectMessage.get(row.id, original.sequence);
@@ -336,7 +341,7 @@ class SqliteEngineImpl implements SqliteEngine {
               content: "",
               payload: new Uint8Array(0),
               attributes: {},
-              timeMs: Number(original.time_ms),
+              timeMs: original.timeMs,
               clientMessageId: draft.clientMessageId,
             };
         results.push({ message, duplicate: true });
@@ -355,6 +360,7 @@ class SqliteEngineImpl implements SqliteEngine {
         clientMessageId: draft.clientMessageId,
         dependencies: draft.dependencies,
       };
+      if (keyed) this.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs);
       this.sql.insertMessage.run(
         row.id,
         sequence,
@@ -373,7 +379,7 @@ class SqliteEngineImpl implements SqliteEngine {
       published++;
       results.push({ message, duplicate: false });
     }
-    if (dedupeWindow > 0 && published > 0) this.sql.expireDedupe.run(dedupeFrom);
+    if (dedupeWindow > 0 && published > 0) this.keys.expire(dedupeFrom);
     // The newest message carries the room's last sequence (rooms.sequence is
     // only a floor, written when a trim leaves no message): no row update per publish.
     for (const row of touched.values()) if (row.dirty && !this.kept.keepsAll(row, row.kept)) row.kept = this.kept.trim(row);
@@ -506,7 +512,7 @@ class SqliteEngineImpl implements SqliteEngine {
         for (const { id, name } of this.sql.idleRooms.all(this.kept.ttlCutoff(), dedupeFrom)) {
           if (this.watchers.has(name) || this.presence.has(name)) continue;
           this.sql.deleteRoomMessages.run(id);
-          this.sql.deleteRoomDedupe.run(id);
+          this.keys.forgetRoom(id);
           this.sql.deleteRoom.run(id);
           names.push(name);
         }

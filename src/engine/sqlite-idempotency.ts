@@ -1,0 +1,244 @@
+import type Database from "better-sqlite3";
+
+/**
+ * The SQLite engine's idempotency keys: (room, sender, client_message_id)
+ * → the message it stored, for `dedupeWindowMs` (sqlite-schema.ts,
+ * table idempotency_keys, since version 5).
+ *
+ * Why not a table keyed by the idempotency key. Clients make their keys
+ * random (the SDK sends a UUID per message), and a B-tree keyed by random
+ * values dirties a different page for nearly every insert: every group
+ * commit wrote one 4 KiB page per message to the WAL (and again at the
+ * checkpoint), which made a durable publish with a key ~2.5× the cost of
+ * one without (24 µs against 9 µs of broker CPU, 1 room). Here the table is
+ * a log in insertion order (its rows land on the same few pages), and
+ * lookups go through an index in memory: a hash of the key → the row's
+ * key_id. Like JetStream's duplicate window, the live keys' index is held
+ * in memory, ~12–24 bytes per key; the table remains the truth (a hash hit
+ * is confirmed by reading the row), so the index never needs to be exact,
+ * only complete for the window.
+ *
+ * Completeness. The index has two generations; a new one starts once the
+ * current one is a window old, and the previous one is then dropped: every
+ * key it held was recorded before the current generation started, so more
+ * than a window ago. Rows are deleted in insertion order once the newest
+ * key of their group commit is older than the window. Restart: open()
+ * reads the table's rows back into the index.
+ */
+export class IdempotencyKeys {
+  private current: KeyIndex;
+  private previous: KeyIndex | undefined;
+  /** Committed group commits not yet expired, oldest first: their last key_id and newest key's time. */
+  private readonly groups: Array<{ lastKey: number; timeMs: number }> = [];
+  private groupsHead = 0;
+  private readonly sql: {
+    insert: Database.Statement<[bigint, string, string, bigint, string, number]>;
+    byKey: Database.Statement<[number], KeyRow>;
+    deleteThrough: Database.Statement<[number]>;
+    deleteRoom: Database.Statement<[bigint]>;
+    all: Database.Statement<[], { key_id: number; room_id: bigint; sender: string; client_message_id: string; time_ms: number }>;
+  };
+  /** Keys recorded by the write transaction in progress: its group, once committed. */
+  private pendingLast = 0;
+  private pendingTime = Number.MIN_SAFE_INTEGER;
+  /** Where groupsHead moves once the transaction that deleted those groups' rows commits. */
+  private expiredHead = -1;
+
+  constructor(
+    db: Database.Database,
+    private readonly windowMs: number,
+    private readonly now: () => number,
+  ) {
+    this.sql = {
+      insert: db.prepare(
+        "INSERT INTO idempotency_keys (room_id, sender, client_message_id, sequence, message_id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      byKey: db
+        .prepare<[number], KeyRow>(
+          "SELECT room_id, sender, client_message_id, sequence, message_id, time_ms FROM idempotency_keys WHERE key_id = ?",
+        )
+        .safeIntegers(true),
+      deleteThrough: db.prepare("DELETE FROM idempotency_keys WHERE key_id <= ?"),
+      deleteRoom: db.prepare("DELETE FROM idempotency_keys WHERE room_id = ?"),
+      all: db
+        .prepare<[], { key_id: number; room_id: bigint; sender: string; client_message_id: string; time_ms: number }>(
+          "SELECT key_id, room_id, sender, client_message_id, time_ms FROM idempotency_keys ORDER BY key_id",
+        )
+        .safeIntegers(false),
+    };
+    this.current = new KeyIndex(this.now());
+    this.load();
+  }
+
+  /** Rebuilds the index from the table (at open): one group per 1,024 rows, timed by its newest key. */
+  private load(): void {
+    let count = 0;
+    let groupTime = Number.MIN_SAFE_INTEGER;
+    let last = 0;
+    for (const row of this.sql.all.iterate()) {
+      this.current.add(keyHash(BigInt(row.room_id), row.sender, row.client_message_id), row.key_id);
+      last = row.key_id;
+      groupTime = Math.max(groupTime, Number(row.time_ms));
+      if (++count % 1024 === 0) {
+        this.groups.push({ lastKey: last, timeMs: groupTime });
+        groupTime = Number.MIN_SAFE_INTEGER;
+      }
+    }
+    if (count % 1024 !== 0) this.groups.push({ lastKey: last, timeMs: groupTime });
+  }
+
+  /** Inside a write transaction: the message a live key (recorded at or after `from`) stored, or undefined. */
+  find(roomId: bigint, sender: string, clientMessageId: string, from: number): StoredKey | undefined {
+    const hash = keyHash(roomId, sender, clientMessageId);
+    return this.findIn(this.current, hash, roomId, sender, clientMessageId, from) ??
+      (this.previous && this.findIn(this.previous, hash, roomId, sender, clientMessageId, from));
+  }
+
+  private findIn(index: KeyIndex, hash: number, roomId: bigint, sender: string, clientMessageId: string, from: number): StoredKey | undefined {
+    for (let slot = index.first(hash); slot >= 0; slot = index.next(slot, hash)) {
+      const row = this.sql.byKey.get(index.keyAt(slot));
+      if (
+        row !== undefined &&
+        row.room_id === roomId &&
+        row.sender === sender &&
+        row.client_message_id === clientMessageId &&
+        Number(row.time_ms) >= from
+      )
+        return { sequence: row.sequence, id: row.message_id, timeMs: Number(row.time_ms) };
+    }
+    return undefined;
+  }
+
+  /** Inside a write transaction: remembers the key (find() answered undefined for it). */
+  record(roomId: bigint, sender: string, clientMessageId: string, sequence: bigint, messageId: string, timeMs: number): void {
+    const key = Number(this.sql.insert.run(roomId, sender, clientMessageId, sequence, messageId, timeMs).lastInsertRowid);
+    this.current.add(keyHash(roomId, sender, clientMessageId), key);
+    this.pendingLast = key;
+    if (timeMs > this.pendingTime) this.pendingTime = timeMs;
+  }
+
+  /** Inside a write transaction: deletes the rows of every group whose newest key is older than `from`. */
+  expire(from: number): void {
+    let head = this.groupsHead;
+    let through = 0;
+    while (head < this.groups.length && this.groups[head]!.timeMs < from) through = this.groups[head++]!.lastKey;
+    if (through === 0) return;
+    this.sql.deleteThrough.run(through);
+    this.expiredHead = head;
+  }
+
+  /** Inside a write transaction: a cleared or forgotten room's keys go (their index entries no longer match a row). */
+  forgetRoom(roomId: bigint): void {
+    this.sql.deleteRoom.run(roomId);
+  }
+
+  /** After the write transaction committed: its keys form one group; the index turns over once a window old. */
+  committed(): void {
+    if (this.pendingLast > 0) this.groups.push({ lastKey: this.pendingLast, timeMs: this.pendingTime });
+    if (this.expiredHead >= 0) this.groupsHead = this.expiredHead;
+    if (this.groupsHead > 1024 && this.groupsHead * 2 > this.groups.length) {
+      this.groups.splice(0, this.groupsHead);
+      this.groupsHead = 0;
+    }
+    this.rolledBack();
+    const now = this.now();
+    if (now - this.current.startedMs >= this.windowMs) {
+      this.previous = this.current;
+      this.current = new KeyIndex(now);
+    }
+  }
+
+  /** The write transaction failed: its index entries point at no row (or at another key's, which find() tells apart). */
+  rolledBack(): void {
+    this.pendingLast = 0;
+    this.pendingTime = Number.MIN_SAFE_INTEGER;
+    this.expiredHead = -1;
+  }
+
+  /** Entries in the in-memory index (both generations). */
+  get indexed(): number {
+    return this.current.size + (this.previous?.size ?? 0);
+  }
+}
+
+/** What a live key remembers of the message it stored. */
+export interface StoredKey {
+  sequence: bigint;
+  id: string;
+  timeMs: number;
+}
+
+interface KeyRow {
+  room_id: bigint;
+  sender: string;
+  client_message_id: string;
+  sequence: bigint;
+  message_id: string;
+  time_ms: bigint;
+}
+
+/** 32-bit FNV-1a over the room id, sender and key (a hit is confirmed against the row, so collisions cost a read, not a wrong answer). */
+export function keyHash(roomId: bigint, sender: string, clientMessageId: string): number {
+  let h = 0x811c9dc5 ^ Number(roomId & 0xffffffffn);
+  h = Math.imul(h, 0x01000193);
+  for (let i = 0; i < sender.length; i++) h = Math.imul(h ^ sender.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ 0xff, 0x01000193);
+  for (let i = 0; i < clientMessageId.length; i++) h = Math.imul(h ^ clientMessageId.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
+
+/**
+ * Open addressing with linear probing: hash → key_id, add-only (a
+ * generation is dropped whole). Grows at 50% load.
+ */
+export class KeyIndex {
+  private hashes = new Int32Array(1024);
+  /** key_id per slot; 0 = empty (SQLite's AUTOINCREMENT keys start at 1). */
+  private keys = new Float64Array(1024);
+  private mask = 1023;
+  size = 0;
+
+  constructor(readonly startedMs: number) {}
+
+  add(hash: number, key: number): void {
+    if ((this.size + 1) * 2 > this.keys.length) this.grow();
+    this.put(hash, key);
+    this.size++;
+  }
+
+  /** The first slot holding `hash`, or -1. */
+  first(hash: number): number {
+    return this.scan(hash & this.mask, hash);
+  }
+
+  /** The next slot after `slot` holding `hash`, or -1. */
+  next(slot: number, hash: number): number {
+    return this.scan((slot + 1) & this.mask, hash);
+  }
+
+  keyAt(slot: number): number {
+    return this.keys[slot]!;
+  }
+
+  private scan(slot: number, hash: number): number {
+    for (let i = slot; ; i = (i + 1) & this.mask) {
+      if (this.keys[i] === 0) return -1;
+      if (this.hashes[i] === hash) return i;
+    }
+  }
+
+  private put(hash: number, key: number): void {
+    let i = hash & this.mask;
+    while (this.keys[i] !== 0) i = (i + 1) & this.mask;
+    this.hashes[i] = hash;
+    this.keys[i] = key;
+  }
+
+  private grow(): void {
+    const { hashes, keys } = this;
+    this.hashes = new Int32Array(keys.length * 2);
+    this.keys = new Float64Array(keys.length * 2);
+    this.mask = keys.length * 2 - 1;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) this.put(hashes[i]!, keys[i]!);
+  }
+}

@@ -4,6 +4,7 @@
  * are asynchronous `js.publish()` calls with at most `window` awaiting their
  * ack, and every ack carries the stream sequence the server assigned.
  */
+import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { consumerOpts, createInbox, headers, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import { describe } from "../lib/util.js";
@@ -38,15 +39,14 @@ export async function createStream(nc: NatsConnection, name: string, subject: st
 }
 
 export function jetStreamPublisher(stream: BenchStream, window: number): AckedPublisher {
-  // Ids unique across runs of this publisher (warmup, then measured), as seqcast's client_message_ids are.
-  let sent = 0;
+  // A random id per message, as the seqcast SDK's client_message_ids are.
   return {
     description: `js.publish() with a Nats-Msg-Id to a file-storage stream, ${window} publishes awaiting their ack`,
     run: (count, make, onAck) =>
       publishWindowed(count, 1, window, async (k) => {
         try {
           // A message id, as seqcast's publishes carry a client_message_id: both dedupe.
-          const ack = await stream.js.publish(stream.subject, make(k), { msgID: `b${sent++}` });
+          const ack = await stream.js.publish(stream.subject, make(k), { msgID: randomUUID() });
           onAck(k, ack.seq, ack.duplicate ? "acknowledged as a duplicate" : undefined);
         } catch (error) {
           onAck(k, 0, describe(error));
@@ -64,7 +64,6 @@ export function jetStreamPublisher(stream: BenchStream, window: number): AckedPu
  * whether the nats.js client, not the server, limits the js.publish() row.
  */
 export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, window: number): AckedPublisher {
-  let sent = 0;
   const inbox = createInbox();
   const waiting = new Map<number, (sequence: number, error?: string) => void>();
   const subscription = nc.subscribe(`${inbox}.*`, {
@@ -100,7 +99,7 @@ export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, 
               resolve();
             });
             const h = headers();
-            h.set("Nats-Msg-Id", `b${sent++}`); // as seqcast's client_message_id: both dedupe (unique across runs)
+            h.set("Nats-Msg-Id", randomUUID()); // as seqcast's client_message_id: both dedupe, random keys as the SDK sends them
             nc.publish(stream.subject, make(k), { reply: `${inbox}.${k}`, headers: h });
           }),
       ),

@@ -4,6 +4,7 @@
  * over), publishing through PublishStream (or unary Publish).
  */
 import type http2 from "node:http2";
+import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { BrokerChild, EventLoopTimes } from "../lib/broker-process.js";
 import { benchToken } from "../lib/params.js";
@@ -28,7 +29,6 @@ class SeqcastSender {
   private readonly stream: LeanPublishStream | undefined;
   /** Stream groups sent and not yet fully acknowledged, oldest first. */
   private readonly owed: Array<{ acked: number; n: number; onAck: Ack; resolve: () => void }> = [];
-  private sent = 0;
 
   constructor(
     url: string,
@@ -54,11 +54,11 @@ class SeqcastSender {
     const stream = this.stream;
     if (!stream)
       return Promise.all(
-        messages.map(async (m) => onAck(await publishUnary(this.connection, TOKEN, m.room, m.payload, `b${this.sent++}`, this.dependencies))),
+        messages.map(async (m) => onAck(await publishUnary(this.connection, TOKEN, m.room, m.payload, randomUUID(), this.dependencies))),
       ).then(() => undefined);
     return new Promise((resolve) => {
       this.owed.push({ acked: 0, n: messages.length, onAck, resolve });
-      stream.publish(messages.map((m) => ({ ...m, clientMessageId: `b${this.sent++}`, dependencies: this.dependencies })));
+      stream.publish(messages.map((m) => ({ ...m, clientMessageId: randomUUID(), dependencies: this.dependencies })));
     });
   }
 

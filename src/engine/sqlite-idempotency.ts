@@ -35,9 +35,16 @@ export class IdempotencyKeys {
     insert: Database.Statement<[bigint, string, string, bigint, string, number]>;
     byKey: Database.Statement<[number], KeyRow>;
     deleteThrough: Database.Statement<[number]>;
-    deleteRoom: Database.Statement<[bigint]>;
+    lastKeyId: Database.Statement<[], number | null>;
+    clearRoom: Database.Statement<[number, bigint]>;
     all: Database.Statement<[], { key_id: number; room_id: bigint; sender: string; client_message_id: string; time_ms: number }>;
   };
+  /** Room id → the newest key's time: a room with a live key is not idle (sweep). */
+  private readonly newest = new Map<number, number>();
+  /** Room id → the last key_id recorded before the room was cleared: those keys no longer count (rooms.keys_after). */
+  private readonly clearedThrough = new Map<number, number>();
+  /** Clears by the write transaction in progress, applied to clearedThrough once it commits. */
+  private pendingClears: Array<[number, number]> = [];
   /** Keys recorded by the write transaction in progress: its group, once committed. */
   private pendingLast = 0;
   private pendingTime = Number.MIN_SAFE_INTEGER;
@@ -59,7 +66,11 @@ export class IdempotencyKeys {
         )
         .safeIntegers(true),
       deleteThrough: db.prepare("DELETE FROM idempotency_keys WHERE key_id <= ?"),
-      deleteRoom: db.prepare("DELETE FROM idempotency_keys WHERE room_id = ?"),
+      lastKeyId: db
+        .prepare<[], number | null>("SELECT seq FROM sqlite_sequence WHERE name = 'idempotency_keys'")
+        .pluck()
+        .safeIntegers(false),
+      clearRoom: db.prepare("UPDATE rooms SET keys_after = ? WHERE id = ?"),
       all: db
         .prepare<[], { key_id: number; room_id: bigint; sender: string; client_message_id: string; time_ms: number }>(
           "SELECT key_id, room_id, sender, client_message_id, time_ms FROM idempotency_keys ORDER BY key_id",
@@ -67,6 +78,11 @@ export class IdempotencyKeys {
         .safeIntegers(false),
     };
     this.current = new KeyIndex(this.now());
+    for (const { id, keys_after } of db
+      .prepare<[], { id: number; keys_after: number }>("SELECT id, keys_after FROM rooms WHERE keys_after > 0")
+      .safeIntegers(false)
+      .iterate())
+      this.clearedThrough.set(id, keys_after);
     this.load();
   }
 
@@ -77,6 +93,7 @@ export class IdempotencyKeys {
     let last = 0;
     for (const row of this.sql.all.iterate()) {
       this.current.add(keyHash(BigInt(row.room_id), row.sender, row.client_message_id), row.key_id);
+      this.noteNewest(Number(row.room_id), Number(row.time_ms));
       last = row.key_id;
       groupTime = Math.max(groupTime, Number(row.time_ms));
       if (++count % 1024 === 0) {
@@ -90,12 +107,27 @@ export class IdempotencyKeys {
   /** Inside a write transaction: the message a live key (recorded at or after `from`) stored, or undefined. */
   find(roomId: bigint, sender: string, clientMessageId: string, from: number): StoredKey | undefined {
     const hash = keyHash(roomId, sender, clientMessageId);
-    return this.findIn(this.current, hash, roomId, sender, clientMessageId, from) ??
-      (this.previous && this.findIn(this.previous, hash, roomId, sender, clientMessageId, from));
+    const after = this.keysAfter(Number(roomId));
+    return this.findIn(this.current, hash, after, roomId, sender, clientMessageId, from) ??
+      (this.previous && this.findIn(this.previous, hash, after, roomId, sender, clientMessageId, from));
   }
 
-  private findIn(index: KeyIndex, hash: number, roomId: bigint, sender: string, clientMessageId: string, from: number): StoredKey | undefined {
+  private keysAfter(roomId: number): number {
+    for (const [room, through] of this.pendingClears) if (room === roomId) return through;
+    return this.clearedThrough.get(roomId) ?? 0;
+  }
+
+  private findIn(
+    index: KeyIndex,
+    hash: number,
+    after: number,
+    roomId: bigint,
+    sender: string,
+    clientMessageId: string,
+    from: number,
+  ): StoredKey | undefined {
     for (let slot = index.first(hash); slot >= 0; slot = index.next(slot, hash)) {
+      if (index.keyAt(slot) <= after) continue;
       const row = this.sql.byKey.get(index.keyAt(slot));
       if (
         row !== undefined &&
@@ -113,6 +145,7 @@ export class IdempotencyKeys {
   record(roomId: bigint, sender: string, clientMessageId: string, sequence: bigint, messageId: string, timeMs: number): void {
     const key = Number(this.sql.insert.run(roomId, sender, clientMessageId, sequence, messageId, timeMs).lastInsertRowid);
     this.current.add(keyHash(roomId, sender, clientMessageId), key);
+    this.noteNewest(Number(roomId), timeMs);
     this.pendingLast = key;
     if (timeMs > this.pendingTime) this.pendingTime = timeMs;
   }
@@ -127,15 +160,33 @@ export class IdempotencyKeys {
     this.expiredHead = head;
   }
 
-  /** Inside a write transaction: a cleared or forgotten room's keys go (their index entries no longer match a row). */
+  /** Inside a write transaction: the room's keys recorded so far no longer count (ClearHistory); they expire with the others. */
+  clearRoom(roomId: bigint): void {
+    const through = this.sql.lastKeyId.get() ?? 0;
+    this.sql.clearRoom.run(through, roomId);
+    this.pendingClears.push([Number(roomId), through]);
+  }
+
+  /** Whether a key recorded at or after `from` may be live in the room (sweep keeps such rooms). */
+  hasLiveKey(roomId: bigint, from: number): boolean {
+    return (this.newest.get(Number(roomId)) ?? Number.MIN_SAFE_INTEGER) >= from;
+  }
+
+  /** The room's row is gone (sweep found no live key): its expired keys stay until their group expires. */
   forgetRoom(roomId: bigint): void {
-    this.sql.deleteRoom.run(roomId);
+    this.newest.delete(Number(roomId));
+    this.clearedThrough.delete(Number(roomId));
+  }
+
+  private noteNewest(roomId: number, timeMs: number): void {
+    if (timeMs > (this.newest.get(roomId) ?? Number.MIN_SAFE_INTEGER)) this.newest.set(roomId, timeMs);
   }
 
   /** After the write transaction committed: its keys form one group; the index turns over once a window old. */
   committed(): void {
     if (this.pendingLast > 0) this.groups.push({ lastKey: this.pendingLast, timeMs: this.pendingTime });
     if (this.expiredHead >= 0) this.groupsHead = this.expiredHead;
+    for (const [room, through] of this.pendingClears) this.clearedThrough.set(room, through);
     if (this.groupsHead > 1024 && this.groupsHead * 2 > this.groups.length) {
       this.groups.splice(0, this.groupsHead);
       this.groupsHead = 0;
@@ -153,6 +204,7 @@ export class IdempotencyKeys {
     this.pendingLast = 0;
     this.pendingTime = Number.MIN_SAFE_INTEGER;
     this.expiredHead = -1;
+    if (this.pendingClears.length > 0) this.pendingClears = [];
   }
 
   /** Entries in the in-memory index (both generations). */

@@ -23,7 +23,10 @@ CREATE TABLE IF NOT EXISTS rooms (
   name        TEXT    NOT NULL UNIQUE,
   epoch       TEXT    NOT NULL,
   sequence    INTEGER NOT NULL DEFAULT 0,
-  created_ms  INTEGER NOT NULL
+  created_ms  INTEGER NOT NULL,
+  -- (since version 5) Idempotency keys up to this key_id were recorded
+  -- before the last ClearHistory and no longer count (sqlite-idempotency.ts).
+  keys_after  INTEGER NOT NULL DEFAULT 0
 );
 
 -- Retained history. Rows of a room always form a dense sequence range
@@ -49,7 +52,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_room_sequence ON messages (room_id, s
 -- message the first one stored. A log in insertion order, looked up through
 -- an index in memory (sqlite-idempotency.ts): clients' keys are random, and
 -- a table keyed by them dirtied a page per publish. AUTOINCREMENT: key_id
--- never repeats, so expiring "every key through key_id N" stays exact.
+-- never repeats, so expiring "every key through key_id N" and
+-- rooms.keys_after stay exact. No index but the key: clients' keys are
+-- found in memory, a cleared room's by rooms.keys_after, and a room with a
+-- live key is known in memory too (sweep).
 CREATE TABLE IF NOT EXISTS idempotency_keys (
   key_id             INTEGER PRIMARY KEY AUTOINCREMENT,
   room_id            INTEGER NOT NULL,
@@ -59,8 +65,6 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   message_id         TEXT    NOT NULL,
   time_ms            INTEGER NOT NULL
 );
--- Clearing and sweeping a room find its keys (appended in order per room).
-CREATE INDEX IF NOT EXISTS idempotency_keys_room ON idempotency_keys (room_id, time_ms);
 
 -- (since version 2) Highest acknowledged position per durable subscriber
 -- ("user/name") and room.
@@ -92,7 +96,8 @@ export const MIGRATIONS: Array<{ from: number; sql: string }> = [
   // had "dedupe": the CREATE makes the copy a no-op there.
   {
     from: 5,
-    sql: `CREATE TABLE IF NOT EXISTS dedupe (room_id INTEGER NOT NULL, sender TEXT NOT NULL, client_message_id TEXT NOT NULL,
+    sql: `ALTER TABLE rooms ADD COLUMN keys_after INTEGER NOT NULL DEFAULT 0;
+          CREATE TABLE IF NOT EXISTS dedupe (room_id INTEGER NOT NULL, sender TEXT NOT NULL, client_message_id TEXT NOT NULL,
             sequence INTEGER NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY (room_id, sender, client_message_id)) WITHOUT ROWID;
           INSERT INTO idempotency_keys (room_id, sender, client_message_id, sequence, message_id, time_ms)
             SELECT room_id, sender, client_message_id, sequence, id, time_ms FROM dedupe ORDER BY time_ms;

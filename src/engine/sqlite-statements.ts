@@ -57,7 +57,7 @@ export interface Statements {
   upsertAck: Stmt<[string, string, string, bigint]>;
   resetRoom: Stmt<[string, bigint]>;
   selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;
-  idleRooms: Stmt<[number, number], { id: bigint; name: string }>;
+  idleRooms: Stmt<[number], { id: bigint; name: string }>;
   deleteRoom: Stmt<[bigint]>;
 }
 
@@ -97,11 +97,10 @@ export function prepareStatements(db: Database.Database): Statements {
          epoch = excluded.epoch`,
     ),
     selectAck: db.prepare("SELECT epoch, sequence FROM acks WHERE subscriber = ? AND room = ?"),
-    // Rooms retaining nothing: every message older than the TTL cutoff (or none), no live idempotency key, no ack.
+    // Rooms retaining nothing: every message older than the TTL cutoff (or none), no ack (live idempotency keys: sqlite-idempotency.ts).
     idleRooms: db.prepare(
       `SELECT r.id, r.name FROM rooms r
        WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id AND m.time_ms >= ?)
-         AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.room_id = r.id AND k.time_ms >= ?)
          AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.room = r.name)`,
     ),
     deleteRoom: db.prepare("DELETE FROM rooms WHERE id = ?"),

@@ -314,7 +314,7 @@ class SqliteEngineImpl implements SqliteEngine {
         row.dirty = false;
         this.sql.resetRoom.run(row.epoch, row.id);
         this.sql.deleteRoomMessages.run(row.id);
-        this.keys.forgetRoom(row.id);
+        this.keys.clearRoom(row.id);
         results.push({ epoch: row.epoch, sequence: 0n });
         continue;
       }
@@ -509,11 +509,11 @@ class SqliteEngineImpl implements SqliteEngine {
     const forgotten = this.db
       .transaction(() => {
         const names: string[] = [];
-        for (const { id, name } of this.sql.idleRooms.all(this.kept.ttlCutoff(), dedupeFrom)) {
-          if (this.watchers.has(name) || this.presence.has(name)) continue;
+        for (const { id, name } of this.sql.idleRooms.all(this.kept.ttlCutoff())) {
+          if (this.watchers.has(name) || this.presence.has(name) || this.keys.hasLiveKey(id, dedupeFrom)) continue;
           this.sql.deleteRoomMessages.run(id);
-          this.keys.forgetRoom(id);
           this.sql.deleteRoom.run(id);
+          this.keys.forgetRoom(id);
           names.push(name);
         }
         return names;

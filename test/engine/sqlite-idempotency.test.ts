@@ -8,6 +8,7 @@ import type { MessageDraft } from "../../src/engine/engine.js";
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
 import { SCHEMA, SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
 import { keyHash, KeyIndex } from "../../src/engine/sqlite-idempotency.js";
+import { withoutKeysAfter } from "../support/sqlite-schemas.js";
 
 // The SQLite engine's idempotency keys (sqlite-idempotency.ts): a log in the
 // file, looked up through an index in memory. The conformance suite covers
@@ -184,15 +185,66 @@ describe("sqlite engine: idempotency keys", () => {
     }
   });
 
+  it("keeps a cleared room's old keys void across a restart, also for a clear in the same batch", async () => {
+    const path = tempFile();
+    const first = open(path);
+    await first.engine.publish(draft("general", "before"));
+    await first.engine.clear("general");
+    // One turn: a publish, a clear and a retry of that publish share a group commit.
+    const [stored, , retried] = await Promise.all([
+      first.engine.publish(draft("batch", "same-turn")),
+      first.engine.clear("batch"),
+      first.engine.publish(draft("batch", "same-turn", "after the clear")),
+    ]);
+    assert.deepEqual([stored.duplicate, retried.duplicate, retried.message.sequence], [false, false, 1n]);
+    await first.engine.close();
+    const second = open(path, first.clock);
+    try {
+      const again = await second.engine.publish(draft("general", "before", "after a restart"));
+      assert.deepEqual([again.duplicate, again.message.sequence], [false, 1n]);
+      const retry = await second.engine.publish(draft("batch", "same-turn", "retry"));
+      assert.deepEqual([retry.duplicate, retry.message.content], [true, "after the clear"]);
+    } finally {
+      await second.engine.close();
+    }
+  });
+
+  it("sweep keeps a room while a key of it is live, also after a restart, and forgets it after the window", async () => {
+    const path = tempFile();
+    const clock = { now: T0 };
+    const settings = (p: string) =>
+      createSqliteEngine({
+        path: p,
+        retention: { historySize: 1000, historyTtlMs: 1000, dedupeWindowMs: WINDOW },
+        listener: () => {},
+        now: () => clock.now,
+      });
+    const first = settings(path);
+    const original = await first.publish(draft("keyed", "k"));
+    await first.close();
+    const second = settings(path);
+    try {
+      clock.now += 2000; // the message is past its TTL; its key is not
+      await second.sweep!();
+      const retry = await second.publish(draft("keyed", "k", "retry", clock.now));
+      assert.deepEqual([retry.duplicate, retry.message.epoch], [true, original.message.epoch], "the room and its key were kept");
+      clock.now += WINDOW;
+      await second.sweep!();
+      assert.deepEqual(await second.position("keyed"), { epoch: "", sequence: 0n }, "forgotten once the key expired");
+    } finally {
+      await second.close();
+    }
+  });
+
   it("migrates a version 4 file: its live keys still deduplicate, its old table is gone", async () => {
     const path = tempFile();
     // The schema as version 4 wrote it: keys in "dedupe", keyed by the key.
-    const v4 = SCHEMA.replace(/-- \(since version 5[\s\S]*?idempotency_keys \(room_id, time_ms\);/, "").concat(`
+    const v4 = withoutKeysAfter(SCHEMA.replace(/-- \(since version 5;[\s\S]*?\n\);\n/, "")).concat(`
       CREATE TABLE dedupe (room_id INTEGER NOT NULL, sender TEXT NOT NULL, client_message_id TEXT NOT NULL,
         sequence INTEGER NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL,
         PRIMARY KEY (room_id, sender, client_message_id)) WITHOUT ROWID;
       CREATE INDEX dedupe_time ON dedupe (time_ms);`);
-    assert.ok(!v4.includes("idempotency_keys"));
+    assert.ok(!/idempotency_keys|keys_after\s+INTEGER/.test(v4));
     const db = new Database(path);
     db.exec(v4);
     db.pragma("user_version = 4");

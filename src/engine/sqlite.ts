@@ -12,16 +12,14 @@ import type {
   PublishResult,
   RetentionPolicy,
   RoomListener,
-  StoredMessage,
 } from "./engine.js";
-import { newEpoch, newMessageId } from "./ids.js";
 import { WatchSet } from "./watch-set.js";
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
-import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
-import { prepareStatements, type KeptRow, type MessageRow, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
+import { prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
+import { applyBatch, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op } from "./sqlite-batch.js";
 
 /**
  * Durable embedded engine on better-sqlite3: one broker process, history and
@@ -75,37 +73,6 @@ export function createSqliteEngine(options: SqliteEngineOptions): SqliteEngine {
   return new SqliteEngineImpl(options);
 }
 
-type Op =
-  | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
-  | { kind: "clear"; room: string; resolve: (position: Position) => void; reject: (error: unknown) => void };
-
-/**
- * A room as this engine knows it. id and epoch are always right (only this
- * process writes the file: sqlite-lock.ts); once a write transaction touched
- * the room, `sequence` and `kept` are too, so later batches neither read the
- * room's row nor look for what to trim while nothing can be trimmed.
- */
-interface CachedRoom extends RoomRef {
-  /** The room's last sequence; undefined until a write loaded it. */
-  sequence?: bigint;
-  /** The oldest stored message (null: none); undefined = unknown. */
-  kept?: KeptRow | null;
-}
-
-/** A room inside a write transaction. */
-interface BatchRoom extends RoomRow {
-  kept: KeptRow | null | undefined;
-  dirty: boolean;
-}
-
-/** What one batch transaction produced, applied to the caches and promises after COMMIT. */
-interface BatchResult {
-  results: Array<PublishResult | Position>;
-  /** Every room the batch touched, as it left it. */
-  rooms: Map<string, BatchRoom>;
-  published: number;
-}
-
 class SqliteEngineImpl implements SqliteEngine {
   readonly name = "sqlite" as const;
   private readonly db: Database.Database;
@@ -130,6 +97,8 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly sql: Statements;
   /** Idempotency keys: a log in SQLite, looked up through an index in memory (sqlite-idempotency.ts). */
   private readonly keys: IdempotencyKeys;
+  /** What the write transaction (sqlite-batch.ts) works with. */
+  private readonly writer: BatchStore;
   /** What retention keeps (sqlite-retention.ts). */
   private readonly kept: SqliteRetention;
   private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
@@ -175,7 +144,8 @@ class SqliteEngineImpl implements SqliteEngine {
       this.sql = prepareStatements(db);
       this.keys = new IdempotencyKeys(db, this.retention.dedupeWindowMs, this.now);
       this.kept = new SqliteRetention(this.sql, this.retention, this.now);
-      this.batch = db.transaction((ops: Op[], trims: Set<string>) => this.applyBatch(ops, trims));
+      this.writer = { sql: this.sql, rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
+      this.batch = db.transaction((ops: Op[], trims: Set<string>) => applyBatch(this.writer, ops, trims));
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {
       db.close();
@@ -276,123 +246,6 @@ class SqliteEngineImpl implements SqliteEngine {
   }
 
   /** Runs inside BEGIN IMMEDIATE … COMMIT. Throwing rolls the whole batch back. */
-  private applyBatch(ops: Op[], trims: Set<string>): BatchResult {
-    const touched = new Map<string, BatchRoom>();
-    const results: Array<PublishResult | Position> = [];
-    const dedupeWindow = this.retention.dedupeWindowMs;
-    const dedupeFrom = this.now() - dedupeWindow;
-    let published = 0;
-    // Whether the room exists: touched by this batch, known to this process, or in the file.
-    const exists = (name: string) => touched.has(name) || this.rooms.has(name) || this.sql.selectRoom.get(name) !== undefined;
-    const load = (name: string) => {
-      let row = touched.get(name);
-      if (!row) {
-        const cached = this.rooms.get(name);
-        const existing = cached?.sequence !== undefined ? cached : this.sql.selectRoom.get(name);
-        if (existing) {
-          row = { id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false };
-        } else {
-          const epoch = newEpoch();
-          const { id } = this.sql.insertRoom.get(name, epoch, this.now())!;
-          row = { id, epoch, sequence: 0n, kept: null, dirty: false };
-        }
-        touched.set(name, row);
-      }
-      return row;
-    };
-    for (const op of ops) {
-      if (op.kind === "clear") {
-        // Clearing a room that was never written creates nothing: it has no lineage to end.
-        if (!exists(op.room)) {
-          results.push({ epoch: "", sequence: 0n });
-          continue;
-        }
-        const row = load(op.room);
-        row.epoch = newEpoch();
-        row.sequence = 0n;
-        row.kept = null;
-        row.dirty = false;
-        this.sql.resetRoom.run(row.epoch, row.id);
-        this.sql.deleteRoomMessages.run(row.id);
-        this.keys.clearRoom(row.id);
-        results.push({ epoch: row.epoch, sequence: 0n });
-        continue;
-      }
-      const { draft } = op;
-      const row = load(draft.room);
-      const sequence = row.sequence + 1n;
-      const id = newMessageId();
-      // One statement both checks and records the key: it claims it unless a
-      // live key (younger than the window) holds it, which makes this a retry.
-      const keyed = dedupeWindow > 0 && draft.clientMessageId !== "";
-      const original = keyed ? this.keys.find(row.id, draft.sender, draft.clientMessageId, dedupeFrom) : undefined;
-      if (original) {
-        // The original as stored (this transaction sees its own earlier inserts);
-        // if retention already dropped it, what the key remembers, without a body.
-        const stored = this.sql.selectMessage.get(row.id, original.sequence);
-        const message: StoredMessage = stored
-          ? toMessage(draft.room, row.epoch, stored)
-          : {
-              id: original.id,
-              room: draft.room,
-              epoch: row.epoch,
-              sequence: original.sequence,
-              sender: draft.sender,
-              content: "",
-              payload: new Uint8Array(0),
-              attributes: {},
-              timeMs: original.timeMs,
-              clientMessageId: draft.clientMessageId,
-            };
-        results.push({ message, duplicate: true });
-        continue;
-      }
-      const message: StoredMessage = {
-        id,
-        room: draft.room,
-        epoch: row.epoch,
-        sequence,
-        sender: draft.sender,
-        content: draft.content,
-        payload: draft.payload,
-        attributes: draft.attributes,
-        timeMs: draft.timeMs,
-        clientMessageId: draft.clientMessageId,
-        dependencies: draft.dependencies,
-      };
-      if (keyed) this.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs);
-      this.sql.insertMessage.run(
-        row.id,
-        sequence,
-        message.id,
-        message.sender,
-        message.content,
-        message.payload,
-        JSON.stringify(message.attributes),
-        message.timeMs,
-        message.clientMessageId,
-        encodeDependencies(message.dependencies) ?? null,
-      );
-      row.sequence = sequence;
-      row.dirty = true;
-      if (row.kept === null) row.kept = { sequence, time_ms: message.timeMs };
-      published++;
-      results.push({ message, duplicate: false });
-    }
-    if (dedupeWindow > 0 && published > 0) this.keys.expire(dedupeFrom);
-    // The newest message carries the room's last sequence (rooms.sequence is
-    // only a floor, written when a trim leaves no message): no row update per publish.
-    for (const row of touched.values()) if (row.dirty && !this.kept.keepsAll(row, row.kept)) row.kept = this.kept.trim(row);
-    for (const name of trims) {
-      if (touched.get(name)?.dirty) continue;
-      // A room cleared or forgotten since the read that found its expired rows is not recreated.
-      if (!exists(name)) continue;
-      const row = load(name);
-      row.kept = this.kept.trim(row);
-    }
-    return { results, rooms: touched, published };
-  }
-
   async publish(draft: MessageDraft): Promise<PublishResult> {
     this.check();
     return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
@@ -577,24 +430,6 @@ class SqliteEngineImpl implements SqliteEngine {
       this.lock?.release();
     }
   }
-}
-
-function toMessage(room: string, epoch: string, row: MessageRow): StoredMessage {
-  const payload = row.payload;
-  return {
-    id: row.id,
-    room,
-    epoch,
-    sequence: row.sequence,
-    sender: row.sender,
-    content: row.content,
-    // A plain Uint8Array view, like the drafts the broker stores, not a Buffer.
-    payload: payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : new Uint8Array(0),
-    attributes: JSON.parse(row.attributes) as Record<string, string>,
-    timeMs: Number(row.time_ms),
-    clientMessageId: row.client_message_id,
-    dependencies: decodeDependencies(row.dependencies),
-  };
 }
 
 function isBusy(error: unknown): boolean {

@@ -1,0 +1,187 @@
+import type { MessageDraft, Position, PublishResult, StoredMessage } from "./engine.js";
+import { newEpoch, newMessageId } from "./ids.js";
+import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
+import type { IdempotencyKeys } from "./sqlite-idempotency.js";
+import type { SqliteRetention } from "./sqlite-retention.js";
+import type { KeptRow, MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
+
+// The SQLite engine's write transaction: one group commit's publishes and
+// clears, applied in call order (sqlite.ts queues them and settles them after COMMIT).
+
+export type Op =
+  | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
+  | { kind: "clear"; room: string; resolve: (position: Position) => void; reject: (error: unknown) => void };
+
+/**
+ * A room as this engine knows it. id and epoch are always right (only this
+ * process writes the file: sqlite-lock.ts); once a write transaction touched
+ * the room, `sequence` and `kept` are too, so later batches neither read the
+ * room's row nor look for what to trim while nothing can be trimmed.
+ */
+export interface CachedRoom extends RoomRef {
+  /** The room's last sequence; undefined until a write loaded it. */
+  sequence?: bigint;
+  /** The oldest stored message (null: none); undefined = unknown. */
+  kept?: KeptRow | null;
+}
+
+/** A room inside a write transaction. */
+export interface BatchRoom extends RoomRow {
+  kept: KeptRow | null | undefined;
+  dirty: boolean;
+}
+
+/** What one batch transaction produced, applied to the caches and promises after COMMIT. */
+export interface BatchResult {
+  results: Array<PublishResult | Position>;
+  /** Every room the batch touched, as it left it. */
+  rooms: Map<string, BatchRoom>;
+  published: number;
+}
+
+/** What the write transaction reads besides the file: the engine's caches and policies. */
+export interface BatchStore {
+  readonly sql: Statements;
+  /** Rooms known to exist in the file, as the last committed transaction left them. */
+  readonly rooms: ReadonlyMap<string, CachedRoom>;
+  readonly keys: IdempotencyKeys;
+  readonly kept: SqliteRetention;
+  readonly dedupeWindowMs: number;
+  readonly now: () => number;
+}
+
+/** Inside the write transaction: every op in order; returns what to settle after COMMIT. */
+export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): BatchResult {
+  const touched = new Map<string, BatchRoom>();
+  const results: Array<PublishResult | Position> = [];
+  const dedupeWindow = store.dedupeWindowMs;
+  const dedupeFrom = store.now() - dedupeWindow;
+  let published = 0;
+  // Whether the room exists: touched by this batch, known to this process, or in the file.
+  const exists = (name: string) => touched.has(name) || store.rooms.has(name) || store.sql.selectRoom.get(name) !== undefined;
+  const load = (name: string) => {
+    let row = touched.get(name);
+    if (!row) {
+      const cached = store.rooms.get(name);
+      const existing = cached?.sequence !== undefined ? cached : store.sql.selectRoom.get(name);
+      if (existing) {
+        row = { id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false };
+      } else {
+        const epoch = newEpoch();
+        const { id } = store.sql.insertRoom.get(name, epoch, store.now())!;
+        row = { id, epoch, sequence: 0n, kept: null, dirty: false };
+      }
+      touched.set(name, row);
+    }
+    return row;
+  };
+  for (const op of ops) {
+    if (op.kind === "clear") {
+      // Clearing a room that was never written creates nothing: it has no lineage to end.
+      if (!exists(op.room)) {
+        results.push({ epoch: "", sequence: 0n });
+        continue;
+      }
+      const row = load(op.room);
+      row.epoch = newEpoch();
+      row.sequence = 0n;
+      row.kept = null;
+      row.dirty = false;
+      store.sql.resetRoom.run(row.epoch, row.id);
+      store.sql.deleteRoomMessages.run(row.id);
+      store.keys.clearRoom(row.id);
+      results.push({ epoch: row.epoch, sequence: 0n });
+      continue;
+    }
+    const { draft } = op;
+    const row = load(draft.room);
+    const sequence = row.sequence + 1n;
+    const id = newMessageId();
+    // One statement both checks and records the key: it claims it unless a
+    // live key (younger than the window) holds it, which makes this a retry.
+    const keyed = dedupeWindow > 0 && draft.clientMessageId !== "";
+    const original = keyed ? store.keys.find(row.id, draft.sender, draft.clientMessageId, dedupeFrom) : undefined;
+    if (original) {
+      // The original as stored (this transaction sees its own earlier inserts);
+      // if retention already dropped it, what the key remembers, without a body.
+      const stored = store.sql.selectMessage.get(row.id, original.sequence);
+      const message: StoredMessage = stored
+        ? toMessage(draft.room, row.epoch, stored)
+        : {
+            id: original.id,
+            room: draft.room,
+            epoch: row.epoch,
+            sequence: original.sequence,
+            sender: draft.sender,
+            content: "",
+            payload: new Uint8Array(0),
+            attributes: {},
+            timeMs: original.timeMs,
+            clientMessageId: draft.clientMessageId,
+          };
+      results.push({ message, duplicate: true });
+      continue;
+    }
+    const message: StoredMessage = {
+      id,
+      room: draft.room,
+      epoch: row.epoch,
+      sequence,
+      sender: draft.sender,
+      content: draft.content,
+      payload: draft.payload,
+      attributes: draft.attributes,
+      timeMs: draft.timeMs,
+      clientMessageId: draft.clientMessageId,
+      dependencies: draft.dependencies,
+    };
+    if (keyed) store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs);
+    store.sql.insertMessage.run(
+      row.id,
+      sequence,
+      message.id,
+      message.sender,
+      message.content,
+      message.payload,
+      JSON.stringify(message.attributes),
+      message.timeMs,
+      message.clientMessageId,
+      encodeDependencies(message.dependencies) ?? null,
+    );
+    row.sequence = sequence;
+    row.dirty = true;
+    if (row.kept === null) row.kept = { sequence, time_ms: message.timeMs };
+    published++;
+    results.push({ message, duplicate: false });
+  }
+  if (dedupeWindow > 0 && published > 0) store.keys.expire(dedupeFrom);
+  // The newest message carries the room's last sequence (rooms.sequence is
+  // only a floor, written when a trim leaves no message): no row update per publish.
+  for (const row of touched.values()) if (row.dirty && !store.kept.keepsAll(row, row.kept)) row.kept = store.kept.trim(row);
+  for (const name of trims) {
+    if (touched.get(name)?.dirty) continue;
+    // A room cleared or forgotten since the read that found its expired rows is not recreated.
+    if (!exists(name)) continue;
+    const row = load(name);
+    row.kept = store.kept.trim(row);
+  }
+  return { results, rooms: touched, published };
+}
+
+export function toMessage(room: string, epoch: string, row: MessageRow): StoredMessage {
+  const payload = row.payload;
+  return {
+    id: row.id,
+    room,
+    epoch,
+    sequence: row.sequence,
+    sender: row.sender,
+    content: row.content,
+    // A plain Uint8Array view, like the drafts the broker stores, not a Buffer.
+    payload: payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : new Uint8Array(0),
+    attributes: JSON.parse(row.attributes) as Record<string, string>,
+    timeMs: Number(row.time_ms),
+    clientMessageId: row.client_message_id,
+    dependencies: decodeDependencies(row.dependencies),
+  };
+}

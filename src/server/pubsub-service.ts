@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
 import type { Broker, RoomRequest } from "../broker/broker.js";

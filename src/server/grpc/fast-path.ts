@@ -5,22 +5,11 @@ import type { Broker } from "../../broker/broker.js";
 import { BrokerError, isCutOff } from "../../broker/errors.js";
 import type { Identity } from "../../broker/identity.js";
 import type { EventSink } from "../../broker/outbox.js";
-import {
-  PublishBatchRequestSchema,
-  PublishBatchResponseSchema,
-  PublishRequestSchema,
-  PublishResponseSchema,
-  PublishStreamRequestSchema,
-  PublishStreamResponseSchema,
-  PubSubService,
-  SubscribeRequestSchema,
-  type PublishRequest,
-} from "../../../gen/es/seqcast/v1/pubsub_pb.js";
+import { PublishBatchResponseSchema, PublishResultSchema, PubSubService, SubscribeRequestSchema } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbPublishResult } from "../convert.js";
 import { encodePublishResponse, writePublishedResult } from "../wire-encoders.js";
 import type { PublishOutcome } from "../publish-results.js";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { PublishResultSchema } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
 import { subscribeFrame } from "../event-encoding.js";
 import { PublishResults } from "../publish-results.js";
 import { MAX_BATCH, toRoomRequests } from "../pubsub-service.js";

@@ -12,6 +12,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
+import { rememberedMessage, storedMessage } from "./stored.js";
 import { WatchSet } from "./watch-set.js";
 
 /**
@@ -119,19 +120,7 @@ class MemoryEngine implements Engine {
       if (original) return { message: this.original(room, draft, original), duplicate: true };
     }
     room.sequence += 1n;
-    const message: StoredMessage = {
-      id: newMessageId(),
-      room: draft.room,
-      epoch: room.epoch,
-      sequence: room.sequence,
-      sender: draft.sender,
-      content: draft.content,
-      payload: draft.payload,
-      attributes: draft.attributes,
-      timeMs: draft.timeMs,
-      clientMessageId: draft.clientMessageId,
-      dependencies: draft.dependencies,
-    };
+    const message = storedMessage(draft, newMessageId(), room.epoch, room.sequence);
     room.log.push(message);
     this.trim(room);
     if (key !== undefined) room.dedupe.set(key, { sequence: message.sequence, id: message.id, timeMs: message.timeMs });
@@ -146,18 +135,7 @@ class MemoryEngine implements Engine {
       const retained = room.log[room.head + Number(record.sequence - first)];
       if (retained && retained.id === record.id) return retained;
     }
-    return {
-      id: record.id,
-      room: draft.room,
-      epoch: room.epoch,
-      sequence: record.sequence,
-      sender: draft.sender,
-      content: "",
-      payload: new Uint8Array(0),
-      attributes: {},
-      timeMs: record.timeMs,
-      clientMessageId: draft.clientMessageId,
-    };
+    return rememberedMessage(draft, record.id, room.epoch, record.sequence, record.timeMs);
   }
 
   /** The dedupe key of a draft, after forgetting keys older than the window; undefined = no dedupe. */

@@ -13,6 +13,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
+import { rememberedMessage } from "./stored.js";
 import { decodeBody, decodeEvent, encodeBody, sequenceOfEntry } from "./redis-codec.js";
 import { RedisLink } from "./redis-connection.js";
 import { RoomFeeds } from "./redis-feed.js";
@@ -191,21 +192,10 @@ class RedisEngineImpl implements RedisEngine {
     const [kind, epoch, sequence] = reply as [string, string, string];
     if (kind === "dup") {
       const [, , , originalId, time, stored] = reply as [string, string, string, string, string, string];
-      const message: StoredMessage = stored
+      const message = stored
         ? decodeBody(draft.room, epoch, BigInt(sequence), stored)
-        : // Retention dropped the original: what the key remembers, without a body.
-          {
-            id: originalId,
-            room: draft.room,
-            epoch,
-            sequence: BigInt(sequence),
-            sender: draft.sender,
-            content: "",
-            payload: new Uint8Array(0),
-            attributes: {},
-            timeMs: Number(time),
-            clientMessageId: draft.clientMessageId,
-          };
+        : // Retention dropped the original.
+          rememberedMessage(draft, originalId, epoch, BigInt(sequence), Number(time));
       return { message, duplicate: true };
     }
     return { message: { ...draft, id, epoch, sequence: BigInt(sequence) }, duplicate: false };

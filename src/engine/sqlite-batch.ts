@@ -1,5 +1,6 @@
 import type { MessageDraft, Position, PublishResult, StoredMessage } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
+import { rememberedMessage, storedMessage } from "./stored.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import type { IdempotencyKeys } from "./sqlite-idempotency.js";
 import type { SqliteRetention } from "./sqlite-retention.js";
@@ -105,36 +106,13 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       // The original as stored (this transaction sees its own earlier inserts);
       // if retention already dropped it, what the key remembers, without a body.
       const stored = store.sql.selectMessage.get(row.id, original.sequence);
-      const message: StoredMessage = stored
+      const message = stored
         ? toMessage(draft.room, row.epoch, stored)
-        : {
-            id: original.id,
-            room: draft.room,
-            epoch: row.epoch,
-            sequence: original.sequence,
-            sender: draft.sender,
-            content: "",
-            payload: new Uint8Array(0),
-            attributes: {},
-            timeMs: original.timeMs,
-            clientMessageId: draft.clientMessageId,
-          };
+        : rememberedMessage(draft, original.id, row.epoch, original.sequence, original.timeMs);
       results.push({ message, duplicate: true });
       continue;
     }
-    const message: StoredMessage = {
-      id,
-      room: draft.room,
-      epoch: row.epoch,
-      sequence,
-      sender: draft.sender,
-      content: draft.content,
-      payload: draft.payload,
-      attributes: draft.attributes,
-      timeMs: draft.timeMs,
-      clientMessageId: draft.clientMessageId,
-      dependencies: draft.dependencies,
-    };
+    const message = storedMessage(draft, id, row.epoch, sequence);
     if (keyed) store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs);
     store.sql.insertMessage.run(
       row.id,

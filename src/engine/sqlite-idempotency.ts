@@ -14,9 +14,10 @@ import type Database from "better-sqlite3";
  * a log in insertion order (its rows land on the same few pages), and
  * lookups go through an index in memory: a hash of the key → the row's
  * key_id. Like JetStream's duplicate window, the live keys' index is held
- * in memory, ~12–24 bytes per key; the table remains the truth (a hash hit
- * is confirmed by reading the row), so the index never needs to be exact,
- * only complete for the window.
+ * in memory: 12 bytes a slot, at most half of them used, for the keys of
+ * the last one to two windows (24–48 bytes a key). The table remains the
+ * truth (a hash hit is confirmed by reading the row), so the index never
+ * needs to be exact, only complete for the window.
  *
  * Completeness. The index has two generations; a new one starts once the
  * current one is a window old, and the previous one is then dropped: every
@@ -91,9 +92,13 @@ export class IdempotencyKeys {
     let count = 0;
     let groupTime = Number.MIN_SAFE_INTEGER;
     let last = 0;
+    // Keys already past the window (the broker was down) only wait for their group's deletion.
+    const from = this.now() - this.windowMs;
     for (const row of this.sql.all.iterate()) {
-      this.current.add(keyHash(BigInt(row.room_id), row.sender, row.client_message_id), row.key_id);
-      this.noteNewest(Number(row.room_id), Number(row.time_ms));
+      if (Number(row.time_ms) >= from) {
+        this.current.add(keyHash(BigInt(row.room_id), row.sender, row.client_message_id), row.key_id);
+        this.noteNewest(Number(row.room_id), Number(row.time_ms));
+      }
       last = row.key_id;
       groupTime = Math.max(groupTime, Number(row.time_ms));
       if (++count % 1024 === 0) {
@@ -205,11 +210,6 @@ export class IdempotencyKeys {
     this.pendingTime = Number.MIN_SAFE_INTEGER;
     this.expiredHead = -1;
     if (this.pendingClears.length > 0) this.pendingClears = [];
-  }
-
-  /** Entries in the in-memory index (both generations). */
-  get indexed(): number {
-    return this.current.size + (this.previous?.size ?? 0);
   }
 }
 

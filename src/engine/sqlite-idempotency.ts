@@ -14,8 +14,8 @@ import type Database from "better-sqlite3";
  * a log in insertion order (its rows land on the same few pages), and
  * lookups go through an index in memory: a hash of the key → the row's
  * key_id. Like JetStream's duplicate window, the live keys' index is held
- * in memory: 12 bytes a slot, at most half of them used, for the keys of
- * the last one to two windows (24–48 bytes a key). The table remains the
+ * in memory: 8 bytes a slot, at most half of them used, for the keys of
+ * the last one to two windows (16–32 bytes a key). The table remains the
  * truth (a hash hit is confirmed by reading the row), so the index never
  * needs to be exact, only complete for the window.
  *
@@ -241,20 +241,27 @@ export function keyHash(roomId: bigint, sender: string, clientMessageId: string)
 
 /**
  * Open addressing with linear probing: hash → key_id, add-only (a
- * generation is dropped whole). Grows at 50% load.
+ * generation is dropped whole). Grows at 50% load. A key_id is kept as its
+ * distance from the generation's first (8 bytes a slot with the hash): the
+ * keys of one generation are recorded within a window, far fewer than 2^32.
  */
 export class KeyIndex {
   private hashes = new Int32Array(1024);
-  /** key_id per slot; 0 = empty (SQLite's AUTOINCREMENT keys start at 1). */
-  private keys = new Float64Array(1024);
+  /** key_id − base + 1 per slot; 0 = empty. */
+  private keys = new Uint32Array(1024);
   private mask = 1023;
+  /** The smallest key_id added (the first, as key_ids only grow; rebase() covers any other order). */
+  private base = -1;
   size = 0;
 
   constructor(readonly startedMs: number) {}
 
   add(hash: number, key: number): void {
+    if (this.base < 0) this.base = key;
+    if (key < this.base) this.rebase(key);
+    if (key - this.base + 1 > 0xffffffff) throw new RangeError(`key_id ${key} is 2^32 past this generation's first (${this.base})`);
     if ((this.size + 1) * 2 > this.keys.length) this.grow();
-    this.put(hash, key);
+    this.put(hash, key - this.base + 1);
     this.size++;
   }
 
@@ -269,7 +276,7 @@ export class KeyIndex {
   }
 
   keyAt(slot: number): number {
-    return this.keys[slot]!;
+    return this.keys[slot]! - 1 + this.base;
   }
 
   private scan(slot: number, hash: number): number {
@@ -279,17 +286,24 @@ export class KeyIndex {
     }
   }
 
-  private put(hash: number, key: number): void {
+  private put(hash: number, stored: number): void {
     let i = hash & this.mask;
     while (this.keys[i] !== 0) i = (i + 1) & this.mask;
     this.hashes[i] = hash;
-    this.keys[i] = key;
+    this.keys[i] = stored;
+  }
+
+  /** A key below the base: every stored distance moves up (one pass; key_ids come in order, so this is not expected). */
+  private rebase(key: number): void {
+    const shift = this.base - key;
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== 0) this.keys[i] += shift;
+    this.base = key;
   }
 
   private grow(): void {
     const { hashes, keys } = this;
     this.hashes = new Int32Array(keys.length * 2);
-    this.keys = new Float64Array(keys.length * 2);
+    this.keys = new Uint32Array(keys.length * 2);
     this.mask = keys.length * 2 - 1;
     for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) this.put(hashes[i]!, keys[i]!);
   }

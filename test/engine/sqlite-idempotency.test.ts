@@ -285,4 +285,14 @@ describe("KeyIndex", () => {
     assert.deepEqual(under(8), []);
     assert.equal(index.size, 5000);
   });
+
+  it("keeps key_ids beyond 2^32 exactly, and one below the first added", () => {
+    const index = new KeyIndex(0);
+    const base = 5_000_000_000;
+    for (let i = 0; i < 10; i++) index.add(42, base + i * 1000);
+    index.add(42, base - 7);
+    const keys: number[] = [];
+    for (let slot = index.first(42); slot >= 0; slot = index.next(slot, 42)) keys.push(index.keyAt(slot));
+    assert.deepEqual(keys.sort((x, y) => x - y), [base - 7, ...Array.from({ length: 10 }, (_, i) => base + i * 1000)]);
+  });
 });

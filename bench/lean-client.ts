@@ -20,7 +20,7 @@ import { RoomSubscriptionSchema, SubscribeRequestSchema } from "../gen/es/seqcas
 import {
   framedPublishRequest,
   framedPublishStreamRequest,
-  readSubscribeResponse,
+  SubscribeStreamReader,
   walk,
   type LeanSubscriberEvents,
   type PublishMessage,
@@ -132,8 +132,8 @@ export function subscribe(
   stream.on("trailers", (headers) => end(statusOf(headers).code, statusOf(headers).message));
   stream.on("error", (error) => end(14, error.message));
   stream.on("close", () => end(14, "stream closed without status"));
-  const deframer = new Deframer((buf, start, end) => readSubscribeResponse(buf, start, end, events));
-  stream.on("data", (chunk: Buffer) => deframer.push(chunk));
+  const reader = new SubscribeStreamReader(events);
+  stream.on("data", (chunk: Buffer) => reader.push(chunk));
   return stream;
 }
 

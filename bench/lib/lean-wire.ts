@@ -218,3 +218,142 @@ export function framedPublishRequest(message: PublishMessage): Buffer {
   writePublishRequest(buf, 5, message, room, id);
   return buf;
 }
+
+// ---- the subscriber's stream reader -------------------------------------------
+
+/** The body length of the entry entrySize() last sized. */
+let bodyLength = 0;
+
+/** Size of the entry (tag, length, bytes) starting at `at`, or 0 when its tag and length are not all before `end`. */
+function entrySize(buf: Uint8Array, at: number, end: number): number {
+  let i = at;
+  while (i < end && buf[i]! >= 0x80) i++;
+  if (i >= end) return 0;
+  i++;
+  let length = 0;
+  let shift = 1;
+  for (;;) {
+    if (i >= end) return 0;
+    const byte = buf[i++]!;
+    length += (byte & 0x7f) * shift;
+    if (byte < 0x80) break;
+    shift *= 128;
+  }
+  bodyLength = length;
+  return i - at + length;
+}
+
+/**
+ * Reads the whole `events` entries of buf[start, end) and returns where the
+ * first cut one starts (end when none is).
+ */
+function readEntries(buf: Buffer, start: number, end: number, events: LeanSubscriberEvents): number {
+  let pos = start;
+  while (pos < end) {
+    const size = entrySize(buf, pos, end);
+    if (size === 0 || pos + size > end) return pos;
+    // The event's bytes are the entry's last bodyLength bytes (field 1: a one-byte tag).
+    if (buf[pos] === ((1 << 3) | 2)) readEvent(buf, pos + size - bodyLength, pos + size, events);
+    pos += size;
+  }
+  return pos;
+}
+
+/**
+ * Reads a Subscribe response stream as it arrives: gRPC messages, each a
+ * SubscribeResponse, i.e. a run of `events` entries (field 1). A message
+ * inside one chunk is read where it lies, and so is every whole entry of a
+ * message spread over chunks; only an entry (or a 5-byte header) cut by a
+ * chunk boundary is copied. (Collecting each gRPC message whole before
+ * reading it copied every byte once: a broker's flush can be one message of
+ * hundreds of KiB, and that copy was a large share of the load generator's
+ * time, growing with message size.)
+ */
+export class SubscribeStreamReader {
+  /** Bytes of the current gRPC message's body still to come; -1: a 5-byte header is next. */
+  private left = -1;
+  /** A header or entry cut by a chunk boundary, its bytes so far. */
+  private part = Buffer.allocUnsafe(4096);
+  private partLen = 0;
+
+  constructor(private readonly events: LeanSubscriberEvents) {}
+
+  push(chunk: Buffer): void {
+    let pos = 0;
+    if (this.partLen > 0) {
+      pos = this.complete(chunk);
+      if (pos < 0) return;
+    }
+    const end = chunk.length;
+    while (pos < end) {
+      if (this.left < 0) {
+        if (end - pos < 5) return this.keep(chunk, pos, end);
+        const length = chunk.readUInt32BE(pos + 1);
+        pos += 5;
+        if (length === 0) continue;
+        if (end - pos >= length) {
+          readSubscribeResponse(chunk, pos, pos + length, this.events);
+          pos += length;
+          continue;
+        }
+        this.left = length;
+      }
+      const limit = Math.min(end, pos + this.left);
+      const stop = readEntries(chunk, pos, limit, this.events);
+      this.left -= stop - pos;
+      pos = stop;
+      if (this.left === 0) this.left = -1;
+      // What remains of the chunk is the start of a cut entry (limit is the chunk's end then).
+      else if (pos < end) return this.keep(chunk, pos, end);
+    }
+  }
+
+  /** Starts a cut header or entry with buf[from, to). */
+  private keep(buf: Buffer, from: number, to: number): void {
+    this.partLen = 0;
+    this.append(buf, from, to);
+  }
+
+  private append(buf: Buffer, from: number, to: number): void {
+    const n = to - from;
+    if (this.partLen + n > this.part.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.part.length * 2, this.partLen + n));
+      this.part.copy(bigger, 0, 0, this.partLen);
+      this.part = bigger;
+    }
+    buf.copy(this.part, this.partLen, from, to);
+    this.partLen += n;
+  }
+
+  /** Completes the cut item from the new chunk; returns where the chunk's unread bytes start, or -1 if it is still incomplete. */
+  private complete(chunk: Buffer): number {
+    const header = this.left < 0;
+    const sizeOf = () => (header ? (this.partLen >= 5 ? 5 : 0) : entrySize(this.part, 0, this.partLen));
+    let pos = 0;
+    // The item's own header comes a byte at a time (a few bytes at most), then the rest at once.
+    let size = sizeOf();
+    while (size === 0) {
+      if (pos >= chunk.length) return -1;
+      this.append(chunk, pos, pos + 1);
+      pos++;
+      size = sizeOf();
+    }
+    const missing = size - this.partLen;
+    if (missing > chunk.length - pos) {
+      this.append(chunk, pos, chunk.length);
+      return -1;
+    }
+    this.append(chunk, pos, pos + missing);
+    pos += missing;
+    this.partLen = 0;
+    if (header) {
+      const length = this.part.readUInt32BE(1);
+      this.left = length === 0 ? -1 : length;
+    } else {
+      readSubscribeResponse(this.part, 0, size, this.events);
+      this.left -= size;
+      if (this.left === 0) this.left = -1;
+    }
+    return pos;
+  }
+}

@@ -13,7 +13,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
-import { rememberedMessage } from "./stored.js";
+import { rememberedMessage, storedMessage } from "./stored.js";
 import { decodeBody, decodeEvent, encodeBody, sequenceOfEntry } from "./redis-codec.js";
 import { RedisLink } from "./redis-connection.js";
 import { RoomFeeds } from "./redis-feed.js";
@@ -198,7 +198,7 @@ class RedisEngineImpl implements RedisEngine {
           rememberedMessage(draft, originalId, epoch, BigInt(sequence), Number(time));
       return { message, duplicate: true };
     }
-    return { message: { ...draft, id, epoch, sequence: BigInt(sequence) }, duplicate: false };
+    return { message: storedMessage(draft, id, epoch, BigInt(sequence)), duplicate: false };
   }
 
   async position(room: string): Promise<Position> {

@@ -97,9 +97,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     const { draft } = op;
     const row = load(draft.room);
     const sequence = row.sequence + 1n;
-    const id = newMessageId();
-    // One statement both checks and records the key: it claims it unless a
-    // live key (younger than the window) holds it, which makes this a retry.
+    // A live key (younger than the window) makes this a retry of what it stored.
     const keyed = dedupeWindow > 0 && draft.clientMessageId !== "";
     const original = keyed ? store.keys.find(row.id, draft.sender, draft.clientMessageId, dedupeFrom) : undefined;
     if (original) {
@@ -112,8 +110,8 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       results.push({ message, duplicate: true });
       continue;
     }
-    const message = storedMessage(draft, id, row.epoch, sequence);
-    if (keyed) store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, id, draft.timeMs);
+    const message = storedMessage(draft, newMessageId(), row.epoch, sequence);
+    if (keyed) store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, message.id, draft.timeMs);
     store.sql.insertMessage.run(
       row.id,
       sequence,

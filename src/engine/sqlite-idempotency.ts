@@ -44,6 +44,11 @@ export class IdempotencyKeys {
   private readonly newest = new Map<number, number>();
   /** Room id → the last key_id recorded before the room was cleared: those keys no longer count (rooms.keys_after). */
   private readonly clearedThrough = new Map<number, number>();
+  /** The key find() looked up last, and its hash: record() of that key (after a miss) reuses it. */
+  private foundRoom = -1n;
+  private foundSender = "";
+  private foundKey = "";
+  private foundHash = 0;
   /** Clears by the write transaction in progress, applied to clearedThrough once it commits. */
   private pendingClears: Array<[number, number]> = [];
   /** Keys recorded by the write transaction in progress: its group, once committed. */
@@ -112,6 +117,10 @@ export class IdempotencyKeys {
   /** Inside a write transaction: the message a live key (recorded at or after `from`) stored, or undefined. */
   find(roomId: bigint, sender: string, clientMessageId: string, from: number): StoredKey | undefined {
     const hash = keyHash(roomId, sender, clientMessageId);
+    this.foundRoom = roomId;
+    this.foundSender = sender;
+    this.foundKey = clientMessageId;
+    this.foundHash = hash;
     const after = this.keysAfter(Number(roomId));
     return this.findIn(this.current, hash, after, roomId, sender, clientMessageId, from) ??
       (this.previous && this.findIn(this.previous, hash, after, roomId, sender, clientMessageId, from));
@@ -149,7 +158,11 @@ export class IdempotencyKeys {
   /** Inside a write transaction: remembers the key (find() answered undefined for it). */
   record(roomId: bigint, sender: string, clientMessageId: string, sequence: bigint, messageId: string, timeMs: number): void {
     const key = Number(this.sql.insert.run(roomId, sender, clientMessageId, sequence, messageId, timeMs).lastInsertRowid);
-    this.current.add(keyHash(roomId, sender, clientMessageId), key);
+    const hash =
+      roomId === this.foundRoom && sender === this.foundSender && clientMessageId === this.foundKey
+        ? this.foundHash
+        : keyHash(roomId, sender, clientMessageId);
+    this.current.add(hash, key);
     this.noteNewest(Number(roomId), timeMs);
     this.pendingLast = key;
     if (timeMs > this.pendingTime) this.pendingTime = timeMs;

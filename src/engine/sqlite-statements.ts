@@ -53,7 +53,6 @@ export interface Statements {
   selectMessage: Stmt<[bigint, bigint], MessageRow>;
   rangeForward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
   rangeBackward: Stmt<[bigint, bigint, bigint, number], MessageRow>;
-  /** Records a key unless a live one (time_ms at or after the last parameter) holds it: changes = 0 then. */
   upsertAck: Stmt<[string, string, string, bigint]>;
   resetRoom: Stmt<[string, bigint]>;
   selectAck: Stmt<[string, string], { epoch: string; sequence: bigint }>;

@@ -5,6 +5,7 @@ import type { MessageFilter } from "./filter.js";
 import type { Identity } from "./identity.js";
 import type { PresenceChangesEvent } from "./presence-batches.js";
 import type { BrokerStats } from "./stats.js";
+import { compactDependencies, type CompactDependencies } from "./compact-dependencies.js";
 import type { QueueBudget, QueueHolder } from "./queue-budget.js";
 
 /** What a session's stream carries, before any wire encoding. */
@@ -20,7 +21,12 @@ export type SessionEvent =
       /** The room's presence as of this event; later presence events change it. */
       present?: PresenceEntry[];
     }
-  | { type: "message"; message: StoredMessage }
+  | {
+      type: "message";
+      message: StoredMessage;
+      /** Its dependencies as refs into those of the message sent before it (SubscribeRequest.compact_dependencies). */
+      compact?: CompactDependencies;
+    }
   | { type: "presence"; room: string; kind: "join" | "leave" | "update"; entry: PresenceEntry }
   | PresenceChangesEvent
   | { type: "heartbeat"; timeMs: number }
@@ -48,6 +54,8 @@ export interface RoomMembership {
   filteredThrough: bigint;
   /** The last sequence sent on the stream for this room, or where the stream started. */
   lastSent: bigint;
+  /** With compact dependencies: the message last sent on the stream for this room, if it was the one at lastSent. */
+  lastSentMessage?: StoredMessage;
   /** Set for a room this session holds because a pattern subscription matched it. */
   viaPattern?: string;
   /** First presence change (PresenceBatches seq) this membership gets in batches: the one after it went live. */
@@ -87,6 +95,8 @@ export class Session implements QueueHolder {
   /** Key of this session's presence entries: its id, or the id of the session it took over after a reconnect. */
   presenceId: string;
   presenceState: "online" | "away" = "online";
+  /** Send dependencies as refs into the previous message's (SubscribeRequest.compact_dependencies). */
+  compactDependencies = false;
   stateSinceMs: number;
   lastActiveMs: number;
   /** Rooms whose presence this session took over from its predecessor (until its first join settles). */
@@ -257,6 +267,7 @@ export class Session implements QueueHolder {
       membership.unacked = [];
       membership.filteredThrough = 0n;
       membership.lastSent = event.position.sequence;
+      membership.lastSentMessage = undefined;
       this.push({ type: "reset", room, position: event.position }, nowMs);
     } else {
       this.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
@@ -310,8 +321,15 @@ export class Session implements QueueHolder {
       }
       membership.filteredThrough = 0n;
     }
+    const previous = membership.lastSentMessage;
     membership.lastSent = message.sequence;
-    this.push({ type: "message", message }, nowMs);
+    let compact: CompactDependencies | undefined;
+    if (this.compactDependencies) {
+      membership.lastSentMessage = message;
+      // Only right after the message before it in the room: the client has that one's list.
+      if (message.dependencies && previous) compact = compactDependencies(message, previous);
+    }
+    this.push({ type: "message", message, compact }, nowMs);
     if (this.durableKey === undefined) return;
     membership.unacked.push({ message, sentAtMs: nowMs });
     if (membership.unacked.length > MAX_UNACKED_PER_ROOM) membership.unacked.shift();
@@ -331,7 +349,7 @@ export class Session implements QueueHolder {
       let due = 0;
       for (const entry of membership.unacked) {
         if (entry.sentAtMs > olderThanMs) break;
-        this.push({ type: "message", message: entry.message }, nowMs);
+        this.push({ type: "message", message: entry.message, compact: undefined }, nowMs);
         entry.sentAtMs = nowMs;
         due++;
       }

@@ -7,6 +7,7 @@ import { AckBatcher, type AckPosition } from "./ack-batcher.js";
 import { PresenceView } from "./presence-view.js";
 import { BacklogGate } from "./backlog-gate.js";
 import { CausalGate, type Dependency, type GateRelease } from "./causal-gate.js";
+import { expandDependencies } from "./dependency-refs.js";
 import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
 import { unref, type Timer } from "./timers.js";
 import {
@@ -21,6 +22,8 @@ export { SubscriptionState } from "./subscription-types.js";
 export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription-types.js";
 import { roomNameError } from "../names/rooms.js";
 import { isPattern, matchesPattern, patternError } from "../names/patterns.js";
+
+const NO_REFS = new Uint8Array(0);
 
 /** How long a message waits for its causal dependencies by default (ms). */
 const DEFAULT_CAUSAL_WAIT_MS = 5000;
@@ -40,6 +43,8 @@ export class Subscription {
   private readonly rooms = new Set<string>();
   private readonly filters = new Map<string, string>();
   private readonly buffers = new Map<string, ReorderBuffer<Message>>();
+  /** Per room, the newest message the current stream sent: compact dependencies are refs into its list. */
+  private readonly streamLast = new Map<string, Message>();
   private readonly gapTimers = new Map<string, Timer>();
   private readonly filling = new Set<string>();
   private stream: AbortController | undefined;
@@ -175,6 +180,7 @@ export class Subscription {
     this.rooms.delete(room);
     this.filters.delete(room);
     this.buffers.delete(room);
+    this.streamLast.delete(room);
     this.present.forget(room);
     this.backlogs.drop(room);
     this.gate.forget(room);
@@ -290,6 +296,7 @@ export class Subscription {
       let failure: ConnectError;
       try {
         this.requested = new Set(this.rooms);
+        this.streamLast.clear();
         const responses = this.client.rpc.subscribe(
           {
             rooms: [...this.requested].map((room) => ({
@@ -300,6 +307,7 @@ export class Subscription {
             device: this.options.device ?? "",
             subscriber: this.options.subscriber ?? "",
             previousSessionId: this.previousSessionId,
+            compactDependencies: true,
           },
           { signal: stream.signal },
         );
@@ -393,7 +401,7 @@ export class Subscription {
         return;
       }
       case "message": {
-        const message = e.value;
+        const message = this.wholeDependencies(e.value);
         // Buffers exist exactly for the rooms held (leave() drops them): no pattern matching per message.
         const buffer = this.buffers.get(message.room);
         if (!buffer) return;
@@ -477,6 +485,34 @@ export class Subscription {
   }
 
   // ---- causal dependencies ------------------------------------------------
+
+  /**
+   * A message from the stream with its whole list of dependencies: compact
+   * ones (SubscribeRequest.compact_dependencies) are rebuilt from the list of
+   * the room's previous message, which the stream sent right before it. The
+   * application and the gate then see the list as published.
+   */
+  private wholeDependencies(message: Message): Message {
+    const { room } = message;
+    const before = this.streamLast.get(room);
+    if (message.dependencyRefs.length > 0) {
+      const whole =
+        before && before.epoch === message.epoch && before.sequence === message.sequence - 1n
+          ? expandDependencies(message.dependencyRefs, message.dependencies, before.dependencies)
+          : undefined;
+      // Never expected: the broker sends refs only right after the message they point into.
+      if (whole) message.dependencies = whole;
+      else
+        this.emit({
+          type: "warning",
+          error: new ConnectError(`room ${room}: the compact dependencies of ${message.sequence} do not fit the message before it; it waits only for those it names`, Code.DataLoss),
+        });
+      message.dependencyRefs = NO_REFS;
+    }
+    // Redeliveries of older messages come whole and leave the newest in place.
+    if (!before || before.epoch !== message.epoch || before.sequence < message.sequence) this.streamLast.set(room, message);
+    return message;
+  }
 
   /**
    * The gate holds a message for `dependency`, in a room whose stream has

@@ -3,6 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Position, PresenceEntry, PublishResult, StoredMessage } from "../engine/engine.js";
 import { BrokerError } from "../broker/errors.js";
 import type { SessionEvent } from "../broker/session.js";
+import type { CompactDependencies } from "../broker/compact-dependencies.js";
 import {
   PresenceEventKind,
   PublishResponseSchema,
@@ -35,9 +36,12 @@ export const fromPbPosition = (position: StreamPosition | undefined): Position |
 // One wire message per stored message, shared by every subscriber's stream:
 // fan-out to N subscribers builds it once, not N times.
 const messageCache = new WeakMap<StoredMessage, Message>();
+const compactCache = new WeakMap<StoredMessage, Message>();
 
-export function toPbMessage(message: StoredMessage): Message {
-  let pb = messageCache.get(message);
+/** The wire message; with `compact`, its dependencies as refs (SubscribeRequest.compact_dependencies). */
+export function toPbMessage(message: StoredMessage, compact?: CompactDependencies): Message {
+  const cache = compact ? compactCache : messageCache;
+  let pb = cache.get(message);
   if (!pb) {
     pb = create(MessageSchema, {
       id: message.id,
@@ -50,9 +54,10 @@ export function toPbMessage(message: StoredMessage): Message {
       attributes: message.attributes,
       time: timestampFromMs(message.timeMs),
       clientMessageId: message.clientMessageId,
-      dependencies: message.dependencies,
+      dependencies: compact ? compact.explicit : message.dependencies,
+      dependencyRefs: compact?.refs,
     });
-    messageCache.set(message, pb);
+    cache.set(message, pb);
   }
   return pb;
 }
@@ -80,7 +85,7 @@ const KINDS = {
 export function toPbEvent(event: SessionEvent): SubscribeEvent {
   switch (event.type) {
     case "message":
-      return create(SubscribeEventSchema, { event: { case: "message", value: toPbMessage(event.message) } });
+      return create(SubscribeEventSchema, { event: { case: "message", value: toPbMessage(event.message, event.compact) } });
     case "presence":
       return create(SubscribeEventSchema, {
         event: {

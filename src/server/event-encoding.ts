@@ -28,6 +28,8 @@ const batchEntries = new WeakMap<object, Uint8Array>();
 /** The event as one `events` entry: tag, length, SubscribeEvent bytes. Messages and presence changes are encoded once for all streams. */
 export function eventEntry(event: SessionEvent): Uint8Array {
   if (event.type === "message") {
+    // With compact dependencies: one object per message's fan-out, shared by its streams (compactDependencies).
+    if (event.compact) return (event.compact.encoded ??= entry(event));
     let bytes = messageEntries.get(event.message);
     if (!bytes) messageEntries.set(event.message, (bytes = entry(event)));
     return bytes;
@@ -57,7 +59,7 @@ export function eventEntry(event: SessionEvent): Uint8Array {
 function eventBody(event: SessionEvent): Uint8Array {
   switch (event.type) {
     case "message":
-      return encodeMessageEvent(event.message);
+      return encodeMessageEvent(event.message, event.compact);
     case "presence":
       return encodePresenceEvent(event.room, event.kind, event.entry);
     case "presence_changes":

@@ -114,6 +114,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       let session;
       try {
         session = broker.openSession(identity(context), request.device, request.subscriber, request.previousSessionId);
+        session.compactDependencies = request.compactDependencies;
         const rooms = toRoomRequests(request.rooms);
         // Throws synchronously on bad rooms: the stream fails before sending anything.
         const joined = broker.join(session, rooms);
@@ -194,7 +195,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
           filter: request.filter || undefined,
         });
         return create(GetHistoryResponseSchema, {
-          messages: page.messages.map(toPbMessage),
+          messages: page.messages.map((m) => toPbMessage(m)),
           position: toPbPosition(page.position),
           firstSequence: page.firstSequence,
           hasMore: page.hasMore,

@@ -2,6 +2,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { Position, PresenceEntry, PublishResult, StoredMessage } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
+import type { CompactDependencies } from "../broker/compact-dependencies.js";
 import { PresenceEntrySchema } from "../../gen/es/seqcast/v1/types_pb.js";
 import { toPbPresenceEntry } from "./convert.js";
 
@@ -38,7 +39,7 @@ function position(w: BinaryWriter, field: number, p: Position): void {
 }
 
 /** seqcast.v1.Message of a stored message (the payload of a `message` event and of history). */
-export function writeMessage(w: BinaryWriter, m: StoredMessage): void {
+export function writeMessage(w: BinaryWriter, m: StoredMessage, compact?: CompactDependencies): void {
   if (m.id !== "") w.tag(1, LEN).string(m.id);
   if (m.room !== "") w.tag(2, LEN).string(m.room);
   if (m.epoch !== "") w.tag(3, LEN).string(m.epoch);
@@ -49,7 +50,7 @@ export function writeMessage(w: BinaryWriter, m: StoredMessage): void {
   for (const key in m.attributes) w.tag(8, LEN).fork().tag(1, LEN).string(key).tag(2, LEN).string(m.attributes[key]!).join();
   timestamp(w, 9, m.timeMs);
   if (m.clientMessageId !== "") w.tag(10, LEN).string(m.clientMessageId);
-  const dependencies = m.dependencies;
+  const dependencies = compact ? compact.explicit : m.dependencies;
   if (dependencies !== undefined)
     for (const d of dependencies) {
       w.tag(11, LEN).fork();
@@ -58,13 +59,14 @@ export function writeMessage(w: BinaryWriter, m: StoredMessage): void {
       if (d.sequence !== 0n) w.tag(3, VARINT).uint64(d.sequence);
       w.join();
     }
+  if (compact) w.tag(12, LEN).bytes(compact.refs);
 }
 
-/** SubscribeEvent { message = 3 }. */
-export function encodeMessageEvent(m: StoredMessage): Uint8Array {
+/** SubscribeEvent { message = 3 }, its dependencies compact if `compact` is given. */
+export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependencies): Uint8Array {
   const w = new BinaryWriter();
   w.tag(3, LEN).fork();
-  writeMessage(w, m);
+  writeMessage(w, m, compact);
   return w.join().finish();
 }
 

@@ -57,6 +57,10 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
       message({ dependencies: [], clientMessageId: "" }),
     ])
       assert.deepEqual(encodeMessageEvent(m), reference({ type: "message", message: m }));
+    // Compact dependencies (Message.dependency_refs): refs plus the positions they do not name.
+    const compact = { refs: new Uint8Array([1, 255, 0]), explicit: [dependencies[0]!] };
+    const m = message({ dependencies });
+    assert.deepEqual(encodeMessageEvent(m, compact), reference({ type: "message", message: m, compact }));
   });
 
   it("presence events, batches and the list at join", () => {

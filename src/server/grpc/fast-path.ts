@@ -209,6 +209,7 @@ async function subscribe(context: CallContext): Promise<void> {
   const caller = await context.identity;
   if (call.done) return;
   const session = broker.openSession(caller, request.device, request.subscriber, request.previousSessionId);
+  session.compactDependencies = request.compactDependencies;
   let joined: Promise<void>;
   try {
     // Throws synchronously on bad rooms: the call fails before it sends anything.

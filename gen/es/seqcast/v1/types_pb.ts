@@ -18,7 +18,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/types.proto.
  */
 export const file_seqcast_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEItcCCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRIuCgxkZXBlbmRlbmNpZXMYCyADKAsyGC5zZXFjYXN0LnYxLlJvb21Qb3NpdGlvbhoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI9CgxSb29tUG9zaXRpb24SDAoEcm9vbRgBIAEoCRINCgVlcG9jaBgCIAEoCRIQCghzZXF1ZW5jZRgDIAEoBCL2AQoNUHJlc2VuY2VFbnRyeRIMCgR1c2VyGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSDgoGZGV2aWNlGAMgASgJEigKBXN0YXRlGAQgASgOMhkuc2VxY2FzdC52MS5QcmVzZW5jZVN0YXRlEi0KCWpvaW5lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFc2luY2UYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhc3RfYWN0aXZlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCp/Cg1QcmVzZW5jZVN0YXRlEh4KGlBSRVNFTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUFJFU0VOQ0VfU1RBVEVfT05MSU5FEAESFwoTUFJFU0VOQ0VfU1RBVEVfQVdBWRACEhoKFlBSRVNFTkNFX1NUQVRFX09GRkxJTkUQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIvACCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRIuCgxkZXBlbmRlbmNpZXMYCyADKAsyGC5zZXFjYXN0LnYxLlJvb21Qb3NpdGlvbhIXCg9kZXBlbmRlbmN5X3JlZnMYDCABKAwaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoMUm9vbVBvc2l0aW9uEgwKBHJvb20YASABKAkSDQoFZXBvY2gYAiABKAkSEAoIc2VxdWVuY2UYAyABKAQi9gEKDVByZXNlbmNlRW50cnkSDAoEdXNlchgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEg4KBmRldmljZRgDIAEoCRIoCgVzdGF0ZRgEIAEoDjIZLnNlcWNhc3QudjEuUHJlc2VuY2VTdGF0ZRItCglqb2luZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXNpbmNlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqfwoNUHJlc2VuY2VTdGF0ZRIeChpQUkVTRU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBSRVNFTkNFX1NUQVRFX09OTElORRABEhcKE1BSRVNFTkNFX1NUQVRFX0FXQVkQAhIaChZQUkVTRU5DRV9TVEFURV9PRkZMSU5FEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A point in one room's message lineage.
@@ -154,6 +154,26 @@ export type Message = Message$1<"seqcast.v1.Message"> & {
    * @generated from field: repeated seqcast.v1.RoomPosition dependencies = 11;
    */
   dependencies: RoomPosition[];
+
+  /**
+   * Compact dependencies, only on a Subscribe stream that asked for them
+   * (SubscribeRequest.compact_dependencies); never in history, never in
+   * a stream that did not ask. A publisher's context rarely moves between
+   * two of its messages, so most of a message's dependencies are those of
+   * the message before it: rather than send them again to every subscriber,
+   * the stream names them by their place in that message's list.
+   *
+   * When not empty, this message's dependencies are len(dependency_refs)
+   * positions, in this order: byte i is either the index (0-15) of the same
+   * position (room, epoch and sequence alike) in the dependencies of the
+   * previous message of this room (sequence - 1, same epoch), which this
+   * stream sent right before it, or 255 for the next entry of
+   * `dependencies`, which then holds only the positions not named by index.
+   * Empty: `dependencies` is the whole list, as without the option.
+   *
+   * @generated from field: bytes dependency_refs = 12;
+   */
+  dependencyRefs: Uint8Array;
 };
 
 /**

@@ -355,6 +355,17 @@ export interface SubscribeRequest {
    * no leave and join, only an update.
    */
   previousSessionId: string;
+  /**
+   * Send causal dependencies compactly (see Message.dependency_refs): a
+   * message's dependencies that the previous message of its room, sent on
+   * this stream right before it, also had are named by their index in that
+   * message's list instead of being sent again. The client rebuilds each
+   * list from the one before; the SDK asks for this and does so. Messages
+   * without dependencies, the first of a room on the stream, one after a
+   * gap (a filter removed the message before) and redeliveries are sent
+   * whole.
+   */
+  compactDependencies: boolean;
 }
 
 /**
@@ -1820,7 +1831,7 @@ export const RoomSubscription: MessageFns<RoomSubscription> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { rooms: [], device: "", subscriber: "", previousSessionId: "" };
+  return { rooms: [], device: "", subscriber: "", previousSessionId: "", compactDependencies: false };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
@@ -1836,6 +1847,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     }
     if (message.previousSessionId !== "") {
       writer.uint32(34).string(message.previousSessionId);
+    }
+    if (message.compactDependencies !== false) {
+      writer.uint32(40).bool(message.compactDependencies);
     }
     return writer;
   },
@@ -1885,6 +1899,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.previousSessionId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.compactDependencies = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1907,6 +1929,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.previous_session_id)
         ? globalThis.String(object.previous_session_id)
         : "",
+      compactDependencies: isSet(object.compactDependencies)
+        ? globalThis.Boolean(object.compactDependencies)
+        : isSet(object.compact_dependencies)
+        ? globalThis.Boolean(object.compact_dependencies)
+        : false,
     };
   },
 
@@ -1924,6 +1951,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     if (message.previousSessionId !== "") {
       obj.previousSessionId = message.previousSessionId;
     }
+    if (message.compactDependencies !== false) {
+      obj.compactDependencies = message.compactDependencies;
+    }
     return obj;
   },
 
@@ -1936,6 +1966,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.device = object.device ?? "";
     message.subscriber = object.subscriber ?? "";
     message.previousSessionId = object.previousSessionId ?? "";
+    message.compactDependencies = object.compactDependencies ?? false;
     return message;
   },
 };

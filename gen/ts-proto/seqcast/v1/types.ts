@@ -140,6 +140,23 @@ export interface Message {
    * (or after a bounded wait, which it reports). Empty for most messages.
    */
   dependencies: RoomPosition[];
+  /**
+   * Compact dependencies, only on a Subscribe stream that asked for them
+   * (SubscribeRequest.compact_dependencies); never in history, never in
+   * a stream that did not ask. A publisher's context rarely moves between
+   * two of its messages, so most of a message's dependencies are those of
+   * the message before it: rather than send them again to every subscriber,
+   * the stream names them by their place in that message's list.
+   *
+   * When not empty, this message's dependencies are len(dependency_refs)
+   * positions, in this order: byte i is either the index (0-15) of the same
+   * position (room, epoch and sequence alike) in the dependencies of the
+   * previous message of this room (sequence - 1, same epoch), which this
+   * stream sent right before it, or 255 for the next entry of
+   * `dependencies`, which then holds only the positions not named by index.
+   * Empty: `dependencies` is the whole list, as without the option.
+   */
+  dependencyRefs: Uint8Array;
 }
 
 export interface Message_AttributesEntry {
@@ -283,6 +300,7 @@ function createBaseMessage(): Message {
     time: undefined,
     clientMessageId: "",
     dependencies: [],
+    dependencyRefs: new Uint8Array(0),
   };
 }
 
@@ -323,6 +341,9 @@ export const Message: MessageFns<Message> = {
     }
     for (const v of message.dependencies) {
       RoomPosition.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.dependencyRefs.length !== 0) {
+      writer.uint32(98).bytes(message.dependencyRefs);
     }
     return writer;
   },
@@ -431,6 +452,14 @@ export const Message: MessageFns<Message> = {
             message.dependencies.push(RoomPosition.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.dependencyRefs = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -475,6 +504,11 @@ export const Message: MessageFns<Message> = {
       dependencies: globalThis.Array.isArray(object?.dependencies)
         ? object.dependencies.map((e: any) => RoomPosition.fromJSON(e))
         : [],
+      dependencyRefs: isSet(object.dependencyRefs)
+        ? bytesFromBase64(object.dependencyRefs)
+        : isSet(object.dependency_refs)
+        ? bytesFromBase64(object.dependency_refs)
+        : new Uint8Array(0),
     };
   },
 
@@ -519,6 +553,9 @@ export const Message: MessageFns<Message> = {
     if (message.dependencies?.length) {
       obj.dependencies = message.dependencies.map((e) => RoomPosition.toJSON(e));
     }
+    if (message.dependencyRefs.length !== 0) {
+      obj.dependencyRefs = base64FromBytes(message.dependencyRefs);
+    }
     return obj;
   },
 
@@ -546,6 +583,7 @@ export const Message: MessageFns<Message> = {
     message.time = (object.time !== undefined && object.time !== null) ? Timestamp.fromPartial(object.time) : undefined;
     message.clientMessageId = object.clientMessageId ?? "";
     message.dependencies = object.dependencies?.map((e) => RoomPosition.fromPartial(e)) || [];
+    message.dependencyRefs = object.dependencyRefs ?? new Uint8Array(0);
     return message;
   },
 };

@@ -58,8 +58,9 @@ const MAX_EPOCH_BYTES = 64;
  * A publish's causal dependencies: well-formed and bounded, nothing more.
  * The broker does not check that they exist (they may be trimmed, in a room
  * the publisher cannot read, or on another node's not yet visible write) and
- * never waits for them; subscribers' SDKs do the ordering. Returns plain
- * copies, undefined for none.
+ * never waits for them; subscribers' SDKs do the ordering. Returns a new
+ * list of plain objects (the wire decoder's frozen ones as they are),
+ * undefined for none.
  */
 export function validateDependencies(dependencies: readonly Dependency[] | undefined): Dependency[] | undefined {
   if (!dependencies || dependencies.length === 0) return undefined;
@@ -67,7 +68,10 @@ export function validateDependencies(dependencies: readonly Dependency[] | undef
     throw invalidArgument(`dependencies: ${dependencies.length} given, at most ${MAX_DEPENDENCIES} allowed`, "INVALID_REQUEST", {
       field: "dependencies",
     });
+  // Positions the wire decoder had seen before, all checked then.
+  if (dependencies.every((d) => validPositions.has(d))) return dependencies.slice();
   return dependencies.map((d, i) => {
+    if (validPositions.has(d)) return d;
     const field = `dependencies[${i}]`;
     const problem = roomNameError(d.room);
     if (problem) throw invalidArgument(`${field}.room: ${problem}`, "INVALID_REQUEST", { field: `${field}.room` });
@@ -78,6 +82,13 @@ export function validateDependencies(dependencies: readonly Dependency[] | undef
       });
     if (d.sequence < 1n)
       throw invalidArgument(`${field}.sequence: must be at least 1`, "INVALID_REQUEST", { field: `${field}.sequence` });
+    if (Object.isFrozen(d)) {
+      validPositions.add(d);
+      return d;
+    }
     return { room: d.room, epoch: d.epoch, sequence: d.sequence };
   });
 }
+
+/** Frozen positions already found well-formed (see wire-decoders.ts). */
+const validPositions = new WeakSet<Dependency>();

@@ -11,8 +11,9 @@ import type { Dependency } from "../engine/engine.js";
  */
 
 /** seqcast.v1.PublishRequest at the reader's position, up to `end`. */
-function readPublishRequest(reader: BinaryReader, end: number): PublishInput {
+function readPublishRequest(reader: BinaryReader, end: number, bytes: Uint8Array): PublishInput {
   const input: PublishInput = { room: "", content: "", payload: EMPTY, attributes: {}, clientMessageId: "" };
+  newPositions();
   while (reader.pos < end) {
     const [field, wireType] = reader.tag();
     switch (field) {
@@ -42,7 +43,7 @@ function readPublishRequest(reader: BinaryReader, end: number): PublishInput {
         input.clientMessageId = reader.string();
         break;
       case 6:
-        ((input.dependencies as Dependency[] | undefined) ??= []).push(readRoomPosition(reader, reader.uint32() + reader.pos));
+        ((input.dependencies as Dependency[] | undefined) ??= []).push(readRoomPosition(reader, reader.uint32() + reader.pos, bytes));
         break;
       default:
         reader.skip(wireType);
@@ -51,8 +52,52 @@ function readPublishRequest(reader: BinaryReader, end: number): PublishInput {
   return input;
 }
 
-/** seqcast.v1.RoomPosition (a causal dependency) up to `end`. */
-function readRoomPosition(reader: BinaryReader, end: number): Dependency {
+/**
+ * The positions of the last request that had any, with their bytes. A
+ * publisher's context rarely moves between two of its publishes, so most
+ * dependencies arrive as the same bytes as in its previous request, at the
+ * same place in the list or one off (the SDK moves a room it was active in
+ * to the end). Those get the same object, without decoding strings and
+ * numbers again, nor validating them again (validateDependencies knows the
+ * object), and the compact form of a message's list (compactDependencies)
+ * then finds them by identity. They are frozen, so sharing them is safe.
+ */
+let previous: Array<{ bytes: Uint8Array; position: Dependency }> = [];
+let current: Array<{ bytes: Uint8Array; position: Dependency }> = [];
+
+/** seqcast.v1.RoomPosition (a causal dependency) from `reader.pos` up to `end` of `message`, the request's bytes. */
+function readRoomPosition(reader: BinaryReader, end: number, message: Uint8Array): Dependency {
+  if (end > message.length) throw new Error("truncated message");
+  const start = reader.pos;
+  const i = current.length;
+  const seen = sameAs(previous[i], message, start, end) ?? sameAs(previous[i + 1], message, start, end) ?? sameAs(previous[i - 1], message, start, end);
+  if (seen) {
+    reader.pos = end;
+    current.push(seen);
+    return seen.position;
+  }
+  const position = Object.freeze(decodeRoomPosition(reader, end));
+  current.push({ bytes: message.slice(start, end), position });
+  return position;
+}
+
+/** `entry`, if its bytes are those of `message` from `start` to `end`. */
+function sameAs(entry: { bytes: Uint8Array; position: Dependency } | undefined, message: Uint8Array, start: number, end: number) {
+  if (!entry || entry.bytes.length !== end - start) return undefined;
+  const bytes = entry.bytes;
+  // From the end: positions differ in their last bytes (room suffix, sequence) more often than in their first.
+  for (let i = bytes.length - 1; i >= 0; i--) if (bytes[i] !== message[start + i]) return undefined;
+  return entry;
+}
+
+/** A request starts: the last one's positions, if it had any, are what its own are compared with. */
+function newPositions(): void {
+  if (current.length === 0) return;
+  previous = current;
+  current = [];
+}
+
+function decodeRoomPosition(reader: BinaryReader, end: number): Dependency {
   const d: Dependency = { room: "", epoch: "", sequence: 0n };
   while (reader.pos < end) {
     const [field, wireType] = reader.tag();
@@ -74,7 +119,7 @@ export function decodePublishRequests(bytes: Uint8Array): PublishInput[] {
     const [field, wireType] = reader.tag();
     if (field === 1 && wireType === WireType.LengthDelimited) {
       const length = reader.uint32();
-      out.push(readPublishRequest(reader, reader.pos + length));
+      out.push(readPublishRequest(reader, reader.pos + length, bytes));
     } else reader.skip(wireType);
   }
   if (reader.pos !== reader.len) throw new Error("truncated message");
@@ -84,7 +129,7 @@ export function decodePublishRequests(bytes: Uint8Array): PublishInput[] {
 /** A PublishRequest (unary Publish). */
 export function decodePublishRequest(bytes: Uint8Array): PublishInput {
   const reader = new BinaryReader(bytes);
-  const input = readPublishRequest(reader, reader.len);
+  const input = readPublishRequest(reader, reader.len, bytes);
   if (reader.pos !== reader.len) throw new Error("truncated message");
   return input;
 }

@@ -50,6 +50,18 @@ describe("hand-written request decoders read what protobuf-es reads", () => {
     assert.deepEqual(plain(decodePublishRequest(unknown)), plain(messages[0]!));
   });
 
+  it("hands the same frozen position for the same bytes, and a new one for others", () => {
+    const bytes = (sequence: bigint) =>
+      toBinary(PublishRequestSchema, create(PublishRequestSchema, { room: "r", dependencies: [{ room: "general", epoch: "e1", sequence }, { room: "b", epoch: "e1", sequence: 1n }] }));
+    const [a, b] = [decodePublishRequest(bytes(7n)), decodePublishRequest(bytes(7n))];
+    assert.equal(a.dependencies![0], b.dependencies![0]);
+    assert.ok(Object.isFrozen(a.dependencies![0]));
+    const c = decodePublishRequest(bytes(8n));
+    assert.notEqual(c.dependencies![0], a.dependencies![0]);
+    assert.deepEqual(c.dependencies!.map((d) => d.sequence), [8n, 1n]);
+    assert.equal(c.dependencies![1], a.dependencies![1], "the unchanged one is shared");
+  });
+
   it("throws on a truncated message", () => {
     const bytes = toBinary(PublishStreamRequestSchema, create(PublishStreamRequestSchema, { messages }));
     assert.throws(() => decodePublishRequests(bytes.subarray(0, bytes.length - 10)));

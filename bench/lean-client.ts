@@ -119,7 +119,7 @@ export function subscribe(
     te: "trailers",
     authorization: `Bearer ${token}`,
   });
-  stream.end(frame(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms, device }))));
+  stream.end(frame(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms, device, compactDependencies: true }))));
   let ended = false;
   const end = (code: number, message: string) => {
     if (ended) return;

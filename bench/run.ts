@@ -37,7 +37,9 @@
  *   BENCH_RATE [200]  BENCH_RATE_HIGH [1000] (0 = skip)  BENCH_SECONDS [5] (each paced phase)
  *   BENCH_SEQCAST_PUBLISH [stream]   stream (PublishStream) or unary (Publish calls)
  *   BENCH_CAUSAL_DEPS [8]   dependencies per publish of the seqcast-causal row (causal metadata on;
- *       its targets: flat-out delivered msg/s and paced broker CPU within 5% of seqcast's)
+ *       its targets: flat-out delivered msg/s and paced broker CPU within 5% of the same broker without it)
+ *   BENCH_CAUSAL_MOVE [10]   one of those dependencies moves on every this many publishes (0 = never)
+ *   BENCH_CAUSAL_ROUNDS [8]   paired flat-out rounds (off and on, on one broker, in alternating order) behind those targets; paced: half as many
  *   BENCH_PROFILE [1]   0 = no profiled paced phase (seqcast memory)
  *   BENCH_PROFILE_PACED [a temp dir]   where the .cpuprofile of that phase goes
  *   BENCH_PROFILE_BEFORE [bench/profiles/paced-before-487241d.md]   the "before" summary

@@ -11,6 +11,7 @@ import { benchToken } from "../lib/params.js";
 import { Problems } from "../lib/util.js";
 import { publishWindowed } from "../lib/window.js";
 import { connect, LeanPublishStream, publishUnary, subscribe, type LeanConnection, type PublishAck } from "../lean-client.js";
+import type { BenchCausalContext } from "../lib/causal.js";
 import type { AckedPublisher, DeliverySink, FanoutDriver } from "./driver.js";
 
 export const TOKEN = benchToken("bench");
@@ -33,8 +34,8 @@ class SeqcastSender {
   constructor(
     url: string,
     readonly mode: "stream" | "unary",
-    /** Encoded causal dependencies attached to every publish (bench/lib/causal.ts), or none. */
-    private readonly dependencies?: Uint8Array,
+    /** The causal context whose dependencies go with every publish (bench/lib/causal.ts), or none. */
+    private readonly causal?: BenchCausalContext,
   ) {
     this.connection = connect(url);
     if (mode === "unary") return;
@@ -54,11 +55,11 @@ class SeqcastSender {
     const stream = this.stream;
     if (!stream)
       return Promise.all(
-        messages.map(async (m) => onAck(await publishUnary(this.connection, TOKEN, m.room, m.payload, randomUUID(), this.dependencies))),
+        messages.map(async (m) => onAck(await publishUnary(this.connection, TOKEN, m.room, m.payload, randomUUID(), this.causal?.next()))),
       ).then(() => undefined);
     return new Promise((resolve) => {
       this.owed.push({ acked: 0, n: messages.length, onAck, resolve });
-      stream.publish(messages.map((m) => ({ ...m, clientMessageId: randomUUID(), dependencies: this.dependencies })));
+      stream.publish(messages.map((m) => ({ ...m, clientMessageId: randomUUID(), dependencies: this.causal?.next() })));
     });
   }
 
@@ -181,10 +182,10 @@ export class SeqcastFanout implements FanoutDriver {
     private readonly broker: BrokerChild,
     readonly name: string,
     mode: "stream" | "unary",
-    dependencies?: Uint8Array,
+    causal?: BenchCausalContext,
   ) {
     this.version = broker.version;
-    this.sender = new SeqcastSender(broker.url, mode, dependencies);
+    this.sender = new SeqcastSender(broker.url, mode, causal);
     this.publishMode =
       mode === "stream"
         ? "PublishStream, one message per request, each acknowledged by its result"

@@ -76,6 +76,10 @@ export const P = {
   seqcastPublish: envChoice("BENCH_SEQCAST_PUBLISH", ["stream", "unary"] as const, "stream"),
   /** Dependencies per publish of the seqcast-causal fan-out row (bench/lib/causal.ts). */
   causalDependencies: envInt("BENCH_CAUSAL_DEPS", 8, 0),
+  /** One of them moves on every this many publishes (0: never; bench/lib/causal.ts). */
+  causalMoveEvery: envInt("BENCH_CAUSAL_MOVE", 10, 0),
+  /** Paired flat-out rounds (causal metadata off and on, on one broker) behind the seqcast-causal targets; paced rounds: half as many. */
+  causalRounds: envInt("BENCH_CAUSAL_ROUNDS", 8, 0),
   profile: envInt("BENCH_PROFILE", 1, 0) > 0,
   profileDir: process.env.BENCH_PROFILE_PACED,
   cpuProfDir: process.env.BENCH_CPU_PROF,

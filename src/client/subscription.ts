@@ -189,6 +189,7 @@ export class Subscription {
       for (const held of [...this.buffers.keys()])
         if (!this.holds(held)) {
           this.buffers.delete(held);
+          this.streamLast.delete(held);
           this.gate.forget(held);
         }
     clearTimeout(this.gapTimers.get(room));
@@ -401,10 +402,10 @@ export class Subscription {
         return;
       }
       case "message": {
-        const message = this.wholeDependencies(e.value);
         // Buffers exist exactly for the rooms held (leave() drops them): no pattern matching per message.
-        const buffer = this.buffers.get(message.room);
+        const buffer = this.buffers.get(e.value.room);
         if (!buffer) return;
+        const message = this.wholeDependencies(e.value);
         this.output(message.room, buffer.push(message));
         this.scheduleGapFill(message.room);
         return;

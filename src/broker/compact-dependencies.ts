@@ -10,6 +10,8 @@ import type { Dependency, StoredMessage } from "../engine/engine.js";
  * dependencies that was half of every delivery's bytes.
  */
 export interface CompactDependencies {
+  /** The very list of the previous message, in its order (Message.same_dependencies): refs and explicit are empty. */
+  same: boolean;
   /** Byte i: index in the previous message's list of this message's i-th position, or REF_EXPLICIT. */
   refs: Uint8Array;
   /** The positions not named by index, in order. */
@@ -20,6 +22,8 @@ export interface CompactDependencies {
 
 /** A dependency_refs byte that means "the next entry of `dependencies`". */
 export const REF_EXPLICIT = 255;
+
+const NO_REFS = new Uint8Array(0);
 
 /**
  * `message`'s dependencies relative to those of `previous`, the message a
@@ -49,6 +53,8 @@ const last: { message?: StoredMessage; previous?: StoredMessage; compact?: Compa
 
 function compute(dependencies: readonly Dependency[] | undefined, before: readonly Dependency[] | undefined): CompactDependencies | undefined {
   if (!dependencies || dependencies.length === 0 || !before || before.length === 0) return undefined;
+  // The common case: the publisher's context did not move (the wire decoder hands the same objects).
+  if (dependencies.length === before.length && dependencies.every((d, i) => d === before[i])) return { same: true, refs: NO_REFS, explicit: [] };
   const refs = new Uint8Array(dependencies.length);
   const explicit: Dependency[] = [];
   for (let i = 0; i < dependencies.length; i++) {
@@ -63,6 +69,8 @@ function compute(dependencies: readonly Dependency[] | undefined, before: readon
     }
     if (refs[i] === REF_EXPLICIT) explicit.push(d);
   }
-  return explicit.length === dependencies.length ? undefined : { refs, explicit };
+  if (explicit.length === dependencies.length) return undefined;
+  if (explicit.length === 0 && dependencies.length === before.length && refs.every((r, i) => r === i)) return { same: true, refs: NO_REFS, explicit };
+  return { same: false, refs, explicit };
 }
 

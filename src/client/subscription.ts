@@ -496,11 +496,13 @@ export class Subscription {
   private wholeDependencies(message: Message): Message {
     const { room } = message;
     const before = this.streamLast.get(room);
-    if (message.dependencyRefs.length > 0) {
-      const whole =
-        before && before.epoch === message.epoch && before.sequence === message.sequence - 1n
-          ? expandDependencies(message.dependencyRefs, message.dependencies, before.dependencies)
-          : undefined;
+    if (message.dependencyRefs.length > 0 || message.sameDependencies) {
+      const follows = before !== undefined && before.epoch === message.epoch && before.sequence === message.sequence - 1n;
+      const whole = !follows
+        ? undefined
+        : message.sameDependencies
+          ? before.dependencies.slice()
+          : expandDependencies(message.dependencyRefs, message.dependencies, before.dependencies);
       // Never expected: the broker sends refs only right after the message they point into.
       if (whole) message.dependencies = whole;
       else
@@ -509,6 +511,7 @@ export class Subscription {
           error: new ConnectError(`room ${room}: the compact dependencies of ${message.sequence} do not fit the message before it; it waits only for those it names`, Code.DataLoss),
         });
       message.dependencyRefs = NO_REFS;
+      message.sameDependencies = false;
     }
     // Redeliveries of older messages come whole and leave the newest in place.
     if (!before || before.epoch !== message.epoch || before.sequence < message.sequence) this.streamLast.set(room, message);

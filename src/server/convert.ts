@@ -36,12 +36,12 @@ export const fromPbPosition = (position: StreamPosition | undefined): Position |
 // One wire message per stored message, shared by every subscriber's stream:
 // fan-out to N subscribers builds it once, not N times.
 const messageCache = new WeakMap<StoredMessage, Message>();
-const compactCache = new WeakMap<StoredMessage, Message>();
+/** With compact dependencies, per fan-out's compact form (its streams share it, see compactDependencies). */
+const compactCache = new WeakMap<CompactDependencies, Message>();
 
 /** The wire message; with `compact`, its dependencies as refs (SubscribeRequest.compact_dependencies). */
 export function toPbMessage(message: StoredMessage, compact?: CompactDependencies): Message {
-  const cache = compact ? compactCache : messageCache;
-  let pb = cache.get(message);
+  let pb = compact ? compactCache.get(compact) : messageCache.get(message);
   if (!pb) {
     pb = create(MessageSchema, {
       id: message.id,
@@ -56,8 +56,10 @@ export function toPbMessage(message: StoredMessage, compact?: CompactDependencie
       clientMessageId: message.clientMessageId,
       dependencies: compact ? compact.explicit : message.dependencies,
       dependencyRefs: compact?.refs,
+      sameDependencies: compact?.same,
     });
-    cache.set(message, pb);
+    if (compact) compactCache.set(compact, pb);
+    else messageCache.set(message, pb);
   }
   return pb;
 }

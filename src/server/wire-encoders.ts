@@ -59,7 +59,8 @@ export function writeMessage(w: BinaryWriter, m: StoredMessage, compact?: Compac
       if (d.sequence !== 0n) w.tag(3, VARINT).uint64(d.sequence);
       w.join();
     }
-  if (compact) w.tag(12, LEN).bytes(compact.refs);
+  if (compact?.same) w.tag(13, VARINT).bool(true);
+  else if (compact) w.tag(12, LEN).bytes(compact.refs);
 }
 
 /** SubscribeEvent { message = 3 }, its dependencies compact if `compact` is given. */

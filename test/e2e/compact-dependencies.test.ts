@@ -22,12 +22,14 @@ const A1 = dep("a", 1n), A2 = dep("a", 2n), B1 = dep("b", 1n), C1 = dep("c", 1n)
 /** What the publisher sends, in order: content and dependencies. */
 const PUBLISHED: Array<[string, Dep[]]> = [
   ["m1", [A1, B1, C1]], // first of the room on a stream: whole
-  ["m2", [A1, B1, C1]], // the same context: every position by index
+  ["m2", [A1, B1, C1]], // the same context: one flag
   ["m3", [B1, C1, A2]], // one moved (and the order with it): two by index, one given
   ["m4", []], // none
   ["m5", [A2]], // the message before had none: whole
   ["m6", [X1, A2]], // one shared, one new
   ["m7", [X1]], // every position by index
+  ["m8", [X1, A2]], // back to m6's list, but m7 came between: one by index, one given
+  ["m9", [X1, A2]], // the same again: one flag
 ];
 
 const show = (d: Dep) => `${d.room}${d.sequence}`;
@@ -43,7 +45,8 @@ function rawStream(rpc: Rpc, request: MessageInitShape<typeof SubscribeRequestSc
   return {
     messages,
     /** `content refs explicit…` per message. */
-    wire: () => messages.map((m) => [m.content, [...m.dependencyRefs].join(",") || "-", ...m.dependencies.map(show)].join(" ")),
+    wire: () =>
+      messages.map((m) => [m.content, m.sameDependencies ? "same" : [...m.dependencyRefs].join(",") || "-", ...m.dependencies.map(show)].join(" ")),
     close: async () => {
       abort.abort();
       await done;
@@ -80,16 +83,18 @@ for (const p of [...PROTOCOLS, JSON_CONNECT]) {
 
       const alice = rpc("alice");
       for (const [content, dependencies] of PUBLISHED) await alice.publish({ room: "feed", content, dependencies });
-      await waitUntil(() => compact.messages.length === 7 && whole.messages.length === 7 && filtered.messages.length === 6, "every stream's messages");
+      await waitUntil(() => compact.messages.length === 9 && whole.messages.length === 9 && filtered.messages.length === 8, "every stream's messages");
 
       assert.deepEqual(compact.wire(), [
         "m1 - a1 b1 c1",
-        "m2 0,1,2",
+        "m2 same",
         "m3 1,2,255 a2",
         "m4 -",
         "m5 - a2",
         "m6 255,0 x1",
         "m7 0",
+        "m8 0,255 a2",
+        "m9 same",
       ]);
       assert.deepEqual(whole.wire(), PUBLISHED.map(([content, deps]) => [content, "-", ...deps.map(show)].join(" ")), "not asked: whole");
       assert.deepEqual(filtered.wire().slice(0, 3), ["m1 - a1 b1 c1", "m3 - b1 c1 a2", "m4 -"], "after a gap: whole");
@@ -97,19 +102,19 @@ for (const p of [...PROTOCOLS, JSON_CONNECT]) {
       // A stream that resumes from m2 gets the replay the same way: whole first, then refs.
       const resumed = rawStream(rpc("gina"), { rooms: [{ room: "feed", since: { epoch: compact.messages[0]!.epoch, sequence: 2n } }], compactDependencies: true });
       cleanup(() => resumed.close());
-      await waitUntil(() => resumed.messages.length === 5, "the replay");
-      assert.deepEqual(resumed.wire(), ["m3 - b1 c1 a2", "m4 -", "m5 - a2", "m6 255,0 x1", "m7 0"]);
+      await waitUntil(() => resumed.messages.length === 7, "the replay");
+      assert.deepEqual(resumed.wire(), ["m3 - b1 c1 a2", "m4 -", "m5 - a2", "m6 255,0 x1", "m7 0", "m8 0,255 a2", "m9 same"]);
 
-      await sdk.until((r) => r.messages("feed").length === 7, "the SDK's messages");
+      await sdk.until((r) => r.messages("feed").length === 9, "the SDK's messages");
       assert.deepEqual(
-        sdk.messages("feed").map((m) => [m.content, m.dependencies.map(show), m.dependencyRefs.length]),
-        PUBLISHED.map(([content, deps]) => [content, deps.map(show), 0]),
+        sdk.messages("feed").map((m) => [m.content, m.dependencies.map(show), m.dependencyRefs.length, m.sameDependencies]),
+        PUBLISHED.map(([content, deps]) => [content, deps.map(show), 0, false]),
         "the SDK rebuilds every list as published",
       );
       const history = await alice.getHistory({ room: "feed" });
       assert.deepEqual(
-        history.messages.map((m) => [m.content, m.dependencies.map(show), m.dependencyRefs.length]),
-        PUBLISHED.map(([content, deps]) => [content, deps.map(show), 0]),
+        history.messages.map((m) => [m.content, m.dependencies.map(show), m.dependencyRefs.length, m.sameDependencies]),
+        PUBLISHED.map(([content, deps]) => [content, deps.map(show), 0, false]),
         "history is never compact",
       );
     });

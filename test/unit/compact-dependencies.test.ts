@@ -31,6 +31,7 @@ const position = fc.record({
   sequence: fc.bigInt({ min: 1n, max: 4n }),
 }).map((d) => ({ ...d }));
 const list = fc.array(position, { maxLength: 16 });
+const sameDependency = (a: Dependency, b: Dependency) => a.room === b.room && a.epoch === b.epoch && a.sequence === b.sequence;
 
 describe("compact dependencies", () => {
   it("rebuild every list exactly, in order, from the one before it", () => {
@@ -45,9 +46,14 @@ describe("compact dependencies", () => {
           const published = m.dependencies ?? [];
           let whole: readonly Dependency[] = published;
           if (compact) {
-            assert.equal(compact.refs.length, published.length);
-            assert.ok(compact.explicit.length < published.length, "compact only when some position is named by index");
-            whole = expandDependencies(compact.refs, compact.explicit, before)!;
+            const same = published.length === before.length && published.every((d, j) => sameDependency(d, before[j]!));
+            assert.equal(compact.same, same, "the same list goes as one flag");
+            if (same) whole = before;
+            else {
+              assert.equal(compact.refs.length, published.length);
+              assert.ok(compact.explicit.length < published.length, "compact only when some position is named by index");
+              whole = expandDependencies(compact.refs, compact.explicit, before)!;
+            }
           }
           assert.deepEqual(whole, published);
           before = whole;
@@ -70,6 +76,10 @@ describe("compact dependencies", () => {
     assert.deepEqual([...compact.refs], [REF_EXPLICIT, REF_EXPLICIT, 1]);
     assert.deepEqual(compact.explicit, next.dependencies!.slice(0, 2));
     assert.equal(compactDependencies(stored(3n, [{ room: "c", epoch: "e1", sequence: 1n }]), next), undefined, "nothing shared: whole");
+    const again = compactDependencies(stored(3n, next.dependencies!.map((d) => ({ ...d }))), next)!;
+    assert.deepEqual([again.same, again.refs.length, again.explicit.length], [true, 0, 0], "the same positions in the same order: one flag");
+    const reordered = compactDependencies(stored(3n, [...next.dependencies!].reverse()), next)!;
+    assert.deepEqual([reordered.same, [...reordered.refs]], [false, [2, 1, 0]], "in another order: refs");
   });
 
   it("refuse refs that do not fit the list before", () => {

@@ -58,9 +58,12 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
     ])
       assert.deepEqual(encodeMessageEvent(m), reference({ type: "message", message: m }));
     // Compact dependencies (Message.dependency_refs): refs plus the positions they do not name.
-    const compact = { refs: new Uint8Array([1, 255, 0]), explicit: [dependencies[0]!] };
     const m = message({ dependencies });
-    assert.deepEqual(encodeMessageEvent(m, compact), reference({ type: "message", message: m, compact }));
+    for (const compact of [
+      { same: false, refs: new Uint8Array([1, 255, 0]), explicit: [dependencies[0]!] },
+      { same: true, refs: new Uint8Array(0), explicit: [] },
+    ])
+      assert.deepEqual(encodeMessageEvent(m, compact), reference({ type: "message", message: m, compact }));
   });
 
   it("presence events, batches and the list at join", () => {

@@ -18,7 +18,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file seqcast/v1/types.proto.
  */
 export const file_seqcast_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIvACCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRIuCgxkZXBlbmRlbmNpZXMYCyADKAsyGC5zZXFjYXN0LnYxLlJvb21Qb3NpdGlvbhIXCg9kZXBlbmRlbmN5X3JlZnMYDCABKAwaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoMUm9vbVBvc2l0aW9uEgwKBHJvb20YASABKAkSDQoFZXBvY2gYAiABKAkSEAoIc2VxdWVuY2UYAyABKAQi9gEKDVByZXNlbmNlRW50cnkSDAoEdXNlchgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEg4KBmRldmljZRgDIAEoCRIoCgVzdGF0ZRgEIAEoDjIZLnNlcWNhc3QudjEuUHJlc2VuY2VTdGF0ZRItCglqb2luZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXNpbmNlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqfwoNUHJlc2VuY2VTdGF0ZRIeChpQUkVTRU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBSRVNFTkNFX1NUQVRFX09OTElORRABEhcKE1BSRVNFTkNFX1NUQVRFX0FXQVkQAhIaChZQUkVTRU5DRV9TVEFURV9PRkZMSU5FEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZzZXFjYXN0L3YxL3R5cGVzLnByb3RvEgpzZXFjYXN0LnYxIjEKDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIosDCgdNZXNzYWdlEgoKAmlkGAEgASgJEgwKBHJvb20YAiABKAkSDQoFZXBvY2gYAyABKAkSEAoIc2VxdWVuY2UYBCABKAQSDgoGc2VuZGVyGAUgASgJEg8KB2NvbnRlbnQYBiABKAkSDwoHcGF5bG9hZBgHIAEoDBI3CgphdHRyaWJ1dGVzGAggAygLMiMuc2VxY2FzdC52MS5NZXNzYWdlLkF0dHJpYnV0ZXNFbnRyeRIoCgR0aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZChFjbGllbnRfbWVzc2FnZV9pZBgKIAEoCRIuCgxkZXBlbmRlbmNpZXMYCyADKAsyGC5zZXFjYXN0LnYxLlJvb21Qb3NpdGlvbhIXCg9kZXBlbmRlbmN5X3JlZnMYDCABKAwSGQoRc2FtZV9kZXBlbmRlbmNpZXMYDSABKAgaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoMUm9vbVBvc2l0aW9uEgwKBHJvb20YASABKAkSDQoFZXBvY2gYAiABKAkSEAoIc2VxdWVuY2UYAyABKAQi9gEKDVByZXNlbmNlRW50cnkSDAoEdXNlchgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEg4KBmRldmljZRgDIAEoCRIoCgVzdGF0ZRgEIAEoDjIZLnNlcWNhc3QudjEuUHJlc2VuY2VTdGF0ZRItCglqb2luZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXNpbmNlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqfwoNUHJlc2VuY2VTdGF0ZRIeChpQUkVTRU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBSRVNFTkNFX1NUQVRFX09OTElORRABEhcKE1BSRVNFTkNFX1NUQVRFX0FXQVkQAhIaChZQUkVTRU5DRV9TVEFURV9PRkZMSU5FEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A point in one room's message lineage.
@@ -169,11 +169,23 @@ export type Message = Message$1<"seqcast.v1.Message"> & {
    * previous message of this room (sequence - 1, same epoch), which this
    * stream sent right before it, or 255 for the next entry of
    * `dependencies`, which then holds only the positions not named by index.
-   * Empty: `dependencies` is the whole list, as without the option.
+   * Empty: `dependencies` is the whole list, as without the option (unless
+   * `same_dependencies`).
    *
    * @generated from field: bytes dependency_refs = 12;
    */
   dependencyRefs: Uint8Array;
+
+  /**
+   * Compact dependencies, the most common case (same stream option as
+   * `dependency_refs`): this message's dependencies are exactly those of the
+   * previous message of this room (sequence - 1, same epoch), which this
+   * stream sent right before it, in the same order. `dependencies` and
+   * `dependency_refs` are then empty.
+   *
+   * @generated from field: bool same_dependencies = 13;
+   */
+  sameDependencies: boolean;
 };
 
 /**

@@ -356,10 +356,11 @@ export interface SubscribeRequest {
    */
   previousSessionId: string;
   /**
-   * Send causal dependencies compactly (see Message.dependency_refs): a
-   * message's dependencies that the previous message of its room, sent on
-   * this stream right before it, also had are named by their index in that
-   * message's list instead of being sent again. The client rebuilds each
+   * Send causal dependencies compactly (see Message.dependency_refs and
+   * Message.same_dependencies): a message's dependencies that the previous
+   * message of its room, sent on this stream right before it, also had are
+   * named by their index in that message's list instead of being sent again,
+   * and a list that is the same as that one is sent as one flag. The client rebuilds each
    * list from the one before; the SDK asks for this and does so. Messages
    * without dependencies, the first of a room on the stream, one after a
    * gap (a filter removed the message before) and redeliveries are sent

@@ -154,9 +154,18 @@ export interface Message {
    * previous message of this room (sequence - 1, same epoch), which this
    * stream sent right before it, or 255 for the next entry of
    * `dependencies`, which then holds only the positions not named by index.
-   * Empty: `dependencies` is the whole list, as without the option.
+   * Empty: `dependencies` is the whole list, as without the option (unless
+   * `same_dependencies`).
    */
   dependencyRefs: Uint8Array;
+  /**
+   * Compact dependencies, the most common case (same stream option as
+   * `dependency_refs`): this message's dependencies are exactly those of the
+   * previous message of this room (sequence - 1, same epoch), which this
+   * stream sent right before it, in the same order. `dependencies` and
+   * `dependency_refs` are then empty.
+   */
+  sameDependencies: boolean;
 }
 
 export interface Message_AttributesEntry {
@@ -301,6 +310,7 @@ function createBaseMessage(): Message {
     clientMessageId: "",
     dependencies: [],
     dependencyRefs: new Uint8Array(0),
+    sameDependencies: false,
   };
 }
 
@@ -344,6 +354,9 @@ export const Message: MessageFns<Message> = {
     }
     if (message.dependencyRefs.length !== 0) {
       writer.uint32(98).bytes(message.dependencyRefs);
+    }
+    if (message.sameDependencies !== false) {
+      writer.uint32(104).bool(message.sameDependencies);
     }
     return writer;
   },
@@ -460,6 +473,14 @@ export const Message: MessageFns<Message> = {
             message.dependencyRefs = reader.bytes();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.sameDependencies = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -509,6 +530,11 @@ export const Message: MessageFns<Message> = {
         : isSet(object.dependency_refs)
         ? bytesFromBase64(object.dependency_refs)
         : new Uint8Array(0),
+      sameDependencies: isSet(object.sameDependencies)
+        ? globalThis.Boolean(object.sameDependencies)
+        : isSet(object.same_dependencies)
+        ? globalThis.Boolean(object.same_dependencies)
+        : false,
     };
   },
 
@@ -556,6 +582,9 @@ export const Message: MessageFns<Message> = {
     if (message.dependencyRefs.length !== 0) {
       obj.dependencyRefs = base64FromBytes(message.dependencyRefs);
     }
+    if (message.sameDependencies !== false) {
+      obj.sameDependencies = message.sameDependencies;
+    }
     return obj;
   },
 
@@ -584,6 +613,7 @@ export const Message: MessageFns<Message> = {
     message.clientMessageId = object.clientMessageId ?? "";
     message.dependencies = object.dependencies?.map((e) => RoomPosition.fromPartial(e)) || [];
     message.dependencyRefs = object.dependencyRefs ?? new Uint8Array(0);
+    message.sameDependencies = object.sameDependencies ?? false;
     return message;
   },
 };

@@ -1,13 +1,14 @@
 import type { Dependency, StoredMessage } from "../engine/engine.js";
 
 /**
- * Compact causal dependencies (Message.dependency_refs): a message's
- * dependencies as sent to a stream that sent the previous message of the
- * room right before it. A publisher's context rarely moves between two of
- * its messages, so most of a message's positions are in the list of the
- * message before; they go as one byte each (their index there) instead of
- * ~40 (room, epoch, sequence), for every subscriber of the room. With eight
- * dependencies that was half of every delivery's bytes.
+ * Compact causal dependencies (Message.dependency_refs and
+ * Message.same_dependencies): a message's dependencies as sent to a stream
+ * that sent the previous message of the room right before it. A publisher's
+ * context rarely moves between two of its messages, so most of a message's
+ * positions are in the list of the message before; they go as one byte each
+ * (their index there) instead of ~40 (room, epoch, sequence), for every
+ * subscriber of the room, and the very same list as one flag. With eight
+ * dependencies sent whole, they were half of every delivery's bytes.
  */
 export interface CompactDependencies {
   /** The very list of the previous message, in its order (Message.same_dependencies): refs and explicit are empty. */
@@ -73,4 +74,3 @@ function compute(dependencies: readonly Dependency[] | undefined, before: readon
   if (explicit.length === 0 && dependencies.length === before.length && refs.every((r, i) => r === i)) return { same: true, refs: NO_REFS, explicit };
   return { same: false, refs, explicit };
 }
-

@@ -292,16 +292,18 @@ class SubscribeEvent(_message.Message):
     def __init__(self, session_started: _Optional[_Union[SessionStarted, _Mapping]] = ..., subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., message: _Optional[_Union[_types_pb2.Message, _Mapping]] = ..., presence: _Optional[_Union[PresenceEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., unsubscribed: _Optional[_Union[Unsubscribed, _Mapping]] = ..., reset: _Optional[_Union[RoomReset, _Mapping]] = ..., watermark: _Optional[_Union[Watermark, _Mapping]] = ..., presence_changes: _Optional[_Union[PresenceChanges, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ["device", "previous_session_id", "rooms", "subscriber"]
+    __slots__ = ["compact_dependencies", "device", "previous_session_id", "rooms", "subscriber"]
+    COMPACT_DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ROOMS_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    compact_dependencies: bool
     device: str
     previous_session_id: str
     rooms: _containers.RepeatedCompositeFieldContainer[RoomSubscription]
     subscriber: str
-    def __init__(self, rooms: _Optional[_Iterable[_Union[RoomSubscription, _Mapping]]] = ..., device: _Optional[str] = ..., subscriber: _Optional[str] = ..., previous_session_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, rooms: _Optional[_Iterable[_Union[RoomSubscription, _Mapping]]] = ..., device: _Optional[str] = ..., subscriber: _Optional[str] = ..., previous_session_id: _Optional[str] = ..., compact_dependencies: bool = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
     __slots__ = ["events"]

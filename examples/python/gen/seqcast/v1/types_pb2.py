@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16seqcast/v1/types.proto\x12\nseqcast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x0eStreamPosition\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\xd7\x02\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04room\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x0e\n\x06sender\x18\x05 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x06 \x01(\t\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\x12\x37\n\nattributes\x18\x08 \x03(\x0b\x32#.seqcast.v1.Message.AttributesEntry\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63lient_message_id\x18\n \x01(\t\x12.\n\x0c\x64\x65pendencies\x18\x0b \x03(\x0b\x32\x18.seqcast.v1.RoomPosition\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x0cRoomPosition\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\"\xf6\x01\n\rPresenceEntry\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12(\n\x05state\x18\x04 \x01(\x0e\x32\x19.seqcast.v1.PresenceState\x12-\n\tjoined_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0blast_active\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x7f\n\rPresenceState\x12\x1e\n\x1aPRESENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PRESENCE_STATE_ONLINE\x10\x01\x12\x17\n\x13PRESENCE_STATE_AWAY\x10\x02\x12\x1a\n\x16PRESENCE_STATE_OFFLINE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16seqcast/v1/types.proto\x12\nseqcast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n\x0eStreamPosition\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\x8b\x03\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04room\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x0e\n\x06sender\x18\x05 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x06 \x01(\t\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\x12\x37\n\nattributes\x18\x08 \x03(\x0b\x32#.seqcast.v1.Message.AttributesEntry\x12(\n\x04time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63lient_message_id\x18\n \x01(\t\x12.\n\x0c\x64\x65pendencies\x18\x0b \x03(\x0b\x32\x18.seqcast.v1.RoomPosition\x12\x17\n\x0f\x64\x65pendency_refs\x18\x0c \x01(\x0c\x12\x19\n\x11same_dependencies\x18\r \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x0cRoomPosition\x12\x0c\n\x04room\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\"\xf6\x01\n\rPresenceEntry\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12(\n\x05state\x18\x04 \x01(\x0e\x32\x19.seqcast.v1.PresenceState\x12-\n\tjoined_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0blast_active\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x7f\n\rPresenceState\x12\x1e\n\x1aPRESENCE_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PRESENCE_STATE_ONLINE\x10\x01\x12\x17\n\x13PRESENCE_STATE_AWAY\x10\x02\x12\x1a\n\x16PRESENCE_STATE_OFFLINE\x10\x03\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'seqcast.v1.types_pb2', globals())
@@ -23,16 +23,16 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _MESSAGE_ATTRIBUTESENTRY._options = None
   _MESSAGE_ATTRIBUTESENTRY._serialized_options = b'8\001'
-  _PRESENCESTATE._serialized_start=780
-  _PRESENCESTATE._serialized_end=907
+  _PRESENCESTATE._serialized_start=832
+  _PRESENCESTATE._serialized_end=959
   _STREAMPOSITION._serialized_start=71
   _STREAMPOSITION._serialized_end=120
   _MESSAGE._serialized_start=123
-  _MESSAGE._serialized_end=466
-  _MESSAGE_ATTRIBUTESENTRY._serialized_start=417
-  _MESSAGE_ATTRIBUTESENTRY._serialized_end=466
-  _ROOMPOSITION._serialized_start=468
-  _ROOMPOSITION._serialized_end=529
-  _PRESENCEENTRY._serialized_start=532
-  _PRESENCEENTRY._serialized_end=778
+  _MESSAGE._serialized_end=518
+  _MESSAGE_ATTRIBUTESENTRY._serialized_start=469
+  _MESSAGE_ATTRIBUTESENTRY._serialized_end=518
+  _ROOMPOSITION._serialized_start=520
+  _ROOMPOSITION._serialized_end=581
+  _PRESENCEENTRY._serialized_start=584
+  _PRESENCEENTRY._serialized_end=830
 # @@protoc_insertion_point(module_scope)

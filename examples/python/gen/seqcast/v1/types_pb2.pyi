@@ -12,7 +12,7 @@ PRESENCE_STATE_ONLINE: PresenceState
 PRESENCE_STATE_UNSPECIFIED: PresenceState
 
 class Message(_message.Message):
-    __slots__ = ["attributes", "client_message_id", "content", "dependencies", "epoch", "id", "payload", "room", "sender", "sequence", "time"]
+    __slots__ = ["attributes", "client_message_id", "content", "dependencies", "dependency_refs", "epoch", "id", "payload", "room", "same_dependencies", "sender", "sequence", "time"]
     class AttributesEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -24,10 +24,12 @@ class Message(_message.Message):
     CLIENT_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
+    DEPENDENCY_REFS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     ROOM_FIELD_NUMBER: _ClassVar[int]
+    SAME_DEPENDENCIES_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
@@ -35,14 +37,16 @@ class Message(_message.Message):
     client_message_id: str
     content: str
     dependencies: _containers.RepeatedCompositeFieldContainer[RoomPosition]
+    dependency_refs: bytes
     epoch: str
     id: str
     payload: bytes
     room: str
+    same_dependencies: bool
     sender: str
     sequence: int
     time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., room: _Optional[str] = ..., epoch: _Optional[str] = ..., sequence: _Optional[int] = ..., sender: _Optional[str] = ..., content: _Optional[str] = ..., payload: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., client_message_id: _Optional[str] = ..., dependencies: _Optional[_Iterable[_Union[RoomPosition, _Mapping]]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., room: _Optional[str] = ..., epoch: _Optional[str] = ..., sequence: _Optional[int] = ..., sender: _Optional[str] = ..., content: _Optional[str] = ..., payload: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., client_message_id: _Optional[str] = ..., dependencies: _Optional[_Iterable[_Union[RoomPosition, _Mapping]]] = ..., dependency_refs: _Optional[bytes] = ..., same_dependencies: bool = ...) -> None: ...
 
 class PresenceEntry(_message.Message):
     __slots__ = ["device", "joined_at", "last_active", "session_id", "since", "state", "user"]

@@ -4,7 +4,8 @@ import type { PresenceEntry, StoredMessage } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
 import { SubscribeEventSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbEvent } from "./convert.js";
-import { encodeMessageEvent, encodePresenceChanges, encodePresenceEvent, encodeSubscribed } from "./wire-encoders.js";
+import { encodePresenceChanges, encodePresenceEvent, encodeSubscribed } from "./wire-encoders.js";
+import { encodeMessageEvent } from "./message-encoder.js";
 
 // ---- encode once --------------------------------------------------------
 //
@@ -75,6 +76,7 @@ function entry(event: SessionEvent): Uint8Array {
   // The list-carrying events come as entries already (one copy of a long list, not two).
   if (event.type === "subscribed") return encodeSubscribed(event, true);
   if (event.type === "presence_changes") return encodePresenceChanges(event.room, event.changes, true);
+  if (event.type === "message") return encodeMessageEvent(event.message, event.compact, true);
   const body = eventBody(event);
   const lengthBytes = varintLength(body.length);
   const out = new Uint8Array(1 + lengthBytes + body.length);

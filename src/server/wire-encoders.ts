@@ -1,15 +1,14 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import type { Position, PresenceEntry, PublishResult, StoredMessage } from "../engine/engine.js";
+import type { Position, PresenceEntry, PublishResult } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
-import type { CompactDependencies } from "../broker/compact-dependencies.js";
 import { PresenceEntrySchema } from "../../gen/es/seqcast/v1/types_pb.js";
 import { toPbPresenceEntry } from "./convert.js";
 
 /**
  * Hand-written encoders for the messages on the hot paths: a published
- * message (once per publish), its acknowledgement (once per publish on a
- * PublishStream), and presence (lists at join, batches of changes). They
+ * message (once per publish: message-encoder.ts), its acknowledgement (once
+ * per publish on a PublishStream), and presence (lists at join, batches of changes). They
  * write exactly what protobuf-es would (test/unit/wire-encoders.test.ts
  * compares byte for byte) without building message objects first: that
  * object churn was a third of the broker's CPU when 10,000 sessions joined.
@@ -36,39 +35,6 @@ function position(w: BinaryWriter, field: number, p: Position): void {
   if (p.epoch !== "") w.tag(1, LEN).string(p.epoch);
   if (p.sequence !== 0n) w.tag(2, VARINT).uint64(p.sequence);
   w.join();
-}
-
-/** seqcast.v1.Message of a stored message (the payload of a `message` event and of history). */
-export function writeMessage(w: BinaryWriter, m: StoredMessage, compact?: CompactDependencies): void {
-  if (m.id !== "") w.tag(1, LEN).string(m.id);
-  if (m.room !== "") w.tag(2, LEN).string(m.room);
-  if (m.epoch !== "") w.tag(3, LEN).string(m.epoch);
-  if (m.sequence !== 0n) w.tag(4, VARINT).uint64(m.sequence);
-  if (m.sender !== "") w.tag(5, LEN).string(m.sender);
-  if (m.content !== "") w.tag(6, LEN).string(m.content);
-  if (m.payload.length > 0) w.tag(7, LEN).bytes(m.payload);
-  for (const key in m.attributes) w.tag(8, LEN).fork().tag(1, LEN).string(key).tag(2, LEN).string(m.attributes[key]!).join();
-  timestamp(w, 9, m.timeMs);
-  if (m.clientMessageId !== "") w.tag(10, LEN).string(m.clientMessageId);
-  const dependencies = compact ? compact.explicit : m.dependencies;
-  if (dependencies !== undefined)
-    for (const d of dependencies) {
-      w.tag(11, LEN).fork();
-      if (d.room !== "") w.tag(1, LEN).string(d.room);
-      if (d.epoch !== "") w.tag(2, LEN).string(d.epoch);
-      if (d.sequence !== 0n) w.tag(3, VARINT).uint64(d.sequence);
-      w.join();
-    }
-  if (compact?.same) w.tag(13, VARINT).bool(true);
-  else if (compact) w.tag(12, LEN).bytes(compact.refs);
-}
-
-/** SubscribeEvent { message = 3 }, its dependencies compact if `compact` is given. */
-export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependencies): Uint8Array {
-  const w = new BinaryWriter();
-  w.tag(3, LEN).fork();
-  writeMessage(w, m, compact);
-  return w.join().finish();
 }
 
 // ---- presence ------------------------------------------------------------

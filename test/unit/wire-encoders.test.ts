@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, it } from "vitest";
-import { PublishResponseSchema, PublishResultSchema, SubscribeEventSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { PublishResponseSchema, PublishResultSchema, SubscribeEventSchema, SubscribeResponseSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { PresenceEntry, StoredMessage } from "../../src/engine/engine.js";
 import { toPbEvent, toPbPublishResponse, toPbPublishResult } from "../../src/server/convert.js";
+import { encodeMessageEvent } from "../../src/server/message-encoder.js";
 import {
-  encodeMessageEvent,
   encodePresenceChanges,
   encodePresenceEvent,
   encodePublishResponse,
@@ -13,6 +13,9 @@ import {
   writePublishedResult,
 } from "../../src/server/wire-encoders.js";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
+
+/** Bytes as a plain Uint8Array (the message encoder hands a Buffer). */
+const plain = (bytes: Uint8Array) => new Uint8Array(bytes);
 
 /** What protobuf-es writes for the same event: the reference. */
 const reference = (event: Parameters<typeof toPbEvent>[0]) => toBinary(SubscribeEventSchema, toPbEvent(event));
@@ -55,15 +58,22 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
       message({ timeMs: 1000, sequence: 1n }),
       message({ dependencies }),
       message({ dependencies: [], clientMessageId: "" }),
+      message({ timeMs: -1500, sequence: 2n ** 60n, content: "x".repeat(200), id: "" }),
+      message({ payload: new Uint8Array(70_000).fill(9), attributes: { ["k".repeat(300)]: "v".repeat(20_000) } }),
     ])
-      assert.deepEqual(encodeMessageEvent(m), reference({ type: "message", message: m }));
+      assert.deepEqual(plain(encodeMessageEvent(m)), reference({ type: "message", message: m }));
     // Compact dependencies (Message.dependency_refs): refs plus the positions they do not name.
     const m = message({ dependencies });
     for (const compact of [
       { same: false, refs: new Uint8Array([1, 255, 0]), explicit: [dependencies[0]!] },
       { same: true, refs: new Uint8Array(0), explicit: [] },
     ])
-      assert.deepEqual(encodeMessageEvent(m, compact), reference({ type: "message", message: m, compact }));
+      assert.deepEqual(plain(encodeMessageEvent(m, compact)), reference({ type: "message", message: m, compact }));
+    // As a SubscribeResponse `events` entry: tag of field 1, length, the same event.
+    const event = plain(encodeMessageEvent(m));
+    const asEntry = plain(encodeMessageEvent(m, undefined, true));
+    assert.deepEqual(asEntry, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { events: [toPbEvent({ type: "message", message: m })] })));
+    assert.deepEqual(asEntry.subarray(asEntry.length - event.length), event);
   });
 
   it("presence events, batches and the list at join", () => {

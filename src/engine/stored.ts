@@ -22,16 +22,5 @@ export function storedMessage(draft: MessageDraft, id: string, epoch: string, se
  * idempotency key remembers (id, position, time), without a body.
  */
 export function rememberedMessage(draft: MessageDraft, id: string, epoch: string, sequence: bigint, timeMs: number): StoredMessage {
-  return {
-    id,
-    room: draft.room,
-    epoch,
-    sequence,
-    sender: draft.sender,
-    content: "",
-    payload: new Uint8Array(0),
-    attributes: {},
-    timeMs,
-    clientMessageId: draft.clientMessageId,
-  };
+  return storedMessage({ ...draft, content: "", payload: new Uint8Array(0), attributes: {}, timeMs, dependencies: undefined }, id, epoch, sequence);
 }

@@ -56,28 +56,13 @@ export function eventEntry(event: SessionEvent): Uint8Array {
   return entry(event);
 }
 
-/** SubscribeEvent bytes: by hand for the events that fan out or carry lists, by protobuf-es for the rest. */
-function eventBody(event: SessionEvent): Uint8Array {
-  switch (event.type) {
-    case "message":
-      return encodeMessageEvent(event.message, event.compact);
-    case "presence":
-      return encodePresenceEvent(event.room, event.kind, event.entry);
-    case "presence_changes":
-      return encodePresenceChanges(event.room, event.changes);
-    case "subscribed":
-      return encodeSubscribed(event);
-    default:
-      return toBinary(SubscribeEventSchema, toPbEvent(event));
-  }
-}
-
 function entry(event: SessionEvent): Uint8Array {
-  // The list-carrying events come as entries already (one copy of a long list, not two).
+  // Messages and the list-carrying events are written as entries directly (no second copy).
+  if (event.type === "message") return encodeMessageEvent(event.message, event.compact, true);
   if (event.type === "subscribed") return encodeSubscribed(event, true);
   if (event.type === "presence_changes") return encodePresenceChanges(event.room, event.changes, true);
-  if (event.type === "message") return encodeMessageEvent(event.message, event.compact, true);
-  const body = eventBody(event);
+  // The rest as SubscribeEvent bytes (a presence change by hand, the session's own events by protobuf-es), then wrapped.
+  const body = event.type === "presence" ? encodePresenceEvent(event.room, event.kind, event.entry) : toBinary(SubscribeEventSchema, toPbEvent(event));
   const lengthBytes = varintLength(body.length);
   const out = new Uint8Array(1 + lengthBytes + body.length);
   out[0] = EVENTS_TAG;

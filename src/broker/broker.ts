@@ -137,7 +137,7 @@ export class Broker {
     this.config = options.config;
     this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
     this.quotas = new UserQuotas(this.config.userSessionsMax, this.config.userRoomsPerSecond, this.config.maxRoomsPerSession);
-    this.queueBudget = new QueueBudget(this.config.queueBytesTotal);
+    this.queueBudget = new QueueBudget(this.config.queueBytesTotal, () => this.sessions.values());
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? silentLogger;
     this.flusher = new FlushScheduler(this.config.flushIntervalMs);

@@ -147,7 +147,7 @@ export class Session implements QueueHolder {
     if (event.type === "message") this.queuedMessages++;
     this.lastActivityMs = nowMs;
     // May cut this session off (or others) when the broker's total is exceeded.
-    this.budget.add(this, bytes);
+    this.budget.add(bytes);
     if (this.ended) return;
     if (!this.scheduled && !this.paused && this.sink) {
       this.scheduled = true;
@@ -329,7 +329,7 @@ export class Session implements QueueHolder {
       // Only right after the message before it in the room: the client has that one's list.
       if (message.dependencies && previous) compact = compactDependencies(message, previous);
     }
-    this.push({ type: "message", message, compact }, nowMs);
+    this.push(messageEvent(message, compact), nowMs);
     if (this.durableKey === undefined) return;
     membership.unacked.push({ message, sentAtMs: nowMs });
     if (membership.unacked.length > MAX_UNACKED_PER_ROOM) membership.unacked.shift();
@@ -399,7 +399,7 @@ export class Session implements QueueHolder {
   drain(): SessionEvent[] {
     const events = this.queue;
     this.queue = [];
-    if (this.queuedBytes > 0 || events.length > 0) this.budget.release(this, this.queuedBytes, true);
+    if (this.queuedBytes > 0) this.budget.release(this.queuedBytes);
     this.queuedBytes = 0;
     this.queuedMessages = 0;
     return events;
@@ -469,6 +469,8 @@ function slowConsumer(events: number, bytes: number, when = ""): BrokerError {
 function eventBytes(event: SessionEvent): number {
   if (event.type === "presence_changes") return 64 + 96 * event.changes.length;
   if (event.type !== "message") return 128;
+  // A fan-out asks for the same message once per session: the last answer first, the WeakMap after.
+  if (event.message === lastSized) return lastSize;
   let bytes = messageBytes.get(event.message);
   if (bytes === undefined) {
     const m = event.message;
@@ -478,7 +480,25 @@ function eventBytes(event: SessionEvent): number {
     if (m.dependencies) for (const d of m.dependencies) bytes += d.room.length + d.epoch.length + 16;
     messageBytes.set(m, bytes);
   }
+  lastSized = event.message;
+  lastSize = bytes;
   return bytes;
 }
 
 const messageBytes = new WeakMap<StoredMessage, number>();
+let lastSized: StoredMessage | undefined;
+let lastSize = 0;
+
+type MessageEvent = SessionEvent & { type: "message" };
+
+/**
+ * The event queued for a delivered message. Events are never changed once
+ * made, so the sessions of a fan-out share one (the last one made, when its
+ * message and compact form are the same) instead of each allocating its own.
+ */
+function messageEvent(message: StoredMessage, compact: CompactDependencies | undefined): MessageEvent {
+  if (lastEvent !== undefined && lastEvent.message === message && lastEvent.compact === compact) return lastEvent;
+  return (lastEvent = { type: "message", message, compact });
+}
+
+let lastEvent: MessageEvent | undefined;

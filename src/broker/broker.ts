@@ -29,7 +29,8 @@ import { PresenceGrace } from "./presence-grace.js";
 import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
 import { Session } from "./session.js";
-import { LatencyHistogram, newBrokerStats, type BrokerStats } from "./stats.js";
+import { newBrokerStats, type BrokerStats } from "./stats.js";
+import { PublishLatency } from "./publish-latency.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { LogThrottle } from "../log/throttle.js";
 import { UserQuotas } from "./user-quotas.js";
@@ -111,24 +112,9 @@ export class Broker {
   readonly queueBudget: QueueBudget;
   /** Observable counters (tests, metrics). */
   readonly stats: BrokerStats = newBrokerStats();
-  /**
-   * With measureLatency: seconds from receiving a publish to its engine's
-   * commit (`commit`), and to the end of the flush that handed its fan-out
-   * to the subscribers' streams (`write`), once per message, not per
-   * subscriber.
-   */
-  readonly latency = { commit: new LatencyHistogram(), write: new LatencyHistogram() };
+  /** With measureLatency: from receiving a publish to its commit and to its fan-out's write (publish-latency.ts). */
+  readonly latency: PublishLatency;
   private readonly measureLatency: boolean;
-  /**
-   * When each message committed on this node since the last flush was
-   * received (performance.now()), for latency.write. A local engine fans a
-   * message out before its publish resolves, so by the next flush every
-   * entry has met its fan-out: the map is emptied at every flush (cheaper
-   * than a WeakMap, whose entries weigh on every garbage collection).
-   */
-  private readonly receivedAt = new Map<StoredMessage, number>();
-  /** Messages fanned out since the last flush, for latency.write. */
-  private fannedOut: StoredMessage[] = [];
   private readonly log: Logger;
   /** An engine outage fails every call: a few lines a second say so, the count is in stats.engineErrors. */
   private readonly engineErrorLog = new LogThrottle(5, 1000);
@@ -142,7 +128,8 @@ export class Broker {
     this.log = options.logger ?? silentLogger;
     this.flusher = new FlushScheduler(this.config.flushIntervalMs);
     this.measureLatency = options.measureLatency ?? false;
-    if (this.measureLatency) this.flusher.afterFlush = () => this.recordWrites();
+    this.latency = new PublishLatency(() => this.flusher.wake());
+    if (this.measureLatency) this.flusher.afterFlush = () => this.latency.flushed();
     // A turn's presence changes go out as batches before the turn's streams are written.
     this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
     this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id), this.clock);
@@ -256,36 +243,12 @@ export class Broker {
       return;
     }
     this.stats.published.stored++;
-    if (!this.measureLatency) return;
-    this.latency.commit.observe((now - started) / 1000);
-    this.receivedAt.set(result.message, started);
-    this.flusher.wake();
+    if (this.measureLatency) this.latency.committed(result.message, started, now);
   }
 
   private countRejected(error: unknown): void {
     if (error instanceof BrokerError && error.reason === "RATE_LIMITED") this.stats.published.rateLimited++;
     else this.stats.published.rejected++;
-  }
-
-  /**
-   * After a flush: every message fanned out before it was handed to its
-   * subscribers' streams then (a stream under backpressure writes later).
-   * Messages committed on this node are timed from their arrival; others
-   * (another node's, or the redis engine's, whose fan-out arrives through
-   * Redis as new objects) from their time stamp, to the millisecond.
-   */
-  private recordWrites(): void {
-    const messages = this.fannedOut;
-    if (messages.length === 0) return this.receivedAt.clear();
-    this.fannedOut = [];
-    const now = performance.now();
-    let wallNow: number | undefined;
-    for (const message of messages) {
-      const received = this.receivedAt.get(message);
-      if (received !== undefined) this.latency.write.observe((now - received) / 1000);
-      else this.latency.write.observe(Math.max(0, ((wallNow ??= Date.now()) - message.timeMs) / 1000));
-    }
-    this.receivedAt.clear();
   }
 
   /** Validates a publish (throws a BrokerError) and takes its rate-limit token: the draft the engine stores. */
@@ -322,10 +285,7 @@ export class Broker {
     if (event.type === "presence") return this.fanOutPresence(room, event, now);
     // The room's presence changes of this turn go first: one order per room.
     this.emitPresence(room);
-    if (this.measureLatency && event.type === "message") {
-      this.fannedOut.push(event.message);
-      this.flusher.wake();
-    }
+    if (this.measureLatency && event.type === "message") this.latency.fanned(event.message);
     this.index.forEach(
       room,
       (session) => session.deliver(room, event, now),

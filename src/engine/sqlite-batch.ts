@@ -5,6 +5,7 @@ import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import type { IdempotencyKeys } from "./sqlite-idempotency.js";
 import type { SqliteRetention } from "./sqlite-retention.js";
 import type { KeptRow, MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
+import type { RowWriter } from "./sqlite-rows.js";
 
 // The SQLite engine's write transaction: one group commit's publishes and
 // clears, applied in call order (sqlite.ts queues them and settles them after COMMIT).
@@ -43,6 +44,8 @@ export interface BatchResult {
 /** What the write transaction reads besides the file: the engine's caches and policies. */
 export interface BatchStore {
   readonly sql: Statements;
+  /** Inserts into messages, gathered (sqlite-rows.ts): flushed before the transaction reads messages, and at its end. */
+  readonly messages: RowWriter;
   /** Rooms known to exist in the file, as the last committed transaction left them. */
   readonly rooms: ReadonlyMap<string, CachedRoom>;
   readonly keys: IdempotencyKeys;
@@ -53,6 +56,9 @@ export interface BatchStore {
 
 /** Inside the write transaction: every op in order; returns what to settle after COMMIT. */
 export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): BatchResult {
+  // What an earlier, failed attempt gathered is not this transaction's.
+  store.messages.reset();
+  store.keys.resetRows();
   const touched = new Map<string, BatchRoom>();
   const results: Array<PublishResult | Position> = [];
   const dedupeWindow = store.dedupeWindowMs;
@@ -84,6 +90,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
         continue;
       }
       const row = load(op.room);
+      store.messages.flush();
       row.epoch = newEpoch();
       row.sequence = 0n;
       row.kept = null;
@@ -103,6 +110,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     if (original) {
       // The original as stored (this transaction sees its own earlier inserts);
       // if retention already dropped it, what the key remembers, without a body.
+      store.messages.flush();
       const stored = store.sql.selectMessage.get(row.id, original.sequence);
       const message = stored
         ? toMessage(draft.room, row.epoch, stored)
@@ -112,7 +120,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     }
     const message = storedMessage(draft, newMessageId(), row.epoch, sequence);
     if (keyed) store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, message.id, draft.timeMs);
-    store.sql.insertMessage.run(
+    store.messages.add(
       row.id,
       sequence,
       message.id,
@@ -130,6 +138,8 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     published++;
     results.push({ message, duplicate: false });
   }
+  store.messages.flush();
+  store.keys.flushRows();
   if (dedupeWindow > 0 && published > 0) store.keys.expire(dedupeFrom);
   // The newest message carries the room's last sequence (rooms.sequence is
   // only a floor, written when a trim leaves no message): no row update per publish.

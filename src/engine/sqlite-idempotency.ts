@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { RowWriter } from "./sqlite-rows.js";
 
 /**
  * The SQLite engine's idempotency keys: (room, sender, client_message_id)
@@ -32,8 +33,11 @@ export class IdempotencyKeys {
   /** Committed group commits not yet expired, oldest first: their last key_id and newest key's time. */
   private readonly groups: Array<{ lastKey: number; timeMs: number }> = [];
   private groupsHead = 0;
+  /** Keys recorded in the transaction in progress, inserted 16 at a time (sqlite-rows.ts), with ids given here. */
+  private readonly rows: RowWriter;
+  /** The next key_id: ids are given in order and never again, even after a rollback (as AUTOINCREMENT would). */
+  private nextKey: number;
   private readonly sql: {
-    insert: Database.Statement<[bigint, string, string, bigint, string, number]>;
     byKey: Database.Statement<[number], KeyRow>;
     deleteThrough: Database.Statement<[number]>;
     lastKeyId: Database.Statement<[], number | null>;
@@ -63,9 +67,6 @@ export class IdempotencyKeys {
     private readonly now: () => number,
   ) {
     this.sql = {
-      insert: db.prepare(
-        "INSERT INTO idempotency_keys (room_id, sender, client_message_id, sequence, message_id, time_ms) VALUES (?, ?, ?, ?, ?, ?)",
-      ),
       byKey: db
         .prepare<[number], KeyRow>(
           "SELECT room_id, sender, client_message_id, sequence, message_id, time_ms FROM idempotency_keys WHERE key_id = ?",
@@ -90,6 +91,9 @@ export class IdempotencyKeys {
       .iterate())
       this.clearedThrough.set(id, keys_after);
     this.load();
+    this.rows = new RowWriter(db, "idempotency_keys (key_id, room_id, sender, client_message_id, sequence, message_id, time_ms)", 7);
+    // AUTOINCREMENT's own counter: past every key_id the table ever held.
+    this.nextKey = (this.sql.lastKeyId.get() ?? 0) + 1;
   }
 
   /** Rebuilds the index from the table (at open): one group per 1,024 rows, timed by its newest key. */
@@ -142,6 +146,8 @@ export class IdempotencyKeys {
   ): StoredKey | undefined {
     for (let slot = index.first(hash); slot >= 0; slot = index.next(slot, hash)) {
       if (index.keyAt(slot) <= after) continue;
+      // A candidate recorded earlier in this transaction must be in the table to be read.
+      this.rows.flush();
       const row = this.sql.byKey.get(index.keyAt(slot));
       if (
         row !== undefined &&
@@ -157,7 +163,8 @@ export class IdempotencyKeys {
 
   /** Inside a write transaction: remembers the key (find() answered undefined for it). */
   record(roomId: bigint, sender: string, clientMessageId: string, sequence: bigint, messageId: string, timeMs: number): void {
-    const key = Number(this.sql.insert.run(roomId, sender, clientMessageId, sequence, messageId, timeMs).lastInsertRowid);
+    const key = this.nextKey++;
+    this.rows.add(key, roomId, sender, clientMessageId, sequence, messageId, timeMs);
     const hash =
       roomId === this.foundRoom && sender === this.foundSender && clientMessageId === this.foundKey
         ? this.foundHash
@@ -166,6 +173,16 @@ export class IdempotencyKeys {
     this.noteNewest(Number(roomId), timeMs);
     this.pendingLast = key;
     if (timeMs > this.pendingTime) this.pendingTime = timeMs;
+  }
+
+  /** Inserts the keys recorded so far (before the transaction commits). */
+  flushRows(): void {
+    this.rows.flush();
+  }
+
+  /** Forgets keys gathered but not inserted (a transaction that failed and is tried again). */
+  resetRows(): void {
+    this.rows.reset();
   }
 
   /** Inside a write transaction: deletes the rows of every group whose newest key is older than `from`. */
@@ -180,6 +197,7 @@ export class IdempotencyKeys {
 
   /** Inside a write transaction: the room's keys recorded so far no longer count (ClearHistory); they expire with the others. */
   clearRoom(roomId: bigint): void {
+    this.rows.flush();
     const through = this.sql.lastKeyId.get() ?? 0;
     this.sql.clearRoom.run(through, roomId);
     this.pendingClears.push([Number(roomId), through]);

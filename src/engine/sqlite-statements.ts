@@ -42,9 +42,6 @@ export interface Statements {
   insertRoom: Stmt<[string, string, number], { id: bigint }>;
   selectSequence: Stmt<[bigint], bigint>;
   updateSequence: Stmt<[bigint, bigint]>;
-  insertMessage: Stmt<
-    [bigint, bigint, string, string, string, Uint8Array, string, number, string, string | null]
-  >;
   /** First retained row: the oldest at or above the size floor that is not older than the cutoff. */
   firstRetained: Stmt<[bigint, bigint, number], KeptRow>;
   firstStored: Stmt<[bigint], bigint | null>;
@@ -69,9 +66,6 @@ export function prepareStatements(db: Database.Database): Statements {
     ),
     selectSequence: db.prepare<[bigint], bigint>(`SELECT ${LAST_SEQUENCE} FROM rooms WHERE id = ?`).pluck(),
     updateSequence: db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?"),
-    insertMessage: db.prepare(
-      `INSERT INTO messages (room_id, ${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
     firstRetained: db.prepare<[bigint, bigint, number], KeptRow>(
       "SELECT sequence, time_ms FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
     ),

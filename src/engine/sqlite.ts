@@ -18,7 +18,8 @@ import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
-import { prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
+import { RowWriter } from "./sqlite-rows.js";
+import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 import { applyBatch, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op } from "./sqlite-batch.js";
 
 /**
@@ -144,7 +145,7 @@ class SqliteEngineImpl implements SqliteEngine {
       this.sql = prepareStatements(db);
       this.keys = new IdempotencyKeys(db, this.retention.dedupeWindowMs, this.now);
       this.kept = new SqliteRetention(this.sql, this.retention, this.now);
-      this.writer = { sql: this.sql, rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
+      this.writer = { sql: this.sql, messages: new RowWriter(db, `messages (room_id, ${MESSAGE_COLUMNS})`, 10), rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
       this.batch = db.transaction((ops: Op[], trims: Set<string>) => applyBatch(this.writer, ops, trims));
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {

@@ -255,6 +255,8 @@ export function engineConformance(name: string, factory: EngineFactory, shared?:
       const batch = await Promise.all(Array.from({ length: 5 }, () => h.engine.publish(draft(room, "burst", h.clock.now))));
       assert.deepEqual(batch.map((r) => r.duplicate), [false, true, true, true, true]);
       assert.equal(new Set(batch.map((r) => r.message.sequence)).size, 1);
+      // Each retry is answered with the message as stored, body included, even within the transaction that stored it.
+      assert.deepEqual(batch.map((r) => r.message.content), ["burst", "burst", "burst", "burst", "burst"]);
       const page = await h.engine.history(room, { after: 0n, before: 0n, limit: 100, direction: "forward" });
       assert.deepEqual(page.messages.map((m) => m.content), ["once", "once", "burst"]);
       // After the window the key is forgotten.

@@ -184,6 +184,27 @@ describe("sqlite engine: durability", () => {
 });
 
 describe("sqlite engine: group commit", () => {
+  it("a clear in the same turn as publishes before it leaves none of them, and one after it starts the new epoch", async () => {
+    const { engine } = open(tempFile());
+    const [a, b, cleared, c] = await Promise.all([
+      engine.publish(draft("cleared.burst", "a")),
+      engine.publish(draft("cleared.burst", "b")),
+      engine.clear("cleared.burst"),
+      engine.publish(draft("cleared.burst", "c")),
+    ]);
+    assert.deepEqual([a.message.sequence, b.message.sequence, c.message.sequence], [1n, 2n, 1n]);
+    assert.equal(c.message.epoch, cleared.epoch);
+    assert.notEqual(a.message.epoch, cleared.epoch);
+    const page = await engine.history("cleared.burst", all);
+    assert.deepEqual(page.messages.map((m) => [m.content, m.epoch, m.sequence]), [["c", cleared.epoch, 1n]]);
+    // Nothing published after the clear: the room is empty, and its next message is the new epoch's first.
+    const [, , again] = await Promise.all([engine.publish(draft("cleared.quiet", "x")), engine.publish(draft("cleared.quiet", "y")), engine.clear("cleared.quiet")]);
+    assert.deepEqual((await engine.history("cleared.quiet", all)).messages, []);
+    const next = await engine.publish(draft("cleared.quiet", "z"));
+    assert.deepEqual([next.message.epoch, next.message.sequence], [again.epoch, 1n]);
+    await engine.close();
+  });
+
   it("commits 500 publishes across 5 rooms in one turn in fewer transactions, gapless per room", async () => {
     const path = tempFile();
     const { engine, events } = open(path);

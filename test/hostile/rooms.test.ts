@@ -87,8 +87,9 @@ async function failure(call: () => Promise<unknown>): Promise<ConnectError> {
 }
 
 describe("rooms are not created by reads", () => {
+  const READS = 30_000;
   // Bounded: 20,000 requests take ~5 s on an idle machine; the bound is for a machine shared with other test runs.
-  it("answers 20,000 GetHistory of distinct unknown rooms with empty pages, persisting no room, memory bounded", { timeout: 300_000 }, async () => {
+  it("answers 30,000 GetHistory of distinct unknown rooms with empty pages, persisting no room, memory bounded", { timeout: 300_000 }, async () => {
     // The per-user room quota is off here: what is shown is that reads themselves create nothing.
     broker = await spawnServe(["--user-rooms-per-second", "0"]);
     const canary = await startCanary(broker.url);
@@ -101,13 +102,14 @@ describe("rooms are not created by reads", () => {
     let next = 0;
     const failures: string[] = [];
     let lineages = 0;
-    let rssHalfway = 0;
+    // RSS after each 10,000 reads.
+    const rss: number[] = [];
     try {
       await Promise.all(
         Array.from({ length: 8 }, async () => {
-          while (next < 20_000) {
+          while (next < READS) {
             const n = next++;
-            if (n === 10_000) rssHalfway = rssOf(broker!.child.pid!);
+            if (n > 0 && n % 10_000 === 0) rss.push(rssOf(broker!.child.pid!));
             const answer = await rawHistory(session, token, `unknown.room.${n}`);
             if (answer.status !== "0") failures.push(answer.status);
             if (answer.epoch !== "" || answer.messages > 0) lineages++;
@@ -119,19 +121,24 @@ describe("rooms are not created by reads", () => {
     }
     const seconds = (performance.now() - started) / 1000;
     const report = await canary.stop();
-    const rssAfter = rssOf(broker.child.pid!);
-    const grown = rssAfter - rssBefore;
-    const secondHalf = rssAfter - rssHalfway;
+    rss.push(rssOf(broker.child.pid!));
+    const grown = rss.at(-1)! - rssBefore;
+    // What each 10,000 after the first (warm-up) added.
+    const batches = rss.slice(1).map((after, i) => after - rss[i]!);
+    const mib = (bytes: number) => `${bytes < 0 ? "" : "+"}${(bytes / MiB).toFixed(1)} MiB`;
     console.log(
-      `20,000 GetHistory in ${seconds.toFixed(1)} s, broker RSS +${(grown / MiB).toFixed(1)} MiB (second 10,000: +${(secondHalf / MiB).toFixed(1)} MiB), canary ${JSON.stringify(report)}`,
+      `${READS} GetHistory in ${seconds.toFixed(1)} s, broker RSS ${mib(grown)} (later 10,000s: ${batches.map(mib).join(", ")}), canary ${JSON.stringify(report)}`,
     );
     assert.deepEqual(failures, [], "every read answered OK");
     assert.equal(lineages, 0, "every unknown room reads as no lineage: epoch \"\", no messages");
     const rooms = storedRooms(broker.dataDir);
     assert.ok(rooms.length === 1 && rooms[0]!.startsWith("canary-"), `only the canary's room is stored: ${rooms.slice(0, 5).join(", ")} (${rooms.length})`);
-    // Memory does not grow with the rooms read: the second 10,000 reads add little to what the first (warm-up, heap) took.
-    assert.ok(grown < 128 * MiB, `broker RSS grew ${(grown / MiB).toFixed(1)} MiB`);
-    assert.ok(secondHalf < 32 * MiB, `broker RSS grew ${(secondHalf / MiB).toFixed(1)} MiB over the second 10,000 reads`);
+    // Memory does not grow with the rooms read. Something kept per room read
+    // would add to every 10,000 after the first (warm-up); the heap or the
+    // allocator growing a step at a time (seen here: +110 to +165 MiB in one
+    // 10,000 of some runs) adds to one.
+    assert.ok(grown < 320 * MiB, `broker RSS grew ${mib(grown)}`);
+    assert.ok(Math.min(...batches) < 32 * MiB, `broker RSS grew by ${batches.map(mib).join(" and ")} over the second and third 10,000 reads`);
     assertCanary(report);
   });
 });

@@ -26,6 +26,7 @@ import { has, P, type SystemName } from "../lib/params.js";
 import { latencyStats, type LatencyStats } from "../lib/percentile.js";
 import { makePayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssBytes, rssPeak, type CpuUse } from "../lib/proc.js";
+import { gcWindow, type GcUse } from "../lib/gc-watch.js";
 import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { FanoutTracker, type PhaseSpec, type Violation } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
@@ -44,6 +45,8 @@ interface PacedResult {
   p50Last: number;
   missing: number;
   deliveries: number;
+  /** The load generator's own garbage collections during the phase. */
+  gc: GcUse;
 }
 
 interface SystemResult {
@@ -91,6 +94,7 @@ interface CausalToggle {
 async function pacedPhase(driver: FanoutDriver, tracker: FanoutTracker, phase: number, rate: number, base: number): Promise<PacedResult> {
   const count = tracker.phases[phase]!.messages;
   const cpu = cpuWindow(driver.serverPid);
+  const gc = gcWindow();
   const start = performance.now();
   tracker.startLatency(phase, start, base);
   const deadline = start + P.seconds * 1000 + 20_000;
@@ -104,6 +108,7 @@ async function pacedPhase(driver: FanoutDriver, tracker: FanoutTracker, phase: n
   await driver.settle();
   await tracker.waitPhase(phase, Math.max(5000, deadline - performance.now()));
   const used = cpu();
+  const gcUse = gc();
   const [p50First, p50Last] = tracker.firstLastP50(phase);
   return {
     rate,
@@ -115,6 +120,7 @@ async function pacedPhase(driver: FanoutDriver, tracker: FanoutTracker, phase: n
     p50Last,
     missing: tracker.missing(phase),
     deliveries: count * tracker.subscribers,
+    gc: gcUse,
   };
 }
 
@@ -367,16 +373,20 @@ function section(results: SystemResult[]): Section {
         fmtMs(p?.stats.max),
         fmtPct(p?.cpu.server),
         fmtPct(p?.cpu.bench),
+        p ? `${p.gc.major} / ${p.gc.pausedMs.toFixed(0)} ms / ${p.gc.longestMs.toFixed(1)} ms` : "—",
       ];
     });
     rows.push(
       ...ratioRows(results, (a, b) => {
         const pa = pick(a);
         const pb = pick(b);
-        return ["", "", fmtRatio(ratio(pa?.stats.p50, pb?.stats.p50)), fmtRatio(ratio(pa?.stats.p99, pb?.stats.p99)), fmtRatio(ratio(pa?.stats.max, pb?.stats.max)), fmtRatio(ratio(pa?.cpu.server, pb?.cpu.server)), ""];
+        return ["", "", fmtRatio(ratio(pa?.stats.p50, pb?.stats.p50)), fmtRatio(ratio(pa?.stats.p99, pb?.stats.p99)), fmtRatio(ratio(pa?.stats.max, pb?.stats.max)), fmtRatio(ratio(pa?.cpu.server, pb?.cpu.server)), "", ""];
       }),
     );
-    return mdTable(["system", "msg/s achieved", "deliveries received", "p50 ms", "p99 ms", "max ms", "broker CPU", "bench CPU"], rows);
+    return mdTable(
+      ["system", "msg/s achieved", "deliveries received", "p50 ms", "p99 ms", "max ms", "broker CPU", "bench CPU", "bench GC: full / paused / longest"],
+      rows,
+    );
   };
 
   const body = [
@@ -390,7 +400,8 @@ function section(results: SystemResult[]): Section {
       `**delivered msg/s** = N × ${P.subscribers} / time from the first publish until every subscriber has all N; **publish msg/s** = N / time until the last acknowledgement.`,
     `- Paced: ${P.rate} msg/s and ${P.rateHigh} msg/s for ${P.seconds} s each (${P.rate * P.subscribers} and ${P.rateHigh * P.subscribers} deliveries/s), ` +
       "fire-and-forget publishes on the same publisher; latency = receive time − send time (performance.now() in the payload) of every delivery at every subscriber. " +
-      "broker CPU = CPU time of the server process / phase wall time (% of one core): in a paced phase every system does the same work, so it compares CPU per delivery.",
+      "broker CPU = CPU time of the server process / phase wall time (% of one core): in a paced phase every system does the same work, so it compares CPU per delivery. " +
+      "bench GC = the load generator's own garbage collections during the phase (this process: publisher and subscribers): how many were full (mark-compact), the time paused in all of them, the longest pause; every latency measured here includes them.",
     "- broker RSS: peak VmRSS of the server process during the run.",
     ...(has("seqcast-causal")
       ? [

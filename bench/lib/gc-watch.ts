@@ -1,0 +1,38 @@
+import { PerformanceObserver, constants } from "node:perf_hooks";
+
+/** Garbage collections of this process (the load generator) during a window. */
+export interface GcUse {
+  /** Full (mark-compact) collections. */
+  major: number;
+  /** Time paused in every collection, ms. */
+  pausedMs: number;
+  /** The longest pause, ms. */
+  longestMs: number;
+}
+
+/**
+ * Watches this process's garbage collections until the returned function is
+ * called, which gives what it saw. A latency measured here includes the
+ * load generator's own pauses: this says how much of a tail they can be.
+ */
+export function gcWindow(): () => GcUse {
+  const use: GcUse = { major: 0, pausedMs: 0, longestMs: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) use.major++;
+      use.pausedMs += entry.duration;
+      if (entry.duration > use.longestMs) use.longestMs = entry.duration;
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => {
+    // Entries still buffered are delivered with takeRecords().
+    for (const entry of observer.takeRecords()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) use.major++;
+      use.pausedMs += entry.duration;
+      if (entry.duration > use.longestMs) use.longestMs = entry.duration;
+    }
+    observer.disconnect();
+    return use;
+  };
+}

@@ -1,4 +1,4 @@
-import { PerformanceObserver, constants } from "node:perf_hooks";
+import { PerformanceObserver, constants, type PerformanceEntry } from "node:perf_hooks";
 
 /** Garbage collections of this process (the load generator) during a window. */
 export interface GcUse {
@@ -17,21 +17,18 @@ export interface GcUse {
  */
 export function gcWindow(): () => GcUse {
   const use: GcUse = { major: 0, pausedMs: 0, longestMs: 0 };
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
+  const count = (entries: PerformanceEntry[]) => {
+    for (const entry of entries) {
       if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) use.major++;
       use.pausedMs += entry.duration;
       if (entry.duration > use.longestMs) use.longestMs = entry.duration;
     }
-  });
+  };
+  const observer = new PerformanceObserver((list) => count(list.getEntries()));
   observer.observe({ entryTypes: ["gc"] });
   return () => {
-    // Entries still buffered are delivered with takeRecords().
-    for (const entry of observer.takeRecords()) {
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) use.major++;
-      use.pausedMs += entry.duration;
-      if (entry.duration > use.longestMs) use.longestMs = entry.duration;
-    }
+    // Entries still buffered come with takeRecords().
+    count(observer.takeRecords());
     observer.disconnect();
     return use;
   };

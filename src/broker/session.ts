@@ -7,6 +7,7 @@ import type { PresenceChangesEvent } from "./presence-batches.js";
 import type { BrokerStats } from "./stats.js";
 import { compactDependencies, type CompactDependencies } from "./compact-dependencies.js";
 import type { QueueBudget, QueueHolder } from "./queue-budget.js";
+import { eventBytes, messageEvent } from "./queued-events.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -464,41 +465,3 @@ function slowConsumer(events: number, bytes: number, when = ""): BrokerError {
     { reason: "SLOW_CONSUMER", metadata: { queued_events: String(events), queued_bytes: String(bytes) } },
   );
 }
-
-/** Estimated wire size of an event, for the per-session byte bound (messages: computed once, shared by every session). */
-function eventBytes(event: SessionEvent): number {
-  if (event.type === "presence_changes") return 64 + 96 * event.changes.length;
-  if (event.type !== "message") return 128;
-  // A fan-out asks for the same message once per session: the last answer first, the WeakMap after.
-  if (event.message === lastSized) return lastSize;
-  let bytes = messageBytes.get(event.message);
-  if (bytes === undefined) {
-    const m = event.message;
-    bytes = 96 + m.room.length + m.sender.length + m.content.length * 3 + m.payload.length + m.clientMessageId.length;
-    for (const key in m.attributes) bytes += key.length + m.attributes[key]!.length * 3 + 4;
-    // Causal dependencies: room, epoch, sequence and their tags each.
-    if (m.dependencies) for (const d of m.dependencies) bytes += d.room.length + d.epoch.length + 16;
-    messageBytes.set(m, bytes);
-  }
-  lastSized = event.message;
-  lastSize = bytes;
-  return bytes;
-}
-
-const messageBytes = new WeakMap<StoredMessage, number>();
-let lastSized: StoredMessage | undefined;
-let lastSize = 0;
-
-type MessageEvent = SessionEvent & { type: "message" };
-
-/**
- * The event queued for a delivered message. Events are never changed once
- * made, so the sessions of a fan-out share one (the last one made, when its
- * message and compact form are the same) instead of each allocating its own.
- */
-function messageEvent(message: StoredMessage, compact: CompactDependencies | undefined): MessageEvent {
-  if (lastEvent !== undefined && lastEvent.message === message && lastEvent.compact === compact) return lastEvent;
-  return (lastEvent = { type: "message", message, compact });
-}
-
-let lastEvent: MessageEvent | undefined;

@@ -103,6 +103,8 @@ export const P = {
   // rooms
   rooms: envInt("BENCH_ROOMS", 10_000),
   roomsMessages: envInt("BENCH_ROOMS_MESSAGES", 40_000),
+  /** Paired rounds (a phase to 1 room, a phase over all rooms) per engine; the target is their median ratio. */
+  roomsRounds: envInt("BENCH_ROOMS_ROUNDS", 6),
   roomsWindow: envInt("BENCH_ROOMS_WINDOW", ingestWindow),
   roomsBatch: envInt("BENCH_ROOMS_BATCH", envInt("BENCH_INGEST_BATCH", 64)),
 };

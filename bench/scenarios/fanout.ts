@@ -23,7 +23,7 @@ import type { FanoutDriver } from "../drivers/driver.js";
 import { loopBusy, startBroker, startFloor, startWorkers, type BrokerChild, type EngineName } from "../lib/broker-process.js";
 import { fmtCores, fmtInt, fmtMiB, fmtMs, fmtPct, fmtRatio, mdTable, ratio } from "../lib/format.js";
 import { has, P, type SystemName } from "../lib/params.js";
-import { latencyStats, type LatencyStats } from "../lib/percentile.js";
+import { latencyStats, median, type LatencyStats } from "../lib/percentile.js";
 import { makePayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssBytes, rssPeak, type CpuUse } from "../lib/proc.js";
 import { gcWindow, type GcUse } from "../lib/gc-watch.js";
@@ -564,11 +564,4 @@ function causalTargets(pairs: CausalPairs): Target[] {
       note: rounds(pairs.cpu, fmtPct),
     },
   ];
-}
-
-function median(values: number[]): number | undefined {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

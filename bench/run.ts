@@ -55,7 +55,8 @@
  *   BENCH_IDLE_SESSIONS [10000]  BENCH_IDLE_CONNECTIONS [100]  BENCH_IDLE_ROOMS [100]
  *   BENCH_IDLE_SECONDS [15] (one heartbeat interval of the broker's default)
  * rooms:
- *   BENCH_ROOMS [10000]  BENCH_ROOMS_MESSAGES [40000]  BENCH_ROOMS_WINDOW [= ingest window]  BENCH_ROOMS_BATCH [= ingest batch]
+ *   BENCH_ROOMS [10000]  BENCH_ROOMS_MESSAGES [40000] (per phase)  BENCH_ROOMS_ROUNDS [6] (paired phases)
+ *   BENCH_ROOMS_WINDOW [= ingest window]  BENCH_ROOMS_BATCH [= ingest batch]
  */
 import { writeFileSync } from "node:fs";
 import os from "node:os";

@@ -11,8 +11,23 @@ import type { RowWriter } from "./sqlite-rows.js";
 // clears, applied in call order (sqlite.ts queues them and settles them after COMMIT).
 
 export type Op =
-  | { kind: "publish"; draft: MessageDraft; resolve: (result: PublishResult) => void; reject: (error: unknown) => void }
+  | { kind: "publish"; draft: MessageDraft; waiter: PublishWaiter; index: number }
   | { kind: "clear"; room: string; resolve: (position: Position) => void; reject: (error: unknown) => void };
+
+/**
+ * Who waits for publishes: one per publish() and one for all the drafts of
+ * a publishBatch(), which its ops name by index (no closures per message).
+ */
+export interface PublishWaiter {
+  settle(index: number, result: PublishResult): void;
+  fail(error: unknown): void;
+}
+
+/** Fails an op's promise (a whole batch's, for a publish of a publishBatch()). */
+export function rejectOp(op: Op, error: unknown): void {
+  if (op.kind === "clear") op.reject(error);
+  else op.waiter.fail(error);
+}
 
 /**
  * A room as this engine knows it. id and epoch are always right (only this

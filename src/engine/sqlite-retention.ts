@@ -8,15 +8,20 @@ import type { KeptRow, RoomRow, Statements } from "./sqlite-statements.js";
  * only a prefix is ever dropped even if message times are not monotonic.
  */
 export class SqliteRetention {
+  /** historySize - 1, as a bigint once rather than on every check. */
+  private readonly sizeSpan: bigint;
+
   constructor(
     private readonly sql: Statements,
     private readonly policy: RetentionPolicy,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.sizeSpan = BigInt(policy.historySize) - 1n;
+  }
 
   /** Oldest sequence that the size limit lets a room keep (may lie past the newest row). */
   sizeFloor(sequence: bigint): bigint {
-    const floor = sequence - BigInt(this.policy.historySize) + 1n;
+    const floor = sequence - this.sizeSpan;
     return floor > 1n ? floor : 1n;
   }
 

@@ -20,7 +20,7 @@ import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { RowWriter } from "./sqlite-rows.js";
 import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
-import { applyBatch, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op } from "./sqlite-batch.js";
+import { applyBatch, rejectOp, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op, type PublishWaiter } from "./sqlite-batch.js";
 
 /**
  * Durable embedded engine on better-sqlite3: one broker process, history and
@@ -193,7 +193,7 @@ class SqliteEngineImpl implements SqliteEngine {
       // A lock timeout fails every op alike; anything else may be one bad
       // draft, so retry one by one to fail only that one.
       if (ops.length <= 1 || isBusy(error)) {
-        for (const op of ops) op.reject(error);
+        for (const op of ops) rejectOp(op, error);
       } else {
         for (const op of ops) this.commitAndSettle([op], new Set());
       }
@@ -209,7 +209,7 @@ class SqliteEngineImpl implements SqliteEngine {
       this.keys.committed();
     } catch (error) {
       this.keys.rolledBack();
-      for (const op of ops) op.reject(error);
+      for (const op of ops) rejectOp(op, error);
       return;
     }
     this.settle(ops, result);
@@ -220,7 +220,14 @@ class SqliteEngineImpl implements SqliteEngine {
     this.counters.transactions++;
     this.counters.publishes += published;
     if (published > this.counters.largestBatch) this.counters.largestBatch = published;
-    for (const [name, row] of rooms) this.rooms.set(name, { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept });
+    for (const [name, row] of rooms) {
+      const cached = this.rooms.get(name);
+      if (cached && cached.id === row.id) {
+        cached.epoch = row.epoch;
+        cached.sequence = row.sequence;
+        cached.kept = row.kept;
+      } else this.rooms.set(name, { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept });
+    }
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.kind === "clear") {
@@ -230,7 +237,7 @@ class SqliteEngineImpl implements SqliteEngine {
         continue;
       }
       const result = results[i] as PublishResult;
-      op.resolve(result);
+      op.waiter.settle(op.index, result);
       const { message } = result;
       if (!result.duplicate && this.watchers.has(message.room))
         this.emit(message.room, { type: "message", message });
@@ -246,35 +253,18 @@ class SqliteEngineImpl implements SqliteEngine {
     }
   }
 
-  /** Runs inside BEGIN IMMEDIATE … COMMIT. Throwing rolls the whole batch back. */
   async publish(draft: MessageDraft): Promise<PublishResult> {
     this.check();
-    return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, resolve, reject }));
+    return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, waiter: new OneWaiter(resolve, reject), index: 0 }));
   }
 
   /** One promise for a batch; the group commit takes the drafts in order like separate publishes. */
   async publishBatch(drafts: MessageDraft[]): Promise<PublishResult[]> {
     this.check();
+    if (drafts.length === 0) return [];
     return new Promise<PublishResult[]>((resolve, reject) => {
-      const results = new Array<PublishResult>(drafts.length);
-      let left = drafts.length;
-      let failed = false;
-      if (left === 0) return resolve(results);
-      drafts.forEach((draft, i) =>
-        this.enqueue({
-          kind: "publish",
-          draft,
-          resolve: (result) => {
-            results[i] = result;
-            if (--left === 0 && !failed) resolve(results);
-          },
-          reject: (error) => {
-            if (failed) return;
-            failed = true;
-            reject(error);
-          },
-        }),
-      );
+      const waiter = new BatchWaiter(drafts.length, resolve, reject);
+      for (let index = 0; index < drafts.length; index++) this.enqueue({ kind: "publish", draft: drafts[index]!, waiter, index });
     });
   }
 
@@ -430,6 +420,44 @@ class SqliteEngineImpl implements SqliteEngine {
       this.db.close();
       this.lock?.release();
     }
+  }
+}
+
+class OneWaiter implements PublishWaiter {
+  constructor(
+    private readonly resolve: (result: PublishResult) => void,
+    readonly fail: (error: unknown) => void,
+  ) {}
+
+  settle(_index: number, result: PublishResult): void {
+    this.resolve(result);
+  }
+}
+
+/** Resolves with every result once the last one is in; the first failure rejects it for all. */
+class BatchWaiter implements PublishWaiter {
+  private readonly results: PublishResult[];
+  private left: number;
+  private failed = false;
+
+  constructor(
+    count: number,
+    private readonly resolve: (results: PublishResult[]) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.results = new Array<PublishResult>(count);
+    this.left = count;
+  }
+
+  settle(index: number, result: PublishResult): void {
+    this.results[index] = result;
+    if (--this.left === 0 && !this.failed) this.resolve(this.results);
+  }
+
+  fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.reject(error);
   }
 }
 

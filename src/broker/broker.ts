@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type {
   Engine,
@@ -13,6 +12,7 @@ import type {
   StoredMessage,
   Dependency,
 } from "../engine/engine.js";
+import { newUuid } from "../engine/ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
 import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
@@ -354,7 +354,7 @@ export class Broker {
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
     this.quotas.openSession(identity);
     const session = new Session(
-      randomUUID(),
+      newUuid(),
       identity,
       device,
       { events: this.config.sessionQueueLimit, bytes: this.config.sessionQueueBytes },

@@ -60,12 +60,33 @@ const server = await startServer({
   host: "127.0.0.1",
 });
 
+// BENCH_HEAP_SAMPLE=FILE: a sampling heap profile of everything allocated
+// from start to stop, collected or not (where the garbage comes from), written
+// to FILE on stop (summarize it with bench/heap-summary.ts).
+const heapSampleFile = process.env.BENCH_HEAP_SAMPLE;
+const heapSampler = heapSampleFile ? new Session() : undefined;
+if (heapSampler) {
+  heapSampler.connect();
+  heapSampler.post("HeapProfiler.startSampling", {
+    samplingInterval: 16384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as never);
+}
+
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   // Never hang on a stuck client: exit after 3 s whatever happens.
   setTimeout(() => process.exit(code), 3000).unref();
+  if (heapSampler && heapSampleFile)
+    await new Promise<void>((resolve) =>
+      heapSampler.post("HeapProfiler.stopSampling", (error, result) => {
+        if (!error) writeFileSync(heapSampleFile, JSON.stringify(result.profile));
+        resolve();
+      }),
+    );
   try {
     await server.close();
   } catch (error) {

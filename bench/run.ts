@@ -45,6 +45,9 @@
  *   BENCH_PROFILE_BEFORE [bench/profiles/paced-before-487241d.md]   the "before" summary
  *   BENCH_PROFILE_SAVE=<file.md>   also store this run's profile summary there (bench/profile-before.sh)
  *   BENCH_CPU_PROF=<dir>   run every broker child with --cpu-prof into <dir>
+ *   BENCH_HEAP_SAMPLE=<file>  a sampling heap profile of everything a broker child allocates,
+ *                          collected or not, written to <file> when it stops (one system at a
+ *                          time: each child overwrites it); read it with bench/heap-summary.ts
  * ingest:
  *   BENCH_INGEST_MESSAGES [50000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
  *   BENCH_INGEST_WARMUP [10000] (long enough for the JIT: seqcast is ~25% slower in its first 10,000)  BENCH_INGEST_SUBSCRIBERS [0,100]

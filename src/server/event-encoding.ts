@@ -113,17 +113,18 @@ export function subscribeFrame(events: SessionEvent[]): Buffer {
     }
     return frame;
   }
+  // The same run as the stream before (a fan-out flushes it to every stream)
+  // is found without allocating. Entries are shared only for events that fan
+  // out (messages, presence); a session's own events (subscribed,
+  // heartbeats) are encoded anew and never match.
+  if (lastFrame !== undefined && lastEntries.length === events.length) {
+    let i = 0;
+    while (i < events.length && eventEntry(events[i]!) === lastEntries[i]) i++;
+    if (i === events.length) return lastFrame;
+  }
   const entries = new Array<Uint8Array>(events.length);
   let length = 0;
-  let same = lastFrame !== undefined && lastEntries.length === events.length;
-  for (let i = 0; i < events.length; i++) {
-    const e = (entries[i] = eventEntry(events[i]!));
-    length += e.length;
-    if (same && e !== lastEntries[i]) same = false;
-  }
-  // Entries are shared only for events that fan out (messages, presence);
-  // a session's own events (subscribed, heartbeats) are encoded anew and never match.
-  if (same) return lastFrame!;
+  for (let i = 0; i < events.length; i++) length += (entries[i] = eventEntry(events[i]!)).length;
   const frame = Buffer.allocUnsafe(5 + length);
   frame[0] = 0;
   frame.writeUInt32BE(length, 1);

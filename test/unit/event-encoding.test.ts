@@ -47,6 +47,9 @@ describe("subscribeFrame", () => {
     expect(decoded(other)).toEqual(["message 1", "message 2", "message 4"]);
     // The earlier frame was not overwritten by later ones.
     expect(decoded(first)).toEqual(["message 1", "message 2", "message 3"]);
+    // A run as long as the last one, alike but for its last event, is not taken for it.
+    expect(decoded(subscribeFrame([a, b, c]))).toEqual(["message 1", "message 2", "message 3"]);
+    expect(decoded(subscribeFrame([message(5), b, c]))).toEqual(["message 5", "message 2", "message 3"]);
   });
 
   it("never shares a session's own events (heartbeats, subscribed) between streams", () => {

@@ -23,6 +23,45 @@ export interface PublishWaiter {
   fail(error: unknown): void;
 }
 
+/** The waiter of one publish(). */
+export class OneWaiter implements PublishWaiter {
+  constructor(
+    private readonly resolve: (result: PublishResult) => void,
+    readonly fail: (error: unknown) => void,
+  ) {}
+
+  settle(_index: number, result: PublishResult): void {
+    this.resolve(result);
+  }
+}
+
+/** Resolves with every result once the last one is in; the first failure rejects it for all. */
+export class BatchWaiter implements PublishWaiter {
+  private readonly results: PublishResult[];
+  private left: number;
+  private failed = false;
+
+  constructor(
+    count: number,
+    private readonly resolve: (results: PublishResult[]) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.results = new Array<PublishResult>(count);
+    this.left = count;
+  }
+
+  settle(index: number, result: PublishResult): void {
+    this.results[index] = result;
+    if (--this.left === 0 && !this.failed) this.resolve(this.results);
+  }
+
+  fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.reject(error);
+  }
+}
+
 /** Fails an op's promise (a whole batch's, for a publish of a publishBatch()). */
 export function rejectOp(op: Op, error: unknown): void {
   if (op.kind === "clear") op.reject(error);

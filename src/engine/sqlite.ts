@@ -20,7 +20,7 @@ import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { RowWriter } from "./sqlite-rows.js";
 import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
-import { applyBatch, rejectOp, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op, type PublishWaiter } from "./sqlite-batch.js";
+import { applyBatch, BatchWaiter, OneWaiter, rejectOp, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op } from "./sqlite-batch.js";
 
 /**
  * Durable embedded engine on better-sqlite3: one broker process, history and
@@ -420,44 +420,6 @@ class SqliteEngineImpl implements SqliteEngine {
       this.db.close();
       this.lock?.release();
     }
-  }
-}
-
-class OneWaiter implements PublishWaiter {
-  constructor(
-    private readonly resolve: (result: PublishResult) => void,
-    readonly fail: (error: unknown) => void,
-  ) {}
-
-  settle(_index: number, result: PublishResult): void {
-    this.resolve(result);
-  }
-}
-
-/** Resolves with every result once the last one is in; the first failure rejects it for all. */
-class BatchWaiter implements PublishWaiter {
-  private readonly results: PublishResult[];
-  private left: number;
-  private failed = false;
-
-  constructor(
-    count: number,
-    private readonly resolve: (results: PublishResult[]) => void,
-    private readonly reject: (error: unknown) => void,
-  ) {
-    this.results = new Array<PublishResult>(count);
-    this.left = count;
-  }
-
-  settle(index: number, result: PublishResult): void {
-    this.results[index] = result;
-    if (--this.left === 0 && !this.failed) this.resolve(this.results);
-  }
-
-  fail(error: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.reject(error);
   }
 }
 

@@ -12,6 +12,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
+import { RoomKeys, type RememberedKey } from "./memory-keys.js";
 import { rememberedMessage, storedMessage } from "./stored.js";
 import { WatchSet } from "./watch-set.js";
 
@@ -34,21 +35,10 @@ interface RoomState {
   /** Retained messages, ascending; entries before `head` are trimmed. */
   log: StoredMessage[];
   head: number;
-  /**
-   * sender + clientMessageId -> what the original was, oldest first
-   * (insertion order). Only the position, id and time: the body is in the
-   * log while retained, and a window of keys at a high publish rate must not
-   * keep every message body alive.
-   */
-  dedupe: Map<string, DedupeRecord>;
+  /** Idempotency keys within the window (memory-keys.ts); undefined until the first keyed publish. */
+  keys: RoomKeys | undefined;
   /** When the expired keys were last forgotten. */
-  dedupeSweptMs: number;
-}
-
-interface DedupeRecord {
-  sequence: bigint;
-  id: string;
-  timeMs: number;
+  keysSweptMs: number;
 }
 
 class MemoryEngine implements Engine {
@@ -75,7 +65,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, dedupe: new Map(), dedupeSweptMs: 0 };
+      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, keys: undefined, keysSweptMs: 0 };
       this.rooms.set(name, room);
     }
     return room;
@@ -114,46 +104,42 @@ class MemoryEngine implements Engine {
   private publishNow(draft: MessageDraft): PublishResult {
     this.check();
     const room = this.room(draft.room);
-    const key = this.dedupeKey(room, draft);
-    if (key !== undefined) {
-      const original = room.dedupe.get(key);
+    const keys = this.keysFor(room, draft);
+    if (keys) {
+      const original = keys.find(draft.sender, draft.clientMessageId);
       if (original) return { message: this.original(room, draft, original), duplicate: true };
     }
     room.sequence += 1n;
     const message = storedMessage(draft, newMessageId(), room.epoch, room.sequence);
     room.log.push(message);
     this.trim(room);
-    if (key !== undefined) room.dedupe.set(key, { sequence: message.sequence, id: message.id, timeMs: message.timeMs });
+    keys?.add(draft.sender, draft.clientMessageId, message.sequence, message.id, message.timeMs);
     if (this.watchers.has(draft.room)) this.listener(draft.room, { type: "message", message });
     return { message, duplicate: false };
   }
 
   /** The original of a retried publish: as retained in the log, else what the key remembers (no body). */
-  private original(room: RoomState, draft: MessageDraft, record: DedupeRecord): StoredMessage {
+  private original(room: RoomState, draft: MessageDraft, key: RememberedKey): StoredMessage {
     const first = room.head < room.log.length ? room.log[room.head]!.sequence : 0n;
-    if (first > 0n && record.sequence >= first) {
-      const retained = room.log[room.head + Number(record.sequence - first)];
-      if (retained && retained.id === record.id) return retained;
+    if (first > 0n && key.sequence >= first) {
+      const retained = room.log[room.head + Number(key.sequence - first)];
+      if (retained && retained.id === key.id) return retained;
     }
-    return rememberedMessage(draft, record.id, room.epoch, record.sequence, record.timeMs);
+    return rememberedMessage(draft, key.id, room.epoch, key.sequence, key.timeMs);
   }
 
-  /** The dedupe key of a draft, after forgetting keys older than the window; undefined = no dedupe. */
-  private dedupeKey(room: RoomState, draft: MessageDraft): string | undefined {
+  /** The room's keys, after forgetting those older than the window; undefined = no dedupe for this draft. */
+  private keysFor(room: RoomState, draft: MessageDraft): RoomKeys | undefined {
     const window = this.retention.dedupeWindowMs;
     if (window <= 0 || draft.clientMessageId === "") return undefined;
-    // Keys are inserted oldest first: forget the expired prefix, at most once
-    // per 1/64 of the window (a sweep per publish costs more than the publish).
+    const keys = (room.keys ??= new RoomKeys());
+    // At most once per 1/64 of the window (a sweep per publish costs more than the publish).
     const now = this.now();
-    if (now - room.dedupeSweptMs >= window / 64) {
-      room.dedupeSweptMs = now;
-      const oldest = now - window;
-      for (const [key, record] of room.dedupe) {
-        if (record.timeMs >= oldest) break;
-        room.dedupe.delete(key);
-      }
+    if (now - room.keysSweptMs >= window / 64) {
+      room.keysSweptMs = now;
+      keys.expire(now - window);
     }
-    return `${draft.sender}\n${draft.clientMessageId}`;
+    return keys;
   }
 
   async ackSet(subscriber: string, room: string, position: Position): Promise<void> {
@@ -198,7 +184,7 @@ class MemoryEngine implements Engine {
     room.sequence = 0n;
     room.log = [];
     room.head = 0;
-    room.dedupe.clear();
+    room.keys = undefined;
     const position = { epoch: room.epoch, sequence: 0n };
     if (this.watchers.has(name)) this.listener(name, { type: "reset", position });
     return position;
@@ -250,13 +236,9 @@ class MemoryEngine implements Engine {
     for (const [name, room] of this.rooms) {
       this.trim(room);
       if (room.head < room.log.length || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
-      if (room.dedupe.size > 0) {
-        const oldest = this.now() - this.retention.dedupeWindowMs;
-        for (const [key, record] of room.dedupe) {
-          if (record.timeMs >= oldest) break;
-          room.dedupe.delete(key);
-        }
-        if (room.dedupe.size > 0) continue;
+      if (room.keys) {
+        room.keys.expire(this.now() - this.retention.dedupeWindowMs);
+        if (room.keys.size > 0) continue;
       }
       this.rooms.delete(name);
       forgotten++;

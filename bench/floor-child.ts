@@ -115,7 +115,10 @@ function deframer(onMessage: (message: Buffer) => void): (chunk: Buffer) => void
 
 const RESPONSE = { ":status": 200, "content-type": "application/grpc" };
 
-const server = http2.createServer();
+// The same flow-control windows as seqcast's broker (src/server/server.ts, H2_WINDOW_BYTES): Node's floor at its best.
+const WINDOW = 1024 * 1024;
+const server = http2.createServer({ settings: { initialWindowSize: WINDOW } });
+server.on("session", (session) => session.setLocalWindowSize(WINDOW));
 server.on("stream", (stream, headers) => {
   stream.on("error", () => {});
   const path = headers[":path"];

@@ -27,6 +27,23 @@ describe("stream flow control", () => {
     assert.ok(Date.now() - started >= 200, "heartbeats only after the stream was idle");
   });
 
+  test("grants each client 1 MiB flow-control windows, per stream and per connection", async ({ broker }) => {
+    const http2 = await import("node:http2");
+    const session = http2.connect(broker.url);
+    try {
+      // The SETTINGS the broker sent (per stream) and its WINDOW_UPDATE on stream 0 (the connection) both arrive after the preface.
+      await new Promise<void>((resolve, reject) => {
+        session.once("remoteSettings", () => resolve());
+        session.once("error", reject);
+      });
+      assert.equal(session.remoteSettings.initialWindowSize, 1024 * 1024);
+      await new Promise<void>((resolve) => session.ping(() => resolve()));
+      assert.equal(session.state.remoteWindowSize, 1024 * 1024, "the connection's window");
+    } finally {
+      session.close();
+    }
+  });
+
   test("cuts off a subscriber that stops reading with RESOURCE_EXHAUSTED, leaving other streams intact", async ({ client }) => {
     const room = "firehose";
     const stalled = client("stalled", grpc);

@@ -220,6 +220,9 @@ describe("slow consumers", () => {
     for (let i = 0; i < count; i += 10) {
       await Promise.all(Array.from({ length: 10 }, (_, k) => publisher.publish(room, `${i + k}:${body}`)));
       rssPeak = Math.max(rssPeak, rssOf(broker.child.pid!));
+      // The watcher is a reader that keeps up: the broker takes 32 KiB publishes faster than this process
+      // (publisher and watcher alike) reads them, so the publisher waits for it after each batch.
+      await watcher.until((r) => r.messages(room).length >= i + 10, `${i + 10} at the watcher`, 30_000);
     }
     await watcher.until((r) => r.messages(room).length === count, `all ${count} at the watcher`, 60_000);
     assert.deepEqual(watcher.sequences(room), Array.from({ length: count }, (_, i) => i + 1), "the watcher that reads got everything");

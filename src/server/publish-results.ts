@@ -13,10 +13,24 @@ interface Slot {
 }
 
 /**
+ * Results waiting that are handed on as soon as the callback that settled
+ * them returns, instead of at the end of the event-loop turn. A turn that
+ * reads a publisher's window of 1,024 messages in several socket chunks
+ * would otherwise hold every acknowledgement until its last chunk was
+ * published, while the publisher, with nothing left to send, waits idle
+ * (bench ingest, 3 runs each: ~116k -> 143-153k acknowledged publishes/s).
+ * Fewer wait for the turn's end, after the deliveries that turn queued were
+ * written: a publisher of a few messages at a time is not acknowledged
+ * ahead of its subscribers' streams.
+ */
+const EARLY_RESULTS = 64;
+
+/**
  * The results of a PublishStream (or PublishBatch), in the order its
  * messages arrived, whatever order their publishes settle in. Settled
- * results are handed on once per event-loop turn, as one batch: one stream
- * message acknowledges every message of a burst.
+ * results are handed on in batches, once per event-loop turn (or once
+ * EARLY_RESULTS are waiting): one stream message acknowledges every message
+ * of a burst.
  *
  * Anything but a BrokerError from a publish is a bug: it fails the stream.
  */
@@ -25,7 +39,11 @@ export class PublishResults {
   private head = 0;
   /** Slots dropped from the front so far (indexes given out before stay valid). */
   private trimmed = 0;
+  /** A flush is due at the end of the turn (setImmediate) / when the current callback returns (process.nextTick). */
   private scheduled = false;
+  private tickDue = false;
+  /** `done` was called. */
+  private ended = false;
   private inputDone = false;
   private failure: unknown;
 
@@ -94,14 +112,31 @@ export class PublishResults {
   }
 
   private schedule(): void {
+    if (!this.tickDue && this.slots.length - this.head >= EARLY_RESULTS) {
+      this.tickDue = true;
+      process.nextTick(this.flushEarly);
+    }
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.flush);
+    setImmediate(this.flushTurn);
   }
 
-  private readonly flush = (): void => {
+  private readonly flushEarly = (): void => {
+    this.tickDue = false;
+    this.flush();
+  };
+
+  private readonly flushTurn = (): void => {
     this.scheduled = false;
-    if (this.failure !== undefined) return this.done(this.failure);
+    this.flush();
+  };
+
+  private flush(): void {
+    if (this.ended) return;
+    if (this.failure !== undefined) {
+      this.ended = true;
+      return this.done(this.failure);
+    }
     const ready: PublishOutcome[] = [];
     while (this.head < this.slots.length && this.slots[this.head]!.result) ready.push(this.slots[this.head++]!.result!);
     if (this.head > 1024 && this.head * 2 > this.slots.length) {
@@ -110,6 +145,9 @@ export class PublishResults {
       this.head = 0;
     }
     if (ready.length > 0) this.emit(ready);
-    if (this.inputDone && this.head === this.slots.length) this.done();
-  };
+    if (this.inputDone && this.head === this.slots.length) {
+      this.ended = true;
+      this.done();
+    }
+  }
 }

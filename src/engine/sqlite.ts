@@ -23,14 +23,28 @@ import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type St
 import { applyBatch, BatchWaiter, OneWaiter, rejectOp, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op } from "./sqlite-batch.js";
 
 /**
+ * Queued writes that commit as soon as the callback that queued them returns
+ * instead of at the end of the event-loop turn. A turn that reads a
+ * publisher's window of 1,024 messages in several socket chunks would
+ * otherwise commit (and acknowledge) them all at once, after the last chunk,
+ * while the publisher waits with nothing to send; committing each chunk's
+ * messages lets it refill its window as the next chunk is written (bench
+ * ingest, window 1,024: ~85k -> ~105k acknowledged publishes/s). Smaller
+ * bursts keep one transaction per turn: a transaction's fixed cost is paid
+ * no more often than once per 256 messages.
+ */
+const EARLY_COMMIT_OPS = 256;
+
+/**
  * Durable embedded engine on better-sqlite3: one broker process, history and
  * room epochs survive restarts, so clients resume across a broker restart
  * with `recovered = true`.
  *
  * - Group commit: every publish issued in one event-loop turn is committed in
- *   one write transaction (flushed from setImmediate); each publish promise
- *   resolves only after that transaction committed, and watchers get the
- *   messages right after the commit, in sequence order.
+ *   one write transaction (flushed from setImmediate), or sooner once
+ *   EARLY_COMMIT_OPS writes are waiting; each publish promise resolves only
+ *   after that transaction committed, and watchers get the messages right
+ *   after the commit, in sequence order.
  * - A room's last sequence is its newest message's (or, once retention left
  *   none, its `rooms` row's), read once per room and then kept in memory:
  *   only this process writes the file. Fan-out, too, is only to this
@@ -93,6 +107,8 @@ class SqliteEngineImpl implements SqliteEngine {
   /** Rooms whose expired rows a read found still stored; deleted by the next write transaction. */
   private trims = new Set<string>();
   private flushTimer: NodeJS.Immediate | undefined;
+  /** A commit is due when the current callback returns (EARLY_COMMIT_OPS). */
+  private commitDue = false;
   private readonly counters: SqliteEngineStats = { transactions: 0, publishes: 0, largestBatch: 0 };
 
   private readonly sql: Statements;
@@ -171,11 +187,22 @@ class SqliteEngineImpl implements SqliteEngine {
   }
 
   private schedule(): void {
+    if (this.queue.length >= EARLY_COMMIT_OPS && !this.commitDue) {
+      this.commitDue = true;
+      process.nextTick(this.commitEarly);
+    }
     this.flushTimer ??= setImmediate(() => {
       this.flushTimer = undefined;
       this.flush();
     });
   }
+
+  private readonly commitEarly = (): void => {
+    this.commitDue = false;
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    if (!this.closed) this.flush();
+  };
 
   /** Commits everything queued in one transaction, then settles promises and fans out. */
   private flush(): void {

@@ -232,6 +232,24 @@ describe("sqlite engine: group commit", () => {
     await engine.close();
   });
 
+  it("commits a burst of 256 or more queued in one callback when that callback returns, a smaller one at the end of the turn", async () => {
+    const { engine } = open(tempFile());
+    const sqlite = engine as SqliteEngine;
+    const burst = async (count: number) => {
+      const before = sqlite.stats().transactions;
+      // setImmediate callbacks run in the order they were queued: this one runs before the engine's end-of-turn flush.
+      const atTurnEnd = new Promise<number>((resolve) => setImmediate(() => resolve(sqlite.stats().transactions - before)));
+      const published = Promise.all(Array.from({ length: count }, (_, i) => engine.publish(draft(`early.${count}`, `m${i}`))));
+      const committedByTurnEnd = await atTurnEnd;
+      const results = await published;
+      assert.deepEqual(results.map((r) => r.message.sequence), Array.from({ length: count }, (_, i) => BigInt(i + 1)));
+      return { committedByTurnEnd, transactions: sqlite.stats().transactions - before };
+    };
+    assert.deepEqual(await burst(300), { committedByTurnEnd: 1, transactions: 1 });
+    assert.deepEqual(await burst(100), { committedByTurnEnd: 0, transactions: 1 });
+    await engine.close();
+  });
+
   it("resolves a publish only after its row is visible to another connection", async () => {
     const path = tempFile();
     const { engine } = open(path);

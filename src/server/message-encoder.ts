@@ -1,5 +1,6 @@
 import type { Dependency, StoredMessage } from "../engine/engine.js";
 import type { CompactDependencies } from "../broker/compact-dependencies.js";
+import { field, int64Size, LEN, putInt64, putString, putUint64, putVarint, strLen, uint64Size, VARINT, varintSize } from "./wire-put.js";
 
 /**
  * A published message's SubscribeEvent { message = 3 }, encoded once per
@@ -103,91 +104,8 @@ export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependenci
   return out;
 }
 
-const LEN = 2;
-const VARINT = 0;
-const TWO_POW_53 = 2n ** 53n;
-
-/**
- * UTF-8 length. Short ASCII strings (ids, rooms, epochs, names) are counted
- * and written in JS: a native call per string cost more than the rest of
- * the message.
- */
-function strLen(s: string): number {
-  const n = s.length;
-  if (n > SHORT) return Buffer.byteLength(s, "utf8");
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, "utf8");
-  return n;
-}
-
-const SHORT = 64;
-
-/** A length-delimited field of `length` bytes, if present (non-empty, or `present`). */
-const field = (length: number, present = length > 0) => (present ? 1 + varintSize(length) + length : 0);
-
 const entryLength = (key: string, value: string) => field(strLen(key), true) + field(strLen(value), true);
 
 function positionLength(d: Dependency): number {
   return field(strLen(d.room)) + field(strLen(d.epoch)) + (d.sequence !== 0n ? 1 + uint64Size(d.sequence) : 0);
-}
-
-function putString(out: Buffer, at: number, fieldNumber: number, s: string, length: number, present = length > 0): number {
-  if (!present) return at;
-  out[at++] = (fieldNumber << 3) | LEN;
-  at = putVarint(out, at, length);
-  if (length === s.length && length <= SHORT) {
-    // ASCII (strLen counted one byte per character).
-    for (let i = 0; i < length; i++) out[at + i] = s.charCodeAt(i);
-    return at + length;
-  }
-  return at + out.write(s, at, length, "utf8");
-}
-
-/** Size of a non-negative integer below 2^53 as a varint. */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    size++;
-  }
-  return size;
-}
-
-function putVarint(out: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[at++] = n;
-  return at;
-}
-
-const uint64Size = (n: bigint) => (n < TWO_POW_53 ? varintSize(Number(n)) : bigVarintSize(BigInt.asUintN(64, n)));
-
-function putUint64(out: Buffer, at: number, n: bigint): number {
-  return n < TWO_POW_53 ? putVarint(out, at, Number(n)) : putBigVarint(out, at, BigInt.asUintN(64, n));
-}
-
-/** int64 as protobuf writes it: a negative number is its 64-bit two's complement (10 bytes). */
-const int64Size = (n: number) => (n >= 0 ? varintSize(n) : 10);
-
-function putInt64(out: Buffer, at: number, n: number): number {
-  return n >= 0 ? putVarint(out, at, n) : putBigVarint(out, at, BigInt.asUintN(64, BigInt(n)));
-}
-
-function bigVarintSize(n: bigint): number {
-  let size = 1;
-  while (n >= 0x80n) {
-    n >>= 7n;
-    size++;
-  }
-  return size;
-}
-
-function putBigVarint(out: Buffer, at: number, n: bigint): number {
-  while (n >= 0x80n) {
-    out[at++] = Number(n & 0x7fn) | 0x80;
-    n >>= 7n;
-  }
-  out[at++] = Number(n);
-  return at;
 }

@@ -1,6 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import type { Position, PresenceEntry, PublishResult } from "../engine/engine.js";
+import type { Position, PresenceEntry } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
 import { PresenceEntrySchema } from "../../gen/es/seqcast/v1/types_pb.js";
 import { toPbPresenceEntry } from "./convert.js";
@@ -19,16 +19,6 @@ import { toPbPresenceEntry } from "./convert.js";
 
 const LEN = WireType.LengthDelimited;
 const VARINT = WireType.Varint;
-
-/** google.protobuf.Timestamp of a millisecond time, as its fields. */
-function timestamp(w: BinaryWriter, field: number, ms: number): void {
-  const seconds = Math.floor(ms / 1000);
-  const nanos = (ms - seconds * 1000) * 1_000_000;
-  w.tag(field, LEN).fork();
-  if (seconds !== 0) w.tag(1, VARINT).int64(seconds);
-  if (nanos !== 0) w.tag(2, VARINT).int32(nanos);
-  w.join();
-}
 
 function position(w: BinaryWriter, field: number, p: Position): void {
   w.tag(field, LEN).fork();
@@ -161,29 +151,4 @@ function wrapTagged(outer: number, head: Uint8Array, parts: Uint8Array[], asEntr
     at += p.length;
   }
   return out;
-}
-
-// ---- publish acknowledgements ---------------------------------------------
-
-/** seqcast.v1.PublishResponse. */
-export function writePublishResponse(w: BinaryWriter, { message, duplicate }: PublishResult): void {
-  if (message.id !== "") w.tag(1, LEN).string(message.id);
-  position(w, 2, message);
-  timestamp(w, 3, message.timeMs);
-  if (duplicate) w.tag(4, VARINT).bool(true);
-}
-
-export function encodePublishResponse(result: PublishResult): Uint8Array {
-  const w = new BinaryWriter();
-  writePublishResponse(w, result);
-  return w.finish();
-}
-
-/** seqcast.v1.PublishResult { published } (an error result goes through protobuf-es: rare). */
-export function writePublishedResult(w: BinaryWriter, field: number, clientMessageId: string, result: PublishResult): void {
-  w.tag(field, LEN).fork();
-  if (clientMessageId !== "") w.tag(1, LEN).string(clientMessageId);
-  w.tag(2, LEN).fork();
-  writePublishResponse(w, result);
-  w.join().join();
 }

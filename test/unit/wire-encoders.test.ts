@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, it } from "vitest";
-import { PublishResponseSchema, PublishResultSchema, SubscribeEventSchema, SubscribeResponseSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { PublishResponseSchema, PublishStreamResponseSchema, SubscribeEventSchema, SubscribeResponseSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { PresenceEntry, StoredMessage } from "../../src/engine/engine.js";
 import { toPbEvent, toPbPublishResponse, toPbPublishResult } from "../../src/server/convert.js";
 import { encodeMessageEvent } from "../../src/server/message-encoder.js";
-import {
-  encodePresenceChanges,
-  encodePresenceEvent,
-  encodePublishResponse,
-  encodeSubscribed,
-  writePublishedResult,
-} from "../../src/server/wire-encoders.js";
-import { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { encodePresenceChanges, encodePresenceEvent, encodeSubscribed } from "../../src/server/wire-encoders.js";
+import { publishResponseFrame, publishResultsFrame } from "../../src/server/ack-encoder.js";
+import { BrokerError } from "../../src/broker/errors.js";
+import { frame } from "../../src/server/grpc/frames.js";
 
 /** Bytes as a plain Uint8Array (the message encoder hands a Buffer). */
 const plain = (bytes: Uint8Array) => new Uint8Array(bytes);
@@ -100,13 +96,25 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
     assert.deepEqual(encodeSubscribed(empty), reference(empty));
   });
 
-  it("publish acknowledgements", () => {
-    const result = { message: message(), duplicate: true };
-    assert.deepEqual(encodePublishResponse(result), toBinary(PublishResponseSchema, toPbPublishResponse(result)));
-    const w = new BinaryWriter();
-    writePublishedResult(w, 1, "cm-1", result);
-    const expected = new BinaryWriter().tag(1, 2).bytes(toBinary(PublishResultSchema, toPbPublishResult("cm-1", result))).finish();
-    assert.deepEqual(w.finish(), expected);
-    assert.ok(create(PublishResponseSchema));
+  it("publish acknowledgements, framed: one result, and batches with duplicates, errors and edge values", () => {
+    const results = [
+      { message: message(), duplicate: false },
+      { message: message(), duplicate: true },
+      { message: message({ sequence: 18_446_744_073_709_551_615n, timeMs: 0 }), duplicate: false },
+      { message: message({ id: "", epoch: "", sequence: 0n, timeMs: 1000 }), duplicate: false },
+      { message: message({ timeMs: -1_500 }), duplicate: false },
+      { message: message({ id: "é".repeat(40), epoch: "x".repeat(70) }), duplicate: true },
+    ];
+    for (const result of results)
+      assert.deepEqual(plain(publishResponseFrame(result)), plain(frame(toBinary(PublishResponseSchema, toPbPublishResponse(result)))));
+    const ids = ["cm-1", "", "ünïcödé-🙂", "k".repeat(200), "cm-5", "cm-6"];
+    const batch = results.map((outcome, i) => ({ clientMessageId: ids[i]!, outcome }));
+    const failed = { clientMessageId: "cm-bad", outcome: new BrokerError("invalid_argument", "room: not a valid name") };
+    for (const outcomes of [batch, [failed], [batch[0]!, failed, batch[3]!], [] as typeof batch]) {
+      const expected = create(PublishStreamResponseSchema, {
+        results: outcomes.map(({ clientMessageId, outcome }) => toPbPublishResult(clientMessageId, outcome)),
+      });
+      assert.deepEqual(plain(publishResultsFrame(outcomes)), plain(frame(toBinary(PublishStreamResponseSchema, expected))));
+    }
   });
 });

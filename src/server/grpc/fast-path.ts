@@ -1,22 +1,19 @@
 import http2 from "node:http2";
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker } from "../../broker/broker.js";
 import { BrokerError, isCutOff } from "../../broker/errors.js";
 import type { Identity } from "../../broker/identity.js";
 import type { EventSink } from "../../broker/outbox.js";
-import { PublishBatchResponseSchema, PublishResultSchema, PubSubService, SubscribeRequestSchema } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
-import { toPbPublishResult } from "../convert.js";
-import { encodePublishResponse, writePublishedResult } from "../wire-encoders.js";
-import type { PublishOutcome } from "../publish-results.js";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { PubSubService, SubscribeRequestSchema } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
+import { publishResponseFrame, publishResultsFrame } from "../ack-encoder.js";
 import { subscribeFrame } from "../event-encoding.js";
 import { PublishResults } from "../publish-results.js";
 import { MAX_BATCH, toRoomRequests } from "../pubsub-service.js";
 import { GrpcCall } from "./call.js";
 import { decodePublishRequest, decodePublishRequests } from "../wire-decoders.js";
 import type { PublishInput } from "../../broker/broker.js";
-import { frame, FrameDecoder } from "./frames.js";
+import { FrameDecoder } from "./frames.js";
 
 /**
  * The hot RPCs of PubSubService for gRPC with binary protobuf, served on the
@@ -133,7 +130,7 @@ async function publish(context: CallContext): Promise<void> {
   const result = await broker.publish(await context.identity, request);
   // A client that went away still has its message stored: a retry with its id finds it.
   if (call.done) return;
-  call.write(frame(encodePublishResponse(result)));
+  call.write(publishResponseFrame(result));
   call.finish();
 }
 
@@ -145,8 +142,7 @@ async function publishBatch(context: CallContext): Promise<void> {
     throw new BrokerError("invalid_argument", `messages: ${messages.length} given, 1-${MAX_BATCH} allowed`, { metadata: { field: "messages" } });
   const outcomes = await broker.publishMany(caller, messages);
   if (call.done) return;
-  const results = outcomes.map((outcome, i) => toPbPublishResult(messages[i]!.clientMessageId, outcome));
-  call.write(frame(toBinary(PublishBatchResponseSchema, create(PublishBatchResponseSchema, { results }))));
+  call.write(publishResultsFrame(outcomes.map((outcome, i) => ({ clientMessageId: messages[i]!.clientMessageId, outcome }))));
   call.finish();
 }
 
@@ -163,7 +159,7 @@ function publishStream(context: CallContext): void {
   const waiting: PublishInput[][] = [];
   const results = new PublishResults(
     (batch) => {
-      if (!call.write(frame(encodePublishStreamResponse(batch)))) stream.pause();
+      if (!call.write(publishResultsFrame(batch))) stream.pause();
     },
     (error) => call.finish(error),
   );
@@ -241,15 +237,4 @@ async function subscribe(context: CallContext): Promise<void> {
   // The client went away without a goodbye (or cancelled): its presence lingers for the grace period.
   call.onClose((byPeer) => void broker.closeSession(session, undefined, undefined, byPeer));
   session.attach(sink);
-}
-
-/** PublishStreamResponse { repeated PublishResult results = 1 }, acknowledgements by hand (errors are rare: protobuf-es). */
-function encodePublishStreamResponse(batch: PublishOutcome[]): Uint8Array {
-  const w = new BinaryWriter();
-  for (const { clientMessageId, outcome } of batch) {
-    if (outcome instanceof BrokerError)
-      w.tag(1, WireType.LengthDelimited).bytes(toBinary(PublishResultSchema, toPbPublishResult(clientMessageId, outcome)));
-    else writePublishedResult(w, 1, clientMessageId, outcome);
-  }
-  return w.finish();
 }

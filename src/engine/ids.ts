@@ -5,7 +5,7 @@ export const newEpoch = (): string => randomBytes(8).toString("hex");
 
 const HEX = Buffer.from("0123456789abcdef", "latin1");
 /** Random bytes for this many ids at a time (as Node's own randomUUID caches its entropy). */
-const BATCH = 128;
+const BATCH = 1024;
 const entropy = Buffer.alloc(16 * BATCH);
 let used = BATCH;
 const text = Buffer.alloc(36);

@@ -30,6 +30,12 @@ export function createMemoryEngine(options: EngineOptions): Engine {
 }
 
 interface RoomState {
+  /**
+   * The room's name as first written. Stored messages take this string, not
+   * the one each request decoded: a room's retained messages then share one
+   * string instead of holding one each (fewer objects for the collector).
+   */
+  name: string;
   epoch: string;
   sequence: bigint;
   /** Retained messages, ascending; entries before `head` are trimmed. */
@@ -65,7 +71,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { epoch: newEpoch(), sequence: 0n, log: [], head: 0, keys: undefined, keysSweptMs: 0 };
+      room = { name, epoch: newEpoch(), sequence: 0n, log: [], head: 0, keys: undefined, keysSweptMs: 0 };
       this.rooms.set(name, room);
     }
     return room;
@@ -110,7 +116,7 @@ class MemoryEngine implements Engine {
       if (original) return { message: this.original(room, draft, original), duplicate: true };
     }
     room.sequence += 1n;
-    const message = storedMessage(draft, newMessageId(), room.epoch, room.sequence);
+    const message = storedMessage(draft, newMessageId(), room.epoch, room.sequence, room.name);
     room.log.push(message);
     this.trim(room);
     keys?.add(draft.sender, draft.clientMessageId, message.sequence, message.id, message.timeMs);

@@ -1,10 +1,14 @@
 import type { MessageDraft, StoredMessage } from "./engine.js";
 
-/** The message an engine stores for `draft`: the id, epoch and sequence it assigned, and the draft's fields as published. */
-export function storedMessage(draft: MessageDraft, id: string, epoch: string, sequence: bigint): StoredMessage {
+/**
+ * The message an engine stores for `draft`: the id, epoch and sequence it
+ * assigned, and the draft's fields as published. `room`: the engine's own
+ * string for the draft's room name, if it keeps one.
+ */
+export function storedMessage(draft: MessageDraft, id: string, epoch: string, sequence: bigint, room = draft.room): StoredMessage {
   return {
     id,
-    room: draft.room,
+    room,
     epoch,
     sequence,
     sender: draft.sender,

@@ -12,7 +12,7 @@ import type { Dependency } from "../engine/engine.js";
 
 /** seqcast.v1.PublishRequest at the reader's position, up to `end`. */
 function readPublishRequest(reader: BinaryReader, end: number, bytes: Uint8Array): PublishInput {
-  const input: PublishInput = { room: "", content: "", payload: EMPTY, attributes: {}, clientMessageId: "" };
+  const input: PublishInput = { room: "", content: "", payload: EMPTY, attributes: NO_ATTRIBUTES, clientMessageId: "" };
   newPositions();
   while (reader.pos < end) {
     const [field, wireType] = reader.tag();
@@ -36,6 +36,7 @@ function readPublishRequest(reader: BinaryReader, end: number, bytes: Uint8Array
           else if (f === 2) value = reader.string();
           else reader.skip(w);
         }
+        if (input.attributes === NO_ATTRIBUTES) input.attributes = {};
         input.attributes[key] = value;
         break;
       }
@@ -110,6 +111,12 @@ function decodeRoomPosition(reader: BinaryReader, end: number): Dependency {
 }
 
 const EMPTY = new Uint8Array(0);
+/**
+ * The attributes of every message published without any: one frozen object
+ * instead of an empty one per message, which a room's history would keep
+ * for as long as it keeps the message.
+ */
+const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
 
 /** The messages of a PublishStreamRequest or PublishBatchRequest (both: repeated PublishRequest messages = 1). */
 export function decodePublishRequests(bytes: Uint8Array): PublishInput[] {

@@ -33,6 +33,8 @@ describe("hand-written request decoders read what protobuf-es reads", () => {
         { room: "", epoch: "", sequence: 0n },
       ],
     },
+    // Attributes after messages without any (which share one frozen empty object): this one gets its own.
+    { room: "general", content: "", payload: new Uint8Array(0), attributes: { lang: "en" }, clientMessageId: "cm-3" },
   ];
 
   it("PublishStreamRequest and PublishRequest", () => {

@@ -38,8 +38,8 @@ interface RoomState {
   name: string;
   epoch: string;
   sequence: bigint;
-  /** Retained messages, ascending; entries before `head` are trimmed. */
-  log: StoredMessage[];
+  /** Retained messages, ascending; entries before `head` are trimmed (and cleared: undefined). */
+  log: Array<StoredMessage | undefined>;
   head: number;
   /** Idempotency keys within the window (memory-keys.ts); undefined until the first keyed publish. */
   keys: RoomKeys | undefined;
@@ -89,6 +89,10 @@ class MemoryEngine implements Engine {
       const oldest = this.now() - historyTtlMs;
       while (head < room.log.length && room.log[head]!.timeMs < oldest) head++;
     }
+    // Let go of the trimmed messages now, not at the next compaction: a room
+    // keeping fewer than 64 messages (--history-size) otherwise held up to 64
+    // trimmed ones alive (in process, 10,000 rooms of history 1: heap 333 -> 283 MiB).
+    for (let i = room.head; i < head; i++) room.log[i] = undefined;
     room.head = head;
     // Compact once the dead prefix dominates, so trimming stays amortised O(1).
     if (room.head > 64 && room.head * 2 > room.log.length) {
@@ -178,7 +182,8 @@ class MemoryEngine implements Engine {
     if (hi <= lo) return { messages: [], position, firstSequence, hasMore: false };
     const count = hi - lo;
     const take = Math.min(count, query.limit);
-    const messages = query.direction === "forward" ? log.slice(lo, lo + take) : log.slice(hi - take, hi);
+    // From `head` on every entry is a message.
+    const messages = (query.direction === "forward" ? log.slice(lo, lo + take) : log.slice(hi - take, hi)) as StoredMessage[];
     return { messages, position, firstSequence, hasMore: count > take };
   }
 

@@ -34,6 +34,7 @@ import { PublishLatency } from "./publish-latency.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { LogThrottle } from "../log/throttle.js";
 import { UserQuotas } from "./user-quotas.js";
+import { ReaderBacklog } from "./reader-backlog.js";
 import { isPattern, patternError } from "../names/patterns.js";
 import { isInbox, validateDependencies, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
 
@@ -110,6 +111,8 @@ export class Broker {
   private readonly quotas: UserQuotas;
   /** Bytes queued for all sessions together (queueBytesTotal). */
   readonly queueBudget: QueueBudget;
+  /** Sessions behind their readers, which publishers wait for (reader-backlog.ts). */
+  readonly readerBacklog = new ReaderBacklog();
   /** Observable counters (tests, metrics). */
   readonly stats: BrokerStats = newBrokerStats();
   /** With measureLatency: from receiving a publish to its commit and to its fan-out's write (publish-latency.ts). */
@@ -163,6 +166,30 @@ export class Broker {
   /** Rooms and patterns held by at least one session of this node. */
   get roomCount(): number {
     return this.index.roomCount + this.index.patternCount;
+  }
+
+  /**
+   * Undefined when every subscriber of `rooms` keeps up; else resolves once
+   * those that fell behind (half their queue used) and still read caught up.
+   * Publishing transports wait on it before they read or publish more to
+   * these rooms: a publisher goes at its slowest reading subscriber's pace
+   * instead of getting it cut off, and publishers to other rooms never wait
+   * (reader-backlog.ts).
+   */
+  readersKeepingUp(rooms: Iterable<{ room: string }>): Promise<void> | undefined {
+    if (this.readerBacklog.size === 0) return undefined;
+    const names = new Set<string>();
+    for (const { room } of rooms) names.add(room);
+    const behind: Session[] = [];
+    for (const reader of this.readerBacklog.readers()) {
+      const session = reader as Session;
+      for (const room of names)
+        if (session.rooms.has(room)) {
+          behind.push(session);
+          break;
+        }
+    }
+    return behind.length > 0 ? this.readerBacklog.wait(behind) : undefined;
   }
 
   /** Estimated bytes queued for every session and not yet handed to its stream (O(sessions): for scrapes). */
@@ -363,6 +390,7 @@ export class Broker {
       this.stats,
       this.flusher,
       this.queueBudget,
+      this.readerBacklog,
       // Cut off as too slow: gone for everyone at once (presence, room index), whatever the transport does.
       (cut) => void this.closeSession(cut),
     );

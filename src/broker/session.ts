@@ -7,6 +7,7 @@ import type { PresenceChangesEvent } from "./presence-batches.js";
 import type { BrokerStats } from "./stats.js";
 import { compactDependencies, type CompactDependencies } from "./compact-dependencies.js";
 import type { QueueBudget, QueueHolder } from "./queue-budget.js";
+import type { ReaderBacklog } from "./reader-backlog.js";
 import { eventBytes, messageEvent } from "./queued-events.js";
 
 /** What a session's stream carries, before any wire encoding. */
@@ -80,6 +81,8 @@ export class Session implements QueueHolder {
   /** Message events in the queue, counted once per flush as sent (or as dropped). */
   private queuedMessages = 0;
   private sink: EventSink | undefined;
+  /** Told the backlog it fell behind, and has not handed its queue over since. */
+  private behind = false;
   /** In the scheduler's list for the next flush. */
   private scheduled = false;
   /** The sink said it cannot take more until resume(). */
@@ -116,6 +119,8 @@ export class Session implements QueueHolder {
     private readonly scheduler: FlushScheduler,
     /** The broker-wide bound on queued bytes, which this session reports to. */
     private readonly budget: QueueBudget,
+    /** Where this session says it fell behind (half its queue used) and caught up, for publishers to wait. */
+    private readonly backlog: ReaderBacklog,
     /**
      * Called once when the session cut itself off (slow consumer, or the
      * budget chose it): the broker then removes it everywhere at once
@@ -146,6 +151,10 @@ export class Session implements QueueHolder {
     this.queue.push(event);
     this.queuedBytes += bytes;
     if (event.type === "message") this.queuedMessages++;
+    if (!this.behind && (this.queue.length >= this.limits.events / 2 || this.queuedBytes >= this.limits.bytes / 2)) {
+      this.behind = true;
+      this.backlog.fellBehind(this);
+    }
     this.lastActivityMs = nowMs;
     // May cut this session off (or others) when the broker's total is exceeded.
     this.budget.add(bytes);
@@ -403,6 +412,10 @@ export class Session implements QueueHolder {
     if (this.queuedBytes > 0) this.budget.release(this.queuedBytes);
     this.queuedBytes = 0;
     this.queuedMessages = 0;
+    if (this.behind) {
+      this.behind = false;
+      this.backlog.caughtUp(this);
+    }
     return events;
   }
 

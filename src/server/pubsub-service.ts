@@ -71,7 +71,13 @@ async function guarded<T>(call: () => Promise<T>): Promise<T> {
 
 export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService> {
   return {
-    publish: (request, context) => guarded(async () => toPbPublishResponse(await broker.publish(identity(context), request))),
+    publish: (request, context) =>
+      guarded(async () => {
+        const caller = identity(context);
+        // Subscribers that fell behind but still read set the pace (Broker.readersKeepingUp).
+        await broker.readersKeepingUp([request]);
+        return toPbPublishResponse(await broker.publish(caller, request));
+      }),
 
     async *publishStream(requests, context): AsyncGenerator<PublishStreamResponse> {
       const caller = identity(context);
@@ -81,12 +87,15 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
         (error) => out.end(error),
       );
       void (async () => {
-        for await (const request of requests)
-          if (request.messages.length > 0)
-            results.addMany(
-              request.messages.map((m) => m.clientMessageId),
-              broker.publishMany(caller, request.messages),
-            );
+        for await (const request of requests) {
+          if (request.messages.length === 0) continue;
+          results.addMany(
+            request.messages.map((m) => m.clientMessageId),
+            broker.publishMany(caller, request.messages),
+          );
+          // The next request is read once subscribers that fell behind caught up.
+          await broker.readersKeepingUp(request.messages);
+        }
         results.close();
       })().catch((error: unknown) => results.fail(error));
       try {
@@ -104,6 +113,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
           throw new BrokerError("invalid_argument", `messages: ${request.messages.length} given, 1-${MAX_BATCH} allowed`, {
             metadata: { field: "messages" },
           });
+        await broker.readersKeepingUp(request.messages);
         const outcomes = await broker.publishMany(caller, request.messages);
         return create(PublishBatchResponseSchema, {
           results: outcomes.map((outcome, i) => toPbPublishResult(request.messages[i]!.clientMessageId, outcome)),

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { PubSubService, type PublishStreamRequest, type PublishStreamRequestSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import { withToken } from "../../src/client/auth.js";
 import { errorReason } from "../../src/client/retry.js";
 import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { test, describe, PROTOCOLS, Recorder, testToken } from "../support/fixtures.js";
@@ -72,6 +77,48 @@ describe("stream flow control", () => {
     assert.equal(errorReason(error), "SLOW_CONSUMER");
     await healthy.subscription.close();
   });
+
+  // Bidirectional streaming: gRPC (the broker's own HTTP/2 path) and Connect over HTTP/2 (connect-node).
+  for (const [name, transport] of [
+    ["grpc", (url: string) => createGrpcTransport({ baseUrl: url })],
+    ["connect (HTTP/2)", (url: string) => createConnectTransport({ baseUrl: url, httpVersion: "2" })],
+  ] as const)
+    test(`a PublishStream publisher (${name}) goes at the pace of a subscriber that reads slower, which is not cut off`, async ({ broker }) => {
+      const room = "steady";
+      const count = 2000;
+      // Reads one response, then naps 20 ms: far slower than the publisher, and its queue holds 200 events.
+      const reader = createClient(PubSubService, withToken(transport(broker.url), testToken("slow")));
+      const controller = new AbortController();
+      const sequences: number[] = [];
+      let subscribed!: () => void;
+      const isSubscribed = new Promise<void>((resolve) => (subscribed = resolve));
+      const reading = (async (): Promise<unknown> => {
+        for await (const response of reader.subscribe({ rooms: [{ room }] }, { signal: controller.signal })) {
+          for (const e of response.events) {
+            if (e.event.case === "subscribed") subscribed();
+            if (e.event.case === "message") sequences.push(Number(e.event.value.sequence));
+          }
+          if (sequences.length === count) return undefined;
+          await sleep(20);
+        }
+        return new Error("the stream ended early");
+      })().catch((error: unknown) => error);
+      await isSubscribed;
+      const publisher = createClient(PubSubService, withToken(transport(broker.url), testToken("fast")));
+      async function* requests(): AsyncGenerator<MessageInitShape<typeof PublishStreamRequestSchema>> {
+        for (let i = 0; i < count; i += 50)
+          yield { messages: Array.from({ length: 50 }, (_, k) => ({ room, content: `m${i + k} ${"x".repeat(1000)}`, clientMessageId: `m${i + k}` })) };
+      }
+      let published = 0;
+      for await (const response of publisher.publishStream(requests() as AsyncIterable<PublishStreamRequest>))
+        published += response.results.filter((r) => r.result.case === "published").length;
+      // Cut off as a slow consumer, the reader would have RESOURCE_EXHAUSTED here.
+      const failure = await reading;
+      controller.abort();
+      assert.equal(failure, undefined);
+      assert.equal(published, count);
+      assert.deepEqual(sequences, Array.from({ length: count }, (_, i) => i + 1));
+    });
 });
 
 describe("codecs", () => {

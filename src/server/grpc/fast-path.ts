@@ -127,7 +127,9 @@ function decode<Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): Mess
 async function publish(context: CallContext): Promise<void> {
   const { call, broker } = context;
   const request = decodeWith("seqcast.v1.PublishRequest", decodePublishRequest, await readOne(context));
-  const result = await broker.publish(await context.identity, request);
+  const caller = await context.identity;
+  await broker.readersKeepingUp([request]);
+  const result = await broker.publish(caller, request);
   // A client that went away still has its message stored: a retry with its id finds it.
   if (call.done) return;
   call.write(publishResponseFrame(result));
@@ -140,6 +142,7 @@ async function publishBatch(context: CallContext): Promise<void> {
   const caller = await context.identity;
   if (messages.length === 0 || messages.length > MAX_BATCH)
     throw new BrokerError("invalid_argument", `messages: ${messages.length} given, 1-${MAX_BATCH} allowed`, { metadata: { field: "messages" } });
+  await broker.readersKeepingUp(messages);
   const outcomes = await broker.publishMany(caller, messages);
   if (call.done) return;
   call.write(publishResultsFrame(outcomes.map((outcome, i) => ({ clientMessageId: messages[i]!.clientMessageId, outcome }))));
@@ -157,9 +160,18 @@ function publishStream(context: CallContext): void {
   let caller: Identity | undefined;
   let inputEnded = false;
   const waiting: PublishInput[][] = [];
+  // Reading stops while the client does not read its results (backpressure),
+  // and while subscribers that still read fell behind (Broker.readersKeepingUp).
+  let resultsBlocked = false;
+  let readersBehind = false;
+  const resumeReading = () => {
+    if (!resultsBlocked && !readersBehind && !call.done) stream.resume();
+  };
   const results = new PublishResults(
     (batch) => {
-      if (!call.write(publishResultsFrame(batch))) stream.pause();
+      if (call.write(publishResultsFrame(batch))) return;
+      resultsBlocked = true;
+      stream.pause();
     },
     (error) => call.finish(error),
   );
@@ -168,7 +180,10 @@ function publishStream(context: CallContext): void {
       messages.map((m) => m.clientMessageId),
       broker.publishMany(caller!, messages),
     );
-  stream.on("drain", () => stream.resume());
+  stream.on("drain", () => {
+    resultsBlocked = false;
+    resumeReading();
+  });
   context.identity.then(
     (identity) => {
       caller = identity;
@@ -180,16 +195,26 @@ function publishStream(context: CallContext): void {
   );
   stream.on("data", (chunk: Buffer) => {
     if (call.done) return;
+    const sent: PublishInput[][] = [];
     try {
       for (const bytes of decoder.push(chunk)) {
         const messages = decodeWith("seqcast.v1.PublishStreamRequest", decodePublishRequests, bytes);
         if (messages.length === 0) continue;
+        sent.push(messages);
         if (caller) add(messages);
         else waiting.push(messages);
       }
     } catch (error) {
       results.fail(error);
     }
+    const behind = readersBehind || broker.readerBacklog.size === 0 ? undefined : broker.readersKeepingUp(sent.flat());
+    if (!behind) return;
+    readersBehind = true;
+    stream.pause();
+    void behind.then(() => {
+      readersBehind = false;
+      resumeReading();
+    });
   });
   stream.once("end", () => {
     inputEnded = true;

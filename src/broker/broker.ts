@@ -177,19 +177,7 @@ export class Broker {
    * (reader-backlog.ts).
    */
   readersKeepingUp(rooms: Iterable<{ room: string }>): Promise<void> | undefined {
-    if (this.readerBacklog.size === 0) return undefined;
-    const names = new Set<string>();
-    for (const { room } of rooms) names.add(room);
-    const behind: Session[] = [];
-    for (const reader of this.readerBacklog.readers()) {
-      const session = reader as Session;
-      for (const room of names)
-        if (session.rooms.has(room)) {
-          behind.push(session);
-          break;
-        }
-    }
-    return behind.length > 0 ? this.readerBacklog.wait(behind) : undefined;
+    return this.readerBacklog.waitForRooms(rooms);
   }
 
   /** Estimated bytes queued for every session and not yet handed to its stream (O(sessions): for scrapes). */

@@ -25,8 +25,10 @@ import { setTimeout as realSetTimeout, clearTimeout as realClearTimeout } from "
  */
 export const STUCK_AFTER_MS = 500;
 
-/** What the backlog tracks of a session: an identity (a Session). */
-export type Reader = object;
+/** What the backlog knows of a session: the rooms it holds. */
+export interface Reader {
+  readonly rooms: ReadonlyMap<string, unknown>;
+}
 
 interface Waiter {
   /** The readers it waits for that are still behind. */
@@ -51,9 +53,22 @@ export class ReaderBacklog {
     return this.behind.size;
   }
 
-  /** The readers behind now (few: iterate them, not the sessions). */
-  readers(): IterableIterator<Reader> {
-    return this.behind.keys();
+  /**
+   * Undefined when no reader of `rooms` is behind; else resolves once those
+   * that are caught up (stalled ones aside). What a publisher to `rooms` waits for.
+   */
+  waitForRooms(rooms: Iterable<{ room: string }>): Promise<void> | undefined {
+    if (this.behind.size === 0) return undefined;
+    const names = new Set<string>();
+    for (const { room } of rooms) names.add(room);
+    const readers: Reader[] = [];
+    for (const reader of this.behind.keys())
+      for (const room of names)
+        if (reader.rooms.has(room)) {
+          readers.push(reader);
+          break;
+        }
+    return this.wait(readers);
   }
 
   /** `reader`'s queue reached half its limit. */

@@ -6,7 +6,7 @@ describe("ReaderBacklog: publishers wait for readers behind", () => {
   it("has nothing to wait for while every reader keeps up", () => {
     const backlog = new ReaderBacklog(20);
     assert.equal(backlog.wait(), undefined);
-    const reader = {};
+    const reader = { rooms: new Map() };
     backlog.fellBehind(reader);
     backlog.caughtUp(reader);
     assert.equal(backlog.wait(), undefined);
@@ -14,7 +14,7 @@ describe("ReaderBacklog: publishers wait for readers behind", () => {
 
   it("releases the waiting publishers once the last reader behind caught up", async () => {
     const backlog = new ReaderBacklog(60_000);
-    const [a, b] = [{}, {}];
+    const [a, b] = [{ rooms: new Map() }, { rooms: new Map() }];
     backlog.fellBehind(a);
     backlog.fellBehind(b);
     let released = 0;
@@ -28,14 +28,14 @@ describe("ReaderBacklog: publishers wait for readers behind", () => {
     assert.equal(backlog.wait(), undefined);
   });
 
-  it("waits only for the readers it is given (a publisher waits for its own rooms' readers)", async () => {
+  it("a publisher waits only for the readers of the rooms it published to", async () => {
     const backlog = new ReaderBacklog(60_000);
-    const [mine, other] = [{}, {}];
+    const [mine, other] = [{ rooms: new Map([["general", 1]]) }, { rooms: new Map([["sports", 1]]) }];
     backlog.fellBehind(other);
-    assert.equal(backlog.wait([mine]), undefined, "the reader behind is in another room");
+    assert.equal(backlog.waitForRooms([{ room: "general" }]), undefined, "the reader behind is in another room");
     backlog.fellBehind(mine);
     let released = false;
-    const waiting = backlog.wait([mine])!.then(() => (released = true));
+    const waiting = backlog.waitForRooms([{ room: "general" }, { room: "general" }])!.then(() => (released = true));
     backlog.caughtUp(mine);
     await waiting;
     assert.ok(released, "released although the other reader is still behind");
@@ -45,7 +45,7 @@ describe("ReaderBacklog: publishers wait for readers behind", () => {
 
   it("stops waiting for a reader that took nothing for the stuck time, until it takes something again", async () => {
     const backlog = new ReaderBacklog(20);
-    const stalled = {};
+    const stalled = { rooms: new Map() };
     backlog.fellBehind(stalled);
     await backlog.wait(); // resolves only because the reader is declared stuck
     assert.equal(backlog.size, 0);

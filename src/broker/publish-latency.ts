@@ -28,7 +28,8 @@ export class PublishLatency {
   /** A publish received at `started` committed `message` at `now` (performance.now(), ms). */
   committed(message: StoredMessage, started: number, now: number): void {
     this.commit.observe((now - started) / 1000);
-    // Only a message fanned out in this turn is written at its end: nothing to remember for the others (no one listening, or fanned out later by another node's feed).
+    // Only a message fanned out in this turn is written at its end: nothing to
+    // remember for the others (no one listening, or another node's feed fans it out later).
     if (this.fannedOut.length === 0) return;
     this.receivedAt.set(message, started);
     this.wake();

@@ -1,9 +1,10 @@
 import { toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { Position, PresenceEntry } from "../engine/engine.js";
 import type { SessionEvent } from "../broker/session.js";
 import { PresenceEntrySchema } from "../../gen/es/seqcast/v1/types_pb.js";
 import { toPbPresenceEntry } from "./convert.js";
+import { LEN, putVarint, VARINT, varintSize } from "./wire-put.js";
 
 /**
  * Hand-written encoders for the messages on the hot paths: a published
@@ -17,8 +18,6 @@ import { toPbPresenceEntry } from "./convert.js";
  * grows, so they never change under these functions.
  */
 
-const LEN = WireType.LengthDelimited;
-const VARINT = WireType.Varint;
 
 function position(w: BinaryWriter, field: number, p: Position): void {
   w.tag(field, LEN).fork();
@@ -111,17 +110,6 @@ export function encodeSubscribed(event: Omit<Extract<SessionEvent, { type: "subs
   if (event.resumedFrom) position(w, 4, event.resumedFrom);
   if (event.pattern) w.tag(5, LEN).string(event.pattern);
   return wrapTagged(2, w.finish(), (event.present ?? []).map(listedEntry), asEntry);
-}
-
-const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
-
-function putVarint(out: Uint8Array, at: number, n: number): number {
-  while (n > 0x7f) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[at++] = n;
-  return at;
 }
 
 /**

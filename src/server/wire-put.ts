@@ -1,6 +1,6 @@
 /**
  * Sizing and writing protobuf fields in place, for the hand-written encoders
- * of the hot paths (message-encoder.ts, ack-encoder.ts): every size is
+ * of the hot paths (message-encoder.ts, ack-encoder.ts, wire-encoders.ts): every size is
  * computed first, then the bytes go into one buffer, with no writer object,
  * fork or copy per nested message.
  */

@@ -1,16 +1,13 @@
-import { performance } from "node:perf_hooks";
 import type {
   Engine,
   EngineOptions,
   HistoryPage,
   HistoryQuery,
-  MessageDraft,
   Position,
   PresenceEntry,
   PublishResult,
   RoomEvent,
   StoredMessage,
-  Dependency,
 } from "../engine/engine.js";
 import { newUuid } from "../engine/ids.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -20,9 +17,8 @@ import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { FilterCompiler, type MessageFilter } from "./filter.js";
 import { TimeSlice } from "./time-slice.js";
-import { checkPublish, checkRead, mayRead, type Identity } from "./identity.js";
+import { checkRead, mayRead, type Identity } from "./identity.js";
 import { QueueBudget } from "./queue-budget.js";
-import { RateLimiter } from "./rate-limit.js";
 import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
 import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
@@ -36,7 +32,8 @@ import { LogThrottle } from "../log/throttle.js";
 import { UserQuotas } from "./user-quotas.js";
 import { ReaderBacklog } from "./reader-backlog.js";
 import { isPattern, patternError } from "../names/patterns.js";
-import { isInbox, validateDependencies, validateMessageBody, validateRoom, validateShortText } from "./validate.js";
+import { isInbox, validateRoom, validateShortText } from "./validate.js";
+import { PublishPath, type PublishInput } from "./publishing.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -52,15 +49,7 @@ export interface BrokerOptions {
 
 export type { RoomRequest } from "./join-plan.js";
 
-export interface PublishInput {
-  room: string;
-  content: string;
-  payload: Uint8Array;
-  attributes: Record<string, string>;
-  clientMessageId: string;
-  /** Causal dependencies (at most MAX_DEPENDENCIES); stored with the message, never waited for. */
-  dependencies?: readonly Dependency[];
-}
+export type { PublishInput } from "./publishing.js";
 
 export interface HistoryInput {
   room: string;
@@ -107,7 +96,7 @@ export class Broker {
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private lastSweepMs: number;
-  private readonly publishLimiter: RateLimiter;
+  private readonly publishing: PublishPath;
   private readonly quotas: UserQuotas;
   /** Bytes queued for all sessions together (queueBytesTotal). */
   readonly queueBudget: QueueBudget;
@@ -124,7 +113,6 @@ export class Broker {
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
-    this.publishLimiter = new RateLimiter(this.config.publishRate, this.config.publishBurst);
     this.quotas = new UserQuotas(this.config.userSessionsMax, this.config.userRoomsPerSecond, this.config.maxRoomsPerSession);
     this.queueBudget = new QueueBudget(this.config.queueBytesTotal, () => this.sessions.values());
     this.clock = options.clock ?? systemClock;
@@ -150,6 +138,16 @@ export class Broker {
       },
       listener: (room, event) => this.fanOut(room, event),
       now: this.now,
+    });
+    this.publishing = new PublishPath({
+      config: this.config,
+      engine: () => this.engine,
+      now: this.now,
+      quotas: this.quotas,
+      stats: this.stats,
+      latency: this.measureLatency ? this.latency : undefined,
+      assertOpen: () => this.assertOpen(),
+      callEngine: (call) => this.callEngine(call),
     });
     this.lastSweepMs = this.now();
     const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
@@ -187,112 +185,16 @@ export class Broker {
     return bytes;
   }
 
-  // ---- publishing -------------------------------------------------------
+  // ---- publishing (publishing.ts) ----------------------------------------
 
-  async publish(identity: Identity, input: PublishInput): Promise<PublishResult> {
-    const started = performance.now();
-    let draft: MessageDraft;
-    try {
-      draft = this.draftOf(identity, input);
-    } catch (error) {
-      this.countRejected(error);
-      throw error;
-    }
-    let result: PublishResult;
-    try {
-      result = await this.callEngine(() => this.engine.publish(draft));
-    } catch (error) {
-      this.stats.published.failed++;
-      throw error;
-    }
-    this.committed(result, started, performance.now());
-    return result;
+  /** Validates, rate-limits and stores one message; fan-out follows from the engine. */
+  publish(identity: Identity, input: PublishInput): Promise<PublishResult> {
+    return this.publishing.publish(identity, input);
   }
 
-  /**
-   * Publishes several messages of one caller, in order, as one engine call
-   * where the engine takes batches (PublishStream, PublishBatch): the
-   * outcome of each, a result or the error that refused it. Messages refused
-   * by validation or the rate limit do not hold the others back; an engine
-   * failure fails all (UNAVAILABLE, retryable). Sequencing order is the
-   * input order, exactly as with one publish() per message.
-   */
-  async publishMany(identity: Identity, inputs: PublishInput[]): Promise<Array<PublishResult | BrokerError>> {
-    const started = performance.now();
-    const outcomes: Array<PublishResult | BrokerError> = new Array(inputs.length);
-    const drafts: MessageDraft[] = [];
-    const at: number[] = [];
-    for (let i = 0; i < inputs.length; i++) {
-      try {
-        drafts.push(this.draftOf(identity, inputs[i]!));
-        at.push(i);
-      } catch (error) {
-        if (!(error instanceof BrokerError)) throw error;
-        this.countRejected(error);
-        outcomes[i] = error;
-      }
-    }
-    if (drafts.length > 0) {
-      let results: PublishResult[];
-      try {
-        results = await this.callEngine(() =>
-          this.engine.publishBatch ? this.engine.publishBatch(drafts) : Promise.all(drafts.map((d) => this.engine.publish(d))),
-        );
-      } catch (error) {
-        this.stats.published.failed += drafts.length;
-        throw error;
-      }
-      const now = performance.now();
-      for (let k = 0; k < results.length; k++) {
-        outcomes[at[k]!] = results[k]!;
-        this.committed(results[k]!, started, now);
-      }
-    }
-    return outcomes;
-  }
-
-  /** Counts a stored (or duplicate) publish and its latency to the commit. */
-  private committed(result: PublishResult, started: number, now: number): void {
-    if (result.duplicate) {
-      this.stats.published.duplicate++;
-      return;
-    }
-    this.stats.published.stored++;
-    if (this.measureLatency) this.latency.committed(result.message, started, now);
-  }
-
-  private countRejected(error: unknown): void {
-    if (error instanceof BrokerError && error.reason === "RATE_LIMITED") this.stats.published.rateLimited++;
-    else this.stats.published.rejected++;
-  }
-
-  /** Validates a publish (throws a BrokerError) and takes its rate-limit token: the draft the engine stores. */
-  private draftOf(identity: Identity, input: PublishInput): MessageDraft {
-    this.assertOpen();
-    validateRoom(input.room);
-    checkPublish(identity, input.room);
-    validateMessageBody(input, this.config.maxMessageBytes);
-    validateShortText(input.clientMessageId, "client_message_id", 128);
-    const dependencies = validateDependencies(input.dependencies);
-    const now = this.now();
-    this.quotas.touch(identity, [input.room], now);
-    const wait = this.publishLimiter.take(identity.user, now);
-    if (wait > 0)
-      throw new BrokerError(
-        "resource_exhausted",
-        `publish rate limit of ${this.config.publishRate}/s exceeded; retry in ${wait} ms`,
-        { reason: "RATE_LIMITED", retryAfterMs: wait, metadata: { rate_per_second: String(this.config.publishRate) } },
-      );
-    return {
-      room: input.room,
-      sender: identity.user,
-      content: input.content,
-      payload: input.payload,
-      attributes: input.attributes,
-      timeMs: now,
-      clientMessageId: input.clientMessageId,
-      dependencies,
-    };
+  /** Several messages of one caller, in order, each with its own outcome (PublishPath.publishMany). */
+  publishMany(identity: Identity, inputs: PublishInput[]): Promise<Array<PublishResult | BrokerError>> {
+    return this.publishing.publishMany(identity, inputs);
   }
 
   private fanOut(room: string, event: RoomEvent): void {
@@ -643,7 +545,7 @@ export class Broker {
       for (const session of this.sessions.values())
         if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
     }
-    this.publishLimiter.prune(now);
+    this.publishing.prune(now);
     this.quotas.prune(now);
     if (this.engine.sweep && now - this.lastSweepMs >= ROOM_SWEEP_MS) {
       this.lastSweepMs = now;

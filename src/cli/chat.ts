@@ -11,6 +11,7 @@ import {
 } from "../client/index.js";
 import { AWAY_AFTER_MS, BACKLOG, chatToken, COMMANDS, DEFAULT_HISTORY, HELP, inboxSubscriber, parseChatArgs, type ChatOptions } from "./chat-options.js";
 import { errorLine, messageLine, Paint, plural, printable, unreachableReason } from "./chat-format.js";
+import { parseChatLine } from "./chat-commands.js";
 import { describeUsers, PresenceNotices, RETURN_GRACE_MS } from "./chat-presence.js";
 
 /** Where the chat reads lines and prints events: the terminal, or a test's streams. */
@@ -257,46 +258,29 @@ class ChatApp {
   }
 
   private async handleLine(raw: string): Promise<void> {
-    const line = raw.replace(/\r$/, "");
-    if (line.trim() === "") return;
+    const command = parseChatLine(raw);
+    if (command.kind === "none") return;
     // Saying you are away or back is not activity that should decide it for you.
-    if (!["/away", "/back"].includes(line.trim())) this.subscription.markActive();
-    if (line.startsWith("//")) return this.send(line.slice(1));
-    if (line.startsWith("@")) {
-      const dm = /^@(\S+)\s+(.+)$/.exec(line.trim());
-      if (!dm) return this.print("! usage: @user <text> (a private message; nothing was sent)");
-      return this.sendDirect(dm[1]!, dm[2]!);
-    }
-    if (!line.startsWith("/")) return this.send(line);
-
-    const [command = "", ...args] = line.slice(1).trim().split(/\s+/);
-    switch (command) {
+    if (!["/away", "/back"].includes(raw.replace(/\r$/, "").trim())) this.subscription.markActive();
+    switch (command.kind) {
+      case "say":
+        return this.send(command.text);
+      case "direct":
+        return this.sendDirect(command.user, command.text);
+      case "reply":
+        return this.reply(command.sequence, command.text);
       case "join":
-        if (args.length !== 1) return this.print("! usage: /join <room>");
-        return this.join(args[0]!);
+        return this.join(command.room);
       case "leave":
-        if (args.length > 1) return this.print("! usage: /leave [room]");
-        return this.leave(args[0]);
+        return this.leave(command.room);
       case "room":
-        if (args.length !== 1) return this.print("! usage: /room <room>");
-        return this.switchRoom(args[0]!);
+        return this.switchRoom(command.room);
       case "rooms":
         return this.listRooms();
       case "history":
-        return this.history(args);
+        return this.history(command.args);
       case "who":
-        if (args.length > 1) return this.print("! usage: /who [room]");
-        return this.who(args[0]);
-      case "reply": {
-        const match = /^\/reply\s+#?(\d+)\s+(.+)$/.exec(line.trim());
-        if (!match) return this.print("! usage: /reply <seq> <text> (answers message <seq> of the current room)");
-        return this.reply(BigInt(match[1]!), match[2]!);
-      }
-      case "dm": {
-        const match = /^\/dm\s+(\S+)\s+(.+)$/.exec(line.trim());
-        if (!match) return this.print("! usage: /dm <user> <text>");
-        return this.sendDirect(match[1]!, match[2]!);
-      }
+        return this.who(command.room);
       case "away":
         await this.subscription.setPresence("away");
         return this.print("* you are away");
@@ -304,16 +288,14 @@ class ChatApp {
         await this.subscription.setPresence("online");
         return this.print("* you are back");
       case "clear_history":
-        if (args.length !== 1) return this.print("! usage: /clear_history <room>");
-        return this.clearHistory(args[0]!);
+        return this.clearHistory(command.room);
       case "help":
         for (const text of COMMANDS.split("\n")) this.print(text);
         return;
       case "quit":
-      case "exit":
         return this.stop(0);
-      default:
-        this.print(`! unknown command /${printable(command)} (try /help)`);
+      case "usage":
+        return this.print(command.message);
     }
   }
 

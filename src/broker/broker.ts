@@ -101,7 +101,7 @@ export class Broker {
   /** Bytes queued for all sessions together (queueBytesTotal). */
   readonly queueBudget: QueueBudget;
   /** Sessions behind their readers, which publishers wait for (reader-backlog.ts). */
-  readonly readerBacklog = new ReaderBacklog();
+  readonly readerBacklog: ReaderBacklog;
   /** Observable counters (tests, metrics). */
   readonly stats: BrokerStats = newBrokerStats();
   /** With measureLatency: from receiving a publish to its commit and to its fan-out's write (publish-latency.ts). */
@@ -113,6 +113,7 @@ export class Broker {
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
+    this.readerBacklog = new ReaderBacklog(this.config.readerStallMs);
     this.quotas = new UserQuotas(this.config.userSessionsMax, this.config.userRoomsPerSecond, this.config.maxRoomsPerSession);
     this.queueBudget = new QueueBudget(this.config.queueBytesTotal, () => this.sessions.values());
     this.clock = options.clock ?? systemClock;

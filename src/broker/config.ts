@@ -31,6 +31,13 @@ export interface BrokerConfig {
    * the HTTP/2 stream is reset (ENHANCE_YOUR_CALM).
    */
   slowConsumerGraceMs: number;
+  /**
+   * A subscriber whose queue is half full holds back publishers to its rooms
+   * while it reads (reader-backlog.ts); one that takes nothing for this long
+   * is stalled, no longer waited for, and cut off as a slow consumer once its
+   * queue is full (SEQCAST_READER_STALL).
+   */
+  readerStallMs: number;
   /** How long a publish's clientMessageId is remembered for deduplication (SEQCAST_DEDUPE_WINDOW). */
   dedupeWindowMs: number;
   /**
@@ -103,6 +110,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   sessionQueueLimit: 10_000,
   sessionQueueBytes: 4 * 1024 * 1024,
   slowConsumerGraceMs: 5_000,
+  readerStallMs: 500,
   dedupeWindowMs: 2 * 60 * 1000,
   ackDeadlineMs: 30_000,
   publishRate: 1000,

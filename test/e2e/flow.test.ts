@@ -78,6 +78,13 @@ describe("stream flow control", () => {
     await healthy.subscription.close();
   });
 
+});
+
+describe("publishers at a slow reader's pace", () => {
+  // A reader counts as stalled (no longer waited for) only after 10 s without taking anything: a
+  // test process starved of CPU for half a second by its neighbours still reads, only late.
+  test.override({ brokerConfig: { sessionQueueLimit: 200, readerStallMs: 10_000 } });
+
   // Bidirectional streaming: gRPC (the broker's own HTTP/2 path) and Connect over HTTP/2 (connect-node).
   for (const [name, transport] of [
     ["grpc", (url: string) => createGrpcTransport({ baseUrl: url })],

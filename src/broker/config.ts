@@ -1,3 +1,5 @@
+import { STUCK_AFTER_MS } from "./reader-backlog.js";
+
 /** Limits and timings of one broker; every field has a documented default. */
 export interface BrokerConfig {
   /** Messages kept per room (SEQCAST_HISTORY_SIZE). */
@@ -110,7 +112,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   sessionQueueLimit: 10_000,
   sessionQueueBytes: 4 * 1024 * 1024,
   slowConsumerGraceMs: 5_000,
-  readerStallMs: 500,
+  readerStallMs: STUCK_AFTER_MS,
   dedupeWindowMs: 2 * 60 * 1000,
   ackDeadlineMs: 30_000,
   publishRate: 1000,

@@ -22,6 +22,7 @@ import { setTimeout as realSetTimeout, clearTimeout as realClearTimeout } from "
  * its rooms' publishers back once, for at most STUCK_AFTER_MS; a slow one
  * slows them to its pace. NATS does the like: it stalls a producer whose
  * consumers are near their pending limit, briefly, before it cuts them off.
+ * STUCK_AFTER_MS is the default of `--reader-stall` (BrokerConfig.readerStallMs).
  */
 export const STUCK_AFTER_MS = 500;
 

@@ -123,7 +123,7 @@ describe("several broker nodes on one Redis", () => {
     const room = "presence.lease";
     const watcher = subscriber([a!.url], "walter", [room], cleanup);
     await watcher.subscribedTo(room);
-    const zed = subscriber([b!.url], "zed", [room], cleanup);
+    subscriber([b!.url], "zed", [room], cleanup); // zed, on the node that will be killed
     await watcher.until((r) => r.ofType("presence").some((e) => e.kind === "join" && e.entry.user === "zed"), "zed's join");
     // A live node keeps refreshing: zed is still there after more than a lease.
     await pause(ttl * 1.5);

@@ -56,7 +56,7 @@ async function start(args: string[], launcher: string[] = []): Promise<ServeProc
   return broker;
 }
 
-/** The canary kept being served: p99 under 100 ms, no stall over 1 s. */
+/** The canary kept being served (test/support/canary.ts assertServed): no stall over 1 s. */
 async function assertCanaryServed(): Promise<CanaryReport> {
   await pause(attackStarted + OBSERVED_MS - performance.now());
   const report = await canary!.stop();

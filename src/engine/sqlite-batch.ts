@@ -79,19 +79,34 @@ export interface CachedRoom extends RoomRef {
   sequence?: bigint;
   /** The oldest stored message (null: none); undefined = unknown. */
   kept?: KeptRow | null;
+  /** The newest idempotency key this process recorded in the room, ms (sweep keeps a room with a live key). */
+  keyedMs?: number;
+  /**
+   * The room inside the write transaction `batchId` (applyBatch): a room
+   * is found with one lookup of this cache per publish, not one more in a
+   * map of the transaction's rooms. A failed transaction's is ignored (the
+   * retry has another id); settle() drops it.
+   */
+  batchId?: number;
+  batch?: BatchRoom;
 }
 
 /** A room inside a write transaction. */
 export interface BatchRoom extends RoomRow {
+  readonly name: string;
   kept: KeptRow | null | undefined;
   dirty: boolean;
+  /** The newest idempotency key recorded in the room by this transaction, ms (MIN_SAFE_INTEGER: none). */
+  keyedMs: number;
+  /** Its entry in the engine's cache (undefined: a room the cache did not hold; settle() adds it). */
+  readonly cached: CachedRoom | undefined;
 }
 
 /** What one batch transaction produced, applied to the caches and promises after COMMIT. */
 export interface BatchResult {
   results: Array<PublishResult | Position>;
   /** Every room the batch touched, as it left it. */
-  rooms: Map<string, BatchRoom>;
+  rooms: BatchRoom[];
   published: number;
 }
 
@@ -108,39 +123,58 @@ export interface BatchStore {
   readonly now: () => number;
 }
 
+/** Tells one write transaction (and each retry of one) from another: CachedRoom.batchId. */
+let lastBatchId = 0;
+
 /** Inside the write transaction: every op in order; returns what to settle after COMMIT. */
 export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): BatchResult {
   // What an earlier, failed attempt gathered is not this transaction's.
   store.messages.reset();
   store.keys.resetRows();
-  const touched = new Map<string, BatchRoom>();
-  const results: Array<PublishResult | Position> = [];
+  const batchId = ++lastBatchId;
+  const touched: BatchRoom[] = [];
+  // Rooms the cache does not hold, touched by this transaction (new ones, mostly).
+  const uncached = new Map<string, BatchRoom>();
+  const results = new Array<PublishResult | Position>(ops.length);
   const dedupeWindow = store.dedupeWindowMs;
   const dedupeFrom = store.now() - dedupeWindow;
   let published = 0;
+  /** The room as this transaction left it so far, if it touched it. */
+  const inBatch = (name: string): BatchRoom | undefined => {
+    const cached = store.rooms.get(name);
+    return cached !== undefined ? (cached.batchId === batchId ? cached.batch : undefined) : uncached.get(name);
+  };
   // Whether the room exists: touched by this batch, known to this process, or in the file.
-  const exists = (name: string) => touched.has(name) || store.rooms.has(name) || store.sql.selectRoom.get(name) !== undefined;
-  const load = (name: string) => {
-    let row = touched.get(name);
-    if (!row) {
-      const cached = store.rooms.get(name);
-      const existing = cached?.sequence !== undefined ? cached : store.sql.selectRoom.get(name);
-      if (existing) {
-        row = { id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false };
-      } else {
-        const epoch = newEpoch();
-        const { id } = store.sql.insertRoom.get(name, epoch, store.now())!;
-        row = { id, epoch, sequence: 0n, kept: null, dirty: false };
-      }
-      touched.set(name, row);
+  const exists = (name: string) => store.rooms.has(name) || uncached.has(name) || store.sql.selectRoom.get(name) !== undefined;
+  const load = (name: string): BatchRoom => {
+    const cached = store.rooms.get(name);
+    if (cached !== undefined && cached.batchId === batchId) return cached.batch!;
+    if (cached === undefined) {
+      const row = uncached.get(name);
+      if (row !== undefined) return row;
     }
+    const existing = cached?.sequence !== undefined ? cached : store.sql.selectRoom.get(name);
+    let row: BatchRoom;
+    if (existing) {
+      row = { name, id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+    } else {
+      const epoch = newEpoch();
+      const { id } = store.sql.insertRoom.get(name, epoch, store.now())!;
+      row = { name, id, epoch, sequence: 0n, kept: null, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+    }
+    if (cached !== undefined) {
+      cached.batchId = batchId;
+      cached.batch = row;
+    } else uncached.set(name, row);
+    touched.push(row);
     return row;
   };
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     if (op.kind === "clear") {
       // Clearing a room that was never written creates nothing: it has no lineage to end.
       if (!exists(op.room)) {
-        results.push({ epoch: "", sequence: 0n });
+        results[i] = { epoch: "", sequence: 0n };
         continue;
       }
       const row = load(op.room);
@@ -152,7 +186,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       store.sql.resetRoom.run(row.epoch, row.id);
       store.sql.deleteRoomMessages.run(row.id);
       store.keys.clearRoom(row.id);
-      results.push({ epoch: row.epoch, sequence: 0n });
+      results[i] = { epoch: row.epoch, sequence: 0n };
       continue;
     }
     const { draft } = op;
@@ -169,11 +203,14 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       const message = stored
         ? toMessage(draft.room, row.epoch, stored)
         : rememberedMessage(draft, original.id, row.epoch, original.sequence, original.timeMs);
-      results.push({ message, duplicate: true });
+      results[i] = { message, duplicate: true };
       continue;
     }
     const message = storedMessage(draft, newMessageId(), row.epoch, sequence);
-    if (keyed) store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, message.id, draft.timeMs);
+    if (keyed) {
+      store.keys.record(row.id, draft.sender, draft.clientMessageId, sequence, message.id, draft.timeMs);
+      if (draft.timeMs > row.keyedMs) row.keyedMs = draft.timeMs;
+    }
     store.messages.add(
       row.id,
       sequence,
@@ -190,16 +227,16 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     row.dirty = true;
     if (row.kept === null) row.kept = { sequence, time_ms: message.timeMs };
     published++;
-    results.push({ message, duplicate: false });
+    results[i] = { message, duplicate: false };
   }
   store.messages.flush();
   store.keys.flushRows();
   if (dedupeWindow > 0 && published > 0) store.keys.expire(dedupeFrom);
   // The newest message carries the room's last sequence (rooms.sequence is
   // only a floor, written when a trim leaves no message): no row update per publish.
-  for (const row of touched.values()) if (row.dirty && !store.kept.keepsAll(row, row.kept)) row.kept = store.kept.trim(row);
+  for (const row of touched) if (row.dirty && !store.kept.keepsAll(row, row.kept)) row.kept = store.kept.trim(row);
   for (const name of trims) {
-    if (touched.get(name)?.dirty) continue;
+    if (inBatch(name)?.dirty) continue;
     // A room cleared or forgotten since the read that found its expired rows is not recreated.
     if (!exists(name)) continue;
     const row = load(name);

@@ -44,7 +44,12 @@ export class IdempotencyKeys {
     clearRoom: Database.Statement<[number, bigint]>;
     all: Database.Statement<[], { key_id: number; room_id: bigint; sender: string; client_message_id: string; time_ms: number }>;
   };
-  /** Room id → the newest key's time: a room with a live key is not idle (sweep). */
+  /**
+   * Room id → the newest key's time among the keys found at open: a room
+   * with a live key is not idle (sweep). Keys recorded since are noted on
+   * the engine's cached room instead (CachedRoom.keyedMs), with no map
+   * lookup per publish.
+   */
   private readonly newest = new Map<number, number>();
   /** Room id → the last key_id recorded before the room was cleared: those keys no longer count (rooms.keys_after). */
   private readonly clearedThrough = new Map<number, number>();
@@ -131,6 +136,7 @@ export class IdempotencyKeys {
   }
 
   private keysAfter(roomId: number): number {
+    if (this.clearedThrough.size === 0 && this.pendingClears.length === 0) return 0;
     for (const [room, through] of this.pendingClears) if (room === roomId) return through;
     return this.clearedThrough.get(roomId) ?? 0;
   }
@@ -170,7 +176,6 @@ export class IdempotencyKeys {
         ? this.foundHash
         : keyHash(roomId, sender, clientMessageId);
     this.current.add(hash, key);
-    this.noteNewest(Number(roomId), timeMs);
     this.pendingLast = key;
     if (timeMs > this.pendingTime) this.pendingTime = timeMs;
   }
@@ -203,7 +208,7 @@ export class IdempotencyKeys {
     this.pendingClears.push([Number(roomId), through]);
   }
 
-  /** Whether a key recorded at or after `from` may be live in the room (sweep keeps such rooms). */
+  /** Whether a key found at open, recorded at or after `from`, may be live in the room (sweep keeps such rooms; the engine checks the keys it recorded since). */
   hasLiveKey(roomId: bigint, from: number): boolean {
     return (this.newest.get(Number(roomId)) ?? Number.MIN_SAFE_INTEGER) >= from;
   }

@@ -247,13 +247,19 @@ class SqliteEngineImpl implements SqliteEngine {
     this.counters.transactions++;
     this.counters.publishes += published;
     if (published > this.counters.largestBatch) this.counters.largestBatch = published;
-    for (const [name, row] of rooms) {
-      const cached = this.rooms.get(name);
-      if (cached && cached.id === row.id) {
+    for (const row of rooms) {
+      const cached = row.cached;
+      if (cached !== undefined && cached.id === row.id) {
         cached.epoch = row.epoch;
         cached.sequence = row.sequence;
         cached.kept = row.kept;
-      } else this.rooms.set(name, { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept });
+        if (row.keyedMs > (cached.keyedMs ?? Number.MIN_SAFE_INTEGER)) cached.keyedMs = row.keyedMs;
+        cached.batch = undefined;
+      } else {
+        const fresh: CachedRoom = { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept };
+        if (row.keyedMs > Number.MIN_SAFE_INTEGER) fresh.keyedMs = row.keyedMs;
+        this.rooms.set(row.name, fresh);
+      }
     }
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
@@ -381,7 +387,7 @@ class SqliteEngineImpl implements SqliteEngine {
       .transaction(() => {
         const names: string[] = [];
         for (const { id, name } of this.sql.idleRooms.all(this.kept.ttlCutoff())) {
-          if (this.watchers.has(name) || this.presence.has(name) || this.keys.hasLiveKey(id, dedupeFrom)) continue;
+          if (this.watchers.has(name) || this.presence.has(name) || this.hasLiveKey(id, name, dedupeFrom)) continue;
           this.sql.deleteRoomMessages.run(id);
           this.sql.deleteRoom.run(id);
           this.keys.forgetRoom(id);
@@ -393,6 +399,11 @@ class SqliteEngineImpl implements SqliteEngine {
     for (const name of forgotten) this.rooms.delete(name);
     if (forgotten.length > 0) this.counters.transactions++;
     return forgotten.length;
+  }
+
+  /** Whether a key recorded at or after `from` may be live in the room: recorded by this process (the cache), or found at open (IdempotencyKeys). */
+  private hasLiveKey(id: bigint, name: string, from: number): boolean {
+    return (this.rooms.get(name)?.keyedMs ?? Number.MIN_SAFE_INTEGER) >= from || this.keys.hasLiveKey(id, from);
   }
 
   // ---- fan-out and presence -------------------------------------------------

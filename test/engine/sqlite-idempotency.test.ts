@@ -236,6 +236,32 @@ describe("sqlite engine: idempotency keys", () => {
     }
   });
 
+  it("sweep keeps a room while a key this process recorded is live, batch or not, and forgets it after the window", async () => {
+    const clock = { now: T0 };
+    const engine = createSqliteEngine({
+      path: tempFile(),
+      retention: { historySize: 1000, historyTtlMs: 1000, dedupeWindowMs: WINDOW },
+      listener: () => {},
+      now: () => clock.now,
+    });
+    try {
+      const original = await engine.publish(draft("one", "k"));
+      const batch = await engine.publishBatch!([draft("many", "a"), draft("many", "b")]);
+      await engine.publish({ ...draft("unkeyed", "x"), clientMessageId: "" });
+      clock.now += 2000; // every message is past its TTL; the keys are not
+      assert.equal(await engine.sweep!(), 1, "only the room without a key is forgotten");
+      assert.deepEqual(await engine.position("unkeyed"), { epoch: "", sequence: 0n });
+      const retry = await engine.publish(draft("one", "k", "retry", clock.now));
+      assert.deepEqual([retry.duplicate, retry.message.epoch], [true, original.message.epoch], "the room and its key were kept");
+      const again = await engine.publish(draft("many", "b", "retry", clock.now));
+      assert.deepEqual([again.duplicate, again.message.sequence], [true, batch[1]!.message.sequence]);
+      clock.now += WINDOW + 2000;
+      assert.equal(await engine.sweep!(), 2, "both forgotten once their keys expired");
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("migrates a version 4 file: its live keys still deduplicate, its old table is gone", async () => {
     const path = tempFile();
     // The schema as version 4 wrote it: keys in "dedupe", keyed by the key.

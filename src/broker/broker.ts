@@ -7,22 +7,19 @@ import type {
   PresenceEntry,
   PublishResult,
   RoomEvent,
-  StoredMessage,
 } from "../engine/engine.js";
 import { newUuid } from "../engine/ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
-import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
+import { PresenceFanOut } from "./presence-fanout.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { FilterCompiler, type MessageFilter } from "./filter.js";
-import { TimeSlice } from "./time-slice.js";
 import { checkRead, mayRead, type Identity } from "./identity.js";
 import { QueueBudget } from "./queue-budget.js";
-import { filteredPage, firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
-import { planJoin, type PlannedRoom, type RoomRequest } from "./join-plan.js";
+import { filteredPage, type ReadHistory } from "./history.js";
+import { planJoin, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
-import { changesAfterSnapshot } from "./presence-snapshot.js";
 import { RoomIndex } from "./room-index.js";
 import { Session } from "./session.js";
 import { newBrokerStats, type BrokerStats } from "./stats.js";
@@ -32,8 +29,9 @@ import { LogThrottle } from "../log/throttle.js";
 import { UserQuotas } from "./user-quotas.js";
 import { ReaderBacklog } from "./reader-backlog.js";
 import { isPattern, patternError } from "../names/patterns.js";
-import { isInbox, validateRoom, validateShortText } from "./validate.js";
+import { validateRoom, validateShortText } from "./validate.js";
 import { PublishPath, type PublishInput } from "./publishing.js";
+import { joinRoom, type JoinContext } from "./room-join.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -92,11 +90,13 @@ export class Broker {
   private readonly clock: Clock;
   /** Writes every session's queued events once per event-loop turn (after a large flush, once the flush interval passed). */
   readonly flusher: FlushScheduler;
-  private readonly presenceBatches = new PresenceBatches();
+  private readonly presenceOut: PresenceFanOut;
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
   private lastSweepMs: number;
   private readonly publishing: PublishPath;
+  /** What joinRoom (room-join.ts) uses of this broker. */
+  private readonly joining: JoinContext;
   private readonly quotas: UserQuotas;
   /** Bytes queued for all sessions together (queueBytesTotal). */
   readonly queueBudget: QueueBudget;
@@ -122,14 +122,13 @@ export class Broker {
     this.measureLatency = options.measureLatency ?? false;
     this.latency = new PublishLatency(() => this.flusher.wake());
     if (this.measureLatency) this.flusher.afterFlush = () => this.latency.flushed();
-    // A turn's presence changes go out as batches before the turn's streams are written.
-    this.flusher.beforeFlush = () => this.presenceBatches.emitAll((room, visit) => this.visitLiveMembers(room, visit));
     this.grace = new PresenceGrace(this.config.presenceGraceMs, (room, id) => this.engine.presenceRemove(room, id), this.clock);
     this.index = new RoomIndex(
       (name) => this.callEngine(() => this.engine.watch(name)),
       (name) => this.engine.unwatch(name),
     );
     this.now = () => this.clock.now();
+    this.presenceOut = new PresenceFanOut(this.index, this.flusher, this.config.presenceEventsMax, () => this.now());
     this.filters = FilterCompiler.of(this.config);
     this.engine = options.engine({
       retention: {
@@ -150,6 +149,14 @@ export class Broker {
       assertOpen: () => this.assertOpen(),
       callEngine: (call) => this.callEngine(call),
     });
+    this.joining = {
+      index: this.index,
+      readHistory: this.readHistory,
+      now: this.now,
+      callEngine: (call) => this.callEngine(() => call(this.engine)),
+      presenceOff: (room) => this.presenceOut.off(room),
+      presenceFrom: () => this.presenceOut.next,
+    };
     this.lastSweepMs = this.now();
     const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
     if (periods.length > 0) {
@@ -200,59 +207,15 @@ export class Broker {
 
   private fanOut(room: string, event: RoomEvent): void {
     const now = this.now();
-    if (event.type === "presence") return this.fanOutPresence(room, event, now);
+    if (event.type === "presence") return this.presenceOut.change(room, event, now);
     // The room's presence changes of this turn go first: one order per room.
-    this.emitPresence(room);
+    this.presenceOut.flushRoom(room);
     if (this.measureLatency && event.type === "message") this.latency.fanned(event.message);
     this.index.forEach(
       room,
       (session) => session.deliver(room, event, now),
       (session, pattern) => session.deliverViaPattern(room, pattern, event, now, (r) => mayRead(session.identity, r)),
     );
-  }
-
-  /**
-   * Presence changes go to a room's live sessions as one batch per turn,
-   * and not at all in a room with more members on this node than
-   * presenceEventsMax (GetPresence still answers there).
-   */
-  private fanOutPresence(room: string, event: RoomEvent & { type: "presence" }, now: number): void {
-    if (this.presenceOff(room)) return;
-    this.presenceBatches.add(room, event.kind, event.entry);
-    this.flusher.wake();
-    // Sessions still joining the room park the change (checked against their presence list at join).
-    this.index.forEach(
-      room,
-      (session) => {
-        if (session.rooms.get(room)?.joining) session.deliver(room, event, now);
-      },
-      () => {},
-    );
-  }
-
-  /** Hands a room's batched presence changes to its live sessions. */
-  private emitPresence(room: string): void {
-    if (!this.presenceBatches.pending) return;
-    this.presenceBatches.emit(room, (visit) => this.visitLiveMembers(room, visit));
-  }
-
-  private visitLiveMembers(room: string, visit: (member: PresenceMember) => void): void {
-    const now = this.now();
-    this.index.forEach(
-      room,
-      (session) => {
-        const membership = session.rooms.get(room);
-        if (!membership || membership.joining || membership.presenceFrom === undefined) return;
-        visit({ liveFrom: membership.presenceFrom, push: (event) => session.push(event, now) });
-      },
-      () => {},
-    );
-  }
-
-  /** Too many members on this node for presence events (presenceEventsMax). */
-  private presenceOff(room: string): boolean {
-    const max = this.config.presenceEventsMax;
-    return max > 0 && this.index.sessionsOf(room) > max;
   }
 
   // ---- sessions ---------------------------------------------------------
@@ -327,7 +290,7 @@ export class Broker {
     this.quotas.touch(session.identity, [...rooms.map((r) => r.room), ...patterns.keys()], this.now());
     return Promise.all([
       ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
-      ...rooms.map((request) => this.joinRoom(session, request)),
+      ...rooms.map((request) => joinRoom(this.joining, session, request)),
     ]).then(() => {});
   }
 
@@ -394,95 +357,6 @@ export class Broker {
     if (ended?.reason === "SLOW_CONSUMER")
       this.log.warn({ ...fields, ...ended.metadata }, "slow consumer cut off");
     else this.log.debug({ ...fields, ...(linger ? { gone: true } : {}) }, "session closed");
-  }
-
-  private async joinRoom(session: Session, request: PlannedRoom): Promise<void> {
-    const { room } = request;
-    if (session.rooms.has(room)) return;
-    const membership = {
-      room,
-      joining: true,
-      pending: [] as RoomEvent[],
-      lastSequence: 0n,
-      epoch: "",
-      unacked: [] as Array<{ message: StoredMessage; sentAtMs: number }>,
-      filter: request.compiled,
-      filteredThrough: 0n,
-      lastSent: 0n,
-      presenceFrom: undefined as number | undefined,
-    };
-    session.rooms.set(room, membership);
-    const watching = this.index.attach(session, room);
-    const stillJoined = () => session.rooms.get(room) === membership && !session.isEnded;
-    try {
-      await watching;
-      // Who is here, as of the point where this room's live events start (see changesAfterSnapshot).
-      const listedFrom = membership.pending.length;
-      const present = isInbox(room) || this.presenceOff(room) ? [] : await this.callEngine(() => this.engine.presenceList(room));
-      const listedTo = membership.pending.length;
-      const position = await this.callEngine(() => this.engine.position(room));
-      // A durable subscriber that names no position resumes after its last ack.
-      const since =
-        request.since ??
-        (session.durableKey !== undefined
-          ? await this.callEngine(() => this.engine.ackGet(session.durableKey!, room))
-          : undefined);
-      let page = since ? await firstReplayPage(this.readHistory, room, since, position) : undefined;
-      if (!stillJoined()) return;
-      membership.epoch = position.epoch;
-      membership.lastSent = page && since ? since.sequence : position.sequence;
-      session.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since, present }, this.now());
-      // The replay flows at the stream's pace, page by page: a resume of more
-      // messages than a session may queue must not make it a slow consumer.
-      // Live events wait in `pending` meanwhile (bounded like the queue).
-      // A filtered replay gives the event loop back between slices of evaluations.
-      const slice = new TimeSlice();
-      while (page && page.length > 0) {
-        for (const message of page) {
-          if (session.crowded) await session.roomToQueue();
-          if (membership.filter && slice.due()) await slice.yield();
-          if (!stillJoined()) return;
-          session.sendMessage(membership, message, this.now());
-        }
-        // A page that can no longer follow (trimmed meanwhile) ends the
-        // replay early: the client sees the hole and reports the loss.
-        page = await nextReplayPage(this.readHistory, room, page.at(-1)!.sequence, position);
-        if (!stillJoined()) return;
-      }
-      const now = this.now();
-      // Go live: everything parked while joining follows, minus what the replay already covered.
-      membership.lastSequence = position.sequence;
-      // Filtered replays end in a run the filter removed: close it before going live.
-      if (membership.filteredThrough > membership.lastSent)
-        session.push(
-          {
-            type: "watermark",
-            room,
-            position: { epoch: position.epoch, sequence: membership.filteredThrough },
-            after: membership.lastSent,
-          },
-          now,
-        );
-      if (membership.filteredThrough > 0n) membership.lastSent = membership.filteredThrough;
-      membership.filteredThrough = 0n;
-      const pending = changesAfterSnapshot(membership.pending, listedFrom, listedTo, present);
-      membership.pending = [];
-      membership.joining = false;
-      // Changes from now on reach it in batches; earlier ones were parked above.
-      membership.presenceFrom = this.presenceBatches.next;
-      for (const event of pending) session.deliver(room, event, now);
-    } catch (error) {
-      if (session.rooms.get(room) === membership) {
-        session.rooms.delete(room);
-        this.index.detach(session, room);
-      }
-      throw error;
-    }
-    // An inbox has a single reader: presence there would only tell its owner about itself.
-    if (!stillJoined() || isInbox(room)) return;
-    // Taken over from the session this one replaces: an update, not a leave and a join.
-    const kind = session.adopted.delete(room) ? "update" : "join";
-    await this.callEngine(() => this.engine.presenceSet(room, session.presenceEntry(), kind));
   }
 
   /** Sets a session's state in every room it holds and tells the rooms. */

@@ -1,0 +1,119 @@
+import type { Engine, RoomEvent, StoredMessage } from "../engine/engine.js";
+import { firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
+import type { PlannedRoom } from "./join-plan.js";
+import { changesAfterSnapshot } from "./presence-snapshot.js";
+import type { RoomIndex } from "./room-index.js";
+import type { Session } from "./session.js";
+import { TimeSlice } from "./time-slice.js";
+import { isInbox } from "./validate.js";
+
+/** What joining a room uses of the broker (broker.ts). */
+export interface JoinContext {
+  readonly index: RoomIndex;
+  readonly readHistory: ReadHistory;
+  now(): number;
+  /** Calls the engine, mapping its failures to broker errors (Broker.callEngine). */
+  callEngine<T>(call: (engine: Engine) => Promise<T>): Promise<T>;
+  /** Too many members on this node for presence events (presenceEventsMax): the join lists nobody. */
+  presenceOff(room: string): boolean;
+  /** The first batched presence change a member going live now receives (PresenceBatches.next). */
+  presenceFrom(): number;
+}
+
+/**
+ * Joins one room for a session: attaches it to the room's fan-out, then
+ * answers `subscribed` with the room's position and who is here, replays
+ * from a resume position page by page at the stream's pace (live events
+ * park in the membership meanwhile), goes live with what was parked, and
+ * announces the session's presence. A failure before it went live leaves
+ * the session without the room.
+ */
+export async function joinRoom(broker: JoinContext, session: Session, request: PlannedRoom): Promise<void> {
+  const { room } = request;
+  if (session.rooms.has(room)) return;
+  const membership = {
+    room,
+    joining: true,
+    pending: [] as RoomEvent[],
+    lastSequence: 0n,
+    epoch: "",
+    unacked: [] as Array<{ message: StoredMessage; sentAtMs: number }>,
+    filter: request.compiled,
+    filteredThrough: 0n,
+    lastSent: 0n,
+    presenceFrom: undefined as number | undefined,
+  };
+  session.rooms.set(room, membership);
+  const watching = broker.index.attach(session, room);
+  const stillJoined = () => session.rooms.get(room) === membership && !session.isEnded;
+  try {
+    await watching;
+    // Who is here, as of the point where this room's live events start (see changesAfterSnapshot).
+    const listedFrom = membership.pending.length;
+    const present = isInbox(room) || broker.presenceOff(room) ? [] : await broker.callEngine((engine) => engine.presenceList(room));
+    const listedTo = membership.pending.length;
+    const position = await broker.callEngine((engine) => engine.position(room));
+    // A durable subscriber that names no position resumes after its last ack.
+    const since =
+      request.since ??
+      (session.durableKey !== undefined
+        ? await broker.callEngine((engine) => engine.ackGet(session.durableKey!, room))
+        : undefined);
+    let page = since ? await firstReplayPage(broker.readHistory, room, since, position) : undefined;
+    if (!stillJoined()) return;
+    membership.epoch = position.epoch;
+    membership.lastSent = page && since ? since.sequence : position.sequence;
+    session.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since, present }, broker.now());
+    // The replay flows at the stream's pace, page by page: a resume of more
+    // messages than a session may queue must not make it a slow consumer.
+    // Live events wait in `pending` meanwhile (bounded like the queue).
+    // A filtered replay gives the event loop back between slices of evaluations.
+    const slice = new TimeSlice();
+    while (page && page.length > 0) {
+      for (const message of page) {
+        if (session.crowded) await session.roomToQueue();
+        if (membership.filter && slice.due()) await slice.yield();
+        if (!stillJoined()) return;
+        session.sendMessage(membership, message, broker.now());
+      }
+      // A page that can no longer follow (trimmed meanwhile) ends the
+      // replay early: the client sees the hole and reports the loss.
+      page = await nextReplayPage(broker.readHistory, room, page.at(-1)!.sequence, position);
+      if (!stillJoined()) return;
+    }
+    const now = broker.now();
+    // Go live: everything parked while joining follows, minus what the replay already covered.
+    membership.lastSequence = position.sequence;
+    // Filtered replays end in a run the filter removed: close it before going live.
+    if (membership.filteredThrough > membership.lastSent)
+      session.push(
+        {
+          type: "watermark",
+          room,
+          position: { epoch: position.epoch, sequence: membership.filteredThrough },
+          after: membership.lastSent,
+        },
+        now,
+      );
+    if (membership.filteredThrough > 0n) membership.lastSent = membership.filteredThrough;
+    membership.filteredThrough = 0n;
+    const pending = changesAfterSnapshot(membership.pending, listedFrom, listedTo, present);
+    membership.pending = [];
+    membership.joining = false;
+    // Changes from now on reach it in batches; earlier ones were parked above.
+    membership.presenceFrom = broker.presenceFrom();
+    for (const event of pending) session.deliver(room, event, now);
+  } catch (error) {
+    if (session.rooms.get(room) === membership) {
+      session.rooms.delete(room);
+      broker.index.detach(session, room);
+    }
+    throw error;
+  }
+  // An inbox has a single reader: presence there would only tell its owner about itself.
+  if (!stillJoined() || isInbox(room)) return;
+  // Taken over from the session this one replaces: an update, not a leave and a join.
+  const kind = session.adopted.delete(room) ? "update" : "join";
+  await broker.callEngine((engine) => engine.presenceSet(room, session.presenceEntry(), kind));
+}
+

@@ -156,10 +156,25 @@ export class PublishPath {
       sender: identity.user,
       content: input.content,
       payload: input.payload,
-      attributes: input.attributes,
+      attributes: hasKeys(input.attributes) ? input.attributes : NO_ATTRIBUTES,
       timeMs: now,
       clientMessageId: input.clientMessageId,
       dependencies,
     };
   }
+}
+
+/**
+ * The attributes of every message published without any, whatever the
+ * transport decoded (the gRPC decoder hands this object itself; protobuf-es
+ * requests over Connect and gRPC-Web bring an empty object each): one frozen
+ * object instead of one per message, which a room's history keeps for as
+ * long as it keeps the message.
+ */
+export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
+
+function hasKeys(attributes: Record<string, string>): boolean {
+  if (attributes === NO_ATTRIBUTES) return false;
+  for (const _ in attributes) return true;
+  return false;
 }

@@ -1,5 +1,6 @@
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { PublishInput } from "../broker/broker.js";
+import { NO_ATTRIBUTES } from "../broker/publishing.js";
 import type { Dependency } from "../engine/engine.js";
 
 /**
@@ -111,12 +112,6 @@ function decodeRoomPosition(reader: BinaryReader, end: number): Dependency {
 }
 
 const EMPTY = new Uint8Array(0);
-/**
- * The attributes of every message published without any: one frozen object
- * instead of an empty one per message, which a room's history would keep
- * for as long as it keeps the message.
- */
-const NO_ATTRIBUTES: Record<string, string> = Object.freeze({});
 
 /** The messages of a PublishStreamRequest or PublishBatchRequest (both: repeated PublishRequest messages = 1). */
 export function decodePublishRequests(bytes: Uint8Array): PublishInput[] {

@@ -25,6 +25,18 @@ describe("broker sessions and fan-out", () => {
     assert.equal(broker.sessionCount, 1);
   });
 
+  it("stores every message published without attributes with one shared empty object, as protobuf-es requests bring a new one each", async () => {
+    const publish = (content: string, attributes: Record<string, string>) =>
+      broker.publish(user("p"), { room: "general", content, payload: new Uint8Array(), attributes, clientMessageId: "" });
+    const [a, b, c] = [await publish("a", {}), await publish("b", {}), await publish("c", { lang: "en" })];
+    assert.equal(a.message.attributes, b.message.attributes, "one object for both");
+    assert.ok(Object.isFrozen(a.message.attributes));
+    assert.deepEqual(a.message.attributes, {});
+    assert.deepEqual(c.message.attributes, { lang: "en" });
+    const page = await broker.history(user("p"), { room: "general", after: 0n, before: 0n, limit: 10, direction: "forward" });
+    assert.deepEqual(page.messages.map((m) => [m.content, m.attributes]), [["a", {}], ["b", {}], ["c", { lang: "en" }]]);
+  });
+
   it("fans out only to the sessions of the room (room index), by name and by pattern", async () => {
     const general = new Stream(broker.openSession(user("a"), ""));
     const sports = new Stream(broker.openSession(user("b"), ""));

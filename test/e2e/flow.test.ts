@@ -7,7 +7,12 @@ import { PubSubService, type PublishStreamRequest, type PublishStreamRequestSche
 import { withToken } from "../../src/client/auth.js";
 import { errorReason } from "../../src/client/retry.js";
 import type { SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import type { Transport } from "@connectrpc/connect";
 import { test, describe, PROTOCOLS, Recorder, testToken } from "../support/fixtures.js";
+import { testAuthenticate } from "../support/tokens.js";
+import { startServer } from "../../src/server/server.js";
+import { defaultBrokerConfig } from "../../src/broker/config.js";
+import { createMemoryEngine } from "../../src/engine/memory.js";
 
 const grpc = PROTOCOLS[0];
 
@@ -86,47 +91,76 @@ describe("publishers at a slow reader's pace", () => {
   test.override({ brokerConfig: { sessionQueueLimit: 200, readerStallMs: 10_000 } });
 
   // Bidirectional streaming: gRPC (the broker's own HTTP/2 path) and Connect over HTTP/2 (connect-node).
-  for (const [name, transport] of [
-    ["grpc", (url: string) => createGrpcTransport({ baseUrl: url })],
-    ["connect (HTTP/2)", (url: string) => createConnectTransport({ baseUrl: url, httpVersion: "2" })],
-  ] as const)
+  for (const [name, transport] of TRANSPORTS)
     test(`a PublishStream publisher (${name}) goes at the pace of a subscriber that reads slower, which is not cut off`, async ({ broker }) => {
-      const room = "steady";
-      const count = 2000;
-      // Reads one response, then naps 20 ms: far slower than the publisher, and its queue holds 200 events.
-      const reader = createClient(PubSubService, withToken(transport(broker.url), testToken("slow")));
-      const controller = new AbortController();
-      const sequences: number[] = [];
-      let subscribed!: () => void;
-      const isSubscribed = new Promise<void>((resolve) => (subscribed = resolve));
-      const reading = (async (): Promise<unknown> => {
-        for await (const response of reader.subscribe({ rooms: [{ room }] }, { signal: controller.signal })) {
-          for (const e of response.events) {
-            if (e.event.case === "subscribed") subscribed();
-            if (e.event.case === "message") sequences.push(Number(e.event.value.sequence));
-          }
-          if (sequences.length === count) return undefined;
-          await sleep(20);
-        }
-        return new Error("the stream ended early");
-      })().catch((error: unknown) => error);
-      await isSubscribed;
-      const publisher = createClient(PubSubService, withToken(transport(broker.url), testToken("fast")));
-      async function* requests(): AsyncGenerator<MessageInitShape<typeof PublishStreamRequestSchema>> {
-        for (let i = 0; i < count; i += 50)
-          yield { messages: Array.from({ length: 50 }, (_, k) => ({ room, content: `m${i + k} ${"x".repeat(1000)}`, clientMessageId: `m${i + k}` })) };
+      await publishAtReadersPace(broker.url, transport);
+    });
+
+  // While the broker verifies the publisher's token, the client may already send a whole HTTP/2 window
+  // (1 MiB: here about 1,000 messages); read all at once, they once filled the reader's queue of 200 and cut it off.
+  for (const [name, transport] of TRANSPORTS)
+    test(`a PublishStream publisher (${name}) whose token takes 300 ms to verify does not outrun the slow reader meanwhile`, async () => {
+      const verify = await testAuthenticate();
+      const server = await startServer({
+        config: { ...defaultBrokerConfig, presenceGraceMs: 300, sessionQueueLimit: 200, readerStallMs: 10_000 },
+        engine: createMemoryEngine,
+        port: 0,
+        authenticate: async (header) => {
+          const identity = await verify(header);
+          if (identity.user === "fast") await sleep(300);
+          return identity;
+        },
+      });
+      try {
+        await publishAtReadersPace(server.url, transport);
+      } finally {
+        await server.close();
       }
-      let published = 0;
-      for await (const response of publisher.publishStream(requests() as AsyncIterable<PublishStreamRequest>))
-        published += response.results.filter((r) => r.result.case === "published").length;
-      // Cut off as a slow consumer, the reader would have RESOURCE_EXHAUSTED here.
-      const failure = await reading;
-      controller.abort();
-      assert.equal(failure, undefined);
-      assert.equal(published, count);
-      assert.deepEqual(sequences, Array.from({ length: count }, (_, i) => i + 1));
     });
 });
+
+const TRANSPORTS = [
+  ["grpc", (url: string) => createGrpcTransport({ baseUrl: url })],
+  ["connect (HTTP/2)", (url: string) => createConnectTransport({ baseUrl: url, httpVersion: "2" })],
+] as const;
+
+/** 2,000 messages of 1 KB on one PublishStream ("fast"), read by one subscriber ("slow") that naps 20 ms per response: all delivered, in order, nobody cut off. */
+async function publishAtReadersPace(url: string, transport: (url: string) => Transport): Promise<void> {
+  const room = "steady";
+  const count = 2000;
+  // Reads one response, then naps 20 ms: far slower than the publisher, and its queue holds 200 events.
+  const reader = createClient(PubSubService, withToken(transport(url), testToken("slow")));
+  const controller = new AbortController();
+  const sequences: number[] = [];
+  let subscribed!: () => void;
+  const isSubscribed = new Promise<void>((resolve) => (subscribed = resolve));
+  const reading = (async (): Promise<unknown> => {
+    for await (const response of reader.subscribe({ rooms: [{ room }] }, { signal: controller.signal })) {
+      for (const e of response.events) {
+        if (e.event.case === "subscribed") subscribed();
+        if (e.event.case === "message") sequences.push(Number(e.event.value.sequence));
+      }
+      if (sequences.length === count) return undefined;
+      await sleep(20);
+    }
+    return new Error("the stream ended early");
+  })().catch((error: unknown) => error);
+  await isSubscribed;
+  const publisher = createClient(PubSubService, withToken(transport(url), testToken("fast")));
+  async function* requests(): AsyncGenerator<MessageInitShape<typeof PublishStreamRequestSchema>> {
+    for (let i = 0; i < count; i += 50)
+      yield { messages: Array.from({ length: 50 }, (_, k) => ({ room, content: `m${i + k} ${"x".repeat(1000)}`, clientMessageId: `m${i + k}` })) };
+  }
+  let published = 0;
+  for await (const response of publisher.publishStream(requests() as AsyncIterable<PublishStreamRequest>))
+    published += response.results.filter((r) => r.result.case === "published").length;
+  // Cut off as a slow consumer, the reader would have RESOURCE_EXHAUSTED here.
+  const failure = await reading;
+  controller.abort();
+  assert.equal(failure, undefined);
+  assert.equal(published, count);
+  assert.deepEqual(sequences, Array.from({ length: count }, (_, i) => i + 1));
+}
 
 describe("codecs", () => {
 

@@ -161,11 +161,15 @@ function publishStream(context: CallContext): void {
   let inputEnded = false;
   const waiting: PublishInput[][] = [];
   // Reading stops while the client does not read its results (backpressure),
-  // and while subscribers that still read fell behind (Broker.readersKeepingUp).
+  // while subscribers that still read fell behind (Broker.readersKeepingUp),
+  // and while the caller's token is being verified: a client may send a whole
+  // HTTP/2 window (1 MiB) meanwhile, and published at once it would fill a
+  // slow reader's queue before the next check could hold the publisher back.
   let resultsBlocked = false;
   let readersBehind = false;
+  let verifying = true;
   const resumeReading = () => {
-    if (!resultsBlocked && !readersBehind && !call.done) stream.resume();
+    if (!resultsBlocked && !readersBehind && !verifying && !call.done) stream.resume();
   };
   const results = new PublishResults(
     (batch) => {
@@ -180,6 +184,17 @@ function publishStream(context: CallContext): void {
       messages.map((m) => m.clientMessageId),
       broker.publishMany(caller!, messages),
     );
+  /** Stops reading until the subscribers of what was just published that fell behind caught up. */
+  const holdForReaders = (sent: PublishInput[][]) => {
+    const behind = readersBehind || broker.readerBacklog.size === 0 ? undefined : broker.readersKeepingUp(sent.flat());
+    if (!behind) return;
+    readersBehind = true;
+    stream.pause();
+    void behind.then(() => {
+      readersBehind = false;
+      resumeReading();
+    });
+  };
   stream.on("drain", () => {
     resultsBlocked = false;
     resumeReading();
@@ -187,9 +202,13 @@ function publishStream(context: CallContext): void {
   context.identity.then(
     (identity) => {
       caller = identity;
+      verifying = false;
       call.respond();
-      for (const messages of waiting.splice(0)) add(messages);
+      const sent = waiting.splice(0);
+      for (const messages of sent) add(messages);
       if (inputEnded) results.close();
+      holdForReaders(sent);
+      resumeReading();
     },
     (error: unknown) => call.finish(error),
   );
@@ -207,14 +226,8 @@ function publishStream(context: CallContext): void {
     } catch (error) {
       results.fail(error);
     }
-    const behind = readersBehind || broker.readerBacklog.size === 0 ? undefined : broker.readersKeepingUp(sent.flat());
-    if (!behind) return;
-    readersBehind = true;
-    stream.pause();
-    void behind.then(() => {
-      readersBehind = false;
-      resumeReading();
-    });
+    if (caller) holdForReaders(sent);
+    else if (waiting.length > 0) stream.pause();
   });
   stream.once("end", () => {
     inputEnded = true;

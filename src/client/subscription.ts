@@ -6,10 +6,11 @@ import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
 import { AckBatcher, type AckPosition } from "./ack-batcher.js";
 import { PresenceView } from "./presence-view.js";
 import { BacklogGate } from "./backlog-gate.js";
-import { CausalGate, type Dependency, type GateRelease } from "./causal-gate.js";
+import { CausalGate, type GateRelease } from "./causal-gate.js";
 import { expandDependencies } from "./dependency-refs.js";
 import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
 import { unref, type Timer } from "./timers.js";
+import { HistoryFill } from "./history-fill.js";
 import {
   PRESENCE_KINDS,
   SubscriptionState,
@@ -45,8 +46,8 @@ export class Subscription {
   private readonly buffers = new Map<string, ReorderBuffer<Message>>();
   /** Per room, the newest message the current stream sent: compact dependencies are refs into its list. */
   private readonly streamLast = new Map<string, Message>();
-  private readonly gapTimers = new Map<string, Timer>();
-  private readonly filling = new Set<string>();
+  /** Holes and causal dependencies read from history (history-fill.ts). */
+  private readonly fills: HistoryFill;
   private stream: AbortController | undefined;
   private watchdog: Timer | undefined;
   private heartbeatMs = 0;
@@ -67,9 +68,6 @@ export class Subscription {
   private idleTimer: Timer | undefined;
   /** Between the rooms' ordered outputs and the application: causal order across rooms (causal-gate.ts). */
   private readonly gate: CausalGate<Message>;
-  /** Per room, the furthest dependency the gate waits for that the room's stream has not brought (see needDependency). */
-  private readonly wanted = new Map<string, Dependency>();
-  private readonly fetchingDependencies = new Set<string>();
 
   constructor(
     private readonly client: SeqcastClient,
@@ -77,11 +75,22 @@ export class Subscription {
     private readonly options: SubscriptionOptions,
   ) {
     this.acks = new AckBatcher(options.ackIntervalMs ?? 50, (acks) => this.sendAcks(acks));
+    this.fills = new HistoryFill(
+      {
+        buffer: (room) => this.buffers.get(room),
+        filter: (room) => this.filters.get(room),
+        history: (room, query) => this.client.history(room, query),
+        output: (room, outputs) => this.output(room, outputs),
+        reached: (room, buffer) => this.gate.reached(room, buffer.position),
+        warn: (error) => this.emit({ type: "warning", error }),
+      },
+      options.gapFillDelayMs ?? 200,
+    );
     this.gate = new CausalGate<Message>({
       maxWaitMs: options.causalWaitMs ?? DEFAULT_CAUSAL_WAIT_MS,
       clock: options.causalClock,
       places: client.causalPlaces,
-      need: (dependency) => this.needDependency(dependency),
+      need: (dependency) => this.fills.need(dependency),
       release: (room, output) => this.release(room, output),
     });
     for (const room of rooms) this.rooms.add(room);
@@ -192,8 +201,7 @@ export class Subscription {
           this.streamLast.delete(held);
           this.gate.forget(held);
         }
-    clearTimeout(this.gapTimers.get(room));
-    this.gapTimers.delete(room);
+    this.fills.forget(room);
     const sessionId = this.sessionIdValue;
     if (!sessionId) return;
     try {
@@ -281,7 +289,7 @@ export class Subscription {
     if (this.stateValue !== SubscriptionState.Closed) this.setState(SubscriptionState.Closed, "closed by the application");
     this.closed.abort();
     this.stream?.abort();
-    for (const timer of this.gapTimers.values()) clearTimeout(timer);
+    this.fills.close();
     clearTimeout(this.watchdog);
     this.gate.close();
     await this.running;
@@ -407,7 +415,7 @@ export class Subscription {
         if (!buffer) return;
         const message = this.wholeDependencies(e.value);
         this.output(message.room, buffer.push(message));
-        this.scheduleGapFill(message.room);
+        this.fills.scheduleGap(message.room);
         return;
       }
       case "presence":
@@ -448,43 +456,6 @@ export class Subscription {
     if (kind && entry && this.holds(room) && this.present.apply(room, kind, entry)) this.emit({ type: "presence", room, kind, entry });
   }
 
-  // ---- gap filling ------------------------------------------------------
-
-  private scheduleGapFill(room: string): void {
-    const buffer = this.buffers.get(room);
-    if (!buffer?.missing() || this.gapTimers.has(room) || this.filling.has(room)) return;
-    const timer = unref(
-      setTimeout(() => {
-        this.gapTimers.delete(room);
-        void this.fillGap(room);
-      }, this.options.gapFillDelayMs ?? 200),
-    );
-    this.gapTimers.set(room, timer);
-  }
-
-  private async fillGap(room: string): Promise<void> {
-    const buffer = this.buffers.get(room);
-    const missing = buffer?.missing();
-    if (!buffer || !missing) return;
-    this.filling.add(room);
-    try {
-      const filter = this.filters.get(room);
-      const page = await this.client.history(room, { after: missing.after, before: missing.before, limit: 1000, filter });
-      if (this.buffers.get(room) !== buffer) return;
-      this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
-      // With a filter, the broker returned only matches: the rest of a fully covered range was filtered, not lost.
-      if (filter && !page.hasMore && page.epoch === missing.epoch && page.firstSequence <= missing.after + 1n) {
-        this.output(room, buffer.skipThrough({ epoch: missing.epoch, sequence: missing.before - 1n }));
-        this.gate.reached(room, buffer.position);
-      }
-    } catch (error) {
-      this.emit({ type: "warning", error: ConnectError.from(error) });
-    } finally {
-      this.filling.delete(room);
-    }
-    this.scheduleGapFill(room);
-  }
-
   // ---- causal dependencies ------------------------------------------------
 
   /**
@@ -516,48 +487,6 @@ export class Subscription {
     // Redeliveries of older messages come whole and leave the newest in place.
     if (!before || before.epoch !== message.epoch || before.sequence < message.sequence) this.streamLast.set(room, message);
     return message;
-  }
-
-  /**
-   * The gate holds a message for `dependency`, in a room whose stream has
-   * not brought it (a slow link, a delayed stream, a reconnect): fetch it
-   * from history now rather than wait for the stream. Only within the
-   * room's current epoch; anything else (another epoch, trimmed, a room
-   * still joining) is left to the stream and, at worst, the gate's wait.
-   */
-  private needDependency(dependency: Dependency): void {
-    const known = this.wanted.get(dependency.room);
-    if (!known || known.epoch !== dependency.epoch || known.sequence < dependency.sequence) this.wanted.set(dependency.room, dependency);
-    if (!this.fetchingDependencies.has(dependency.room)) void this.fetchDependencies(dependency.room);
-  }
-
-  private async fetchDependencies(room: string): Promise<void> {
-    this.fetchingDependencies.add(room);
-    try {
-      for (;;) {
-        const buffer = this.buffers.get(room);
-        const wanted = this.wanted.get(room);
-        if (!buffer || !wanted || buffer.position.epoch !== wanted.epoch || buffer.position.sequence >= wanted.sequence) break;
-        const from = buffer.position.sequence;
-        const filter = this.filters.get(room);
-        const page = await this.client.history(room, { after: from, before: wanted.sequence + 1n, limit: 1000, filter });
-        if (this.buffers.get(room) !== buffer) break;
-        this.output(room, buffer.fill({ items: page.messages, epoch: page.epoch, firstSequence: page.firstSequence }));
-        // With a filter, a fully covered range holds nothing more for us: the dependency was filtered out, which counts as passed.
-        if (filter && !page.hasMore && page.epoch === wanted.epoch && page.firstSequence <= from + 1n) {
-          this.output(room, buffer.skipThrough({ epoch: wanted.epoch, sequence: wanted.sequence }));
-          this.gate.reached(room, buffer.position);
-        }
-        this.scheduleGapFill(room);
-        // No progress (nothing retained, a filter, another epoch): the wait bounds it.
-        if (buffer.position.sequence === from || page.epoch !== wanted.epoch) break;
-      }
-    } catch (error) {
-      this.emit({ type: "warning", error: ConnectError.from(error) });
-    } finally {
-      this.fetchingDependencies.delete(room);
-      this.wanted.delete(room);
-    }
   }
 
   // ---- backlog ----------------------------------------------------------

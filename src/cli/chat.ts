@@ -261,7 +261,7 @@ class ChatApp {
     const command = parseChatLine(raw);
     if (command.kind === "none") return;
     // Saying you are away or back is not activity that should decide it for you.
-    if (!["/away", "/back"].includes(raw.replace(/\r$/, "").trim())) this.subscription.markActive();
+    if (command.kind !== "away" && command.kind !== "back") this.subscription.markActive();
     switch (command.kind) {
       case "say":
         return this.send(command.text);

@@ -82,18 +82,19 @@ export interface CachedRoom extends RoomRef {
   /** The newest idempotency key this process recorded in the room, ms (sweep keeps a room with a live key). */
   keyedMs?: number;
   /**
-   * The room inside the write transaction `batchId` (applyBatch): a room
-   * is found with one lookup of this cache per publish, not one more in a
-   * map of the transaction's rooms. A failed transaction's is ignored (the
-   * retry has another id); settle() drops it.
+   * The room inside the write transaction that last loaded it (applyBatch):
+   * a room is found with one lookup of this cache per publish, not one more
+   * in a map of the transaction's rooms. A failed transaction's is ignored
+   * (the retry has another id); settle() drops it.
    */
-  batchId?: number;
   batch?: BatchRoom;
 }
 
 /** A room inside a write transaction. */
 export interface BatchRoom extends RoomRow {
   readonly name: string;
+  /** The write transaction this is the room of (each attempt has its own). */
+  readonly batchId: number;
   kept: KeptRow | null | undefined;
   dirty: boolean;
   /** The newest idempotency key recorded in the room by this transaction, ms (MIN_SAFE_INTEGER: none). */
@@ -123,7 +124,7 @@ export interface BatchStore {
   readonly now: () => number;
 }
 
-/** Tells one write transaction (and each retry of one) from another: CachedRoom.batchId. */
+/** Tells one write transaction (and each retry of one) from another: BatchRoom.batchId. */
 let lastBatchId = 0;
 
 /** Inside the write transaction: every op in order; returns what to settle after COMMIT. */
@@ -140,32 +141,25 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
   const dedupeFrom = store.now() - dedupeWindow;
   let published = 0;
   /** The room as this transaction left it so far, if it touched it. */
-  const inBatch = (name: string): BatchRoom | undefined => {
-    const cached = store.rooms.get(name);
-    return cached !== undefined ? (cached.batchId === batchId ? cached.batch : undefined) : uncached.get(name);
-  };
+  const inBatch = (name: string, cached = store.rooms.get(name)): BatchRoom | undefined =>
+    cached !== undefined ? (cached.batch?.batchId === batchId ? cached.batch : undefined) : uncached.get(name);
   // Whether the room exists: touched by this batch, known to this process, or in the file.
   const exists = (name: string) => store.rooms.has(name) || uncached.has(name) || store.sql.selectRoom.get(name) !== undefined;
   const load = (name: string): BatchRoom => {
     const cached = store.rooms.get(name);
-    if (cached !== undefined && cached.batchId === batchId) return cached.batch!;
-    if (cached === undefined) {
-      const row = uncached.get(name);
-      if (row !== undefined) return row;
-    }
+    const touchedRow = inBatch(name, cached);
+    if (touchedRow !== undefined) return touchedRow;
     const existing = cached?.sequence !== undefined ? cached : store.sql.selectRoom.get(name);
     let row: BatchRoom;
     if (existing) {
-      row = { name, id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
     } else {
       const epoch = newEpoch();
       const { id } = store.sql.insertRoom.get(name, epoch, store.now())!;
-      row = { name, id, epoch, sequence: 0n, kept: null, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      row = { name, batchId, id, epoch, sequence: 0n, kept: null, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
     }
-    if (cached !== undefined) {
-      cached.batchId = batchId;
-      cached.batch = row;
-    } else uncached.set(name, row);
+    if (cached !== undefined) cached.batch = row;
+    else uncached.set(name, row);
     touched.push(row);
     return row;
   };

@@ -167,9 +167,8 @@ function publishStream(context: CallContext): void {
   // slow reader's queue before the next check could hold the publisher back.
   let resultsBlocked = false;
   let readersBehind = false;
-  let verifying = true;
   const resumeReading = () => {
-    if (!resultsBlocked && !readersBehind && !verifying && !call.done) stream.resume();
+    if (!resultsBlocked && !readersBehind && caller !== undefined && !call.done) stream.resume();
   };
   const results = new PublishResults(
     (batch) => {
@@ -202,7 +201,6 @@ function publishStream(context: CallContext): void {
   context.identity.then(
     (identity) => {
       caller = identity;
-      verifying = false;
       call.respond();
       const sent = waiting.splice(0);
       for (const messages of sent) add(messages);

@@ -15,6 +15,7 @@ import { newEpoch, newMessageId } from "./ids.js";
 import { RoomKeys, type RememberedKey } from "./memory-keys.js";
 import { rememberedMessage, storedMessage } from "./stored.js";
 import { WatchSet } from "./watch-set.js";
+import { LocalPresence } from "./local-presence.js";
 
 /**
  * In-memory engine: one process, nothing survives a restart. A restarted
@@ -51,7 +52,7 @@ class MemoryEngine implements Engine {
   readonly name = "memory";
   private readonly rooms = new Map<string, RoomState>();
   /** Presence per room; a room's map goes with its last entry. */
-  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
+  private readonly presence: LocalPresence;
   private readonly acks = new Map<string, Position>();
   /** Acks per room: a room a durable subscriber acknowledged is never idle. */
   private readonly ackedRooms = new Map<string, number>();
@@ -64,6 +65,7 @@ class MemoryEngine implements Engine {
   constructor(options: EngineOptions) {
     this.retention = options.retention;
     this.listener = options.listener;
+    this.presence = new LocalPresence(this.watchers, (room, event) => this.listener(room, event));
     this.now = options.now ?? Date.now;
   }
 
@@ -218,27 +220,17 @@ class MemoryEngine implements Engine {
 
   async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
     this.check();
-    let entries = this.presence.get(name);
-    if (!entries) this.presence.set(name, (entries = new Map()));
-    entries.set(entry.sessionId, entry);
-    if (this.watchers.has(name)) this.listener(name, { type: "presence", kind, entry });
+    this.presence.set(name, entry, kind);
   }
 
   async presenceRemove(name: string, sessionId: string): Promise<boolean> {
     this.check();
-    const entries = this.presence.get(name);
-    const entry = entries?.get(sessionId);
-    if (!entries || !entry) return false;
-    entries.delete(sessionId);
-    if (entries.size === 0) this.presence.delete(name);
-    if (this.watchers.has(name)) this.listener(name, { type: "presence", kind: "leave", entry });
-    return true;
+    return this.presence.remove(name, sessionId);
   }
 
   async presenceList(name: string): Promise<PresenceEntry[]> {
     this.check();
-    const entries = [...(this.presence.get(name)?.values() ?? [])];
-    return entries.sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+    return this.presence.list(name);
   }
 
   async sweep(): Promise<number> {

@@ -14,6 +14,7 @@ import type {
   RoomListener,
 } from "./engine.js";
 import { WatchSet } from "./watch-set.js";
+import { LocalPresence } from "./local-presence.js";
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { IdempotencyKeys } from "./sqlite-idempotency.js";
@@ -100,7 +101,7 @@ class SqliteEngineImpl implements SqliteEngine {
   /** Rooms known to exist in the file, as the last committed transaction left them (see CachedRoom); sweep() forgets what it deletes. */
   private readonly rooms = new Map<string, CachedRoom>();
   private readonly watchers = new WatchSet();
-  private readonly presence = new Map<string, Map<string, PresenceEntry>>();
+  private readonly presence: LocalPresence;
 
   /** Writes waiting for the next group commit, in call order. */
   private queue: Op[] = [];
@@ -126,6 +127,7 @@ class SqliteEngineImpl implements SqliteEngine {
   constructor(options: SqliteEngineOptions) {
     this.retention = options.retention;
     this.listener = options.listener;
+    this.presence = new LocalPresence(this.watchers, (room, event) => this.emit(room, event));
     this.now = options.now ?? Date.now;
     if (!(this.retention.historySize >= 1)) throw new RangeError("retention.historySize must be >= 1");
 
@@ -419,27 +421,17 @@ class SqliteEngineImpl implements SqliteEngine {
 
   async presenceSet(name: string, entry: PresenceEntry, kind: "join" | "update"): Promise<void> {
     this.check();
-    let entries = this.presence.get(name);
-    if (!entries) this.presence.set(name, (entries = new Map()));
-    entries.set(entry.sessionId, entry);
-    if (this.watchers.has(name)) this.emit(name, { type: "presence", kind, entry });
+    this.presence.set(name, entry, kind);
   }
 
   async presenceRemove(name: string, sessionId: string): Promise<boolean> {
     this.check();
-    const entries = this.presence.get(name);
-    const entry = entries?.get(sessionId);
-    if (!entries || !entry) return false;
-    entries.delete(sessionId);
-    if (entries.size === 0) this.presence.delete(name);
-    if (this.watchers.has(name)) this.emit(name, { type: "presence", kind: "leave", entry });
-    return true;
+    return this.presence.remove(name, sessionId);
   }
 
   async presenceList(name: string): Promise<PresenceEntry[]> {
     this.check();
-    const entries = [...(this.presence.get(name)?.values() ?? [])];
-    return entries.sort((a, b) => a.joinedAtMs - b.joinedAtMs);
+    return this.presence.list(name);
   }
 
   // ---- lifecycle -------------------------------------------------------------

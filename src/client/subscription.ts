@@ -2,52 +2,38 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { PresenceEvent, SubscribeEvent } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { PresenceState, type Message, type PresenceEntry } from "../../gen/es/seqcast/v1/types_pb.js";
 import type { SeqcastClient } from "./client.js";
-import { ReorderBuffer, type ReorderOutput } from "./reorder-buffer.js";
 import { AckBatcher, type AckPosition } from "./ack-batcher.js";
 import { PresenceView } from "./presence-view.js";
-import { BacklogGate } from "./backlog-gate.js";
-import { CausalGate, type GateRelease } from "./causal-gate.js";
-import { expandDependencies } from "./dependency-refs.js";
+import type { GateRelease } from "./causal-gate.js";
 import { defaultBackoff, isRetryable, retryDelay, sleep } from "./retry.js";
 import { unref, type Timer } from "./timers.js";
-import { HistoryFill } from "./history-fill.js";
-import {
-  PRESENCE_KINDS,
-  SubscriptionState,
-  type SubscriptionEvent,
-  type SubscriptionListener,
-  type SubscriptionOptions,
-} from "./subscription-types.js";
-
-export { SubscriptionState } from "./subscription-types.js";
-export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription-types.js";
+import { RoomDelivery } from "./room-delivery.js";
+import { OwnPresence, type OwnState } from "./own-presence.js";
+import { SubscriptionEvents } from "./subscription-events.js";
+import { PRESENCE_KINDS, SubscriptionState, type SubscriptionListener, type SubscriptionOptions } from "./subscription-types.js";
 import { roomNameError } from "../names/rooms.js";
 import { isPattern, matchesPattern, patternError } from "../names/patterns.js";
 
-const NO_REFS = new Uint8Array(0);
+export { SubscriptionState } from "./subscription-types.js";
+export type { SubscriptionEvent, SubscriptionListener, SubscriptionOptions } from "./subscription-types.js";
 
 /** How long a message waits for its causal dependencies by default (ms). */
 const DEFAULT_CAUSAL_WAIT_MS = 5000;
 
-/** GetHistory returns at most this many messages per call. */
-const MAX_BACKLOG = 1000;
-
 /**
  * A live session over one Subscribe stream, kept alive across failures.
- * Per room it runs a ReorderBuffer: the application sees each room's
- * messages in order, exactly once; holes are filled from history; loss and
- * lineage changes surface as `reset` events, never as silent gaps.
+ * What the stream brings goes through RoomDelivery (room-delivery.ts): the
+ * application sees each room's messages in order, exactly once, after their
+ * causal dependencies; holes are filled from history; loss and lineage
+ * changes surface as `reset` events, never as silent gaps.
  */
 export class Subscription {
-  private stateValue = SubscriptionState.Connecting;
-  private readonly listeners = new Set<SubscriptionListener>();
+  /** State and listeners (subscription-events.ts). */
+  private readonly events = new SubscriptionEvents();
   private readonly rooms = new Set<string>();
   private readonly filters = new Map<string, string>();
-  private readonly buffers = new Map<string, ReorderBuffer<Message>>();
-  /** Per room, the newest message the current stream sent: compact dependencies are refs into its list. */
-  private readonly streamLast = new Map<string, Message>();
-  /** Holes and causal dependencies read from history (history-fill.ts). */
-  private readonly fills: HistoryFill;
+  /** From the stream to the application, room by room (room-delivery.ts). */
+  private readonly delivery: RoomDelivery;
   private stream: AbortController | undefined;
   private watchdog: Timer | undefined;
   private heartbeatMs = 0;
@@ -59,53 +45,41 @@ export class Subscription {
   private readonly acks: AckBatcher;
   /** The session the next Subscribe replaces (presence carries over within the grace period). */
   private previousSessionId = "";
-  private ownState: "online" | "away" = "online";
+  /** Online or away, and the idle clock (own-presence.ts). */
+  private readonly own: OwnPresence;
   /** Who is in each room held by name (not via a pattern), kept from the stream. */
   private readonly present = new PresenceView();
-  /** Rooms whose live output waits for their backlog (see fetchBacklog). */
-  private readonly backlogs = new BacklogGate<ReorderOutput<Message>>();
   private userValue: string | undefined;
-  private idleTimer: Timer | undefined;
-  /** Between the rooms' ordered outputs and the application: causal order across rooms (causal-gate.ts). */
-  private readonly gate: CausalGate<Message>;
 
   constructor(
     private readonly client: SeqcastClient,
     rooms: string[],
     private readonly options: SubscriptionOptions,
   ) {
+    this.own = new OwnPresence((state) => this.sendPresence(state), options.awayAfterMs, () => this.events.closed);
     this.acks = new AckBatcher(options.ackIntervalMs ?? 50, (acks) => this.sendAcks(acks));
-    this.fills = new HistoryFill(
+    this.delivery = new RoomDelivery(
       {
-        buffer: (room) => this.buffers.get(room),
         filter: (room) => this.filters.get(room),
         history: (room, query) => this.client.history(room, query),
-        output: (room, outputs) => this.output(room, outputs),
-        reached: (room, buffer) => this.gate.reached(room, buffer.position),
-        warn: (error) => this.emit({ type: "warning", error }),
+        release: (room, output) => this.release(room, output),
+        backlog: (room, messages) => this.events.emit({ type: "backlog", room, messages }),
+        warn: (error) => this.events.emit({ type: "warning", error }),
       },
-      options.gapFillDelayMs ?? 200,
+      {
+        gapFillDelayMs: options.gapFillDelayMs ?? 200,
+        causalWaitMs: options.causalWaitMs ?? DEFAULT_CAUSAL_WAIT_MS,
+        causalClock: options.causalClock,
+        causalPlaces: client.causalPlaces,
+      },
     );
-    this.gate = new CausalGate<Message>({
-      maxWaitMs: options.causalWaitMs ?? DEFAULT_CAUSAL_WAIT_MS,
-      clock: options.causalClock,
-      places: client.causalPlaces,
-      need: (dependency) => this.fills.need(dependency),
-      release: (room, output) => this.release(room, output),
-    });
     for (const room of rooms) this.rooms.add(room);
     for (const [room, filter] of Object.entries(options.filters ?? {})) this.filters.set(room, filter);
-    for (const [room, position] of Object.entries(options.since ?? {})) this.addBuffer(room, position);
-  }
-
-  /** A room's reorder buffer, starting after `position`; the causal gate counts everything up to it as passed. */
-  private addBuffer(room: string, position: { epoch: string; sequence: bigint }): void {
-    this.buffers.set(room, new ReorderBuffer<Message>(position));
-    this.gate.track(room, position);
+    for (const [room, position] of Object.entries(options.since ?? {})) this.delivery.track(room, position);
   }
 
   get state(): SubscriptionState {
-    return this.stateValue;
+    return this.events.state;
   }
 
   /** Id of the current session, while connected. */
@@ -129,29 +103,16 @@ export class Subscription {
 
   /** Last delivered position per room (what a resume would start from). */
   positions(): Map<string, { epoch: string; sequence: bigint }> {
-    return new Map([...this.buffers].map(([room, buffer]) => [room, buffer.position]));
+    return this.delivery.positions();
   }
 
   on(listener: SubscriptionListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.on(listener);
   }
 
   /** Resolves when the subscription reaches `state` (or rejects if it closes first). */
   waitFor(state: SubscriptionState): Promise<void> {
-    if (this.stateValue === state) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const off = this.on((event) => {
-        if (event.type !== "state") return;
-        if (event.to === state) {
-          off();
-          resolve();
-        } else if (event.to === SubscriptionState.Closed) {
-          off();
-          reject(event.error ?? new Error("subscription closed"));
-        }
-      });
-    });
+    return this.events.waitFor(state);
   }
 
   start(): void {
@@ -172,7 +133,7 @@ export class Subscription {
     if (!sessionId) return; // the next (re)connect subscribes it
     try {
       await this.client.rpc.join(
-        { sessionId, rooms: [{ room, since: this.buffers.get(room)?.position, filter: this.filters.get(room) }] },
+        { sessionId, rooms: [{ room, since: this.delivery.position(room), filter: this.filters.get(room) }] },
       );
     } catch (error) {
       // The session ended meanwhile; the reconnect will include the room.
@@ -188,20 +149,10 @@ export class Subscription {
   async leave(room: string): Promise<void> {
     this.rooms.delete(room);
     this.filters.delete(room);
-    this.buffers.delete(room);
-    this.streamLast.delete(room);
     this.present.forget(room);
-    this.backlogs.drop(room);
-    this.gate.forget(room);
+    this.delivery.forget(room);
     // Leaving a pattern forgets the rooms it alone brought in.
-    if (isPattern(room))
-      for (const held of [...this.buffers.keys()])
-        if (!this.holds(held)) {
-          this.buffers.delete(held);
-          this.streamLast.delete(held);
-          this.gate.forget(held);
-        }
-    this.fills.forget(room);
+    if (isPattern(room)) for (const held of [...this.delivery.rooms()]) if (!this.holds(held)) this.delivery.forget(held);
     const sessionId = this.sessionIdValue;
     if (!sessionId) return;
     try {
@@ -217,9 +168,8 @@ export class Subscription {
    */
   ack(room: string, sequence?: bigint): void {
     if (this.options.subscriber === undefined) throw new Error("ack() needs a subscription with a subscriber name");
-    const buffer = this.buffers.get(room);
-    if (!buffer) return;
-    const position = buffer.position;
+    const position = this.delivery.position(room);
+    if (!position) return;
     this.acks.queue(room, { epoch: position.epoch, sequence: sequence ?? position.sequence });
   }
 
@@ -232,7 +182,7 @@ export class Subscription {
       );
     } catch (error) {
       // Lost acks only mean redelivery (which the buffer drops) or a resume from an older point.
-      this.emit({ type: "warning", error: ConnectError.from(error) });
+      this.events.emit({ type: "warning", error: ConnectError.from(error) });
     }
     return true;
   }
@@ -243,28 +193,15 @@ export class Subscription {
    * for everyone in those rooms.
    */
   async setPresence(state: "online" | "away"): Promise<void> {
-    if (this.ownState === state) return;
-    this.ownState = state;
-    await this.sendPresence(state);
+    await this.own.set(state);
   }
 
   /** The user did something: back online if away, and the idle clock restarts. */
   markActive(): void {
-    if (this.ownState === "away") void this.setPresence("online").catch(() => {});
-    this.armIdleTimer();
+    this.own.markActive();
   }
 
-  private armIdleTimer(): void {
-    if (this.options.awayAfterMs === undefined || this.isClosed()) return;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = unref(
-      setTimeout(() => {
-        if (this.ownState === "online") void this.setPresence("away").catch(() => {});
-      }, this.options.awayAfterMs),
-    );
-  }
-
-  private async sendPresence(state: "online" | "away"): Promise<void> {
+  private async sendPresence(state: OwnState): Promise<void> {
     const sessionId = this.sessionIdValue;
     if (!sessionId) return; // sent when the next session starts
     try {
@@ -272,13 +209,13 @@ export class Subscription {
         { sessionId, state: state === "online" ? PresenceState.ONLINE : PresenceState.AWAY },
       );
     } catch (error) {
-      this.emit({ type: "warning", error: ConnectError.from(error) });
+      this.events.emit({ type: "warning", error: ConnectError.from(error) });
     }
   }
 
   /** Ends the session for good; the broker sends presence leaves at once. */
   async close(): Promise<void> {
-    clearTimeout(this.idleTimer);
+    this.own.stop();
     await this.acks.flush();
     // Say goodbye, so the leaves are not held back for the reconnect grace period.
     const sessionId = this.sessionIdValue;
@@ -286,12 +223,11 @@ export class Subscription {
       await this.client.rpc
         .leave({ sessionId, rooms: [...this.rooms] }, { timeoutMs: 1000 })
         .catch(() => {});
-    if (this.stateValue !== SubscriptionState.Closed) this.setState(SubscriptionState.Closed, "closed by the application");
+    if (!this.events.closed) this.events.setState(SubscriptionState.Closed, "closed by the application");
     this.closed.abort();
     this.stream?.abort();
-    this.fills.close();
+    this.delivery.close();
     clearTimeout(this.watchdog);
-    this.gate.close();
     await this.running;
   }
 
@@ -299,18 +235,18 @@ export class Subscription {
 
   private async run(): Promise<void> {
     let attempt = 0;
-    while (!this.isClosed()) {
+    while (!this.events.closed) {
       const stream = new AbortController();
       this.stream = stream;
       let failure: ConnectError;
       try {
         this.requested = new Set(this.rooms);
-        this.streamLast.clear();
+        this.delivery.streamStarted();
         const responses = this.client.rpc.subscribe(
           {
             rooms: [...this.requested].map((room) => ({
               room,
-              since: this.buffers.get(room)?.position,
+              since: this.delivery.position(room),
               filter: this.filters.get(room),
             })),
             device: this.options.device ?? "",
@@ -333,13 +269,13 @@ export class Subscription {
       }
       this.sessionIdValue = undefined;
       clearTimeout(this.watchdog);
-      if (this.isClosed()) return;
+      if (this.events.closed) return;
       // Our own abort (watchdog) is a dead connection: retry like any network failure.
       if (!stream.signal.aborted && !isRetryable(failure, this.client.retryContext)) {
-        this.setState(SubscriptionState.Closed, failure.rawMessage, failure);
+        this.events.setState(SubscriptionState.Closed, failure.rawMessage, failure);
         return;
       }
-      this.setState(SubscriptionState.Reconnecting, failure.rawMessage, failure);
+      this.events.setState(SubscriptionState.Reconnecting, failure.rawMessage, failure);
       await sleep(retryDelay(failure, attempt++, this.options.backoff ?? defaultBackoff), this.closed.signal);
     }
   }
@@ -350,10 +286,6 @@ export class Subscription {
     if (room.startsWith("@")) return false;
     for (const name of this.rooms) if (isPattern(name) && matchesPattern(name, room)) return true;
     return false;
-  }
-
-  private isClosed(): boolean {
-    return this.stateValue === SubscriptionState.Closed;
   }
 
   /** A stream that stays silent for several heartbeat intervals is dead, even if TCP has not noticed. */
@@ -372,36 +304,36 @@ export class Subscription {
         this.previousSessionId = e.value.sessionId;
         this.userValue = e.value.user;
         // A new session starts online: restore "away" if that is where we were.
-        if (this.ownState === "away") void this.sendPresence("away");
-        this.armIdleTimer();
+        this.own.sessionStarted();
         this.heartbeatMs = e.value.heartbeatIntervalMs;
         this.feedWatchdog();
-        this.setState(SubscriptionState.Connected, "session started");
+        this.events.setState(SubscriptionState.Connected, "session started");
         // Rooms joined while this stream's request was already on its way.
         for (const room of this.rooms)
           if (!this.requested.has(room))
-            this.join(room).catch((error) => this.emit({ type: "warning", error: ConnectError.from(error) }));
+            this.join(room).catch((error) => this.events.emit({ type: "warning", error: ConnectError.from(error) }));
         return;
       case "subscribed": {
         const { room, position, recovered, resumedFrom, pattern } = e.value;
         if (!position) return;
         if (isPattern(room)) {
-          if (this.rooms.has(room)) this.emit({ type: "subscribed", room, epoch: "", sequence: 0n, recovered: false, present: [] });
+          if (this.rooms.has(room)) this.events.emit({ type: "subscribed", room, epoch: "", sequence: 0n, recovered: false, present: [] });
           return;
         }
         if (!this.holds(room)) return;
-        const buffer = this.buffers.get(room);
+        const known = this.delivery.tracks(room);
         // A room matched again after a reconnect: the buffer keeps its place and
         // fills whatever the outage hid from history (a loss is reported).
-        if (buffer && pattern) return;
+        if (known && pattern) return;
         // A first subscription starts where the replay (if any) starts, else live.
-        if (!buffer) this.addBuffer(room, recovered && resumedFrom ? resumedFrom : position);
+        if (!known) this.delivery.track(room, recovered && resumedFrom ? resumedFrom : position);
         // The broker's list replaces ours: after a reconnect it is all that is true.
         if (!pattern) this.present.reset(room, e.value.present);
-        this.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered, present: this.present.list(room) });
-        if (buffer) this.output(room, buffer.rebase(position, recovered));
+        this.events.emit({ type: "subscribed", room, epoch: position.epoch, sequence: position.sequence, recovered, present: this.present.list(room) });
+        if (known) this.delivery.rebase(room, position, recovered);
         else {
-          if (!recovered && !pattern && (this.options.backlog ?? 0) > 0 && position.sequence > 0n) this.fetchBacklog(room, position);
+          const backlog = this.options.backlog ?? 0;
+          if (!recovered && !pattern && backlog > 0 && position.sequence > 0n) this.delivery.fetchBacklog(room, position, backlog);
           // A durable subscriber starting afresh starts here: without an ack of this point its next run would
           // start afresh again (and show the same backlog), however long it had been running.
           if (!recovered && position.sequence > 0n && this.options.subscriber !== undefined && this.options.ack !== "manual")
@@ -409,15 +341,10 @@ export class Subscription {
         }
         return;
       }
-      case "message": {
-        // Buffers exist exactly for the rooms held (leave() drops them): no pattern matching per message.
-        const buffer = this.buffers.get(e.value.room);
-        if (!buffer) return;
-        const message = this.wholeDependencies(e.value);
-        this.output(message.room, buffer.push(message));
-        this.fills.scheduleGap(message.room);
+      case "message":
+        // Delivery tracks exactly the rooms held (leave() forgets them): no pattern matching per message.
+        this.delivery.message(e.value);
         return;
-      }
       case "presence":
         return this.presenceChanged(e.value);
       case "presenceChanges":
@@ -425,25 +352,14 @@ export class Subscription {
         for (const change of e.value.changes) this.presenceChanged(change);
         return;
       case "unsubscribed":
-        this.emit({ type: "unsubscribed", room: e.value.room });
+        this.events.emit({ type: "unsubscribed", room: e.value.room });
         return;
-      case "watermark": {
-        const buffer = this.buffers.get(e.value.room);
-        if (buffer) {
-          this.output(
-            e.value.room,
-            buffer.skipThrough({ epoch: e.value.epoch, sequence: e.value.sequence }, e.value.afterSequence),
-          );
-          // What the filter removed counts as passed for messages that depend on it.
-          this.gate.reached(e.value.room, buffer.position);
-        }
+      case "watermark":
+        this.delivery.watermark(e.value.room, { epoch: e.value.epoch, sequence: e.value.sequence }, e.value.afterSequence);
         return;
-      }
-      case "reset": {
-        const buffer = this.buffers.get(e.value.room);
-        if (buffer && e.value.position) this.output(e.value.room, buffer.rebase(e.value.position, false));
+      case "reset":
+        if (e.value.position) this.delivery.rebase(e.value.room, e.value.position, false);
         return;
-      }
       case "heartbeat":
       case undefined:
         return;
@@ -453,84 +369,23 @@ export class Subscription {
   private presenceChanged(change: PresenceEvent): void {
     const kind = PRESENCE_KINDS[change.kind];
     const { room, entry } = change;
-    if (kind && entry && this.holds(room) && this.present.apply(room, kind, entry)) this.emit({ type: "presence", room, kind, entry });
-  }
-
-  // ---- causal dependencies ------------------------------------------------
-
-  /**
-   * A message from the stream with its whole list of dependencies: compact
-   * ones (SubscribeRequest.compact_dependencies) are rebuilt from the list of
-   * the room's previous message, which the stream sent right before it. The
-   * application and the gate then see the list as published.
-   */
-  private wholeDependencies(message: Message): Message {
-    const { room } = message;
-    const before = this.streamLast.get(room);
-    if (message.dependencyRefs.length > 0 || message.sameDependencies) {
-      const follows = before !== undefined && before.epoch === message.epoch && before.sequence === message.sequence - 1n;
-      const whole = !follows
-        ? undefined
-        : message.sameDependencies
-          ? before.dependencies.slice()
-          : expandDependencies(message.dependencyRefs, message.dependencies, before.dependencies);
-      // Never expected: the broker sends refs only right after the message they point into.
-      if (whole) message.dependencies = whole;
-      else
-        this.emit({
-          type: "warning",
-          error: new ConnectError(`room ${room}: the compact dependencies of ${message.sequence} do not fit the message before it; it waits only for those it names`, Code.DataLoss),
-        });
-      message.dependencyRefs = NO_REFS;
-      message.sameDependencies = false;
-    }
-    // Redeliveries of older messages come whole and leave the newest in place.
-    if (!before || before.epoch !== message.epoch || before.sequence < message.sequence) this.streamLast.set(room, message);
-    return message;
-  }
-
-  // ---- backlog ----------------------------------------------------------
-
-  /**
-   * The last messages before a room's first subscription, emitted as one
-   * `backlog` event ahead of anything live of the room: what it delivers
-   * meanwhile is held back, so the application sees the room in order.
-   */
-  private fetchBacklog(room: string, position: { epoch: string; sequence: bigint }): void {
-    const limit = Math.min(this.options.backlog ?? 0, MAX_BACKLOG);
-    const fetch = async () => {
-      try {
-        const filter = this.filters.get(room);
-        const page = await this.client.history(room, { before: position.sequence + 1n, limit, direction: "backward", filter });
-        if (!this.backlogs.isHolding(room) || page.epoch !== position.epoch) return;
-        const messages = page.messages.filter((m) => m.sequence <= position.sequence);
-        if (messages.length > 0) this.emit({ type: "backlog", room, messages });
-      } catch (error) {
-        this.emit({ type: "warning", error: ConnectError.from(error) });
-      }
-    };
-    this.backlogs.hold(room, fetch, (held) => this.output(room, held));
+    if (kind && entry && this.holds(room) && this.present.apply(room, kind, entry)) this.events.emit({ type: "presence", room, kind, entry });
   }
 
   // ---- events -----------------------------------------------------------
-
-  private output(room: string, outputs: ReorderOutput<Message>[]): void {
-    if (this.backlogs.offer(room, outputs)) return;
-    this.gate.push(room, outputs);
-  }
 
   /** What the causal gate lets through, in order. */
   private release(room: string, out: GateRelease<Message>): void {
     if (out.type === "deliver") {
       const message = out.item;
       this.client.causal.observe(room, message.epoch, message.sequence);
-      if (out.unmet.length > 0) this.emit({ type: "message", room, message, unmetDependencies: out.unmet });
-      else this.emit({ type: "message", room, message });
+      if (out.unmet.length > 0) this.events.emit({ type: "message", room, message, unmetDependencies: out.unmet });
+      else this.events.emit({ type: "message", room, message });
       // Listeners have returned: the message is processed.
       if (this.options.subscriber !== undefined && this.options.ack !== "manual")
         this.acks.queue(room, { epoch: message.epoch, sequence: message.sequence });
     } else
-      this.emit({
+      this.events.emit({
         type: "reset",
         room,
         reason: out.reason,
@@ -538,23 +393,5 @@ export class Subscription {
         sequence: out.position.sequence,
         skipped: out.skipped,
       });
-  }
-
-  private setState(to: SubscriptionState, reason: string, error?: ConnectError): void {
-    const from = this.stateValue;
-    if (from === to) return;
-    this.stateValue = to;
-    this.emit({ type: "state", from, to, reason, error });
-  }
-
-  private emit(event: SubscriptionEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        // An application bug must not break delivery to the other listeners or the stream.
-        console.error("seqcast: subscription listener threw:", error);
-      }
-    }
   }
 }

@@ -14,14 +14,14 @@ import type {
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
 import { rememberedMessage, storedMessage } from "./stored.js";
-import { decodeBody, decodeEvent, encodeBody, sequenceOfEntry } from "./redis-codec.js";
+import { decodeBody, encodeBody, sequenceOfEntry } from "./redis-codec.js";
 import { RedisLink } from "./redis-connection.js";
 import { RoomFeeds } from "./redis-feed.js";
 import { RedisNames, type RoomKeys } from "./redis-keys.js";
 import { PresenceLeases } from "./redis-presence.js";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.js";
+import { RedisSubscriptions } from "./redis-subscriptions.js";
 import { WatchSet } from "./watch-set.js";
-import { isPattern } from "../names/patterns.js";
 
 /**
  * The multi-node engine: every broker node connected to one Redis shares
@@ -32,9 +32,10 @@ import { isPattern } from "../names/patterns.js";
  *   trip each; publishes issued in the same tick are pipelined together.
  * - Fan-out goes through Redis pub/sub only, also to this node's own
  *   sessions: a node never delivers its own publish early, so every node sees
- *   a room's events in the one order the scripts ran in. RoomFeeds
- *   (redis-feed.ts) turns at-most-once pub/sub into in-order, exactly-once
- *   delivery by catching up from the room's stream.
+ *   a room's events in the one order the scripts ran in. RedisSubscriptions
+ *   (redis-subscriptions.ts) keeps the subscriptions equal to what is watched;
+ *   RoomFeeds (redis-feed.ts) turns at-most-once pub/sub into in-order,
+ *   exactly-once delivery by catching up from the room's stream.
  * - Redis losing its data (restart without persistence) loses the rooms'
  *   epochs too: the next use creates new ones, so a sequence is never reused
  *   under an old epoch; clients learn it as `recovered = false` and resets.
@@ -80,16 +81,11 @@ class RedisEngineImpl implements RedisEngine {
   private readonly names: RedisNames;
   private readonly link: RedisLink;
   private readonly watchers = new WatchSet();
-  /** Names (rooms and patterns) with a confirmed subscription on the current pub/sub connection. */
-  private readonly subscribed = new Set<string>();
-  /** Subscription changes per name, one at a time. */
-  private readonly subscriptionChanges = new Map<string, Promise<void>>();
   private readonly feeds: RoomFeeds;
+  private readonly subscriptions: RedisSubscriptions;
   private readonly leases: PresenceLeases;
   private readonly statusListeners = new Set<(report: EngineStatusReport) => void>();
   private closed = false;
-  /** The previous pub/sub frame, to drop the copies Redis sends when a room matches several subscriptions. */
-  private lastFrame: { channel: string; frame: string } | undefined;
 
   constructor(options: RedisEngineOptions) {
     this.retention = options.retention;
@@ -109,11 +105,10 @@ class RedisEngineImpl implements RedisEngine {
       connectWaitMs: Math.min(1000, commandTimeoutMs),
       pingIntervalMs: 1000,
       onStatus: (status, reason) => this.statusChanged({ status, reason }),
-      onSubscriberReady: () => void this.resubscribe(),
+      onSubscriberReady: () => void this.subscriptions.resubscribe(),
     });
     for (const [name, script] of Object.entries(SCRIPTS)) this.link.commands.defineCommand(name, script);
-    this.link.subscriber.on("message", (channel: string, frame: string) => this.received(channel, frame));
-    this.link.subscriber.on("pmessage", (_glob: string, channel: string, frame: string) => this.received(channel, frame));
+    this.subscriptions = new RedisSubscriptions({ link: this.link, names: this.names, watchers: this.watchers, feeds: this.feeds });
     this.leases = new PresenceLeases({
       ttlMs: options.presenceTtlMs ?? 15_000,
       now: this.now,
@@ -320,84 +315,11 @@ class RedisEngineImpl implements RedisEngine {
 
   async watch(name: string): Promise<void> {
     this.check();
-    this.watchers.add(name);
-    try {
-      const subscribed = this.syncSubscription(name);
-      if (isPattern(name)) await subscribed;
-      else await this.feeds.start(name, subscribed);
-    } catch (error) {
-      // The broker only unwatches what it watched successfully: undo the count here.
-      this.watchers.remove(name);
-      this.feeds.prune(isPattern(name) ? undefined : name);
-      void this.syncSubscription(name).catch(() => {});
-      throw error;
-    }
+    await this.subscriptions.watch(name);
   }
 
-  async unwatch(name: string): Promise<void> {
-    this.watchers.remove(name);
-    this.feeds.prune(isPattern(name) ? undefined : name);
-    if (this.closed) return;
-    // A failure leaves nothing to undo: a reconnect subscribes only what is watched.
-    await this.syncSubscription(name).catch(() => {});
-  }
-
-  /** Makes the pub/sub subscription of `name` match whether it is watched; one change per name at a time. */
-  private syncSubscription(name: string): Promise<void> {
-    const previous = this.subscriptionChanges.get(name) ?? Promise.resolve();
-    const next = previous
-      .catch(() => {})
-      .then(async () => {
-        const want = this.watchers.includes(name);
-        if (want === this.subscribed.has(name)) return;
-        const target = this.names.subscription(name);
-        const pattern = isPattern(name);
-        const sub = this.link.subscriber;
-        if (want) {
-          await this.link.ready(sub);
-          await (pattern ? sub.psubscribe(target) : sub.subscribe(target));
-          this.subscribed.add(name);
-        } else {
-          this.subscribed.delete(name);
-          if (sub.status === "ready") await (pattern ? sub.punsubscribe(target) : sub.unsubscribe(target));
-        }
-      });
-    this.subscriptionChanges.set(name, next);
-    const forget = () => {
-      if (this.subscriptionChanges.get(name) === next) this.subscriptionChanges.delete(name);
-    };
-    next.then(forget, forget);
-    return next;
-  }
-
-  /** The pub/sub connection is new: subscribe everything watched again, then catch up from the streams. */
-  private async resubscribe(): Promise<void> {
-    this.subscribed.clear();
-    const names = [...this.watchers.names()];
-    try {
-      await Promise.all(names.map((name) => this.syncSubscription(name)));
-    } catch {
-      return; // the connection dropped again; its next "ready" retries
-    }
-    this.feeds.resyncAll();
-  }
-
-  private received(channel: string, frame: string): void {
-    // One PUBLISH reaches a connection once per matching subscription (a room
-    // and a pattern, or several patterns), and the copies arrive back to back.
-    const last = this.lastFrame;
-    if (last && last.channel === channel && last.frame === frame) return;
-    this.lastFrame = { channel, frame };
-    const room = this.names.roomOf(channel);
-    if (room === undefined) return;
-    let event;
-    try {
-      event = decodeEvent(room, frame);
-    } catch (error) {
-      process.emitWarning(`seqcast redis engine: undecodable event on ${channel}: ${String(error)}`);
-      return;
-    }
-    if (event) this.feeds.receive(room, event);
+  unwatch(name: string): Promise<void> {
+    return this.subscriptions.unwatch(name);
   }
 
   // ---- presence -------------------------------------------------------------------
@@ -457,6 +379,7 @@ class RedisEngineImpl implements RedisEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.subscriptions.close();
     this.leases.stop();
     this.statusListeners.clear();
     await this.link.close();

@@ -8,7 +8,7 @@ import type { KeptRow, MessageRow, RoomRef, RoomRow, Statements } from "./sqlite
 import type { RowWriter } from "./sqlite-rows.js";
 
 // The SQLite engine's write transaction: one group commit's publishes and
-// clears, applied in call order (sqlite.ts queues them and settles them after COMMIT).
+// clears, applied in call order (sqlite-commit.ts queues them and settles them after COMMIT).
 
 export type Op =
   | { kind: "publish"; draft: MessageDraft; waiter: PublishWaiter; index: number }

@@ -21,31 +21,20 @@ import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { RowWriter } from "./sqlite-rows.js";
 import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
-import { applyBatch, BatchWaiter, OneWaiter, rejectOp, toMessage, type BatchResult, type BatchStore, type CachedRoom, type Op } from "./sqlite-batch.js";
+import { BatchWaiter, OneWaiter, toMessage, type CachedRoom } from "./sqlite-batch.js";
+import { GroupCommit, type SqliteEngineStats } from "./sqlite-commit.js";
 
-/**
- * Queued writes that commit as soon as the callback that queued them returns
- * instead of at the end of the event-loop turn. A turn that reads a
- * publisher's window of 1,024 messages in several socket chunks would
- * otherwise commit (and acknowledge) them all at once, after the last chunk,
- * while the publisher waits with nothing to send; committing each chunk's
- * messages lets it refill its window as the next chunk is written (bench
- * ingest, window 1,024: ~85k -> ~105k acknowledged publishes/s). Smaller
- * bursts keep one transaction per turn: a transaction's fixed cost is paid
- * no more often than once per 256 messages.
- */
-const EARLY_COMMIT_OPS = 256;
+export type { SqliteEngineStats };
 
 /**
  * Durable embedded engine on better-sqlite3: one broker process, history and
  * room epochs survive restarts, so clients resume across a broker restart
  * with `recovered = true`.
  *
- * - Group commit: every publish issued in one event-loop turn is committed in
- *   one write transaction (flushed from setImmediate), or sooner once
- *   EARLY_COMMIT_OPS writes are waiting; each publish promise resolves only
- *   after that transaction committed, and watchers get the messages right
- *   after the commit, in sequence order.
+ * - Group commit (sqlite-commit.ts): every publish issued in one event-loop
+ *   turn is committed in one write transaction; each publish promise
+ *   resolves only after that transaction committed, and watchers get the
+ *   messages right after the commit, in sequence order.
  * - A room's last sequence is its newest message's (or, once retention left
  *   none, its `rooms` row's), read once per room and then kept in memory:
  *   only this process writes the file. Fan-out, too, is only to this
@@ -68,15 +57,6 @@ export interface SqliteEngineOptions extends EngineOptions {
   synchronous?: "normal" | "full";
   /** How long a statement waits for a lock held by another connection (default 5000 ms). */
   busyTimeoutMs?: number;
-}
-
-export interface SqliteEngineStats {
-  /** Write transactions committed (group commits, including clears and deferred trims). */
-  transactions: number;
-  /** Messages committed. */
-  publishes: number;
-  /** Most messages committed in one transaction. */
-  largestBatch: number;
 }
 
 export interface SqliteEngine extends Engine {
@@ -103,23 +83,13 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly watchers = new WatchSet();
   private readonly presence: LocalPresence;
 
-  /** Writes waiting for the next group commit, in call order. */
-  private queue: Op[] = [];
-  /** Rooms whose expired rows a read found still stored; deleted by the next write transaction. */
-  private trims = new Set<string>();
-  private flushTimer: NodeJS.Immediate | undefined;
-  /** A commit is due when the current callback returns (EARLY_COMMIT_OPS). */
-  private commitDue = false;
-  private readonly counters: SqliteEngineStats = { transactions: 0, publishes: 0, largestBatch: 0 };
-
   private readonly sql: Statements;
   /** Idempotency keys: a log in SQLite, looked up through an index in memory (sqlite-idempotency.ts). */
   private readonly keys: IdempotencyKeys;
-  /** What the write transaction (sqlite-batch.ts) works with. */
-  private readonly writer: BatchStore;
   /** What retention keeps (sqlite-retention.ts). */
   private readonly kept: SqliteRetention;
-  private readonly batch: Database.Transaction<(ops: Op[], trims: Set<string>) => BatchResult>;
+  /** The write queue and its transactions (sqlite-commit.ts). */
+  private readonly commits: GroupCommit;
   private readonly readPage: Database.Transaction<
     (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; expiredStored: boolean }
   >;
@@ -127,7 +97,7 @@ class SqliteEngineImpl implements SqliteEngine {
   constructor(options: SqliteEngineOptions) {
     this.retention = options.retention;
     this.listener = options.listener;
-    this.presence = new LocalPresence(this.watchers, (room, event) => this.emit(room, event));
+    this.presence = new LocalPresence(this.watchers, this.emit);
     this.now = options.now ?? Date.now;
     if (!(this.retention.historySize >= 1)) throw new RangeError("retention.historySize must be >= 1");
 
@@ -163,8 +133,9 @@ class SqliteEngineImpl implements SqliteEngine {
       this.sql = prepareStatements(db);
       this.keys = new IdempotencyKeys(db, this.retention.dedupeWindowMs, this.now);
       this.kept = new SqliteRetention(this.sql, this.retention, this.now);
-      this.writer = { sql: this.sql, messages: new RowWriter(db, `messages (room_id, ${MESSAGE_COLUMNS})`, 10), rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
-      this.batch = db.transaction((ops: Op[], trims: Set<string>) => applyBatch(this.writer, ops, trims));
+      const messages = new RowWriter(db, `messages (room_id, ${MESSAGE_COLUMNS})`, 10);
+      const store = { sql: this.sql, messages, rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
+      this.commits = new GroupCommit(db, store, this.watchers, this.emit);
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
     } catch (error) {
       db.close();
@@ -174,123 +145,18 @@ class SqliteEngineImpl implements SqliteEngine {
   }
 
   stats(): SqliteEngineStats {
-    return { ...this.counters };
+    return { ...this.commits.counters };
   }
 
   private check(): void {
     if (this.closed) throw new Error("sqlite engine is closed");
   }
 
-  // ---- writes: group commit ---------------------------------------------
-
-  private enqueue(op: Op): void {
-    this.queue.push(op);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.queue.length >= EARLY_COMMIT_OPS && !this.commitDue) {
-      this.commitDue = true;
-      process.nextTick(this.commitEarly);
-    }
-    this.flushTimer ??= setImmediate(() => {
-      this.flushTimer = undefined;
-      this.flush();
-    });
-  }
-
-  private readonly commitEarly = (): void => {
-    this.commitDue = false;
-    if (this.flushTimer) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
-    if (!this.closed) this.flush();
-  };
-
-  /** Commits everything queued in one transaction, then settles promises and fans out. */
-  private flush(): void {
-    const ops = this.queue;
-    const trims = this.trims;
-    this.queue = [];
-    this.trims = new Set();
-    if (ops.length === 0 && trims.size === 0) return;
-    let result: BatchResult;
-    try {
-      result = this.batch.immediate(ops, trims);
-      this.keys.committed();
-    } catch (error) {
-      this.keys.rolledBack();
-      // A lock timeout fails every op alike; anything else may be one bad
-      // draft, so retry one by one to fail only that one.
-      if (ops.length <= 1 || isBusy(error)) {
-        for (const op of ops) rejectOp(op, error);
-      } else {
-        for (const op of ops) this.commitAndSettle([op], new Set());
-      }
-      return;
-    }
-    this.settle(ops, result);
-  }
-
-  private commitAndSettle(ops: Op[], trims: Set<string>): void {
-    let result: BatchResult;
-    try {
-      result = this.batch.immediate(ops, trims);
-      this.keys.committed();
-    } catch (error) {
-      this.keys.rolledBack();
-      for (const op of ops) rejectOp(op, error);
-      return;
-    }
-    this.settle(ops, result);
-  }
-
-  /** After COMMIT: update caches, resolve promises, fan out to watched rooms in sequence order. */
-  private settle(ops: Op[], { results, rooms, published }: BatchResult): void {
-    this.counters.transactions++;
-    this.counters.publishes += published;
-    if (published > this.counters.largestBatch) this.counters.largestBatch = published;
-    for (const row of rooms) {
-      const cached = row.cached;
-      if (cached !== undefined && cached.id === row.id) {
-        cached.epoch = row.epoch;
-        cached.sequence = row.sequence;
-        cached.kept = row.kept;
-        if (row.keyedMs > (cached.keyedMs ?? Number.MIN_SAFE_INTEGER)) cached.keyedMs = row.keyedMs;
-        cached.batch = undefined;
-      } else {
-        const fresh: CachedRoom = { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept };
-        if (row.keyedMs > Number.MIN_SAFE_INTEGER) fresh.keyedMs = row.keyedMs;
-        this.rooms.set(row.name, fresh);
-      }
-    }
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op.kind === "clear") {
-        const position = results[i] as Position;
-        op.resolve(position);
-        if (position.epoch !== "" && this.watchers.has(op.room)) this.emit(op.room, { type: "reset", position });
-        continue;
-      }
-      const result = results[i] as PublishResult;
-      op.waiter.settle(op.index, result);
-      const { message } = result;
-      if (!result.duplicate && this.watchers.has(message.room))
-        this.emit(message.room, { type: "message", message });
-    }
-  }
-
-  private emit(room: string, event: Parameters<RoomListener>[1]): void {
-    try {
-      this.listener(room, event);
-    } catch (error) {
-      // The message is committed: failing its publish would invite a duplicate retry.
-      process.emitWarning(`seqcast sqlite engine: room listener threw: ${String((error as Error)?.stack ?? error)}`);
-    }
-  }
+  // ---- writes -------------------------------------------------------------
 
   async publish(draft: MessageDraft): Promise<PublishResult> {
     this.check();
-    return new Promise<PublishResult>((resolve, reject) => this.enqueue({ kind: "publish", draft, waiter: new OneWaiter(resolve, reject), index: 0 }));
+    return new Promise<PublishResult>((resolve, reject) => this.commits.enqueue({ kind: "publish", draft, waiter: new OneWaiter(resolve, reject), index: 0 }));
   }
 
   /** One promise for a batch; the group commit takes the drafts in order like separate publishes. */
@@ -299,13 +165,13 @@ class SqliteEngineImpl implements SqliteEngine {
     if (drafts.length === 0) return [];
     return new Promise<PublishResult[]>((resolve, reject) => {
       const waiter = new BatchWaiter(drafts.length, resolve, reject);
-      for (let index = 0; index < drafts.length; index++) this.enqueue({ kind: "publish", draft: drafts[index]!, waiter, index });
+      for (let index = 0; index < drafts.length; index++) this.commits.enqueue({ kind: "publish", draft: drafts[index]!, waiter, index });
     });
   }
 
   async clear(room: string): Promise<Position> {
     this.check();
-    return new Promise<Position>((resolve, reject) => this.enqueue({ kind: "clear", room, resolve, reject }));
+    return new Promise<Position>((resolve, reject) => this.commits.enqueue({ kind: "clear", room, resolve, reject }));
   }
 
   // ---- acks ---------------------------------------------------------------
@@ -346,10 +212,7 @@ class SqliteEngineImpl implements SqliteEngine {
     if (!ref) return { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
     // One read transaction: a consistent snapshot even if another connection writes.
     const { page, expiredStored } = this.readPage.deferred(name, ref, query);
-    if (expiredStored && !this.closed) {
-      this.trims.add(name);
-      this.schedule();
-    }
+    if (expiredStored) this.commits.trim(name);
     return page;
   }
 
@@ -383,7 +246,7 @@ class SqliteEngineImpl implements SqliteEngine {
   /** Commits what is queued first, then forgets idle rooms in one write transaction. */
   async sweep(): Promise<number> {
     this.check();
-    this.flush();
+    this.commits.flush();
     const dedupeFrom = this.retention.dedupeWindowMs > 0 ? this.now() - this.retention.dedupeWindowMs : Number.MAX_SAFE_INTEGER;
     const forgotten = this.db
       .transaction(() => {
@@ -399,7 +262,7 @@ class SqliteEngineImpl implements SqliteEngine {
       })
       .immediate();
     for (const name of forgotten) this.rooms.delete(name);
-    if (forgotten.length > 0) this.counters.transactions++;
+    if (forgotten.length > 0) this.commits.counters.transactions++;
     return forgotten.length;
   }
 
@@ -409,6 +272,16 @@ class SqliteEngineImpl implements SqliteEngine {
   }
 
   // ---- fan-out and presence -------------------------------------------------
+
+  /** Fans an event out to the broker; never throws. */
+  private readonly emit: RoomListener = (room, event) => {
+    try {
+      this.listener(room, event);
+    } catch (error) {
+      // The message is committed: failing its publish would invite a duplicate retry.
+      process.emitWarning(`seqcast sqlite engine: room listener threw: ${String((error as Error)?.stack ?? error)}`);
+    }
+  };
 
   async watch(name: string): Promise<void> {
     this.check();
@@ -440,20 +313,11 @@ class SqliteEngineImpl implements SqliteEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.flushTimer) {
-      clearImmediate(this.flushTimer);
-      this.flushTimer = undefined;
-    }
     try {
-      this.flush();
+      this.commits.close();
     } finally {
       this.db.close();
       this.lock?.release();
     }
   }
-}
-
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
 }

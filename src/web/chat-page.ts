@@ -4,20 +4,20 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { MessageSchema, type Message } from "../../gen/es/seqcast/v1/types_pb.js";
 import { createWebSeqcastClient, SubscriptionState, type SeqcastClient, type Subscription, type SubscriptionEvent } from "../client/web.js";
 import { isInbox, roomNameError } from "../names/rooms.js";
+import { ChatView } from "./chat-view.js";
 import { compose } from "./compose.js";
-import { byId, el } from "./dom.js";
-import { renderRoomList } from "./room-list.js";
+import { byId } from "./dom.js";
 import { resetNote } from "./format.js";
-import { renderEntry, RoomLog, type LogEntry } from "./room-log.js";
+import { RoomLog, type LogEntry } from "./room-log.js";
+import { savedRooms } from "./saved-rooms.js";
 import type { Credentials } from "./sign-in.js";
-import { renderWho } from "./who.js";
 
 /**
  * The signed-in page: one subscription (the SDK's, with its reorder buffer)
  * holding the user's rooms and inbox, the rooms list, the current room's
  * messages, who is here, and the message box. Everything shown comes from
  * the subscription's events, so the page shows what the stream says, in
- * its order.
+ * its order. How it is drawn is ChatView's (chat-view.ts).
  */
 
 /** Messages shown from before the page joined a room (the SDK's `backlog`). */
@@ -50,6 +50,7 @@ const ui = () => ({
 
 export class ChatPage {
   private readonly ui = ui();
+  private readonly view: ChatView;
   private readonly client: SeqcastClient;
   private readonly sub: Subscription;
   /** Rooms in the order joined; the inbox (private messages) first. */
@@ -67,20 +68,27 @@ export class ChatPage {
     private readonly onSignOut: (message?: string) => void,
   ) {
     this.inbox = `@${me.user}`;
-    const rooms = savedRooms(me.user);
+    this.view = new ChatView(this.ui, {
+      me: me.user,
+      inbox: this.inbox,
+      logs: this.logs,
+      current: () => this.current,
+      presence: (room) => this.sub.presence(room),
+      select: (room) => this.select(room),
+      leave: (room) => void this.leave(room),
+    });
+    const rooms = savedRooms.get(me.user);
     for (const room of [this.inbox, ...rooms]) this.logs.set(room, new RoomLog());
-    this.current = localStorage.getItem(currentKey(me.user)) ?? rooms[0] ?? this.inbox;
+    this.current = savedRooms.current(me.user) ?? rooms[0] ?? this.inbox;
     if (!this.logs.has(this.current)) this.current = rooms[0] ?? this.inbox;
     // Publishes are retried until acknowledged: a line typed while the broker is away waits for it, marked as sending.
     this.client = createWebSeqcastClient({ baseUrl: location.origin, token: me.token, maxPublishAttempts: Infinity });
     this.sub = this.client.subscribe([...this.logs.keys()], { device: "browser", backlog: BACKLOG, awayAfterMs: AWAY_AFTER_MS });
     this.sub.on((event) => this.onEvent(event));
     this.bind();
-    this.ui.me.hidden = false;
-    this.ui.meName.textContent = me.user;
-    this.ui.chatView.hidden = false;
-    this.setStatus("connecting", `Connecting to ${location.origin}…`);
-    this.renderAll();
+    this.view.show();
+    this.view.setStatus("connecting", `Connecting to ${location.origin}…`);
+    this.view.renderAll();
     this.ui.composerInput.focus();
   }
 
@@ -95,7 +103,7 @@ export class ChatPage {
           this.announced.add(event.room);
           this.addEntry(event.room, { kind: "note", text: `You joined #${event.room}.` });
         }
-        if (event.room === this.current) this.renderWho();
+        if (event.room === this.current) this.view.renderWho();
         return;
       case "backlog":
         for (const message of event.messages) this.addEntry(event.room, { kind: "message", message, earlier: true, direct: this.direction(message) }, false);
@@ -103,7 +111,7 @@ export class ChatPage {
       case "message": {
         const log = this.logs.get(event.room);
         // Our own line is acknowledged: its pending copy gives way to the real one, in the stream's order.
-        if (log && event.message.clientMessageId !== "" && log.settle(event.message.clientMessageId)) this.renderLogIfCurrent(event.room);
+        if (log && event.message.clientMessageId !== "" && log.settle(event.message.clientMessageId)) this.view.renderLogIfCurrent(event.room);
         this.addEntry(event.room, { kind: "message", message: event.message, direct: this.direction(event.message) }, event.message.sender !== this.me.user);
         return;
       }
@@ -111,7 +119,7 @@ export class ChatPage {
         this.addEntry(event.room, { kind: "note", text: resetNote(event.reason, event.skipped), warn: true });
         return;
       case "presence":
-        if (event.room === this.current) this.renderWho();
+        if (event.room === this.current) this.view.renderWho();
         return;
       case "unsubscribed":
         return;
@@ -124,15 +132,15 @@ export class ChatPage {
 
   private onState(to: SubscriptionState, reason: string, error?: ConnectError): void {
     const url = location.origin;
-    if (to === SubscriptionState.Connected) return this.setStatus("connected", `Connected to ${url}`);
+    if (to === SubscriptionState.Connected) return this.view.setStatus("connected", `Connected to ${url}`);
     if (to === SubscriptionState.Reconnecting)
-      return this.setStatus("reconnecting", `Cannot reach the broker at ${url} (${plainReason(error, reason)}); retrying. What you send meanwhile is kept until it is back.`);
+      return this.view.setStatus("reconnecting", `Cannot reach the broker at ${url} (${plainReason(error, reason)}); retrying. What you send meanwhile is kept until it is back.`);
     if (to !== SubscriptionState.Closed || this.abort.signal.aborted) return;
     if (error && (error.code === Code.Unauthenticated || error.code === Code.PermissionDenied)) {
       this.stop();
       return this.onSignOut(`The broker refused your token: ${error.rawMessage}`);
     }
-    this.setStatus("closed", `Disconnected: ${plainReason(error, reason)}. Reload the page to connect again.`);
+    this.view.setStatus("closed", `Disconnected: ${plainReason(error, reason)}. Reload the page to connect again.`);
   }
 
   /** An inbox message is one received; ours to others are added when sent (see send). */
@@ -245,11 +253,11 @@ export class ChatPage {
         log?.settle(id);
         const message = create(MessageSchema, { room, sender: this.me.user, content: text, sequence: result.sequence, time: timestampNow(), clientMessageId: id });
         this.addEntry(this.inbox, { kind: "message", message, direct: { way: "out", peer: to } }, false);
-        this.renderLogIfCurrent(this.inbox);
+        this.view.renderLogIfCurrent(this.inbox);
       },
       (error: unknown) => {
         this.logs.get(logRoom)?.fail(id, plainReason(ConnectError.from(error), ""));
-        this.renderLogIfCurrent(logRoom);
+        this.view.renderLogIfCurrent(logRoom);
       },
     );
   }
@@ -292,14 +300,13 @@ export class ChatPage {
     this.announced.delete(room);
     this.saveRooms();
     if (this.current === room) this.select(rooms[rooms.indexOf(room) - 1] ?? this.inbox);
-    else this.renderRooms();
+    else this.view.renderRooms();
     await this.sub.leave(room).catch((error: unknown) => (this.ui.composerError.textContent = ConnectError.from(error).rawMessage));
   }
 
   private async setAway(away: boolean): Promise<void> {
     this.manualAway = away;
-    this.ui.awayToggle.setAttribute("aria-pressed", String(away));
-    this.ui.awayToggle.textContent = away ? "Back online" : "Set away";
+    this.view.showAway(away);
     await this.sub.setPresence(away ? "away" : "online").catch(() => {});
   }
 
@@ -313,88 +320,32 @@ export class ChatPage {
   /** Stops listening to the page (the page is about to be replaced by the sign-in form). */
   private stop(): void {
     this.abort.abort();
-    this.ui.chatView.hidden = true;
-    this.ui.me.hidden = true;
+    this.view.hide();
     void this.sub.close();
   }
 
   private select(room: string): void {
     this.current = room;
-    localStorage.setItem(currentKey(this.me.user), room);
+    savedRooms.setCurrent(this.me.user, room);
     const log = this.logs.get(room);
     if (log) log.unread = 0;
-    this.renderAll();
+    this.view.renderAll();
   }
 
   private saveRooms(): void {
-    localStorage.setItem(roomsKey(this.me.user), JSON.stringify([...this.logs.keys()].filter((r) => r !== this.inbox)));
+    savedRooms.set(this.me.user, [...this.logs.keys()].filter((r) => r !== this.inbox));
   }
 
-  // ---- rendering -----------------------------------------------------------
-
+  /** Adds a line to a room's log: shown if the room is, else counted as unread (messages only). */
   private addEntry(room: string, entry: LogEntry, countUnread = true): void {
     const log = this.logs.get(room);
     if (!log) return;
     log.add(entry);
-    if (room === this.current) this.appendToLog(entry);
+    if (room === this.current) this.view.append(entry);
     else if (countUnread && entry.kind === "message") {
       log.unread++;
-      this.renderRooms();
+      this.view.renderRooms();
     }
-  }
-
-  private appendToLog(entry: LogEntry): void {
-    const list = this.ui.log;
-    // Follow new lines only when the reader is at the bottom; someone scrolled up is reading.
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(renderEntry(entry, this.me.user));
-    while (list.childElementCount > (this.logs.get(this.current)?.entries.length ?? 0)) list.firstElementChild?.remove();
-    if (atBottom) list.scrollTop = list.scrollHeight;
-  }
-
-  private renderLogIfCurrent(room: string): void {
-    if (room === this.current) this.renderLog();
-  }
-
-  private renderAll(): void {
-    this.renderRooms();
-    this.renderLog();
-    this.renderWho();
-    const dm = this.current === this.inbox;
-    this.ui.roomTitle.textContent = dm ? "Private messages" : `#${this.current}`;
-    this.ui.composerInput.placeholder = dm
-      ? "@name text: a private message (Enter to send)"
-      : `Message #${this.current} (Enter to send, @name text for a private message)`;
-  }
-
-  private renderLog(): void {
-    const entries = this.logs.get(this.current)?.entries ?? [];
-    this.ui.log.replaceChildren(...entries.map((entry) => renderEntry(entry, this.me.user)));
-    this.ui.log.scrollTop = this.ui.log.scrollHeight;
-  }
-
-  private renderWho(): void {
-    if (this.current === this.inbox) {
-      this.ui.whoTitle.textContent = "Private messages";
-      this.ui.whoList.replaceChildren(el("li", { className: "detail nobody", text: "Only you see these; a private message reaches every device of its recipient." }));
-      return;
-    }
-    this.ui.whoTitle.textContent = "Here now";
-    renderWho(this.ui.whoList, this.sub.presence(this.current), this.me.user);
-  }
-
-  private renderRooms(): void {
-    renderRoomList(this.ui.roomList, [...this.logs].map(([room, log]) => ({ room, unread: log.unread })), {
-      current: this.current,
-      inbox: this.inbox,
-      select: (room) => this.select(room),
-      leave: (room) => void this.leave(room),
-    });
-  }
-
-  private setStatus(state: "connecting" | "connected" | "reconnecting" | "closed", text: string): void {
-    this.ui.status.dataset.state = state;
-    this.ui.status.textContent = text;
   }
 }
 
@@ -405,18 +356,4 @@ function plainReason(error: ConnectError | undefined, fallback: string): string 
   if (/fetch|network/i.test(error.rawMessage)) return "it is not answering";
   if (error.code === Code.Unavailable) return error.rawMessage.includes("shutting down") ? "it is restarting" : error.rawMessage;
   return error.rawMessage || fallback;
-}
-
-const roomsKey = (user: string) => `seqcast.rooms.${user}`;
-const currentKey = (user: string) => `seqcast.current.${user}`;
-
-/** The rooms this user had joined in this browser (a first visit: #general). */
-function savedRooms(user: string): string[] {
-  try {
-    const rooms = JSON.parse(localStorage.getItem(roomsKey(user)) ?? '["general"]') as unknown;
-    if (Array.isArray(rooms)) return rooms.filter((r): r is string => typeof r === "string" && !isInbox(r) && roomNameError(r) === null);
-  } catch {
-    // A damaged entry: start over.
-  }
-  return ["general"];
 }

@@ -257,7 +257,7 @@ export class Broker {
       session.presenceId = adopted.presenceId;
       session.adopted = adopted.rooms;
     }
-    session.push(
+    session.queue.push(
       {
         type: "session_started",
         sessionId: session.id,
@@ -304,13 +304,13 @@ export class Broker {
       throw error;
     }
     if (session.patterns.has(pattern))
-      session.push({ type: "subscribed", room: pattern, position: { epoch: "", sequence: 0n }, recovered: false, pattern }, this.now());
+      session.queue.push({ type: "subscribed", room: pattern, position: { epoch: "", sequence: 0n }, recovered: false, pattern }, this.now());
   }
 
   private leavePattern(session: Session, pattern: string, notify: boolean): void {
     if (!session.patterns.delete(pattern)) return;
     for (const [room, membership] of session.rooms) if (membership.viaPattern === pattern) session.rooms.delete(room);
-    if (notify) session.push({ type: "unsubscribed", room: pattern }, this.now());
+    if (notify) session.queue.push({ type: "unsubscribed", room: pattern }, this.now());
     this.index.detach(session, pattern);
   }
 
@@ -383,7 +383,7 @@ export class Broker {
 
   private async leaveRoom(session: Session, room: string, notify: boolean, keepPresence = false): Promise<void> {
     if (!session.rooms.delete(room)) return;
-    if (notify) session.push({ type: "unsubscribed", room }, this.now());
+    if (notify) session.queue.push({ type: "unsubscribed", room }, this.now());
     this.index.detach(session, room);
     if (!keepPresence) await this.callEngine(() => this.engine.presenceRemove(room, session.presenceId));
   }
@@ -418,7 +418,7 @@ export class Broker {
     if (this.config.heartbeatIntervalMs > 0) {
       const idleSince = now - this.config.heartbeatIntervalMs;
       for (const session of this.sessions.values())
-        if (session.lastActivityMs <= idleSince) session.push({ type: "heartbeat", timeMs: now }, now);
+        if (session.queue.lastActivityMs <= idleSince) session.queue.push({ type: "heartbeat", timeMs: now }, now);
     }
     this.publishing.prune(now);
     this.quotas.prune(now);

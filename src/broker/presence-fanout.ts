@@ -63,7 +63,7 @@ export class PresenceFanOut {
       (session) => {
         const membership = session.rooms.get(room);
         if (!membership || membership.joining || membership.presenceFrom === undefined) return;
-        visit({ liveFrom: membership.presenceFrom, push: (event) => session.push(event, now) });
+        visit({ liveFrom: membership.presenceFrom, push: (event) => session.queue.push(event, now) });
       },
       () => {},
     );

@@ -63,7 +63,7 @@ export async function joinRoom(broker: JoinContext, session: Session, request: P
     if (!stillJoined()) return;
     membership.epoch = position.epoch;
     membership.lastSent = page && since ? since.sequence : position.sequence;
-    session.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since, present }, broker.now());
+    session.queue.push({ type: "subscribed", room, position, recovered: page !== undefined, resumedFrom: page && since, present }, broker.now());
     // The replay flows at the stream's pace, page by page: a resume of more
     // messages than a session may queue must not make it a slow consumer.
     // Live events wait in `pending` meanwhile (bounded like the queue).
@@ -71,7 +71,7 @@ export async function joinRoom(broker: JoinContext, session: Session, request: P
     const slice = new TimeSlice();
     while (page && page.length > 0) {
       for (const message of page) {
-        if (session.crowded) await session.roomToQueue();
+        if (session.queue.crowded) await session.queue.roomToQueue();
         if (membership.filter && slice.due()) await slice.yield();
         if (!stillJoined()) return;
         session.sendMessage(membership, message, broker.now());
@@ -86,7 +86,7 @@ export async function joinRoom(broker: JoinContext, session: Session, request: P
     membership.lastSequence = position.sequence;
     // Filtered replays end in a run the filter removed: close it before going live.
     if (membership.filteredThrough > membership.lastSent)
-      session.push(
+      session.queue.push(
         {
           type: "watermark",
           room,

@@ -8,7 +8,8 @@ import type { BrokerStats } from "./stats.js";
 import { compactDependencies, type CompactDependencies } from "./compact-dependencies.js";
 import type { QueueBudget, QueueHolder } from "./queue-budget.js";
 import type { ReaderBacklog } from "./reader-backlog.js";
-import { eventBytes, messageEvent } from "./queued-events.js";
+import { messageEvent } from "./queued-events.js";
+import { SessionQueue, type QueueLimits } from "./session-queue.js";
 
 /** What a session's stream carries, before any wire encoding. */
 export type SessionEvent =
@@ -68,30 +69,19 @@ export interface RoomMembership {
 const MAX_UNACKED_PER_ROOM = 10_000;
 
 /**
- * One live Subscribe stream: identity, rooms held, and a bounded queue of
- * events the transport drains in batches.
+ * One live Subscribe stream: identity, rooms held, and which of their
+ * events it is sent (live or parked while joining, filtered, acknowledged).
+ * What waits for the stream, its bounds and its end are its `queue`
+ * (session-queue.ts): the broker queues there directly, with no call of
+ * its own per event; what transports, tests and the budget call on a
+ * session is passed on to it.
  */
 export class Session implements QueueHolder {
   readonly rooms = new Map<string, RoomMembership>();
   /** Pattern subscriptions and their filters. */
   readonly patterns = new Map<string, { filter?: MessageFilter }>();
-  private queue: SessionEvent[] = [];
-  /** Estimated bytes of the queued events. */
-  private queuedBytes = 0;
-  /** Message events in the queue, counted once per flush as sent (or as dropped). */
-  private queuedMessages = 0;
-  private sink: EventSink | undefined;
-  /** Told the backlog it fell behind, and has not handed its queue over since. */
-  private behind = false;
-  /** In the scheduler's list for the next flush. */
-  private scheduled = false;
-  /** The sink said it cannot take more until resume(). */
-  private paused = false;
-  private endError: BrokerError | undefined;
-  private ended = false;
-  private sinkEnded = false;
-  /** Broker clock of the last event queued, for idle heartbeats. */
-  lastActivityMs: number;
+  /** The events on their way to this session's stream. */
+  readonly queue: SessionQueue;
   /** Join time, for presence entries. */
   readonly startedAtMs: number;
 
@@ -110,113 +100,74 @@ export class Session implements QueueHolder {
     readonly id: string,
     readonly identity: Identity,
     readonly device: string,
-    private readonly limits: { events: number; bytes: number },
+    limits: QueueLimits,
     nowMs: number,
     /** "user/name" of a durable subscriber, or undefined. */
     readonly durableKey: string | undefined,
     /** The broker's counters, shared by every session. */
     private readonly counters: BrokerStats,
-    private readonly scheduler: FlushScheduler,
+    scheduler: FlushScheduler,
     /** The broker-wide bound on queued bytes, which this session reports to. */
-    private readonly budget: QueueBudget,
+    budget: QueueBudget,
     /** Where this session says it fell behind (half its queue used) and caught up, for publishers to wait. */
-    private readonly backlog: ReaderBacklog,
+    backlog: ReaderBacklog,
     /**
      * Called once when the session cut itself off (slow consumer, or the
      * budget chose it): the broker then removes it everywhere at once
      * (presence, room index), without waiting for the transport to notice.
      */
-    private readonly onCutOff: (session: Session) => void,
+    onCutOff: (session: Session) => void,
   ) {
     this.user = identity.user;
     this.presenceId = id;
     this.stateSinceMs = nowMs;
     this.lastActiveMs = nowMs;
-    this.lastActivityMs = nowMs;
     this.startedAtMs = nowMs;
+    this.queue = new SessionQueue(limits, nowMs, counters, scheduler, budget, backlog, this, () => onCutOff(this));
   }
 
   get isEnded(): boolean {
-    return this.ended;
+    return this.queue.isEnded;
   }
 
-  /** Queue one event; a consumer that fell too far behind (events or bytes) ends the session. */
-  push(event: SessionEvent, nowMs: number): void {
-    if (this.ended) return;
-    const bytes = eventBytes(event);
-    if (this.queue.length >= this.limits.events || this.queuedBytes + bytes > this.limits.bytes) {
-      this.cutOff(slowConsumer(this.queue.length, this.queuedBytes));
-      return;
-    }
-    this.queue.push(event);
-    this.queuedBytes += bytes;
-    if (event.type === "message") this.queuedMessages++;
-    if (!this.behind && (this.queue.length >= this.limits.events / 2 || this.queuedBytes >= this.limits.bytes / 2)) {
-      this.behind = true;
-      this.backlog.fellBehind(this);
-    }
-    this.lastActivityMs = nowMs;
-    // May cut this session off (or others) when the broker's total is exceeded.
-    this.budget.add(bytes);
-    if (this.ended) return;
-    if (!this.scheduled && !this.paused && this.sink) {
-      this.scheduled = true;
-      this.scheduler.schedule(this);
-    }
+  /** How the session ended: undefined while live or after a clean end. */
+  get error(): BrokerError | undefined {
+    return this.queue.error;
+  }
+
+  /** Estimated bytes queued and not yet handed to the stream (QueueHolder: the budget's measure). */
+  get pendingBytes(): number {
+    return this.queue.pendingBytes;
+  }
+
+  /** Ends the stream with `error`, dropping its queue (QueueHolder: the budget's cut). */
+  cutOff(error: BrokerError): void {
+    this.queue.cutOff(error);
+  }
+
+  /** Ends the stream (SessionQueue.end: a clean end drains, an error drops the queue unless `drain`). */
+  end(error?: BrokerError, drain?: boolean): void {
+    this.queue.end(error, drain);
   }
 
   /** Starts delivering to `sink` (the transport's stream writer). */
   attach(sink: EventSink): void {
-    this.sink = sink;
-    if (this.ended) this.finish();
-    else if (this.queue.length > 0 && !this.scheduled) {
-      this.scheduled = true;
-      this.scheduler.schedule(this);
-    }
-  }
-
-  /** Called by the scheduler: hands the queued events to the sink as one batch. */
-  flush(): void {
-    this.scheduled = false;
-    if (!this.sink || this.paused || this.sinkEnded || this.queue.length === 0) return;
-    const events = this.take();
-    this.paused = !this.sink.write(events);
-    if (!this.paused) this.wakeProducers();
+    this.queue.attach(sink);
   }
 
   /** The sink can take more again (its stream drained). */
   resume(): void {
-    this.paused = false;
-    if (this.queue.length > 0 && !this.scheduled && !this.sinkEnded) {
-      this.scheduled = true;
-      this.scheduler.schedule(this);
-    }
-    if (!this.crowded) this.wakeProducers();
+    this.queue.resume();
   }
 
-  /** Half the queue's limit is used (events or bytes): a producer that can wait (a replay) should. */
-  get crowded(): boolean {
-    return this.queue.length >= this.limits.events / 2 || this.queuedBytes >= this.limits.bytes / 2 || this.paused;
+  /** Batches of queued events for transports that pull (SessionQueue.batches). */
+  batches(maxBatch: number, onEnd?: (error: BrokerError | undefined) => void): AsyncGenerator<SessionEvent[]> {
+    return this.queue.batches(maxBatch, onEnd);
   }
 
-  /** Resolves once the stream took what was queued (or the session ended). */
-  roomToQueue(): Promise<void> {
-    if (this.ended || !this.crowded) return Promise.resolve();
-    return new Promise<void>((resolve) => this.producers.push(resolve));
-  }
-
-  private producers: Array<() => void> = [];
-
-  private wakeProducers(): void {
-    if (this.producers.length === 0) return;
-    const waiting = this.producers;
-    this.producers = [];
-    for (const wake of waiting) wake();
-  }
-
-  /** Estimated bytes queued and not yet handed to the sink. */
-  get pendingBytes(): number {
-    return this.queuedBytes;
+  /** Takes every queued event, oldest first (tests read a session's stream this way). */
+  drain(): SessionEvent[] {
+    return this.queue.drain();
   }
 
   /**
@@ -243,7 +194,7 @@ export class Session implements QueueHolder {
         viaPattern: pattern,
       };
       this.rooms.set(room, membership);
-      this.push(
+      this.queue.push(
         { type: "subscribed", room, position: { epoch: event.message.epoch, sequence: before }, recovered: false, pattern },
         nowMs,
       );
@@ -260,7 +211,7 @@ export class Session implements QueueHolder {
     if (!membership) return;
     if (membership.joining) {
       // Parked while the room's replay runs; a replay the stream cannot follow while the room is busy is a slow consumer too.
-      if (membership.pending.length >= this.limits.events) return this.cutOff(slowConsumer(this.queue.length, this.queuedBytes, "while catching up"));
+      if (membership.pending.length >= this.queue.limits.events) return this.queue.cutOffSlow("while catching up");
       membership.pending.push(event);
       return;
     }
@@ -278,12 +229,11 @@ export class Session implements QueueHolder {
       membership.filteredThrough = 0n;
       membership.lastSent = event.position.sequence;
       membership.lastSentMessage = undefined;
-      this.push({ type: "reset", room, position: event.position }, nowMs);
+      this.queue.push({ type: "reset", room, position: event.position }, nowMs);
     } else {
-      this.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
+      this.queue.push({ type: "presence", room, kind: event.kind, entry: event.entry }, nowMs);
     }
   }
-
 
   /** This session's entry in the presence of each room it holds by name. */
   presenceEntry(): PresenceEntry {
@@ -319,7 +269,7 @@ export class Session implements QueueHolder {
         return;
       }
       if (membership.filteredThrough > membership.lastSent) {
-        this.push(
+        this.queue.push(
           {
             type: "watermark",
             room: membership.room,
@@ -339,7 +289,7 @@ export class Session implements QueueHolder {
       // Only right after the message before it in the room: the client has that one's list.
       if (message.dependencies && previous) compact = compactDependencies(message, previous);
     }
-    this.push(messageEvent(message, compact), nowMs);
+    this.queue.push(messageEvent(message, compact), nowMs);
     if (this.durableKey === undefined) return;
     membership.unacked.push({ message, sentAtMs: nowMs });
     if (membership.unacked.length > MAX_UNACKED_PER_ROOM) membership.unacked.shift();
@@ -359,7 +309,7 @@ export class Session implements QueueHolder {
       let due = 0;
       for (const entry of membership.unacked) {
         if (entry.sentAtMs > olderThanMs) break;
-        this.push({ type: "message", message: entry.message, compact: undefined }, nowMs);
+        this.queue.push({ type: "message", message: entry.message, compact: undefined }, nowMs);
         entry.sentAtMs = nowMs;
         due++;
       }
@@ -369,112 +319,4 @@ export class Session implements QueueHolder {
     }
     return count;
   }
-
-  /** Ends the stream with `error` (a slow consumer), dropping its queue, and has the broker remove it at once. */
-  cutOff(error: BrokerError): void {
-    if (this.ended) return;
-    this.counters.slowConsumers++;
-    this.end(error, false);
-    // Not from inside the fan-out or the budget's loop that got here.
-    queueMicrotask(() => this.onCutOff(this));
-  }
-
-  /**
-   * End the stream: cleanly (no error) or with the error given. With `drain`
-   * the events already queued go out before the error (shutdown); without it
-   * they are dropped (a slow consumer is not fed its backlog). Idempotent.
-   */
-  end(error?: BrokerError, drain = error === undefined): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.endError = error;
-    if (!drain) {
-      this.counters.dropped += this.queuedMessages;
-      this.drain();
-    }
-    if (this.sink) this.finish();
-    this.wakeProducers();
-  }
-
-  /** Hands what is left (a draining end) and the end to the sink, once. */
-  private finish(): void {
-    if (this.sinkEnded || !this.sink) return;
-    this.sinkEnded = true;
-    // Shutdown drains even a paused stream: the transport buffers the rest before its trailers.
-    if (this.queue.length > 0) this.sink.write(this.take());
-    this.sink.end(this.endError);
-  }
-
-  /** Takes every queued event, oldest first (the stream writer, or a test, consumes them). */
-  drain(): SessionEvent[] {
-    const events = this.queue;
-    this.queue = [];
-    if (this.queuedBytes > 0) this.budget.release(this.queuedBytes);
-    this.queuedBytes = 0;
-    this.queuedMessages = 0;
-    if (this.behind) {
-      this.behind = false;
-      this.backlog.caughtUp(this);
-    }
-    return events;
-  }
-
-  /** Takes every queued event for the sink, counting its messages as sent. */
-  private take(): SessionEvent[] {
-    this.counters.sent += this.queuedMessages;
-    return this.drain();
-  }
-
-  /** How the session ended: undefined while live or after a clean end. */
-  get error(): BrokerError | undefined {
-    return this.endError;
-  }
-
-  /**
-   * Batches of queued events, oldest first, at most `maxBatch` each, until
-   * the session ends (for transports that pull, like connect-node's
-   * streaming handlers; see end() for what happens to the queue then).
-   * `onEnd` hears of the end as it happens, before the consumer pulls again.
-   */
-  async *batches(maxBatch: number, onEnd?: (error: BrokerError | undefined) => void): AsyncGenerator<SessionEvent[]> {
-    const ready: SessionEvent[][] = [];
-    let done = false;
-    let wake: (() => void) | undefined;
-    this.attach({
-      write: (events) => {
-        ready.push(events);
-        wake?.();
-        // One batch at a time: the next flush waits until this one was yielded.
-        return false;
-      },
-      end: (error) => {
-        done = true;
-        wake?.();
-        // Told even while the consumer is suspended at a yield (a reader that stopped reading).
-        onEnd?.(error);
-      },
-    });
-    for (;;) {
-      const batch = ready.shift();
-      if (batch) {
-        for (let i = 0; i < batch.length; i += maxBatch) yield i === 0 && batch.length <= maxBatch ? batch : batch.slice(i, i + maxBatch);
-        if (ready.length === 0) this.resume();
-        continue;
-      }
-      if (done) {
-        if (this.endError) throw this.endError;
-        return;
-      }
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-    }
-  }
-}
-
-function slowConsumer(events: number, bytes: number, when = ""): BrokerError {
-  return new BrokerError(
-    "resource_exhausted",
-    `subscriber too slow${when ? ` ${when}` : ""}: ${events} events (${bytes} bytes) queued; resubscribe with your last positions to resume`,
-    { reason: "SLOW_CONSUMER", metadata: { queued_events: String(events), queued_bytes: String(bytes) } },
-  );
 }

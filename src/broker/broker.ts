@@ -1,37 +1,28 @@
-import type {
-  Engine,
-  EngineOptions,
-  HistoryPage,
-  HistoryQuery,
-  Position,
-  PresenceEntry,
-  PublishResult,
-  RoomEvent,
-} from "../engine/engine.js";
+import type { Engine, EngineOptions, HistoryPage, Position, PublishResult, RoomEvent } from "../engine/engine.js";
 import { newUuid } from "../engine/ids.js";
 import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
 import { PresenceFanOut } from "./presence-fanout.js";
 import type { BrokerConfig } from "./config.js";
 import { BrokerError, invalidArgument } from "./errors.js";
-import { FilterCompiler, type MessageFilter } from "./filter.js";
-import { checkRead, mayRead, type Identity } from "./identity.js";
+import { FilterCompiler } from "./filter.js";
+import { mayRead, type Identity } from "./identity.js";
 import { QueueBudget } from "./queue-budget.js";
-import { filteredPage, type ReadHistory } from "./history.js";
-import { planJoin, type RoomRequest } from "./join-plan.js";
+import type { HistoryInput, ReadHistory } from "./history.js";
+import { RoomReads, type PresenceSnapshot } from "./room-reads.js";
+import { checkLeave, planJoin, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { RoomIndex } from "./room-index.js";
-import { Session } from "./session.js";
+import { Session, type SessionHost } from "./session.js";
 import { newBrokerStats, type BrokerStats } from "./stats.js";
 import { PublishLatency } from "./publish-latency.js";
 import { silentLogger, type Logger } from "../log/logger.js";
-import { LogThrottle } from "../log/throttle.js";
+import { EngineCalls } from "./engine-calls.js";
 import { UserQuotas } from "./user-quotas.js";
 import { ReaderBacklog } from "./reader-backlog.js";
-import { isPattern, patternError } from "../names/patterns.js";
-import { validateRoom, validateShortText } from "./validate.js";
+import { validateRoom, validateShortText, validateSubscriber } from "./validate.js";
 import { PublishPath, type PublishInput } from "./publishing.js";
-import { joinRoom, type JoinContext } from "./room-join.js";
+import { acknowledge, joinPattern, joinRoom, leaveRooms, setPresence, type MembershipContext } from "./room-membership.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -46,29 +37,10 @@ export interface BrokerOptions {
 }
 
 export type { RoomRequest } from "./join-plan.js";
-
 export type { PublishInput } from "./publishing.js";
+export type { HistoryInput } from "./history.js";
+export type { PresenceSnapshot } from "./room-reads.js";
 
-export interface HistoryInput {
-  room: string;
-  after: bigint;
-  before: bigint;
-  /** 0 = default (100). */
-  limit: number;
-  direction: "forward" | "backward";
-  /** CEL expression; only matching messages are returned. */
-  filter?: string;
-}
-
-export interface PresenceSnapshot {
-  entries: PresenceEntry[];
-  userCount: number;
-  sessionCount: number;
-}
-
-const SUBSCRIBER_RE = /^[A-Za-z0-9_-]{1,64}$/;
-const DEFAULT_HISTORY_LIMIT = 100;
-const MAX_HISTORY_LIMIT = 1000;
 /** How often the engine forgets idle rooms (Engine.sweep): rooms that retain nothing cost nothing until then. */
 const ROOM_SWEEP_MS = 60_000;
 
@@ -95,9 +67,13 @@ export class Broker {
   private closing = false;
   private lastSweepMs: number;
   private readonly publishing: PublishPath;
-  /** What joinRoom (room-join.ts) uses of this broker. */
-  private readonly joining: JoinContext;
+  /** What joining and leaving rooms (room-membership.ts) use of this broker. */
+  private readonly memberships: MembershipContext;
   private readonly quotas: UserQuotas;
+  /** What every session shares (session.ts). */
+  private readonly sessionHost: SessionHost;
+  /** GetHistory and GetPresence (room-reads.ts). */
+  private readonly reads: RoomReads;
   /** Bytes queued for all sessions together (queueBytesTotal). */
   readonly queueBudget: QueueBudget;
   /** Sessions behind their readers, which publishers wait for (reader-backlog.ts). */
@@ -108,8 +84,8 @@ export class Broker {
   readonly latency: PublishLatency;
   private readonly measureLatency: boolean;
   private readonly log: Logger;
-  /** An engine outage fails every call: a few lines a second say so, the count is in stats.engineErrors. */
-  private readonly engineErrorLog = new LogThrottle(5, 1000);
+  /** Engine failures become UNAVAILABLE, counted and logged (engine-calls.ts). */
+  private readonly callEngine: EngineCalls["call"];
 
   constructor(options: BrokerOptions) {
     this.config = options.config;
@@ -118,6 +94,7 @@ export class Broker {
     this.queueBudget = new QueueBudget(this.config.queueBytesTotal, () => this.sessions.values());
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? silentLogger;
+    this.callEngine = new EngineCalls(() => this.engine.name, this.stats, this.log).call;
     this.flusher = new FlushScheduler(this.config.flushIntervalMs);
     this.measureLatency = options.measureLatency ?? false;
     this.latency = new PublishLatency(() => this.flusher.wake());
@@ -149,13 +126,29 @@ export class Broker {
       assertOpen: () => this.assertOpen(),
       callEngine: (call) => this.callEngine(call),
     });
-    this.joining = {
+    this.memberships = {
       index: this.index,
       readHistory: this.readHistory,
       now: this.now,
       callEngine: (call) => this.callEngine(() => call(this.engine)),
       presenceOff: (room) => this.presenceOut.off(room),
       presenceFrom: () => this.presenceOut.next,
+    };
+    this.reads = new RoomReads({
+      quotas: this.quotas,
+      filters: this.filters,
+      now: this.now,
+      readHistory: this.readHistory,
+      presenceList: (room) => this.callEngine(() => this.engine.presenceList(room)),
+    });
+    this.sessionHost = {
+      limits: { events: this.config.sessionQueueLimit, bytes: this.config.sessionQueueBytes },
+      counters: this.stats,
+      scheduler: this.flusher,
+      budget: this.queueBudget,
+      backlog: this.readerBacklog,
+      // Cut off as too slow: gone for everyone at once (presence, room index), whatever the transport does.
+      onCutOff: (cut) => void this.closeSession(cut),
     };
     this.lastSweepMs = this.now();
     const periods = [this.config.heartbeatIntervalMs, this.config.ackDeadlineMs].filter((p) => p > 0);
@@ -228,26 +221,10 @@ export class Broker {
     const user = identity.user;
     this.assertOpen();
     validateShortText(device, "device", 64);
-    if (subscriber !== "" && !SUBSCRIBER_RE.test(subscriber))
-      throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`, "INVALID_REQUEST", {
-        field: "subscriber",
-      });
+    validateSubscriber(subscriber);
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
     this.quotas.openSession(identity);
-    const session = new Session(
-      newUuid(),
-      identity,
-      device,
-      { events: this.config.sessionQueueLimit, bytes: this.config.sessionQueueBytes },
-      this.now(),
-      durableKey,
-      this.stats,
-      this.flusher,
-      this.queueBudget,
-      this.readerBacklog,
-      // Cut off as too slow: gone for everyone at once (presence, room index), whatever the transport does.
-      (cut) => void this.closeSession(cut),
-    );
+    const session = new Session(newUuid(), identity, device, this.now(), durableKey, this.sessionHost);
     this.sessions.set(session.id, session);
     if (durableKey !== undefined) this.durableSessions.add(session);
     this.log.debug({ session: session.id, user, device, ...(subscriber ? { subscriber } : {}) }, "session opened");
@@ -257,15 +234,7 @@ export class Broker {
       session.presenceId = adopted.presenceId;
       session.adopted = adopted.rooms;
     }
-    session.queue.push(
-      {
-        type: "session_started",
-        sessionId: session.id,
-        user,
-        heartbeatIntervalMs: this.config.heartbeatIntervalMs,
-      },
-      this.now(),
-    );
+    session.queue.push({ type: "session_started", sessionId: session.id, user, heartbeatIntervalMs: this.config.heartbeatIntervalMs }, this.now());
     return session;
   }
 
@@ -289,40 +258,15 @@ export class Broker {
     const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession, this.filters);
     this.quotas.touch(session.identity, [...rooms.map((r) => r.room), ...patterns.keys()], this.now());
     return Promise.all([
-      ...[...patterns].map(([pattern, filter]) => this.joinPattern(session, pattern, filter)),
-      ...rooms.map((request) => joinRoom(this.joining, session, request)),
+      ...[...patterns].map(([pattern, filter]) => joinPattern(this.memberships, session, pattern, filter)),
+      ...rooms.map((request) => joinRoom(this.memberships, session, request)),
     ]).then(() => {});
   }
 
-  /** Starts delivering every room matching `pattern`; announced by a `subscribed` event for the pattern itself. */
-  private async joinPattern(session: Session, pattern: string, filter: MessageFilter | undefined): Promise<void> {
-    session.patterns.set(pattern, { filter });
-    try {
-      await this.index.attach(session, pattern);
-    } catch (error) {
-      this.leavePattern(session, pattern, false);
-      throw error;
-    }
-    if (session.patterns.has(pattern))
-      session.queue.push({ type: "subscribed", room: pattern, position: { epoch: "", sequence: 0n }, recovered: false, pattern }, this.now());
-  }
-
-  private leavePattern(session: Session, pattern: string, notify: boolean): void {
-    if (!session.patterns.delete(pattern)) return;
-    for (const [room, membership] of session.rooms) if (membership.viaPattern === pattern) session.rooms.delete(room);
-    if (notify) session.queue.push({ type: "unsubscribed", room: pattern }, this.now());
-    this.index.detach(session, pattern);
-  }
-
+  /** Leaves rooms and patterns; all are checked before any is left. */
   async leave(session: Session, rooms: string[]): Promise<void> {
-    rooms.forEach((room, i) => {
-      if (isPattern(room)) {
-        const problem = patternError(room);
-        if (problem) throw invalidArgument(`rooms[${i}]: "${room.slice(0, 128)}" ${problem}`, "INVALID_ROOM", { field: `rooms[${i}]` });
-      } else validateRoom(room, `rooms[${i}]`);
-    });
-    for (const room of rooms) if (isPattern(room)) this.leavePattern(session, room, true);
-    await Promise.all(rooms.filter((r) => !isPattern(r)).map((room) => this.leaveRoom(session, room, true)));
+    checkLeave(rooms);
+    await leaveRooms(this.memberships, session, rooms, true);
   }
 
   /**
@@ -338,10 +282,10 @@ export class Broker {
     this.quotas.closeSession(session.user);
     this.durableSessions.delete(session);
     this.logClosed(session, linger);
-    for (const pattern of [...session.patterns.keys()]) this.leavePattern(session, pattern, false);
     const presence = session.presenceRooms();
     const keep = linger && !this.closing && this.config.presenceGraceMs > 0 && presence.length > 0;
-    await Promise.allSettled([...session.rooms.keys()].map((room) => this.leaveRoom(session, room, false, keep)));
+    // An entry that could not be removed (engine down) expires with its lease, or goes at the engine's restart.
+    await leaveRooms(this.memberships, session, [...session.patterns.keys(), ...session.rooms.keys()], false, keep).catch(() => {});
     if (!keep) {
       // Rooms adopted from a predecessor and not joined again.
       if (session.adopted.size > 0) await this.settleAdoption(session);
@@ -360,15 +304,8 @@ export class Broker {
   }
 
   /** Sets a session's state in every room it holds and tells the rooms. */
-  async setPresence(session: Session, state: "online" | "away"): Promise<void> {
-    const now = this.now();
-    if (session.presenceState !== state) session.stateSinceMs = now;
-    session.presenceState = state;
-    session.lastActiveMs = now;
-    const entry = session.presenceEntry();
-    await Promise.all(
-      session.presenceRooms().map((room) => this.callEngine(() => this.engine.presenceSet(room, entry, "update"))),
-    );
+  setPresence(session: Session, state: "online" | "away"): Promise<void> {
+    return setPresence(this.memberships, session, state);
   }
 
   /**
@@ -381,36 +318,9 @@ export class Broker {
     await Promise.allSettled(stale.map((room) => this.engine.presenceRemove(room, session.presenceId)));
   }
 
-  private async leaveRoom(session: Session, room: string, notify: boolean, keepPresence = false): Promise<void> {
-    if (!session.rooms.delete(room)) return;
-    if (notify) session.queue.push({ type: "unsubscribed", room }, this.now());
-    this.index.detach(session, room);
-    if (!keepPresence) await this.callEngine(() => this.engine.presenceRemove(room, session.presenceId));
-  }
-
-  /**
-   * Acknowledges, for the session's durable subscriber, everything up to each
-   * position. Stale epochs are ignored: the room was reset meanwhile.
-   */
-  async ack(session: Session, acks: Array<{ room: string; position: Position | undefined }>): Promise<void> {
-    if (session.durableKey === undefined)
-      throw new BrokerError("failed_precondition", "this session is not durable: subscribe with a subscriber name to use Ack", {
-        reason: "NOT_DURABLE",
-      });
-    const valid = acks.map(({ room, position }, i) => {
-      validateRoom(room, `acks[${i}].room`);
-      if (!position) throw invalidArgument(`acks[${i}].position: required`, "INVALID_POSITION", { field: `acks[${i}].position` });
-      const membership = session.rooms.get(room);
-      if (!membership) throw invalidArgument(`acks[${i}].room: the session does not hold "${room}"`, "ROOM_NOT_HELD", { field: `acks[${i}].room` });
-      return { membership, position };
-    });
-    await Promise.all(
-      valid.map(async ({ membership, position }) => {
-        if (position.epoch !== membership.epoch) return;
-        session.acknowledge(membership, position.sequence);
-        await this.callEngine(() => this.engine.ackSet(session.durableKey!, membership.room, position));
-      }),
-    );
+  /** Acknowledges, for the session's durable subscriber, everything up to each position (room-membership.ts). */
+  ack(session: Session, acks: Array<{ room: string; position: Position | undefined }>): Promise<void> {
+    return acknowledge(this.memberships, session, acks);
   }
 
   private tick(): void {
@@ -443,36 +353,15 @@ export class Broker {
 
   // ---- queries ----------------------------------------------------------
 
-  async history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
-    validateRoom(input.room);
-    checkRead(identity, input.room);
-    this.quotas.touch(identity, [input.room], this.now());
-    const filter = input.filter ? this.filters.compile(input.filter, "filter") : undefined;
-    if (input.limit > MAX_HISTORY_LIMIT)
-      throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
-    if (input.before !== 0n && input.before <= input.after + 1n)
-      throw invalidArgument(
-        `empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`,
-        "INVALID_POSITION",
-      );
-    const query: HistoryQuery = {
-      after: input.after,
-      before: input.before,
-      limit: input.limit === 0 ? DEFAULT_HISTORY_LIMIT : input.limit,
-      direction: input.direction,
-    };
-    return filter ? filteredPage(this.readHistory, input.room, query, filter) : this.readHistory(input.room, query);
+  history(identity: Identity, input: HistoryInput): Promise<HistoryPage> {
+    return this.reads.history(identity, input);
+  }
+
+  presence(identity: Identity, room: string): Promise<PresenceSnapshot> {
+    return this.reads.presence(identity, room);
   }
 
   private readonly readHistory: ReadHistory = (room, query) => this.callEngine(() => this.engine.history(room, query));
-
-  async presence(identity: Identity, room: string): Promise<PresenceSnapshot> {
-    validateRoom(room);
-    checkRead(identity, room);
-    this.quotas.touch(identity, [room], this.now());
-    const entries = await this.callEngine(() => this.engine.presenceList(room));
-    return { entries, userCount: new Set(entries.map((e) => e.user)).size, sessionCount: entries.length };
-  }
 
   // ---- lifecycle --------------------------------------------------------
 
@@ -505,23 +394,5 @@ export class Broker {
   private assertOpen(): void {
     if (this.closing)
       throw new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" });
-  }
-
-  /** Engine failures are the storage being unavailable, which callers may retry. */
-  private async callEngine<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (error instanceof BrokerError) throw error;
-      this.stats.engineErrors++;
-      const message = String((error as Error)?.message ?? error);
-      this.engineErrorLog.run((suppressed) =>
-        this.log.warn({ engine: this.engine.name, error: message, ...(suppressed ? { suppressed } : {}) }, "engine call failed"),
-      );
-      throw new BrokerError("unavailable", `storage engine ${this.engine.name} failed: ${String((error as Error)?.message ?? error)}`, {
-        reason: "ENGINE_UNAVAILABLE",
-        cause: error,
-      });
-    }
   }
 }

@@ -1,5 +1,6 @@
 import type { HistoryPage, HistoryQuery, Position, StoredMessage } from "../engine/engine.js";
 import type { MessageFilter } from "./filter.js";
+import { invalidArgument } from "./errors.js";
 import { TimeSlice } from "./time-slice.js";
 
 /** Reads one page of a room's history (the engine, behind the broker's error mapping). */
@@ -7,6 +8,38 @@ export type ReadHistory = (room: string, query: HistoryQuery) => Promise<History
 
 /** Page size of replays and filtered reads. */
 export const PAGE = 1000;
+
+/** A GetHistory request, as the broker takes it (Broker.history). */
+export interface HistoryInput {
+  room: string;
+  after: bigint;
+  before: bigint;
+  /** 0 = default (100). */
+  limit: number;
+  direction: "forward" | "backward";
+  /** CEL expression; only matching messages are returned. */
+  filter?: string;
+}
+
+const DEFAULT_HISTORY_LIMIT = 100;
+const MAX_HISTORY_LIMIT = 1000;
+
+/** The engine's query for a GetHistory request; INVALID_ARGUMENT for a limit over 1,000 or a range with no sequence in it. */
+export function historyQuery(input: HistoryInput): HistoryQuery {
+  if (input.limit > MAX_HISTORY_LIMIT)
+    throw invalidArgument(`limit: ${input.limit}, at most ${MAX_HISTORY_LIMIT} allowed`, "INVALID_REQUEST", { field: "limit" });
+  if (input.before !== 0n && input.before <= input.after + 1n)
+    throw invalidArgument(
+      `empty range: no sequence lies between after_sequence ${input.after} and before_sequence ${input.before}`,
+      "INVALID_POSITION",
+    );
+  return {
+    after: input.after,
+    before: input.before,
+    limit: input.limit === 0 ? DEFAULT_HISTORY_LIMIT : input.limit,
+    direction: input.direction,
+  };
+}
 
 /**
  * The first page of a replay: messages after `since` (at most PAGE), or

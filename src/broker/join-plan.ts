@@ -65,3 +65,13 @@ export function planJoin(
     patterns: new Map([...patterns].map(([pattern, i]) => [pattern, compiled[i]])),
   };
 }
+
+/** Validates a Leave request's rooms and patterns (INVALID_ARGUMENT) before any is left. */
+export function checkLeave(rooms: string[]): void {
+  rooms.forEach((room, i) => {
+    if (isPattern(room)) {
+      const problem = patternError(room);
+      if (problem) throw invalidArgument(`rooms[${i}]: "${room.slice(0, 128)}" ${problem}`, "INVALID_ROOM", { field: `rooms[${i}]` });
+    } else validateRoom(room, `rooms[${i}]`);
+  });
+}

@@ -24,7 +24,7 @@ export interface PresenceChange {
 
 /** A live member of a room, as the batches see it. */
 export interface PresenceMember {
-  /** The first change seq this member gets in batches (earlier ones reached it otherwise, see joinRoom in room-join.ts). */
+  /** The first change seq this member gets in batches (earlier ones reached it otherwise, see joinRoom in room-membership.ts). */
   liveFrom: number;
   push(event: PresenceChangesEvent): void;
 }

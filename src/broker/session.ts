@@ -68,6 +68,24 @@ export interface RoomMembership {
 /** Unacknowledged deliveries remembered per room; older ones are still replayed from history on resume. */
 const MAX_UNACKED_PER_ROOM = 10_000;
 
+/** What every session of one broker shares (the broker builds it once). */
+export interface SessionHost {
+  readonly limits: QueueLimits;
+  /** The broker's counters. */
+  readonly counters: BrokerStats;
+  readonly scheduler: FlushScheduler;
+  /** The broker-wide bound on queued bytes, which each session reports to. */
+  readonly budget: QueueBudget;
+  /** Where a session says it fell behind (half its queue used) and caught up, for publishers to wait. */
+  readonly backlog: ReaderBacklog;
+  /**
+   * Called once when a session cut itself off (slow consumer, or the budget
+   * chose it): the broker then removes it everywhere at once (presence, room
+   * index), without waiting for the transport to notice.
+   */
+  onCutOff(session: Session): void;
+}
+
 /**
  * One live Subscribe stream: identity, rooms held, and which of their
  * events it is sent (live or parked while joining, filtered, acknowledged).
@@ -84,6 +102,8 @@ export class Session implements QueueHolder {
   readonly queue: SessionQueue;
   /** Join time, for presence entries. */
   readonly startedAtMs: number;
+  /** The broker's counters, shared by every session. */
+  private readonly counters: BrokerStats;
 
   readonly user: string;
   /** Key of this session's presence entries: its id, or the id of the session it took over after a reconnect. */
@@ -100,30 +120,18 @@ export class Session implements QueueHolder {
     readonly id: string,
     readonly identity: Identity,
     readonly device: string,
-    limits: QueueLimits,
     nowMs: number,
     /** "user/name" of a durable subscriber, or undefined. */
     readonly durableKey: string | undefined,
-    /** The broker's counters, shared by every session. */
-    private readonly counters: BrokerStats,
-    scheduler: FlushScheduler,
-    /** The broker-wide bound on queued bytes, which this session reports to. */
-    budget: QueueBudget,
-    /** Where this session says it fell behind (half its queue used) and caught up, for publishers to wait. */
-    backlog: ReaderBacklog,
-    /**
-     * Called once when the session cut itself off (slow consumer, or the
-     * budget chose it): the broker then removes it everywhere at once
-     * (presence, room index), without waiting for the transport to notice.
-     */
-    onCutOff: (session: Session) => void,
+    host: SessionHost,
   ) {
     this.user = identity.user;
     this.presenceId = id;
     this.stateSinceMs = nowMs;
     this.lastActiveMs = nowMs;
     this.startedAtMs = nowMs;
-    this.queue = new SessionQueue(limits, nowMs, counters, scheduler, budget, backlog, this, () => onCutOff(this));
+    this.counters = host.counters;
+    this.queue = new SessionQueue(host.limits, nowMs, host.counters, host.scheduler, host.budget, host.backlog, this, () => host.onCutOff(this));
   }
 
   get isEnded(): boolean {

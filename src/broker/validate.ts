@@ -23,6 +23,16 @@ export function validateUser(user: string | null | undefined): string {
   return user!;
 }
 
+const SUBSCRIBER_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A durable subscriber's name ("" = not durable): 1-64 letters, digits, '_' or '-'. */
+export function validateSubscriber(subscriber: string): void {
+  if (subscriber !== "" && !SUBSCRIBER_RE.test(subscriber))
+    throw invalidArgument(`subscriber: "${subscriber.slice(0, 64)}" is not a subscriber name; use 1-64 letters, digits, '_' or '-'`, "INVALID_REQUEST", {
+      field: "subscriber",
+    });
+}
+
 export function validateShortText(value: string, field: string, maxBytes: number): string {
   const bytes = Buffer.byteLength(value, "utf8");
   if (bytes > maxBytes) throw invalidArgument(`${field}: ${bytes} bytes, at most ${maxBytes} allowed`, "INVALID_REQUEST", { field });

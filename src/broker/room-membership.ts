@@ -1,14 +1,21 @@
-import type { Engine, RoomEvent, StoredMessage } from "../engine/engine.js";
+import type { Engine, Position, RoomEvent, StoredMessage } from "../engine/engine.js";
+import { BrokerError, invalidArgument } from "./errors.js";
+import type { MessageFilter } from "./filter.js";
 import { firstReplayPage, nextReplayPage, type ReadHistory } from "./history.js";
 import type { PlannedRoom } from "./join-plan.js";
 import { changesAfterSnapshot } from "./presence-snapshot.js";
 import type { RoomIndex } from "./room-index.js";
 import type { Session } from "./session.js";
 import { TimeSlice } from "./time-slice.js";
-import { isInbox } from "./validate.js";
+import { isInbox, validateRoom } from "./validate.js";
+import { isPattern } from "../names/patterns.js";
 
-/** What joining a room uses of the broker (broker.ts). */
-export interface JoinContext {
+// A session's rooms and patterns: joining (with replay), leaving, its
+// presence in them and its acknowledgements. The broker (broker.ts) checks
+// the requests as a whole first (join-plan.ts, quotas).
+
+/** What a session's memberships use of the broker (broker.ts). */
+export interface MembershipContext {
   readonly index: RoomIndex;
   readonly readHistory: ReadHistory;
   now(): number;
@@ -28,7 +35,7 @@ export interface JoinContext {
  * announces the session's presence. A failure before it went live leaves
  * the session without the room.
  */
-export async function joinRoom(broker: JoinContext, session: Session, request: PlannedRoom): Promise<void> {
+export async function joinRoom(broker: MembershipContext, session: Session, request: PlannedRoom): Promise<void> {
   const { room } = request;
   if (session.rooms.has(room)) return;
   const membership = {
@@ -117,3 +124,84 @@ export async function joinRoom(broker: JoinContext, session: Session, request: P
   await broker.callEngine((engine) => engine.presenceSet(room, session.presenceEntry(), kind));
 }
 
+
+/** Starts delivering every room matching `pattern`; announced by a `subscribed` event for the pattern itself. */
+export async function joinPattern(broker: MembershipContext, session: Session, pattern: string, filter: MessageFilter | undefined): Promise<void> {
+  session.patterns.set(pattern, { filter });
+  try {
+    await broker.index.attach(session, pattern);
+  } catch (error) {
+    leavePattern(broker, session, pattern, false);
+    throw error;
+  }
+  if (session.patterns.has(pattern))
+    session.queue.push({ type: "subscribed", room: pattern, position: { epoch: "", sequence: 0n }, recovered: false, pattern }, broker.now());
+}
+
+/** Stops delivering `pattern` and the rooms it alone brought in; `notify` tells the session (`unsubscribed`). */
+function leavePattern(broker: MembershipContext, session: Session, pattern: string, notify: boolean): void {
+  if (!session.patterns.delete(pattern)) return;
+  for (const [room, membership] of session.rooms) if (membership.viaPattern === pattern) session.rooms.delete(room);
+  if (notify) session.queue.push({ type: "unsubscribed", room: pattern }, broker.now());
+  broker.index.detach(session, pattern);
+}
+
+/**
+ * Leaves rooms and patterns (the patterns first, with the rooms they alone
+ * brought in); `notify` tells the session (`unsubscribed`). Every room is
+ * left even if removing one's presence entry fails; then the first failure
+ * is thrown.
+ */
+export async function leaveRooms(broker: MembershipContext, session: Session, rooms: string[], notify: boolean, keepPresence = false): Promise<void> {
+  for (const room of rooms) if (isPattern(room)) leavePattern(broker, session, room, notify);
+  const left = await Promise.allSettled(rooms.filter((room) => !isPattern(room)).map((room) => leaveRoom(broker, session, room, notify, keepPresence)));
+  for (const result of left) if (result.status === "rejected") throw result.reason;
+}
+
+/** Leaves one room; its presence entry goes too unless `keepPresence` (held for a reconnect's grace period). */
+async function leaveRoom(broker: MembershipContext, session: Session, room: string, notify: boolean, keepPresence = false): Promise<void> {
+  if (!session.rooms.delete(room)) return;
+  if (notify) session.queue.push({ type: "unsubscribed", room }, broker.now());
+  broker.index.detach(session, room);
+  if (!keepPresence) await broker.callEngine((engine) => engine.presenceRemove(room, session.presenceId));
+}
+
+/** Sets a session's state in every room it holds and tells the rooms. */
+export async function setPresence(broker: MembershipContext, session: Session, state: "online" | "away"): Promise<void> {
+  const now = broker.now();
+  if (session.presenceState !== state) session.stateSinceMs = now;
+  session.presenceState = state;
+  session.lastActiveMs = now;
+  const entry = session.presenceEntry();
+  await Promise.all(session.presenceRooms().map((room) => broker.callEngine((engine) => engine.presenceSet(room, entry, "update"))));
+}
+
+/**
+ * Acknowledges, for the session's durable subscriber, everything up to each
+ * position. Stale epochs are ignored: the room was reset meanwhile.
+ */
+export async function acknowledge(
+  broker: MembershipContext,
+  session: Session,
+  acks: Array<{ room: string; position: Position | undefined }>,
+): Promise<void> {
+  const subscriber = session.durableKey;
+  if (subscriber === undefined)
+    throw new BrokerError("failed_precondition", "this session is not durable: subscribe with a subscriber name to use Ack", {
+      reason: "NOT_DURABLE",
+    });
+  const valid = acks.map(({ room, position }, i) => {
+    validateRoom(room, `acks[${i}].room`);
+    if (!position) throw invalidArgument(`acks[${i}].position: required`, "INVALID_POSITION", { field: `acks[${i}].position` });
+    const membership = session.rooms.get(room);
+    if (!membership) throw invalidArgument(`acks[${i}].room: the session does not hold "${room}"`, "ROOM_NOT_HELD", { field: `acks[${i}].room` });
+    return { membership, position };
+  });
+  await Promise.all(
+    valid.map(async ({ membership, position }) => {
+      if (position.epoch !== membership.epoch) return;
+      session.acknowledge(membership, position.sequence);
+      await broker.callEngine((engine) => engine.ackSet(subscriber, membership.room, position));
+    }),
+  );
+}

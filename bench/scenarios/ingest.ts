@@ -9,7 +9,8 @@
  *
  * Checks: every publish acknowledged exactly once, without error, and the
  * positions of all acknowledgements are exactly 1..n (no gap, no
- * duplicate); every subscriber gets all n, gapless and in order.
+ * duplicate); every subscriber gets all n, gapless and in order. The report
+ * section made from the rows is ingest-report.ts.
  */
 import { performance } from "node:perf_hooks";
 import type { NatsConnection } from "nats";
@@ -17,43 +18,15 @@ import type { AckedPublisher, DeliverySink } from "../drivers/driver.js";
 import { createStream, jetStreamPublisher, leanJetStreamPublisher, orderedConsumers, type BenchStream } from "../drivers/jetstream.js";
 import { closeAll, natsPublisher, natsServerPid, natsSubscribers, openNats } from "../drivers/nats.js";
 import { openSubscribers, seqcastPublisher, type SubscriberSet } from "../drivers/seqcast.js";
-import { loopBusy, startBroker, startFloor, type BrokerChild, type EngineName, type EventLoopTimes } from "../lib/broker-process.js";
-import { fmtCores, fmtInt, fmtMiB, fmtNum, fmtPct, fmtRatio, mdTable, ratio } from "../lib/format.js";
+import { loopBusy, startBroker, startFloor, type BrokerChild, type EventLoopTimes } from "../lib/broker-process.js";
+import { fmtCores, fmtInt, fmtPct } from "../lib/format.js";
 import { has, P } from "../lib/params.js";
 import { makePayload } from "../lib/payload.js";
-import { cpuWindow, MiB, rssPeak, type CpuUse } from "../lib/proc.js";
-import { noiseOf, type Section, type Target } from "../lib/report.js";
+import { cpuWindow, MiB, rssPeak } from "../lib/proc.js";
+import type { Section } from "../lib/report.js";
 import { FanoutTracker } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
-
-type Kind = "seqcast-stream" | "seqcast-stream-1" | "seqcast-unary" | "floor-stream" | "floor-unary" | "jetstream" | "jetstream-lean" | "nats";
-
-/** seqcast and Node's floor (bench/floor-child.ts) speak the same protocol to the same lean client. */
-const grpcKind = (kind: Kind) => kind.startsWith("seqcast") || kind.startsWith("floor");
-const unaryKind = (kind: Kind) => kind === "seqcast-unary" || kind === "floor-unary";
-
-interface RowSpec {
-  label: string;
-  kind: Kind;
-  engine?: EngineName;
-  subscribers: number;
-}
-
-interface RowResult extends RowSpec {
-  publisher: string;
-  version: string;
-  messages: number;
-  skipped?: string;
-  ackedPerSec?: number;
-  cpu?: CpuUse;
-  brokerLoop?: number;
-  /** Time from the first measured publish until every subscriber had every message. */
-  deliveredSeconds?: number;
-  rssPeakMiB?: number;
-  ok: boolean;
-  check: string;
-  notes: string[];
-}
+import { grpcKind, section, unaryKind, type RowResult, type RowSpec } from "./ingest-report.js";
 
 /** Every acknowledgement once, no errors, positions exactly 1..total (when the system assigns them). */
 class AckCheck {
@@ -288,117 +261,4 @@ export async function ingestScenario(): Promise<Section> {
     await sleep(300);
   }
   return section(results);
-}
-
-/** The load generator's event loop was ≥ 90% busy: the row's rate is a lower bound set by the bench process. */
-const benchBound = (r: RowResult) => (r.cpu?.benchLoop ?? 0) >= 90;
-
-/**
- * JetStream's number to compare with: the faster of its two publishers. The
- * server is the same; a slower row is limited by its client in this process
- * (nats.js's js.publish() is, here), and comparing with it would flatter seqcast.
- */
-function jetStreamReference(rows: RowResult[]): RowResult | undefined {
-  const js = rows.filter((r) => r.kind.startsWith("jetstream") && r.ackedPerSec !== undefined);
-  return js.sort((a, b) => b.ackedPerSec! - a.ackedPerSec!)[0];
-}
-
-const usPerPublish = (r: RowResult) => (r.cpu?.serverSeconds !== undefined && r.ackedPerSec ? (r.cpu.serverSeconds / r.messages) * 1e6 : undefined);
-
-function section(results: RowResult[]): Section {
-  const body: string[] = [
-    `One publisher connection, one room / subject, ${P.messageBytes}-byte messages; ${P.ingestWarmup} warmup messages, then ` +
-      `${P.ingestMessages} messages with 0 subscribers or ${P.ingestMessagesWithSubscribers} with subscribers (each subscriber on its own connection). ` +
-      "**acked publishes/s** = messages / time from the first measured publish to its last acknowledgement. broker CPU is the server process's CPU during that time; " +
-      "µs/publish = server CPU seconds / messages.",
-    "",
-    "Publishers:",
-    `- seqcast *stream*: PublishStream with ${P.ingestWindow} messages unacknowledged, up to ${P.ingestBatch} messages per request ` +
-      `(the publisher sends a request whenever ${P.ingestBatch} slots are free; each message gets its own result, in order). ` +
-      "*stream, batch 1*: the same with one message per request.",
-    `- seqcast *unary*: unary Publish, ${P.unaryInFlight} calls in flight on one HTTP/2 connection.`,
-    "- *node:http2 floor* (bench/floor-child.ts): Node's floor, driven by the same client in the same two ways: a bare node:http2 server that numbers each message, writes it to every subscriber and acknowledges it, and does nothing else. " +
-      "A seqcast row / the floor's is what seqcast's features cost on Node; the floor / JetStream is where Node's HTTP/2 (server and the bench's client) stands.",
-    `- JetStream, to a fresh stream with file storage, ${P.ingestWindow} publishes awaiting their ack (the same depth as seqcast's stream window), every ack carrying the stream sequence, from two publishers: ` +
-      "*js.publish()*, nats.js's JetStream client (a request with its own timer and promise per publish, each ack JSON-decoded); " +
-      "*lean publisher*, the same protocol by hand (a PUB with a reply subject of its own per message, one inbox subscription, only the ack's sequence read), as bench/lean-client.ts does for seqcast. " +
-      "**vs JetStream** compares with the faster of the two (marked *reference*): the server is the same, and a row limited by its client would flatter seqcast.",
-    `- NATS core: publish, with a flush (PING/PONG) after every ${P.ingestBatch} messages and at most ${P.ingestWindow} unflushed, as the acknowledgement (NATS core has no per-message ack).`,
-    `- Subscribers (rows with subscribers): seqcast Subscribe streams (lean client); JetStream: ${
-      P.jsSubscribers === "ordered"
-        ? "ordered push consumers (one per connection, flow control), checked by stream sequence"
-        : "core NATS subscriptions on the stream's subject (the live fan-out path, like seqcast's; no per-subscriber consumer state), checked by the publisher's index"
-    }; NATS core: subscriptions, checked by the publisher's index.`,
-    "",
-  ];
-  const groups = [...new Set(results.map((r) => r.subscribers))];
-  for (const subscribers of groups) {
-    const rows = results.filter((r) => r.subscribers === subscribers);
-    const ran = rows.filter((r) => !r.skipped);
-    const js = jetStreamReference(ran);
-    const nats = ran.find((r) => r.kind === "nats");
-    const table = ran.map((r) => [
-      `${r.label}${r.ok ? "" : " ⚠"}${r === js ? " (reference)" : ""}`,
-      fmtInt(r.ackedPerSec),
-      fmtRatio(ratio(r.ackedPerSec, js?.ackedPerSec)),
-      fmtRatio(ratio(r.ackedPerSec, nats?.ackedPerSec)),
-      fmtPct(r.cpu?.server),
-      fmtNum(usPerPublish(r), 1),
-      ...(subscribers > 0 ? [r.deliveredSeconds ? fmtInt((r.messages * subscribers) / r.deliveredSeconds) : "—"] : []),
-      `${fmtPct(r.cpu?.bench)} / ${fmtPct(r.cpu?.benchLoop)}${benchBound(r) ? " (bench-bound)" : ""}`,
-      fmtCores(r.cpu?.otherCores),
-    ]);
-    body.push(
-      `### ${subscribers} subscribers`,
-      "",
-      mdTable(
-        [
-          "row",
-          "acked publishes/s",
-          "vs JetStream",
-          "vs NATS core",
-          "broker CPU",
-          "µs CPU/publish",
-          ...(subscribers > 0 ? ["deliveries/s (all delivered)"] : []),
-          "bench CPU / event loop",
-          "other processes (cores)",
-        ],
-        table,
-      ),
-      "",
-      ...rows.filter((r) => r.skipped).map((r) => `- ${r.label}: skipped (${r.skipped})`),
-    );
-  }
-  const ran = results.filter((r) => !r.skipped);
-  const correctness = ran.map((r) => `- **${r.label}, ${r.subscribers} subscribers**: ${r.ok ? "OK" : "FAILED"} — ${r.check}.` + r.notes.slice(0, 6).map((n) => `\n  - ${n}`).join(""));
-  const details = ran.map(
-    (r) =>
-      `- **${r.label}, ${r.subscribers} subscribers** (${r.version}; ${r.publisher}): ${r.messages} messages; ` +
-      `${r.brokerLoop !== undefined ? `broker event loop ${fmtPct(r.brokerLoop)} busy, ` : ""}server RSS peak ${fmtMiB(r.rssPeakMiB)} MiB; ` +
-      `bench process CPU ${fmtPct(r.cpu?.bench)} (event loop ${fmtPct(r.cpu?.benchLoop)}), other processes ${fmtCores(r.cpu?.otherCores)} cores.`,
-  );
-  const at0 = ran.filter((r) => r.subscribers === 0);
-  const js = jetStreamReference(at0);
-  const row = (kind: Kind, engine: EngineName) => at0.find((r) => r.kind === kind && r.engine === engine);
-  const floorOf = (r: RowResult | undefined) => at0.find((f) => f.kind === (r && unaryKind(r.kind) ? "floor-unary" : "floor-stream"));
-  const floorNote = (r: RowResult | undefined) => {
-    const floor = floorOf(r);
-    return floor?.ackedPerSec ? `; Node's floor, the same way: ${fmtInt(floor.ackedPerSec)}/s (${fmtRatio(ratio(floor.ackedPerSec, js?.ackedPerSec))} JetStream's; seqcast = ${fmtRatio(ratio(r?.ackedPerSec, floor.ackedPerSec))} the floor's)` : "";
-  };
-  const target = (name: string, r: RowResult | undefined, limit: number): Target => ({
-    name: `Ingest, 0 subscribers: ${name} / JetStream's acked publishes/s`,
-    measured: ratio(r?.ackedPerSec, js?.ackedPerSec),
-    limit,
-    kind: "min",
-    unit: "×",
-    note: `${fmtInt(r?.ackedPerSec)}/s vs ${fmtInt(js?.ackedPerSec)}/s (${js?.label ?? "JetStream not run"})${r && benchBound(r) ? "; seqcast's row is bench-bound" : ""}${js && benchBound(js) ? "; JetStream's row is bench-bound" : ""}${floorNote(r)}`,
-    noise: noiseOf(r?.cpu?.otherCores, js?.cpu?.otherCores),
-  });
-  const targets = [
-    target(`seqcast-sqlite PublishStream (window ${P.ingestWindow}, batch ${P.ingestBatch})`, row("seqcast-stream", "sqlite"), 1.0),
-    target(`seqcast-memory PublishStream (window ${P.ingestWindow}, batch ${P.ingestBatch})`, row("seqcast-stream", "memory"), 2.0),
-    target(`seqcast-sqlite unary Publish (${P.unaryInFlight} in flight)`, row("seqcast-unary", "sqlite"), 0.5),
-    target(`seqcast-memory unary Publish (${P.unaryInFlight} in flight)`, row("seqcast-unary", "memory"), 0.5),
-  ];
-  return { title: "Ingest: 1 publisher, acknowledged publishes", body, correctness, details, targets, failed: ran.some((r) => !r.ok) };
 }

@@ -305,6 +305,19 @@ describe("sqlite engine: group commit", () => {
     await engine.close();
   });
 
+  it("after a batch that failed and was retried one by one, a room it touched reads and continues gapless", async () => {
+    const { engine } = open(":memory:");
+    // A room the engine already caches: the failed attempt must leave its cached state as the last commit left it.
+    await engine.publish(draft("poison", "before"));
+    const bad = draft("poison", "bad", 1, { attributes: { n: 1n } as unknown as Record<string, string> });
+    const settled = await Promise.allSettled([engine.publish(draft("poison", "a")), engine.publish(bad), engine.publish(draft("poison", "b"))]);
+    assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "rejected", "fulfilled"]);
+    await engine.publish(draft("poison", "after"));
+    const page = await engine.history("poison", all);
+    assert.deepEqual(page.messages.map((m) => [m.sequence, m.content]), [[1n, "before"], [2n, "a"], [3n, "b"], [4n, "after"]]);
+    await engine.close();
+  });
+
   it("physically deletes rows a read finds expired", async () => {
     const path = tempFile();
     const h = open(path, { retention: { historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 0 } });

@@ -5,8 +5,9 @@ import { failure, FAKE_TIMERS, inProcessBroker, settle, Stream, user } from "../
 
 /**
  * The broker's domain driven in this process, without a transport: sessions,
- * the room index, join planning, rate limits, presence and the timers
- * (heartbeats, ack deadlines, presence grace) on vitest's fake clock.
+ * fan-out through the room index, join planning, publishing limits, history,
+ * admin and shutdown. Presence is in broker-presence.test.ts, the timers on
+ * vitest's fake clock in broker-timers.test.ts.
  */
 
 describe("broker sessions and fan-out", () => {
@@ -109,75 +110,6 @@ describe("broker sessions and fan-out", () => {
   });
 });
 
-describe("presence at join", () => {
-  let broker: Broker;
-  beforeEach(() => {
-    broker = inProcessBroker();
-  });
-  afterEach(() => broker.close());
-
-  /** Presence as the client of `stream` knows it: the last `subscribed.present` of the room, then the events after it. */
-  const view = (stream: Stream, room: string): string[] => {
-    stream.read();
-    const users = new Map<string, string>();
-    // A live session gets a turn's changes as one presence_changes event: apply them one by one.
-    const events = stream.events.flatMap((e) => (e.type === "presence_changes" ? e.changes.map((c) => ({ type: "presence" as const, room: e.room, ...c })) : [e]));
-    for (const e of events) {
-      if (e.type === "subscribed" && e.room === room) {
-        users.clear();
-        for (const entry of e.present ?? []) users.set(entry.sessionId, `${entry.user}:${entry.state}`);
-      } else if (e.type === "presence" && e.room === room) {
-        if (e.kind === "leave") assert.ok(users.delete(e.entry.sessionId), `leave of ${e.entry.user}, who was not listed`);
-        else if (e.kind === "join") {
-          assert.ok(!users.has(e.entry.sessionId), `second join of ${e.entry.user}`);
-          users.set(e.entry.sessionId, `${e.entry.user}:${e.entry.state}`);
-        } else users.set(e.entry.sessionId, `${e.entry.user}:${e.entry.state}`);
-      }
-    }
-    return [...users.values()].sort();
-  };
-
-  it("lists who is already there in `subscribed`; later changes follow as events", async () => {
-    const a = new Stream(broker.openSession(user("ann"), "phone"));
-    await broker.join(a.session, [{ room: "r" }]);
-    await broker.setPresence(a.session, "away");
-    const b = new Stream(broker.openSession(user("bob"), ""));
-    await broker.join(b.session, [{ room: "r" }, { room: "@bob" }]);
-    await settle();
-    b.read();
-    const subscribed = b.events.filter((e) => e.type === "subscribed");
-    assert.deepEqual(
-      subscribed.map((e) => [e.room, (e.present ?? []).map((p) => `${p.user}/${p.device}:${p.state}`)]).sort(),
-      [["@bob", []], ["r", ["ann/phone:away"]]],
-    );
-    assert.deepEqual(view(b, "r"), ["ann:away", "bob:online"]);
-    await broker.leave(a.session, ["r"]);
-    await settle(); // presence changes go out at the end of the turn
-    assert.deepEqual(view(b, "r"), ["bob:online"]);
-  });
-
-  it("neither loses nor doubles a change made while the joiner reads the list", async () => {
-    const [ann, bob, dan, cid] = ["ann", "bob", "dan", "cid"].map((name) => new Stream(broker.openSession(user(name), "")));
-    await broker.join(ann!.session, [{ room: "busy" }]);
-    await broker.join(bob!.session, [{ room: "busy" }]);
-    const list = broker.engine.presenceList.bind(broker.engine);
-    let reads = 0;
-    // cid's read of the list races with changes, as it may on an engine across the network:
-    // ann goes away and dan joins before the read, bob leaves after it.
-    vi.spyOn(broker.engine, "presenceList").mockImplementation(async (room) => {
-      if (reads++ > 0) return list(room);
-      await broker.setPresence(ann!.session, "away");
-      await broker.join(dan!.session, [{ room: "busy" }]);
-      const present = await list(room);
-      await broker.leave(bob!.session, ["busy"]);
-      return present;
-    });
-    await broker.join(cid!.session, [{ room: "busy" }]);
-    await settle();
-    for (const s of [ann!, cid!, dan!]) assert.deepEqual(view(s, "busy"), ["ann:away", "cid:online", "dan:online"], s.session.user);
-  });
-});
-
 describe("join planning", () => {
   let broker: Broker;
   beforeEach(() => {
@@ -248,117 +180,6 @@ describe("publishing limits", () => {
     }
   });
 });
-
-describe("timers on the fake clock", () => {
-  let broker: Broker;
-  afterEach(async () => {
-    await broker.close();
-    vi.useRealTimers();
-  });
-
-  it("sends a heartbeat on a stream idle for the interval, and none on a busy one", async () => {
-    vi.useFakeTimers(FAKE_TIMERS);
-    broker = inProcessBroker({ heartbeatIntervalMs: 1000, ackDeadlineMs: 0 });
-    const idle = new Stream(broker.openSession(user("idle"), ""));
-    const busy = new Stream(broker.openSession(user("busy"), ""));
-    await broker.join(busy.session, [{ room: "r" }]);
-    for (let t = 0; t < 8; t++) {
-      vi.advanceTimersByTime(250);
-      await broker.publish(user("p"), { room: "r", content: `m${t}`, payload: new Uint8Array(), attributes: {}, clientMessageId: "" });
-    }
-    // 2 s of fake time: a heartbeat after each idle second.
-    assert.equal(idle.summary().filter((e) => e === "heartbeat").length, 2);
-    assert.equal(busy.summary().filter((e) => e === "heartbeat").length, 0);
-  });
-
-  it("redelivers to a durable subscriber what it did not acknowledge within the deadline, and stops once acked", async () => {
-    vi.useFakeTimers(FAKE_TIMERS);
-    broker = inProcessBroker({ ackDeadlineMs: 1000, heartbeatIntervalMs: 0 });
-    const stream = new Stream(broker.openSession(user("d"), "", "phone"));
-    await broker.join(stream.session, [{ room: "r" }]);
-    const sent = [];
-    for (const c of ["a", "b"]) sent.push(await broker.publish(user("p"), { room: "r", content: c, payload: new Uint8Array(), attributes: {}, clientMessageId: "" }));
-    assert.deepEqual(stream.messages(), ["a", "b"]);
-    vi.advanceTimersByTime(999);
-    assert.deepEqual(stream.messages(), ["a", "b"], "nothing before the deadline");
-    vi.advanceTimersByTime(300);
-    assert.deepEqual(stream.messages(), ["a", "b", "a", "b"], "redelivered after it");
-    await broker.ack(stream.session, [{ room: "r", position: { epoch: sent[1]!.message.epoch, sequence: 1n } }]);
-    vi.advanceTimersByTime(1300);
-    assert.deepEqual(stream.messages(), ["a", "b", "a", "b", "b"], "only the unacknowledged one again");
-    await broker.ack(stream.session, [{ room: "r", position: { epoch: sent[1]!.message.epoch, sequence: 2n } }]);
-    vi.advanceTimersByTime(5000);
-    assert.deepEqual(stream.messages(), ["a", "b", "a", "b", "b"], "nothing after the ack");
-    // Acks of another epoch are ignored; acks need a durable session and a held room.
-    await broker.ack(stream.session, [{ room: "r", position: { epoch: "other", sequence: 9n } }]);
-    assert.equal((await failure(() => broker.ack(stream.session, [{ room: "x", position: { epoch: "e", sequence: 1n } }]))).reason, "ROOM_NOT_HELD");
-    const plain = broker.openSession(user("d"), "");
-    assert.equal((await failure(() => broker.ack(plain, []))).reason, "NOT_DURABLE");
-  });
-
-  it("keeps a vanished session's presence for the grace period, then sends the leave", async () => {
-    vi.useFakeTimers(FAKE_TIMERS);
-    broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
-    const watcher = new Stream(broker.openSession(user("w"), ""));
-    await broker.join(watcher.session, [{ room: "room" }]);
-    const gone = broker.openSession(user("g"), "phone");
-    await broker.join(gone, [{ room: "room" }]);
-    await settle();
-    assert.deepEqual(watcher.summary().filter((e) => e.startsWith("presence")), ["presence:room:join:w", "presence:room:join:g"]);
-    await broker.closeSession(gone, undefined, undefined, true); // the connection dropped: linger
-    vi.advanceTimersByTime(4999);
-    await settle();
-    assert.equal(watcher.summary().filter((e) => e === "presence:room:leave:g").length, 0, "still there within the grace");
-    assert.equal((await broker.presence(user("w"), "room")).sessionCount, 2);
-    vi.advanceTimersByTime(1);
-    await settle();
-    assert.equal(watcher.summary().filter((e) => e === "presence:room:leave:g").length, 1);
-    assert.equal((await broker.presence(user("w"), "room")).sessionCount, 1);
-  });
-
-  it("lets a reconnect within the grace take the presence over: an update, no leave, no join", async () => {
-    vi.useFakeTimers(FAKE_TIMERS);
-    broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
-    const watcher = new Stream(broker.openSession(user("w"), ""));
-    await broker.join(watcher.session, [{ room: "room" }]);
-    const first = broker.openSession(user("f"), "phone");
-    await broker.join(first, [{ room: "room" }]);
-    await broker.closeSession(first, undefined, undefined, true);
-    vi.advanceTimersByTime(2000);
-    const again = broker.openSession(user("f"), "phone", "", first.id);
-    await broker.join(again, [{ room: "room" }]);
-    await broker.settleAdoption(again);
-    // A second drop: the client names its last session, whose entries still carry the first one's id.
-    await broker.closeSession(again, undefined, undefined, true);
-    vi.advanceTimersByTime(2000);
-    const third = broker.openSession(user("f"), "phone", "", again.id);
-    await broker.join(third, [{ room: "room" }]);
-    await broker.settleAdoption(third);
-    vi.advanceTimersByTime(10_000);
-    await settle();
-    assert.deepEqual(
-      watcher.summary().filter((e) => e.startsWith("presence") && e.endsWith(":f")),
-      ["presence:room:join:f", "presence:room:update:f", "presence:room:update:f"],
-    );
-    const entries = (await broker.presence(user("w"), "room")).entries;
-    assert.deepEqual(entries.map((e) => [e.user, e.sessionId]), [["w", watcher.session.presenceId], ["f", first.id]]);
-    // Another user cannot take it over.
-    const thief = broker.openSession(user("mallory"), "", "", first.id);
-    assert.equal(thief.presenceId, thief.id);
-  });
-
-  it("ends a stream that falls too far behind with SLOW_CONSUMER and drops its backlog", async () => {
-    broker = inProcessBroker({ sessionQueueLimit: 5, publishRate: 0 });
-    const slow = broker.openSession(user("s"), "");
-    await broker.join(slow, [{ room: "r" }]);
-    for (let i = 0; i < 10; i++)
-      await broker.publish(user("p"), { room: "r", content: `m${i}`, payload: new Uint8Array(), attributes: {}, clientMessageId: "" });
-    assert.equal(slow.isEnded, true);
-    assert.equal(slow.error?.reason, "SLOW_CONSUMER");
-    assert.deepEqual(slow.drain(), []);
-  });
-});
-
 describe("admin and shutdown", () => {
   it("clears a room's history for admins only; holders get a reset", async () => {
     const broker = inProcessBroker();
@@ -418,59 +239,6 @@ describe("history queries", () => {
       assert.equal((await failure(() => read({ after: 5n, before: 6n }))).reason, "INVALID_POSITION");
       assert.equal((await failure(() => read({ limit: 1001 }))).reason, "INVALID_REQUEST");
       assert.equal((await failure(() => read({ room: "@someone" }))).reason, "INBOX_FORBIDDEN");
-    } finally {
-      await broker.close();
-    }
-  });
-});
-
-describe("presence in large rooms", () => {
-  it("sends a turn's presence changes to each member as one event, in order with the room's messages", async () => {
-    const broker = inProcessBroker({ publishRate: 0 });
-    try {
-      const members = Array.from({ length: 5 }, (_, i) => new Stream(broker.openSession(user(`m${i}`), "")));
-      for (const m of members) await broker.join(m.session, [{ room: "big" }]);
-      await settle();
-      for (const m of members) m.read();
-      // Ten sessions join in the same turn, a message is published among them.
-      const joiners = Array.from({ length: 10 }, (_, i) => broker.openSession(user(`j${i}`), ""));
-      // All within one event-loop turn (the memory engine never leaves it).
-      await Promise.all(joiners.slice(0, 6).map((s) => broker.join(s, [{ room: "big" }])));
-      await broker.publish(user("p"), { room: "big", content: "in between", payload: new Uint8Array(), attributes: {}, clientMessageId: "" });
-      await Promise.all(joiners.slice(6).map((s) => broker.join(s, [{ room: "big" }])));
-      await settle();
-      const firstBatch: unknown[] = [];
-      for (const m of members) {
-        const fresh = m.read();
-        firstBatch.push(fresh.find((e) => e.type === "presence_changes"));
-        const batches = fresh.filter((e) => e.type === "presence_changes");
-        const changes = batches.flatMap((e) => (e.type === "presence_changes" ? e.changes : []));
-        assert.equal(changes.length, 10, "every join, once");
-        assert.equal(batches.length, 2, "the joins before the message, and those after it");
-        assert.ok(fresh.every((e) => e.type !== "presence"), "no single presence events to a live member");
-      }
-      // One shared event object per batch: encoded once for every member.
-      assert.ok(firstBatch[0] && firstBatch.every((e) => e === firstBatch[0]));
-      // Order with messages: the message sits between the joins before it and after it.
-      const timeline = members[0]!.summary().filter((e) => e.startsWith("message") || e.includes(":join:j"));
-      assert.equal(timeline.indexOf("message:big:in between"), 6, timeline.join(" "));
-    } finally {
-      await broker.close();
-    }
-  });
-
-  it("turns presence events off in a room with more members than presenceEventsMax; GetPresence still counts them", async () => {
-    const broker = inProcessBroker({ presenceEventsMax: 3 });
-    try {
-      const streams = Array.from({ length: 5 }, (_, i) => new Stream(broker.openSession(user(`u${i}`), "")));
-      for (const s of streams) await broker.join(s.session, [{ room: "crowd" }]);
-      await settle();
-      const seenBy = (s: Stream) => s.summary().filter((e) => e.startsWith("presence")).length;
-      // The first member saw joins while the room was small (3 members or fewer), none after.
-      assert.deepEqual(streams.map(seenBy), [3, 2, 1, 0, 0]);
-      const late = streams[4]!.events.find((e) => e.type === "subscribed");
-      assert.deepEqual(late?.type === "subscribed" && late.present, [], "no presence list at join above the limit either");
-      assert.equal((await broker.presence(user("x"), "crowd")).sessionCount, 5);
     } finally {
       await broker.close();
     }

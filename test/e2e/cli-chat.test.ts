@@ -1,130 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import net from "node:net";
-import { fileURLToPath } from "node:url";
-import { describe, exited, startCuttableProxy, test as base, TEST_SECRET, waitUntil } from "../support/fixtures.js";
+import { describe } from "../support/fixtures.js";
+import { START_TIMEOUT_MS, test } from "../support/cli-chat.js";
 
 // End-to-end tests of `seqcast chat`: real CLI processes, driven through
-// piped stdin, asserted on the exact lines they print.
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const LINE_TIMEOUT_MS = 10_000;
-/** A fresh process compiles the sources through tsx first: give it longer for its first line. */
-const START_TIMEOUT_MS = 30_000;
-/** The local time that starts every message line: `14:05 ` today, `2026-03-01 14:05 ` before. */
-const TIME = /^(\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} (?=\[)/;
-
-/** One `seqcast chat` process, with everything it printed kept for assertions. */
-class Cli {
-  readonly child: ChildProcessWithoutNullStreams;
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(readonly name: string, args: string[]) {
-    // The chat mints its own token with the broker's secret, as on the broker's machine.
-    const env: NodeJS.ProcessEnv = { ...process.env, SEQCAST_JWT_SECRET: TEST_SECRET };
-    delete env.SEQCAST_URL; // every test passes --url
-    this.child = spawn(process.execPath, ["bin/seqcast.js", "chat", ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
-    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => this.child.on("exit", (code, signal) => resolve({ code, signal })));
-    this.child.stdin.on("error", () => {}); // writing to a process we killed on purpose
-  }
-
-  /** Complete lines printed so far, without the local time that starts a message line (see `timed`). */
-  lines(): string[] {
-    return this.timed().map((line) => line.replace(TIME, ""));
-  }
-
-  /** Complete lines printed so far, as printed. */
-  timed(): string[] {
-    const lines = this.stdout.split("\n");
-    lines.pop(); // a partial last line, or "" after the final newline
-    return lines;
-  }
-
-  /** Marks the current end of the output, for waiting on lines printed after it. */
-  mark(): number {
-    return this.lines().length;
-  }
-
-  send(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-
-  /** Resolves with the first line matching `pattern` (an exact string or a regex), from line index `from` on. */
-  async waitFor(pattern: string | RegExp, { from = 0, timeoutMs = LINE_TIMEOUT_MS } = {}): Promise<string> {
-    const matches = (line: string) => (typeof pattern === "string" ? line === pattern : pattern.test(line));
-    const find = () => this.lines().slice(from).find(matches);
-    await waitUntil(
-      () => find() !== undefined || this.child.exitCode !== null,
-      () => `${this.name}: a line matching ${String(pattern)}\n--- stdout ---\n${this.stdout}--- stderr ---\n${this.stderr}`,
-      timeoutMs,
-    );
-    const found = find();
-    if (found === undefined)
-      throw new Error(`${this.name}: exited with ${this.child.exitCode} before printing a line matching ${String(pattern)}\n${this.stdout}${this.stderr}`);
-    return found;
-  }
-
-  /** Sends a command and waits for the line that answers it. */
-  async command(line: string, answer: string | RegExp): Promise<string> {
-    const from = this.mark();
-    this.send(line);
-    return this.waitFor(answer, { from });
-  }
-
-  count(line: string): number {
-    return this.lines().filter((l) => l === line).length;
-  }
-
-  async exitCode(timeoutMs = LINE_TIMEOUT_MS): Promise<number | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${this.name}: still running after ${timeoutMs} ms\n${this.stdout}`)), timeoutMs);
-    });
-    try {
-      return (await Promise.race([this.exited, timeout])).code;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
-  }
-}
-
-/** CLI processes of the test, killed after it. */
-const test = base.extend<{
-  /** A CLI process with the given arguments (nothing added). */
-  cli: (name: string, args: string[]) => Cli;
-  /** `seqcast chat --user NAME --url URL …`, resolved once its session is live. */
-  start: (name: string, args?: string[], url?: string) => Promise<Cli>;
-}>({
-  cli: async ({}, use) => {
-    const clis: Cli[] = [];
-    await use((name, args) => {
-      const cli = new Cli(name, args);
-      clis.push(cli);
-      return cli;
-    });
-    for (const cli of clis) cli.kill();
-    await Promise.allSettled(clis.map((cli) => cli.exited));
-  },
-  start: async ({ broker, cli }, use) => {
-    await use(async (name, args = [], url = broker.url) => {
-      const started = cli(name, ["--user", name, "--url", url, ...args]);
-      await started.waitFor("* connected", { timeoutMs: START_TIMEOUT_MS });
-      return started;
-    });
-  },
-});
+// piped stdin, asserted on the exact lines they print. How the chat rides out
+// a lost or unreachable broker is in cli-chat-reconnect.test.ts.
 
 describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
   test("two users chat in a room: joins, messages once each, presence, /who, /history", async ({ start }) => {
@@ -255,34 +135,6 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     await kate.command("/who", "* crash: kate (cli)");
   });
 
-  test("reports a lost connection and resumes without losing or doubling messages", async ({ start, broker, cleanup }) => {
-    const proxy = await startCuttableProxy(broker.port);
-    cleanup(() => proxy.close());
-    const mia = await start("mia", ["--room", "flaky"], proxy.url);
-    await mia.waitFor("* joined flaky");
-    const ned = await start("ned", ["--room", "flaky"]);
-    await ned.waitFor("* joined flaky");
-    ned.send("one");
-    await mia.waitFor("[1] ned: one");
-
-    const from = mia.mark();
-    proxy.cut();
-    await mia.waitFor(new RegExp(`^\\* lost the connection to ${proxy.url} \\(`), { from });
-    ned.send("two"); // probably sent while mia is away; the resume replays it
-    await mia.waitFor("* connected", { from });
-    ned.send("three");
-    await mia.waitFor("[3] ned: three", { from });
-    await mia.waitFor("[2] ned: two", { from });
-    assert.deepEqual(
-      mia.lines().filter((line) => line.startsWith("[")),
-      ["[1] ned: one", "[2] ned: two", "[3] ned: three"],
-    );
-    // The old session's leave is not news to mia herself.
-    assert.equal(mia.count("* mia left flaky"), 0);
-    mia.send("back");
-    await ned.waitFor("[4] mia: back");
-  });
-
   test("rejects command-line mistakes with exit code 2", async ({ cli }) => {
     const cases: [string[], RegExp][] = [
       [[], /--user NAME is required/],
@@ -403,68 +255,5 @@ describe("seqcast chat (CLI end to end)", { timeout: 120_000 }, () => {
     third.send("/rooms");
     await third.waitFor("* no rooms joined: /join <room>");
     assert.deepEqual(third.lines().filter((line) => line.startsWith("[dm]")), []);
-  });
-
-  test("says when the broker cannot be reached, with the URL; lines typed meanwhile are pending until acknowledged", async ({ start, cli, broker, cleanup }) => {
-    // Nothing listens here.
-    const nowhere = cli("nowhere", ["--user", "nemo", "--url", "http://127.0.0.1:9"]);
-    await nowhere.waitFor("! cannot reach the broker at http://127.0.0.1:9 (connection refused: is the broker running?); retrying (is it running there? pass --url if not)", {
-      timeoutMs: START_TIMEOUT_MS,
-    });
-    nowhere.send("/quit");
-    assert.equal(await nowhere.exitCode(), 0);
-
-    const proxy = await startCuttableProxy(broker.port);
-    cleanup(() => proxy.close());
-    const pia = await start("pia", ["--room", "outage"], proxy.url);
-    await pia.waitFor("* joined outage");
-    const from = pia.mark();
-    proxy.blocked = true;
-    proxy.cut();
-    await pia.waitFor(/^\* lost the connection to .*; reconnecting, lines you type are sent once it is back$/, { from });
-    pia.send("typed in the dark");
-    await pia.waitFor("~ pending: typed in the dark (not acknowledged by the broker yet)", { from });
-    pia.send("@quinn also this");
-    await pia.waitFor("~ pending: [dm → quinn] also this", { from });
-    proxy.blocked = false;
-    await pia.waitFor("[1] pia: typed in the dark", { from, timeoutMs: 20_000 });
-    await pia.waitFor("[dm → quinn] also this", { from });
-    assert.equal(pia.count("[1] pia: typed in the dark"), 1);
-  });
-
-  test("a graceful broker restart shows nobody as gone, and everyone's /who agrees afterwards", async ({ cli, serve }) => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as net.AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-    const first = await serve(["--port", String(port)]);
-    const args = (user: string) => ["--user", user, "--url", first.url, "--room", "team"];
-    const users = ["rae", "sam", "tia"].map((user) => cli(user, args(user)));
-    await Promise.all(users.map((u) => u.waitFor("* joined team", { timeoutMs: START_TIMEOUT_MS })));
-    const expected = "* team: rae (cli), sam (cli), tia (cli)";
-    // rae's list is its own view of the room: the last join may reach it just after its /who.
-    await waitUntil(
-      async () => (await users[0]!.command("/who", /^\* team: /)) === expected,
-      () => `rae's /who to list everyone: ${users[0]!.lines().slice(-3).join(" | ")}`,
-      20_000,
-    );
-    const marks = users.map((u) => u.mark());
-    first.child.kill("SIGTERM");
-    assert.equal(await exited(first.child), 0);
-    await serve(["--port", String(port), "--data-dir", first.dataDir]);
-    await Promise.all(users.map((u, i) => u.waitFor("* connected", { from: marks[i], timeoutMs: 20_000 })));
-    // Everyone converges on the same list (each client rejoins at its own pace).
-    for (const u of users)
-      await waitUntil(
-        async () => (await u.command("/who", /^\* team: /)) === expected && u.lines().at(-1) === expected,
-        () => `${u.name}'s /who to list everyone: ${u.lines().slice(-3).join(" | ")}`,
-        20_000,
-      );
-    users.forEach((u, i) => {
-      const after = u.lines().slice(marks[i]);
-      assert.deepEqual(after.filter((line) => / left team$/.test(line)), [], `${u.name} was told nobody left`);
-    });
   });
 });

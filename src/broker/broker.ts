@@ -124,7 +124,7 @@ export class Broker {
       stats: this.stats,
       latency: this.measureLatency ? this.latency : undefined,
       assertOpen: () => this.assertOpen(),
-      callEngine: (call) => this.callEngine(call),
+      callEngine: this.callEngine,
     });
     this.memberships = {
       index: this.index,

@@ -13,7 +13,7 @@ import { RoomReads, type PresenceSnapshot } from "./room-reads.js";
 import { checkLeave, planJoin, type RoomRequest } from "./join-plan.js";
 import { PresenceGrace } from "./presence-grace.js";
 import { RoomIndex } from "./room-index.js";
-import { Session, type SessionHost } from "./session.js";
+import { Session, type SessionEvent, type SessionHost } from "./session.js";
 import { newBrokerStats, type BrokerStats } from "./stats.js";
 import { PublishLatency } from "./publish-latency.js";
 import { silentLogger, type Logger } from "../log/logger.js";
@@ -327,8 +327,9 @@ export class Broker {
     const now = this.now();
     if (this.config.heartbeatIntervalMs > 0) {
       const idleSince = now - this.config.heartbeatIntervalMs;
-      for (const session of this.sessions.values())
-        if (session.queue.lastActivityMs <= idleSince) session.queue.push({ type: "heartbeat", timeMs: now }, now);
+      // One event for every idle stream of this tick: encoded once, one frame shared by all (event-encoding.ts).
+      const heartbeat: SessionEvent = { type: "heartbeat", timeMs: now };
+      for (const session of this.sessions.values()) if (session.queue.lastActivityMs <= idleSince) session.queue.push(heartbeat, now);
     }
     this.publishing.prune(now);
     this.quotas.prune(now);

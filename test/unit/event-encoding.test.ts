@@ -52,14 +52,26 @@ describe("subscribeFrame", () => {
     expect(decoded(subscribeFrame([message(5), b, c]))).toEqual(["message 5", "message 2", "message 3"]);
   });
 
-  it("never shares a session's own events (heartbeats, subscribed) between streams", () => {
+  it("encodes a tick's heartbeat once for all its streams, and a later tick's with its own time", () => {
     const a = message(10);
-    const first = subscribeFrame([a, { type: "heartbeat", timeMs: 1 }]);
-    const second = subscribeFrame([a, { type: "heartbeat", timeMs: 2 }]);
+    const tick1: SessionEvent = { type: "heartbeat", timeMs: 1_000 };
+    const tick2: SessionEvent = { type: "heartbeat", timeMs: 2_000 };
+    const beatTime = (frame: Buffer, index: number) => {
+      const beat = fromBinary(SubscribeResponseSchema, frame.subarray(5)).events[index]!.event;
+      return beat.case === "heartbeat" ? Number(beat.value.time!.seconds) : undefined;
+    };
+    // Alone on a stream: every idle stream of the tick gets the very same frame.
+    const alone = subscribeFrame([tick1]);
+    expect(subscribeFrame([tick1])).toBe(alone);
+    expect(beatTime(alone, 0)).toBe(1);
+    const later = subscribeFrame([tick2]);
+    expect(later).not.toBe(alone);
+    expect(beatTime(later, 0)).toBe(2);
+    // Behind a message, the next tick's heartbeat is not taken for the previous one.
+    const first = subscribeFrame([a, tick1]);
+    const second = subscribeFrame([a, tick2]);
     expect(second).not.toBe(first);
     expect(decoded(second)).toEqual(["message 10", "heartbeat"]);
-    const response = fromBinary(SubscribeResponseSchema, second.subarray(5));
-    const beat = response.events[1]!.event;
-    expect(beat.case === "heartbeat" && beat.value.time !== undefined).toBe(true);
+    expect([beatTime(first, 1), beatTime(second, 1)]).toEqual([1, 2]);
   });
 });

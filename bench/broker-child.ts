@@ -13,7 +13,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
-import { performance } from "node:perf_hooks";
+import { constants, performance, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import { resolveSettings } from "../src/cli/settings.js";
 import { createMemoryEngine } from "../src/engine/memory.js";
 import type { Engine, EngineOptions } from "../src/engine/engine.js";
@@ -74,6 +74,23 @@ if (heapSampler) {
   } as never);
 }
 
+// The collections so far, reported with the event-loop times: how much of an
+// idle or paced phase was the collector (its main-thread pauses; helper
+// threads' CPU shows only in the process's CPU time).
+const gc = { major: 0, majorMs: 0, minor: 0, minorMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.major++;
+      gc.majorMs += entry.duration;
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      gc.minor++;
+      gc.minorMs += entry.duration;
+    }
+  }
+}).observe({ entryTypes: ["gc"] });
+
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
@@ -99,7 +116,7 @@ process.on("SIGTERM", () => void stop(0));
 process.on("SIGINT", () => void stop(0));
 process.stdin.on("end", () => void stop(0));
 // Line protocol on stdin: "elu" answers one JSON line with the cumulative
-// event-loop idle/active times (ms), so the parent can tell a saturated event
+// event-loop idle/active times (ms) and collections (`gc`), so the parent can tell a saturated event
 // loop from one waiting on I/O; "profile-start" and "profile-stop FILE" take
 // a V8 CPU profile of one phase (answered by {"profiling":true} and
 // {"profile":FILE}).
@@ -114,7 +131,7 @@ process.stdin.on("data", (chunk: string) => {
     input = input.slice(newline + 1);
     if (command === "elu") {
       const { idle, active } = performance.eventLoopUtilization();
-      process.stdout.write(`${JSON.stringify({ elu: { idle, active } })}\n`);
+      process.stdout.write(`${JSON.stringify({ elu: { idle, active, gc } })}\n`);
     } else if (command === "profile-start") {
       profiler.post("Profiler.enable", () => profiler.post("Profiler.start", () => process.stdout.write(`${JSON.stringify({ profiling: true })}\n`)));
     } else if (command.startsWith("profile-stop ")) {

@@ -56,7 +56,8 @@
  *   BENCH_UNARY_INFLIGHT [128]  BENCH_JS_SUBSCRIBERS [core] (core subscriptions, or ordered push consumers)
  * idle:
  *   BENCH_IDLE_SESSIONS [10000]  BENCH_IDLE_CONNECTIONS [100]  BENCH_IDLE_ROOMS [100]
- *   BENCH_IDLE_SECONDS [15] (one heartbeat interval of the broker's default)
+ *   BENCH_IDLE_SECONDS [60] (four heartbeat intervals of the broker's default),
+ *   BENCH_IDLE_SLICE [15] (the window's CPU is also reported per slice this long)
  * rooms:
  *   BENCH_ROOMS [10000]  BENCH_ROOMS_MESSAGES [40000] (per phase)  BENCH_ROOMS_ROUNDS [6] (paired phases)
  *   BENCH_ROOMS_WINDOW [= ingest window]  BENCH_ROOMS_BATCH [= ingest batch]

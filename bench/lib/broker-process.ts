@@ -14,6 +14,12 @@ export type EngineName = "memory" | "sqlite" | "redis";
 export interface EventLoopTimes {
   idle: number;
   active: number;
+  /**
+   * The broker's garbage collections so far (bench/broker-child.ts): how many
+   * full (mark-compact) ones and their main-thread pause time, ms; the same
+   * for scavenges. Absent from children that do not report them.
+   */
+  gc?: { major: number; majorMs: number; minor: number; minorMs: number };
 }
 
 export interface BrokerChild {
@@ -24,7 +30,7 @@ export interface BrokerChild {
   readonly engine: EngineName;
   /** seqcast's version, engine and commit, for the report. */
   readonly version: string;
-  /** Cumulative event-loop idle/active ms of the broker process. */
+  /** Cumulative event-loop idle/active ms of the broker process, and its collections so far. */
   eventLoop(): Promise<EventLoopTimes | undefined>;
   /** "profile-start" / "profile-stop FILE": a CPU profile of one phase. */
   profile(command: string): Promise<void>;

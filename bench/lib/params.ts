@@ -98,7 +98,8 @@ export const P = {
   idleSessions: envInt("BENCH_IDLE_SESSIONS", 10_000),
   idleConnections: envInt("BENCH_IDLE_CONNECTIONS", 100),
   idleRooms: envInt("BENCH_IDLE_ROOMS", 100),
-  idleSeconds: envInt("BENCH_IDLE_SECONDS", 15),
+  idleSeconds: envInt("BENCH_IDLE_SECONDS", 60),
+  idleSliceSeconds: envInt("BENCH_IDLE_SLICE", 15),
 
   // rooms
   rooms: envInt("BENCH_ROOMS", 10_000),

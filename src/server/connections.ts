@@ -139,12 +139,14 @@ export class Connections {
   }
 
   /** Counts a request until its response (or HTTP/2 stream) is closed. */
-  trackRequest(response: http.ServerResponse | http2.ServerHttp2Stream): void {
+  trackRequest(response: http.ServerResponse): void {
     this.active++;
-    response.once("close", () => {
-      this.active--;
-      if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-    });
+    response.once("close", () => this.requestClosed());
+  }
+
+  private requestClosed(): void {
+    this.active--;
+    if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /**
@@ -155,22 +157,29 @@ export class Connections {
    * the call's state for nothing.
    */
   trackStream(stream: http2.ServerHttp2Stream, clientStreaming = false): void {
-    this.trackRequest(stream);
+    this.active++;
     const entry = stream.session && this.bySession.get(stream.session);
-    if (entry) {
-      entry.streams++;
-      stream.once("close", () => {
-        entry.streams--;
-        if (entry.streams === 0) entry.idleSince = this.clock.now();
+    if (entry) entry.streams++;
+    let cancel: (() => void) | undefined;
+    if (this.limits.requestTimeoutMs > 0 && !clientStreaming && !stream.endAfterHeaders) {
+      cancel = this.clock.setTimeout(() => {
+        if (stream.closed || stream.destroyed || stream.state.remoteClose) return;
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        this.event("request_timeout", entry?.address ?? "unknown");
+      }, this.limits.requestTimeoutMs);
+      // The request has fully arrived once it was read to its end: a
+      // long-lived call (Subscribe) then holds no timer for the rest of its life.
+      stream.once("end", () => {
+        cancel?.();
+        cancel = undefined;
       });
     }
-    if (this.limits.requestTimeoutMs <= 0 || clientStreaming || stream.endAfterHeaders) return;
-    const cancel = this.clock.setTimeout(() => {
-      if (stream.closed || stream.destroyed || stream.state.remoteClose) return;
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-      this.event("request_timeout", entry?.address ?? "unknown");
-    }, this.limits.requestTimeoutMs);
-    stream.once("close", cancel);
+    // One listener for everything the stream's end settles.
+    stream.once("close", () => {
+      cancel?.();
+      this.requestClosed();
+      if (entry && --entry.streams === 0) entry.idleSince = this.clock.now();
+    });
   }
 
   get activeRequests(): number {

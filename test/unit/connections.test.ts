@@ -140,6 +140,22 @@ describe("the request timeout of HTTP/2 calls", () => {
     assert.equal(connections.counts.request_timeout, 1);
     connections.close();
   });
+
+  it("lets go of a call's request timer once its request was read to the end (an open Subscribe holds none)", async () => {
+    vi.useFakeTimers();
+    const connections = new Connections(limits({ requestTimeoutMs: 1000 }));
+    const timersBefore = vi.getTimerCount();
+    const [read, unread] = [new FakeStream(), new FakeStream()];
+    connections.trackStream(read as unknown as http2.ServerHttp2Stream);
+    connections.trackStream(unread as unknown as http2.ServerHttp2Stream);
+    assert.equal(vi.getTimerCount(), timersBefore + 2);
+    read.emit("end");
+    assert.equal(vi.getTimerCount(), timersBefore + 1);
+    await vi.advanceTimersByTimeAsync(1100);
+    assert.deepEqual([read.closed, unread.rstCode], [false, 8]);
+    assert.equal(connections.counts.request_timeout, 1);
+    connections.close();
+  });
 });
 
 describe("resolveConnectionLimits", () => {

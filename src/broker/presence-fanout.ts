@@ -1,7 +1,8 @@
 import type { RoomEvent } from "../engine/engine.js";
 import type { FlushScheduler } from "./outbox.js";
-import { PresenceBatches, type PresenceMember } from "./presence-batches.js";
+import { PresenceBatches, type PresenceChangesEvent, type PresenceMember } from "./presence-batches.js";
 import type { RoomIndex } from "./room-index.js";
+import type { Session } from "./session.js";
 
 /**
  * Presence changes on their way to a room's sessions: one batch per room
@@ -63,9 +64,27 @@ export class PresenceFanOut {
       (session) => {
         const membership = session.rooms.get(room);
         if (!membership || membership.joining || membership.presenceFrom === undefined) return;
-        visit({ liveFrom: membership.presenceFrom, push: (event) => session.queue.push(event, now) });
+        visit(new LiveMember(membership.presenceFrom, session, now));
       },
       () => {},
     );
+  }
+}
+
+/**
+ * A live member as the batches visit it. A class, not an object literal with
+ * an arrow function: run through tsx (esbuild's keepNames), every such
+ * function gets its name set by Object.defineProperty when it is made, about
+ * 300 ns and 250 bytes each, and this is made once per member per flush.
+ */
+class LiveMember implements PresenceMember {
+  constructor(
+    readonly liveFrom: number,
+    private readonly session: Session,
+    private readonly now: number,
+  ) {}
+
+  push(event: PresenceChangesEvent): void {
+    this.session.queue.push(event, this.now);
   }
 }

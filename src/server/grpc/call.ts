@@ -31,7 +31,7 @@ export class GrpcCall {
       if (this.stopUpload) this.closeStream(NGHTTP2_NO_ERROR);
     });
     // A stream error (RST by the peer, a dead connection) is the call ending, not a crash.
-    stream.on("error", () => {});
+    stream.on("error", ignore);
     stream.once("close", () => {
       clearTimeout(this.deadlineTimer);
       const byPeer = !this.finished;
@@ -109,6 +109,9 @@ export class GrpcCall {
     if (!this.stream.destroyed && !this.stream.closed) this.stream.close(code);
   }
 }
+
+/** One listener function for every call's stream errors (not a closure per stream). */
+const ignore = () => {};
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 

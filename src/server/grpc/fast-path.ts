@@ -5,6 +5,7 @@ import type { Broker } from "../../broker/broker.js";
 import { BrokerError, isCutOff } from "../../broker/errors.js";
 import type { Identity } from "../../broker/identity.js";
 import type { EventSink } from "../../broker/outbox.js";
+import type { Session, SessionEvent } from "../../broker/session.js";
 import { PubSubService, SubscribeRequestSchema } from "../../../gen/es/seqcast/v1/pubsub_pb.js";
 import { publishResponseFrame, publishResultsFrame } from "../ack-encoder.js";
 import { subscribeFrame } from "../event-encoding.js";
@@ -89,18 +90,24 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: http2
   };
 }
 
-/** The one request message of a unary or server-streaming call, once the client half-closed. */
+/**
+ * The one request message of a unary or server-streaming call, once the
+ * client half-closed. Its listener goes with the request: an open Subscribe
+ * stream keeps none of it (nor the promise's functions) for its lifetime.
+ */
 function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const messages: Uint8Array[] = [];
-    call.stream.on("data", (chunk: Buffer) => {
+    const read = (chunk: Buffer) => {
       try {
         for (const message of decoder.push(chunk)) messages.push(message);
       } catch (error) {
         reject(error);
       }
-    });
+    };
+    call.stream.on("data", read);
     call.stream.once("end", () => {
+      call.stream.off("data", read);
       if (decoder.refused) reject(decoder.refused);
       else if (messages.length === 1 && decoder.partialBytes === 0) resolve(messages[0]!);
       else reject(new BrokerError("invalid_argument", `protocol error: expected one request message, got ${messages.length}${decoder.partialBytes ? " and a partial one" : ""}`));
@@ -255,22 +262,39 @@ async function subscribe(context: CallContext): Promise<void> {
     (error: unknown) => broker.closeSession(session, error instanceof BrokerError ? error : new BrokerError("internal", String(error))),
   );
   call.respond();
-  const sink: EventSink = {
-    write: (events) => call.write(subscribeFrame(events)),
-    end: (error) => {
-      call.finish(error);
-      if (!isCutOff(error)) return;
-      // Gone at once for everyone else (presence, queues); the stream itself
-      // gets a moment to deliver its trailers, then is reset: a reader that
-      // stopped reading cannot receive them.
-      void broker.closeSession(session);
-      const reset = setTimeout(() => call.reset(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), broker.config.slowConsumerGraceMs);
-      reset.unref();
-      call.onClose(() => clearTimeout(reset));
-    },
-  };
   call.stream.on("drain", () => session.resume());
   // The client went away without a goodbye (or cancelled): its presence lingers for the grace period.
   call.onClose((byPeer) => void broker.closeSession(session, undefined, undefined, byPeer));
-  session.attach(sink);
+  session.attach(new SubscribeSink(call, broker, session));
+}
+
+/**
+ * Where a Subscribe call's session writes: its stream. A class rather than an
+ * object literal of arrow functions, which tsx (esbuild's keepNames) would
+ * name one by one through Object.defineProperty for every stream opened
+ * (about 300 ns and 250 bytes of heap each, for as long as the stream lives).
+ */
+class SubscribeSink implements EventSink {
+  constructor(
+    private readonly call: GrpcCall,
+    private readonly broker: Broker,
+    private readonly session: Session,
+  ) {}
+
+  write(events: SessionEvent[]): boolean {
+    return this.call.write(subscribeFrame(events));
+  }
+
+  end(error: BrokerError | undefined): void {
+    const { call, broker } = this;
+    call.finish(error);
+    if (!isCutOff(error)) return;
+    // Gone at once for everyone else (presence, queues); the stream itself
+    // gets a moment to deliver its trailers, then is reset: a reader that
+    // stopped reading cannot receive them.
+    void broker.closeSession(this.session);
+    const reset = setTimeout(() => call.reset(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), broker.config.slowConsumerGraceMs);
+    reset.unref();
+    call.onClose(() => clearTimeout(reset));
+  }
 }

@@ -116,8 +116,9 @@ process.on("SIGTERM", () => void stop(0));
 process.on("SIGINT", () => void stop(0));
 process.stdin.on("end", () => void stop(0));
 // Line protocol on stdin: "elu" answers one JSON line with the cumulative
-// event-loop idle/active times (ms) and collections (`gc`), so the parent can tell a saturated event
-// loop from one waiting on I/O; "profile-start" and "profile-stop FILE" take
+// event-loop idle/active times (ms), collections (`gc`) and heap in use, so
+// the parent can tell a saturated event loop from one waiting on I/O and see
+// what the collector did; "profile-start" and "profile-stop FILE" take
 // a V8 CPU profile of one phase (answered by {"profiling":true} and
 // {"profile":FILE}).
 const profiler = new Session();
@@ -131,7 +132,7 @@ process.stdin.on("data", (chunk: string) => {
     input = input.slice(newline + 1);
     if (command === "elu") {
       const { idle, active } = performance.eventLoopUtilization();
-      process.stdout.write(`${JSON.stringify({ elu: { idle, active, gc } })}\n`);
+      process.stdout.write(`${JSON.stringify({ elu: { idle, active, gc, heapUsed: process.memoryUsage().heapUsed } })}\n`);
     } else if (command === "profile-start") {
       profiler.post("Profiler.enable", () => profiler.post("Profiler.start", () => process.stdout.write(`${JSON.stringify({ profiling: true })}\n`)));
     } else if (command.startsWith("profile-stop ")) {

@@ -20,6 +20,8 @@ export interface EventLoopTimes {
    * for scavenges. Absent from children that do not report them.
    */
   gc?: { major: number; majorMs: number; minor: number; minorMs: number };
+  /** V8 heap in use, bytes (live objects and garbage not yet collected). */
+  heapUsed?: number;
 }
 
 export interface BrokerChild {

@@ -102,6 +102,8 @@ interface IdleResult {
   /** The idle window in slices of BENCH_IDLE_SLICE: server CPU % and the broker's full collections in each. */
   idleSlices?: IdleSlice[];
   idleLoop?: number;
+  /** The broker's V8 heap in use at the end of the idle window (its full collections have run by then). */
+  heapAfterMiB?: number;
   idleEvents?: Map<number, number>;
   openEvents?: Map<number, number>;
   maxConcurrentStreams?: number;
@@ -194,10 +196,11 @@ async function seqcastIdle(): Promise<IdleResult> {
     }
     result.idleCpu = idle();
     result.idleLoop = loopBusy(loop0, loop);
+    if (loop?.heapUsed !== undefined) result.heapAfterMiB = loop.heapUsed / 1048576;
     result.idleEvents = new Map([...tracker.events].map(([kind, n]) => [kind, n - (eventsBefore.get(kind) ?? 0)] as [number, number]).filter(([, n]) => n > 0));
     result.rssAfterMiB = Math.max(result.rssAfterMiB ?? 0, MiB(rssBytes(broker.pid)) ?? 0);
     log(
-      `idle sessions: RSS ${fmtMiB(result.rssAfterMiB)} MiB, idle CPU ${fmtPct(result.idleCpu.server)} over ${P.idleSeconds} s ` +
+      `idle sessions: RSS ${fmtMiB(result.rssAfterMiB)} MiB, heap ${fmtMiB(result.heapAfterMiB)} MiB, idle CPU ${fmtPct(result.idleCpu.server)} over ${P.idleSeconds} s ` +
         `(per ${P.idleSliceSeconds} s: ${result.idleSlices.map(describeSlice).join(", ")}; events: ${describeEvents(result.idleEvents)})`,
     );
     const publisher = seqcastPublisher(broker, { mode: "stream", window: P.ingestWindow, batch: P.ingestBatch, room: (k) => `idle.r${k}` });
@@ -284,6 +287,7 @@ function section(results: IdleResult[]): Section {
     fmtMiB(r.rssBeforeMiB),
     fmtMiB(r.rssAfterMiB),
     fmtNum(perSessionKiB(r), 1),
+    fmtMiB(r.heapAfterMiB),
     fmtPct(r.idleCpu?.server),
     r.idleSlices?.map(describeSlice).join(", ") ?? "—",
     r.deliverSeconds !== undefined ? (r.deliverSeconds * 1000).toFixed(0) : "—",
@@ -299,14 +303,15 @@ function section(results: IdleResult[]): Section {
       "BENCH_IDLE_ROOMS=1 puts every session in one room, which makes presence the work (each join is an event at every member).",
     "",
     "- **opened/s** = sessions / time from the first request until the last session's `subscribed` event (NATS: until a flush on every connection returned after its SUBs).",
-    "- **RSS**: server VmRSS before the sessions and 1 s after the last one opened (NATS: the shared nats-server process, so compare the increase).",
+    "- **RSS**: server VmRSS before the sessions and 1 s after the last one opened (NATS: the shared nats-server process, so compare the increase). " +
+      "**V8 heap**: seqcast's JavaScript heap in use at the end of the idle window, after its full collections: what the collector marks on every full collection.",
     `- **idle CPU**: server CPU over ${P.idleSeconds} s with no publishes, % of one core; *per ${P.idleSliceSeconds} s* splits the window, with the broker's full garbage collections in each slice. Not silent: the broker sends a heartbeat on every stream idle for its heartbeat interval ` +
       `(15 s by default, so the window holds ${P.idleSeconds >= 15 ? `${Math.floor(P.idleSeconds / 15)} round(s) of them` : "part of a round, or none"}) and an HTTP/2 PING on every connection every 10 s (--ping-interval). ` +
       "Once the sessions are open and allocation stops, V8 collects the heap in full once or a few times (its memory reducer, some 10-25 s after the last busy moment): " +
       "a one-off of a few hundred ms of CPU that lands in one slice; a single 15 s window holds it or not, which made that figure bimodal.",
     `- Then one message per room: **fan-out ms** = time from the first publish until the last session got its message.`,
     "",
-    mdTable(["system", "opened/s", "RSS before MiB", "RSS with sessions MiB", "KiB per session", "idle CPU", `per ${P.idleSliceSeconds} s`, "fan-out ms", "bench CPU / event loop while opening"], rows),
+    mdTable(["system", "opened/s", "RSS before MiB", "RSS with sessions MiB", "KiB per session", "V8 heap MiB", "idle CPU", `per ${P.idleSliceSeconds} s`, "fan-out ms", "bench CPU / event loop while opening"], rows),
     "",
     ...results.filter((r) => r.skipped).map((r) => `- ${r.system}: skipped (${r.skipped})`),
   ];

@@ -79,7 +79,7 @@ export const P = {
   /** One of them moves on every this many publishes (0: never; bench/lib/causal.ts). */
   causalMoveEvery: envInt("BENCH_CAUSAL_MOVE", 10, 0),
   /** Paired flat-out rounds (causal metadata off and on, on one broker) behind the seqcast-causal targets, and as many paced rounds. */
-  causalRounds: envInt("BENCH_CAUSAL_ROUNDS", 8, 0),
+  causalRounds: envInt("BENCH_CAUSAL_ROUNDS", 12, 0),
   profile: envInt("BENCH_PROFILE", 1, 0) > 0,
   profileDir: process.env.BENCH_PROFILE_PACED,
   cpuProfDir: process.env.BENCH_CPU_PROF,

@@ -4,64 +4,113 @@ import type { PublishResult } from "../engine/engine.js";
 import { PublishResultSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbPublishResult } from "./convert.js";
 import type { PublishOutcome } from "./publish-results.js";
-import { field, int64Size, LEN, putInt64, putString, putUint64, putVarint, strLen, uint64Size, VARINT, varintSize } from "./wire-put.js";
+import { LEN, putInt64, putUint64, putVarint, VARINT, varintSize } from "./wire-put.js";
 
 /**
- * Publish acknowledgements as gRPC frames, sizes first and then one buffer:
- * a PublishResponse (unary Publish), or the results of a PublishStream
- * batch or a PublishBatch. protobuf-es's BinaryWriter took five forks and joins per result
- * (an array and a copy each) and was the largest share of the broker's CPU
- * per publish after the idempotency keys (bench ingest profile); these write
- * the same bytes (test/unit/wire-encoders.test.ts compares them).
+ * Publish acknowledgements as gRPC frames: a PublishResponse (unary
+ * Publish), or the results of a PublishStream batch or a PublishBatch.
+ * protobuf-es's BinaryWriter took five forks and joins per result (an array
+ * and a copy each) and was the largest share of the broker's CPU per publish
+ * after the idempotency keys (bench ingest profile); these write the same
+ * bytes (test/unit/wire-encoders.test.ts compares them, also on random
+ * results).
+ *
+ * One pass, no sizes first: a result's strings (its client_message_id and
+ * message id, 36 characters each from the SDK) would each be read twice,
+ * once to count their UTF-8 bytes and once to write them, and that was
+ * half the encoder's time (~1 us a result). Each nested message and string
+ * gets one byte for its length, written once its bytes are; the rare one of
+ * 128 bytes or more is moved up to make room for a longer varint. The frame
+ * is written in a scratch buffer sized for the worst case (3 bytes per UTF-16
+ * unit) and copied out at its size.
  *
  * Field numbers are those of proto/seqcast/v1/pubsub.proto and types.proto,
  * all below 16 (one-byte tags).
  */
 
-/** Sizes of one PublishResponse's parts, computed once and used to write it. */
-interface Sized {
-  id: number;
-  epoch: number;
-  position: number;
-  seconds: number;
-  nanos: number;
-  time: number;
-  body: number;
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/** The scratch buffer, at least `bytes` long. */
+function scratchOf(bytes: number): Buffer {
+  if (scratch.length < bytes) scratch = Buffer.allocUnsafe(Math.max(bytes, scratch.length * 2));
+  return scratch;
 }
 
-function size(result: PublishResult): Sized {
-  const { message } = result;
-  const id = strLen(message.id);
-  const epoch = strLen(message.epoch);
-  const position = field(epoch) + (message.sequence !== 0n ? 1 + uint64Size(message.sequence) : 0);
-  const seconds = Math.floor(message.timeMs / 1000);
-  const nanos = (message.timeMs - seconds * 1000) * 1_000_000;
-  const time = (seconds !== 0 ? 1 + int64Size(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
-  const body = field(id) + field(position, true) + field(time, true) + (result.duplicate ? 2 : 0);
-  return { id, epoch, position, seconds, nanos, time, body };
+/** Most bytes one PublishResponse can take beside its strings: tags, varint lengths and numbers at their longest. */
+const RESPONSE_FIXED = 72;
+
+/** Most bytes the PublishResponse of `result` can take. */
+const responseBound = (result: PublishResult) =>
+  RESPONSE_FIXED + 3 * (result.message.id.length + result.message.epoch.length);
+
+/**
+ * Ends a length-delimited part whose one reserved length byte is at `start`
+ * and whose bytes run up to `at`; returns the new end.
+ */
+function endLength(out: Buffer, start: number, at: number): number {
+  const length = at - start - 1;
+  if (length < 0x80) {
+    out[start] = length;
+    return at;
+  }
+  const extra = varintSize(length) - 1;
+  out.copyWithin(start + 1 + extra, start + 1, at);
+  putVarint(out, start, length);
+  return at + extra;
+}
+
+/** A string field (omitted when empty, as proto3 does). */
+function putText(out: Buffer, at: number, fieldNumber: number, s: string): number {
+  const n = s.length;
+  if (n === 0) return at;
+  out[at++] = (fieldNumber << 3) | LEN;
+  if (n <= 16) {
+    // Short ASCII (epochs, most ids of clients' own): in JS, cheaper than a native call.
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      out[at + 1 + i] = c;
+    }
+    if (i === n) {
+      out[at] = n;
+      return at + 1 + n;
+    }
+  }
+  // At most 3 bytes per UTF-16 unit: up to 42 units fit a one-byte length.
+  if (n <= 42) return endLength(out, at, at + 1 + out.write(s, at + 1, "utf8"));
+  const bytes = Buffer.byteLength(s, "utf8");
+  at = putVarint(out, at, bytes);
+  return at + out.write(s, at, bytes, "utf8");
 }
 
 /** seqcast.v1.PublishResponse's fields. */
-function put(out: Buffer, at: number, result: PublishResult, s: Sized): number {
+function putResponse(out: Buffer, at: number, result: PublishResult): number {
   const { message } = result;
-  at = putString(out, at, 1, message.id, s.id);
+  at = putText(out, at, 1, message.id);
+  // position = 2: RoomPosition { epoch = 1; sequence = 2 }
   out[at++] = (2 << 3) | LEN;
-  at = putVarint(out, at, s.position);
-  at = putString(out, at, 1, message.epoch, s.epoch);
+  const position = at++;
+  at = putText(out, at, 1, message.epoch);
   if (message.sequence !== 0n) {
     out[at++] = (2 << 3) | VARINT;
     at = putUint64(out, at, message.sequence);
   }
+  at = endLength(out, position, at);
+  // time = 3: google.protobuf.Timestamp { seconds = 1; nanos = 2 }
+  const seconds = Math.floor(message.timeMs / 1000);
+  const nanos = (message.timeMs - seconds * 1000) * 1_000_000;
   out[at++] = (3 << 3) | LEN;
-  at = putVarint(out, at, s.time);
-  if (s.seconds !== 0) {
+  const time = at++;
+  if (seconds !== 0) {
     out[at++] = (1 << 3) | VARINT;
-    at = putInt64(out, at, s.seconds);
+    at = putInt64(out, at, seconds);
   }
-  if (s.nanos !== 0) {
+  if (nanos !== 0) {
     out[at++] = (2 << 3) | VARINT;
-    at = putVarint(out, at, s.nanos);
+    at = putVarint(out, at, nanos);
   }
+  at = endLength(out, time, at);
   if (result.duplicate) {
     out[at++] = (4 << 3) | VARINT;
     out[at++] = 1;
@@ -69,24 +118,19 @@ function put(out: Buffer, at: number, result: PublishResult, s: Sized): number {
   return at;
 }
 
-/** A gRPC frame's 5-byte prefix (uncompressed, `length` bytes of message). */
-function framed(length: number): Buffer {
-  const out = Buffer.allocUnsafe(5 + length);
+/** The gRPC frame of the message written in out[5, end): its 5-byte prefix, copied out at its size. */
+function framed(out: Buffer, end: number): Buffer {
   out[0] = 0;
-  out.writeUInt32BE(length, 1);
-  return out;
-}
-
-function check(out: Buffer, at: number): Buffer {
-  if (at !== out.length) throw new Error(`ack encoder: wrote ${at} of ${out.length} bytes`);
-  return out;
+  out.writeUInt32BE(end - 5, 1);
+  const frame = Buffer.allocUnsafe(end);
+  out.copy(frame, 0, 0, end);
+  return frame;
 }
 
 /** A unary Publish's response, framed. */
 export function publishResponseFrame(result: PublishResult): Buffer {
-  const s = size(result);
-  const out = framed(s.body);
-  return check(out, put(out, 5, result, s));
+  const out = scratchOf(5 + responseBound(result));
+  return framed(out, putResponse(out, 5, result));
 }
 
 /**
@@ -95,41 +139,35 @@ export function publishResponseFrame(result: PublishResult): Buffer {
  * result (rare) goes through protobuf-es.
  */
 export function publishResultsFrame(batch: readonly PublishOutcome[]): Buffer {
-  const sizes = new Array<Sized | Uint8Array>(batch.length);
-  const ids = new Array<number>(batch.length);
-  let length = 0;
+  let bound = 5;
+  const errors: Array<Uint8Array | undefined> = [];
   for (let i = 0; i < batch.length; i++) {
     const { clientMessageId, outcome } = batch[i]!;
     if (outcome instanceof BrokerError) {
       const bytes = toBinary(PublishResultSchema, toPbPublishResult(clientMessageId, outcome));
-      sizes[i] = bytes;
-      length += field(bytes.length, true);
-      continue;
-    }
-    const s = size(outcome);
-    sizes[i] = s;
-    ids[i] = strLen(clientMessageId);
-    // PublishResult { client_message_id = 1; published = 2 }
-    length += field(field(ids[i]!) + field(s.body, true), true);
+      errors[i] = bytes;
+      bound += 6 + bytes.length;
+    } else bound += 18 + 3 * clientMessageId.length + responseBound(outcome);
   }
-  const out = framed(length);
+  const out = scratchOf(bound);
   let at = 5;
   for (let i = 0; i < batch.length; i++) {
-    const s = sizes[i]!;
     out[at++] = (1 << 3) | LEN;
-    if (s instanceof Uint8Array) {
-      at = putVarint(out, at, s.length);
-      out.set(s, at);
-      at += s.length;
+    const error = errors[i];
+    if (error !== undefined) {
+      at = putVarint(out, at, error.length);
+      out.set(error, at);
+      at += error.length;
       continue;
     }
+    // PublishResult { client_message_id = 1; published = 2 }
     const { clientMessageId, outcome } = batch[i]!;
-    const idLength = ids[i]!;
-    at = putVarint(out, at, field(idLength) + field(s.body, true));
-    at = putString(out, at, 1, clientMessageId, idLength);
+    const result = at++;
+    at = putText(out, at, 1, clientMessageId);
     out[at++] = (2 << 3) | LEN;
-    at = putVarint(out, at, s.body);
-    at = put(out, at, outcome as PublishResult, s);
+    const published = at++;
+    at = endLength(out, published, putResponse(out, at, outcome as PublishResult));
+    at = endLength(out, result, at);
   }
-  return check(out, at);
+  return framed(out, at);
 }

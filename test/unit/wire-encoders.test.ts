@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
+import fc from "fast-check";
 import { describe, it } from "vitest";
 import { PublishResponseSchema, PublishStreamResponseSchema, SubscribeEventSchema, SubscribeResponseSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import type { PresenceEntry, StoredMessage } from "../../src/engine/engine.js";
@@ -116,5 +117,40 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
       });
       assert.deepEqual(plain(publishResultsFrame(outcomes)), plain(frame(toBinary(PublishStreamResponseSchema, expected))));
     }
+  });
+
+  it("publish acknowledgements of random results: any text (lengths around the one-byte limits, any Unicode), sequence and time", () => {
+    // Strings of 0-300 UTF-16 units from every plane, lone surrogates included:
+    // across 16 (the ASCII loop), 42 (a one-byte length guaranteed) and 128 bytes.
+    const text = fc.oneof(fc.string({ maxLength: 50 }), fc.string({ unit: "binary", maxLength: 60 }), fc.string({ unit: "grapheme", maxLength: 300 }));
+    const result = fc.record({
+      message: fc.record({
+        id: text,
+        epoch: text,
+        sequence: fc.bigInt({ min: 0n, max: 18_446_744_073_709_551_615n }),
+        timeMs: fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 }),
+      }),
+      duplicate: fc.boolean(),
+    });
+    const outcome = fc.oneof(
+      { weight: 9, arbitrary: result },
+      { weight: 1, arbitrary: fc.constant(new BrokerError("invalid_argument", "room: not a valid name")) },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ clientMessageId: text, outcome }), { maxLength: 70 }), (drafts) => {
+        const outcomes = drafts.map(({ clientMessageId, outcome }) => ({
+          clientMessageId,
+          outcome: outcome instanceof BrokerError ? outcome : { ...outcome, message: message(outcome.message) },
+        }));
+        const expected = create(PublishStreamResponseSchema, {
+          results: outcomes.map(({ clientMessageId, outcome }) => toPbPublishResult(clientMessageId, outcome)),
+        });
+        assert.deepEqual(plain(publishResultsFrame(outcomes)), plain(frame(toBinary(PublishStreamResponseSchema, expected))));
+        for (const { outcome } of outcomes)
+          if (!(outcome instanceof BrokerError))
+            assert.deepEqual(plain(publishResponseFrame(outcome)), plain(frame(toBinary(PublishResponseSchema, toPbPublishResponse(outcome)))));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

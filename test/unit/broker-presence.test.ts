@@ -80,13 +80,19 @@ describe("presence at join", () => {
   });
 });
 
+/** `count` sessions (users prefix0, prefix1, …), each joined to `room` in turn, once their joins settled. */
+async function joinedStreams(broker: Broker, prefix: string, count: number, room: string): Promise<Stream[]> {
+  const streams = Array.from({ length: count }, (_, i) => new Stream(broker.openSession(user(`${prefix}${i}`), "")));
+  for (const s of streams) await broker.join(s.session, [{ room }]);
+  await settle();
+  return streams;
+}
+
 describe("presence in large rooms", () => {
   it("sends a turn's presence changes to each member as one event, in order with the room's messages", async () => {
     const broker = inProcessBroker({ publishRate: 0 });
     try {
-      const members = Array.from({ length: 5 }, (_, i) => new Stream(broker.openSession(user(`m${i}`), "")));
-      for (const m of members) await broker.join(m.session, [{ room: "big" }]);
-      await settle();
+      const members = await joinedStreams(broker, "m", 5, "big");
       for (const m of members) m.read();
       // Ten sessions join in the same turn, a message is published among them.
       const joiners = Array.from({ length: 10 }, (_, i) => broker.openSession(user(`j${i}`), ""));
@@ -118,9 +124,7 @@ describe("presence in large rooms", () => {
   it("turns presence events off in a room with more members than presenceEventsMax; GetPresence still counts them", async () => {
     const broker = inProcessBroker({ presenceEventsMax: 3 });
     try {
-      const streams = Array.from({ length: 5 }, (_, i) => new Stream(broker.openSession(user(`u${i}`), "")));
-      for (const s of streams) await broker.join(s.session, [{ room: "crowd" }]);
-      await settle();
+      const streams = await joinedStreams(broker, "u", 5, "crowd");
       const seenBy = (s: Stream) => s.summary().filter((e) => e.startsWith("presence")).length;
       // The first member saw joins while the room was small (3 members or fewer), none after.
       assert.deepEqual(streams.map(seenBy), [3, 2, 1, 0, 0]);

@@ -18,6 +18,17 @@ describe("timers on the fake clock", () => {
     vi.useRealTimers();
   });
 
+  /** On the fake clock, a broker with 5 s of presence grace and "room" joined by a watcher ("w") and `name` on a phone. */
+  const graceRoom = async (name: string) => {
+    vi.useFakeTimers(FAKE_TIMERS);
+    broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
+    const watcher = new Stream(broker.openSession(user("w"), ""));
+    await broker.join(watcher.session, [{ room: "room" }]);
+    const member = broker.openSession(user(name), "phone");
+    await broker.join(member, [{ room: "room" }]);
+    return { watcher, member };
+  };
+
   it("sends a heartbeat on a stream idle for the interval, and none on a busy one", async () => {
     vi.useFakeTimers(FAKE_TIMERS);
     broker = inProcessBroker({ heartbeatIntervalMs: 1000, ackDeadlineMs: 0 });
@@ -59,12 +70,7 @@ describe("timers on the fake clock", () => {
   });
 
   it("keeps a vanished session's presence for the grace period, then sends the leave", async () => {
-    vi.useFakeTimers(FAKE_TIMERS);
-    broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
-    const watcher = new Stream(broker.openSession(user("w"), ""));
-    await broker.join(watcher.session, [{ room: "room" }]);
-    const gone = broker.openSession(user("g"), "phone");
-    await broker.join(gone, [{ room: "room" }]);
+    const { watcher, member: gone } = await graceRoom("g");
     await settle();
     assert.deepEqual(watcher.summary().filter((e) => e.startsWith("presence")), ["presence:room:join:w", "presence:room:join:g"]);
     await broker.closeSession(gone, undefined, undefined, true); // the connection dropped: linger
@@ -79,12 +85,7 @@ describe("timers on the fake clock", () => {
   });
 
   it("lets a reconnect within the grace take the presence over: an update, no leave, no join", async () => {
-    vi.useFakeTimers(FAKE_TIMERS);
-    broker = inProcessBroker({ presenceGraceMs: 5000, heartbeatIntervalMs: 0, ackDeadlineMs: 0 });
-    const watcher = new Stream(broker.openSession(user("w"), ""));
-    await broker.join(watcher.session, [{ room: "room" }]);
-    const first = broker.openSession(user("f"), "phone");
-    await broker.join(first, [{ room: "room" }]);
+    const { watcher, member: first } = await graceRoom("f");
     await broker.closeSession(first, undefined, undefined, true);
     vi.advanceTimersByTime(2000);
     const again = broker.openSession(user("f"), "phone", "", first.id);

@@ -1,0 +1,204 @@
+/**
+ * Where the memory engine keeps its retained messages' bytes: records
+ * appended to large chunks (log-structured), shared by every room, each
+ * found by its address (chunk number × 2^32 + offset).
+ *
+ * Why not a buffer per room: with 10,000 rooms, growing each room's own
+ * buffer cost an ArrayBuffer allocation and a copy every few messages
+ * (~20% of a publish in a profile), and scattered the writes; appending to
+ * one chunk is a bump of an offset, and the young generation of the
+ * collector never sees the bytes.
+ *
+ * A record starts with a header: its size (uint32), its owner (uint32, the
+ * log's number) and its sequence (float64); releasing a record subtracts its
+ * size from its chunk's live bytes, and a chunk with none left is dropped.
+ * A chunk a few long-lived records pin stays; once the chunks hold more than
+ * twice the live bytes (plus a few chunks of slack), the emptiest chunk is
+ * evacuated when a new one is started: its live records are copied to the
+ * current chunk and their owners told the new address. Each evacuated chunk
+ * is at most half live, so the copying stays below one byte per byte written.
+ * The engine's sweep compacts too, for when nothing is being written.
+ */
+export interface RecordOwner {
+  /** The address of the owner's record of `sequence`, if it still holds it (undefined: released). */
+  addressOf(sequence: number): number | undefined;
+  /** The record of `sequence` moved to `address`. */
+  moved(sequence: number, address: number): void;
+}
+
+const HEADER = 16;
+const SPAN = 2 ** 32;
+const CHUNK = 256 * 1024;
+
+/** Where the body of the record at `address` starts in its chunk. */
+export function bodyAt(address: number): number {
+  return (address % SPAN) + HEADER;
+}
+
+export class RecordArena {
+  private readonly chunks: Array<Buffer | undefined> = [];
+  /** Live bytes per chunk, headers included. */
+  private readonly live: number[] = [];
+  /** Bytes written per chunk (where its records end). */
+  private readonly used: number[] = [];
+  private readonly freeChunks: number[] = [];
+  private current = -1;
+  private readonly owners: Array<RecordOwner | undefined> = [];
+  private readonly freeOwners: number[] = [];
+  private allocated = 0;
+  private liveTotal = 0;
+  private evacuating = false;
+  /** Records above this size get a chunk of their own (exactly their size). */
+  private readonly large: number;
+
+  /** The chunk and offset the last reserve() gave, to write the record's body at (after its header). */
+  target: Buffer = Buffer.alloc(0);
+  at = 0;
+  private reservedChunk = -1;
+
+  /** Bytes held in chunks, and bytes of live records (headers included). */
+  get stats(): { allocated: number; live: number; chunks: number } {
+    return { allocated: this.allocated, live: this.liveTotal, chunks: this.chunks.length - this.freeChunks.length };
+  }
+
+  /** `chunk`: bytes per chunk (tests use small ones). */
+  constructor(private readonly chunk = CHUNK) {
+    this.large = chunk / 4;
+  }
+
+  register(owner: RecordOwner): number {
+    const id = this.freeOwners.pop() ?? this.owners.length;
+    this.owners[id] = owner;
+    return id;
+  }
+
+  unregister(id: number): void {
+    this.owners[id] = undefined;
+    this.freeOwners.push(id);
+  }
+
+  /**
+   * Room for a record of at most `size` body bytes: write the body from
+   * `target[at]` on, then commit() where it ends. Nothing else may reserve
+   * in between.
+   */
+  reserve(size: number): void {
+    const total = HEADER + size;
+    if (total > this.large) {
+      this.reservedChunk = this.newChunk(total);
+      this.at = HEADER;
+      this.target = this.chunks[this.reservedChunk]!;
+      return;
+    }
+    if (!this.fits(total)) {
+      if (!this.evacuating && this.sparse()) this.evacuateEmptiest();
+      if (!this.fits(total)) this.startChunk();
+    }
+    this.reservedChunk = this.current;
+    this.target = this.chunks[this.current]!;
+    this.at = this.used[this.current]! + HEADER;
+  }
+
+  /** Stores the record reserved, whose body ends at `end`, for `owner` and `sequence`; returns its address. */
+  commit(end: number, owner: number, sequence: number): number {
+    const chunk = this.reservedChunk;
+    const start = this.at - HEADER;
+    const size = end - start;
+    const bytes = this.target;
+    bytes.writeUInt32LE(size, start);
+    bytes.writeUInt32LE(owner, start + 4);
+    bytes.writeDoubleLE(sequence, start + 8);
+    this.used[chunk] = end;
+    this.live[chunk]! += size;
+    this.liveTotal += size;
+    return chunk * SPAN + start;
+  }
+
+  /** The chunk holding the record at `address`. */
+  buffer(address: number): Buffer {
+    return this.chunks[Math.floor(address / SPAN)]!;
+  }
+
+  release(address: number): void {
+    const chunk = Math.floor(address / SPAN);
+    const bytes = this.chunks[chunk]!;
+    const size = bytes.readUInt32LE(address % SPAN);
+    this.liveTotal -= size;
+    if ((this.live[chunk]! -= size) === 0 && chunk !== this.current) this.dropChunk(chunk);
+  }
+
+  /**
+   * Evacuates chunks until they hold at most twice the live bytes (plus
+   * slack), for when records were released in bulk and nothing is being
+   * written that would do it a chunk at a time (the engine's sweep).
+   */
+  compact(): void {
+    for (let n = this.chunks.length; n > 0 && this.sparse(); n--) if (!this.evacuateEmptiest()) return;
+  }
+
+  private sparse(): boolean {
+    return this.allocated > 2 * this.liveTotal + 4 * this.chunk;
+  }
+
+  private fits(total: number): boolean {
+    return this.current >= 0 && this.used[this.current]! + total <= this.chunk;
+  }
+
+  /** A new current chunk; the one it replaces is dropped if nothing in it is live any more. */
+  private startChunk(): void {
+    const previous = this.current;
+    this.current = this.newChunk(this.chunk);
+    if (previous >= 0 && this.live[previous] === 0) this.dropChunk(previous);
+  }
+
+  private newChunk(size: number): number {
+    const chunk = this.freeChunks.pop() ?? this.chunks.length;
+    this.chunks[chunk] = Buffer.allocUnsafeSlow(size);
+    this.live[chunk] = 0;
+    this.used[chunk] = 0;
+    this.allocated += size;
+    return chunk;
+  }
+
+  private dropChunk(chunk: number): void {
+    this.allocated -= this.chunks[chunk]!.length;
+    this.chunks[chunk] = undefined;
+    this.freeChunks.push(chunk);
+  }
+
+  /** Copies the live records of the chunk with the fewest live bytes (not the current one) to the current chunk. */
+  private evacuateEmptiest(): boolean {
+    let emptiest = -1;
+    for (let chunk = 0; chunk < this.chunks.length; chunk++) {
+      // Not the current chunk, nor one whose every record is live (moving it would free nothing).
+      if (chunk === this.current || !this.chunks[chunk] || this.live[chunk] === this.used[chunk]) continue;
+      if (emptiest < 0 || this.live[chunk]! < this.live[emptiest]!) emptiest = chunk;
+    }
+    if (emptiest < 0) return false;
+    this.evacuating = true;
+    try {
+      const from = this.chunks[emptiest]!;
+      const end = this.used[emptiest]!;
+      for (let at = 0; at < end; ) {
+        const size = from.readUInt32LE(at);
+        if (size < HEADER) throw new Error(`memory arena: no record at ${at} of chunk ${emptiest}`);
+        const owner = this.owners[from.readUInt32LE(at + 4)];
+        const sequence = from.readDoubleLE(at + 8);
+        const address = emptiest * SPAN + at;
+        if (owner && owner.addressOf(sequence) === address) {
+          this.reserve(size - HEADER);
+          from.copy(this.target, this.at - HEADER, at, at + size);
+          const moved = this.commit(this.at - HEADER + size, from.readUInt32LE(at + 4), sequence);
+          owner.moved(sequence, moved);
+          this.release(address);
+        }
+        at += size;
+      }
+      // Every live record moved: release() dropped the chunk with its last one (or it had none).
+      if (this.chunks[emptiest]) this.dropChunk(emptiest);
+    } finally {
+      this.evacuating = false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,235 @@
+import type { Dependency, MessageDraft, StoredMessage } from "./engine.js";
+import { bodyAt, RecordArena, type RecordOwner } from "./memory-arena.js";
+
+/**
+ * One room's retained messages in the memory engine, as bytes: every
+ * message one record in the engine's arena (memory-arena.ts), found by its
+ * address. Sequences are dense, so the address of sequence s is entry
+ * s - `base`.
+ *
+ * Why bytes and not the message objects: a retained message was about
+ * seven objects (the message, its id, client_message_id, payload view,
+ * attributes, sequence BigInt, time), each copied twice by the young
+ * generation's collector before it settled, and marked by every full
+ * collection while retained. With 10,000 rooms keeping their last 100
+ * messages that was most of the difference between publishing to one room
+ * and to 10,000 (bench "Publish cost"). Records are copied in (the payload
+ * no longer holds its request's buffer alive) and read back as new objects
+ * by history reads and retried publishes only.
+ *
+ * Record: time (float64 LE), id, sender, client_message_id, content
+ * (strings: varint byte length, UTF-8), payload (varint length, bytes),
+ * attributes (varint count, key and value strings), dependencies (varint
+ * count; room and epoch strings, sequence uint64 LE). The room, epoch and
+ * sequence are the log's and are not repeated.
+ */
+export class MessageLog implements RecordOwner {
+  /** Record addresses in the arena; entries before `head` are released. Numbers only (a double array the collector does not trace). */
+  private addresses: number[] = [];
+  private head = 0;
+  /** Sequence of entry 0. */
+  private base = 1;
+  private readonly owner: number;
+
+  constructor(private readonly arena: RecordArena) {
+    this.owner = arena.register(this);
+  }
+
+  /** Messages retained. */
+  get size(): number {
+    return this.addresses.length - this.head;
+  }
+
+  /** Sequence of the oldest retained message (0 when none is). */
+  get first(): number {
+    return this.head < this.addresses.length ? this.base + this.head : 0;
+  }
+
+  /** Appends the message of `sequence`, which follows the last one appended (or starts the log). */
+  append(draft: MessageDraft, id: string, sequence: number): void {
+    if (this.size === 0) this.restart(sequence);
+    else if (sequence !== this.base + this.addresses.length) throw new Error(`memory log: sequence ${sequence} after ${this.base + this.addresses.length - 1}`);
+    const arena = this.arena;
+    arena.reserve(worstCase(draft, id));
+    const end = write(arena.target, arena.at, draft, id);
+    this.addresses.push(arena.commit(end, this.owner, sequence));
+  }
+
+  addressOf(sequence: number): number | undefined {
+    const i = sequence - this.base;
+    return i >= this.head && i < this.addresses.length ? this.addresses[i] : undefined;
+  }
+
+  moved(sequence: number, address: number): void {
+    this.addresses[sequence - this.base] = address;
+  }
+
+  /** Broker time of the message of `sequence` (retained). */
+  timeOf(sequence: number): number {
+    const address = this.addresses[sequence - this.base]!;
+    return this.arena.buffer(address).readDoubleLE(bodyAt(address));
+  }
+
+  /** Id of the message of `sequence`, if retained. */
+  idOf(sequence: number): string | undefined {
+    const address = this.addressOf(sequence);
+    if (address === undefined) return undefined;
+    return getString(this.arena.buffer(address), { at: bodyAt(address) + 8 });
+  }
+
+  /** The retained message of `sequence` as a new object. */
+  message(sequence: number, room: string, epoch: string): StoredMessage {
+    const address = this.addresses[sequence - this.base]!;
+    return read(this.arena.buffer(address), bodyAt(address), room, epoch, BigInt(sequence));
+  }
+
+  /** Drops every message before `sequence`. */
+  dropBefore(sequence: number): void {
+    const addresses = this.addresses;
+    const head = Math.min(addresses.length, Math.max(this.head, sequence - this.base));
+    for (let i = this.head; i < head; i++) this.arena.release(addresses[i]!);
+    this.head = head;
+    if (head === addresses.length) this.restart(this.base + head);
+    // Let go of the released entries once they dominate, so trimming stays amortised O(1).
+    else if (head > 64 && head * 2 > addresses.length) {
+      this.addresses = addresses.slice(head);
+      this.base += head;
+      this.head = 0;
+    }
+  }
+
+  /** Empties the log; the next append may start at any sequence. */
+  clear(): void {
+    this.dropBefore(this.base + this.addresses.length);
+    this.restart(1);
+  }
+
+  /** Empties the log and gives its place in the arena back (the room is gone). */
+  dispose(): void {
+    this.clear();
+    this.arena.unregister(this.owner);
+  }
+
+  private restart(sequence: number): void {
+    if (this.addresses.length > 0) this.addresses = [];
+    this.head = 0;
+    this.base = sequence;
+  }
+}
+
+/** Upper bound of a record's size (UTF-8 takes at most 3 bytes per UTF-16 unit; lengths at most 5). */
+function worstCase(draft: MessageDraft, id: string): number {
+  let size = 8 + 6 * 5 + 3 * (id.length + draft.sender.length + draft.clientMessageId.length + draft.content.length) + draft.payload.length;
+  const attributes = draft.attributes;
+  for (const key in attributes) size += 10 + 3 * (key.length + attributes[key]!.length);
+  const dependencies = draft.dependencies;
+  if (dependencies) for (const d of dependencies) size += 18 + 3 * (d.room.length + d.epoch.length);
+  return size;
+}
+
+function write(out: Buffer, at: number, draft: MessageDraft, id: string): number {
+  at = out.writeDoubleLE(draft.timeMs, at);
+  at = putString(out, at, id);
+  at = putString(out, at, draft.sender);
+  at = putString(out, at, draft.clientMessageId);
+  at = putString(out, at, draft.content);
+  at = putVarint(out, at, draft.payload.length);
+  out.set(draft.payload, at);
+  at += draft.payload.length;
+  const attributes = draft.attributes;
+  let keys = 0;
+  for (const _ in attributes) keys++;
+  at = putVarint(out, at, keys);
+  for (const key in attributes) {
+    at = putString(out, at, key);
+    at = putString(out, at, attributes[key]!);
+  }
+  const dependencies = draft.dependencies ?? NONE;
+  at = putVarint(out, at, dependencies.length);
+  for (const d of dependencies) {
+    at = putString(out, at, d.room);
+    at = putString(out, at, d.epoch);
+    at = out.writeBigUInt64LE(BigInt.asUintN(64, d.sequence), at);
+  }
+  return at;
+}
+
+const NONE: Dependency[] = [];
+
+function read(bytes: Buffer, at: number, room: string, epoch: string, sequence: bigint): StoredMessage {
+  const timeMs = bytes.readDoubleLE(at);
+  const cursor = { at: at + 8 };
+  const id = getString(bytes, cursor);
+  const sender = getString(bytes, cursor);
+  const clientMessageId = getString(bytes, cursor);
+  const content = getString(bytes, cursor);
+  const [length, from] = readVarint(bytes, cursor.at);
+  const payload = new Uint8Array(length);
+  payload.set(bytes.subarray(from, from + length));
+  cursor.at = from + length;
+  const attributes: Record<string, string> = {};
+  for (let n = getVarint(bytes, cursor); n > 0; n--) {
+    const key = getString(bytes, cursor);
+    attributes[key] = getString(bytes, cursor);
+  }
+  let dependencies: Dependency[] | undefined;
+  for (let n = getVarint(bytes, cursor); n > 0; n--) {
+    const dependency = { room: getString(bytes, cursor), epoch: getString(bytes, cursor), sequence: bytes.readBigUInt64LE(cursor.at) };
+    cursor.at += 8;
+    (dependencies ??= []).push(dependency);
+  }
+  return { id, room, epoch, sequence, sender, content, payload, attributes, timeMs, clientMessageId, dependencies };
+}
+
+/** A string as varint byte length and UTF-8; short ASCII (ids, senders) copied in JS, cheaper than a native call. */
+function putString(out: Buffer, at: number, s: string): number {
+  const n = s.length;
+  if (n < 0x80) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      out[at + 1 + i] = c;
+    }
+    if (i === n) {
+      out[at] = n;
+      return at + 1 + n;
+    }
+  }
+  const length = Buffer.byteLength(s, "utf8");
+  at = putVarint(out, at, length);
+  return at + out.write(s, at, length, "utf8");
+}
+
+function getString(bytes: Buffer, cursor: { at: number }): string {
+  const [length, from] = readVarint(bytes, cursor.at);
+  cursor.at = from + length;
+  return length === 0 ? "" : bytes.toString("utf8", from, from + length);
+}
+
+function putVarint(out: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  return at;
+}
+
+function getVarint(bytes: Buffer, cursor: { at: number }): number {
+  const [value, next] = readVarint(bytes, cursor.at);
+  cursor.at = next;
+  return value;
+}
+
+/** A varint below 2^32 at `at`: [value, offset after it]. */
+function readVarint(bytes: Buffer, at: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = bytes[at++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return [value, at];
+    shift += 7;
+  }
+}

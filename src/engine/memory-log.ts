@@ -29,6 +29,8 @@ export class MessageLog implements RecordOwner {
   private head = 0;
   /** Sequence of entry 0. */
   private base = 1;
+  /** Broker time of the oldest retained message (read once per trim, not per publish: a cold record at 10,000 rooms). */
+  private firstTime = NaN;
   private readonly owner: number;
 
   constructor(private readonly arena: RecordArena) {
@@ -47,7 +49,10 @@ export class MessageLog implements RecordOwner {
 
   /** Appends the message of `sequence`, which follows the last one appended (or starts the log). */
   append(draft: MessageDraft, id: string, sequence: number): void {
-    if (this.size === 0) this.restart(sequence);
+    if (this.size === 0) {
+      this.restart(sequence);
+      this.firstTime = draft.timeMs;
+    }
     else if (sequence !== this.base + this.addresses.length) throw new Error(`memory log: sequence ${sequence} after ${this.base + this.addresses.length - 1}`);
     const arena = this.arena;
     arena.reserve(worstCase(draft, id));
@@ -64,10 +69,9 @@ export class MessageLog implements RecordOwner {
     this.addresses[sequence - this.base] = address;
   }
 
-  /** Broker time of the message of `sequence` (retained). */
-  timeOf(sequence: number): number {
-    const address = this.addresses[sequence - this.base]!;
-    return this.arena.buffer(address).readDoubleLE(bodyAt(address));
+  /** Drops the oldest messages while they are older than `oldestMs`, stopping at the first that is not. */
+  dropOlderThan(oldestMs: number): void {
+    while (this.size > 0 && this.firstTime < oldestMs) this.dropBefore(this.first + 1);
   }
 
   /** Id of the message of `sequence`, if retained. */
@@ -87,11 +91,14 @@ export class MessageLog implements RecordOwner {
   dropBefore(sequence: number): void {
     const addresses = this.addresses;
     const head = Math.min(addresses.length, Math.max(this.head, sequence - this.base));
+    if (head === this.head) return;
     for (let i = this.head; i < head; i++) this.arena.release(addresses[i]!);
     this.head = head;
-    if (head === addresses.length) this.restart(this.base + head);
+    if (head === addresses.length) return this.restart(this.base + head);
+    const address = addresses[head]!;
+    this.firstTime = this.arena.buffer(address).readDoubleLE(bodyAt(address));
     // Let go of the released entries once they dominate, so trimming stays amortised O(1).
-    else if (head > 64 && head * 2 > addresses.length) {
+    if (head > 64 && head * 2 > addresses.length) {
       this.addresses = addresses.slice(head);
       this.base += head;
       this.head = 0;
@@ -112,6 +119,7 @@ export class MessageLog implements RecordOwner {
 
   private restart(sequence: number): void {
     if (this.addresses.length > 0) this.addresses = [];
+    this.firstTime = NaN;
     this.head = 0;
     this.base = sequence;
   }

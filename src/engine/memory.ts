@@ -90,15 +90,8 @@ class MemoryEngine implements Engine {
   private trim(room: RoomState): void {
     const { historySize, historyTtlMs } = this.retention;
     const log = room.log;
-    const first = log.first;
-    if (first === 0) return;
-    const last = first + log.size - 1;
-    let keep = Math.max(first, last - historySize + 1);
-    if (historyTtlMs > 0) {
-      const oldest = this.now() - historyTtlMs;
-      while (keep <= last && log.timeOf(keep) < oldest) keep++;
-    }
-    log.dropBefore(keep);
+    if (log.size > historySize) log.dropBefore(log.first + log.size - historySize);
+    if (historyTtlMs > 0) log.dropOlderThan(this.now() - historyTtlMs);
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {

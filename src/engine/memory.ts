@@ -12,7 +12,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
-import { RoomKeys, type RememberedKey } from "./memory-keys.js";
+import { DedupeKeys, type RememberedKey } from "./memory-keys.js";
 import { RecordArena } from "./memory-arena.js";
 import { MessageLog } from "./memory-log.js";
 import { rememberedMessage, storedMessage } from "./stored.js";
@@ -43,10 +43,8 @@ interface RoomState {
   sequence: bigint;
   /** Retained messages, as bytes (memory-log.ts). */
   log: MessageLog;
-  /** Idempotency keys within the window (memory-keys.ts); undefined until the first keyed publish. */
-  keys: RoomKeys | undefined;
-  /** When the expired keys were last forgotten. */
-  keysSweptMs: number;
+  /** The room's idempotency keys still remembered (memory-keys.ts): a room with any is not forgotten. */
+  keyCount: number;
 }
 
 class MemoryEngine implements Engine {
@@ -54,6 +52,8 @@ class MemoryEngine implements Engine {
   private readonly rooms = new Map<string, RoomState>();
   /** Every room's retained messages, as bytes (memory-arena.ts). */
   private readonly arena = new RecordArena();
+  /** Every room's idempotency keys within the window (memory-keys.ts). */
+  private readonly keys = new DedupeKeys<RoomState>();
   /** Presence per room; a room's map goes with its last entry. */
   private readonly presence: LocalPresence;
   private readonly acks = new Map<string, Position>();
@@ -76,7 +76,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { name, epoch: newEpoch(), sequence: 0n, log: new MessageLog(this.arena), keys: undefined, keysSweptMs: 0 };
+      room = { name, epoch: newEpoch(), sequence: 0n, log: new MessageLog(this.arena), keyCount: 0 };
       this.rooms.set(name, room);
     }
     return room;
@@ -107,9 +107,9 @@ class MemoryEngine implements Engine {
   private publishNow(draft: MessageDraft): PublishResult {
     this.check();
     const room = this.room(draft.room);
-    const keys = this.keysFor(room, draft);
-    if (keys) {
-      const original = keys.find(draft.sender, draft.clientMessageId);
+    const keyed = this.keyed(draft);
+    if (keyed) {
+      const original = this.keys.find(room, draft.sender, draft.clientMessageId);
       if (original) return { message: this.original(room, draft, original), duplicate: true };
     }
     room.sequence += 1n;
@@ -117,7 +117,7 @@ class MemoryEngine implements Engine {
     room.log.append(draft, id, Number(room.sequence));
     const message = storedMessage(draft, id, room.epoch, room.sequence, room.name);
     this.trim(room);
-    keys?.add(draft.sender, draft.clientMessageId, message.sequence, message.id, message.timeMs);
+    if (keyed) this.keys.add(room, draft.sender, draft.clientMessageId, message.sequence, message.id, message.timeMs);
     if (this.watchers.has(draft.room)) this.listener(draft.room, { type: "message", message });
     return { message, duplicate: false };
   }
@@ -129,18 +129,12 @@ class MemoryEngine implements Engine {
     return rememberedMessage(draft, key.id, room.epoch, key.sequence, key.timeMs);
   }
 
-  /** The room's keys, after forgetting those older than the window; undefined = no dedupe for this draft. */
-  private keysFor(room: RoomState, draft: MessageDraft): RoomKeys | undefined {
+  /** Whether `draft` is deduplicated (a window, a client_message_id); if so, first forgets the keys older than the window. */
+  private keyed(draft: MessageDraft): boolean {
     const window = this.retention.dedupeWindowMs;
-    if (window <= 0 || draft.clientMessageId === "") return undefined;
-    const keys = (room.keys ??= new RoomKeys());
-    // At most once per 1/64 of the window (a sweep per publish costs more than the publish).
-    const now = this.now();
-    if (now - room.keysSweptMs >= window / 64) {
-      room.keysSweptMs = now;
-      keys.expire(now - window);
-    }
-    return keys;
+    if (window <= 0 || draft.clientMessageId === "") return false;
+    this.keys.expire(this.now() - window);
+    return true;
   }
 
   async ackSet(subscriber: string, room: string, position: Position): Promise<void> {
@@ -186,7 +180,7 @@ class MemoryEngine implements Engine {
     room.epoch = newEpoch();
     room.sequence = 0n;
     room.log.clear();
-    room.keys = undefined;
+    // The room's keys stay until they expire, but no longer match: they hold the old epoch.
     const position = { epoch: room.epoch, sequence: 0n };
     if (this.watchers.has(name)) this.listener(name, { type: "reset", position });
     return position;
@@ -225,13 +219,11 @@ class MemoryEngine implements Engine {
   async sweep(): Promise<number> {
     this.check();
     let forgotten = 0;
+    this.keys.expire(this.now() - this.retention.dedupeWindowMs);
     for (const [name, room] of this.rooms) {
       this.trim(room);
       if (room.log.size > 0 || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
-      if (room.keys) {
-        room.keys.expire(this.now() - this.retention.dedupeWindowMs);
-        if (room.keys.size > 0) continue;
-      }
+      if (room.keyCount > 0) continue;
       room.log.dispose();
       this.rooms.delete(name);
       forgotten++;

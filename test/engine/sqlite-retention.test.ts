@@ -39,7 +39,7 @@ describe("sqlite engine: group commit", () => {
     // Each round one transaction over 40 rooms (more than one trim statement's worth). Message 5 of
     // "many7" carries a time 20 s old: retained behind younger ones, until the size limit keeps it first.
     for (let round = 1; round <= 7; round++) {
-      await h.engine.publishBatch(rooms.map((room) => draft(room, `r${round}`, room === "many7" && round === 5 ? start - 20_000 : h.clock.now)));
+      await h.engine.publishBatch!(rooms.map((room) => draft(room, `r${round}`, room === "many7" && round === 5 ? start - 20_000 : h.clock.now)));
       h.clock.now += 10;
       const kept = Array.from({ length: Math.min(round, 3) }, (_, k) => BigInt(Math.max(round, 3) - 2 + k));
       for (const room of rooms) {

@@ -1,4 +1,5 @@
 import type { Dependency, MessageDraft, StoredMessage } from "./engine.js";
+import { putShortAscii } from "./ascii-bytes.js";
 import { bodyAt, RecordArena, type RecordOwner } from "./memory-arena.js";
 
 /**
@@ -191,18 +192,9 @@ function read(bytes: Buffer, at: number, room: string, epoch: string, sequence: 
 
 /** A string as varint byte length and UTF-8; short ASCII (ids, senders) copied in JS, cheaper than a native call. */
 function putString(out: Buffer, at: number, s: string): number {
-  const n = s.length;
-  if (n < 0x80) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      out[at + 1 + i] = c;
-    }
-    if (i === n) {
-      out[at] = n;
-      return at + 1 + n;
-    }
+  if (s.length < 0x80) {
+    const end = putShortAscii(out, at, s);
+    if (end >= 0) return end;
   }
   const length = Buffer.byteLength(s, "utf8");
   at = putVarint(out, at, length);

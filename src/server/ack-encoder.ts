@@ -1,5 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BrokerError } from "../broker/errors.js";
+import { putShortAscii } from "../engine/ascii-bytes.js";
 import type { PublishResult } from "../engine/engine.js";
 import { PublishResultSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbPublishResult } from "./convert.js";
@@ -66,16 +67,8 @@ function putText(out: Buffer, at: number, fieldNumber: number, s: string): numbe
   out[at++] = (fieldNumber << 3) | LEN;
   if (n <= 16) {
     // Short ASCII (epochs, most ids of clients' own): in JS, cheaper than a native call.
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      out[at + 1 + i] = c;
-    }
-    if (i === n) {
-      out[at] = n;
-      return at + 1 + n;
-    }
+    const end = putShortAscii(out, at, s);
+    if (end >= 0) return end;
   }
   // At most 3 bytes per UTF-16 unit: up to 42 units fit a one-byte length.
   if (n <= 42) return endLength(out, at, at + 1 + out.write(s, at + 1, "utf8"));

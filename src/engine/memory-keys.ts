@@ -12,11 +12,13 @@
  *
  * Kept lean because a window holds every keyed publish of the last
  * `--dedupe-window` (2 minutes by default; at 10,000 keyed publishes/s,
- * 1.2 million keys): no key string is built (the map is keyed by the
- * client_message_id string as it arrived, which the message shares; keys of
- * the same client_message_id in other rooms or from other senders are
- * chained), no object or BigInt per key (positions and times in arrays of
- * numbers).
+ * 1.2 million keys): no key string is built for a client_message_id seen
+ * once in the window (the map is keyed by the string as it arrived, which
+ * the message shares), no object or BigInt per key (positions and times in
+ * arrays of numbers). A client_message_id that two rooms or two senders use
+ * in the same window (clients counting "1", "2", … per room) is looked up
+ * by a key of room, sender and id in a second map, so no lookup ever walks
+ * a list of the id's other users.
  */
 export interface RememberedKey {
   sequence: bigint;
@@ -26,24 +28,30 @@ export interface RememberedKey {
 
 /** What a key belongs to: a room's state, and its epoch (a cleared room's old keys no longer match). */
 export interface KeyRoom {
+  name: string;
   epoch: string;
   /** Keys of this room still remembered (a room with any is not forgotten). */
   keyCount: number;
 }
 
-const NONE = -1;
+/** A key of the second map. Room names hold no NUL and the id's length comes first, so no two (room, sender, id) join alike. */
+const joined = (room: string, sender: string, clientMessageId: string) => `${clientMessageId.length}\0${clientMessageId}\0${sender}\0${room}`;
 
 export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
-  /** client_message_id → slot of its newest key (absolute slot number: `base` + array index). */
-  private readonly newest = new Map<string, number>();
+  /**
+   * client_message_id → the slot of its one key (absolute slot number:
+   * `base` + array index), or, for an id that more than one room or sender
+   * used in the window, minus the number of its keys in `shared`.
+   */
+  private readonly byId = new Map<string, number>();
+  /** joined(room, sender, id) → slot, for the ids byId counts as shared. */
+  private readonly shared = new Map<string, number>();
   // One entry per key, in insertion order (the order of their publishes).
   private rooms: Array<Room | undefined> = [];
   private epochs: string[] = [];
   private senders: string[] = [];
   private clientIds: string[] = [];
   private ids: string[] = [];
-  /** Slot of the next older key with the same client_message_id (NONE: none). */
-  private older: number[] = [];
   /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
   private sequences: number[] = [];
   private times: number[] = [];
@@ -58,20 +66,34 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   }
 
   find(room: Room, sender: string, clientMessageId: string): RememberedKey | undefined {
-    const first = this.base + this.head;
-    for (let slot = this.newest.get(clientMessageId) ?? NONE; slot >= first; slot = this.older[slot - this.base]!) {
-      const i = slot - this.base;
-      if (this.rooms[i] === room && this.epochs[i] === room.epoch && this.senders[i] === sender)
-        return { sequence: BigInt(this.sequences[i]!), id: this.ids[i]!, timeMs: this.times[i]! };
-    }
-    return undefined;
+    const entry = this.byId.get(clientMessageId);
+    if (entry === undefined) return undefined;
+    const slot = entry >= 0 ? entry : this.shared.get(joined(room.name, sender, clientMessageId));
+    if (slot === undefined) return undefined;
+    const i = slot - this.base;
+    if (i < this.head || this.rooms[i] !== room || this.epochs[i] !== room.epoch || this.senders[i] !== sender) return undefined;
+    return { sequence: BigInt(this.sequences[i]!), id: this.ids[i]!, timeMs: this.times[i]! };
   }
 
   /** Remembers a key not remembered yet (find() missed). */
   add(room: Room, sender: string, clientMessageId: string, sequence: bigint, id: string, timeMs: number): void {
     const slot = this.base + this.times.length;
-    this.older.push(this.newest.get(clientMessageId) ?? NONE);
-    this.newest.set(clientMessageId, slot);
+    const entry = this.byId.get(clientMessageId);
+    if (entry === undefined) this.byId.set(clientMessageId, slot);
+    else if (entry >= 0) {
+      const i = entry - this.base;
+      if (this.rooms[i]!.name === room.name && this.senders[i] === sender) this.byId.set(clientMessageId, slot); // the same key of an older epoch
+      else {
+        // A second user of the id: both keys go to the second map.
+        this.shared.set(joined(this.rooms[i]!.name, this.senders[i]!, clientMessageId), entry);
+        this.shared.set(joined(room.name, sender, clientMessageId), slot);
+        this.byId.set(clientMessageId, -2);
+      }
+    } else {
+      const key = joined(room.name, sender, clientMessageId);
+      if (!this.shared.has(key)) this.byId.set(clientMessageId, entry - 1);
+      this.shared.set(key, slot);
+    }
     this.rooms.push(room);
     this.epochs.push(room.epoch);
     this.senders.push(sender);
@@ -88,11 +110,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     let head = this.head;
     if (head >= times.length || times[head]! >= oldest) return;
     while (head < times.length && times[head]! < oldest) {
-      const clientId = this.clientIds[head]!;
-      // Newer keys of the same client_message_id chain to this one; their walk stops at the head.
-      if (this.newest.get(clientId) === this.base + head) this.newest.delete(clientId);
-      this.rooms[head]!.keyCount--;
-      this.rooms[head] = undefined;
+      this.forget(head);
       head++;
     }
     this.head = head;
@@ -103,11 +121,29 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       this.senders = this.senders.slice(head);
       this.clientIds = this.clientIds.slice(head);
       this.ids = this.ids.slice(head);
-      this.older = this.older.slice(head);
       this.sequences = this.sequences.slice(head);
       this.times = times.slice(head);
       this.base += head;
       this.head = 0;
     }
+  }
+
+  /** Drops the key at array index `i` from the maps, if they still lead to it (a newer key of the same room, sender and id replaces it). */
+  private forget(i: number): void {
+    const clientId = this.clientIds[i]!;
+    const room = this.rooms[i]!;
+    const slot = this.base + i;
+    const entry = this.byId.get(clientId)!;
+    if (entry === slot) this.byId.delete(clientId);
+    else if (entry < 0) {
+      const key = joined(room.name, this.senders[i]!, clientId);
+      if (this.shared.get(key) === slot) {
+        this.shared.delete(key);
+        if (entry === -1) this.byId.delete(clientId);
+        else this.byId.set(clientId, entry + 1);
+      }
+    }
+    room.keyCount--;
+    this.rooms[i] = undefined;
   }
 }

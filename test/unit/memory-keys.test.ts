@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { describe, it } from "vitest";
 import { DedupeKeys, type KeyRoom } from "../../src/engine/memory-keys.js";
 
-const room = (epoch = "e1"): KeyRoom => ({ epoch, keyCount: 0 });
+let rooms = 0;
+const room = (epoch = "e1", name = `room${rooms++}`): KeyRoom => ({ name, epoch, keyCount: 0 });
 
 describe("memory engine: idempotency keys", () => {
   it("remembers each key's position, id and time, forgets the expired ones oldest first, and stays right across compactions", () => {
@@ -64,5 +66,71 @@ describe("memory engine: idempotency keys", () => {
     assert.equal(general.keyCount, 1);
     assert.equal(random.keyCount, 0);
     assert.equal(keys.find(general, "bob", "m1")?.id, "id-b2");
+  });
+
+  it("finds the key of each room and sender when many use the same client_message_id, and forgets them one by one", () => {
+    const keys = new DedupeKeys();
+    const many = Array.from({ length: 500 }, () => room());
+    // Clients counting per room: "1", "2", "3" in every room, from two senders.
+    let t = 0;
+    for (const r of many) for (const sender of ["ann", "bo"]) for (const cid of ["1", "2", "3"]) keys.add(r, sender, cid, BigInt(++t), `${r.name}/${sender}/${cid}`, t);
+    for (const r of [many[0]!, many[250]!, many[499]!])
+      for (const sender of ["ann", "bo"]) for (const cid of ["1", "2", "3"]) assert.equal(keys.find(r, sender, cid)?.id, `${r.name}/${sender}/${cid}`);
+    assert.equal(keys.find(many[0]!, "cy", "1"), undefined);
+    assert.equal(keys.find(room(), "ann", "1"), undefined);
+    // The first half of the keys expire: the rooms of the second half keep theirs.
+    keys.expire(1 + 1500);
+    assert.equal(keys.find(many[249]!, "bo", "3"), undefined);
+    assert.equal(keys.find(many[250]!, "ann", "1")?.id, `${many[250]!.name}/ann/1`);
+    assert.equal(many[249]!.keyCount, 0);
+    assert.equal(many[250]!.keyCount, 6);
+    keys.expire(1 + 3000);
+    assert.equal(keys.size, 0);
+    // Nothing is left behind: a new user of "1" is its only one.
+    const late = room();
+    keys.add(late, "ann", "1", 1n, "late", 5000);
+    assert.equal(keys.find(late, "ann", "1")?.id, "late");
+  });
+
+  it("answers as a list of every key would, for random publishes, clears and expiry (fast-check)", () => {
+    type Op = { kind: "publish"; room: number; sender: number; cid: number } | { kind: "clear"; room: number } | { kind: "expire"; back: number };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ kind: fc.constant("publish" as const), room: fc.nat(3), sender: fc.nat(2), cid: fc.nat(3) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("clear" as const), room: fc.nat(3) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("expire" as const), back: fc.nat(30) }) },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const keys = new DedupeKeys();
+        const rs = Array.from({ length: 4 }, (_, i) => room("e0", `r${i}`));
+        const model: Array<{ room: KeyRoom; epoch: string; sender: string; cid: string; time: number; id: string }> = [];
+        let oldest = 0;
+        let now = 0;
+        const expected = (r: KeyRoom, sender: string, cid: string) =>
+          [...model].reverse().find((k) => k.time >= oldest && k.room === r && k.epoch === r.epoch && k.sender === sender && k.cid === cid)?.id;
+        for (const o of ops) {
+          now++;
+          if (o.kind === "clear") rs[o.room]!.epoch = `e${now}`;
+          else if (o.kind === "expire") {
+            oldest = Math.max(oldest, now - o.back);
+            keys.expire(oldest);
+          } else {
+            const r = rs[o.room]!;
+            const sender = `s${o.sender}`;
+            const cid = `${o.cid}`;
+            assert.equal(keys.find(r, sender, cid)?.id, expected(r, sender, cid));
+            if (expected(r, sender, cid) === undefined) {
+              keys.add(r, sender, cid, BigInt(now), `id${now}`, now);
+              model.push({ room: r, epoch: r.epoch, sender, cid, time: now, id: `id${now}` });
+            }
+          }
+          for (const r of rs) assert.equal(r.keyCount, model.filter((k) => k.time >= oldest && k.room === r).length);
+        }
+        for (const r of rs) for (const sender of ["s0", "s1", "s2"]) for (const cid of ["0", "1", "2", "3"]) assert.equal(keys.find(r, sender, cid)?.id, expected(r, sender, cid));
+        keys.expire(now + 1);
+        assert.equal(keys.size, 0);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

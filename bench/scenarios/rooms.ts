@@ -170,39 +170,44 @@ export async function roomsScenario(): Promise<Section> {
   return section(results);
 }
 
+/** A stage's rows of one system: each side pooled over its phases (publishes/s, µs per publish), then the median of the rounds' ratios. */
+function stageRows(r: RoomsResult, stage: Stage, rounds: Array<{ one: Phase; many: Phase }>, ratios: number[], medianRatio: number | undefined): string[][] {
+  const rows: string[][] = [];
+  const many = P.rooms;
+  const sum = (phases: Phase[], f: (p: Phase) => number | undefined) => phases.reduce((total, p) => total + (f(p) ?? NaN), 0);
+  for (const side of [1, many]) {
+    const phases = r.phases.filter((p) => p.rooms === side && p.stage === stage);
+    if (phases.length === 0) continue;
+    const seconds = sum(phases, (p) => p.cpu.seconds);
+    const serverSeconds = sum(phases, (p) => p.cpu.serverSeconds);
+    const messages = phases.length * P.roomsMessages;
+    rows.push([
+      `${r.system}, ${stage}, ${fmtInt(side)} room${side === 1 ? "" : "s"}${r.ok ? "" : " ⚠"}`,
+      fmtInt(messages / seconds),
+      fmtPct((serverSeconds / seconds) * 100),
+      fmtNum((serverSeconds / messages) * 1e6, 1),
+      phases.map((p) => fmtNum(usPerPublish(p), 1)).join(", "),
+      side === many ? fmtMiB(r.rssMiB) : "",
+      `${fmtPct(sum(phases, (p) => p.cpu.bench * p.cpu.seconds) / seconds)} / ${fmtPct(sum(phases, (p) => p.cpu.benchLoop * p.cpu.seconds) / seconds)}`,
+      fmtCores(Math.max(...phases.map((p) => p.cpu.otherCores ?? 0))),
+    ]);
+  }
+  if (rounds.length > 0)
+    rows.push([`*${r.system}, ${stage}: ${fmtInt(many)} / 1, median of ${rounds.length} rounds*`, "", "", fmtRatio(medianRatio), ratios.map((x) => fmtRatio(x)).join(", "), "", "", ""]);
+  return rows;
+}
+
 function section(results: RoomsResult[]): Section {
   const rows: string[][] = [];
   const targets: Target[] = [];
   const many = P.rooms;
-  const sum = (phases: Phase[], f: (p: Phase) => number | undefined) => phases.reduce((total, p) => total + (f(p) ?? NaN), 0);
   for (const r of results) {
     const byStage = STAGES.map((stage) => {
       const rounds = pairs(r, stage);
       const ratios = rounds.map((pair) => ratio(usPerPublish(pair.many), usPerPublish(pair.one)) ?? NaN);
       return { stage, rounds, ratios, medianRatio: median(ratios) };
     });
-    for (const { stage, rounds, ratios, medianRatio } of byStage) {
-    // Each side over all its phases of the stage: publishes/s and µs per publish of the pooled CPU time.
-    for (const side of [1, many]) {
-      const phases = r.phases.filter((p) => p.rooms === side && p.stage === stage);
-      if (phases.length === 0) continue;
-      const seconds = sum(phases, (p) => p.cpu.seconds);
-      const serverSeconds = sum(phases, (p) => p.cpu.serverSeconds);
-      const messages = phases.length * P.roomsMessages;
-      rows.push([
-        `${r.system}, ${stage}, ${fmtInt(side)} room${side === 1 ? "" : "s"}${r.ok ? "" : " ⚠"}`,
-        fmtInt(messages / seconds),
-        fmtPct((serverSeconds / seconds) * 100),
-        fmtNum((serverSeconds / messages) * 1e6, 1),
-        phases.map((p) => fmtNum(usPerPublish(p), 1)).join(", "),
-        side === many ? fmtMiB(r.rssMiB) : "",
-        `${fmtPct(sum(phases, (p) => p.cpu.bench * p.cpu.seconds) / seconds)} / ${fmtPct(sum(phases, (p) => p.cpu.benchLoop * p.cpu.seconds) / seconds)}`,
-        fmtCores(Math.max(...phases.map((p) => p.cpu.otherCores ?? 0))),
-      ]);
-    }
-    if (rounds.length === 0) continue;
-    rows.push([`*${r.system}, ${stage}: ${fmtInt(many)} / 1, median of ${rounds.length} rounds*`, "", "", fmtRatio(medianRatio), ratios.map((x) => fmtRatio(x)).join(", "), "", "", ""]);
-    }
+    for (const { stage, rounds, ratios, medianRatio } of byStage) rows.push(...stageRows(r, stage, rounds, ratios, medianRatio));
     const [filling, full] = byStage as [(typeof byStage)[0], (typeof byStage)[0]];
     if (full.rounds.length === 0) continue;
     targets.push({

@@ -192,13 +192,14 @@ export class RecordArena {
       for (let at = 0; at < end; ) {
         const size = from.readUInt32LE(at);
         if (size < HEADER) throw new Error(`memory arena: no record at ${at} of chunk ${emptiest}`);
-        const owner = this.owners[from.readUInt32LE(at + 4)];
+        const ownerId = from.readUInt32LE(at + 4);
+        const owner = this.owners[ownerId];
         const sequence = from.readDoubleLE(at + 8);
         const address = emptiest * SPAN + at;
         if (owner && owner.addressOf(sequence) === address) {
           this.reserve(size - HEADER);
           from.copy(this.target, this.at - HEADER, at, at + size);
-          const moved = this.commit(this.at - HEADER + size, from.readUInt32LE(at + 4), sequence);
+          const moved = this.commit(this.at - HEADER + size, ownerId, sequence);
           owner.moved(sequence, moved);
           this.release(address);
         }

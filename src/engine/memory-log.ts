@@ -1,5 +1,5 @@
 import type { Dependency, MessageDraft, StoredMessage } from "./engine.js";
-import { putShortAscii } from "./ascii-bytes.js";
+import { putShortAscii, putVarint } from "./bytes.js";
 import { bodyAt, RecordArena, type RecordOwner } from "./memory-arena.js";
 
 /**
@@ -200,15 +200,6 @@ function putString(out: Buffer, at: number, s: string): number {
   const length = Buffer.byteLength(s, "utf8");
   at = putVarint(out, at, length);
   return at + out.write(s, at, length, "utf8");
-}
-
-function putVarint(out: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[at++] = n;
-  return at;
 }
 
 /**

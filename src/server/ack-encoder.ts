@@ -1,6 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { BrokerError } from "../broker/errors.js";
-import { putShortAscii } from "../engine/ascii-bytes.js";
+import { putShortAscii } from "../engine/bytes.js";
 import type { PublishResult } from "../engine/engine.js";
 import { PublishResultSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbPublishResult } from "./convert.js";

@@ -5,6 +5,8 @@
  * fork or copy per nested message.
  */
 
+import { putVarint } from "../engine/bytes.js";
+
 export const LEN = 2;
 export const VARINT = 0;
 const TWO_POW_53 = 2n ** 53n;
@@ -46,14 +48,7 @@ export function varintSize(n: number): number {
   return size;
 }
 
-export function putVarint(out: Uint8Array, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[at++] = n;
-  return at;
-}
+export { putVarint };
 
 /** uint64 as a varint (values from 2^53 on as BigInt). */
 export const uint64Size = (n: bigint) => (n < TWO_POW_53 ? varintSize(Number(n)) : bigVarintSize(BigInt.asUintN(64, n)));

@@ -1,4 +1,21 @@
 /**
+ * Byte writers shared by the memory engine's records (memory-log.ts) and the
+ * server's hand-written protobuf encoders (src/server/wire-put.ts re-exports
+ * putVarint; ack-encoder.ts uses putShortAscii). Here, at the bottom of the
+ * dependency order (server -> broker -> engine), so both can import them.
+ */
+
+/** A non-negative integer below 2^53 as a varint (protobuf's, and the records' lengths). */
+export function putVarint(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[at++] = n;
+  return at;
+}
+
+/**
  * Writes `s` at `at` as one length byte and its characters, if every
  * character is ASCII (callers pass strings below 128 characters); returns
  * the offset after it, or -1 if one is not (what was written is then

@@ -3,22 +3,28 @@
  * the position, id and time of the message the first publish stored,
  * oldest first, forgotten once older than the window.
  *
- * One table for every room, not one per room: at 10,000 rooms a table per
- * room meant a publish touched that room's maps and five arrays, each cold
- * in the CPU's caches (bench "Publish cost", every room full: ~0.7 us of
- * the 10,000-room side's extra per publish in a profile). Here a publish
- * touches one map and appends to arrays whose tails are shared and warm;
- * keys also expire in one pass, in publish order.
+ * One table for every room (at 10,000 rooms a table per room meant a publish
+ * touched that room's own maps and arrays, each cold in the CPU's caches),
+ * and no JavaScript object or string per key: a window holds every keyed
+ * publish of the last `--dedupe-window` (2 minutes by default; at 10,000
+ * keyed publishes/s, 1.2 million keys). Keys in a Map and seven arrays of
+ * strings and numbers cost ~2.4 us of the broker's ~7.4 us per publish in
+ * the ingest bench (each client_message_id and message id a young string
+ * the collector promoted, every array and the map growing by copying into
+ * fresh memory, whose first touch costs ~12 us a 4 KiB page on this VM).
  *
- * Kept lean because a window holds every keyed publish of the last
- * `--dedupe-window` (2 minutes by default; at 10,000 keyed publishes/s,
- * 1.2 million keys): no key string is built for a client_message_id seen
- * once in the window (the map is keyed by the string as it arrived, which
- * the message shares), no object or BigInt per key (positions and times in
- * arrays of numbers). A client_message_id that two rooms or two senders use
- * in the same window (clients counting "1", "2", … per room) is looked up
- * by a key of room, sender and id in a second map, so no lookup ever walks
- * a list of the id's other users.
+ * Here a key is one entry of a ring of typed arrays (its hash, the older
+ * entry of its hash bucket, time, sequence, where its text is) plus three
+ * references to strings and objects that live anyway (its room, the room's
+ * epoch, the sender's name); its client_message_id and message id are bytes
+ * in a ring of text. Entries are numbered by a slot that only grows; the
+ * ring holds slots [head, tail). A bucket holds the newest slot of its
+ * chain, each entry the next older one: since keys expire oldest first, an
+ * expired key is always the end of its chain, so expiry is `head++` and a
+ * lookup stops at the first slot below head. Nothing is ever unlinked.
+ *
+ * A bucket is chosen by the client_message_id, room and sender together, so
+ * clients counting "1", "2", … per room over many rooms do not share chains.
  */
 export interface RememberedKey {
   sequence: bigint;
@@ -34,116 +40,274 @@ export interface KeyRoom {
   keyCount: number;
 }
 
-/** A key of the second map. Room names hold no NUL and the id's length comes first, so no two (room, sender, id) join alike. */
-const joined = (room: string, sender: string, clientMessageId: string) => `${clientMessageId.length}\0${clientMessageId}\0${sender}\0${room}`;
+/** Entries below which the table does not shrink (and its default first size). */
+const MIN_ENTRIES = 1024;
+/** Text bytes per entry the ring starts with: a 36-character UUID each for the client_message_id and the message id. */
+const TEXT_PER_ENTRY = 80;
+
+/** FNV-1a over a string's UTF-16 code units, for the room's and sender's share of a hash. */
+function hashText(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
 
 export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
-  /**
-   * client_message_id → the slot of its one key (absolute slot number:
-   * `base` + array index), or, for an id that more than one room or sender
-   * used in the window, minus the number of its keys in `shared`.
-   */
-  private readonly byId = new Map<string, number>();
-  /** joined(room, sender, id) → slot, for the ids byId counts as shared. */
-  private readonly shared = new Map<string, number>();
-  // One entry per key, in insertion order (the order of their publishes).
-  private rooms: Array<Room | undefined> = [];
-  private epochs: string[] = [];
-  private senders: string[] = [];
-  private clientIds: string[] = [];
-  private ids: string[] = [];
+  private readonly minEntries: number;
+  // The entries: slot s is at index s & mask.
+  private mask: number;
+  private hashes: Int32Array;
+  /** The next older slot of the same bucket (or -1). */
+  private nexts: Float64Array;
+  private times: Float64Array;
   /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
-  private sequences: number[] = [];
-  private times: number[] = [];
-  /** Array index of the oldest key still remembered. */
+  private sequences: Float64Array;
+  /** Where the entry's text starts (an absolute byte position in the text ring): its client_message_id, then its message id. */
+  private textAt: Float64Array;
+  private clientIdBytes: Uint16Array;
+  private idBytes: Uint16Array;
+  private rooms: Array<Room | undefined>;
+  private epochs: Array<string | undefined>;
+  private senders: Array<string | undefined>;
+  /** Bucket → its newest slot (or -1); twice as many buckets as entries. */
+  private buckets: Float64Array;
+  /** The text ring: absolute byte position p is at p & textMask. */
+  private text: Uint8Array;
+  private textMask: number;
+  /** Oldest slot still remembered, and the next slot to give out. */
   private head = 0;
-  /** Slot number of array index 0. */
-  private base = 0;
+  private tail = 0;
+  /** Next absolute text position to write. */
+  private textTail = 0;
+
+  // The last client_message_id encoded (find() and then add() take the same one), and its bytes and hash.
+  private probe = Buffer.allocUnsafeSlow(512);
+  private probeText: string | undefined;
+  private probeLength = 0;
+  private probeHash = 0;
+  // One-entry memos of the room's and sender's hashes (a publisher sends many to one room, as one sender).
+  private lastRoom: Room | undefined;
+  private lastRoomHash = 0;
+  private lastSender: string | undefined;
+  private lastSenderHash = 0;
+  /** The message id's bytes, when it is not ASCII. */
+  private scratch = Buffer.allocUnsafeSlow(512);
+
+  /** `entries`: the table's first (and smallest) size, rounded up to a power of two. */
+  constructor(entries = MIN_ENTRIES) {
+    let n = 2;
+    while (n < entries) n *= 2;
+    this.minEntries = n;
+    this.mask = n - 1;
+    this.hashes = new Int32Array(n);
+    this.nexts = new Float64Array(n);
+    this.times = new Float64Array(n);
+    this.sequences = new Float64Array(n);
+    this.textAt = new Float64Array(n);
+    this.clientIdBytes = new Uint16Array(n);
+    this.idBytes = new Uint16Array(n);
+    this.rooms = new Array<Room | undefined>(n).fill(undefined);
+    this.epochs = new Array<string | undefined>(n).fill(undefined);
+    this.senders = new Array<string | undefined>(n).fill(undefined);
+    this.buckets = new Float64Array(2 * n).fill(-1);
+    this.text = new Uint8Array(this.textCapacity(n * TEXT_PER_ENTRY));
+    this.textMask = this.text.length - 1;
+  }
 
   /** Keys remembered. */
   get size(): number {
-    return this.times.length - this.head;
+    return this.tail - this.head;
   }
 
   find(room: Room, sender: string, clientMessageId: string): RememberedKey | undefined {
-    const entry = this.byId.get(clientMessageId);
-    if (entry === undefined) return undefined;
-    const slot = entry >= 0 ? entry : this.shared.get(joined(room.name, sender, clientMessageId));
-    if (slot === undefined) return undefined;
-    const i = slot - this.base;
-    if (i < this.head || this.rooms[i] !== room || this.epochs[i] !== room.epoch || this.senders[i] !== sender) return undefined;
-    return { sequence: BigInt(this.sequences[i]!), id: this.ids[i]!, timeMs: this.times[i]! };
+    const hash = this.hashOf(room, sender, clientMessageId);
+    const { mask, hashes, nexts, head } = this;
+    for (let slot = this.buckets[hash & (this.buckets.length - 1)]!; slot >= head; slot = nexts[slot & mask]!) {
+      const i = slot & mask;
+      if (hashes[i] === hash && this.rooms[i] === room && this.epochs[i] === room.epoch && this.senders[i] === sender && this.sameClientId(i)) {
+        return { sequence: BigInt(this.sequences[i]!), id: this.idOf(i), timeMs: this.times[i]! };
+      }
+    }
+    return undefined;
   }
 
   /** Remembers a key not remembered yet (find() missed). */
   add(room: Room, sender: string, clientMessageId: string, sequence: bigint, id: string, timeMs: number): void {
-    const slot = this.base + this.times.length;
-    const entry = this.byId.get(clientMessageId);
-    if (entry === undefined) this.byId.set(clientMessageId, slot);
-    else if (entry >= 0) {
-      const i = entry - this.base;
-      if (this.rooms[i]!.name === room.name && this.senders[i] === sender) this.byId.set(clientMessageId, slot); // the same key of an older epoch
-      else {
-        // A second user of the id: both keys go to the second map.
-        this.shared.set(joined(this.rooms[i]!.name, this.senders[i]!, clientMessageId), entry);
-        this.shared.set(joined(room.name, sender, clientMessageId), slot);
-        this.byId.set(clientMessageId, -2);
-      }
-    } else {
-      const key = joined(room.name, sender, clientMessageId);
-      if (!this.shared.has(key)) this.byId.set(clientMessageId, entry - 1);
-      this.shared.set(key, slot);
+    const hash = this.hashOf(room, sender, clientMessageId);
+    const clientIdLength = this.probeLength;
+    // The message id: written straight into the ring if ASCII (the engine's UUIDs), else encoded aside first.
+    let idLength = id.length;
+    let idAscii = true;
+    for (let c = 0; c < id.length; c++) if (id.charCodeAt(c) >= 0x80) idAscii = false;
+    if (!idAscii) {
+      if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafeSlow(id.length * 3);
+      idLength = this.scratch.write(id, 0, "utf8");
     }
-    this.rooms.push(room);
-    this.epochs.push(room.epoch);
-    this.senders.push(sender);
-    this.clientIds.push(clientMessageId);
-    this.ids.push(id);
-    this.sequences.push(Number(sequence));
-    this.times.push(timeMs);
+    if (this.tail - this.head > this.mask) this.resize(2 * (this.mask + 1));
+    const needed = this.textTail + clientIdLength + idLength - this.textHead();
+    if (needed > this.text.length) this.resizeText(this.textCapacity(needed));
+
+    const slot = this.tail++;
+    const i = slot & this.mask;
+    const { text, textMask, probe } = this;
+    let at = this.textTail;
+    this.textAt[i] = at;
+    for (let b = 0; b < clientIdLength; b++) text[at++ & textMask] = probe[b]!;
+    if (idAscii) for (let c = 0; c < idLength; c++) text[at++ & textMask] = id.charCodeAt(c);
+    else for (let b = 0; b < idLength; b++) text[at++ & textMask] = this.scratch[b]!;
+    this.textTail = at;
+    this.clientIdBytes[i] = clientIdLength;
+    this.idBytes[i] = idLength;
+    this.hashes[i] = hash;
+    this.times[i] = timeMs;
+    this.sequences[i] = Number(sequence);
+    this.rooms[i] = room;
+    this.epochs[i] = room.epoch;
+    this.senders[i] = sender;
+    const bucket = hash & (this.buckets.length - 1);
+    this.nexts[i] = this.buckets[bucket]!;
+    this.buckets[bucket] = slot;
     room.keyCount++;
   }
 
   /** Forgets keys older than `oldest` (ms), oldest first, stopping at the first younger one. */
   expire(oldest: number): void {
-    const { times } = this;
+    const { times, mask, rooms, epochs, senders } = this;
     let head = this.head;
-    if (head >= times.length || times[head]! >= oldest) return;
-    while (head < times.length && times[head]! < oldest) {
-      this.forget(head);
+    if (head === this.tail || times[head & mask]! >= oldest) return;
+    while (head < this.tail && times[head & mask]! < oldest) {
+      const i = head & mask;
+      rooms[i]!.keyCount--;
+      rooms[i] = undefined;
+      epochs[i] = undefined;
+      senders[i] = undefined;
       head++;
     }
     this.head = head;
-    // Compact once the dead prefix dominates, so forgetting stays amortised O(1).
-    if (head > 1024 && head * 2 > times.length) {
-      this.rooms = this.rooms.slice(head);
-      this.epochs = this.epochs.slice(head);
-      this.senders = this.senders.slice(head);
-      this.clientIds = this.clientIds.slice(head);
-      this.ids = this.ids.slice(head);
-      this.sequences = this.sequences.slice(head);
-      this.times = times.slice(head);
-      this.base += head;
-      this.head = 0;
+    // Give memory back once the window holds far fewer keys than the table has room for.
+    const entries = mask + 1;
+    if (entries > this.minEntries && this.size * 8 < entries) this.resize(entries / 2);
+    if (this.text.length > this.minEntries * TEXT_PER_ENTRY && (this.textTail - this.textHead()) * 8 < this.text.length) this.resizeText(this.text.length / 2);
+  }
+
+  /** The absolute text position of the oldest key's text (the ring's live bytes are [textHead, textTail)). */
+  private textHead(): number {
+    return this.head === this.tail ? this.textTail : this.textAt[this.head & this.mask]!;
+  }
+
+  /** The smallest power of two holding `bytes`. */
+  private textCapacity(bytes: number): number {
+    let n = 1024;
+    while (n < bytes) n *= 2;
+    return n;
+  }
+
+  /**
+   * The key's hash: of the client_message_id's bytes (encoded into `probe`,
+   * kept for add()), mixed with the room's and the sender's.
+   */
+  private hashOf(room: Room, sender: string, clientMessageId: string): number {
+    if (clientMessageId !== this.probeText) this.encodeProbe(clientMessageId);
+    if (room !== this.lastRoom) {
+      this.lastRoom = room;
+      this.lastRoomHash = hashText(room.name);
+    }
+    if (sender !== this.lastSender) {
+      this.lastSender = sender;
+      this.lastSenderHash = hashText(sender);
+    }
+    let h = Math.imul(this.probeHash ^ this.lastRoomHash, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 15) ^ this.lastSenderHash, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  /** Encodes a client_message_id as UTF-8 into `probe`, hashing its bytes (FNV-1a). */
+  private encodeProbe(s: string): void {
+    if (this.probe.length < s.length * 3) this.probe = Buffer.allocUnsafeSlow(s.length * 3);
+    const { probe } = this;
+    let h = 0x811c9dc5;
+    let n = 0;
+    for (; n < s.length; n++) {
+      const c = s.charCodeAt(n);
+      if (c >= 0x80) break;
+      probe[n] = c;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    if (n < s.length) {
+      n = probe.write(s, 0, "utf8");
+      h = 0x811c9dc5;
+      for (let b = 0; b < n; b++) h = Math.imul(h ^ probe[b]!, 0x01000193);
+    }
+    this.probeText = s;
+    this.probeLength = n;
+    this.probeHash = h;
+  }
+
+  /** Whether the entry at index i holds the client_message_id in `probe`. */
+  private sameClientId(i: number): boolean {
+    const n = this.probeLength;
+    if (this.clientIdBytes[i] !== n) return false;
+    const { text, textMask, probe } = this;
+    const at = this.textAt[i]!;
+    for (let b = 0; b < n; b++) if (text[(at + b) & textMask] !== probe[b]) return false;
+    return true;
+  }
+
+  private idOf(i: number): string {
+    const n = this.idBytes[i]!;
+    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(n);
+    const at = this.textAt[i]! + this.clientIdBytes[i]!;
+    for (let b = 0; b < n; b++) this.scratch[b] = this.text[(at + b) & this.textMask]!;
+    return this.scratch.toString("utf8", 0, n);
+  }
+
+  /** Moves the remembered entries to a table of `entries` (a power of two holding them all), rebuilding the buckets. */
+  private resize(entries: number): void {
+    const old = { mask: this.mask, hashes: this.hashes, times: this.times, sequences: this.sequences, textAt: this.textAt };
+    const { clientIdBytes, idBytes, rooms, epochs, senders } = this;
+    this.mask = entries - 1;
+    this.hashes = new Int32Array(entries);
+    this.nexts = new Float64Array(entries);
+    this.times = new Float64Array(entries);
+    this.sequences = new Float64Array(entries);
+    this.textAt = new Float64Array(entries);
+    this.clientIdBytes = new Uint16Array(entries);
+    this.idBytes = new Uint16Array(entries);
+    this.rooms = new Array<Room | undefined>(entries).fill(undefined);
+    this.epochs = new Array<string | undefined>(entries).fill(undefined);
+    this.senders = new Array<string | undefined>(entries).fill(undefined);
+    this.buckets = new Float64Array(2 * entries).fill(-1);
+    const bucketMask = this.buckets.length - 1;
+    for (let slot = this.head; slot < this.tail; slot++) {
+      const from = slot & old.mask;
+      const to = slot & this.mask;
+      const hash = old.hashes[from]!;
+      this.hashes[to] = hash;
+      this.times[to] = old.times[from]!;
+      this.sequences[to] = old.sequences[from]!;
+      this.textAt[to] = old.textAt[from]!;
+      this.clientIdBytes[to] = clientIdBytes[from]!;
+      this.idBytes[to] = idBytes[from]!;
+      this.rooms[to] = rooms[from];
+      this.epochs[to] = epochs[from];
+      this.senders[to] = senders[from];
+      this.nexts[to] = this.buckets[hash & bucketMask]!;
+      this.buckets[hash & bucketMask] = slot;
     }
   }
 
-  /** Drops the key at array index `i` from the maps, if they still lead to it (a newer key of the same room, sender and id replaces it). */
-  private forget(i: number): void {
-    const clientId = this.clientIds[i]!;
-    const room = this.rooms[i]!;
-    const slot = this.base + i;
-    const entry = this.byId.get(clientId)!;
-    if (entry === slot) this.byId.delete(clientId);
-    else if (entry < 0) {
-      const key = joined(room.name, this.senders[i]!, clientId);
-      if (this.shared.get(key) === slot) {
-        this.shared.delete(key);
-        if (entry === -1) this.byId.delete(clientId);
-        else this.byId.set(clientId, entry + 1);
-      }
+  /** Moves the live text bytes to a ring of `bytes` (a power of two holding them all). */
+  private resizeText(bytes: number): void {
+    const old = this.text;
+    this.text = new Uint8Array(bytes);
+    this.textMask = bytes - 1;
+    // In runs that wrap around neither ring.
+    for (let p = this.textHead(); p < this.textTail; ) {
+      const from = p & (old.length - 1);
+      const to = p & this.textMask;
+      const run = Math.min(this.textTail - p, old.length - from, bytes - to);
+      this.text.set(old.subarray(from, from + run), to);
+      p += run;
     }
-    room.keyCount--;
-    this.rooms[i] = undefined;
   }
 }

@@ -92,6 +92,37 @@ describe("memory engine: idempotency keys", () => {
     assert.equal(keys.find(late, "ann", "1")?.id, "late");
   });
 
+  it("keeps client_message_ids and message ids of any text: Unicode, long, empty, and alike but for their encoding", () => {
+    const keys = new DedupeKeys(2);
+    const r = room();
+    const long = "é".repeat(300); // 600 bytes of UTF-8, beyond the table's first buffers
+    const texts = ["", "a", "é", "e\u0301", "\u{1F600}", long, `${long}x`, "x".repeat(128), "\u00e8", "Ã©"];
+    texts.forEach((cid, k) => keys.add(r, "ann", cid, BigInt(k + 1), `${cid}|id-${k}|${long.slice(0, k * 20)}`, k));
+    texts.forEach((cid, k) => assert.deepEqual(keys.find(r, "ann", cid), { sequence: BigInt(k + 1), id: `${cid}|id-${k}|${long.slice(0, k * 20)}`, timeMs: k }, `client id #${k}`));
+    assert.equal(keys.find(r, "ann", "e"), undefined);
+    // Ids with the same hash (FNV-1a of their bytes), of one length and of two: told apart by their bytes.
+    const fnv = (t: string) => [...Buffer.from(t)].reduce((h, b) => Math.imul(h ^ b, 0x01000193), 0x811c9dc5);
+    for (const [a, b] of [["cm-0043zx", "cm-00bpad"], ["cm-x6mzy", "cm-x181d0"]] as const) {
+      assert.equal(fnv(a), fnv(b), "the pair must collide: pick another if the hash changed");
+      keys.add(r, "cy", a, 50n, `first ${a}`, 50);
+      assert.equal(keys.find(r, "cy", b), undefined);
+      keys.add(r, "cy", b, 51n, `second ${b}`, 51);
+      assert.equal(keys.find(r, "cy", a)?.id, `first ${a}`);
+      assert.equal(keys.find(r, "cy", b)?.id, `second ${b}`);
+    }
+    assert.equal(keys.find(r, "ann", `${long}y`), undefined);
+    assert.equal(keys.find(r, "ann", "é".repeat(299)), undefined);
+    // Growing to hold 10,000 keys and shrinking back as they expire keeps every answer.
+    for (let k = 0; k < 10_000; k++) keys.add(r, "bo", `k${k}`, BigInt(k), `i${k}`, 100 + k);
+    keys.expire(100 + 9_990);
+    assert.equal(keys.size, 10);
+    assert.equal(r.keyCount, 10);
+    assert.equal(keys.find(r, "bo", "k9989"), undefined);
+    for (let k = 9_990; k < 10_000; k++) assert.equal(keys.find(r, "bo", `k${k}`)?.id, `i${k}`);
+    keys.add(r, "bo", long, 1n, long, 20_000);
+    assert.equal(keys.find(r, "bo", long)?.id, long);
+  });
+
   it("answers as a list of every key would, for random publishes, clears and expiry (fast-check)", () => {
     type Op = { kind: "publish"; room: number; sender: number; cid: number } | { kind: "clear"; room: number } | { kind: "expire"; back: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -100,8 +131,9 @@ describe("memory engine: idempotency keys", () => {
       { weight: 1, arbitrary: fc.record({ kind: fc.constant("expire" as const), back: fc.nat(30) }) },
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-        const keys = new DedupeKeys();
+      fc.property(fc.array(op, { maxLength: 200 }), fc.constantFrom(2, 8, 1024), (ops, entries) => {
+        // Small tables grow, shrink and share buckets between keys (a table of 2 entries has 4 buckets).
+        const keys = new DedupeKeys(entries);
         const rs = Array.from({ length: 4 }, (_, i) => room("e0", `r${i}`));
         const model: Array<{ room: KeyRoom; epoch: string; sender: string; cid: string; time: number; id: string }> = [];
         let oldest = 0;

@@ -174,6 +174,15 @@ export interface EngineStatusReport {
   reason: string;
 }
 
+/** What an engine holds in the broker's own memory, for operators (GET /metrics). */
+export interface EngineMemoryReport {
+  /** Retained messages held in this process (the memory engine): bytes of the chunks held, and of the records still retained in them. */
+  history?: { allocatedBytes: number; liveBytes: number };
+  /** Idempotency keys held in this process, and the bytes of the table that holds them. */
+  idempotencyKeys: number;
+  idempotencyKeyBytes: number;
+}
+
 export interface Engine {
   /** Human-readable name for logs and metrics ("memory", "sqlite", "redis"). */
   readonly name: string;
@@ -251,6 +260,9 @@ export interface Engine {
   status?(): EngineStatusReport;
   /** Optional, with status(): calls `listener` on every change; returns an unsubscribe function. */
   onStatusChange?(listener: (report: EngineStatusReport) => void): () => void;
+
+  /** Optional: what the engine holds in this process's memory (engines that keep history or keys here). */
+  memory?(): EngineMemoryReport;
 
   /** Stop timers and connections. Further calls reject. */
   close(): Promise<void>;

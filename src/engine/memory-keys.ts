@@ -119,6 +119,12 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     return this.tail - this.head;
   }
 
+  /** Bytes the table holds: its typed arrays, text ring and buckets, and a reference a key for its room, epoch and sender. */
+  get bytes(): number {
+    const arrays = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.buckets, this.text];
+    return arrays.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * (this.mask + 1);
+  }
+
   find(room: Room, sender: string, clientMessageId: string): RememberedKey | undefined {
     const hash = this.hashOf(room, sender, clientMessageId);
     const { mask, hashes, nexts, head } = this;

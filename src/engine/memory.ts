@@ -1,5 +1,6 @@
 import type {
   Engine,
+  EngineMemoryReport,
   EngineOptions,
   HistoryPage,
   HistoryQuery,
@@ -231,6 +232,11 @@ class MemoryEngine implements Engine {
     // Chunks that trimmed or forgotten rooms left mostly empty go back.
     this.arena.compact();
     return forgotten;
+  }
+
+  memory(): EngineMemoryReport {
+    const { allocated, live } = this.arena.stats;
+    return { history: { allocatedBytes: allocated, liveBytes: live }, idempotencyKeys: this.keys.size, idempotencyKeyBytes: this.keys.bytes };
   }
 
   async close(): Promise<void> {

@@ -102,6 +102,12 @@ export class IdempotencyKeys {
   }
 
   /** Rebuilds the index from the table (at open): one group per 1,024 rows, timed by its newest key. */
+  /** The keys in the index in memory (the last one to two windows; the table holds the rest until deleted), and its bytes. */
+  memory(): { idempotencyKeys: number; idempotencyKeyBytes: number } {
+    const indexes = this.previous ? [this.current, this.previous] : [this.current];
+    return { idempotencyKeys: indexes.reduce((n, i) => n + i.size, 0), idempotencyKeyBytes: indexes.reduce((n, i) => n + i.bytes, 0) };
+  }
+
   private load(): void {
     let count = 0;
     let groupTime = Number.MIN_SAFE_INTEGER;
@@ -291,6 +297,10 @@ export class KeyIndex {
   size = 0;
 
   constructor(readonly startedMs: number) {}
+
+  get bytes(): number {
+    return this.hashes.byteLength + this.keys.byteLength;
+  }
 
   add(hash: number, key: number): void {
     if (this.base < 0) this.base = key;

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type {
   Engine,
+  EngineMemoryReport,
   EngineOptions,
   HistoryPage,
   HistoryQuery,
@@ -323,6 +324,10 @@ class SqliteEngineImpl implements SqliteEngine {
   }
 
   // ---- lifecycle -------------------------------------------------------------
+
+  memory(): EngineMemoryReport {
+    return this.keys.memory();
+  }
 
   /** Commits what is queued (those publishes resolve), then closes the database. Idempotent. */
   async close(): Promise<void> {

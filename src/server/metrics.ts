@@ -163,6 +163,36 @@ export function createMetrics(broker: Broker, connections: Connections): Metrics
       this.set({ engine: broker.engine.name }, (broker.engine.status?.().status ?? "ok") === "ok" ? 1 : 0);
     },
   });
+  new Gauge({
+    name: "seqcast_history_bytes",
+    help: "Retained messages held in the broker's memory (memory engine): allocated, the chunks held; live, the records still retained in them.",
+    labelNames: ["state"],
+    registers,
+    collect() {
+      const history = broker.engine.memory?.().history;
+      if (!history) return;
+      this.set({ state: "allocated" }, history.allocatedBytes);
+      this.set({ state: "live" }, history.liveBytes);
+    },
+  });
+  new Gauge({
+    name: "seqcast_idempotency_keys",
+    help: "Idempotency keys held in the broker's memory (memory engine: every key within the dedupe window; sqlite: the in-memory index of the last one to two windows).",
+    registers,
+    collect() {
+      const memory = broker.engine.memory?.();
+      if (memory) this.set(memory.idempotencyKeys);
+    },
+  });
+  new Gauge({
+    name: "seqcast_idempotency_key_bytes",
+    help: "Bytes of the table that holds the idempotency keys in the broker's memory.",
+    registers,
+    collect() {
+      const memory = broker.engine.memory?.();
+      if (memory) this.set(memory.idempotencyKeyBytes);
+    },
+  });
   registry.registerMetric(
     histogram(
       "seqcast_publish_commit_seconds",

@@ -84,6 +84,10 @@ describe("operations: /metrics and logs of seqcast serve", () => {
     assert.equal(live.get('seqcast_publish_write_seconds_bucket{le="+Inf"}'), messages);
     assert.ok((live.get("seqcast_streams") ?? 0) >= 2, "the two Subscribe streams are in flight");
     assert.ok((live.get('seqcast_connections{protocol="h2"}') ?? 0) >= 1);
+    // The sqlite engine's keys in memory: its index of the stored ones (no history in memory).
+    assert.equal(live.get("seqcast_idempotency_keys"), messages);
+    assert.ok((live.get("seqcast_idempotency_key_bytes") ?? 0) > 0);
+    assert.equal(live.get('seqcast_history_bytes{state="live"}'), undefined);
 
     // Refused tokens, by reason.
     const refused = async (token: string) => {
@@ -145,6 +149,30 @@ describe("operations: /metrics and logs of seqcast serve", () => {
     assert.equal(line.user, "stalled");
     assert.equal(line.reason, "SLOW_CONSUMER");
     assert.ok(!("err" in line) && !("stack" in line), JSON.stringify(line));
+  });
+
+  test("shows what the memory engine holds: retained messages' bytes and its idempotency keys", async ({ serve }) => {
+    const broker = await serve(["--engine", "memory", "--history-size", "10"]);
+    const empty = await scrape(broker);
+    assert.equal(empty.get("seqcast_idempotency_keys"), 0);
+    assert.equal(empty.get('seqcast_history_bytes{state="live"}'), 0);
+    const pub = clientFor(broker.url, "pub", grpc);
+    const body = "y".repeat(1000);
+    const publish = (room: string, n: number) =>
+      pub.rpc.publishBatch({ messages: Array.from({ length: n }, (_, i) => ({ room, content: body, clientMessageId: `${room}-${i}` })) });
+    await publish("a", 30);
+    const one = await scrape(broker);
+    assert.equal(one.get("seqcast_idempotency_keys"), 30);
+    assert.ok((one.get("seqcast_idempotency_key_bytes") ?? 0) > 0);
+    const live = one.get('seqcast_history_bytes{state="live"}')!;
+    // Room "a" retains its last 10 messages of 1,000 bytes each, and no more.
+    assert.ok(live >= 10_000 && live < 20_000, `live ${live}`);
+    assert.ok(one.get('seqcast_history_bytes{state="allocated"}')! >= live);
+    await publish("b", 30);
+    const two = await scrape(broker);
+    assert.equal(two.get("seqcast_idempotency_keys"), 60);
+    const both = two.get('seqcast_history_bytes{state="live"}')!;
+    assert.ok(both >= 20_000 && both < 40_000, `live ${both}`);
   });
 
   test("--metrics off serves no /metrics", async ({ serve }) => {

@@ -52,23 +52,59 @@ function hashText(s: string): number {
   return h;
 }
 
+/** The keys' fields, an array each (a power of two long): slot s is at index s & (size - 1). */
+class Entries<Room> {
+  readonly hashes: Int32Array;
+  /** The next older slot of the same bucket (or -1). */
+  readonly nexts: Float64Array;
+  readonly times: Float64Array;
+  /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
+  readonly sequences: Float64Array;
+  /** Where the entry's text starts (an absolute byte position in the text ring): its client_message_id, then its message id. */
+  readonly textAt: Float64Array;
+  readonly clientIdBytes: Uint16Array;
+  readonly idBytes: Uint16Array;
+  readonly rooms: Array<Room | undefined>;
+  readonly epochs: Array<string | undefined>;
+  readonly senders: Array<string | undefined>;
+
+  constructor(readonly size: number) {
+    this.hashes = new Int32Array(size);
+    this.nexts = new Float64Array(size);
+    this.times = new Float64Array(size);
+    this.sequences = new Float64Array(size);
+    this.textAt = new Float64Array(size);
+    this.clientIdBytes = new Uint16Array(size);
+    this.idBytes = new Uint16Array(size);
+    this.rooms = new Array<Room | undefined>(size).fill(undefined);
+    this.epochs = new Array<string | undefined>(size).fill(undefined);
+    this.senders = new Array<string | undefined>(size).fill(undefined);
+  }
+
+  get bytes(): number {
+    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes];
+    return typed.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * this.size;
+  }
+
+  /** Copies `source`'s entry at index `from` here, at index `to` (all but its bucket link). */
+  copy(source: Entries<Room>, from: number, to: number): void {
+    this.hashes[to] = source.hashes[from]!;
+    this.times[to] = source.times[from]!;
+    this.sequences[to] = source.sequences[from]!;
+    this.textAt[to] = source.textAt[from]!;
+    this.clientIdBytes[to] = source.clientIdBytes[from]!;
+    this.idBytes[to] = source.idBytes[from]!;
+    this.rooms[to] = source.rooms[from];
+    this.epochs[to] = source.epochs[from];
+    this.senders[to] = source.senders[from];
+  }
+}
+
 export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   private readonly minEntries: number;
-  // The entries: slot s is at index s & mask.
+  private entries: Entries<Room>;
+  /** entries.size - 1. */
   private mask: number;
-  private hashes: Int32Array;
-  /** The next older slot of the same bucket (or -1). */
-  private nexts: Float64Array;
-  private times: Float64Array;
-  /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
-  private sequences: Float64Array;
-  /** Where the entry's text starts (an absolute byte position in the text ring): its client_message_id, then its message id. */
-  private textAt: Float64Array;
-  private clientIdBytes: Uint16Array;
-  private idBytes: Uint16Array;
-  private rooms: Array<Room | undefined>;
-  private epochs: Array<string | undefined>;
-  private senders: Array<string | undefined>;
   /** Bucket → its newest slot (or -1); twice as many buckets as entries. */
   private buckets: Float64Array;
   /** The text ring: absolute byte position p is at p & textMask. */
@@ -98,17 +134,8 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     let n = 2;
     while (n < entries) n *= 2;
     this.minEntries = n;
+    this.entries = new Entries(n);
     this.mask = n - 1;
-    this.hashes = new Int32Array(n);
-    this.nexts = new Float64Array(n);
-    this.times = new Float64Array(n);
-    this.sequences = new Float64Array(n);
-    this.textAt = new Float64Array(n);
-    this.clientIdBytes = new Uint16Array(n);
-    this.idBytes = new Uint16Array(n);
-    this.rooms = new Array<Room | undefined>(n).fill(undefined);
-    this.epochs = new Array<string | undefined>(n).fill(undefined);
-    this.senders = new Array<string | undefined>(n).fill(undefined);
     this.buckets = new Float64Array(2 * n).fill(-1);
     this.text = new Uint8Array(this.textCapacity(n * TEXT_PER_ENTRY));
     this.textMask = this.text.length - 1;
@@ -121,17 +148,17 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   /** Bytes the table holds: its typed arrays, text ring and buckets, and a reference a key for its room, epoch and sender. */
   get bytes(): number {
-    const arrays = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.buckets, this.text];
-    return arrays.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * (this.mask + 1);
+    return this.entries.bytes + this.buckets.byteLength + this.text.byteLength;
   }
 
   find(room: Room, sender: string, clientMessageId: string): RememberedKey | undefined {
     const hash = this.hashOf(room, sender, clientMessageId);
-    const { mask, hashes, nexts, head } = this;
+    const { mask, head, entries } = this;
+    const { hashes, nexts, rooms, epochs, senders } = entries;
     for (let slot = this.buckets[hash & (this.buckets.length - 1)]!; slot >= head; slot = nexts[slot & mask]!) {
       const i = slot & mask;
-      if (hashes[i] === hash && this.rooms[i] === room && this.epochs[i] === room.epoch && this.senders[i] === sender && this.sameClientId(i)) {
-        return { sequence: BigInt(this.sequences[i]!), id: this.idOf(i), timeMs: this.times[i]! };
+      if (hashes[i] === hash && rooms[i] === room && epochs[i] === room.epoch && senders[i] === sender && this.sameClientId(i)) {
+        return { sequence: BigInt(entries.sequences[i]!), id: this.idOf(i), timeMs: entries.times[i]! };
       }
     }
     return undefined;
@@ -155,30 +182,31 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
     const slot = this.tail++;
     const i = slot & this.mask;
-    const { text, textMask, probe } = this;
+    const { text, textMask, probe, entries } = this;
     let at = this.textTail;
-    this.textAt[i] = at;
+    entries.textAt[i] = at;
     for (let b = 0; b < clientIdLength; b++) text[at++ & textMask] = probe[b]!;
     if (idAscii) for (let c = 0; c < idLength; c++) text[at++ & textMask] = id.charCodeAt(c);
     else for (let b = 0; b < idLength; b++) text[at++ & textMask] = this.scratch[b]!;
     this.textTail = at;
-    this.clientIdBytes[i] = clientIdLength;
-    this.idBytes[i] = idLength;
-    this.hashes[i] = hash;
-    this.times[i] = timeMs;
-    this.sequences[i] = Number(sequence);
-    this.rooms[i] = room;
-    this.epochs[i] = room.epoch;
-    this.senders[i] = sender;
+    entries.clientIdBytes[i] = clientIdLength;
+    entries.idBytes[i] = idLength;
+    entries.hashes[i] = hash;
+    entries.times[i] = timeMs;
+    entries.sequences[i] = Number(sequence);
+    entries.rooms[i] = room;
+    entries.epochs[i] = room.epoch;
+    entries.senders[i] = sender;
     const bucket = hash & (this.buckets.length - 1);
-    this.nexts[i] = this.buckets[bucket]!;
+    entries.nexts[i] = this.buckets[bucket]!;
     this.buckets[bucket] = slot;
     room.keyCount++;
   }
 
   /** Forgets keys older than `oldest` (ms), oldest first, stopping at the first younger one. */
   expire(oldest: number): void {
-    const { times, mask, rooms, epochs, senders } = this;
+    const { mask } = this;
+    const { times, rooms, epochs, senders } = this.entries;
     let head = this.head;
     if (head === this.tail || times[head & mask]! >= oldest) return;
     while (head < this.tail && times[head & mask]! < oldest) {
@@ -198,7 +226,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   /** The absolute text position of the oldest key's text (the ring's live bytes are [textHead, textTail)). */
   private textHead(): number {
-    return this.head === this.tail ? this.textTail : this.textAt[this.head & this.mask]!;
+    return this.head === this.tail ? this.textTail : this.entries.textAt[this.head & this.mask]!;
   }
 
   /** The smallest power of two holding `bytes`. */
@@ -252,53 +280,35 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   /** Whether the entry at index i holds the client_message_id in `probe`. */
   private sameClientId(i: number): boolean {
     const n = this.probeLength;
-    if (this.clientIdBytes[i] !== n) return false;
+    if (this.entries.clientIdBytes[i] !== n) return false;
     const { text, textMask, probe } = this;
-    const at = this.textAt[i]!;
+    const at = this.entries.textAt[i]!;
     for (let b = 0; b < n; b++) if (text[(at + b) & textMask] !== probe[b]) return false;
     return true;
   }
 
   private idOf(i: number): string {
-    const n = this.idBytes[i]!;
+    const n = this.entries.idBytes[i]!;
     if (this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(n);
-    const at = this.textAt[i]! + this.clientIdBytes[i]!;
+    const at = this.entries.textAt[i]! + this.entries.clientIdBytes[i]!;
     for (let b = 0; b < n; b++) this.scratch[b] = this.text[(at + b) & this.textMask]!;
     return this.scratch.toString("utf8", 0, n);
   }
 
-  /** Moves the remembered entries to a table of `entries` (a power of two holding them all), rebuilding the buckets. */
-  private resize(entries: number): void {
-    const old = { mask: this.mask, hashes: this.hashes, times: this.times, sequences: this.sequences, textAt: this.textAt };
-    const { clientIdBytes, idBytes, rooms, epochs, senders } = this;
-    this.mask = entries - 1;
-    this.hashes = new Int32Array(entries);
-    this.nexts = new Float64Array(entries);
-    this.times = new Float64Array(entries);
-    this.sequences = new Float64Array(entries);
-    this.textAt = new Float64Array(entries);
-    this.clientIdBytes = new Uint16Array(entries);
-    this.idBytes = new Uint16Array(entries);
-    this.rooms = new Array<Room | undefined>(entries).fill(undefined);
-    this.epochs = new Array<string | undefined>(entries).fill(undefined);
-    this.senders = new Array<string | undefined>(entries).fill(undefined);
-    this.buckets = new Float64Array(2 * entries).fill(-1);
+  /** Moves the remembered entries to a table of `size` (a power of two holding them all), rebuilding the buckets. */
+  private resize(size: number): void {
+    const old = this.entries;
+    const oldMask = this.mask;
+    const entries = (this.entries = new Entries<Room>(size));
+    this.mask = size - 1;
+    this.buckets = new Float64Array(2 * size).fill(-1);
     const bucketMask = this.buckets.length - 1;
     for (let slot = this.head; slot < this.tail; slot++) {
-      const from = slot & old.mask;
       const to = slot & this.mask;
-      const hash = old.hashes[from]!;
-      this.hashes[to] = hash;
-      this.times[to] = old.times[from]!;
-      this.sequences[to] = old.sequences[from]!;
-      this.textAt[to] = old.textAt[from]!;
-      this.clientIdBytes[to] = clientIdBytes[from]!;
-      this.idBytes[to] = idBytes[from]!;
-      this.rooms[to] = rooms[from];
-      this.epochs[to] = epochs[from];
-      this.senders[to] = senders[from];
-      this.nexts[to] = this.buckets[hash & bucketMask]!;
-      this.buckets[hash & bucketMask] = slot;
+      entries.copy(old, slot & oldMask, to);
+      const bucket = entries.hashes[to]! & bucketMask;
+      entries.nexts[to] = this.buckets[bucket]!;
+      this.buckets[bucket] = slot;
     }
   }
 

@@ -13,15 +13,20 @@
  * the collector promoted, every array and the map growing by copying into
  * fresh memory, whose first touch costs ~12 us a 4 KiB page on this VM).
  *
- * Here a key is one entry of a ring of typed arrays (its hash, the older
- * entry of its hash bucket, time, sequence, where its text is) plus three
- * references to strings and objects that live anyway (its room, the room's
- * epoch, the sender's name); its client_message_id and message id are bytes
- * in a ring of text. Entries are numbered by a slot that only grows; the
- * ring holds slots [head, tail). A bucket holds the newest slot of its
- * chain, each entry the next older one: since keys expire oldest first, an
- * expired key is always the end of its chain, so expiry is `head++` and a
- * lookup stops at the first slot below head. Nothing is ever unlinked.
+ * Here a key is one entry of typed arrays (its hash, the older entry of its
+ * hash bucket, time, sequence, where its text is) plus three references to
+ * strings and objects that live anyway (its room, the room's epoch, the
+ * sender's name); its client_message_id and message id are bytes beside
+ * them. Entries are numbered by a slot that only grows; slots [head, tail)
+ * are remembered, in segments of a fixed number of entries, each with its
+ * own text: the table grows a segment at a time and copies nothing (on
+ * this VM, a doubling array's copies and first touches cost as much as the
+ * rest of a key), and a segment whose keys all expired is reused. A bucket
+ * holds the newest slot of its chain, each entry the next older one: since
+ * keys expire oldest first, an expired key is always the end of its chain,
+ * so expiry is `head++` and a lookup stops at the first slot below head.
+ * Nothing is ever unlinked; only the buckets are rebuilt as they double or
+ * halve.
  *
  * A bucket is chosen by the client_message_id, room and sender together, so
  * clients counting "1", "2", … per room over many rooms do not share chains.
@@ -40,10 +45,12 @@ export interface KeyRoom {
   keyCount: number;
 }
 
-/** Entries below which the table does not shrink (and its default first size). */
-const MIN_ENTRIES = 1024;
-/** Text bytes per entry the ring starts with: a 36-character UUID each for the client_message_id and the message id. */
+/** Entries per segment (and the table's smallest size). */
+const SEGMENT = 4096;
+/** Text bytes per entry a segment starts with: a 36-character UUID each for the client_message_id and the message id. */
 const TEXT_PER_ENTRY = 80;
+/** Emptied segments kept for the next ones (steady state: one empties as another starts). */
+const SPARE = 2;
 
 /** FNV-1a over a string's UTF-16 code units, for the room's and sender's share of a hash. */
 function hashText(s: string): number {
@@ -52,69 +59,66 @@ function hashText(s: string): number {
   return h;
 }
 
-/** The keys' fields, an array each (a power of two long): slot s is at index s & (size - 1). */
-class Entries<Room> {
+/** A segment's keys: a field an array each, and their text (each key's client_message_id, then its message id). */
+class Segment<Room> {
   readonly hashes: Int32Array;
   /** The next older slot of the same bucket (or -1). */
   readonly nexts: Float64Array;
   readonly times: Float64Array;
   /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
   readonly sequences: Float64Array;
-  /** Where the entry's text starts (an absolute byte position in the text ring): its client_message_id, then its message id. */
-  readonly textAt: Float64Array;
+  /** Where the entry's text starts in `text`. */
+  readonly textAt: Uint32Array;
   readonly clientIdBytes: Uint16Array;
   readonly idBytes: Uint16Array;
   readonly rooms: Array<Room | undefined>;
   readonly epochs: Array<string | undefined>;
   readonly senders: Array<string | undefined>;
+  text: Uint8Array;
+  textUsed = 0;
 
   constructor(readonly size: number) {
     this.hashes = new Int32Array(size);
     this.nexts = new Float64Array(size);
     this.times = new Float64Array(size);
     this.sequences = new Float64Array(size);
-    this.textAt = new Float64Array(size);
+    this.textAt = new Uint32Array(size);
     this.clientIdBytes = new Uint16Array(size);
     this.idBytes = new Uint16Array(size);
     this.rooms = new Array<Room | undefined>(size).fill(undefined);
     this.epochs = new Array<string | undefined>(size).fill(undefined);
     this.senders = new Array<string | undefined>(size).fill(undefined);
+    this.text = new Uint8Array(size * TEXT_PER_ENTRY);
   }
 
   get bytes(): number {
-    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes];
+    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.text];
     return typed.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * this.size;
   }
 
-  /** Copies `source`'s entry at index `from` here, at index `to` (all but its bucket link). */
-  copy(source: Entries<Room>, from: number, to: number): void {
-    this.hashes[to] = source.hashes[from]!;
-    this.times[to] = source.times[from]!;
-    this.sequences[to] = source.sequences[from]!;
-    this.textAt[to] = source.textAt[from]!;
-    this.clientIdBytes[to] = source.clientIdBytes[from]!;
-    this.idBytes[to] = source.idBytes[from]!;
-    this.rooms[to] = source.rooms[from];
-    this.epochs[to] = source.epochs[from];
-    this.senders[to] = source.senders[from];
+  /** Room for `n` more bytes of text (a segment of long ids grows its own text). */
+  reserveText(n: number): void {
+    if (this.textUsed + n <= this.text.length) return;
+    const text = new Uint8Array(Math.max(2 * this.text.length, this.textUsed + n));
+    text.set(this.text.subarray(0, this.textUsed));
+    this.text = text;
   }
 }
 
 export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
-  private readonly minEntries: number;
-  private entries: Entries<Room>;
-  /** entries.size - 1. */
-  private mask: number;
-  /** Bucket → its newest slot (or -1); twice as many buckets as entries. */
+  /** Entries per segment, a power of two. */
+  private readonly segmentSize: number;
+  /** The segments of slots [head, tail): the one of slot s at ((s / segmentSize) >>> 0) & ringMask. */
+  private ring: Array<Segment<Room> | undefined> = new Array<Segment<Room> | undefined>(4).fill(undefined);
+  private readonly spare: Array<Segment<Room>> = [];
+  /** Segments allocated so far: a window of steady size reuses them instead. */
+  segmentsAllocated = 0;
+  /** Bucket → its newest slot (or -1); at least twice as many buckets as keys. */
   private buckets: Float64Array;
-  /** The text ring: absolute byte position p is at p & textMask. */
-  private text: Uint8Array;
-  private textMask: number;
+  private readonly minBuckets: number;
   /** Oldest slot still remembered, and the next slot to give out. */
   private head = 0;
   private tail = 0;
-  /** Next absolute text position to write. */
-  private textTail = 0;
 
   // The last client_message_id encoded (find() and then add() take the same one), and its bytes and hash.
   private probe = Buffer.allocUnsafeSlow(512);
@@ -129,16 +133,13 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   /** The message id's bytes, when it is not ASCII. */
   private scratch = Buffer.allocUnsafeSlow(512);
 
-  /** `entries`: the table's first (and smallest) size, rounded up to a power of two. */
-  constructor(entries = MIN_ENTRIES) {
+  /** `segment`: entries per segment, rounded up to a power of two (tests use small ones). */
+  constructor(segment = SEGMENT) {
     let n = 2;
-    while (n < entries) n *= 2;
-    this.minEntries = n;
-    this.entries = new Entries(n);
-    this.mask = n - 1;
-    this.buckets = new Float64Array(2 * n).fill(-1);
-    this.text = new Uint8Array(this.textCapacity(n * TEXT_PER_ENTRY));
-    this.textMask = this.text.length - 1;
+    while (n < segment) n *= 2;
+    this.segmentSize = n;
+    this.minBuckets = 2 * n;
+    this.buckets = new Float64Array(this.minBuckets).fill(-1);
   }
 
   /** Keys remembered. */
@@ -146,20 +147,26 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     return this.tail - this.head;
   }
 
-  /** Bytes the table holds: its typed arrays, text ring and buckets, and a reference a key for its room, epoch and sender. */
+  /** Bytes the table holds: its segments (the spare ones too) and buckets. */
   get bytes(): number {
-    return this.entries.bytes + this.buckets.byteLength + this.text.byteLength;
+    let bytes = this.buckets.byteLength;
+    for (const segment of this.ring) bytes += segment?.bytes ?? 0;
+    for (const segment of this.spare) bytes += segment.bytes;
+    return bytes;
   }
 
   find(room: Room, sender: string, clientMessageId: string): RememberedKey | undefined {
     const hash = this.hashOf(room, sender, clientMessageId);
-    const { mask, head, entries } = this;
-    const { hashes, nexts, rooms, epochs, senders } = entries;
-    for (let slot = this.buckets[hash & (this.buckets.length - 1)]!; slot >= head; slot = nexts[slot & mask]!) {
-      const i = slot & mask;
-      if (hashes[i] === hash && rooms[i] === room && epochs[i] === room.epoch && senders[i] === sender && this.sameClientId(i)) {
-        return { sequence: BigInt(entries.sequences[i]!), id: this.idOf(i), timeMs: entries.times[i]! };
+    const { head, segmentSize, ring } = this;
+    const index = segmentSize - 1;
+    const ringMask = ring.length - 1;
+    for (let slot = this.buckets[hash & (this.buckets.length - 1)]!; slot >= head; ) {
+      const segment = ring[((slot / segmentSize) >>> 0) & ringMask]!;
+      const i = slot & index;
+      if (segment.hashes[i] === hash && segment.rooms[i] === room && segment.epochs[i] === room.epoch && segment.senders[i] === sender && this.sameClientId(segment, i)) {
+        return { sequence: BigInt(segment.sequences[i]!), id: this.idOf(segment, i), timeMs: segment.times[i]! };
       }
+      slot = segment.nexts[i]!;
     }
     return undefined;
   }
@@ -168,7 +175,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   add(room: Room, sender: string, clientMessageId: string, sequence: bigint, id: string, timeMs: number): void {
     const hash = this.hashOf(room, sender, clientMessageId);
     const clientIdLength = this.probeLength;
-    // The message id: written straight into the ring if ASCII (the engine's UUIDs), else encoded aside first.
+    // The message id: written straight into the text if ASCII (the engine's UUIDs), else encoded aside first.
     let idLength = id.length;
     let idAscii = true;
     for (let c = 0; c < id.length; c++) if (id.charCodeAt(c) >= 0x80) idAscii = false;
@@ -176,64 +183,99 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafeSlow(id.length * 3);
       idLength = this.scratch.write(id, 0, "utf8");
     }
-    if (this.tail - this.head > this.mask) this.resize(2 * (this.mask + 1));
-    const needed = this.textTail + clientIdLength + idLength - this.textHead();
-    if (needed > this.text.length) this.resizeText(this.textCapacity(needed));
+    if ((this.size + 1) * 2 > this.buckets.length) this.rebuildBuckets(2 * this.buckets.length);
 
     const slot = this.tail++;
-    const i = slot & this.mask;
-    const { text, textMask, probe, entries } = this;
-    let at = this.textTail;
-    entries.textAt[i] = at;
-    for (let b = 0; b < clientIdLength; b++) text[at++ & textMask] = probe[b]!;
-    if (idAscii) for (let c = 0; c < idLength; c++) text[at++ & textMask] = id.charCodeAt(c);
-    else for (let b = 0; b < idLength; b++) text[at++ & textMask] = this.scratch[b]!;
-    this.textTail = at;
-    entries.clientIdBytes[i] = clientIdLength;
-    entries.idBytes[i] = idLength;
-    entries.hashes[i] = hash;
-    entries.times[i] = timeMs;
-    entries.sequences[i] = Number(sequence);
-    entries.rooms[i] = room;
-    entries.epochs[i] = room.epoch;
-    entries.senders[i] = sender;
+    const i = slot & (this.segmentSize - 1);
+    const segment = i === 0 ? this.startSegment(slot) : this.segmentOf(slot);
+    segment.reserveText(clientIdLength + idLength);
+    const { text, textAt } = segment;
+    const { probe } = this;
+    let at = segment.textUsed;
+    textAt[i] = at;
+    for (let b = 0; b < clientIdLength; b++) text[at++] = probe[b]!;
+    if (idAscii) for (let c = 0; c < idLength; c++) text[at++] = id.charCodeAt(c);
+    else for (let b = 0; b < idLength; b++) text[at++] = this.scratch[b]!;
+    segment.textUsed = at;
+    segment.clientIdBytes[i] = clientIdLength;
+    segment.idBytes[i] = idLength;
+    segment.hashes[i] = hash;
+    segment.times[i] = timeMs;
+    segment.sequences[i] = Number(sequence);
+    segment.rooms[i] = room;
+    segment.epochs[i] = room.epoch;
+    segment.senders[i] = sender;
     const bucket = hash & (this.buckets.length - 1);
-    entries.nexts[i] = this.buckets[bucket]!;
+    segment.nexts[i] = this.buckets[bucket]!;
     this.buckets[bucket] = slot;
     room.keyCount++;
   }
 
   /** Forgets keys older than `oldest` (ms), oldest first, stopping at the first younger one. */
   expire(oldest: number): void {
-    const { mask } = this;
-    const { times, rooms, epochs, senders } = this.entries;
     let head = this.head;
-    if (head === this.tail || times[head & mask]! >= oldest) return;
-    while (head < this.tail && times[head & mask]! < oldest) {
-      const i = head & mask;
-      rooms[i]!.keyCount--;
-      rooms[i] = undefined;
-      epochs[i] = undefined;
-      senders[i] = undefined;
+    if (head === this.tail || this.segmentOf(head).times[head & (this.segmentSize - 1)]! >= oldest) return;
+    const index = this.segmentSize - 1;
+    while (head < this.tail) {
+      const segment = this.segmentOf(head);
+      const i = head & index;
+      if (segment.times[i]! >= oldest) break;
+      segment.rooms[i]!.keyCount--;
+      segment.rooms[i] = undefined;
+      segment.epochs[i] = undefined;
+      segment.senders[i] = undefined;
       head++;
+      // A segment all of whose keys expired goes (none is written after its last slot).
+      if ((head & index) === 0) this.endSegment(head - 1);
     }
     this.head = head;
-    // Give memory back once the window holds far fewer keys than the table has room for.
-    const entries = mask + 1;
-    if (entries > this.minEntries && this.size * 8 < entries) this.resize(entries / 2);
-    if (this.text.length > this.minEntries * TEXT_PER_ENTRY && (this.textTail - this.textHead()) * 8 < this.text.length) this.resizeText(this.text.length / 2);
+    // Give the buckets' memory back once they are far emptier than they need be.
+    if (this.buckets.length > this.minBuckets && this.size * 8 < this.buckets.length) this.rebuildBuckets(this.buckets.length / 2);
   }
 
-  /** The absolute text position of the oldest key's text (the ring's live bytes are [textHead, textTail)). */
-  private textHead(): number {
-    return this.head === this.tail ? this.textTail : this.entries.textAt[this.head & this.mask]!;
+  private segmentOf(slot: number): Segment<Room> {
+    return this.ring[((slot / this.segmentSize) >>> 0) & (this.ring.length - 1)]!;
   }
 
-  /** The smallest power of two holding `bytes`. */
-  private textCapacity(bytes: number): number {
-    let n = 1024;
-    while (n < bytes) n *= 2;
-    return n;
+  /** The segment whose first slot is `slot`: a spare one, or new; the ring doubles if it is full. */
+  private startSegment(slot: number): Segment<Room> {
+    const segments = Math.floor(slot / this.segmentSize) - Math.floor(this.head / this.segmentSize) + 1;
+    if (segments > this.ring.length) {
+      const ring = new Array<Segment<Room> | undefined>(2 * this.ring.length).fill(undefined);
+      for (let s = this.head; s < slot; s += this.segmentSize) ring[((s / this.segmentSize) >>> 0) & (ring.length - 1)] = this.segmentOf(s);
+      this.ring = ring;
+    }
+    let segment = this.spare.pop();
+    if (!segment) {
+      segment = new Segment<Room>(this.segmentSize);
+      this.segmentsAllocated++;
+    }
+    segment.textUsed = 0;
+    this.ring[((slot / this.segmentSize) >>> 0) & (this.ring.length - 1)] = segment;
+    return segment;
+  }
+
+  /** The segment of `slot` (whose keys all expired) leaves the ring; a few are kept for reuse. */
+  private endSegment(slot: number): void {
+    const at = ((slot / this.segmentSize) >>> 0) & (this.ring.length - 1);
+    const segment = this.ring[at]!;
+    this.ring[at] = undefined;
+    if (this.spare.length < SPARE) this.spare.push(segment);
+  }
+
+  /** Buckets of `size` (a power of two), linked anew from the remembered keys, oldest first. */
+  private rebuildBuckets(size: number): void {
+    const buckets = new Float64Array(size).fill(-1);
+    const mask = size - 1;
+    const index = this.segmentSize - 1;
+    for (let slot = this.head; slot < this.tail; slot++) {
+      const segment = this.segmentOf(slot);
+      const i = slot & index;
+      const bucket = segment.hashes[i]! & mask;
+      segment.nexts[i] = buckets[bucket]!;
+      buckets[bucket] = slot;
+    }
+    this.buckets = buckets;
   }
 
   /**
@@ -277,53 +319,19 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     this.probeHash = h;
   }
 
-  /** Whether the entry at index i holds the client_message_id in `probe`. */
-  private sameClientId(i: number): boolean {
+  /** Whether the entry at index i of `segment` holds the client_message_id in `probe`. */
+  private sameClientId(segment: Segment<Room>, i: number): boolean {
     const n = this.probeLength;
-    if (this.entries.clientIdBytes[i] !== n) return false;
-    const { text, textMask, probe } = this;
-    const at = this.entries.textAt[i]!;
-    for (let b = 0; b < n; b++) if (text[(at + b) & textMask] !== probe[b]) return false;
+    if (segment.clientIdBytes[i] !== n) return false;
+    const { text } = segment;
+    const { probe } = this;
+    const at = segment.textAt[i]!;
+    for (let b = 0; b < n; b++) if (text[at + b] !== probe[b]) return false;
     return true;
   }
 
-  private idOf(i: number): string {
-    const n = this.entries.idBytes[i]!;
-    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(n);
-    const at = this.entries.textAt[i]! + this.entries.clientIdBytes[i]!;
-    for (let b = 0; b < n; b++) this.scratch[b] = this.text[(at + b) & this.textMask]!;
-    return this.scratch.toString("utf8", 0, n);
-  }
-
-  /** Moves the remembered entries to a table of `size` (a power of two holding them all), rebuilding the buckets. */
-  private resize(size: number): void {
-    const old = this.entries;
-    const oldMask = this.mask;
-    const entries = (this.entries = new Entries<Room>(size));
-    this.mask = size - 1;
-    this.buckets = new Float64Array(2 * size).fill(-1);
-    const bucketMask = this.buckets.length - 1;
-    for (let slot = this.head; slot < this.tail; slot++) {
-      const to = slot & this.mask;
-      entries.copy(old, slot & oldMask, to);
-      const bucket = entries.hashes[to]! & bucketMask;
-      entries.nexts[to] = this.buckets[bucket]!;
-      this.buckets[bucket] = slot;
-    }
-  }
-
-  /** Moves the live text bytes to a ring of `bytes` (a power of two holding them all). */
-  private resizeText(bytes: number): void {
-    const old = this.text;
-    this.text = new Uint8Array(bytes);
-    this.textMask = bytes - 1;
-    // In runs that wrap around neither ring.
-    for (let p = this.textHead(); p < this.textTail; ) {
-      const from = p & (old.length - 1);
-      const to = p & this.textMask;
-      const run = Math.min(this.textTail - p, old.length - from, bytes - to);
-      this.text.set(old.subarray(from, from + run), to);
-      p += run;
-    }
+  private idOf(segment: Segment<Room>, i: number): string {
+    const at = segment.textAt[i]! + segment.clientIdBytes[i]!;
+    return Buffer.from(segment.text.buffer, segment.text.byteOffset + at, segment.idBytes[i]!).toString("utf8");
   }
 }

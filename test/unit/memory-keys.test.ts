@@ -123,6 +123,25 @@ describe("memory engine: idempotency keys", () => {
     assert.equal(keys.find(r, "bo", long)?.id, long);
   });
 
+  it("reuses its memory for a window of steady size: segments and their text", () => {
+    const keys = new DedupeKeys(8);
+    const r = room();
+    const publish = (k: number) => keys.add(r, "ann", `cm-${k}`, BigInt(k), `id-${k}`, k);
+    for (let k = 0; k < 100; k++) publish(k);
+    const grown = { segments: keys.segmentsAllocated, bytes: keys.bytes };
+    // A window of 100 keys, 10,000 times over: nothing more is allocated.
+    for (let k = 100; k < 10_100; k++) {
+      keys.expire(k - 99);
+      publish(k);
+    }
+    assert.equal(keys.size, 100);
+    assert.equal(r.keyCount, 100);
+    assert.ok(keys.segmentsAllocated <= grown.segments + 2, `${keys.segmentsAllocated} segments allocated, ${grown.segments} for the first 100 keys`);
+    assert.ok(keys.bytes <= grown.bytes * 2, `${keys.bytes} bytes, ${grown.bytes} for the first 100 keys`);
+    for (const k of [10_000, 10_099]) assert.equal(keys.find(r, "ann", `cm-${k}`)?.id, `id-${k}`);
+    assert.equal(keys.find(r, "ann", "cm-9999"), undefined);
+  });
+
   it("answers as a list of every key would, for random publishes, clears and expiry (fast-check)", () => {
     type Op = { kind: "publish"; room: number; sender: number; cid: number } | { kind: "clear"; room: number } | { kind: "expire"; back: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -131,7 +150,7 @@ describe("memory engine: idempotency keys", () => {
       { weight: 1, arbitrary: fc.record({ kind: fc.constant("expire" as const), back: fc.nat(30) }) },
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 200 }), fc.constantFrom(2, 8, 1024), (ops, entries) => {
+      fc.property(fc.array(op, { maxLength: 200 }), fc.constantFrom(2, 8, 4096), (ops, entries) => {
         // Small tables grow, shrink and share buckets between keys (a table of 2 entries has 4 buckets).
         const keys = new DedupeKeys(entries);
         const rs = Array.from({ length: 4 }, (_, i) => room("e0", `r${i}`));

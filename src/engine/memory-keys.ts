@@ -1,3 +1,5 @@
+import { randomInt } from "node:crypto";
+
 /**
  * The memory engine's idempotency keys: (room, sender, client_message_id) →
  * the position, id and time of the message the first publish stored,
@@ -52,9 +54,9 @@ const TEXT_PER_ENTRY = 80;
 /** Emptied segments kept for the next ones (steady state: one empties as another starts). */
 const SPARE = 2;
 
-/** FNV-1a over a string's UTF-16 code units, for the room's and sender's share of a hash. */
-function hashText(s: string): number {
-  let h = 0x811c9dc5;
+/** FNV-1a over a string's UTF-16 code units from `seed`, for the room's and sender's share of a hash. */
+function hashText(s: string, seed: number): number {
+  let h = seed;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h;
 }
@@ -133,8 +135,16 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   /** The message id's bytes, when it is not ASCII. */
   private scratch = Buffer.allocUnsafeSlow(512);
 
-  /** `segment`: entries per segment, rounded up to a power of two (tests use small ones). */
-  constructor(segment = SEGMENT) {
+  /**
+   * `segment`: entries per segment, rounded up to a power of two (tests use
+   * small ones). `seed`: where the hashes start (FNV-1a's offset basis),
+   * random by default, so ids that collide cannot be chosen in advance to
+   * lengthen other keys' chains (as V8 seeds its own string hashes).
+   */
+  constructor(
+    segment = SEGMENT,
+    private readonly seed = randomInt(0x100000000) | 0,
+  ) {
     let n = 2;
     while (n < segment) n *= 2;
     this.segmentSize = n;
@@ -286,22 +296,22 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     if (clientMessageId !== this.probeText) this.encodeProbe(clientMessageId);
     if (room !== this.lastRoom) {
       this.lastRoom = room;
-      this.lastRoomHash = hashText(room.name);
+      this.lastRoomHash = hashText(room.name, this.seed);
     }
     if (sender !== this.lastSender) {
       this.lastSender = sender;
-      this.lastSenderHash = hashText(sender);
+      this.lastSenderHash = hashText(sender, this.seed);
     }
     let h = Math.imul(this.probeHash ^ this.lastRoomHash, 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 15) ^ this.lastSenderHash, 0xc2b2ae35);
     return h ^ (h >>> 16);
   }
 
-  /** Encodes a client_message_id as UTF-8 into `probe`, hashing its bytes (FNV-1a). */
+  /** Encodes a client_message_id as UTF-8 into `probe`, hashing its bytes (FNV-1a from the seed). */
   private encodeProbe(s: string): void {
     if (this.probe.length < s.length * 3) this.probe = Buffer.allocUnsafeSlow(s.length * 3);
     const { probe } = this;
-    let h = 0x811c9dc5;
+    let h = this.seed;
     let n = 0;
     for (; n < s.length; n++) {
       const c = s.charCodeAt(n);
@@ -311,7 +321,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     }
     if (n < s.length) {
       n = probe.write(s, 0, "utf8");
-      h = 0x811c9dc5;
+      h = this.seed;
       for (let b = 0; b < n; b++) h = Math.imul(h ^ probe[b]!, 0x01000193);
     }
     this.probeText = s;

@@ -117,7 +117,6 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   segmentsAllocated = 0;
   /** Bucket → its newest slot (or -1); at least twice as many buckets as keys. */
   private buckets: Float64Array;
-  private readonly minBuckets: number;
   /** Oldest slot still remembered, and the next slot to give out. */
   private head = 0;
   private tail = 0;
@@ -132,8 +131,6 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   private lastRoomHash = 0;
   private lastSender: string | undefined;
   private lastSenderHash = 0;
-  /** The message id's bytes, when it is not ASCII. */
-  private scratch = Buffer.allocUnsafeSlow(512);
 
   /**
    * `segment`: entries per segment, rounded up to a power of two (tests use
@@ -148,8 +145,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     let n = 2;
     while (n < segment) n *= 2;
     this.segmentSize = n;
-    this.minBuckets = 2 * n;
-    this.buckets = new Float64Array(this.minBuckets).fill(-1);
+    this.buckets = new Float64Array(2 * n).fill(-1);
   }
 
   /** Keys remembered. */
@@ -185,28 +181,27 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   add(room: Room, sender: string, clientMessageId: string, sequence: bigint, id: string, timeMs: number): void {
     const hash = this.hashOf(room, sender, clientMessageId);
     const clientIdLength = this.probeLength;
-    // The message id: written straight into the text if ASCII (the engine's UUIDs), else encoded aside first.
-    let idLength = id.length;
-    let idAscii = true;
-    for (let c = 0; c < id.length; c++) if (id.charCodeAt(c) >= 0x80) idAscii = false;
-    if (!idAscii) {
-      if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafeSlow(id.length * 3);
-      idLength = this.scratch.write(id, 0, "utf8");
-    }
     if ((this.size + 1) * 2 > this.buckets.length) this.rebuildBuckets(2 * this.buckets.length);
 
     const slot = this.tail++;
     const i = slot & (this.segmentSize - 1);
     const segment = i === 0 ? this.startSegment(slot) : this.segmentOf(slot);
-    segment.reserveText(clientIdLength + idLength);
+    // Room for the message id's longest UTF-8 (3 bytes a UTF-16 unit); it is written once, as ASCII unless it is not.
+    segment.reserveText(clientIdLength + 3 * id.length);
     const { text, textAt } = segment;
     const { probe } = this;
-    let at = segment.textUsed;
-    textAt[i] = at;
-    for (let b = 0; b < clientIdLength; b++) text[at++] = probe[b]!;
-    if (idAscii) for (let c = 0; c < idLength; c++) text[at++] = id.charCodeAt(c);
-    else for (let b = 0; b < idLength; b++) text[at++] = this.scratch[b]!;
-    segment.textUsed = at;
+    const start = segment.textUsed;
+    textAt[i] = start;
+    for (let b = 0; b < clientIdLength; b++) text[start + b] = probe[b]!;
+    const idAt = start + clientIdLength;
+    let idLength = 0;
+    for (; idLength < id.length; idLength++) {
+      const c = id.charCodeAt(idLength);
+      if (c >= 0x80) break;
+      text[idAt + idLength] = c;
+    }
+    if (idLength < id.length) idLength = Buffer.from(text.buffer, text.byteOffset, text.length).write(id, idAt, "utf8");
+    segment.textUsed = idAt + idLength;
     segment.clientIdBytes[i] = clientIdLength;
     segment.idBytes[i] = idLength;
     segment.hashes[i] = hash;
@@ -240,7 +235,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     }
     this.head = head;
     // Give the buckets' memory back once they are far emptier than they need be.
-    if (this.buckets.length > this.minBuckets && this.size * 8 < this.buckets.length) this.rebuildBuckets(this.buckets.length / 2);
+    if (this.buckets.length > 2 * this.segmentSize && this.size * 8 < this.buckets.length) this.rebuildBuckets(this.buckets.length / 2);
   }
 
   private segmentOf(slot: number): Segment<Room> {

@@ -228,7 +228,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
   if (dedupeWindow > 0 && published > 0) store.keys.expire(dedupeFrom);
   // The newest message carries the room's last sequence (rooms.sequence is
   // only a floor, written when a trim leaves no message): no row update per publish.
-  for (const row of touched) if (row.dirty && !store.kept.keepsAll(row, row.kept)) row.kept = store.kept.trim(row);
+  for (const row of touched) if (row.dirty && store.kept.dueForTrim(row, row.kept)) row.kept = store.kept.trim(row);
   for (const name of trims) {
     if (inBatch(name)?.dirty) continue;
     // A room cleared or forgotten since the read that found its expired rows is not recreated.

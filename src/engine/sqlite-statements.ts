@@ -11,7 +11,7 @@ export interface RoomRow extends RoomRef {
   sequence: bigint;
 }
 
-/** The oldest message a room stores: its sequence and time. */
+/** A room's oldest stored (or retained) message: its sequence and time. */
 export interface KeptRow {
   sequence: bigint;
   time_ms: bigint | number;
@@ -44,7 +44,8 @@ export interface Statements {
   updateSequence: Stmt<[bigint, bigint]>;
   /** First retained row: the oldest at or above the size floor that is not older than the cutoff. */
   firstRetained: Stmt<[bigint, bigint, number], KeptRow>;
-  firstStored: Stmt<[bigint], bigint | null>;
+  /** The oldest stored row, retained or not. */
+  firstStored: Stmt<[bigint], KeptRow>;
   deleteBelow: Stmt<[bigint, bigint]>;
   deleteRoomMessages: Stmt<[bigint]>;
   selectMessage: Stmt<[bigint, bigint], MessageRow>;
@@ -69,9 +70,7 @@ export function prepareStatements(db: Database.Database): Statements {
     firstRetained: db.prepare<[bigint, bigint, number], KeptRow>(
       "SELECT sequence, time_ms FROM messages WHERE room_id = ? AND sequence >= ? AND time_ms >= ? ORDER BY sequence LIMIT 1",
     ),
-    firstStored: db
-      .prepare<[bigint], bigint | null>("SELECT MIN(sequence) FROM messages WHERE room_id = ?")
-      .pluck(),
+    firstStored: db.prepare<[bigint], KeptRow>("SELECT sequence, time_ms FROM messages WHERE room_id = ? ORDER BY sequence LIMIT 1"),
     deleteBelow: db.prepare("DELETE FROM messages WHERE room_id = ? AND sequence < ?"),
     deleteRoomMessages: db.prepare("DELETE FROM messages WHERE room_id = ?"),
     selectMessage: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sequence = ?`),

@@ -55,9 +55,10 @@ const WAL_CHECKPOINT_PAGES = 10_000;
  *   only this process writes the file. Fan-out, too, is only to this
  *   process: this engine is for a single broker node, and a second engine on
  *   the same file is refused (sqlite-lock.ts).
- * - Retention: size and TTL are enforced physically on publish and logically
- *   on read (a read never returns a trimmed message; rows found expired on
- *   read are deleted by the next write transaction).
+ * - Retention: size and TTL are enforced logically on read (a read never
+ *   returns a message retention no longer keeps) and physically on publish,
+ *   a full room's oldest rows in groups (sqlite-retention.ts); rows a read
+ *   finds due are deleted by the next write transaction.
  * - Presence lives in memory, like the memory engine: sessions do not survive
  *   a broker restart, so persisted entries would only be ghosts.
  */
@@ -106,7 +107,7 @@ class SqliteEngineImpl implements SqliteEngine {
   /** The write queue and its transactions (sqlite-commit.ts). */
   private readonly commits: GroupCommit;
   private readonly readPage: Database.Transaction<
-    (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; expiredStored: boolean }
+    (name: string, ref: RoomRef, query: HistoryQuery) => { page: HistoryPage; trimDue: boolean }
   >;
 
   constructor(options: SqliteEngineOptions) {
@@ -227,22 +228,21 @@ class SqliteEngineImpl implements SqliteEngine {
     const ref = this.room(name);
     if (!ref) return { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
     // One read transaction: a consistent snapshot even if another connection writes.
-    const { page, expiredStored } = this.readPage.deferred(name, ref, query);
-    if (expiredStored) this.commits.trim(name);
+    const { page, trimDue } = this.readPage.deferred(name, ref, query);
+    if (trimDue) this.commits.trim(name);
     return page;
   }
 
   /** Inside a read transaction. Same semantics as the memory engine's history(). */
-  private page(name: string, ref: RoomRef, query: HistoryQuery): { page: HistoryPage; expiredStored: boolean } {
+  private page(name: string, ref: RoomRef, query: HistoryQuery): { page: HistoryPage; trimDue: boolean } {
     const sequence = this.sql.selectSequence.get(ref.id)!;
     const room: RoomRow = { ...ref, sequence };
     const position = { epoch: room.epoch, sequence };
     const first = this.kept.firstRetained(room)?.sequence ?? null;
-    const stored = this.sql.firstStored.get(room.id) ?? null;
-    // Rows retention no longer keeps (TTL passed since the last publish, or a smaller historySize since a restart).
-    const expiredStored = stored !== null && (first === null || stored < first);
+    // Rows retention no longer keeps, as many as a write would delete (TTL passed since the last publish, or a smaller historySize since a restart).
+    const trimDue = this.kept.dueForTrim(room, this.sql.firstStored.get(room.id) ?? null);
     const firstSequence = first ?? 0n;
-    const empty = { page: { messages: [], position, firstSequence, hasMore: false }, expiredStored };
+    const empty = { page: { messages: [], position, firstSequence, hasMore: false }, trimDue };
     if (first === null) return empty;
     const lo = query.after + 1n > first ? query.after + 1n : first;
     const hi = query.before === 0n || query.before - 1n > sequence ? sequence : query.before - 1n;
@@ -254,7 +254,7 @@ class SqliteEngineImpl implements SqliteEngine {
     if (hasMore) rows.length = limit;
     if (query.direction === "backward") rows.reverse();
     const messages = rows.map((row) => toMessage(name, room.epoch, row));
-    return { page: { messages, position, firstSequence, hasMore }, expiredStored };
+    return { page: { messages, position, firstSequence, hasMore }, trimDue };
   }
 
   // ---- idle rooms ----------------------------------------------------------------

@@ -51,9 +51,34 @@ describe("sqlite engine: group commit", () => {
     await h.engine.close();
   });
 
+  it("deletes a full room's oldest rows in groups of a quarter of the history size, at most 64, and never returns them", async () => {
+    for (const [historySize, batch] of [[8, 2], [300, 64]] as const) {
+      const path = tempFile();
+      const h = open(path, { retention: { historySize, historyTtlMs: 0, dedupeWindowMs: 0 } });
+      const room = `group${historySize}`;
+      const publish = (count: number, from: number) =>
+        h.engine.publishBatch!(Array.from({ length: count }, (_, i) => draft(room, `m${from + i}`, h.clock.now)));
+      const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => BigInt(from + i));
+      await publish(historySize, 1);
+      assert.deepEqual(peek(path, room), range(1, historySize), `history ${historySize}: full, nothing past the limit`);
+      // One publish at a time: each commit decides on its own whether the room is due.
+      for (let n = historySize + 1; n < historySize + batch; n++) await publish(1, n);
+      const last = historySize + batch - 1;
+      assert.deepEqual(peek(path, room), range(1, last), `history ${historySize}: ${batch - 1} rows past the limit stay stored`);
+      assert.deepEqual((await h.engine.history(room, all)).messages.map((m) => m.sequence), range(last - historySize + 1, last), "but are never returned");
+      assert.equal((await h.engine.history(room, all)).firstSequence, BigInt(last - historySize + 1));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(peek(path, room).length, last, "a read does not schedule a trim that is not due");
+      await publish(1, last + 1);
+      assert.deepEqual(peek(path, room), range(batch + 1, last + 1), `history ${historySize}: row ${batch} past the limit deletes all ${batch}`);
+      await h.engine.close();
+    }
+  });
+
   // Batches skip the trim query while the cached oldest row is within both
-  // limits; the file must still hold exactly what retention keeps.
-  it("stores exactly what retention keeps after every write, across clears and a restart (random publishes, clock moves, unordered times)", async () => {
+  // limits and fewer than a group of rows are past the size limit; the file
+  // must still hold what retention keeps, and below it only those rows.
+  it("stores what retention keeps, and below it fewer than a group of rows past the size limit, after every write, across clears and a restart (random publishes, clock moves, unordered times)", async () => {
     type Step =
       | { op: "publish"; room: number; dt: number; skew: number; burst: number }
       | { op: "tick"; room: number; ms: number }
@@ -66,7 +91,9 @@ describe("sqlite engine: group commit", () => {
       { weight: 1, arbitrary: fc.record({ op: fc.constant("restart" as const) }) },
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.integer({ min: 1, max: 5 }), fc.constantFrom(0, 1000), async (steps, historySize, historyTtlMs) => {
+      fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.integer({ min: 1, max: 12 }), fc.constantFrom(0, 1000), async (steps, historySize, historyTtlMs) => {
+        // Rows past the size limit a room may store before a write deletes them together (sqlite-retention.ts).
+        const batch = Math.max(1, Math.min(64, Math.floor(historySize / 4)));
         const path = tempFile();
         const retention = { historySize, historyTtlMs, dedupeWindowMs: 0 };
         let h = open(path, { retention });
@@ -102,7 +129,15 @@ describe("sqlite engine: group commit", () => {
             // Even a room whose every message expired keeps its last sequence (a restart reads it back): none is reused.
             assert.equal((await h.engine.position(room)).sequence, last.get(room) ?? 0n, `last sequence of ${room} after ${s.op}`);
             const kept = (await h.engine.history(room, all)).messages.map((m) => m.sequence);
-            assert.deepEqual(peek(path, room), kept, `stored rows of ${room} after ${s.op}`);
+            const stored = peek(path, room);
+            const extra = stored.slice(0, stored.length - kept.length);
+            assert.deepEqual(stored.slice(extra.length), kept, `stored rows of ${room} after ${s.op} end with what it retains`);
+            stored.forEach((sequence, i) => assert.equal(sequence, stored[0]! + BigInt(i), `stored rows of ${room} are gapless`));
+            // Stored but not retained: fewer than a group past the size limit, and the oldest of them is past it
+            // (a row past the TTL, with none older that is within it, is always deleted by the write that finds it).
+            const floor = (last.get(room) ?? 0n) - BigInt(historySize) + 1n;
+            assert.ok(extra.filter((sequence) => sequence < floor).length < batch, `${room} after ${s.op}: ${extra.length} rows stored past the limit of ${historySize} (group ${batch})`);
+            assert.ok(extra.length === 0 || extra[0]! < floor, `${room} after ${s.op}: the oldest stored row ${extra[0]} is within the size limit yet not retained`);
           }
         } finally {
           await h.engine.close();

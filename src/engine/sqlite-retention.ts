@@ -2,7 +2,7 @@ import type { RetentionPolicy } from "./engine.js";
 import type { KeptRow, RoomRow, Statements } from "./sqlite-statements.js";
 
 /** The most rows past the size limit a room stores before they are deleted together (SqliteRetention.trimBatch). */
-export const TRIM_BATCH_MAX = 64;
+const TRIM_BATCH_MAX = 64;
 
 /**
  * What the SQLite engine's retention keeps of a room (history size and TTL),
@@ -23,7 +23,7 @@ export class SqliteRetention {
   /** historySize - 1, as a bigint once rather than on every check. */
   private readonly sizeSpan: bigint;
   /** Rows past the size limit a room stores before a write deletes them (1: every publish to a full room trims). */
-  readonly trimBatch: bigint;
+  private readonly trimBatch: bigint;
 
   constructor(
     private readonly sql: Statements,

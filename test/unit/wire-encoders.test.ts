@@ -97,6 +97,37 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
     assert.deepEqual(encodeSubscribed(empty), reference(empty));
   });
 
+  it("the list at join as rooms' lists change between joins: joins, leaves, updates, lists that share a first entry or none", () => {
+    // Two rooms whose lists change one step at a time, as a broker's would, and the list at
+    // each step encoded as a joiner gets it; one entry object may be in both rooms' lists.
+    const step = fc.record({
+      room: fc.nat(1),
+      op: fc.constantFrom("join", "leave", "update", "shared", "fresh"),
+      at: fc.nat(40),
+      user: fc.string({ maxLength: 30 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const lists: PresenceEntry[][] = [[], []];
+        let n = 0;
+        for (const { room, op, at, user } of steps) {
+          const list = lists[room]!;
+          const i = list.length === 0 ? 0 : at % list.length;
+          if (op === "join") list.push(entry(user, { sessionId: `s${n++}`, device: user.slice(0, 3) }));
+          else if (op === "leave") list.splice(i, 1);
+          else if (op === "update" && list.length > 0) list[i] = { ...list[i]!, state: `${user}-state` };
+          else if (op === "shared" && lists[1 - room]!.length > 0) list.unshift(lists[1 - room]![0]!);
+          // An engine that decodes its list afresh: the same entries as new objects.
+          else if (op === "fresh") lists[room] = list.map((e) => ({ ...e }));
+          const subscribed = { type: "subscribed" as const, room: `r${room}`, position: { epoch: "e", sequence: BigInt(n) }, recovered: false, pattern: "", present: [...lists[room]!] };
+          assert.deepEqual(encodeSubscribed(subscribed), reference(subscribed));
+          assert.deepEqual(encodeSubscribed(subscribed, true), toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { events: [toPbEvent(subscribed)] })));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("publish acknowledgements, framed: one result, and batches with duplicates, errors and edge values", () => {
     const results = [
       { message: message(), duplicate: false },

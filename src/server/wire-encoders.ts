@@ -69,7 +69,7 @@ const listedRuns = new WeakMap<PresenceEntry, ListedRun>();
 function listedBytes(present: readonly PresenceEntry[]): Uint8Array {
   if (present.length === 0) return EMPTY;
   let run = listedRuns.get(present[0]!);
-  if (!run) listedRuns.set(present[0]!, (run = { entries: [], ends: [], bytes: new Uint8Array(1024) }));
+  if (!run) listedRuns.set(present[0]!, (run = { entries: [], ends: [], bytes: EMPTY }));
   const { entries, ends } = run;
   let shared = 0;
   const common = Math.min(entries.length, present.length);
@@ -80,7 +80,8 @@ function listedBytes(present: readonly PresenceEntry[]): Uint8Array {
   for (let i = shared; i < present.length; i++) {
     const element = listedEntry(present[i]!);
     if (length + element.length > run.bytes.length) {
-      const grown = new Uint8Array(Math.max(run.bytes.length * 2, length + element.length));
+      // Sized to the list at first (a room of one member stays small), doubling as it grows.
+      const grown = new Uint8Array(Math.max(run.bytes.length * 2, length + element.length, present.length * element.length));
       grown.set(run.bytes.subarray(0, length));
       run.bytes = grown;
     }

@@ -115,7 +115,7 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
           const i = list.length === 0 ? 0 : at % list.length;
           if (op === "join") list.push(entry(user, { sessionId: `s${n++}`, device: user.slice(0, 3) }));
           else if (op === "leave") list.splice(i, 1);
-          else if (op === "update" && list.length > 0) list[i] = { ...list[i]!, state: `${user}-state` };
+          else if (op === "update" && list.length > 0) list[i] = { ...list[i]!, state: list[i]!.state === "online" ? "away" : "online", device: user };
           else if (op === "shared" && lists[1 - room]!.length > 0) list.unshift(lists[1 - room]![0]!);
           // An engine that decodes its list afresh: the same entries as new objects.
           else if (op === "fresh") lists[room] = list.map((e) => ({ ...e }));

@@ -21,10 +21,12 @@ export function changesAfterSnapshot(
   listedTo: number,
   present: PresenceEntry[],
 ): RoomEvent[] {
-  const view = new Map(present.map((entry) => [entry.sessionId, entry]));
+  // Built at the first presence event to check: most joins find none parked, and the list may hold thousands.
+  let view: Map<string, PresenceEntry> | undefined;
   return pending.filter((event, i) => {
     if (event.type !== "presence") return true;
     if (i < listedFrom) return false;
+    view ??= new Map(present.map((entry) => [entry.sessionId, entry]));
     const held = view.get(event.entry.sessionId);
     if (i < listedTo && (event.kind === "leave" ? held === undefined : held !== undefined && sameEntry(held, event.entry)))
       return false;

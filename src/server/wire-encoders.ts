@@ -28,6 +28,8 @@ function position(w: BinaryWriter, field: number, p: Position): void {
 
 // ---- presence ------------------------------------------------------------
 
+const EMPTY = new Uint8Array(0);
+
 const onlineEntries = new WeakMap<PresenceEntry, Uint8Array>();
 const offlineEntries = new WeakMap<PresenceEntry, Uint8Array>();
 const listedEntries = new WeakMap<PresenceEntry, Uint8Array>();
@@ -93,8 +95,6 @@ function listedBytes(present: readonly PresenceEntry[]): Uint8Array {
   return run.bytes.subarray(0, length);
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** seqcast.v1.PresenceEntry bytes, once per entry object (entries are shared by every list and event that carries them). */
 export function presenceEntryBytes(entry: PresenceEntry, offline = false): Uint8Array {
   const cache = offline ? offlineEntries : onlineEntries;
@@ -126,7 +126,7 @@ export function encodePresenceChanges(
   changes: ReadonlyArray<{ kind: "join" | "leave" | "update"; entry: PresenceEntry; encoded?: Uint8Array; encodedFor?: string }>,
   asEntry = false,
 ): Uint8Array {
-  const head = room !== "" ? new BinaryWriter().tag(1, LEN).string(room).finish() : new Uint8Array(0);
+  const head = room !== "" ? new BinaryWriter().tag(1, LEN).string(room).finish() : EMPTY;
   const parts = new Array<Uint8Array>(changes.length);
   for (let i = 0; i < changes.length; i++) {
     const change = changes[i]!;

@@ -41,14 +41,9 @@ export class PresenceFanOut {
     if (this.off(room)) return;
     this.batches.add(room, event.kind, event.entry);
     this.flusher.wake();
-    // Sessions still joining the room park the change (checked against their presence list at join).
-    this.index.forEach(
-      room,
-      (session) => {
-        if (session.rooms.get(room)?.joining) session.deliver(room, event, now);
-      },
-      () => {},
-    );
+    // Sessions still joining the room park the change (checked against their presence list at join);
+    // the index knows them, so a change costs O(joiners), not O(members).
+    this.index.forEachJoining(room, (session) => session.deliver(room, event, now));
   }
 
   /** Hands the room's batched changes to its live sessions now: its next event must follow them. */

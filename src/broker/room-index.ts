@@ -6,6 +6,8 @@ import { isInbox } from "./validate.js";
 interface Listeners {
   sessions: Set<Session>;
   watching: Promise<void>;
+  /** Of a room's sessions, those still joining it (until `live`): presence changes reach them one by one. */
+  joining: Set<Session>;
 }
 
 /**
@@ -22,24 +24,35 @@ export class RoomIndex {
     private readonly unwatch: (name: string) => Promise<void>,
   ) {}
 
-  /** Adds a listener of a room or pattern; resolves once the engine delivers its events. */
+  /**
+   * Adds a listener of a room or pattern; resolves once the engine delivers
+   * its events. A session attached to a room is joining it until `live`.
+   */
   attach(session: Session, name: string): Promise<void> {
     const map = this.mapOf(name);
     let listeners = map.get(name);
     if (!listeners) {
-      listeners = { sessions: new Set(), watching: this.watch(name) };
+      listeners = { sessions: new Set(), watching: this.watch(name), joining: new Set() };
       // A failed watch is reported to the joiner awaiting it; keep it from being "unhandled".
       listeners.watching.catch(() => {});
       map.set(name, listeners);
     }
     listeners.sessions.add(session);
+    if (map === this.rooms) listeners.joining.add(session);
     return listeners.watching;
+  }
+
+  /** The session went live in `room` (joinRoom): presence changes reach it in batches from now on. */
+  live(session: Session, room: string): void {
+    this.rooms.get(room)?.joining.delete(session);
   }
 
   detach(session: Session, name: string): void {
     const map = this.mapOf(name);
     const listeners = map.get(name);
-    if (!listeners || !listeners.sessions.delete(session) || listeners.sessions.size > 0) return;
+    if (!listeners || !listeners.sessions.delete(session)) return;
+    listeners.joining.delete(session);
+    if (listeners.sessions.size > 0) return;
     map.delete(name);
     listeners.watching.then(
       () => this.unwatch(name).catch(() => {}),
@@ -56,6 +69,12 @@ export class RoomIndex {
       if (!matchesPattern(pattern, room)) continue;
       for (const session of sessions) byPattern(session, pattern);
     }
+  }
+
+  /** Visits the sessions still joining `room` (attached, not `live` yet). */
+  forEachJoining(room: string, visit: (session: Session) => void): void {
+    const listeners = this.rooms.get(room);
+    if (listeners && listeners.joining.size > 0) for (const session of listeners.joining) visit(session);
   }
 
   /** Sessions of this node holding `room` by name. */

@@ -107,6 +107,7 @@ export async function joinRoom(broker: MembershipContext, session: Session, requ
     const pending = changesAfterSnapshot(membership.pending, listedFrom, listedTo, present);
     membership.pending = [];
     membership.joining = false;
+    broker.index.live(session, room);
     // Changes from now on reach it in batches; earlier ones were parked above.
     membership.presenceFrom = broker.presenceFrom();
     for (const event of pending) session.deliver(room, event, now);

@@ -1,6 +1,6 @@
 import type { Dependency, StoredMessage } from "../engine/engine.js";
 import type { CompactDependencies } from "../broker/compact-dependencies.js";
-import { field, int64Size, LEN, putInt64, putString, putUint64, putVarint, strLen, uint64Size, VARINT, varintSize } from "./wire-put.js";
+import { field, LEN, putString, putTimestamp, putUint64, putVarint, strLen, timestampLength, uint64Size, VARINT, varintSize } from "./wire-put.js";
 
 /**
  * A published message's SubscribeEvent { message = 3 }, encoded once per
@@ -23,16 +23,13 @@ export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependenci
   const content = strLen(m.content);
   const clientMessageId = strLen(m.clientMessageId);
   const sequence = m.sequence;
-  const seconds = Math.floor(m.timeMs / 1000);
-  const nanos = (m.timeMs - seconds * 1000) * 1_000_000;
-  const timeLength = (seconds !== 0 ? 1 + int64Size(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
   const dependencies = compact ? compact.explicit : m.dependencies;
 
   let size =
     field(id) + field(room) + field(epoch) + field(sender) + field(content) + field(clientMessageId) + field(m.payload.length, m.payload.length > 0);
   if (sequence !== 0n) size += 1 + uint64Size(sequence);
   for (const key in m.attributes) size += field(entryLength(key, m.attributes[key]!), true);
-  size += field(timeLength, true);
+  size += field(timestampLength(m.timeMs), true);
   if (dependencies) for (const d of dependencies) size += field(positionLength(d), true);
   if (compact?.same) size += 2;
   else if (compact) size += field(compact.refs.length, true);
@@ -69,16 +66,7 @@ export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependenci
     at = putString(out, at, 1, key, strLen(key), true);
     at = putString(out, at, 2, value, strLen(value), true);
   }
-  out[at++] = (9 << 3) | LEN;
-  at = putVarint(out, at, timeLength);
-  if (seconds !== 0) {
-    out[at++] = (1 << 3) | VARINT;
-    at = putInt64(out, at, seconds);
-  }
-  if (nanos !== 0) {
-    out[at++] = (2 << 3) | VARINT;
-    at = putVarint(out, at, nanos);
-  }
+  at = putTimestamp(out, at, 9, m.timeMs);
   at = putString(out, at, 10, m.clientMessageId, clientMessageId);
   if (dependencies)
     for (const d of dependencies) {

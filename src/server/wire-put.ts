@@ -64,6 +64,30 @@ export function putInt64(out: Buffer, at: number, n: number): number {
   return n >= 0 ? putVarint(out, at, n) : putBigVarint(out, at, BigInt.asUintN(64, BigInt(n)));
 }
 
+/** A google.protobuf.Timestamp of `ms` milliseconds since the epoch: its message's length (seconds, nanos as timestampFromMs splits them). */
+export function timestampLength(ms: number): number {
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  return (seconds !== 0 ? 1 + int64Size(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
+}
+
+/** A Timestamp field (written even when zero, as protobuf-es writes a set message field). */
+export function putTimestamp(out: Buffer, at: number, fieldNumber: number, ms: number): number {
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  out[at++] = (fieldNumber << 3) | LEN;
+  at = putVarint(out, at, timestampLength(ms));
+  if (seconds !== 0) {
+    out[at++] = (1 << 3) | VARINT;
+    at = putInt64(out, at, seconds);
+  }
+  if (nanos !== 0) {
+    out[at++] = (2 << 3) | VARINT;
+    at = putVarint(out, at, nanos);
+  }
+  return at;
+}
+
 function bigVarintSize(n: bigint): number {
   let size = 1;
   while (n >= 0x80n) {

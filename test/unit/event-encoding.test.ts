@@ -22,7 +22,8 @@ function message(sequence: number): SessionEvent {
 }
 
 /** What a client decodes from a frame: the events' kinds and message sequences. */
-function decoded(frame: Buffer): string[] {
+function decoded(pieces: Buffer | Uint8Array[]): string[] {
+  const frame = Array.isArray(pieces) ? Buffer.concat(pieces) : pieces;
   expect(frame[0]).toBe(0);
   expect(frame.readUInt32BE(1)).toBe(frame.length - 5);
   const response = fromBinary(SubscribeResponseSchema, frame.subarray(5));
@@ -56,8 +57,8 @@ describe("subscribeFrame", () => {
     const a = message(10);
     const tick1: SessionEvent = { type: "heartbeat", timeMs: 1_000 };
     const tick2: SessionEvent = { type: "heartbeat", timeMs: 2_000 };
-    const beatTime = (frame: Buffer, index: number) => {
-      const beat = fromBinary(SubscribeResponseSchema, frame.subarray(5)).events[index]!.event;
+    const beatTime = (frame: Buffer | Uint8Array[], index: number) => {
+      const beat = fromBinary(SubscribeResponseSchema, Buffer.concat([frame].flat()).subarray(5)).events[index]!.event;
       return beat.case === "heartbeat" ? Number(beat.value.time!.seconds) : undefined;
     };
     // Alone on a stream: every idle stream of the tick gets the very same frame.

@@ -10,9 +10,16 @@ import { encodePresenceChanges, encodePresenceEvent, encodeSubscribed } from "..
 import { publishResponseFrame, publishResultsFrame } from "../../src/server/ack-encoder.js";
 import { BrokerError } from "../../src/broker/errors.js";
 import { frame } from "../../src/server/grpc/frames.js";
+import { subscribeFrame } from "../../src/server/event-encoding.js";
+import type { SessionEvent } from "../../src/broker/session.js";
 
 /** Bytes as a plain Uint8Array (the message encoder hands a Buffer). */
 const plain = (bytes: Uint8Array) => new Uint8Array(bytes);
+
+const beatOf = (n: number): SessionEvent => ({ type: "heartbeat", timeMs: 1_764_480_000_000 + n * 1000 });
+
+/** A stream frame as the bytes it puts on the wire (subscribeFrame may hand pieces to write in order). */
+const wire = (pieces: Uint8Array | Uint8Array[]) => plain(Buffer.concat(Array.isArray(pieces) ? pieces : [pieces]));
 
 /** What protobuf-es writes for the same event: the reference. */
 const reference = (event: Parameters<typeof toPbEvent>[0]) => toBinary(SubscribeEventSchema, toPbEvent(event));
@@ -76,8 +83,15 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
   it("presence events, batches and the list at join", () => {
     const a = entry("ann");
     const b = entry("bob", { state: "online", device: "" });
+    // Odd entries: non-ASCII and long strings, empty ones, times before 1970, at 0, with leftover milliseconds.
+    const odd = [
+      entry("ünï 🙂", { sessionId: "", device: "", joinedAtMs: -1500, sinceMs: 0, lastActiveMs: 1_764_480_000_001 }),
+      entry("u".repeat(200), { device: "d".repeat(70), state: "online", joinedAtMs: 999, sinceMs: -1, lastActiveMs: 2 ** 45 }),
+    ];
     for (const kind of ["join", "leave", "update"] as const)
-      assert.deepEqual(encodePresenceEvent("r", kind, a), reference({ type: "presence", room: "r", kind, entry: a }));
+      for (const e of [a, b, ...odd])
+        for (const room of ["r", "", "ré".repeat(40)])
+          assert.deepEqual(plain(encodePresenceEvent(room, kind, e)), reference({ type: "presence", room, kind, entry: e }));
     const changes = [
       { kind: "join" as const, entry: a, seq: 1 },
       { kind: "leave" as const, entry: b, seq: 2 },
@@ -100,6 +114,9 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
   it("the list at join as rooms' lists change between joins: joins, leaves, updates, lists that share a first entry or none", () => {
     // Two rooms whose lists change one step at a time, as a broker's would, and the list at
     // each step encoded as a joiner gets it; one entry object may be in both rooms' lists.
+    // A stream frame sends the list as the room's shared bytes: every frame handed out must
+    // still hold its bytes after the lists that followed (a write may hold it that long).
+    const beat: SessionEvent = { type: "heartbeat", timeMs: 1_764_480_000_000 };
     const step = fc.record({
       room: fc.nat(1),
       op: fc.constantFrom("join", "leave", "update", "shared", "fresh"),
@@ -109,6 +126,7 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
         const lists: PresenceEntry[][] = [[], []];
+        const sent: Array<{ pieces: Uint8Array | Uint8Array[]; bytes: Uint8Array }> = [];
         let n = 0;
         for (const { room, op, at, user } of steps) {
           const list = lists[room]!;
@@ -122,9 +140,47 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
           const subscribed = { type: "subscribed" as const, room: `r${room}`, position: { epoch: "e", sequence: BigInt(n) }, recovered: false, pattern: "", present: [...lists[room]!] };
           assert.deepEqual(encodeSubscribed(subscribed), reference(subscribed));
           assert.deepEqual(encodeSubscribed(subscribed, true), toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { events: [toPbEvent(subscribed)] })));
+          // Alone, or between other events (a message before, a heartbeat after).
+          const events: SessionEvent[] = n % 2 ? [subscribed] : [{ type: "message", message: message({ sequence: BigInt(n + 1) }) }, subscribed, beat];
+          const pieces = subscribeFrame(events);
+          const bytes = plain(frame(toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { events: events.map((e) => toPbEvent(e)) }))));
+          assert.deepEqual(wire(pieces), bytes);
+          sent.push({ pieces, bytes });
         }
+        for (const { pieces, bytes } of sent) assert.deepEqual(wire(pieces), bytes);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("a turn's presence batch and the tails late joiners get of it, in any order, alone and in a joiner's frame", () => {
+    // PresenceBatches hands the room's batch to its live members and each member that went
+    // live during the turn the tail from its going live on: tails share the batch's bytes.
+    const kinds = ["join", "leave", "update"] as const;
+    const present = [entry("zed", { sessionId: "z" })];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(2), fc.string({ maxLength: 12 })), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.tuple(fc.nat(40), fc.boolean()), { maxLength: 20 }),
+        fc.constantFrom("", "r", "ré"),
+        (made, tails, room) => {
+          const batch = made.map(([k, user], i) => ({ kind: kinds[k]!, entry: entry(user, { sessionId: `s${i}` }), seq: i + 1 }));
+          const sent: Array<{ pieces: Uint8Array | Uint8Array[]; bytes: Uint8Array }> = [];
+          for (const [from, withList] of tails) {
+            const changes = batch.slice(from % batch.length);
+            const event = { type: "presence_changes" as const, room, changes, sealed: false };
+            assert.deepEqual(encodePresenceChanges(room, changes), reference(event));
+            const subscribed = { type: "subscribed" as const, room, position: { epoch: "e", sequence: 1n }, recovered: false, pattern: "", present };
+            const events: SessionEvent[] = withList ? [subscribed, event, beatOf(from)] : [event];
+            const pieces = subscribeFrame(events);
+            const bytes = plain(frame(toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { events: events.map((e) => toPbEvent(e)) }))));
+            assert.deepEqual(wire(pieces), bytes);
+            sent.push({ pieces, bytes });
+          }
+          for (const { pieces, bytes } of sent) assert.deepEqual(wire(pieces), bytes);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 

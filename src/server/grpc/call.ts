@@ -66,11 +66,19 @@ export class GrpcCall {
     );
   }
 
-  /** Writes length-prefixed message bytes; false when the stream's buffer is full (wait for 'drain'). */
-  write(frames: Buffer): boolean {
+  /**
+   * Writes length-prefixed message bytes, or pieces of them in order (one
+   * writev); false when the stream's buffer is full (wait for 'drain').
+   */
+  write(frames: Buffer | readonly Uint8Array[]): boolean {
     if (this.done) return true;
     this.respond();
-    return this.stream.write(frames);
+    if (!Array.isArray(frames)) return this.stream.write(frames);
+    this.stream.cork();
+    let room = true;
+    for (const piece of frames) room = this.stream.write(piece);
+    this.stream.uncork();
+    return room;
   }
 
   /**

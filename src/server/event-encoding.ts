@@ -103,16 +103,25 @@ const singleFrames = new WeakMap<Uint8Array, Buffer>();
 let lastEntries: Uint8Array[] = [];
 let lastFrame: Buffer | undefined;
 
+/** Frames of a lone presence batch, in pieces: the room's batch goes to every live member alike. */
+const batchFrames = new WeakMap<SessionEvent, Uint8Array[]>();
+
 /**
  * The gRPC message (5-byte prefix + SubscribeResponse) carrying `events`:
  * one buffer, so a stream gets one write per flush. A lone message or
  * presence change (the common paced case) reuses one buffer for every stream,
  * and so does a run of them that the previous stream was sent too. A flush
- * with a present list (a session joining a room with members) is the
- * exception: see joinerFrame.
+ * with a list in it (a present list, a batch of presence changes) goes out
+ * in pieces instead: see listFrame.
  */
 export function subscribeFrame(events: SessionEvent[]): Buffer | Uint8Array[] {
-  for (const event of events) if (event.type === "subscribed" && event.present?.length) return joinerFrame(events);
+  if (events.length === 1 && events[0]!.type === "presence_changes") {
+    const only = events[0]!;
+    let pieces = batchFrames.get(only);
+    if (!pieces) batchFrames.set(only, (pieces = listFrame(events)));
+    return pieces;
+  }
+  for (const event of events) if (carriesList(event)) return listFrame(events);
   if (events.length === 1) {
     const only = eventEntry(events[0]!);
     let frame = singleFrames.get(only);
@@ -122,7 +131,7 @@ export function subscribeFrame(events: SessionEvent[]): Buffer | Uint8Array[] {
       frame.writeUInt32BE(only.length, 1);
       frame.set(only, 5);
       const type = events[0]!.type;
-      if (type === "message" || type === "presence" || type === "presence_changes" || type === "heartbeat") singleFrames.set(only, frame);
+      if (type === "message" || type === "presence" || type === "heartbeat") singleFrames.set(only, frame);
     }
     return frame;
   }
@@ -152,14 +161,15 @@ export function subscribeFrame(events: SessionEvent[]): Buffer | Uint8Array[] {
 }
 
 /**
- * A joiner's frame (it holds a present list), as pieces to write one after
- * another: each list (the present list, a batch's changes) is shared bytes
- * that wire-encoders.ts never rewrites, and what lies between lists is
- * copied into one small buffer. With 10,000 sessions joining rooms of 100,
- * copying each joiner's list twice (into its event, then into its frame) and
- * its own tail of the turn's presence batch was a sixth of the broker's CPU.
+ * A frame with lists in it, as pieces to write one after another: each list
+ * (a joiner's present list, a batch's changes) is shared bytes that
+ * wire-encoders.ts never rewrites, and what lies between lists is copied
+ * into one small buffer. In a mass join, each joiner's list was otherwise
+ * copied twice (into its event, then into its frame), and so was each late
+ * joiner's tail of the turn's presence batch: O(joins²) bytes a turn, a
+ * sixth of the broker's CPU with 10,000 sessions joining rooms of 100.
  */
-function joinerFrame(events: SessionEvent[]): Uint8Array[] {
+function listFrame(events: SessionEvent[]): Uint8Array[] {
   const pieces: Uint8Array[] = [];
   const shared: boolean[] = [];
   let length = 0;
@@ -201,6 +211,8 @@ function joinerFrame(events: SessionEvent[]): Uint8Array[] {
   }
   return chunks;
 }
+
+const carriesList = (event: SessionEvent) => (event.type === "subscribed" && event.present?.length) || event.type === "presence_changes";
 
 /** An event that carries a list, as its head and the list's shared bytes: a joiner's present list, a batch of presence changes. */
 function listPieces(event: SessionEvent): [Uint8Array, Uint8Array] | undefined {

@@ -4,9 +4,8 @@ import type { PresenceEntry } from "../engine/engine.js";
 export interface PresenceChangesEvent {
   type: "presence_changes";
   room: string;
+  /** Final once handed out: later changes of the room go into the next batch. */
   changes: PresenceChange[];
-  /** Set once a transport encoded it (the encoded bytes are shared by every stream that carries it). */
-  sealed: boolean;
 }
 
 export interface PresenceChange {
@@ -73,11 +72,11 @@ export class PresenceBatches {
     let shared: PresenceChangesEvent | undefined;
     members((member) => {
       if (member.liveFrom <= first) {
-        member.push((shared ??= { type: "presence_changes", room, changes, sealed: false }));
+        member.push((shared ??= { type: "presence_changes", room, changes }));
         return;
       }
       const own = changes.filter((c) => c.seq >= member.liveFrom);
-      if (own.length > 0) member.push({ type: "presence_changes", room, changes: own, sealed: false });
+      if (own.length > 0) member.push({ type: "presence_changes", room, changes: own });
     });
   }
 

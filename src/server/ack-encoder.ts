@@ -5,7 +5,7 @@ import type { PublishResult } from "../engine/engine.js";
 import { PublishResultSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { toPbPublishResult } from "./convert.js";
 import type { PublishOutcome } from "./publish-results.js";
-import { LEN, putInt64, putUint64, putVarint, VARINT, varintSize } from "./wire-put.js";
+import { LEN, putTimestamp, putUint64, putVarint, VARINT, varintSize } from "./wire-put.js";
 
 /**
  * Publish acknowledgements as gRPC frames: a PublishResponse (unary
@@ -90,20 +90,7 @@ function putResponse(out: Buffer, at: number, result: PublishResult): number {
     at = putUint64(out, at, message.sequence);
   }
   at = endLength(out, position, at);
-  // time = 3: google.protobuf.Timestamp { seconds = 1; nanos = 2 }
-  const seconds = Math.floor(message.timeMs / 1000);
-  const nanos = (message.timeMs - seconds * 1000) * 1_000_000;
-  out[at++] = (3 << 3) | LEN;
-  const time = at++;
-  if (seconds !== 0) {
-    out[at++] = (1 << 3) | VARINT;
-    at = putInt64(out, at, seconds);
-  }
-  if (nanos !== 0) {
-    out[at++] = (2 << 3) | VARINT;
-    at = putVarint(out, at, nanos);
-  }
-  at = endLength(out, time, at);
+  at = putTimestamp(out, at, 3, message.timeMs);
   if (result.duplicate) {
     out[at++] = (4 << 3) | VARINT;
     out[at++] = 1;

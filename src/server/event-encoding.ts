@@ -38,9 +38,7 @@ export function eventEntry(event: SessionEvent): Uint8Array {
     return bytes;
   }
   if (event.type === "presence_changes") {
-    // One batch object is shared by every live session of the room: encoded
-    // once, and sealed so that later changes go into a new batch.
-    event.sealed = true;
+    // One batch object is shared by every live session of the room: encoded once.
     let bytes = batchEntries.get(event);
     if (!bytes) batchEntries.set(event, (bytes = entry(event)));
     return bytes;

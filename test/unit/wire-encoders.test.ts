@@ -96,7 +96,7 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
       { kind: "join" as const, entry: a, seq: 1 },
       { kind: "leave" as const, entry: b, seq: 2 },
     ];
-    assert.deepEqual(encodePresenceChanges("r", changes), reference({ type: "presence_changes", room: "r", changes, sealed: false }));
+    assert.deepEqual(encodePresenceChanges("r", changes), reference({ type: "presence_changes", room: "r", changes }));
     const subscribed = {
       type: "subscribed" as const,
       room: "r",
@@ -168,7 +168,7 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
           const sent: Array<{ pieces: Uint8Array | Uint8Array[]; bytes: Uint8Array }> = [];
           for (const [from, company] of tails) {
             const changes = batch.slice(from % batch.length);
-            const event = { type: "presence_changes" as const, room, changes, sealed: false };
+            const event = { type: "presence_changes" as const, room, changes };
             assert.deepEqual(encodePresenceChanges(room, changes), reference(event));
             const subscribed = { type: "subscribed" as const, room, position: { epoch: "e", sequence: 1n }, recovered: false, pattern: "", present };
             // Alone (a member's flush), in a joiner's frame, behind another event.

@@ -49,8 +49,11 @@ export interface KeyRoom {
 
 /** Entries per segment (and the table's smallest size). */
 const SEGMENT = 4096;
-/** Text bytes per entry a segment starts with: a 36-character UUID each for the client_message_id and the message id. */
-const TEXT_PER_ENTRY = 80;
+/** Text bytes per entry a segment starts with: a UUID each for the client_message_id and the message id, packed (see packUuid). */
+const TEXT_PER_ENTRY = 32;
+/** Entry flags: the client_message_id / the message id is stored as a packed UUID. */
+const CLIENT_ID_PACKED = 1;
+const ID_PACKED = 2;
 /** Emptied segments kept for the next ones (steady state: one empties as another starts). */
 const SPARE = 2;
 
@@ -73,6 +76,8 @@ class Segment<Room> {
   readonly textAt: Uint32Array;
   readonly clientIdBytes: Uint16Array;
   readonly idBytes: Uint16Array;
+  /** CLIENT_ID_PACKED, ID_PACKED. */
+  readonly packed: Uint8Array;
   readonly rooms: Array<Room | undefined>;
   readonly epochs: Array<string | undefined>;
   readonly senders: Array<string | undefined>;
@@ -87,6 +92,7 @@ class Segment<Room> {
     this.textAt = new Uint32Array(size);
     this.clientIdBytes = new Uint16Array(size);
     this.idBytes = new Uint16Array(size);
+    this.packed = new Uint8Array(size);
     this.rooms = new Array<Room | undefined>(size).fill(undefined);
     this.epochs = new Array<string | undefined>(size).fill(undefined);
     this.senders = new Array<string | undefined>(size).fill(undefined);
@@ -94,7 +100,7 @@ class Segment<Room> {
   }
 
   get bytes(): number {
-    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.text];
+    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.packed, this.text];
     return typed.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * this.size;
   }
 
@@ -126,6 +132,8 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   private probeText: string | undefined;
   private probeLength = 0;
   private probeHash = 0;
+  /** The probe holds a packed UUID (the client_message_id was one), not UTF-8. */
+  private probePacked = false;
   // One-entry memos of the room's and sender's hashes (a publisher sends many to one room, as one sender).
   private lastRoom: Room | undefined;
   private lastRoomHash = 0;
@@ -186,7 +194,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     const slot = this.tail++;
     const i = slot & (this.segmentSize - 1);
     const segment = i === 0 ? this.startSegment(slot) : this.segmentOf(slot);
-    // Room for the message id's longest UTF-8 (3 bytes a UTF-16 unit); it is written once, as ASCII unless it is not.
+    // Room for the message id's longest UTF-8 (3 bytes a UTF-16 unit); it is written once: packed if a UUID, else as ASCII unless it is not.
     segment.reserveText(clientIdLength + 3 * id.length);
     const { text, textAt } = segment;
     const { probe } = this;
@@ -195,15 +203,20 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     for (let b = 0; b < clientIdLength; b++) text[start + b] = probe[b]!;
     const idAt = start + clientIdLength;
     let idLength = 0;
-    for (; idLength < id.length; idLength++) {
-      const c = id.charCodeAt(idLength);
-      if (c >= 0x80) break;
-      text[idAt + idLength] = c;
+    const idPacked = packUuid(id, text, idAt);
+    if (idPacked) idLength = 16;
+    else {
+      for (; idLength < id.length; idLength++) {
+        const c = id.charCodeAt(idLength);
+        if (c >= 0x80) break;
+        text[idAt + idLength] = c;
+      }
+      if (idLength < id.length) idLength = Buffer.from(text.buffer, text.byteOffset, text.length).write(id, idAt, "utf8");
     }
-    if (idLength < id.length) idLength = Buffer.from(text.buffer, text.byteOffset, text.length).write(id, idAt, "utf8");
     segment.textUsed = idAt + idLength;
     segment.clientIdBytes[i] = clientIdLength;
     segment.idBytes[i] = idLength;
+    segment.packed[i] = (this.probePacked ? CLIENT_ID_PACKED : 0) | (idPacked ? ID_PACKED : 0);
     segment.hashes[i] = hash;
     segment.times[i] = timeMs;
     segment.sequences[i] = Number(sequence);
@@ -302,12 +315,24 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     return h ^ (h >>> 16);
   }
 
-  /** Encodes a client_message_id as UTF-8 into `probe`, hashing its bytes (FNV-1a from the seed). */
+  /**
+   * Encodes a client_message_id into `probe` as it is stored, hashing its
+   * bytes (FNV-1a from the seed): a UUID packed (16 bytes), anything else as
+   * UTF-8.
+   */
   private encodeProbe(s: string): void {
     if (this.probe.length < s.length * 3) this.probe = Buffer.allocUnsafeSlow(s.length * 3);
     const { probe } = this;
     let h = this.seed;
     let n = 0;
+    this.probeText = s;
+    this.probePacked = packUuid(s, probe, 0);
+    if (this.probePacked) {
+      for (; n < 16; n++) h = Math.imul(h ^ probe[n]!, 0x01000193);
+      this.probeLength = 16;
+      this.probeHash = h;
+      return;
+    }
     for (; n < s.length; n++) {
       const c = s.charCodeAt(n);
       if (c >= 0x80) break;
@@ -327,7 +352,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   /** Whether the entry at index i of `segment` holds the client_message_id in `probe`. */
   private sameClientId(segment: Segment<Room>, i: number): boolean {
     const n = this.probeLength;
-    if (segment.clientIdBytes[i] !== n) return false;
+    if (segment.clientIdBytes[i] !== n || (segment.packed[i]! & CLIENT_ID_PACKED) !== (this.probePacked ? CLIENT_ID_PACKED : 0)) return false;
     const { text } = segment;
     const { probe } = this;
     const at = segment.textAt[i]!;
@@ -337,6 +362,44 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   private idOf(segment: Segment<Room>, i: number): string {
     const at = segment.textAt[i]! + segment.clientIdBytes[i]!;
+    if (segment.packed[i]! & ID_PACKED) return unpackUuid(segment.text, at);
     return Buffer.from(segment.text.buffer, segment.text.byteOffset + at, segment.idBytes[i]!).toString("utf8");
   }
+}
+
+/** Hex digit values by character code; -1 for anything else (upper case too: only the canonical lower-case form is packed). */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let d = 0; d < 16; d++) HEX_VALUE["0123456789abcdef".charCodeAt(d)] = d;
+const HEX_DIGITS = "0123456789abcdef";
+
+/**
+ * A canonical UUID (36 characters, lower-case hex, dashes at 8, 13, 18, 23:
+ * what seqcast's message ids and most clients' client_message_ids are) as
+ * its 16 bytes at out[at]; false, writing nothing that counts, for any other
+ * text. Unpacked, it gives back the very same string: a key's text takes 16
+ * bytes instead of 36, a third of the memory a key held.
+ */
+function packUuid(s: string, out: Uint8Array, at: number): boolean {
+  if (s.length !== 36 || s.charCodeAt(8) !== 0x2d || s.charCodeAt(13) !== 0x2d || s.charCodeAt(18) !== 0x2d || s.charCodeAt(23) !== 0x2d) return false;
+  let c = 0;
+  for (let b = 0; b < 16; b++) {
+    if (c === 8 || c === 13 || c === 18 || c === 23) c++;
+    const hi = s.charCodeAt(c++);
+    const lo = s.charCodeAt(c++);
+    const h = hi < 128 ? HEX_VALUE[hi]! : -1;
+    const l = lo < 128 ? HEX_VALUE[lo]! : -1;
+    if (h < 0 || l < 0) return false;
+    out[at + b] = (h << 4) | l;
+  }
+  return true;
+}
+
+function unpackUuid(bytes: Uint8Array, at: number): string {
+  let s = "";
+  for (let b = 0; b < 16; b++) {
+    if (b === 4 || b === 6 || b === 8 || b === 10) s += "-";
+    const byte = bytes[at + b]!;
+    s += HEX_DIGITS[byte >> 4]! + HEX_DIGITS[byte & 0x0f]!;
+  }
+  return s;
 }

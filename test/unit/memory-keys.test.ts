@@ -124,6 +124,46 @@ describe("memory engine: idempotency keys", () => {
     assert.equal(keys.find(r, "bo", long)?.id, long);
   });
 
+  it("keeps UUIDs (stored packed) apart from text that only looks like one, and gives back each id exactly", () => {
+    const keys = new DedupeKeys(4);
+    const r = room();
+    const uuid = "0c1d2e3f-aaaa-4bbb-8ccc-00000000000f";
+    // A UUID whose 16 bytes are ASCII, and those 16 bytes as text: the same bytes stored, the same hash, different ids.
+    const asciiUuid = "41424344-4546-4748-494a-4b4c4d4e4f50";
+    const sameBytes = "ABCDEFGHIJKLMNOP";
+    const alike = [
+      uuid,
+      uuid.toUpperCase(), // not canonical: stored as text, found only as itself
+      uuid.replace("-aaaa", "aaaa-"), // a dash out of place
+      uuid.slice(0, 35), // one short
+      `${uuid}0`, // one long
+      uuid.replace("f", "g"), // not hex
+      uuid.replace("0c", "\u{1F600}".slice(0, 2)), // a character beyond ASCII where a digit goes
+      "00000000-0000-0000-0000-000000000000",
+      "ffffffff-ffff-ffff-ffff-ffffffffffff",
+      asciiUuid,
+      sameBytes,
+    ];
+    const ids = ["9f8e7d6c-5b4a-4392-a180-fedcba987654", "ID-NOT-A-UUID", "9F8E7D6C-5B4A-4392-A180-FEDCBA987654", "", uuid];
+    alike.forEach((cid, k) => keys.add(r, "ann", cid, BigInt(k + 1), ids[k % ids.length]!, k));
+    alike.forEach((cid, k) => assert.deepEqual(keys.find(r, "ann", cid), { sequence: BigInt(k + 1), id: ids[k % ids.length]!, timeMs: k }, `client id #${k}`));
+    assert.equal(keys.find(r, "bo", uuid), undefined);
+    assert.equal(keys.find(r, "ann", "0c1d2e3f-aaaa-4bbb-8ccc-00000000000e"), undefined);
+    // Packed, a key of two UUIDs takes 32 bytes of text, where the same keys in capitals (stored as text) take 72.
+    const fill = (upper: boolean) => {
+      const table = new DedupeKeys(4096);
+      for (let k = 0; k < 4096; k++) {
+        const cid = `${(k + 0x10000000).toString(16)}-aaaa-4bbb-8ccc-000000000000`;
+        table.add(r, "cy", upper ? cid.toUpperCase() : cid, BigInt(k), upper ? ids[0]!.toUpperCase() : ids[0]!, k);
+      }
+      return table;
+    };
+    const [packed, text] = [fill(false), fill(true)];
+    assert.ok(packed.bytes + 4096 * 40 <= text.bytes, `${packed.bytes} bytes packed, ${text.bytes} as text`);
+    assert.equal(packed.find(r, "cy", "10000fff-aaaa-4bbb-8ccc-000000000000")?.id, ids[0]);
+    assert.equal(text.find(r, "cy", "10000FFF-AAAA-4BBB-8CCC-000000000000")?.id, ids[0]!.toUpperCase());
+  });
+
   it("reuses its memory for a window of steady size: segments and their text", () => {
     const keys = new DedupeKeys(8);
     const r = room();

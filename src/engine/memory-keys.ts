@@ -134,6 +134,8 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   private probeHash = 0;
   /** The probe holds a packed UUID (the client_message_id was one), not UTF-8. */
   private probePacked = false;
+  /** The message id being added, packed (when it is a UUID). */
+  private readonly packedId = new Uint8Array(16);
   // One-entry memos of the room's and sender's hashes (a publisher sends many to one room, as one sender).
   private lastRoom: Room | undefined;
   private lastRoomHash = 0;
@@ -194,8 +196,9 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     const slot = this.tail++;
     const i = slot & (this.segmentSize - 1);
     const segment = i === 0 ? this.startSegment(slot) : this.segmentOf(slot);
-    // Room for the message id's longest UTF-8 (3 bytes a UTF-16 unit); it is written once: packed if a UUID, else as ASCII unless it is not.
-    segment.reserveText(clientIdLength + 3 * id.length);
+    // Room for the message id packed, or for its longest UTF-8 (3 bytes a UTF-16 unit); written as ASCII unless it is not.
+    const idPacked = packUuid(id, this.packedId, 0);
+    segment.reserveText(clientIdLength + (idPacked ? 16 : 3 * id.length));
     const { text, textAt } = segment;
     const { probe } = this;
     const start = segment.textUsed;
@@ -203,9 +206,10 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     for (let b = 0; b < clientIdLength; b++) text[start + b] = probe[b]!;
     const idAt = start + clientIdLength;
     let idLength = 0;
-    const idPacked = packUuid(id, text, idAt);
-    if (idPacked) idLength = 16;
-    else {
+    if (idPacked) {
+      text.set(this.packedId, idAt);
+      idLength = 16;
+    } else {
       for (; idLength < id.length; idLength++) {
         const c = id.charCodeAt(idLength);
         if (c >= 0x80) break;

@@ -26,16 +26,46 @@ export function newUuid(): string {
     used = 0;
   }
   const at = used++ * 16;
+  entropy[at + 6] = (entropy[at + 6]! & 0x0f) | 0x40; // version 4
+  entropy[at + 8] = (entropy[at + 8]! & 0x3f) | 0x80; // RFC 4122 variant
+  return uuidOf(entropy, at);
+}
+
+/** The canonical (lower-case) text of the 16 bytes at bytes[at]. */
+export function uuidOf(bytes: Uint8Array, at: number): string {
   let out = 0;
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) text[out++] = 0x2d; // "-"
-    let byte = entropy[at + i]!;
-    if (i === 6) byte = (byte & 0x0f) | 0x40; // version 4
-    else if (i === 8) byte = (byte & 0x3f) | 0x80; // RFC 4122 variant
+    const byte = bytes[at + i]!;
     text[out++] = HEX[byte >> 4]!;
     text[out++] = HEX[byte & 0x0f]!;
   }
   return text.toString("latin1", 0, 36);
+}
+
+/** Hex digit values by character code; -1 for anything else (upper case too: only the canonical form is packed). */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let d = 0; d < 16; d++) HEX_VALUE[HEX[d]!] = d;
+
+/**
+ * A canonical UUID (36 characters, lower-case hex, dashes at 8, 13, 18, 23:
+ * what seqcast's message ids and most clients' client_message_ids are) as
+ * its 16 bytes at out[at]; false, writing nothing that counts, for any other
+ * text. uuidOf gives back the very same string.
+ */
+export function packUuid(s: string, out: Uint8Array, at: number): boolean {
+  if (s.length !== 36 || s.charCodeAt(8) !== 0x2d || s.charCodeAt(13) !== 0x2d || s.charCodeAt(18) !== 0x2d || s.charCodeAt(23) !== 0x2d) return false;
+  let c = 0;
+  for (let b = 0; b < 16; b++) {
+    if (c === 8 || c === 13 || c === 18 || c === 23) c++;
+    const hi = s.charCodeAt(c++);
+    const lo = s.charCodeAt(c++);
+    const h = hi < 128 ? HEX_VALUE[hi]! : -1;
+    const l = lo < 128 ? HEX_VALUE[lo]! : -1;
+    if (h < 0 || l < 0) return false;
+    out[at + b] = (h << 4) | l;
+  }
+  return true;
 }
 
 /** A message id: a random UUID. */

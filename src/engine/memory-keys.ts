@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { packUuid, uuidOf } from "./ids.js";
 
 /**
  * The memory engine's idempotency keys: (room, sender, client_message_id) →
@@ -49,7 +50,7 @@ export interface KeyRoom {
 
 /** Entries per segment (and the table's smallest size). */
 const SEGMENT = 4096;
-/** Text bytes per entry a segment starts with: a UUID each for the client_message_id and the message id, packed (see packUuid). */
+/** Text bytes per entry a segment starts with: a UUID each for the client_message_id and the message id, packed (packUuid in ids.ts). */
 const TEXT_PER_ENTRY = 32;
 /** Entry flags: the client_message_id / the message id is stored as a packed UUID. */
 const CLIENT_ID_PACKED = 1;
@@ -366,44 +367,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   private idOf(segment: Segment<Room>, i: number): string {
     const at = segment.textAt[i]! + segment.clientIdBytes[i]!;
-    if (segment.packed[i]! & ID_PACKED) return unpackUuid(segment.text, at);
+    if (segment.packed[i]! & ID_PACKED) return uuidOf(segment.text, at);
     return Buffer.from(segment.text.buffer, segment.text.byteOffset + at, segment.idBytes[i]!).toString("utf8");
   }
-}
-
-/** Hex digit values by character code; -1 for anything else (upper case too: only the canonical lower-case form is packed). */
-const HEX_VALUE = new Int8Array(128).fill(-1);
-for (let d = 0; d < 16; d++) HEX_VALUE["0123456789abcdef".charCodeAt(d)] = d;
-const HEX_DIGITS = "0123456789abcdef";
-
-/**
- * A canonical UUID (36 characters, lower-case hex, dashes at 8, 13, 18, 23:
- * what seqcast's message ids and most clients' client_message_ids are) as
- * its 16 bytes at out[at]; false, writing nothing that counts, for any other
- * text. Unpacked, it gives back the very same string: a key's text takes 16
- * bytes instead of 36, a third of the memory a key held.
- */
-function packUuid(s: string, out: Uint8Array, at: number): boolean {
-  if (s.length !== 36 || s.charCodeAt(8) !== 0x2d || s.charCodeAt(13) !== 0x2d || s.charCodeAt(18) !== 0x2d || s.charCodeAt(23) !== 0x2d) return false;
-  let c = 0;
-  for (let b = 0; b < 16; b++) {
-    if (c === 8 || c === 13 || c === 18 || c === 23) c++;
-    const hi = s.charCodeAt(c++);
-    const lo = s.charCodeAt(c++);
-    const h = hi < 128 ? HEX_VALUE[hi]! : -1;
-    const l = lo < 128 ? HEX_VALUE[lo]! : -1;
-    if (h < 0 || l < 0) return false;
-    out[at + b] = (h << 4) | l;
-  }
-  return true;
-}
-
-function unpackUuid(bytes: Uint8Array, at: number): string {
-  let s = "";
-  for (let b = 0; b < 16; b++) {
-    if (b === 4 || b === 6 || b === 8 || b === 10) s += "-";
-    const byte = bytes[at + b]!;
-    s += HEX_DIGITS[byte >> 4]! + HEX_DIGITS[byte & 0x0f]!;
-  }
-  return s;
 }

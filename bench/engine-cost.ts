@@ -15,6 +15,11 @@
  *   BENCH_COST_ROOMS [10000]  BENCH_COST_ROUNDS [10]  BENCH_COST_MESSAGES [40000] per phase
  *   BENCH_COST_HISTORY [100]  --history-size     BENCH_COST_DEDUPE [120000]  --dedupe-window, ms (0 = no keys)
  *   BENCH_COST_FILL [0]  1: fill every room to its history before the rounds (a million publishes at the defaults)
+ *   BENCH_COST_CHECKPOINT [worker]  sqlite: "off" = SQLite's own checkpoint at commit instead of the worker's (sqlite-checkpoint.ts)
+ *
+ * Besides CPU, each side's publishBatch() latency over all its rounds: the
+ * 99.9th percentile, the longest, and how many took over 20 ms (a
+ * checkpoint inside a commit shows there: it stops the event loop).
  *
  * Alternating within one process keeps the neighbours' noise out of the
  * comparison better than two runs; on this shared machine a phase still
@@ -43,7 +48,8 @@ let directory: string | undefined;
 let engine: Engine;
 if (kind === "sqlite") {
   directory = mkdtempSync(join(tmpdir(), "seqcast-engine-cost-"));
-  engine = createSqliteEngine({ path: join(directory, "seqcast.db"), retention, listener: () => {} });
+  const checkpoint = process.env.BENCH_COST_CHECKPOINT === "off" ? false : undefined;
+  engine = createSqliteEngine({ path: join(directory, "seqcast.db"), retention, listener: () => {}, checkpoint });
 } else if (kind === "memory") engine = createMemoryEngine({ retention, listener: () => {} });
 else throw new Error(`engine: memory or sqlite, not ${kind}`);
 
@@ -51,8 +57,10 @@ else throw new Error(`engine: memory or sqlite, not ${kind}`);
 const written = () => Number(/^wchar: (\d+)$/m.exec(readFileSync("/proc/self/io", "utf8"))?.[1] ?? NaN);
 
 let published = 0;
+/** publishBatch() latencies, ms, of the measured phases to one room and to ROOMS rooms. */
+const latencies = { one: [] as number[], many: [] as number[] };
 /** Publishes `count` messages: to one room, or round-robin over ROOMS. Room names are new strings each time, as decoded from a request. */
-async function phase(count: number, one: boolean): Promise<void> {
+async function phase(count: number, one: boolean, timed?: number[]): Promise<void> {
   for (let i = 0; i < count; i += BATCH) {
     // One request buffer per batch; each payload is a view of it, as the wire decoder makes them.
     const request = new Uint8Array(PAYLOAD * BATCH);
@@ -69,7 +77,9 @@ async function phase(count: number, one: boolean): Promise<void> {
         clientMessageId: `bench-${k.toString(36).padStart(8, "0")}-0000-4000-8000-000000000000`,
       });
     }
+    const start = performance.now();
     await engine.publishBatch!(drafts);
+    timed?.push(performance.now() - start);
   }
 }
 
@@ -82,7 +92,7 @@ interface Sample {
 async function measured(one: boolean): Promise<Sample> {
   const bytes = written();
   const cpu = process.cpuUsage();
-  await phase(MESSAGES, one);
+  await phase(MESSAGES, one, one ? latencies.one : latencies.many);
   const used = process.cpuUsage(cpu);
   return { user: used.user / MESSAGES, system: used.system / MESSAGES, bytes: (written() - bytes) / MESSAGES };
 }
@@ -110,13 +120,17 @@ for (let round = 0; round < ROUNDS; round++) {
   manys.push(many!);
   ratios.push((many!.user + many!.system) / (one!.user + one!.system));
 }
+const latency = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `publishBatch p99.9 ${sorted[Math.floor(0.999 * (sorted.length - 1))]!.toFixed(1)} ms, longest ${sorted.at(-1)!.toFixed(1)} ms, ${sorted.filter((v) => v > 20).length} of ${sorted.length} over 20 ms`;
+};
 const describe = (samples: Sample[]) =>
   `${median(samples.map((s) => s.user + s.system)).toFixed(2)} µs (user ${median(samples.map((s) => s.user)).toFixed(2)}, ` +
   `system ${median(samples.map((s) => s.system)).toFixed(2)}), ${median(samples.map((s) => s.bytes)).toFixed(0)} bytes written`;
 console.log(
-  `${kind} engine, ${MESSAGES} publishes a phase, ${ROUNDS} rounds, history ${retention.historySize}${fill ? " (every room filled first)" : ""}, dedupe window ${retention.dedupeWindowMs} ms\n` +
-    `  1 room:          ${describe(ones)} per publish\n` +
-    `  ${ROOMS} rooms: ${describe(manys)} per publish\n` +
+  `${kind} engine, ${MESSAGES} publishes a phase, ${ROUNDS} rounds, history ${retention.historySize}${fill ? " (every room filled first)" : ""}, dedupe window ${retention.dedupeWindowMs} ms${kind === "sqlite" ? `, checkpoints ${process.env.BENCH_COST_CHECKPOINT === "off" ? "at commit" : "in a worker"}` : ""}\n` +
+    `  1 room:          ${describe(ones)} per publish; ${latency(latencies.one)}\n` +
+    `  ${ROOMS} rooms: ${describe(manys)} per publish; ${latency(latencies.many)}\n` +
     `  ${ROOMS} / 1, median of the rounds' ratios: ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})\n` +
     `  heap used at the end: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`,
 );

@@ -24,20 +24,22 @@ import { RowWriter } from "./sqlite-rows.js";
 import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 import { BatchWaiter, OneWaiter, toMessage, type CachedRoom } from "./sqlite-batch.js";
 import { GroupCommit, type SqliteEngineStats } from "./sqlite-commit.js";
+import { Checkpointer, type CheckpointOptions } from "./sqlite-checkpoint.js";
 
 export type { SqliteEngineStats };
 
 /**
- * Pages of WAL after which a commit checkpoints them into the database file
- * (SQLite's default: 1,000, 4 MiB). A checkpoint copies every page changed
- * since the last one once, however often it changed: rooms publish
- * interleaved, so each publish dirties a page of the (room, sequence) index
- * of its own, and with 10,000 rooms the default copied most of them again
- * every few hundred publishes. At 10,000 pages (40 MiB of WAL, kept on disk
- * at that size once grown) bench/engine-cost.ts measured the engine's CPU
- * per publish at 10,000 rooms over 1 room at 1.15x, against 1.31x, and 15%
- * fewer bytes written per publish; 1 room unchanged. Crash recovery replays
- * at most that much WAL.
+ * Pages of WAL after which it starts over from its beginning once copied into
+ * the database file (SQLite's default checkpoint threshold: 1,000, 4 MiB).
+ * The copying itself runs in a worker thread (sqlite-checkpoint.ts); this is
+ * also the threshold of SQLite's own checkpoint at commit, used where there
+ * is no worker. Rooms publish interleaved, so each publish dirties a page of
+ * the (room, sequence) index of its own, and with 10,000 rooms 1,000 pages
+ * copied most of them again every few hundred publishes: at 10,000 pages
+ * bench/engine-cost.ts measured the engine's CPU per publish at 10,000 rooms
+ * over 1 room at 1.15x, against 1.31x, and 15% fewer bytes written per
+ * publish; 1 room unchanged. Crash recovery replays at most this much plus
+ * what one checkpoint interval writes.
  */
 const WAL_CHECKPOINT_PAGES = 10_000;
 
@@ -85,12 +87,16 @@ export interface SqliteEngineOptions extends EngineOptions {
   synchronous?: "normal" | "full";
   /** How long a statement waits for a lock held by another connection (default 5000 ms). */
   busyTimeoutMs?: number;
+  /** WAL checkpoints in a worker thread (sqlite-checkpoint.ts); false: SQLite's own, at commit. On-disk databases only. */
+  checkpoint?: CheckpointOptions | false;
 }
 
 export interface SqliteEngine extends Engine {
   readonly name: "sqlite";
   /** Counters since open, for tests and metrics. */
   stats(): SqliteEngineStats;
+  /** The checkpoint worker, for tests (undefined: none, SQLite checkpoints at commit). */
+  readonly checkpointer: Checkpointer | undefined;
 }
 
 export function createSqliteEngine(options: SqliteEngineOptions): SqliteEngine {
@@ -101,6 +107,7 @@ class SqliteEngineImpl implements SqliteEngine {
   readonly name = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly lock: DatabaseLock | undefined;
+  readonly checkpointer: Checkpointer | undefined;
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
   private readonly now: () => number;
@@ -167,6 +174,11 @@ class SqliteEngineImpl implements SqliteEngine {
       const store = { sql: this.sql, messages, rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
       this.commits = new GroupCommit(db, store, this.watchers, this.emit);
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
+      if (onDisk && options.checkpoint !== false)
+        this.checkpointer = new Checkpointer(db, options.path, options.synchronous === "full" ? "FULL" : "NORMAL", {
+          resetFrames: WAL_CHECKPOINT_PAGES,
+          ...options.checkpoint,
+        });
     } catch (error) {
       db.close();
       this.lock?.release();
@@ -348,6 +360,8 @@ class SqliteEngineImpl implements SqliteEngine {
     this.closed = true;
     try {
       this.commits.close();
+      // The worker's connection closes first: the engine's, the last, then copies what is left and removes the WAL.
+      await this.checkpointer?.close();
     } finally {
       this.db.close();
       this.lock?.release();

@@ -15,6 +15,8 @@
  *   BENCH_COST_ROOMS [10000]  BENCH_COST_ROUNDS [10]  BENCH_COST_MESSAGES [40000] per phase
  *   BENCH_COST_HISTORY [100]  --history-size     BENCH_COST_DEDUPE [120000]  --dedupe-window, ms (0 = no keys)
  *   BENCH_COST_FILL [0]  1: fill every room to its history before the rounds (a million publishes at the defaults)
+ *   BENCH_COST_ORDER [round-robin]  random: each publish of the many-rooms side goes to a room drawn at random
+ *       (round-robin puts the publishes of neighbouring rooms next to each other, and SQLite's pages with them)
  *   BENCH_COST_CHECKPOINT [worker]  sqlite: "off" = SQLite's own checkpoint at commit instead of the worker's (sqlite-checkpoint.ts)
  *
  * Besides CPU, each side's publishBatch() latency over all its rounds: the
@@ -37,6 +39,7 @@ const ROOMS = Number(process.env.BENCH_COST_ROOMS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_COST_ROUNDS ?? 10);
 const MESSAGES = Number(process.env.BENCH_COST_MESSAGES ?? 40_000);
 const BATCH = 64;
+const RANDOM_ORDER = process.env.BENCH_COST_ORDER === "random";
 const PAYLOAD = 256;
 const retention = {
   historySize: Number(process.env.BENCH_COST_HISTORY ?? 100),
@@ -68,7 +71,7 @@ async function phase(count: number, one: boolean, timed?: number[]): Promise<voi
     for (let j = 0; j < BATCH; j++) {
       const k = published++;
       drafts.push({
-        room: one ? `rooms.one-${k % 1}` : `rooms.r${k % ROOMS}`,
+        room: one ? `rooms.one-${k % 1}` : `rooms.r${RANDOM_ORDER ? Math.floor(Math.random() * ROOMS) : k % ROOMS}`,
         sender: "bench",
         content: "",
         payload: request.subarray(j * PAYLOAD, (j + 1) * PAYLOAD),
@@ -128,7 +131,7 @@ const describe = (samples: Sample[]) =>
   `${median(samples.map((s) => s.user + s.system)).toFixed(2)} µs (user ${median(samples.map((s) => s.user)).toFixed(2)}, ` +
   `system ${median(samples.map((s) => s.system)).toFixed(2)}), ${median(samples.map((s) => s.bytes)).toFixed(0)} bytes written`;
 console.log(
-  `${kind} engine, ${MESSAGES} publishes a phase, ${ROUNDS} rounds, history ${retention.historySize}${fill ? " (every room filled first)" : ""}, dedupe window ${retention.dedupeWindowMs} ms${kind === "sqlite" ? `, checkpoints ${process.env.BENCH_COST_CHECKPOINT === "off" ? "at commit" : "in a worker"}` : ""}\n` +
+  `${kind} engine, ${MESSAGES} publishes a phase, ${ROUNDS} rounds, history ${retention.historySize}${fill ? " (every room filled first)" : ""}${RANDOM_ORDER ? ", rooms in random order" : ""}, dedupe window ${retention.dedupeWindowMs} ms${kind === "sqlite" ? `, checkpoints ${process.env.BENCH_COST_CHECKPOINT === "off" ? "at commit" : "in a worker"}` : ""}\n` +
     `  1 room:          ${describe(ones)} per publish; ${latency(latencies.one)}\n` +
     `  ${ROOMS} rooms: ${describe(manys)} per publish; ${latency(latencies.many)}\n` +
     `  ${ROOMS} / 1, median of the rounds' ratios: ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})\n` +

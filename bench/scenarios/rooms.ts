@@ -14,9 +14,14 @@
  *   keeps one more message; the single room is full and trims);
  * - full: after publishing round-robin until every room holds its history
  *   (--history-size, 100 by default: a million messages at 10,000 rooms),
- *   both sides trim on every publish, as a broker that has run a while does.
+ *   both sides trim on every publish, as a broker that has run a while does;
+ * - scattered: the full rooms again, but each publish of the many-rooms
+ *   phase goes to a room drawn pseudo-randomly (a multiplicative hash of its
+ *   number), as independent users' traffic would. Round-robin publishes to
+ *   neighbouring rooms one after the other, which lets a store keep them on
+ *   the same pages; this stage shows what it costs when nothing does.
  * The target is the full stage's median of the rounds' ratios, the state
- * the two sides are alike in; the filling stage is reported beside it. A
+ * the two sides are alike in; the other stages are reported beside it. A
  * phase lasts about a second, and on this shared machine one phase's CPU
  * per publish moves by ±15%, so a single pair of phases (as this scenario
  * measured before) landed anywhere between 1.04× and 1.42×.
@@ -36,9 +41,9 @@ import { cpuWindow, MiB, rssBytes, type CpuUse } from "../lib/proc.js";
 import { noiseOf, type Section, type Target } from "../lib/report.js";
 import { describe, log, sleep } from "../lib/util.js";
 
-/** Before every room holds its history (each publish keeps one more message), or after (each trims one). */
-type Stage = "filling" | "full";
-const STAGES: Stage[] = ["filling", "full"];
+/** Before every room holds its history (each publish keeps one more message), or after (each trims one), in round-robin order or scattered. */
+type Stage = "filling" | "full" | "scattered";
+const STAGES: Stage[] = ["filling", "full", "scattered"];
 
 /** One measured phase: P.roomsMessages publishes to 1 room or round-robin over P.rooms. */
 interface Phase {
@@ -87,7 +92,11 @@ async function runSystem(system: string, engine: EngineName): Promise<RoomsResul
   let errors = 0;
   let outOfOrder = 0;
   let single = false;
-  const roomIndex = (k: number) => (single ? many : k % many);
+  /** The scattered stage: publish k of a phase goes to spread(phaseBase + k) instead of k % many. */
+  let scattered = false;
+  let phaseBase = 0;
+  const spread = (n: number) => (Math.imul(n, 0x9e3779b1) >>> 0) % many;
+  const roomIndex = (k: number) => (single ? many : scattered ? spread(phaseBase + k) : k % many);
   const onAck = (index: number, sequence: number, error?: string) => {
     acked++;
     if (error) {
@@ -109,11 +118,12 @@ async function runSystem(system: string, engine: EngineName): Promise<RoomsResul
       mode: "stream",
       window: P.roomsWindow,
       batch: P.roomsBatch,
-      room: (k) => (single ? "rooms.one" : `rooms.r${k % many}`),
+      room: (k) => (single ? "rooms.one" : `rooms.r${roomIndex(k)}`),
     });
     const phase = async (count: number, toOne: boolean): Promise<void> => {
       single = toOne;
       const base = sent;
+      phaseBase = base;
       sent += count;
       if (!toOne) sentToMany += count;
       await publisher.run(count, (k) => makePayload(P.messageBytes, base + k, 1), (k, sequence, error) => onAck(roomIndex(k), sequence, error));
@@ -123,6 +133,7 @@ async function runSystem(system: string, engine: EngineName): Promise<RoomsResul
     await phase(warmup, false);
     await phase(warmup, true);
     for (const stage of STAGES) {
+      scattered = stage === "scattered";
       if (stage === "full") {
         // Round-robin until every room holds its history: from here on a publish to any room trims one message.
         const fill = Math.max(0, historySize * many - sentToMany);
@@ -208,7 +219,7 @@ function section(results: RoomsResult[]): Section {
       return { stage, rounds, ratios, medianRatio: median(ratios) };
     });
     for (const { stage, rounds, ratios, medianRatio } of byStage) rows.push(...stageRows(r, stage, rounds, ratios, medianRatio));
-    const [filling, full] = byStage as [(typeof byStage)[0], (typeof byStage)[0]];
+    const [filling, full, scatteredStage] = byStage as [(typeof byStage)[0], (typeof byStage)[0], (typeof byStage)[0]];
     if (full.rounds.length === 0) continue;
     targets.push({
       name: `Publish cost (${r.engine} engine, broker CPU per publish): ${fmtInt(many)} rooms / 1 room, every room full, median of ${full.rounds.length} paired rounds`,
@@ -218,19 +229,21 @@ function section(results: RoomsResult[]): Section {
       unit: "×",
       note:
         full.rounds.map((pair, i) => `${fmtNum(usPerPublish(pair.many), 1)} µs vs ${fmtNum(usPerPublish(pair.one), 1)} µs (${fmtRatio(full.ratios[i])})`).join("; ") +
-        (filling.rounds.length > 0 ? `; while the rooms were filling: ${fmtRatio(filling.medianRatio)}` : ""),
+        (filling.rounds.length > 0 ? `; while the rooms were filling: ${fmtRatio(filling.medianRatio)}` : "") +
+        (scatteredStage.rounds.length > 0 ? `; full rooms in scattered order: ${fmtRatio(scatteredStage.medianRatio)}` : ""),
       noise: noiseOf(...r.phases.filter((p) => p.stage === "full").map((p) => p.cpu.otherCores)),
     });
   }
   const body = [
     `One publisher: PublishStream, ${P.roomsWindow} unacknowledged, up to ${P.roomsBatch} messages per request, messages of ${P.messageBytes} bytes, **no subscribers** (the publish path alone). ` +
       `One broker per engine. A warmup first publishes ${fmtInt(Math.max(many, 1000))} messages round-robin over ${fmtInt(many)} rooms (one per room) and as many to the single room, so every room exists before the measured messages. ` +
-      `Then two stages of ${P.roomsRounds} paired rounds (BENCH_ROOMS_ROUNDS): a phase of ${fmtInt(P.roomsMessages)} messages to the single room and one of ${fmtInt(P.roomsMessages)} round-robin over ${fmtInt(many)} rooms, every other round in the opposite order. ` +
+      `Then three stages of ${P.roomsRounds} paired rounds (BENCH_ROOMS_ROUNDS): a phase of ${fmtInt(P.roomsMessages)} messages to the single room and one of ${fmtInt(P.roomsMessages)} round-robin over ${fmtInt(many)} rooms, every other round in the opposite order. ` +
       `**filling**: the ${fmtInt(many)} rooms hold a few messages each and every publish keeps one more (new memory or new pages: on this VM a first-touched page costs a fault of about 9 µs). ` +
       `**full**: after publishing round-robin until every room holds its history (${historySize} messages, the broker's --history-size), every publish on either side trims one, as in a broker that has run for a while; the target is this stage's. ` +
+      `**scattered**: the full rooms again, each publish of the ${fmtInt(many)}-rooms phase to a room drawn pseudo-randomly (a hash of its number), as independent users' traffic would be: round-robin publishes neighbouring rooms one after the other, which lets a store keep them on shared pages. ` +
       "**µs CPU/publish** = broker CPU seconds / messages (CPU time from /proc, 10 ms resolution), over all phases of a row; *per phase* lists each phase's in order. " +
       "The target is the median of the rounds' ratios: one phase's figure moves by ±15% on this shared machine, so a single pair of phases does not settle a 20% limit.",
-    `The single room is full (and trims on every publish) in both stages.`,
+    `The single room is full (and trims on every publish) in every stage.`,
     "",
     mdTable(["row", "publishes/s", "broker CPU", "µs CPU/publish", "per phase (µs; ratios per round)", "broker RSS MiB", "bench CPU / event loop", "other processes (cores, most)"], rows),
     "",

@@ -130,8 +130,14 @@ export class Checkpointer {
     this.passes++;
     if (!result.busy && (result.log ?? 0) >= this.resetFrames) {
       // Copies what was written during the pass: then the next commit finds the WAL copied and starts it over.
-      this.db.pragma("wal_checkpoint(PASSIVE)");
-      this.restarts++;
+      try {
+        this.db.pragma("wal_checkpoint(PASSIVE)");
+        this.restarts++;
+      } catch (error) {
+        // An I/O error here is not this message handler's to throw (it would end the process): SQLite's own checkpoint takes over.
+        this.fallBack(String(error));
+        void this.worker.terminate();
+      }
     }
   }
 
@@ -140,7 +146,11 @@ export class Checkpointer {
     if (this.stopped) return;
     this.stopped = true;
     this.failure = reason;
-    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${this.resetFrames}`);
+    try {
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${this.resetFrames}`);
+    } catch {
+      // A database that cannot take a pragma fails its commits, which report it.
+    }
   }
 
   /** Stops the worker once it closed its connection (before the engine closes its own, the last, which checkpoints the rest). */

@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
+import { rootLogger } from "../log/logger.js";
 
 /**
  * WAL checkpoints of the SQLite engine, off the event loop.
@@ -146,6 +147,7 @@ export class Checkpointer {
     if (this.stopped) return;
     this.stopped = true;
     this.failure = reason;
+    rootLogger().warn({ reason }, "sqlite checkpoint worker stopped: checkpoints run at commit again, on the event loop");
     try {
       if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${this.resetFrames}`);
     } catch {

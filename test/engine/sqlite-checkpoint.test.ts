@@ -7,6 +7,7 @@ import type { Worker } from "node:worker_threads";
 import { describe, it } from "vitest";
 import type { SqliteEngine } from "../../src/engine/sqlite.js";
 import { all, draft, open, tempDatabases } from "../support/sqlite-engine.js";
+import { createLogger, rootLogger, setRootLogger } from "../../src/log/logger.js";
 
 // WAL checkpoints in a worker thread (src/engine/sqlite-checkpoint.ts): the
 // WAL stays bounded while publishes go on, nothing is lost, close() leaves
@@ -75,18 +76,24 @@ describe("sqlite engine: checkpoints in a worker thread", () => {
   it("falls back to SQLite's checkpoint at commit when the worker dies, so the WAL stays bounded", async () => {
     const path = tempFile();
     const { engine } = open(path, { checkpoint: { intervalMs: 60_000, resetFrames: 200 } });
+    const lines: string[] = [];
+    const before = rootLogger();
+    setRootLogger(createLogger({ level: "warn", format: "json", stream: { write: (line: string) => lines.push(line) > 0 } as unknown as NodeJS.WritableStream }));
     try {
       const checkpointer = engine.checkpointer!;
       // The worker stops as a crash would stop it.
       await (checkpointer as unknown as { worker: Worker }).worker.terminate();
       await sleep(10);
       assert.match(checkpointer.failure ?? "", /exited/);
+      assert.equal(lines.length, 1, "one warning for the operator");
+      assert.match(lines[0]!, /"level":40.*checkpoint worker stopped/);
       const largest = await write(engine, path, 100, 20);
       // Without the fallback (no checkpoint at all) it grew to 11.8 MB here.
       assert.ok(largest < 4 * 2 ** 20, `WAL at most ${largest} bytes, far below the 8 MiB written`);
       const page = await engine.history("room.0", all);
       assert.equal(page.messages.length, 100);
     } finally {
+      setRootLogger(before);
       await engine.close();
     }
     assert.equal(existsSync(`${path}-wal`), false);

@@ -23,12 +23,14 @@ import { rootLogger } from "../log/logger.js";
  * many times within an interval is copied once. A WAL only starts over from
  * its beginning when a writer finds it wholly copied, which the worker racing
  * the writer seldom leaves it: once a pass ends with the WAL past
- * `resetFrames`, the engine copies the few frames written since, itself
- * (milliseconds), and its next commit restarts the WAL. So the WAL file
- * stays near `resetFrames` pages plus what an interval writes.
+ * `resetFrames`, the engine copies the few frames written since, itself,
+ * and its next commit restarts the WAL. The copy takes milliseconds; its two
+ * fsyncs (mostly the disk's flush, tens of ms) are the one pause left on the
+ * event loop, at most once an interval. So the WAL file stays near
+ * `resetFrames` pages plus what an interval writes.
  *
- * If the worker fails, the engine falls back to SQLite's automatic
- * checkpoint at `resetFrames` pages, on the event loop as before.
+ * If the worker fails, the engine logs a warning and falls back to SQLite's
+ * automatic checkpoint at `resetFrames` pages, on the event loop as before.
  */
 export interface CheckpointOptions {
   /** Time between the worker's passes, ms (default 1,000). */
@@ -52,7 +54,7 @@ const db = new Database(workerData.path);
 db.pragma("synchronous = " + workerData.synchronous);
 db.pragma("wal_autocheckpoint = 0");
 let timer;
-/** The WAL's frames when the last pass began copying: what a pass copied is its log less this (a smaller log: the WAL started over). */
+/** The WAL's frames as the last pass saw them: what a pass copied is its log less this (a smaller log: the WAL started over). */
 let seen = 0;
 function pass() {
   try {

@@ -40,6 +40,8 @@ const ROUNDS = Number(process.env.BENCH_COST_ROUNDS ?? 10);
 const MESSAGES = Number(process.env.BENCH_COST_MESSAGES ?? 40_000);
 const BATCH = 64;
 const RANDOM_ORDER = process.env.BENCH_COST_ORDER === "random";
+/** SQLite's own checkpoint at commit, not the worker's. */
+const CHECKPOINT_AT_COMMIT = process.env.BENCH_COST_CHECKPOINT === "off";
 const PAYLOAD = 256;
 const retention = {
   historySize: Number(process.env.BENCH_COST_HISTORY ?? 100),
@@ -51,8 +53,7 @@ let directory: string | undefined;
 let engine: Engine;
 if (kind === "sqlite") {
   directory = mkdtempSync(join(tmpdir(), "seqcast-engine-cost-"));
-  const checkpoint = process.env.BENCH_COST_CHECKPOINT === "off" ? false : undefined;
-  engine = createSqliteEngine({ path: join(directory, "seqcast.db"), retention, listener: () => {}, checkpoint });
+  engine = createSqliteEngine({ path: join(directory, "seqcast.db"), retention, listener: () => {}, checkpoint: CHECKPOINT_AT_COMMIT ? false : undefined });
 } else if (kind === "memory") engine = createMemoryEngine({ retention, listener: () => {} });
 else throw new Error(`engine: memory or sqlite, not ${kind}`);
 
@@ -131,7 +132,7 @@ const describe = (samples: Sample[]) =>
   `${median(samples.map((s) => s.user + s.system)).toFixed(2)} µs (user ${median(samples.map((s) => s.user)).toFixed(2)}, ` +
   `system ${median(samples.map((s) => s.system)).toFixed(2)}), ${median(samples.map((s) => s.bytes)).toFixed(0)} bytes written`;
 console.log(
-  `${kind} engine, ${MESSAGES} publishes a phase, ${ROUNDS} rounds, history ${retention.historySize}${fill ? " (every room filled first)" : ""}${RANDOM_ORDER ? ", rooms in random order" : ""}, dedupe window ${retention.dedupeWindowMs} ms${kind === "sqlite" ? `, checkpoints ${process.env.BENCH_COST_CHECKPOINT === "off" ? "at commit" : "in a worker"}` : ""}\n` +
+  `${kind} engine, ${MESSAGES} publishes a phase, ${ROUNDS} rounds, history ${retention.historySize}${fill ? " (every room filled first)" : ""}${RANDOM_ORDER ? ", rooms in random order" : ""}, dedupe window ${retention.dedupeWindowMs} ms${kind === "sqlite" ? `, checkpoints ${CHECKPOINT_AT_COMMIT ? "at commit" : "in a worker"}` : ""}\n` +
     `  1 room:          ${describe(ones)} per publish; ${latency(latencies.one)}\n` +
     `  ${ROOMS} rooms: ${describe(manys)} per publish; ${latency(latencies.many)}\n` +
     `  ${ROOMS} / 1, median of the rounds' ratios: ${median(ratios).toFixed(2)}× (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})\n` +

@@ -153,7 +153,9 @@ class SqliteEngineImpl implements SqliteEngine {
       db.defaultSafeIntegers(true);
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
       db.pragma("journal_mode = WAL"); // ":memory:" stays "memory", which is fine for tests
-      db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      // The worker's connection checkpoints with the same setting (its fsyncs follow it).
+      const synchronous = options.synchronous === "full" ? "FULL" : "NORMAL";
+      db.pragma(`synchronous = ${synchronous}`);
       db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       db.transaction(() => {
@@ -175,7 +177,7 @@ class SqliteEngineImpl implements SqliteEngine {
       this.commits = new GroupCommit(db, store, this.watchers, this.emit);
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
       if (onDisk && options.checkpoint !== false)
-        this.checkpointer = new Checkpointer(db, options.path, options.synchronous === "full" ? "FULL" : "NORMAL", {
+        this.checkpointer = new Checkpointer(db, options.path, synchronous, {
           resetFrames: WAL_CHECKPOINT_PAGES,
           ...options.checkpoint,
         });

@@ -3,6 +3,7 @@ import { newEpoch, newMessageId } from "./ids.js";
 import { rememberedMessage, storedMessage } from "./stored.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import type { IdempotencyKeys } from "./sqlite-idempotency.js";
+import type { MessageLog } from "./sqlite-log.js";
 import type { SqliteRetention } from "./sqlite-retention.js";
 import type { KeptRow, MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
 import type { RowWriter } from "./sqlite-rows.js";
@@ -71,12 +72,10 @@ export function rejectOp(op: Op, error: unknown): void {
 /**
  * A room as this engine knows it. id and epoch are always right (only this
  * process writes the file: sqlite-lock.ts); once a write transaction touched
- * the room, `sequence` and `kept` are too, so later batches neither read the
- * room's row nor look for what to trim while nothing can be trimmed.
+ * the room, `kept` is too, so later batches do not look for what to trim
+ * while nothing can be trimmed. (The last sequence is the log's: sqlite-log.ts.)
  */
 export interface CachedRoom extends RoomRef {
-  /** The room's last sequence; undefined until a write loaded it. */
-  sequence?: bigint;
   /** The oldest stored message (null: none); undefined = unknown. */
   kept?: KeptRow | null;
   /** The newest idempotency key this process recorded in the room, ms (sweep keeps a room with a live key). */
@@ -119,6 +118,8 @@ export interface BatchStore {
   /** Rooms known to exist in the file, as the last committed transaction left them. */
   readonly rooms: ReadonlyMap<string, CachedRoom>;
   readonly keys: IdempotencyKeys;
+  /** Where each room's messages are in the log (sqlite-log.ts). */
+  readonly log: MessageLog;
   readonly kept: SqliteRetention;
   readonly dedupeWindowMs: number;
   readonly now: () => number;
@@ -132,6 +133,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
   // What an earlier, failed attempt gathered is not this transaction's.
   store.messages.reset();
   store.keys.resetRows();
+  store.log.begin();
   const batchId = ++lastBatchId;
   const touched: BatchRoom[] = [];
   // Rooms the cache does not hold, touched by this transaction (new ones, mostly).
@@ -149,13 +151,15 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     const cached = store.rooms.get(name);
     const touchedRow = inBatch(name, cached);
     if (touchedRow !== undefined) return touchedRow;
-    const existing = cached?.sequence !== undefined ? cached : store.sql.selectRoom.get(name);
+    const existing = cached ?? store.sql.selectRoom.get(name);
     let row: BatchRoom;
     if (existing) {
-      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: existing.sequence!, kept: cached?.kept, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: store.log.lastSequence(existing.id), kept: cached?.kept, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
     } else {
       const epoch = newEpoch();
-      const { id } = store.sql.insertRoom.get(name, epoch, store.now())!;
+      const logId = store.log.allocateLogId();
+      const { id } = store.sql.insertRoom.get(name, epoch, store.now(), logId)!;
+      store.log.addRoom(id, logId);
       row = { name, batchId, id, epoch, sequence: 0n, kept: null, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
     }
     if (cached !== undefined) cached.batch = row;
@@ -178,7 +182,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       row.kept = null;
       row.dirty = false;
       store.sql.resetRoom.run(row.epoch, row.id);
-      store.sql.deleteRoomMessages.run(row.id);
+      store.log.reset(row.id);
       store.keys.clearRoom(row.id);
       results[i] = { epoch: row.epoch, sequence: 0n };
       continue;
@@ -193,7 +197,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       // The original as stored (this transaction sees its own earlier inserts);
       // if retention already dropped it, what the key remembers, without a body.
       store.messages.flush();
-      const stored = store.sql.selectMessage.get(row.id, original.sequence);
+      const stored = original.sequence >= store.log.floor(row.id) ? store.sql.selectMessage.get(store.log.position(row.id, original.sequence)) : undefined;
       const message = stored
         ? toMessage(draft.room, row.epoch, stored)
         : rememberedMessage(draft, original.id, row.epoch, original.sequence, original.timeMs);
@@ -206,7 +210,8 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       if (draft.timeMs > row.keyedMs) row.keyedMs = draft.timeMs;
     }
     store.messages.add(
-      row.id,
+      store.log.append(row.id, sequence),
+      store.log.logId(row.id),
       sequence,
       message.id,
       message.sender,
@@ -236,6 +241,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     const row = load(name);
     row.kept = store.kept.trim(row);
   }
+  store.log.maintain();
   return { results, rooms: touched, published };
 }
 

@@ -124,8 +124,10 @@ export class GroupCommit {
     try {
       result = this.batch.immediate(ops, trims);
       this.store.keys.committed();
+      this.store.log.committed();
     } catch (error) {
       this.store.keys.rolledBack();
+      this.store.log.rolledBack();
       // A lock timeout fails every op alike; anything else may be one bad
       // draft, so retry one by one to fail only that one.
       if (ops.length <= 1 || isBusy(error)) {
@@ -147,12 +149,11 @@ export class GroupCommit {
       const cached = row.cached;
       if (cached !== undefined && cached.id === row.id) {
         cached.epoch = row.epoch;
-        cached.sequence = row.sequence;
         cached.kept = row.kept;
         if (row.keyedMs > (cached.keyedMs ?? Number.MIN_SAFE_INTEGER)) cached.keyedMs = row.keyedMs;
         cached.batch = undefined;
       } else {
-        const fresh: CachedRoom = { id: row.id, epoch: row.epoch, sequence: row.sequence, kept: row.kept };
+        const fresh: CachedRoom = { id: row.id, epoch: row.epoch, kept: row.kept };
         if (row.keyedMs > Number.MIN_SAFE_INTEGER) fresh.keyedMs = row.keyedMs;
         this.store.rooms.set(row.name, fresh);
       }

@@ -1,4 +1,5 @@
 import type { RetentionPolicy } from "./engine.js";
+import { BLOCK, type MessageLog } from "./sqlite-log.js";
 import type { KeptRow, RoomRow, Statements } from "./sqlite-statements.js";
 
 /** The most rows past the size limit a room stores before they are deleted together (SqliteRetention.trimBatch). */
@@ -11,13 +12,12 @@ const TRIM_BATCH_MAX = 64;
  * only a prefix is ever dropped even if message times are not monotonic.
  *
  * Reads never return what retention no longer keeps, but a full room's
- * oldest rows leave the file in groups: a write deletes them once
- * `trimBatch` of them are past the size limit (a quarter of the history
- * size, at most TRIM_BATCH_MAX), or its oldest row is past the TTL. At
- * 10,000 full rooms a delete per publish was two index searches (the first
- * retained row, the delete) on pages no other publish of the transaction
- * shared: in `npm run bench` (rooms, sqlite) a publish there cost 38.9 µs of
- * broker CPU against 20.7 at one room; with groups of 25, 31.0 against 21.5.
+ * floor (its oldest stored sequence, sqlite-log.ts) moves in groups: a write
+ * moves it once `trimBatch` rows are past the size limit (a quarter of the
+ * history size, at most TRIM_BATCH_MAX), or its oldest row is past the TTL.
+ * (Under schema version 5, at 10,000 full rooms, a delete per publish cost
+ * 38.9 µs of broker CPU per publish against 20.7 at one room; with groups of
+ * 25, 31.0 against 21.5.)
  */
 export class SqliteRetention {
   /** historySize - 1, as a bigint once rather than on every check. */
@@ -27,6 +27,7 @@ export class SqliteRetention {
 
   constructor(
     private readonly sql: Statements,
+    private readonly log: MessageLog,
     private readonly policy: RetentionPolicy,
     private readonly now: () => number,
   ) {
@@ -59,7 +60,26 @@ export class SqliteRetention {
 
   /** The oldest retained message, null when nothing is retained. */
   firstRetained(room: RoomRow): KeptRow | null {
-    return this.sql.firstRetained.get(room.id, this.sizeFloor(room.sequence), this.ttlCutoff()) ?? null;
+    const floor = this.log.floor(room.id);
+    const sizeFloor = this.sizeFloor(room.sequence);
+    const cutoff = this.ttlCutoff();
+    // TTL trimming stops at the first message young enough: read times a block at a time.
+    for (let from = floor > sizeFloor ? floor : sizeFloor; from <= room.sequence; from += BigInt(BLOCK)) {
+      const positions = this.log.positions(room.id, from, from + BigInt(BLOCK - 1));
+      for (let i = 0; i < positions.length; i++) {
+        const time = this.sql.selectTime.get(positions[i]!);
+        if (time !== undefined && Number(time) >= cutoff) return { sequence: from + BigInt(i), time_ms: time };
+      }
+    }
+    return null;
+  }
+
+  /** The oldest stored message (null: none): the room's floor. */
+  firstStored(room: RoomRow): KeptRow | null {
+    const floor = this.log.floor(room.id);
+    if (floor > room.sequence) return null;
+    const time = this.sql.selectTime.get(this.log.position(room.id, floor));
+    return time === undefined ? null : { sequence: floor, time_ms: time };
   }
 
   /** Deletes what retention no longer keeps; returns the oldest message left. Inside a write transaction. */
@@ -68,8 +88,8 @@ export class SqliteRetention {
     if (first === null) {
       // With no message left, the room's row is what keeps its last sequence (sqlite-schema.ts).
       this.sql.updateSequence.run(room.sequence, room.id);
-      this.sql.deleteRoomMessages.run(room.id);
-    } else this.sql.deleteBelow.run(room.id, first.sequence);
+      this.log.trim(room.id, room.sequence + 1n);
+    } else this.log.trim(room.id, first.sequence);
     return first;
   }
 }

@@ -22,6 +22,7 @@ import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { RowWriter } from "./sqlite-rows.js";
 import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
+import { MessageLog, type LogCounters, type LogTuning } from "./sqlite-log.js";
 import { BatchWaiter, OneWaiter, toMessage, type CachedRoom } from "./sqlite-batch.js";
 import { GroupCommit, type SqliteEngineStats } from "./sqlite-commit.js";
 import { Checkpointer, type CheckpointOptions } from "./sqlite-checkpoint.js";
@@ -33,13 +34,12 @@ export type { SqliteEngineStats };
  * the database file (SQLite's default checkpoint threshold: 1,000, 4 MiB).
  * The copying itself runs in a worker thread (sqlite-checkpoint.ts); this is
  * also the threshold of SQLite's own checkpoint at commit, used where there
- * is no worker. Rooms publish interleaved, so each publish dirties a page of
- * the (room, sequence) index of its own, and with 10,000 rooms 1,000 pages
- * copied most of them again every few hundred publishes: at 10,000 pages
- * bench/engine-cost.ts measured the engine's CPU per publish at 10,000 rooms
- * over 1 room at 1.15x, against 1.31x, and 15% fewer bytes written per
- * publish; 1 room unchanged. Crash recovery replays at most this much plus
- * what one checkpoint interval writes.
+ * is no worker. Chosen under schema version 5, when each publish dirtied a
+ * page of the (room, sequence) index of its own: with 10,000 rooms 1,000
+ * pages copied most of them again every few hundred publishes (engine CPU
+ * per publish, 10,000 rooms over 1: 1.15x at 10,000 pages, 1.31x at 1,000).
+ * Crash recovery replays at most this much plus what one checkpoint
+ * interval writes.
  */
 const WAL_CHECKPOINT_PAGES = 10_000;
 
@@ -47,11 +47,9 @@ const WAL_CHECKPOINT_PAGES = 10_000;
  * SQLite's page cache, KiB (PRAGMA cache_size; SQLite's own default, where
  * better-sqlite3 sets 16,000). Every commit ends by scanning the cache's
  * whole page table (pcache1TruncateUnsafe, 7-9% of the CPU profile at 10,000
- * rooms with 16 MB), so a commit costs more the more pages are cached; and at
- * 10,000 full rooms the pages publishes touch outgrow any cache worth
- * holding (0.76 reads from the OS per publish at 2, 8 and 16 MB alike). Per
- * publish at 10,000 full rooms, the engine alone: 23.7-25.8 µs at 2 MB
- * against 28.8-32.4 µs at 16 MB; one room unchanged (14.1-14.7 µs).
+ * rooms with 16 MB), so a commit costs more the more pages are cached
+ * (schema version 5, 10,000 full rooms, the engine alone: 23.7-25.8 µs per
+ * publish at 2 MB against 28.8-32.4 µs at 16 MB; one room unchanged).
  */
 const PAGE_CACHE_KIB = 2_000;
 
@@ -64,9 +62,9 @@ const PAGE_CACHE_KIB = 2_000;
  *   turn is committed in one write transaction; each publish promise
  *   resolves only after that transaction committed, and watchers get the
  *   messages right after the commit, in sequence order.
- * - A room's last sequence is its newest message's (or, once retention left
- *   none, its `rooms` row's), read once per room and then kept in memory:
- *   only this process writes the file. Fan-out, too, is only to this
+ * - Messages are a log across rooms, each room's found through blocks of
+ *   positions (sqlite-log.ts); a room's last sequence is kept in memory from
+ *   the open on: only this process writes the file. Fan-out, too, is only to this
  *   process: this engine is for a single broker node, and a second engine on
  *   the same file is refused (sqlite-lock.ts).
  * - Retention: size and TTL are enforced logically on read (a read never
@@ -89,12 +87,14 @@ export interface SqliteEngineOptions extends EngineOptions {
   busyTimeoutMs?: number;
   /** WAL checkpoints in a worker thread (sqlite-checkpoint.ts); false: SQLite's own, at commit. On-disk databases only. */
   checkpoint?: CheckpointOptions | false;
+  /** The message log's sizes (sqlite-log.ts), for tests. */
+  logTuning?: Partial<LogTuning>;
 }
 
 export interface SqliteEngine extends Engine {
   readonly name: "sqlite";
   /** Counters since open, for tests and metrics. */
-  stats(): SqliteEngineStats;
+  stats(): SqliteEngineStats & LogCounters;
   /** The checkpoint worker, for tests (undefined: none, SQLite checkpoints at commit). */
   readonly checkpointer: Checkpointer | undefined;
 }
@@ -121,6 +121,8 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly sql: Statements;
   /** Idempotency keys: a log in SQLite, looked up through an index in memory (sqlite-idempotency.ts). */
   private readonly keys: IdempotencyKeys;
+  /** Where the messages are (sqlite-log.ts). */
+  private readonly log: MessageLog;
   /** What retention keeps (sqlite-retention.ts). */
   private readonly kept: SqliteRetention;
   /** The write queue and its transactions (sqlite-commit.ts). */
@@ -158,22 +160,27 @@ class SqliteEngineImpl implements SqliteEngine {
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-      db.transaction(() => {
+      this.log = db.transaction(() => {
         const version = Number(db.pragma("user_version", { simple: true }));
         if (version > SCHEMA_VERSION)
           throw new Error(`${options.path}: schema version ${version} is newer than this seqcast (${SCHEMA_VERSION})`);
         // A database created before a migration's version lacks what it adds; a fresh one (version 0) has it from SCHEMA.
         const fresh = version === 0 && !db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'messages'").get();
         db.exec(SCHEMA);
-        if (!fresh) for (const migration of MIGRATIONS) if (version < migration.from) db.exec(migration.sql);
+        if (!fresh)
+          for (const { from, sql } of MIGRATIONS) if (version < from) typeof sql === "string" ? db.exec(sql) : sql(db);
         if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        // The rooms' blocks not yet written are rebuilt from the log's end (sqlite-log.ts).
+        const log = new MessageLog(db, options.logTuning);
+        log.load();
+        return log;
       }).immediate();
 
       this.sql = prepareStatements(db);
       this.keys = new IdempotencyKeys(db, this.retention.dedupeWindowMs, this.now);
-      this.kept = new SqliteRetention(this.sql, this.retention, this.now);
-      const messages = new RowWriter(db, `messages (room_id, ${MESSAGE_COLUMNS})`, 10);
-      const store = { sql: this.sql, messages, rooms: this.rooms, keys: this.keys, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
+      this.kept = new SqliteRetention(this.sql, this.log, this.retention, this.now);
+      const messages = new RowWriter(db, `messages (position, log_id, ${MESSAGE_COLUMNS})`, 11);
+      const store = { sql: this.sql, messages, rooms: this.rooms, keys: this.keys, log: this.log, kept: this.kept, dedupeWindowMs: this.retention.dedupeWindowMs, now: this.now };
       this.commits = new GroupCommit(db, store, this.watchers, this.emit);
       this.readPage = db.transaction((name: string, ref: RoomRef, query: HistoryQuery) => this.page(name, ref, query));
       if (onDisk && options.checkpoint !== false)
@@ -188,8 +195,8 @@ class SqliteEngineImpl implements SqliteEngine {
     }
   }
 
-  stats(): SqliteEngineStats {
-    return { ...this.commits.counters };
+  stats(): SqliteEngineStats & LogCounters {
+    return { ...this.commits.counters, ...this.log.counters };
   }
 
   private check(): void {
@@ -248,7 +255,7 @@ class SqliteEngineImpl implements SqliteEngine {
 
   async position(name: string): Promise<Position> {
     const room = this.room(name);
-    return room ? { epoch: room.epoch, sequence: this.sql.selectSequence.get(room.id)! } : { epoch: "", sequence: 0n };
+    return room ? { epoch: room.epoch, sequence: this.log.lastSequence(room.id) } : { epoch: "", sequence: 0n };
   }
 
   async history(name: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -262,12 +269,12 @@ class SqliteEngineImpl implements SqliteEngine {
 
   /** Inside a read transaction. Same semantics as the memory engine's history(). */
   private page(name: string, ref: RoomRef, query: HistoryQuery): { page: HistoryPage; trimDue: boolean } {
-    const sequence = this.sql.selectSequence.get(ref.id)!;
+    const sequence = this.log.lastSequence(ref.id);
     const room: RoomRow = { ...ref, sequence };
     const position = { epoch: room.epoch, sequence };
     const first = this.kept.firstRetained(room)?.sequence ?? null;
     // Rows retention no longer keeps, as many as a write would delete (TTL passed since the last publish, or a smaller historySize since a restart).
-    const trimDue = this.kept.dueForTrim(room, this.sql.firstStored.get(room.id) ?? null);
+    const trimDue = this.kept.dueForTrim(room, this.kept.firstStored(room));
     const firstSequence = first ?? 0n;
     const empty = { page: { messages: [], position, firstSequence, hasMore: false }, trimDue };
     if (first === null) return empty;
@@ -275,12 +282,17 @@ class SqliteEngineImpl implements SqliteEngine {
     const hi = query.before === 0n || query.before - 1n > sequence ? sequence : query.before - 1n;
     if (hi < lo) return empty;
     const limit = Math.max(1, Math.floor(query.limit));
-    const statement = query.direction === "forward" ? this.sql.rangeForward : this.sql.rangeBackward;
-    const rows = statement.all(room.id, lo, hi, limit + 1);
-    const hasMore = rows.length > limit;
-    if (hasMore) rows.length = limit;
-    if (query.direction === "backward") rows.reverse();
-    const messages = rows.map((row) => toMessage(name, room.epoch, row));
+    // One more than the limit tells whether there is more.
+    const span = BigInt(limit);
+    const forward = query.direction === "forward";
+    const positions = forward ? this.log.positions(room.id, lo, hi < lo + span ? hi : lo + span) : this.log.positions(room.id, hi - span > lo ? hi - span : lo, hi);
+    const messages = [];
+    for (const position of positions) {
+      const row = this.sql.selectMessage.get(position);
+      if (row !== undefined) messages.push(toMessage(name, room.epoch, row));
+    }
+    const hasMore = messages.length > limit;
+    if (hasMore) forward ? messages.pop() : messages.shift();
     return { page: { messages, position, firstSequence, hasMore }, trimDue };
   }
 
@@ -291,12 +303,20 @@ class SqliteEngineImpl implements SqliteEngine {
     this.check();
     this.commits.flush();
     const dedupeFrom = this.retention.dedupeWindowMs > 0 ? this.now() - this.retention.dedupeWindowMs : Number.MAX_SAFE_INTEGER;
-    const forgotten = this.db
+    let forgotten: string[];
+    try {
+      forgotten = this.db
       .transaction(() => {
         const names: string[] = [];
-        for (const { id, name } of this.sql.idleRooms.all(this.kept.ttlCutoff())) {
-          if (this.watchers.has(name) || this.presence.has(name) || this.hasLiveKey(id, name, dedupeFrom)) continue;
-          this.sql.deleteRoomMessages.run(id);
+        const cutoff = this.kept.ttlCutoff();
+        const acked = new Set(this.sql.ackedRooms.all());
+        this.log.begin();
+        for (const { id, name } of this.sql.allRooms.all()) {
+          if (acked.has(name) || this.watchers.has(name) || this.presence.has(name) || this.hasLiveKey(id, name, dedupeFrom)) continue;
+          // Idle: it stores no message younger than the TTL (its newest is its youngest: the broker's clock).
+          const last = this.log.lastSequence(id);
+          if (this.log.floor(id) <= last && Number(this.sql.selectTime.get(this.log.position(id, last)) ?? Number.MIN_SAFE_INTEGER) >= cutoff) continue;
+          this.log.forget(id);
           this.sql.deleteRoom.run(id);
           this.keys.forgetRoom(id);
           names.push(name);
@@ -304,6 +324,11 @@ class SqliteEngineImpl implements SqliteEngine {
         return names;
       })
       .immediate();
+      this.log.committed();
+    } catch (error) {
+      this.log.rolledBack();
+      throw error;
+    }
     for (const name of forgotten) this.rooms.delete(name);
     if (forgotten.length > 0) this.commits.counters.transactions++;
     return forgotten.length;

@@ -6,9 +6,9 @@ import { afterAll, describe, it } from "vitest";
 import Database from "better-sqlite3";
 import type { MessageDraft } from "../../src/engine/engine.js";
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
-import { SCHEMA, SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
+import { SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
 import { keyHash, KeyIndex } from "../../src/engine/sqlite-idempotency.js";
-import { withoutKeysAfter } from "../support/sqlite-schemas.js";
+import { SCHEMA_V5, withoutKeysAfter } from "../support/sqlite-schemas.js";
 
 // The SQLite engine's idempotency keys (sqlite-idempotency.ts): a log in the
 // file, looked up through an index in memory. The conformance suite covers
@@ -265,7 +265,7 @@ describe("sqlite engine: idempotency keys", () => {
   it("migrates a version 4 file: its live keys still deduplicate, its old table is gone", async () => {
     const path = tempFile();
     // The schema as version 4 wrote it: keys in "dedupe", keyed by the key.
-    const v4 = withoutKeysAfter(SCHEMA.replace(/-- \(since version 5;[\s\S]*?\n\);\n/, "")).concat(`
+    const v4 = withoutKeysAfter(SCHEMA_V5.replace(/-- \(since version 5;[\s\S]*?\n\);\n/, "")).concat(`
       CREATE TABLE dedupe (room_id INTEGER NOT NULL, sender TEXT NOT NULL, client_message_id TEXT NOT NULL,
         sequence INTEGER NOT NULL, id TEXT NOT NULL, time_ms INTEGER NOT NULL,
         PRIMARY KEY (room_id, sender, client_message_id)) WITHOUT ROWID;

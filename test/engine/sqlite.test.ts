@@ -5,8 +5,8 @@ import Database from "better-sqlite3";
 import type { StoredMessage } from "../../src/engine/engine.js";
 import { createSqliteEngine, type SqliteEngine } from "../../src/engine/sqlite.js";
 import { engineConformance } from "./conformance.js";
-import { SCHEMA, SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
-import { withoutKeysAfter } from "../support/sqlite-schemas.js";
+import { SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
+import { SCHEMA_V5, withoutKeysAfter } from "../support/sqlite-schemas.js";
 import { all, draft, open, peek, publishMessage, tempDatabases } from "../support/sqlite-engine.js";
 
 // What the file keeps under the retention limits is tested in sqlite-retention.test.ts.
@@ -64,7 +64,7 @@ describe("sqlite engine: durability", () => {
   it("migrates a version 2 data directory: old messages read back without dependencies, new ones keep theirs", async () => {
     const path = tempFile();
     // The schema as version 2 wrote it: messages without the dependencies column.
-    const v2 = withoutKeysAfter(SCHEMA.replace(/,\n\s*-- \(since version 3\)[^\n]*\n\s*dependencies\s+TEXT/, ""));
+    const v2 = withoutKeysAfter(SCHEMA_V5.replace(/,\n\s*-- \(since version 3\)[^\n]*\n\s*dependencies\s+TEXT/, ""));
     assert.ok(!/dependencies\s+TEXT/.test(v2) && !/keys_after\s+INTEGER/.test(v2));
     const db = new Database(path);
     db.exec(v2);

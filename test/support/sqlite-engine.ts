@@ -51,13 +51,13 @@ export function open(path: string, extra: Partial<SqliteEngineOptions> = {}) {
   return { engine, events, clock };
 }
 
-/** Rows of a room as a second, independent connection sees them. */
+/** Rows a room stores (its log's rows from its floor on: sqlite-log.ts) as a second, independent connection sees them. */
 export function peek(path: string, room: string): bigint[] {
   const db = new Database(path, { readonly: true });
   try {
     db.defaultSafeIntegers(true);
     return db
-      .prepare("SELECT m.sequence FROM messages m JOIN rooms r ON r.id = m.room_id WHERE r.name = ? ORDER BY m.sequence")
+      .prepare("SELECT m.sequence FROM messages m JOIN rooms r ON r.log_id = m.log_id WHERE r.name = ? AND m.sequence >= r.kept_from ORDER BY m.sequence")
       .pluck()
       .all(room) as bigint[];
   } finally {

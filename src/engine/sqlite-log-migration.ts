@@ -1,0 +1,64 @@
+import type Database from "better-sqlite3";
+import { BLOCK } from "./sqlite-log-slots.js";
+
+/**
+ * Schema version 6 (sqlite-log.ts): the messages table, a rowid table indexed
+ * by (room_id, sequence) before, is rebuilt as a log in (room, sequence)
+ * order, each room's rows get their blocks of positions (the last one
+ * partial), and rooms get their log id (their id) and floor (their oldest
+ * stored sequence). Runs once, inside the open's write transaction.
+ */
+export function migrateToLog(db: Database.Database): void {
+  db.exec(`
+    ALTER TABLE rooms ADD COLUMN log_id INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN kept_from INTEGER NOT NULL DEFAULT 1;
+    UPDATE rooms SET log_id = id;
+    CREATE TABLE messages_log (
+      position INTEGER PRIMARY KEY, log_id INTEGER NOT NULL, sequence INTEGER NOT NULL, id TEXT NOT NULL, sender TEXT NOT NULL,
+      content TEXT NOT NULL, payload BLOB NOT NULL, attributes TEXT NOT NULL, time_ms INTEGER NOT NULL,
+      client_message_id TEXT NOT NULL, dependencies TEXT);
+    INSERT INTO messages_log (log_id, sequence, id, sender, content, payload, attributes, time_ms, client_message_id, dependencies)
+      SELECT room_id, sequence, id, sender, content, payload, attributes, time_ms, client_message_id, dependencies
+      FROM messages WHERE room_id IN (SELECT id FROM rooms) ORDER BY room_id, sequence;
+    DROP TABLE messages;
+    ALTER TABLE messages_log RENAME TO messages;
+  `);
+  const insertBlock = db.prepare("INSERT INTO message_blocks (log_id, first, positions) VALUES (?, ?, ?)").safeIntegers(false);
+  const setFloor = db.prepare("UPDATE rooms SET kept_from = ? WHERE id = ?").safeIntegers(false);
+  // In pages: the connection runs no other statement while one is iterated.
+  const page = db.prepare("SELECT position, log_id, sequence FROM messages WHERE position > ? ORDER BY position LIMIT 65536").raw().safeIntegers(false);
+  let room = 0;
+  let first = 0;
+  let block: number[] = [];
+  const flush = () => {
+    if (block.length > 0) insertBlock.run(room, first, Buffer.from(Float64Array.from(block).buffer));
+    block = [];
+  };
+  const push = (position: number) => {
+    block.push(position);
+    if (block.length === BLOCK) {
+      flush();
+      first += BLOCK;
+    }
+  };
+  let last = 0;
+  for (let rows = page.all(0) as Array<[number, number, number]>; rows.length > 0; rows = page.all(last) as Array<[number, number, number]>) {
+    for (const [position, logId, sequence] of rows) {
+      last = position;
+      if (logId !== room) {
+        flush();
+        room = logId;
+        setFloor.run(sequence, logId);
+        first = sequence - ((sequence - 1) % BLOCK);
+      }
+      while (first + block.length < sequence) push(0);
+      push(position);
+    }
+  }
+  flush();
+  // A room with no stored message keeps none: its floor is past its last sequence.
+  db.exec(`UPDATE rooms SET kept_from = sequence + 1 WHERE log_id NOT IN (SELECT DISTINCT log_id FROM message_blocks)`);
+  db.prepare("UPDATE message_log SET scan_from = ?, swept_to = ?, next_log_id = (SELECT coalesce(max(id), 0) + 1 FROM rooms)")
+    .safeIntegers(false)
+    .run(last + 1, last + 1);
+}

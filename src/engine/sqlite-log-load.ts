@@ -84,6 +84,6 @@ export function pushPosition(slot: Slot, position: number, write: (slot: Slot) =
 }
 
 /** Fills a slot's tail with "no row" through `sequence`. */
-function padTo(slot: Slot, sequence: number, write: (slot: Slot) => void): void {
+export function padTo(slot: Slot, sequence: number, write: (slot: Slot) => void): void {
   while (slot.start + slot.tail.length <= sequence) pushPosition(slot, 0, write);
 }

@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
-import { BLOCK } from "./sqlite-log-slots.js";
+import { padTo, pushPosition } from "./sqlite-log-load.js";
+import { blockFirst, encode, type Slot } from "./sqlite-log-slots.js";
 
 /**
  * Schema version 6 (sqlite-log.ts): the messages table, a rowid table indexed
@@ -27,35 +28,24 @@ export function migrateToLog(db: Database.Database): void {
   const setFloor = db.prepare("UPDATE rooms SET kept_from = ? WHERE id = ?").safeIntegers(false);
   // In pages: the connection runs no other statement while one is iterated.
   const page = db.prepare("SELECT position, log_id, sequence FROM messages WHERE position > ? ORDER BY position LIMIT 65536").raw().safeIntegers(false);
-  let room = 0;
-  let first = 0;
-  let block: number[] = [];
-  const flush = () => {
-    if (block.length > 0) insertBlock.run(room, first, Buffer.from(Float64Array.from(block).buffer));
-    block = [];
-  };
-  const push = (position: number) => {
-    block.push(position);
-    if (block.length === BLOCK) {
-      flush();
-      first += BLOCK;
-    }
-  };
+  const write = (slot: Slot) => insertBlock.run(slot.logId, slot.start, encode(slot.tail));
+  let slot: Slot | undefined;
   let last = 0;
   for (let rows = page.all(0) as Array<[number, number, number]>; rows.length > 0; rows = page.all(last) as Array<[number, number, number]>) {
     for (const [position, logId, sequence] of rows) {
       last = position;
-      if (logId !== room) {
-        flush();
-        room = logId;
+      if (logId !== slot?.logId) {
+        // Rows are in (room, sequence) order: a room's first row is its oldest stored, its floor.
+        if (slot !== undefined && slot.tail.length > 0) write(slot);
+        slot = { roomId: logId, logId, start: blockFirst(sequence), tail: [], written: 0, floor: sequence, gen: 0, tx: 0 };
         setFloor.run(sequence, logId);
-        first = sequence - ((sequence - 1) % BLOCK);
       }
-      while (first + block.length < sequence) push(0);
-      push(position);
+      padTo(slot, sequence - 1, write);
+      pushPosition(slot, position, write);
     }
   }
-  flush();
+  // The last block of each room is written partial.
+  if (slot !== undefined && slot.tail.length > 0) write(slot);
   // A room with no stored message keeps none: its floor is past its last sequence.
   db.exec(`UPDATE rooms SET kept_from = sequence + 1 WHERE log_id NOT IN (SELECT DISTINCT log_id FROM message_blocks)`);
   db.prepare("UPDATE message_log SET scan_from = ?, swept_to = ?, next_log_id = (SELECT coalesce(max(id), 0) + 1 FROM rooms)")

@@ -5,7 +5,7 @@ import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import type { IdempotencyKeys } from "./sqlite-idempotency.js";
 import type { MessageLog } from "./sqlite-log.js";
 import type { SqliteRetention } from "./sqlite-retention.js";
-import type { KeptRow, MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
+import type { MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
 import type { RowWriter } from "./sqlite-rows.js";
 
 // The SQLite engine's write transaction: one group commit's publishes and
@@ -71,13 +71,10 @@ export function rejectOp(op: Op, error: unknown): void {
 
 /**
  * A room as this engine knows it. id and epoch are always right (only this
- * process writes the file: sqlite-lock.ts); once a write transaction touched
- * the room, `kept` is too, so later batches do not look for what to trim
- * while nothing can be trimmed. (The last sequence is the log's: sqlite-log.ts.)
+ * process writes the file: sqlite-lock.ts). Its last sequence, oldest stored
+ * message and that message's time are the log's (sqlite-log.ts).
  */
 export interface CachedRoom extends RoomRef {
-  /** The oldest stored message (null: none); undefined = unknown. */
-  kept?: KeptRow | null;
   /** The newest idempotency key this process recorded in the room, ms (sweep keeps a room with a live key). */
   keyedMs?: number;
   /**
@@ -94,7 +91,6 @@ export interface BatchRoom extends RoomRow {
   readonly name: string;
   /** The write transaction this is the room of (each attempt has its own). */
   readonly batchId: number;
-  kept: KeptRow | null | undefined;
   dirty: boolean;
   /** The newest idempotency key recorded in the room by this transaction, ms (MIN_SAFE_INTEGER: none). */
   keyedMs: number;
@@ -154,13 +150,13 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     const existing = cached ?? store.sql.selectRoom.get(name);
     let row: BatchRoom;
     if (existing) {
-      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: store.log.lastSequence(existing.id), kept: cached?.kept, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: store.log.lastSequence(existing.id), dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
     } else {
       const epoch = newEpoch();
       const logId = store.log.allocateLogId();
       const { id } = store.sql.insertRoom.get(name, epoch, store.now(), logId)!;
       store.log.addRoom(id, logId);
-      row = { name, batchId, id, epoch, sequence: 0n, kept: null, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      row = { name, batchId, id, epoch, sequence: 0n, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
     }
     if (cached !== undefined) cached.batch = row;
     else uncached.set(name, row);
@@ -179,7 +175,6 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       store.messages.flush();
       row.epoch = newEpoch();
       row.sequence = 0n;
-      row.kept = null;
       row.dirty = false;
       store.sql.resetRoom.run(row.epoch, row.id);
       store.log.reset(row.id);
@@ -210,7 +205,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       if (draft.timeMs > row.keyedMs) row.keyedMs = draft.timeMs;
     }
     store.messages.add(
-      store.log.append(row.id, sequence),
+      store.log.append(row.id, sequence, message.timeMs),
       store.log.logId(row.id),
       sequence,
       message.id,
@@ -224,7 +219,6 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     );
     row.sequence = sequence;
     row.dirty = true;
-    if (row.kept === null) row.kept = { sequence, time_ms: message.timeMs };
     published++;
     results[i] = { message, duplicate: false };
   }
@@ -233,13 +227,13 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
   if (dedupeWindow > 0 && published > 0) store.keys.expire(dedupeFrom);
   // The newest message carries the room's last sequence (rooms.sequence is
   // only a floor, written when a trim leaves no message): no row update per publish.
-  for (const row of touched) if (row.dirty && store.kept.dueForTrim(row, row.kept)) row.kept = store.kept.trim(row);
+  for (const row of touched) if (row.dirty && store.kept.dueForTrim(row)) store.kept.trim(row);
   for (const name of trims) {
     if (inBatch(name)?.dirty) continue;
     // A room cleared or forgotten since the read that found its expired rows is not recreated.
     if (!exists(name)) continue;
     const row = load(name);
-    row.kept = store.kept.trim(row);
+    store.kept.trim(row);
   }
   store.log.maintain();
   return { results, rooms: touched, published };

@@ -149,11 +149,10 @@ export class GroupCommit {
       const cached = row.cached;
       if (cached !== undefined && cached.id === row.id) {
         cached.epoch = row.epoch;
-        cached.kept = row.kept;
         if (row.keyedMs > (cached.keyedMs ?? Number.MIN_SAFE_INTEGER)) cached.keyedMs = row.keyedMs;
         cached.batch = undefined;
       } else {
-        const fresh: CachedRoom = { id: row.id, epoch: row.epoch, kept: row.kept };
+        const fresh: CachedRoom = { id: row.id, epoch: row.epoch };
         if (row.keyedMs > Number.MIN_SAFE_INTEGER) fresh.keyedMs = row.keyedMs;
         this.store.rooms.set(row.name, fresh);
       }

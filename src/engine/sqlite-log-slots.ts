@@ -25,6 +25,8 @@ export interface Slot {
   written: number;
   /** First sequence retention keeps: rows below are dead. */
   floor: number;
+  /** The time of the floor's message, ms (undefined: not read yet, or none stored). */
+  floorTime: number | undefined;
   /** Changes when the tail's first unwritten position does (persist queue entries are valid while it matches). */
   gen: number;
   /** The transaction that last saved this slot (journal). */
@@ -41,6 +43,7 @@ export interface Saved {
   tailLength: number;
   written: number;
   floor: number;
+  floorTime: number | undefined;
   gen: number;
 }
 

@@ -153,8 +153,8 @@ export class MessageLog {
   private save(slot: Slot, added?: boolean): void {
     if (slot.tx === this.tx && added === undefined) return;
     slot.tx = this.tx;
-    const { logId, start, tail, written, floor, gen } = slot;
-    this.saved.push({ slot, added, logId, start, tail, tailLength: tail.length, written, floor, gen });
+    const { logId, start, tail, written, floor, floorTime, gen } = slot;
+    this.saved.push({ slot, added, logId, start, tail, tailLength: tail.length, written, floor, floorTime, gen });
   }
 
   /** The transaction committed. */
@@ -180,7 +180,7 @@ export class MessageLog {
         continue;
       }
       if (this.byLog.get(slot.logId) === slot) this.byLog.delete(slot.logId);
-      Object.assign(slot, { logId: s.logId, start: s.start, tail: s.tail, written: s.written, floor: s.floor, gen: s.gen, tx: 0 });
+      Object.assign(slot, { logId: s.logId, start: s.start, tail: s.tail, written: s.written, floor: s.floor, floorTime: s.floorTime, gen: s.gen, tx: 0 });
       slot.tail.length = s.tailLength;
       this.slots.set(slot.roomId, slot);
       this.byLog.set(slot.logId, slot);
@@ -208,7 +208,7 @@ export class MessageLog {
 
   /** A room just inserted with `logId` (allocateLogId()). */
   addRoom(roomId: bigint, logId: number): void {
-    const slot: Slot = { roomId: Number(roomId), logId, start: 1, tail: [], written: 0, floor: 1, gen: 0, tx: 0 };
+    const slot: Slot = { roomId: Number(roomId), logId, start: 1, tail: [], written: 0, floor: 1, floorTime: undefined, gen: 0, tx: 0 };
     this.save(slot, true);
     this.slots.set(slot.roomId, slot);
     this.byLog.set(logId, slot);
@@ -229,11 +229,23 @@ export class MessageLog {
     return BigInt(this.slot(roomId).floor);
   }
 
-  /** The position for the room's next sequence, which must be its last + 1. */
-  append(roomId: bigint, sequence: bigint): number {
+  /** The time of the room's floor message, ms (undefined: not known yet: SqliteRetention reads it). */
+  floorTime(roomId: bigint): number | undefined {
+    return this.slot(roomId).floorTime;
+  }
+
+  /** The time of the room's floor message, read from the file. */
+  noteFloorTime(roomId: bigint, timeMs: number): void {
+    this.slot(roomId).floorTime = timeMs;
+  }
+
+  /** The position for the room's next sequence, which must be its last + 1, of a message of `timeMs`. */
+  append(roomId: bigint, sequence: bigint, timeMs: number): number {
     const slot = this.slot(roomId);
     if (Number(sequence) !== lastOf(slot) + 1) throw new Error(`sqlite engine: room ${roomId} sequence ${sequence} after ${lastOf(slot)}`);
     this.save(slot);
+    // A room that stored nothing: the new message is its floor.
+    if (slot.floor === Number(sequence)) slot.floorTime = timeMs;
     const position = this.next++;
     if (slot.written === slot.tail.length) this.pending.push({ slot, position, gen: ++slot.gen });
     this.live++;
@@ -241,12 +253,17 @@ export class MessageLog {
     return position;
   }
 
-  /** Retention keeps the room's sequences from `floor` on: the rest leave (by the sweep, or now if it passed them). */
-  trim(roomId: bigint, floor: bigint): void {
+  /**
+   * Retention keeps the room's sequences from `floor` on (the message there
+   * from `floorTime`; undefined: none): the rest leave (by the sweep, or now
+   * if it passed them).
+   */
+  trim(roomId: bigint, floor: bigint, floorTime: number | undefined): void {
     const slot = this.slot(roomId);
     const to = Number(floor);
     if (to <= slot.floor) return;
     this.save(slot);
+    slot.floorTime = floorTime;
     this.deleteSwept(slot, slot.floor, to - 1);
     if (blockFirst(to) > blockFirst(slot.floor)) this.sql.deleteBlocksBelow.run(slot.logId, blockFirst(to));
     this.live -= to - slot.floor;
@@ -264,6 +281,7 @@ export class MessageLog {
     slot.tail = [];
     slot.written = 0;
     slot.floor = 1;
+    slot.floorTime = undefined;
     slot.gen++;
     this.byLog.set(slot.logId, slot);
     this.sql.setLog.run(slot.logId, slot.roomId);

@@ -47,13 +47,12 @@ export class SqliteRetention {
   }
 
   /**
-   * Whether the room's rows are due for trim(), known without a query from
-   * `oldest`, its oldest stored row (null: it stores none): `trimBatch` rows
-   * are past the size limit, or the oldest is past the TTL. Unknown
-   * (undefined: a room not yet trimmed by this process) counts as due.
+   * Whether the room's rows are due for trim(): `trimBatch` rows are past the
+   * size limit, or its oldest stored is past the TTL (the log keeps the
+   * oldest's sequence and time: no query but the first time's read).
    */
-  dueForTrim(room: RoomRow, oldest: KeptRow | null | undefined): boolean {
-    if (oldest === undefined) return true;
+  dueForTrim(room: RoomRow): boolean {
+    const oldest = this.firstStored(room);
     if (oldest === null) return false;
     return this.sizeFloor(room.sequence) - oldest.sequence >= this.trimBatch || Number(oldest.time_ms) < this.ttlCutoff();
   }
@@ -74,22 +73,27 @@ export class SqliteRetention {
     return null;
   }
 
-  /** The oldest stored message (null: none): the room's floor. */
-  firstStored(room: RoomRow): KeptRow | null {
+  /** The oldest stored message (null: none): the room's floor, its time read once and then kept by the log. */
+  private firstStored(room: RoomRow): KeptRow | null {
     const floor = this.log.floor(room.id);
     if (floor > room.sequence) return null;
-    const time = this.sql.selectTime.get(this.log.position(room.id, floor));
-    return time === undefined ? null : { sequence: floor, time_ms: time };
+    let time = this.log.floorTime(room.id);
+    if (time === undefined) {
+      const read = this.sql.selectTime.get(this.log.position(room.id, floor));
+      if (read === undefined) return null;
+      time = Number(read);
+      this.log.noteFloorTime(room.id, time);
+    }
+    return { sequence: floor, time_ms: time };
   }
 
-  /** Deletes what retention no longer keeps; returns the oldest message left. Inside a write transaction. */
-  trim(room: RoomRow): KeptRow | null {
+  /** Moves the room's floor past what retention no longer keeps (sqlite-log.ts deletes the rows). Inside a write transaction. */
+  trim(room: RoomRow): void {
     const first = this.firstRetained(room);
     if (first === null) {
       // With no message left, the room's row is what keeps its last sequence (sqlite-schema.ts).
       this.sql.updateSequence.run(room.sequence, room.id);
-      this.log.trim(room.id, room.sequence + 1n);
-    } else this.log.trim(room.id, first.sequence);
-    return first;
+      this.log.trim(room.id, room.sequence + 1n, undefined);
+    } else this.log.trim(room.id, first.sequence, Number(first.time_ms));
   }
 }

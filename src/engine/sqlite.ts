@@ -274,7 +274,7 @@ class SqliteEngineImpl implements SqliteEngine {
     const position = { epoch: room.epoch, sequence };
     const first = this.kept.firstRetained(room)?.sequence ?? null;
     // Rows retention no longer keeps, as many as a write would delete (TTL passed since the last publish, or a smaller historySize since a restart).
-    const trimDue = this.kept.dueForTrim(room, this.kept.firstStored(room));
+    const trimDue = this.kept.dueForTrim(room);
     const firstSequence = first ?? 0n;
     const empty = { page: { messages: [], position, firstSequence, hasMore: false }, trimDue };
     if (first === null) return empty;

@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/layout-spike.ts <A|B|C> <rooms>     RANDOM=1: rooms drawn at random, not round-robin
  *
- * A: the engine's layout: a rowid table and a UNIQUE INDEX (room_id,
+ * A: the engine's layout until schema version 6: a rowid table and a UNIQUE INDEX (room_id,
  *    sequence); a room's oldest rows deleted by range once 25 are past its history.
  * B: the messages as a log with no index, and per room blocks of 32 rowids
  *    (a WITHOUT ROWID table keyed by room and first sequence) written when
@@ -16,7 +16,8 @@
  *    deletes the runs of dead rows at the log's head by rowid range; a trim
  *    only drops the room's blocks (and moves the floor the sweep reads).
  *
- * What the spike leaves out, and an engine built on C would need: the tail
+ * Layout C is the engine's since schema version 6 (src/engine/sqlite-log.ts),
+ * which does what the spike left out. What the spike leaves out: the tail
  * of each room's rowids not yet in a full block is only in memory (a restart
  * must find it again: persist partial blocks now and then, and scan the log
  * from there), live rows of quiet rooms stop the sweep (skip them, delete

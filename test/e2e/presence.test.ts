@@ -90,9 +90,11 @@ describe("presence", () => {
     const room = "flaky";
     const proxy = await startCuttableProxy(broker.port);
     cleanup(() => proxy.close());
-    const flaky = join("flo", room, { backoff: { baseMs: 10, maxMs: 50 } }, proxy.url);
+    // The watcher first: joined together, flo could be present before wes subscribed, and wes would see no join event for flo.
     const watcher = join("wes", room);
-    await Promise.all([flaky.subscribedTo(room), watcher.subscribedTo(room)]);
+    await watcher.subscribedTo(room);
+    const flaky = join("flo", room, { backoff: { baseMs: 10, maxMs: 50 } }, proxy.url);
+    await flaky.subscribedTo(room);
     await watcher.until((r) => r.ofType("presence").some((e) => e.entry.user === "flo" && e.kind === "join"), "flo's join");
     const before = watcher.ofType("presence").filter((e) => e.entry.user === "flo").length;
     proxy.cut();

@@ -26,7 +26,7 @@ export function loadLog(db: Database.Database, sql: LoadStatements, pageRows: nu
   }>;
   const byLog = new Map<number, Slot>();
   for (const room of rooms) {
-    const slot: Slot = { roomId: room.id, logId: room.log_id, start: 1, tail: [], written: 0, floor: room.kept_from, floorTime: undefined, gen: 0, tx: 0 };
+    const slot: Slot = { roomId: room.id, logId: room.log_id, start: 1, tail: [], written: 0, floor: room.kept_from, floorTime: undefined, floorPos: 0, gen: 0, tx: 0 };
     const block = sql.lastBlock.get(room.log_id);
     if (block !== undefined) {
       const positions = decode(block.positions);

@@ -37,7 +37,7 @@ export function migrateToLog(db: Database.Database): void {
       if (logId !== slot?.logId) {
         // Rows are in (room, sequence) order: a room's first row is its oldest stored, its floor.
         if (slot !== undefined && slot.tail.length > 0) write(slot);
-        slot = { roomId: logId, logId, start: blockFirst(sequence), tail: [], written: 0, floor: sequence, floorTime: undefined, gen: 0, tx: 0 };
+        slot = { roomId: logId, logId, start: blockFirst(sequence), tail: [], written: 0, floor: sequence, floorTime: undefined, floorPos: 0, gen: 0, tx: 0 };
         setFloor.run(sequence, logId);
       }
       padTo(slot, sequence - 1, write);

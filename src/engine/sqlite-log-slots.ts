@@ -27,6 +27,8 @@ export interface Slot {
   floor: number;
   /** The time of the floor's message, ms (undefined: not read yet, or none stored). */
   floorTime: number | undefined;
+  /** The floor's position (0: not looked up yet, or none stored): every live row of the room is at or after it. */
+  floorPos: number;
   /** Changes when the tail's first unwritten position does (persist queue entries are valid while it matches). */
   gen: number;
   /** The transaction that last saved this slot (journal). */
@@ -44,6 +46,7 @@ export interface Saved {
   written: number;
   floor: number;
   floorTime: number | undefined;
+  floorPos: number;
   gen: number;
 }
 
@@ -83,9 +86,13 @@ export function positionsOf(blocks: BlockStatement, slot: Slot, from: number, to
   if (sequence < slot.start && sequence <= to) {
     const upTo = Math.min(to, slot.start - 1);
     for (const block of blocks.all(slot.logId, blockFirst(sequence), upTo)) {
-      const positions = decode(block.positions);
+      // Only the entries asked for are read: a trim asks for one.
+      const stored = block.positions.byteLength >> 3;
       for (; sequence < block.first; sequence++) out.push(0);
-      for (; sequence <= upTo && sequence - block.first < BLOCK; sequence++) out.push(positions[sequence - block.first] ?? 0);
+      for (; sequence <= upTo && sequence - block.first < BLOCK; sequence++) {
+        const i = sequence - block.first;
+        out.push(i < stored ? block.positions.readDoubleLE(i * 8) : 0);
+      }
     }
     for (; sequence <= upTo; sequence++) out.push(0);
   }

@@ -6,6 +6,8 @@ export { BLOCK, type LogCounters, type LogTuning };
 
 /** The share of live rows among those it read up to which the sweep passes them. */
 const LIVE_PASSED = 1 / 8;
+/** Up to this many rooms the sweep finds the lowest floor position by looking at every room (sweepBelowLive). */
+const FLOOR_SCAN_ROOMS = 65_536;
 
 /**
  * Where the SQLite engine's messages are (schema version 6, sqlite-schema.ts).
@@ -153,8 +155,8 @@ export class MessageLog {
   private save(slot: Slot, added?: boolean): void {
     if (slot.tx === this.tx && added === undefined) return;
     slot.tx = this.tx;
-    const { logId, start, tail, written, floor, floorTime, gen } = slot;
-    this.saved.push({ slot, added, logId, start, tail, tailLength: tail.length, written, floor, floorTime, gen });
+    const { logId, start, tail, written, floor, floorTime, floorPos, gen } = slot;
+    this.saved.push({ slot, added, logId, start, tail, tailLength: tail.length, written, floor, floorTime, floorPos, gen });
   }
 
   /** The transaction committed. */
@@ -180,7 +182,7 @@ export class MessageLog {
         continue;
       }
       if (this.byLog.get(slot.logId) === slot) this.byLog.delete(slot.logId);
-      Object.assign(slot, { logId: s.logId, start: s.start, tail: s.tail, written: s.written, floor: s.floor, floorTime: s.floorTime, gen: s.gen, tx: 0 });
+      Object.assign(slot, { logId: s.logId, start: s.start, tail: s.tail, written: s.written, floor: s.floor, floorTime: s.floorTime, floorPos: s.floorPos, gen: s.gen, tx: 0 });
       slot.tail.length = s.tailLength;
       this.slots.set(slot.roomId, slot);
       this.byLog.set(slot.logId, slot);
@@ -208,7 +210,7 @@ export class MessageLog {
 
   /** A room just inserted with `logId` (allocateLogId()). */
   addRoom(roomId: bigint, logId: number): void {
-    const slot: Slot = { roomId: Number(roomId), logId, start: 1, tail: [], written: 0, floor: 1, floorTime: undefined, gen: 0, tx: 0 };
+    const slot: Slot = { roomId: Number(roomId), logId, start: 1, tail: [], written: 0, floor: 1, floorTime: undefined, floorPos: 0, gen: 0, tx: 0 };
     this.save(slot, true);
     this.slots.set(slot.roomId, slot);
     this.byLog.set(logId, slot);
@@ -245,8 +247,11 @@ export class MessageLog {
     if (Number(sequence) !== lastOf(slot) + 1) throw new Error(`sqlite engine: room ${roomId} sequence ${sequence} after ${lastOf(slot)}`);
     this.save(slot);
     // A room that stored nothing: the new message is its floor.
-    if (slot.floor === Number(sequence)) slot.floorTime = timeMs;
     const position = this.next++;
+    if (slot.floor === Number(sequence)) {
+      slot.floorTime = timeMs;
+      slot.floorPos = position;
+    }
     if (slot.written === slot.tail.length) this.pending.push({ slot, position, gen: ++slot.gen });
     this.live++;
     pushPosition(slot, position, this.writeBlock);
@@ -264,6 +269,7 @@ export class MessageLog {
     if (to <= slot.floor) return;
     this.save(slot);
     slot.floorTime = floorTime;
+    slot.floorPos = 0;
     this.deleteSwept(slot, slot.floor, to - 1);
     if (blockFirst(to) > blockFirst(slot.floor)) this.sql.deleteBlocksBelow.run(slot.logId, blockFirst(to));
     this.live -= to - slot.floor;
@@ -282,6 +288,7 @@ export class MessageLog {
     slot.written = 0;
     slot.floor = 1;
     slot.floorTime = undefined;
+    slot.floorPos = 0;
     slot.gen++;
     this.byLog.set(slot.logId, slot);
     this.sql.setLog.run(slot.logId, slot.roomId);
@@ -328,9 +335,14 @@ export class MessageLog {
   maintain(): void {
     let moved = false;
     const { sweepRows } = this.tuning;
-    if (this.next >= this.sweepAfter && this.next - this.swept > this.live + (this.live >> 1) + sweepRows) {
-      // Past three times what retention keeps the sweep passes live rows whatever their share.
-      this.sweep(this.next - this.swept > 3 * this.live + sweepRows);
+    const due = () => this.next >= this.sweepAfter && this.next - this.swept > this.live + (this.live >> 1) + Math.max(1, sweepRows >> 5);
+    if (due()) moved = this.sweepBelowLive();
+    if (due()) {
+      const unswept = this.next - this.swept;
+      // It reads no further than the newest `live` rows, which are mostly live; soon after they die, while
+      // their pages may still be cached (one busy room: a few hundred rows behind, not sweepRows).
+      // Past three times what retention keeps it passes live rows whatever their share.
+      this.sweep(Math.min(sweepRows, unswept - this.live), unswept > 3 * this.live + sweepRows);
       moved = true;
     }
     // The scan at open reads at most about as many rows as retention keeps (or persistAge).
@@ -356,6 +368,32 @@ export class MessageLog {
   }
 
   /**
+   * Deletes the rows below every room's floor without reading them (at most
+   * `sweepRows`): every live row is at or after its room's floor position.
+   * One busy room, or rooms that trim in turn, need no more; a quiet room's
+   * floor holds it back, and sweep() reads past it. Skipped with more than
+   * FLOOR_SCAN_ROOMS rooms (a look at every room's floor). Returns whether it
+   * deleted anything.
+   */
+  private sweepBelowLive(): boolean {
+    if (this.slots.size > FLOOR_SCAN_ROOMS) return false;
+    let min = this.next;
+    for (const slot of this.slots.values()) {
+      if (slot.floor > lastOf(slot)) continue;
+      if (slot.floorPos === 0) slot.floorPos = positionsOf(this.sql.blocks, slot, slot.floor, slot.floor)[0] ?? 0;
+      if (slot.floorPos === 0) return false;
+      if (slot.floorPos < min) min = slot.floorPos;
+    }
+    const end = Math.min(min, this.swept + this.tuning.sweepRows);
+    if (end <= this.swept) return false;
+    this.sql.deleteRun.run(this.swept, end - 1);
+    this.counters.rowsSwept += end - this.swept;
+    this.sweepAfter = this.next + ((end - this.swept) >> 1);
+    this.swept = end;
+    return true;
+  }
+
+  /**
    * Deletes the runs of dead rows among the first `sweepRows` rows at the
    * log's head. A live row the sweep passes costs a delete of its own when it
    * dies (deleteSwept), so the sweep passes live rows only when they are few
@@ -363,8 +401,8 @@ export class MessageLog {
    * again after another `sweepRows` rows: rows of quieter rooms outlive the
    * busier rooms' rows around them.
    */
-  private sweep(force: boolean): void {
-    const rows = this.sql.scan.all(this.swept, this.tuning.sweepRows);
+  private sweep(limit: number, force: boolean): void {
+    const rows = this.sql.scan.all(this.swept, limit);
     let runFrom = 0;
     let runTo = 0;
     let firstLive = 0;
@@ -386,7 +424,7 @@ export class MessageLog {
     if (runFrom !== 0) this.sql.deleteRun.run(runFrom, runTo);
     this.counters.rowsSwept += rows.length;
     // At most two rows read per row appended: a log that fell behind catches up without a burst of deletes.
-    this.sweepAfter = this.next + (this.tuning.sweepRows >> 1);
+    this.sweepAfter = this.next + (rows.length >> 1);
     if (rows.length === 0) this.swept = this.next;
     else if (force || live <= rows.length * LIVE_PASSED) {
       this.swept = rows[rows.length - 1]![0] + 1;
@@ -394,7 +432,7 @@ export class MessageLog {
     }
     else {
       this.swept = firstLive;
-      this.sweepAfter = this.next + this.tuning.sweepRows;
+      this.sweepAfter = this.next + rows.length;
     }
   }
 

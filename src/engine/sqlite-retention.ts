@@ -63,8 +63,10 @@ export class SqliteRetention {
     const sizeFloor = this.sizeFloor(room.sequence);
     const cutoff = this.ttlCutoff();
     // TTL trimming stops at the first message young enough: read times a block at a time.
-    for (let from = floor > sizeFloor ? floor : sizeFloor; from <= room.sequence; from += BigInt(BLOCK)) {
-      const positions = this.log.positions(room.id, from, from + BigInt(BLOCK - 1));
+    // Without a TTL the first candidate is the answer: one position read, not a block's.
+    const step = BigInt(cutoff === Number.MIN_SAFE_INTEGER ? 1 : BLOCK);
+    for (let from = floor > sizeFloor ? floor : sizeFloor; from <= room.sequence; from += step) {
+      const positions = this.log.positions(room.id, from, from + step - 1n);
       for (let i = 0; i < positions.length; i++) {
         const time = this.sql.selectTime.get(positions[i]!);
         if (time !== undefined && Number(time) >= cutoff) return { sequence: from + BigInt(i), time_ms: time };

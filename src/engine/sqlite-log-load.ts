@@ -1,18 +1,13 @@
 import type Database from "better-sqlite3";
+import type { LogStatements } from "./sqlite-log-sql.js";
 import { BLOCK, decode, lastOf, type Pending, type Slot } from "./sqlite-log-slots.js";
-
-/** The statements the open reads the log with (sqlite-log.ts). */
-interface LoadStatements {
-  lastBlock: Database.Statement<[number], { first: number; positions: Buffer }>;
-  scan: Database.Statement<[number, number], [number, number, number]>;
-}
 
 /**
  * At open, inside its write transaction: every room's slot (its floor, and
  * its tail from its last block and the log from scan_from on), and the log's
  * state. Full blocks the scan completes are handed to `write`.
  */
-export function loadLog(db: Database.Database, sql: LoadStatements, pageRows: number, write: (slot: Slot) => void) {
+export function loadLog(db: Database.Database, sql: Pick<LogStatements, "lastBlock" | "scan">, pageRows: number, write: (slot: Slot) => void) {
   const state = db.prepare("SELECT scan_from, swept_to, next_log_id FROM message_log").safeIntegers(false).get() as {
     scan_from: number;
     swept_to: number;

@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { LogStatements } from "./sqlite-log-sql.js";
 
 // The message log's per-room state and block format (sqlite-log.ts).
 
@@ -68,8 +68,6 @@ export interface LogCounters {
   rowsDeletedAlone: number;
 }
 
-/** Reads a log id's blocks whose first sequence lies in a range, in order. */
-export type BlockStatement = Database.Statement<[number, number, number], { first: number; positions: Buffer }>;
 
 /** The room's last sequence. */
 export function lastOf(slot: Slot): number {
@@ -77,7 +75,7 @@ export function lastOf(slot: Slot): number {
 }
 
 /** Positions of a room's sequences from..to, in order (0: none): from its blocks and its tail. */
-export function positionsOf(blocks: BlockStatement, slot: Slot, from: number, to: number): number[] {
+export function positionsOf(blocks: LogStatements["blocks"], slot: Slot, from: number, to: number): number[] {
   const out: number[] = [];
   if (from < 1) from = 1;
   const last = lastOf(slot);

@@ -1,13 +1,11 @@
 import type Database from "better-sqlite3";
 import { loadLog, pushPosition } from "./sqlite-log-load.js";
-import { BLOCK, DEFAULT_TUNING, blockFirst, encode, lastOf, positionsOf, type BlockStatement, type LogCounters, type LogTuning, type Pending, type Saved, type Slot } from "./sqlite-log-slots.js";
+import { prepareLogStatements, type LogStatements } from "./sqlite-log-sql.js";
+import { sweepBelowLive, sweepHead } from "./sqlite-log-sweep.js";
+import { BLOCK, DEFAULT_TUNING, blockFirst, encode, lastOf, positionsOf, type LogCounters, type LogTuning, type Pending, type Saved, type Slot } from "./sqlite-log-slots.js";
 
 export { BLOCK, type LogCounters, type LogTuning };
 
-/** The share of live rows among those it read up to which the sweep passes them. */
-const LIVE_PASSED = 1 / 8;
-/** Up to this many rooms the sweep finds the lowest floor position by looking at every room (sweepBelowLive). */
-const FLOOR_SCAN_ROOMS = 65_536;
 
 /**
  * Where the SQLite engine's messages are (schema version 6, sqlite-schema.ts).
@@ -38,8 +36,6 @@ const FLOOR_SCAN_ROOMS = 65_536;
  * begin() / committed() / rolledBack() keep the memory in step with the file.
  */
 
-type Stmt<P extends unknown[] = unknown[], R = unknown> = Database.Statement<P, R>;
-
 export class MessageLog {
   /** Since open; not rolled back with a failed transaction. */
   readonly counters: LogCounters = { blocksWritten: 0, partialBlocksWritten: 0, rowsSwept: 0, livePassed: 0, rowsDeletedAlone: 0 };
@@ -65,20 +61,7 @@ export class MessageLog {
   private saved: Saved[] = [];
   private savedState = { next: 1, swept: 1, sweepAfter: 0, scanFrom: 1, nextLogId: 1, live: 0, pendingLength: 0, pendingHead: 0 };
 
-  private readonly sql: {
-    insertBlock: Stmt<[number, number, Buffer]>;
-    lastBlock: Stmt<[number], { first: number; positions: Buffer }>;
-    blocks: BlockStatement;
-    deleteBlocksBelow: Stmt<[number, number]>;
-    deleteBlocks: Stmt<[number]>;
-    deleteRow: Stmt<[number]>;
-    deleteRun: Stmt<[number, number]>;
-    scan: Stmt<[number, number], [number, number, number]>;
-    setFloor: Stmt<[number, number]>;
-    setLog: Stmt<[number, number]>;
-    saveState: Stmt<[number, number]>;
-    saveNextLogId: Stmt<[number]>;
-  };
+  private readonly sql: LogStatements;
 
   private readonly tuning: LogTuning;
 
@@ -87,23 +70,7 @@ export class MessageLog {
     tuning: Partial<LogTuning> = {},
   ) {
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
-    const prepare = <P extends unknown[], R = unknown>(source: string) => db.prepare<P, R>(source).safeIntegers(false);
-    this.sql = {
-      insertBlock: prepare("INSERT OR REPLACE INTO message_blocks (log_id, first, positions) VALUES (?, ?, ?)"),
-      lastBlock: prepare("SELECT first, positions FROM message_blocks WHERE log_id = ? ORDER BY first DESC LIMIT 1"),
-      blocks: prepare("SELECT first, positions FROM message_blocks WHERE log_id = ? AND first BETWEEN ? AND ? ORDER BY first"),
-      deleteBlocksBelow: prepare("DELETE FROM message_blocks WHERE log_id = ? AND first < ?"),
-      deleteBlocks: prepare("DELETE FROM message_blocks WHERE log_id = ?"),
-      deleteRow: prepare("DELETE FROM messages WHERE position = ?"),
-      deleteRun: prepare("DELETE FROM messages WHERE position BETWEEN ? AND ?"),
-      scan: prepare<[number, number], [number, number, number]>(
-        "SELECT position, log_id, sequence FROM messages WHERE position >= ? ORDER BY position LIMIT ?",
-      ).raw(),
-      setFloor: prepare("UPDATE rooms SET kept_from = ? WHERE id = ?"),
-      setLog: prepare("UPDATE rooms SET log_id = ?, kept_from = 1 WHERE id = ?"),
-      saveState: prepare("UPDATE message_log SET scan_from = ?, swept_to = ?"),
-      saveNextLogId: prepare("UPDATE message_log SET next_log_id = ?"),
-    };
+    this.sql = prepareLogStatements(db);
   }
 
   /** At open, inside its write transaction: every room's tail, from its last block and the log from scan_from. */
@@ -336,13 +303,18 @@ export class MessageLog {
     let moved = false;
     const { sweepRows } = this.tuning;
     const due = () => this.next >= this.sweepAfter && this.next - this.swept > this.live + (this.live >> 1) + Math.max(1, sweepRows >> 5);
-    if (due()) moved = this.sweepBelowLive();
+    const sweep = { sql: this.sql, counters: this.counters, next: this.next, sweepRows, swept: this.swept };
+    const below = due() ? sweepBelowLive(sweep, this.slots) : undefined;
+    if (below !== undefined) {
+      ({ swept: this.swept, sweepAfter: this.sweepAfter } = below);
+      moved = true;
+    }
     if (due()) {
       const unswept = this.next - this.swept;
       // It reads no further than the newest `live` rows, which are mostly live; soon after they die, while
       // their pages may still be cached (one busy room: a few hundred rows behind, not sweepRows).
       // Past three times what retention keeps it passes live rows whatever their share.
-      this.sweep(Math.min(sweepRows, unswept - this.live), unswept > 3 * this.live + sweepRows);
+      ({ swept: this.swept, sweepAfter: this.sweepAfter } = sweepHead({ ...sweep, swept: this.swept }, this.byLog, Math.min(sweepRows, unswept - this.live), unswept > 3 * this.live + sweepRows));
       moved = true;
     }
     // The scan at open reads at most about as many rows as retention keeps (or persistAge).
@@ -364,75 +336,6 @@ export class MessageLog {
     if (moved || scanFrom - this.scanFrom >= this.tuning.sweepRows) {
       this.scanFrom = scanFrom;
       this.sql.saveState.run(this.scanFrom, this.swept);
-    }
-  }
-
-  /**
-   * Deletes the rows below every room's floor without reading them (at most
-   * `sweepRows`): every live row is at or after its room's floor position.
-   * One busy room, or rooms that trim in turn, need no more; a quiet room's
-   * floor holds it back, and sweep() reads past it. Skipped with more than
-   * FLOOR_SCAN_ROOMS rooms (a look at every room's floor). Returns whether it
-   * deleted anything.
-   */
-  private sweepBelowLive(): boolean {
-    if (this.slots.size > FLOOR_SCAN_ROOMS) return false;
-    let min = this.next;
-    for (const slot of this.slots.values()) {
-      if (slot.floor > lastOf(slot)) continue;
-      if (slot.floorPos === 0) slot.floorPos = positionsOf(this.sql.blocks, slot, slot.floor, slot.floor)[0] ?? 0;
-      if (slot.floorPos === 0) return false;
-      if (slot.floorPos < min) min = slot.floorPos;
-    }
-    const end = Math.min(min, this.swept + this.tuning.sweepRows);
-    if (end <= this.swept) return false;
-    this.sql.deleteRun.run(this.swept, end - 1);
-    this.counters.rowsSwept += end - this.swept;
-    this.sweepAfter = this.next + ((end - this.swept) >> 1);
-    this.swept = end;
-    return true;
-  }
-
-  /**
-   * Deletes the runs of dead rows among the first `sweepRows` rows at the
-   * log's head. A live row the sweep passes costs a delete of its own when it
-   * dies (deleteSwept), so the sweep passes live rows only when they are few
-   * (LIVE_PASSED) or when `force`d; otherwise it stops at the first and reads
-   * again after another `sweepRows` rows: rows of quieter rooms outlive the
-   * busier rooms' rows around them.
-   */
-  private sweep(limit: number, force: boolean): void {
-    const rows = this.sql.scan.all(this.swept, limit);
-    let runFrom = 0;
-    let runTo = 0;
-    let firstLive = 0;
-    let live = 0;
-    for (const [position, logId, sequence] of rows) {
-      const slot = this.byLog.get(logId);
-      if (slot === undefined || sequence < slot.floor) {
-        if (runFrom === 0) runFrom = position;
-        runTo = position;
-        continue;
-      }
-      if (firstLive === 0) firstLive = position;
-      live++;
-      if (runFrom !== 0) {
-        this.sql.deleteRun.run(runFrom, runTo);
-        runFrom = 0;
-      }
-    }
-    if (runFrom !== 0) this.sql.deleteRun.run(runFrom, runTo);
-    this.counters.rowsSwept += rows.length;
-    // At most two rows read per row appended: a log that fell behind catches up without a burst of deletes.
-    this.sweepAfter = this.next + (rows.length >> 1);
-    if (rows.length === 0) this.swept = this.next;
-    else if (force || live <= rows.length * LIVE_PASSED) {
-      this.swept = rows[rows.length - 1]![0] + 1;
-      this.counters.livePassed += live;
-    }
-    else {
-      this.swept = firstLive;
-      this.sweepAfter = this.next + rows.length;
     }
   }
 

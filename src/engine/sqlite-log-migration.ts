@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import { padTo, pushPosition } from "./sqlite-log-load.js";
+import { prepareLogStatements } from "./sqlite-log-sql.js";
 import { blockFirst, encode, type Slot } from "./sqlite-log-slots.js";
 
 /**
@@ -24,11 +25,11 @@ export function migrateToLog(db: Database.Database): void {
     DROP TABLE messages;
     ALTER TABLE messages_log RENAME TO messages;
   `);
-  const insertBlock = db.prepare("INSERT INTO message_blocks (log_id, first, positions) VALUES (?, ?, ?)").safeIntegers(false);
-  const setFloor = db.prepare("UPDATE rooms SET kept_from = ? WHERE id = ?").safeIntegers(false);
+  // The log's own statements (rooms.log_id = rooms.id in a converted file).
+  const sql = prepareLogStatements(db);
   // In pages: the connection runs no other statement while one is iterated.
   const page = db.prepare("SELECT position, log_id, sequence FROM messages WHERE position > ? ORDER BY position LIMIT 65536").raw().safeIntegers(false);
-  const write = (slot: Slot) => insertBlock.run(slot.logId, slot.start, encode(slot.tail));
+  const write = (slot: Slot) => sql.insertBlock.run(slot.logId, slot.start, encode(slot.tail));
   let slot: Slot | undefined;
   let last = 0;
   for (let rows = page.all(0) as Array<[number, number, number]>; rows.length > 0; rows = page.all(last) as Array<[number, number, number]>) {
@@ -38,7 +39,7 @@ export function migrateToLog(db: Database.Database): void {
         // Rows are in (room, sequence) order: a room's first row is its oldest stored, its floor.
         if (slot !== undefined && slot.tail.length > 0) write(slot);
         slot = { roomId: logId, logId, start: blockFirst(sequence), tail: [], written: 0, floor: sequence, floorTime: undefined, floorPos: 0, gen: 0, tx: 0 };
-        setFloor.run(sequence, logId);
+        sql.setFloor.run(sequence, logId);
       }
       padTo(slot, sequence - 1, write);
       pushPosition(slot, position, write);

@@ -88,10 +88,11 @@ export class MessageLog {
     this.pending = loaded.pending;
   }
 
-  /** A full block (pushPosition). */
+  /** Writes the slot's tail as its block: full (from pushPosition) or partial (maintain()). */
   private readonly writeBlock = (slot: Slot): void => {
     this.sql.insertBlock.run(slot.logId, slot.start, encode(slot.tail));
-    this.counters.blocksWritten++;
+    if (slot.tail.length === BLOCK) this.counters.blocksWritten++;
+    else this.counters.partialBlocksWritten++;
   };
 
   private slot(roomId: bigint): Slot {
@@ -325,8 +326,7 @@ export class MessageLog {
       if (entry.gen === slot.gen && this.slots.get(slot.roomId) === slot && slot.written < slot.tail.length) {
         if (entry.position >= limit) break;
         this.save(slot);
-        this.sql.insertBlock.run(slot.logId, slot.start, encode(slot.tail));
-        this.counters.partialBlocksWritten++;
+        this.writeBlock(slot);
         slot.written = slot.tail.length;
         slot.gen++;
       }

@@ -104,7 +104,7 @@ describe("sqlite engine: checkpoints in a worker thread", () => {
     const child = fileURLToPath(new URL("../support/sqlite-checkpoint-child.ts", import.meta.url));
     const acked = new Map<string, { room: string; sequence: bigint }>();
     for (let round = 0; round < 3; round++) {
-      const process_ = spawn(process.execPath, ["--import", "tsx", child, path], { stdio: ["ignore", "pipe", "inherit"] });
+      const process_ = spawn(process.execPath, ["--import", "tsx", child, path, String(round)], { stdio: ["ignore", "pipe", "inherit"] });
       let buffered = "";
       let passes = 0;
       const killed = new Promise<void>((resolve, reject) => {

@@ -4,7 +4,11 @@
  * parent (test/engine/sqlite-checkpoint.test.ts) SIGKILLs it mid-checkpoint.
  * Writes "ack <content> <sequence> <passes>" for every acknowledged publish.
  *
- *   node --import tsx test/support/sqlite-checkpoint-child.ts <database path>
+ *   node --import tsx test/support/sqlite-checkpoint-child.ts <database path> <round>
+ *
+ * Contents are unique across rounds ("r<round>c<n>-<i>"): a batch committed
+ * but killed before its ack was read must not be taken for an acknowledged
+ * one of an earlier round with the same content.
  */
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
 
@@ -14,12 +18,13 @@ const engine = createSqliteEngine({
   listener: () => {},
   checkpoint: { intervalMs: 1, resetFrames: 50 },
 });
+const round = process.argv[3] ?? "0";
 const payload = new Uint8Array(2048).fill(3);
 for (let n = 0; ; n++) {
   const drafts = Array.from({ length: 8 }, (_, i) => ({
     room: `crash.${i % 4}`,
     sender: "child",
-    content: `c${n}-${i}`,
+    content: `r${round}c${n}-${i}`,
     payload,
     attributes: {},
     timeMs: Date.now(),

@@ -183,6 +183,24 @@ export interface EngineMemoryReport {
   idempotencyKeyBytes: number;
 }
 
+/** What an engine that stores on this machine's disk (sqlite) is doing, for operators (GET /metrics). */
+export interface EngineStorageReport {
+  /** Write transactions committed since the start (group commits, clears and deferred trims included), and the messages committed in them. */
+  transactions: number;
+  messages: number;
+  /** Bytes of the database file and of its write-ahead log (0 for a database in memory). */
+  fileBytes: number;
+  walBytes: number;
+  /** The checkpoint worker: passes since the start, and whether it runs (false: it stopped and SQLite checkpoints at commit; undefined: none, by configuration). */
+  checkpointPasses: number;
+  checkpointWorker: boolean | undefined;
+  /** Message rows retention keeps, and rows from the sweep's position to the log's end (the kept ones there and dead ones the sweep has yet to delete). */
+  retainedRows: number;
+  unsweptRows: number;
+  /** Rows the sweep read since the start. */
+  rowsSwept: number;
+}
+
 export interface Engine {
   /** Human-readable name for logs and metrics ("memory", "sqlite", "redis"). */
   readonly name: string;
@@ -263,6 +281,9 @@ export interface Engine {
 
   /** Optional: what the engine holds in this process's memory (engines that keep history or keys here). */
   memory?(): EngineMemoryReport;
+
+  /** Optional: what the engine's storage on this machine's disk is doing (sqlite). */
+  storage?(): EngineStorageReport;
 
   /** Stop timers and connections. Further calls reject. */
   close(): Promise<void>;

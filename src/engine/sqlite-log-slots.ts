@@ -56,7 +56,7 @@ export interface Pending {
   gen: number;
 }
 
-/** What the log did since open (SqliteEngine.stats()). *//** What the log did since open (SqliteEngine.stats()). */
+/** What the log did since open (SqliteEngine.stats()). */
 export interface LogCounters {
   /** Blocks written full, and partial (a tail grown old: MessageLog.maintain()). */
   blocksWritten: number;
@@ -67,7 +67,6 @@ export interface LogCounters {
   /** Rows deleted one by one: live rows the sweep had passed, dead now. */
   rowsDeletedAlone: number;
 }
-
 
 /** The room's last sequence. */
 export function lastOf(slot: Slot): number {

@@ -101,6 +101,11 @@ export class MessageLog {
     return slot;
   }
 
+  /** Rows retention keeps, and rows from the sweep's position to the log's end (kept ones and dead ones not swept yet). */
+  get rows(): { retained: number; unswept: number } {
+    return { retained: this.live, unswept: this.next - this.swept };
+  }
+
   // ---- transactions ---------------------------------------------------------
 
   /** A write transaction starts (each attempt of one). */

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import type {
   Engine,
   EngineMemoryReport,
+  EngineStorageReport,
   EngineOptions,
   HistoryPage,
   HistoryQuery,
@@ -16,13 +17,13 @@ import type {
 } from "./engine.js";
 import { WatchSet } from "./watch-set.js";
 import { LocalPresence } from "./local-presence.js";
-import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./sqlite-schema.js";
 import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { RowWriter } from "./sqlite-rows.js";
 import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
-import { MessageLog, type LogCounters, type LogTuning } from "./sqlite-log.js";
+import type { LogCounters, LogTuning, MessageLog } from "./sqlite-log.js";
+import { openSchema, storageReport } from "./sqlite-open.js";
 import { BatchWaiter, OneWaiter, toMessage, type CachedRoom } from "./sqlite-batch.js";
 import { GroupCommit, type SqliteEngineStats } from "./sqlite-commit.js";
 import { Checkpointer, type CheckpointOptions } from "./sqlite-checkpoint.js";
@@ -108,6 +109,8 @@ class SqliteEngineImpl implements SqliteEngine {
   private readonly db: Database.Database;
   private readonly lock: DatabaseLock | undefined;
   readonly checkpointer: Checkpointer | undefined;
+  /** The database file (undefined: in memory). */
+  private readonly path: string | undefined;
   private readonly retention: RetentionPolicy;
   private readonly listener: RoomListener;
   private readonly now: () => number;
@@ -139,6 +142,7 @@ class SqliteEngineImpl implements SqliteEngine {
     if (!(this.retention.historySize >= 1)) throw new RangeError("retention.historySize must be >= 1");
 
     const onDisk = options.path !== ":memory:" && options.path !== "" && !options.path.startsWith("file:");
+    this.path = onDisk ? options.path : undefined;
     if (onDisk) {
       mkdirSync(dirname(options.path), { recursive: true });
       this.lock = lockDatabase(options.path);
@@ -160,21 +164,7 @@ class SqliteEngineImpl implements SqliteEngine {
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-      this.log = db.transaction(() => {
-        const version = Number(db.pragma("user_version", { simple: true }));
-        if (version > SCHEMA_VERSION)
-          throw new Error(`${options.path}: schema version ${version} is newer than this seqcast (${SCHEMA_VERSION})`);
-        // A database created before a migration's version lacks what it adds; a fresh one (version 0) has it from SCHEMA.
-        const fresh = version === 0 && !db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'messages'").get();
-        db.exec(SCHEMA);
-        if (!fresh)
-          for (const { from, sql } of MIGRATIONS) if (version < from) typeof sql === "string" ? db.exec(sql) : sql(db);
-        if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        // The rooms' blocks not yet written are rebuilt from the log's end (sqlite-log.ts).
-        const log = new MessageLog(db, options.logTuning);
-        log.load();
-        return log;
-      }).immediate();
+      this.log = openSchema(db, options.path, options.logTuning);
 
       this.sql = prepareStatements(db);
       this.keys = new IdempotencyKeys(db, this.retention.dedupeWindowMs, this.now);
@@ -197,6 +187,10 @@ class SqliteEngineImpl implements SqliteEngine {
 
   stats(): SqliteEngineStats & LogCounters {
     return { ...this.commits.counters, ...this.log.counters };
+  }
+
+  storage(): EngineStorageReport {
+    return storageReport(this.path, this.commits.counters, this.log, this.checkpointer);
   }
 
   private check(): void {

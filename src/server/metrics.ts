@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Broker } from "../broker/broker.js";
 import { LATENCY_BUCKETS, type LatencyHistogram } from "../broker/stats.js";
 import type { Connections } from "./connections.js";
+import { registerStorageMetrics } from "./metrics-storage.js";
 
 /**
  * GET /metrics on the broker's port (HTTP/1.1 and HTTP/2): Prometheus text
@@ -193,6 +194,7 @@ export function createMetrics(broker: Broker, connections: Connections): Metrics
       if (memory) this.set(memory.idempotencyKeyBytes);
     },
   });
+  registerStorageMetrics(registers, broker.engine);
   registry.registerMetric(
     histogram(
       "seqcast_publish_commit_seconds",

@@ -156,6 +156,7 @@ describe("operations: /metrics and logs of seqcast serve", () => {
     const empty = await scrape(broker);
     assert.equal(empty.get("seqcast_idempotency_keys"), 0);
     assert.equal(empty.get('seqcast_history_bytes{state="live"}'), 0);
+    assert.equal(empty.get("seqcast_sqlite_transactions_total"), undefined, "no sqlite metrics for the memory engine");
     const pub = clientFor(broker.url, "pub", grpc);
     const body = "y".repeat(1000);
     const publish = (room: string, n: number) =>
@@ -173,6 +174,30 @@ describe("operations: /metrics and logs of seqcast serve", () => {
     assert.equal(two.get("seqcast_idempotency_keys"), 60);
     const both = two.get('seqcast_history_bytes{state="live"}')!;
     assert.ok(both >= 20_000 && both < 40_000, `live ${both}`);
+  });
+
+  test("shows what the sqlite engine's storage does: commits, its files, the checkpoint worker, the message log", async ({ serve }) => {
+    const broker = await serve(["--history-size", "10"]); // the default, durable sqlite engine
+    const empty = await scrape(broker);
+    assert.equal(empty.get("seqcast_sqlite_committed_messages_total"), 0);
+    assert.equal(empty.get('seqcast_sqlite_log_rows{state="retained"}'), 0);
+    assert.ok(empty.get('seqcast_sqlite_file_bytes{file="database"}')! > 0, "the database file");
+    assert.equal(empty.get("seqcast_sqlite_checkpoint_worker_up"), 1);
+    const pub = clientFor(broker.url, "pub", grpc);
+    const publish = (room: string, n: number) => pub.rpc.publishBatch({ messages: Array.from({ length: n }, (_, i) => ({ room, content: `${room}${i}` })) });
+    await publish("a", 30);
+    await publish("b", 5);
+    const after = await scrape(broker);
+    assert.equal(after.get("seqcast_sqlite_committed_messages_total"), 35);
+    const transactions = after.get("seqcast_sqlite_transactions_total")!;
+    assert.ok(transactions >= 2 && transactions < 35, `two batches in ${transactions} group commits`);
+    // Room "a" keeps its last 10, room "b" its 5; the 20 rows "a" no longer keeps wait for the sweep.
+    assert.equal(after.get('seqcast_sqlite_log_rows{state="retained"}'), 15);
+    const unswept = after.get('seqcast_sqlite_log_rows{state="unswept"}')!;
+    assert.ok(unswept >= 15 && unswept <= 35, `unswept ${unswept}`);
+    assert.ok(after.get('seqcast_sqlite_file_bytes{file="wal"}')! > 0, "the commits went to the WAL");
+    // The worker passes once a second by default.
+    await waitUntil(async () => ((await scrape(broker)).get("seqcast_sqlite_checkpoint_passes_total") ?? 0) >= 1, () => "a checkpoint pass");
   });
 
   test("--metrics off serves no /metrics", async ({ serve }) => {

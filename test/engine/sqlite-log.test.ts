@@ -7,6 +7,7 @@ import { describe, it } from "vitest";
 import type { EngineOptions, HistoryQuery, StoredMessage } from "../../src/engine/engine.js";
 import { createMemoryEngine } from "../../src/engine/memory.js";
 import { createSqliteEngine, type SqliteEngine } from "../../src/engine/sqlite.js";
+import { createLogger, rootLogger, setRootLogger } from "../../src/log/logger.js";
 import { all, draft, open, tempDatabases } from "../support/sqlite-engine.js";
 import { SCHEMA_V5 } from "../support/sqlite-schemas.js";
 
@@ -217,12 +218,26 @@ describe("sqlite engine: message log", () => {
         round,
       );
     };
-    let h = open(path);
+    // The conversion says so in the log, once: it can make a start take seconds.
+    const lines: string[] = [];
+    const before = rootLogger();
+    setRootLogger(createLogger({ level: "info", format: "json", stream: { write: (line: string) => lines.push(line) > 0 } as unknown as NodeJS.WritableStream }));
+    let h: ReturnType<typeof open>;
+    try {
+      h = open(path);
+    } finally {
+      setRootLogger(before);
+    }
     try {
       await expect(h.engine, "migrated");
     } finally {
       await h.engine.close();
     }
+    const converted = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((l) => String(l.msg).startsWith("sqlite: "));
+    assert.deepEqual(converted.map((l) => [l.msg, l.messages, l.rooms]), [
+      ["sqlite: converting the messages to a log (schema version 6), once", undefined, undefined],
+      ["sqlite: messages converted to a log", 29, 2],
+    ]);
     h = open(path);
     try {
       await expect(h.engine, "reopened");

@@ -1,12 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
-import type { Broker, RoomRequest } from "../broker/broker.js";
+import type { Broker, HistoryInput, RoomRequest } from "../broker/broker.js";
 import { BrokerError, isCutOff } from "../broker/errors.js";
 import {
   AckResponseSchema,
   SetPresenceResponseSchema,
   ClearHistoryResponseSchema,
+  type GetHistoryRequest,
   GetHistoryResponseSchema,
   GetPresenceResponseSchema,
   HistoryDirection,
@@ -39,6 +40,18 @@ import { ResultQueue } from "./result-queue.js";
 const MAX_EVENTS_PER_RESPONSE = 256;
 /** Messages per PublishBatch. */
 export const MAX_BATCH = 1000;
+
+/** What the broker reads for a GetHistory request (connect-node's and the gRPC fast path's). */
+export function historyInput(request: GetHistoryRequest): HistoryInput {
+  return {
+    room: request.room,
+    after: request.afterSequence,
+    before: request.beforeSequence,
+    limit: request.limit,
+    direction: request.direction === HistoryDirection.BACKWARD ? "backward" : "forward",
+    filter: request.filter || undefined,
+  };
+}
 
 /** Set by the authentication interceptor (src/server/server.ts) for every PubSubService call. */
 export const IDENTITY = createContextKey<Identity | undefined>(undefined, { description: "seqcast identity" });
@@ -196,14 +209,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
 
     getHistory: (request, context) =>
       guarded(async () => {
-        const page = await broker.history(identity(context), {
-          room: request.room,
-          after: request.afterSequence,
-          before: request.beforeSequence,
-          limit: request.limit,
-          direction: request.direction === HistoryDirection.BACKWARD ? "backward" : "forward",
-          filter: request.filter || undefined,
-        });
+        const page = await broker.history(identity(context), historyInput(request));
         return create(GetHistoryResponseSchema, {
           messages: page.messages.map((m) => toPbMessage(m)),
           position: toPbPosition(page.position),

@@ -2,9 +2,16 @@ import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { PublishResponseSchema, PublishStreamResponseSchema, SubscribeEventSchema, SubscribeResponseSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import type { PresenceEntry, StoredMessage } from "../../src/engine/engine.js";
-import { toPbEvent, toPbPublishResponse, toPbPublishResult } from "../../src/server/convert.js";
+import {
+  GetHistoryResponseSchema,
+  PublishResponseSchema,
+  PublishStreamResponseSchema,
+  SubscribeEventSchema,
+  SubscribeResponseSchema,
+} from "../../gen/es/seqcast/v1/pubsub_pb.js";
+import type { HistoryPage, PresenceEntry, StoredMessage } from "../../src/engine/engine.js";
+import { toPbEvent, toPbMessage, toPbPosition, toPbPublishResponse, toPbPublishResult } from "../../src/server/convert.js";
+import { historyResponseFrame } from "../../src/server/history-encoder.js";
 import { encodeMessageEvent } from "../../src/server/message-encoder.js";
 import { encodePresenceChanges, encodePresenceEvent, encodeSubscribed } from "../../src/server/wire-encoders.js";
 import { publishResponseFrame, publishResultsFrame } from "../../src/server/ack-encoder.js";
@@ -238,6 +245,46 @@ describe("hand-written wire encoders write what protobuf-es writes", () => {
           if (!(outcome instanceof BrokerError))
             assert.deepEqual(plain(publishResponseFrame(outcome)), plain(frame(toBinary(PublishResponseSchema, toPbPublishResponse(outcome)))));
       }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("GetHistory answers, framed: empty pages of unknown rooms, pages of any messages, positions and edge values", () => {
+    const reference = (page: HistoryPage) =>
+      frame(
+        toBinary(
+          GetHistoryResponseSchema,
+          create(GetHistoryResponseSchema, {
+            messages: page.messages.map((m) => toPbMessage(m)),
+            position: toPbPosition(page.position),
+            firstSequence: page.firstSequence,
+            hasMore: page.hasMore,
+          }),
+        ),
+      );
+    const text = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: "grapheme", maxLength: 200 }));
+    const sequence = fc.bigInt({ min: 0n, max: 18_446_744_073_709_551_615n });
+    const stored = fc.record({
+      id: text,
+      room: text,
+      epoch: text,
+      sequence,
+      content: text,
+      payload: fc.uint8Array({ maxLength: 300 }),
+      attributes: fc.dictionary(fc.string({ maxLength: 8 }), text, { maxKeys: 3 }),
+      timeMs: fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 }),
+      dependencies: fc.option(fc.array(fc.record({ room: text, epoch: text, sequence }), { maxLength: 3 }), { nil: undefined }),
+    });
+    const page = fc.record({
+      messages: fc.array(stored.map((m) => message(m)), { maxLength: 12 }),
+      position: fc.record({ epoch: text, sequence }),
+      firstSequence: sequence,
+      hasMore: fc.boolean(),
+    });
+    const unknown: HistoryPage = { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
+    assert.deepEqual(plain(historyResponseFrame(unknown)), plain(reference(unknown)));
+    fc.assert(
+      fc.property(page, (p) => assert.deepEqual(plain(historyResponseFrame(p)), plain(reference(p)))),
       { numRuns: 300 },
     );
   });

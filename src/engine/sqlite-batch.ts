@@ -240,19 +240,19 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
 }
 
 export function toMessage(room: string, epoch: string, row: MessageRow): StoredMessage {
-  const payload = row.payload;
+  const [sequence, id, sender, content, payload, attributes, timeMs, clientMessageId, dependencies] = row;
   return {
-    id: row.id,
+    id,
     room,
     epoch,
-    sequence: row.sequence,
-    sender: row.sender,
-    content: row.content,
+    sequence,
+    sender,
+    content,
     // A plain Uint8Array view, like the drafts the broker stores, not a Buffer.
     payload: payload ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : new Uint8Array(0),
-    attributes: JSON.parse(row.attributes) as Record<string, string>,
-    timeMs: Number(row.time_ms),
-    clientMessageId: row.client_message_id,
-    dependencies: decodeDependencies(row.dependencies),
+    attributes: JSON.parse(attributes) as Record<string, string>,
+    timeMs: Number(timeMs),
+    clientMessageId,
+    dependencies: decodeDependencies(dependencies),
   };
 }

@@ -17,17 +17,22 @@ export interface KeptRow {
   time_ms: bigint | number;
 }
 
-export interface MessageRow {
-  sequence: bigint;
-  id: string;
-  sender: string;
-  content: string;
-  payload: Buffer;
-  attributes: string;
-  time_ms: bigint | number;
-  client_message_id: string;
-  dependencies: string | null;
-}
+/**
+ * A message row as better-sqlite3 hands it in raw mode, the columns of
+ * MESSAGE_COLUMNS in order: an array, not an object with a property per
+ * column (which took half of the time a row took to read).
+ */
+export type MessageRow = [
+  sequence: bigint,
+  id: string,
+  sender: string,
+  content: string,
+  payload: Buffer,
+  attributes: string,
+  timeMs: bigint | number,
+  clientMessageId: string,
+  dependencies: string | null,
+];
 
 // The statements' bind parameters, positional.
 type Stmt<P extends unknown[], R = unknown> = Database.Statement<P, R>;
@@ -41,6 +46,8 @@ export interface Statements {
   updateSequence: Stmt<[bigint, bigint]>;
   /** A message by its position in the log (sqlite-log.ts). */
   selectMessage: Stmt<[number], MessageRow>;
+  /** A log's messages of sequences from..to among the positions first..last (readMessages). */
+  selectMessageRange: Stmt<[number, number, number, bigint, bigint], MessageRow>;
   /** A message's time by its position. */
   selectTime: Stmt<[number], bigint>;
   upsertAck: Stmt<[string, string, string, bigint]>;
@@ -59,7 +66,12 @@ export function prepareStatements(db: Database.Database): Statements {
       "INSERT INTO rooms (name, epoch, sequence, created_ms, log_id) VALUES (?, ?, 0, ?, ?) RETURNING id",
     ),
     updateSequence: db.prepare("UPDATE rooms SET sequence = ? WHERE id = ?"),
-    selectMessage: db.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE position = ?`),
+    selectMessage: db.prepare<[number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE position = ?`).raw(),
+    selectMessageRange: db
+      .prepare<[number, number, number, bigint, bigint], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE position BETWEEN ? AND ? AND log_id = ? AND sequence BETWEEN ? AND ? ORDER BY position`,
+      )
+      .raw(),
     selectTime: db.prepare<[number], bigint>("SELECT time_ms FROM messages WHERE position = ?").pluck(),
     resetRoom: db.prepare("UPDATE rooms SET epoch = ?, sequence = 0 WHERE id = ?"),
     // Cumulative: within an epoch an ack only moves forward; another epoch replaces it.
@@ -74,4 +86,24 @@ export function prepareStatements(db: Database.Database): Statements {
     ackedRooms: db.prepare<[], string>("SELECT DISTINCT room FROM acks").pluck(),
     deleteRoom: db.prepare("DELETE FROM rooms WHERE id = ?"),
   };
+}
+
+/**
+ * The rows at `positions` (ascending; those of one room's sequences from..to
+ * in log `logId`), in order. Where they lie close together in the log (a
+ * busy room's recent messages: at most 4 rows of other rooms to skip per row
+ * read) one range scan reads them; otherwise one lookup per position. A page
+ * of 50 cost ~13 us a row by lookups on the 2-core bench machine.
+ */
+export function readMessages(sql: Statements, positions: readonly number[], logId: number, from: bigint, to: bigint): MessageRow[] {
+  if (positions.length === 0) return [];
+  const first = positions[0]!;
+  const last = positions[positions.length - 1]!;
+  if (positions.length > 1 && last - first < 5 * positions.length) return sql.selectMessageRange.all(first, last, logId, from, to);
+  const rows: MessageRow[] = [];
+  for (const position of positions) {
+    const row = sql.selectMessage.get(position);
+    if (row !== undefined) rows.push(row);
+  }
+  return rows;
 }

@@ -21,7 +21,7 @@ import { lockDatabase, type DatabaseLock } from "./sqlite-lock.js";
 import { IdempotencyKeys } from "./sqlite-idempotency.js";
 import { SqliteRetention } from "./sqlite-retention.js";
 import { RowWriter } from "./sqlite-rows.js";
-import { MESSAGE_COLUMNS, prepareStatements, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
+import { MESSAGE_COLUMNS, prepareStatements, readMessages, type RoomRef, type RoomRow, type Statements } from "./sqlite-statements.js";
 import type { LogCounters, LogTuning, MessageLog } from "./sqlite-log.js";
 import { openSchema, storageReport } from "./sqlite-open.js";
 import { BatchWaiter, OneWaiter, toMessage, type CachedRoom } from "./sqlite-batch.js";
@@ -279,12 +279,9 @@ class SqliteEngineImpl implements SqliteEngine {
     // One more than the limit tells whether there is more.
     const span = BigInt(limit);
     const forward = query.direction === "forward";
-    const positions = forward ? this.log.positions(room.id, lo, hi < lo + span ? hi : lo + span) : this.log.positions(room.id, hi - span > lo ? hi - span : lo, hi);
-    const messages = [];
-    for (const position of positions) {
-      const row = this.sql.selectMessage.get(position);
-      if (row !== undefined) messages.push(toMessage(name, room.epoch, row));
-    }
+    const [from, to] = forward ? [lo, hi < lo + span ? hi : lo + span] : [hi - span > lo ? hi - span : lo, hi];
+    const rows = readMessages(this.sql, this.log.positions(room.id, from, to), this.log.logId(room.id), from, to);
+    const messages = rows.map((row) => toMessage(name, room.epoch, row));
     const hasMore = messages.length > limit;
     if (hasMore) forward ? messages.pop() : messages.shift();
     return { page: { messages, position, firstSequence, hasMore }, trimDue };

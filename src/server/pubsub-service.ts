@@ -1,38 +1,22 @@
 import { create } from "@bufbuild/protobuf";
 import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
-import type { Broker, HistoryInput, RoomRequest } from "../broker/broker.js";
+import type { Broker } from "../broker/broker.js";
 import { BrokerError, isCutOff } from "../broker/errors.js";
 import {
-  AckResponseSchema,
-  SetPresenceResponseSchema,
-  ClearHistoryResponseSchema,
-  type GetHistoryRequest,
   GetHistoryResponseSchema,
-  GetPresenceResponseSchema,
-  HistoryDirection,
-  JoinResponseSchema,
-  LeaveResponseSchema,
   PublishBatchResponseSchema,
   PublishStreamResponseSchema,
   PubSubService,
   type PublishResult,
   type PublishStreamResponse,
-  type RoomSubscription,
   type SubscribeResponse,
 } from "../../gen/es/seqcast/v1/pubsub_pb.js";
-import { PresenceState } from "../../gen/es/seqcast/v1/types_pb.js";
-import {
-  fromPbPosition,
-  toPbMessage,
-  toPbPosition,
-  toPbPresenceEntry,
-  toPbPublishResponse,
-  toPbPublishResult,
-  toPbResponse,
-} from "./convert.js";
+import { toPbMessage, toPbPosition, toPbPublishResponse, toPbPublishResult, toPbResponse } from "./convert.js";
 import { toConnectError } from "./errors.js";
 import { toPbResponseEncoded } from "./event-encoding.js";
+import { historyInput, toRoomRequests } from "./room-requests.js";
+import { UNARY_RPCS } from "./unary-rpcs.js";
 import { PublishResults } from "./publish-results.js";
 import { ResultQueue } from "./result-queue.js";
 
@@ -40,18 +24,6 @@ import { ResultQueue } from "./result-queue.js";
 const MAX_EVENTS_PER_RESPONSE = 256;
 /** Messages per PublishBatch. */
 export const MAX_BATCH = 1000;
-
-/** What the broker reads for a GetHistory request (connect-node's and the gRPC fast path's). */
-export function historyInput(request: GetHistoryRequest): HistoryInput {
-  return {
-    room: request.room,
-    after: request.afterSequence,
-    before: request.beforeSequence,
-    limit: request.limit,
-    direction: request.direction === HistoryDirection.BACKWARD ? "backward" : "forward",
-    filter: request.filter || undefined,
-  };
-}
 
 /** Set by the authentication interceptor (src/server/server.ts) for every PubSubService call. */
 export const IDENTITY = createContextKey<Identity | undefined>(undefined, { description: "seqcast identity" });
@@ -69,9 +41,6 @@ export function identity(context: HandlerContext): Identity {
   if (!value) throw new BrokerError("internal", "no identity on an authenticated call");
   return value;
 }
-
-export const toRoomRequests = (rooms: RoomSubscription[]): RoomRequest[] =>
-  rooms.map((r) => ({ room: r.room, since: fromPbPosition(r.since), filter: r.filter || undefined }));
 
 /** Unary handlers share one error path: everything thrown goes through toConnectError. */
 async function guarded<T>(call: () => Promise<T>): Promise<T> {
@@ -177,35 +146,10 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       }
     },
 
-    join: (request, context) =>
-      guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context).user);
-        await broker.join(session, toRoomRequests(request.rooms));
-        return create(JoinResponseSchema);
-      }),
-
-    leave: (request, context) =>
-      guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context).user);
-        await broker.leave(session, request.rooms);
-        return create(LeaveResponseSchema);
-      }),
-
-    ack: (request, context) =>
-      guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context).user);
-        await broker.ack(
-          session,
-          request.acks.map((a) => ({ room: a.room, position: fromPbPosition(a.position) })),
-        );
-        return create(AckResponseSchema);
-      }),
-
-    clearHistory: (request, context) =>
-      guarded(async () => {
-        const position = await broker.clearHistory(identity(context), request.room);
-        return create(ClearHistoryResponseSchema, { position: toPbPosition(position) });
-      }),
+    join: (request, context) => guarded(() => UNARY_RPCS.join.run(broker, identity(context), request)),
+    leave: (request, context) => guarded(() => UNARY_RPCS.leave.run(broker, identity(context), request)),
+    ack: (request, context) => guarded(() => UNARY_RPCS.ack.run(broker, identity(context), request)),
+    clearHistory: (request, context) => guarded(() => UNARY_RPCS.clearHistory.run(broker, identity(context), request)),
 
     getHistory: (request, context) =>
       guarded(async () => {
@@ -218,27 +162,7 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
         });
       }),
 
-    setPresence: (request, context) =>
-      guarded(async () => {
-        const session = broker.getSession(request.sessionId, identity(context).user);
-        const state =
-          request.state === PresenceState.ONLINE ? "online" : request.state === PresenceState.AWAY ? "away" : undefined;
-        if (!state)
-          throw new BrokerError("invalid_argument", "state: must be PRESENCE_STATE_ONLINE or PRESENCE_STATE_AWAY", {
-            metadata: { field: "state" },
-          });
-        await broker.setPresence(session, state);
-        return create(SetPresenceResponseSchema);
-      }),
-
-    getPresence: (request, context) =>
-      guarded(async () => {
-        const snapshot = await broker.presence(identity(context), request.room);
-        return create(GetPresenceResponseSchema, {
-          entries: snapshot.entries.map((e) => toPbPresenceEntry(e)),
-          userCount: snapshot.userCount,
-          sessionCount: snapshot.sessionCount,
-        });
-      }),
+    setPresence: (request, context) => guarded(() => UNARY_RPCS.setPresence.run(broker, identity(context), request)),
+    getPresence: (request, context) => guarded(() => UNARY_RPCS.getPresence.run(broker, identity(context), request)),
   };
 }

@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker } from "../../broker/broker.js";
 import { BrokerError, isCutOff } from "../../broker/errors.js";
@@ -10,22 +10,25 @@ import { GetHistoryRequestSchema, PubSubService, SubscribeRequestSchema } from "
 import { publishResponseFrame, publishResultsFrame } from "../ack-encoder.js";
 import { subscribeFrame } from "../event-encoding.js";
 import { PublishResults } from "../publish-results.js";
-import { historyInput, MAX_BATCH, toRoomRequests } from "../pubsub-service.js";
+import { MAX_BATCH } from "../pubsub-service.js";
+import { historyInput, toRoomRequests } from "../room-requests.js";
+import { UNARY_RPCS, type UnaryRpc } from "../unary-rpcs.js";
 import { historyResponseFrame } from "../history-encoder.js";
 import { GrpcCall } from "./call.js";
 import { decodePublishRequest, decodePublishRequests } from "../wire-decoders.js";
 import type { PublishInput } from "../../broker/broker.js";
-import { FrameDecoder } from "./frames.js";
+import { frame, FrameDecoder } from "./frames.js";
 
 /**
  * The hot RPCs of PubSubService for gRPC with binary protobuf, served on the
  * `node:http2` stream directly: Subscribe, Publish, PublishStream,
- * PublishBatch and GetHistory (gap fills, resumes and causal waits read it;
- * through connect-node's unary pipeline one cost ~1.7 ms of the broker's CPU
- * on the 2-core bench machine). Every other protocol and codec (Connect, gRPC-Web, JSON,
- * HTTP/1.1) and every other RPC stays on connect-node; the behaviour is the
- * same (same broker calls, same authentication, same error mapping through
- * toConnectError), only the per-message costs differ: a Subscribe stream
+ * PublishBatch, GetHistory (gap fills, resumes and causal waits read it) and
+ * the small unary RPCs (unary-rpcs.ts: Join, Leave, Ack, ClearHistory,
+ * SetPresence, GetPresence); through connect-node's unary pipeline each of
+ * those cost the broker about three times as much. Every other protocol
+ * and codec (Connect, gRPC-Web, JSON, HTTP/1.1) stays on connect-node; the
+ * behaviour is the same (same broker calls, same authentication, same error
+ * mapping through toConnectError), only the per-message costs differ: a Subscribe stream
  * gets one write per flush of pre-encoded bytes, with no async iterator or
  * promise per event, and a Publish costs no more than its own work.
  */
@@ -63,6 +66,7 @@ const HANDLERS = new Map<string, Handler>([
   [`${prefix}PublishStream`, publishStream],
   [`${prefix}PublishBatch`, publishBatch],
   [`${prefix}GetHistory`, getHistory],
+  ...Object.values(UNARY_RPCS).map((rpc): [string, Handler] => [`${prefix}${rpc.name}`, unary<DescMessage, DescMessage>(rpc)]),
 ]);
 const ENCODINGS = new Set(["identity", "gzip", "deflate"]);
 
@@ -158,6 +162,18 @@ async function publishBatch(context: CallContext): Promise<void> {
   if (call.done) return;
   call.write(publishResultsFrame(outcomes.map((outcome, i) => ({ clientMessageId: messages[i]!.clientMessageId, outcome }))));
   call.finish();
+}
+
+/** One of the small unary RPCs (unary-rpcs.ts): protobuf-es decodes and encodes, the broker call is connect-node's. */
+function unary<I extends DescMessage, O extends DescMessage>(rpc: UnaryRpc<I, O>): Handler {
+  return async (context) => {
+    const { call, broker } = context;
+    const request = decode(rpc.input, await readOne(context));
+    const response = await rpc.run(broker, await context.identity, request);
+    if (call.done) return;
+    call.write(frame(toBinary(rpc.output, response)));
+    call.finish();
+  };
 }
 
 async function getHistory(context: CallContext): Promise<void> {

@@ -164,7 +164,7 @@ async function publishBatch(context: CallContext): Promise<void> {
   call.finish();
 }
 
-/** One of the small unary RPCs (unary-rpcs.ts): protobuf-es decodes and encodes, the broker call is connect-node's. */
+/** One of the small unary RPCs (unary-rpcs.ts), with the implementation connect-node runs; protobuf-es decodes and encodes. */
 function unary<I extends DescMessage, O extends DescMessage>(rpc: UnaryRpc<I, O>): Handler {
   return async (context) => {
     const { call, broker } = context;

@@ -6,7 +6,6 @@ import { BLOCK, DEFAULT_TUNING, blockFirst, encode, lastOf, positionsOf, type Lo
 
 export { BLOCK, type LogCounters, type LogTuning };
 
-
 /**
  * Where the SQLite engine's messages are (schema version 6, sqlite-schema.ts).
  *

@@ -10,12 +10,13 @@ import { createSqliteEngine } from "../engine/sqlite.js";
 import type { Engine, EngineOptions } from "../engine/engine.js";
 import { authConfigFromEnv, createAuthenticator } from "../server/auth.js";
 import { startServer, type RunningServer } from "../server/server.js";
+import { TlsCertificate, type CertificateSummary } from "../server/tls.js";
 import { checkSettings, resolveSettings, SECRET_ENV, settingFlags, settingsHelp, type ServeSettings } from "./settings.js";
 import { parseArgsError, UsageError } from "./usage-error.js";
 import { reportListening, runWorkers, workerCount } from "./workers.js";
 import { createWebPage, DEV_TOKEN_TTL_MS } from "../server/web.js";
 import { mintToken } from "../tokens/mint.js";
-import { createLogger, setRootLogger } from "../log/logger.js";
+import { createLogger, setRootLogger, type Logger } from "../log/logger.js";
 
 const HELP = `seqcast serve: start a broker on one port (gRPC, Connect, gRPC-Web)
 
@@ -108,10 +109,20 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   // Dev login mints with the HS256 secret; a broker verifying RS256/ES256 keys has none to mint with, and must not pretend.
   if (settings.devLogin && !secret)
     throw new UsageError("--dev-login needs the HS256 secret, but this broker verifies RS256/ES256 tokens; mint them with the private key's owner");
+  // Read here, before any worker starts, so that a wrong file stops the command with one line.
+  let certificate: TlsCertificate | undefined;
+  if (settings.tlsCert) {
+    try {
+      certificate = TlsCertificate.load({ cert: settings.tlsCert, key: settings.tlsKey });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   // Several processes on one port: this one only supervises (see workers.ts).
   const workers = workerCount(settings.workers);
   if (workers > 1 && cluster.isPrimary) {
-    return runWorkers(workers, { engine: settings.engine, ...engineLocation(settings), config: settings.broker }, logger);
+    const description = { engine: settings.engine, ...engineLocation(settings), ...(certificate ? { tls: certificate.summary } : {}), config: settings.broker };
+    return runWorkers(workers, description, logger, { forwardHangup: certificate !== undefined });
   }
   const web = createWebPage({
     devLogin: settings.devLogin && secret ? (user) => mintToken(secret, { user, ttlMs: DEV_TOKEN_TTL_MS }) : undefined,
@@ -128,6 +139,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       metrics: settings.metrics,
       logger,
       connections: settings.connections,
+      tls: certificate,
     });
   } catch (error) {
     if (error instanceof DatabaseLockedError) throw new UsageError(error.message);
@@ -142,6 +154,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     port: server.port,
     engine: settings.engine,
     ...engineLocation(settings),
+    ...(certificate ? { tls: certificate.summary } : {}),
     ...(web.built ? { page: `${server.url}/` } : {}),
     ...(settings.devLogin ? { devLogin: true } : {}),
     ...(settings.metrics ? { metrics: `${server.url}/metrics` } : {}),
@@ -152,6 +165,8 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
   else logger.info(listening, "seqcast listening");
   if (!web.built && !cluster.isWorker)
     logger.warn({ dir: web.dir }, `seqcast chat page not built (no ${web.dir}index.html): run 'npm run build:web'; serving the API only`);
+  const reload = certificate && (() => reloadCertificate(certificate, logger));
+  if (reload) process.on("SIGHUP", reload);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -170,6 +185,7 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+  if (reload) process.off("SIGHUP", reload);
   logger.info("seqcast stopped");
   // A worker's channel to its primary would keep it alive.
   if (cluster.isWorker) process.disconnect?.();
@@ -205,4 +221,24 @@ function listenError(error: unknown, settings: ServeSettings): unknown {
   if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND")
     return new UsageError(`cannot listen on ${settings.host}: no such address on this machine; pick another with --host H`);
   return error;
+}
+
+/** A certificate this close to its end is logged as a warning at start and at every reload. */
+const EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
+
+function warnOfExpiry(summary: CertificateSummary, logger: Logger): void {
+  const left = Date.parse(summary.validTo) - Date.now();
+  if (left <= 0) logger.warn({ subject: summary.subject, validTo: summary.validTo }, "tls certificate expired: clients will refuse it");
+  else if (left < EXPIRY_WARNING_MS) logger.warn({ subject: summary.subject, validTo: summary.validTo }, "tls certificate expires soon");
+}
+
+/** SIGHUP: the certificate files again (a renewal); on failure the old certificate stays in use. */
+function reloadCertificate(certificate: TlsCertificate, logger: Logger): void {
+  try {
+    const summary = certificate.reload();
+    logger.info(summary, "tls certificate reloaded");
+    warnOfExpiry(summary, logger);
+  } catch (error) {
+    logger.error({ error: (error as Error).message, subject: certificate.summary.subject }, "tls certificate not reloaded: still serving the previous one");
+  }
 }

@@ -57,6 +57,10 @@ export type EngineName = (typeof ENGINES)[number];
 export interface ServeSettings {
   port: number;
   host: string;
+  /** PEM certificate (chain) file to serve TLS with; "" = plaintext. */
+  tlsCert: string;
+  /** Its PEM private key file; "" = plaintext. */
+  tlsKey: string;
   engine: EngineName;
   dataDir: string;
   sync: "normal" | "full";
@@ -105,6 +109,8 @@ const broker =
 export const SETTINGS: readonly Setting<unknown>[] = [
   setting({ flag: "port", env: "PORT", value: "N", defaultText: "8080", help: "listening port (0 = any free port)", parse: parsePort, set: (s, v) => (s.port = v) }),
   setting({ flag: "host", env: "SEQCAST_HOST", value: "H", defaultText: "127.0.0.1", help: "listening address (0.0.0.0 to accept remote clients)", parse: (t) => t, set: (s, v) => (s.host = v) }),
+  setting({ flag: "tls-cert", env: "SEQCAST_TLS_CERT", value: "FILE", defaultText: "", help: "serve TLS with this PEM certificate, intermediates after it (HTTP/2 by ALPN, HTTP/1.1 too); SIGHUP reads it and --tls-key again", parse: (t) => t, set: (s, v) => (s.tlsCert = v) }),
+  setting({ flag: "tls-key", env: "SEQCAST_TLS_KEY", value: "FILE", defaultText: "", help: "the PEM private key of --tls-cert (unencrypted)", parse: (t) => t, set: (s, v) => (s.tlsKey = v) }),
   setting<EngineName>({
     flag: "engine",
     env: "SEQCAST_ENGINE",
@@ -275,6 +281,8 @@ export function resolveSettings(flags: Record<string, string | boolean | undefin
  * Checks that combine settings. Throws an Error naming the flags.
  */
 export function checkSettings(settings: ServeSettings): void {
+  if (settings.tlsCert && !settings.tlsKey) throw new Error("--tls-cert needs --tls-key, the certificate's private key");
+  if (settings.tlsKey && !settings.tlsCert) throw new Error("--tls-key needs --tls-cert, the certificate it is the key of");
   if (settings.workers !== 1 && settings.engine !== "redis")
     throw new Error(
       `--workers ${settings.workers} needs --engine redis: the ${settings.engine} engine keeps rooms in one process, ` +

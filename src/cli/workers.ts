@@ -28,8 +28,12 @@ export function reportListening(listening: Listening & Record<string, unknown>, 
 /** Pause before a worker that died is replaced, so a crash loop does not spin. */
 const RESTART_DELAY_MS = 500;
 
-/** In the primary: runs `count` workers until SIGINT/SIGTERM; resolves with the exit code. */
-export function runWorkers(count: number, description: Record<string, unknown>, logger: Logger): Promise<number> {
+/**
+ * In the primary: runs `count` workers until SIGINT/SIGTERM; resolves with
+ * the exit code. With `forwardHangup`, a SIGHUP (reload the TLS
+ * certificate) is passed on to every worker.
+ */
+export function runWorkers(count: number, description: Record<string, unknown>, logger: Logger, options: { forwardHangup?: boolean } = {}): Promise<number> {
   return new Promise<number>((resolve) => {
     const started = new Map<Worker, number>();
     const ready = new Set<Worker>();
@@ -70,15 +74,20 @@ export function runWorkers(count: number, description: Record<string, unknown>, 
       for (const worker of started.keys()) worker.process.kill("SIGTERM");
       if (started.size === 0) finish();
     };
+    const hangup = () => {
+      for (const worker of started.keys()) worker.process.kill("SIGHUP");
+    };
     const finish = () => {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      process.off("SIGHUP", hangup);
       logger.info("seqcast stopped");
       resolve(exitCode);
     };
     const onSignal = (signal: NodeJS.Signals) => stop(signal);
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    if (options.forwardHangup) process.on("SIGHUP", hangup);
 
     cluster.on("exit", (worker, code, signal) => {
       const since = started.get(worker) ?? Date.now();

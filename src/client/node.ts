@@ -1,6 +1,6 @@
 import { SeqcastClient, type SeqcastClientOptions } from "./client.js";
 import { createFailoverTransport } from "./failover.js";
-import { createTransport, type Protocol } from "./transport.js";
+import { createTransport, type Protocol, type TransportOptions } from "./transport.js";
 
 /** A client in Node: any of the three protocols, over HTTP/2 or HTTP/1.1, to one node or several. */
 export interface NodeClientOptions extends Omit<SeqcastClientOptions, "transport" | "publishVia"> {
@@ -15,6 +15,8 @@ export interface NodeClientOptions extends Omit<SeqcastClientOptions, "transport
   baseUrls?: string[];
   protocol?: Protocol;
   httpVersion?: "1.1" | "2";
+  /** For https:// URLs: the PEM certificate(s) to trust for the broker instead of Node's CA store (see TransportOptions.ca). */
+  ca?: TransportOptions["ca"];
   /** Use this transport instead of building one from baseUrl/protocol. */
   transport?: SeqcastClientOptions["transport"];
   /**
@@ -27,10 +29,10 @@ export interface NodeClientOptions extends Omit<SeqcastClientOptions, "transport
 
 /** The SDK's Node entry: a SeqcastClient on connect-node transports. */
 export function createSeqcastClient(options: NodeClientOptions): SeqcastClient {
-  const { baseUrl, baseUrls, protocol = "grpc", httpVersion = "2", transport, publishVia = "auto", ...rest } = options;
+  const { baseUrl, baseUrls, protocol = "grpc", httpVersion = "2", ca, transport, publishVia = "auto", ...rest } = options;
   const urls = baseUrls ?? (baseUrl !== undefined ? [baseUrl] : []);
   if (!transport && urls.length === 0) throw new Error("createSeqcastClient: set baseUrl (or baseUrls, or transport)");
-  const transports = urls.map((url) => createTransport({ baseUrl: url, protocol, httpVersion }));
+  const transports = urls.map((url) => createTransport({ baseUrl: url, protocol, httpVersion, ca }));
   const http2 = protocol === "grpc" || (protocol === "connect" && httpVersion === "2");
   return new SeqcastClient({
     ...rest,

@@ -5,6 +5,7 @@ import type { Broker } from "../broker/broker.js";
 import { LATENCY_BUCKETS, type LatencyHistogram } from "../broker/stats.js";
 import type { Connections } from "./connections.js";
 import { registerStorageMetrics } from "./metrics-storage.js";
+import type { TlsCertificate } from "./tls.js";
 
 /**
  * GET /metrics on the broker's port (HTTP/1.1 and HTTP/2): Prometheus text
@@ -44,7 +45,7 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-export function createMetrics(broker: Broker, connections: Connections): Metrics {
+export function createMetrics(broker: Broker, connections: Connections, certificate?: TlsCertificate): Metrics {
   const registry = new Registry();
   const stats = broker.stats;
   const registers = [registry];
@@ -195,6 +196,15 @@ export function createMetrics(broker: Broker, connections: Connections): Metrics
     },
   });
   registerStorageMetrics(registers, broker.engine);
+  if (certificate)
+    new Gauge({
+      name: "seqcast_tls_certificate_expiry_timestamp_seconds",
+      help: "When the TLS certificate served to new connections expires (Unix time; it follows reloads): alert well before it.",
+      registers,
+      collect() {
+        this.set(Date.parse(certificate.summary.validTo) / 1000);
+      },
+    });
   registry.registerMetric(
     histogram(
       "seqcast_publish_commit_seconds",

@@ -2,6 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
+import tls from "node:tls";
 import { createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Identity } from "../broker/identity.js";
 import { toConnectError } from "./errors.js";
@@ -28,6 +29,7 @@ import { BrokerError } from "../broker/errors.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { LogThrottle } from "../log/throttle.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { ALPN_PROTOCOLS, type TlsCertificate } from "./tls.js";
 
 /** Verifies the `authorization` header of a call; throws BrokerError("unauthenticated") otherwise. */
 export type Authenticate = (authorization: string | null) => Promise<Identity>;
@@ -50,6 +52,12 @@ export interface ServerOptions {
   logger?: Logger;
   /** Connection limits and timeouts (default: defaultConnectionLimits, `auto` resolved from the open-file limit). */
   connections?: Partial<ConnectionLimits>;
+  /**
+   * Serve TLS on the port instead of plaintext: HTTP/2 (gRPC, Connect,
+   * gRPC-Web) for clients that offer `h2` by ALPN, HTTP/1.1 otherwise. Its
+   * reload() takes effect for the next connection.
+   */
+  tls?: TlsCertificate;
 }
 
 export interface RunningServer {
@@ -116,8 +124,9 @@ function subscribeReadMaxBytes(config: BrokerConfig): number {
 }
 
 /**
- * One port, every protocol: gRPC, gRPC-Web and Connect over HTTP/2 without
- * TLS (h2c, prior knowledge) and HTTP/1.1 (Connect and gRPC-Web only).
+ * One port, every protocol: gRPC, gRPC-Web and Connect over HTTP/2 and
+ * HTTP/1.1 (Connect and gRPC-Web only); in plaintext (HTTP/2 by prior
+ * knowledge, h2c) or, with `tls`, over TLS (HTTP/2 by ALPN).
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? silentLogger;
@@ -126,7 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const clock = options.clock ?? systemClock;
   const limits = resolveConnectionLimits({ ...defaultConnectionLimits, ...options.connections });
   const connections: Connections = new Connections(limits, { clock, onEvent: reportConnectionEvents(clock, logger, (): Connections => connections) });
-  const metrics = withMetrics ? createMetrics(broker, connections) : undefined;
+  const metrics = withMetrics ? createMetrics(broker, connections, options.tls) : undefined;
   // Anyone can send a bad token as often as they like: count every one, log a few a second.
   const authLog = new LogThrottle(10, 1000);
   const verify: Authenticate = (header) =>
@@ -211,9 +220,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // this one never listens (the sniffing listener below hands it sockets), so
   // start it here (test/hostile/connections.test.ts: header dripping).
   h1.emit("listening");
+  // The connection limits count and time the TCP socket (`raw`); the protocol servers get what carries the requests.
+  const toH2 = (socket: net.Socket, raw: net.Socket) => {
+    handingOver = raw;
+    h2.emit("connection", socket);
+    handingOver = undefined;
+  };
+  const toH1 = (socket: net.Socket, raw: net.Socket) => {
+    connections.trackH1Socket(raw);
+    h1.emit("connection", socket);
+  };
+  const certificate = options.tls;
   const server = net.createServer({ noDelay: true }, (socket) => {
     socket.on("error", () => socket.destroy());
     if (!connections.admit(socket)) return;
+    if (certificate) return secure(socket, certificate.secureContext, toH2, toH1);
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
@@ -224,12 +245,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) {
         // The HTTP/2 session reads the unshifted bytes itself (on next tick);
         // resuming here would emit them as 'data' and lose them.
-        handingOver = socket;
-        h2.emit("connection", socket);
-        handingOver = undefined;
+        toH2(socket, socket);
       } else {
-        connections.trackH1Socket(socket);
-        h1.emit("connection", socket);
+        toH1(socket, socket);
         socket.resume();
       }
     };
@@ -268,7 +286,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   return {
     port,
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: `${certificate ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`,
     broker,
     metrics,
     connectionLimits: limits,
@@ -327,4 +345,32 @@ function resetRequest(request: http.IncomingMessage | http2.Http2ServerRequest):
   if (request instanceof http2.Http2ServerRequest) {
     if (!request.stream.destroyed) request.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
   } else request.socket.destroy();
+}
+
+/**
+ * TLS on an accepted connection, then the protocol ALPN chose: `h2` to the
+ * HTTP/2 server, anything else (`http/1.1`, or no ALPN) to the HTTP/1.1
+ * server, as Node's own secure HTTP/2 server with allowHTTP1 does. A
+ * handshake that fails (plaintext, a protocol version or cipher in common with none,
+ * garbage) closes the connection; one that stalls is closed by the
+ * handshake timeout like any connection that has not shown its protocol.
+ */
+function secure(
+  raw: net.Socket,
+  secureContext: tls.SecureContext,
+  toH2: (socket: net.Socket, raw: net.Socket) => void,
+  toH1: (socket: net.Socket, raw: net.Socket) => void,
+): void {
+  const socket = new tls.TLSSocket(raw, { isServer: true, secureContext, ALPNProtocols: ALPN_PROTOCOLS });
+  socket.on("error", () => {
+    socket.destroy();
+    raw.destroy();
+  });
+  // 'secure': the server side's end of the handshake. tls.Server marks the
+  // socket connected there before its 'secureConnection'; so must we, or the
+  // HTTP/2 session would wait for a 'secureConnect' only client sockets emit.
+  socket.once("secure", () => {
+    (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    (socket.alpnProtocol === "h2" ? toH2 : toH1)(socket, raw);
+  });
 }

@@ -20,6 +20,7 @@ import type { Engine, EngineOptions } from "../src/engine/engine.js";
 import { createSqliteEngine } from "../src/engine/sqlite.js";
 import { createAuthenticator } from "../src/server/auth.js";
 import { startServer } from "../src/server/server.js";
+import { TlsCertificate } from "../src/server/tls.js";
 
 // BENCH_ENGINE=sqlite runs the durable default engine on a file under
 // BENCH_DATA_DIR (synchronous=NORMAL, as `seqcast serve` does by default).
@@ -58,6 +59,8 @@ const server = await startServer({
   })(),
   port: 0,
   host: "127.0.0.1",
+  // SEQCAST_TLS_CERT and SEQCAST_TLS_KEY: TLS, as `seqcast serve --tls-cert --tls-key` (the fan-out's "seqcast-tls" row).
+  tls: settings.tlsCert ? TlsCertificate.load({ cert: settings.tlsCert, key: settings.tlsKey }) : undefined,
 });
 
 // BENCH_HEAP_SAMPLE=FILE: a sampling heap profile of everything allocated

@@ -15,6 +15,7 @@
  * bench's correctness checks), it just skips what the bench never reads.
  */
 import http2 from "node:http2";
+import { benchCertificate } from "./lib/tls.js";
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { RoomSubscriptionSchema, SubscribeRequestSchema } from "../gen/es/seqcast/v1/pubsub_pb.js";
 import {
@@ -99,7 +100,8 @@ export interface LeanConnection {
 }
 
 export function connect(url: string): LeanConnection {
-  const session = http2.connect(url);
+  // https: the run's own certificate (the "seqcast-tls" row), verified like any client would.
+  const session = http2.connect(url, url.startsWith("https:") ? { ca: benchCertificate().pem } : undefined);
   session.on("error", () => {});
   return { session, close: () => session.destroy() };
 }

@@ -22,8 +22,8 @@
  *
  * Environment (default in brackets):
  *   BENCH_SCENARIOS [fanout,ingest,idle,rooms]   which scenarios, comma-separated
- *   BENCH_SYSTEMS [seqcast,seqcast-causal,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
- *       (seqcast = memory engine; seqcast-causal = memory engine, every publish with BENCH_CAUSAL_DEPS dependencies (fan-out only); seqcast-redis = redis engine, one node (fan-out only);
+ *   BENCH_SYSTEMS [seqcast,seqcast-tls,seqcast-causal,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
+ *       (seqcast = memory engine; seqcast-tls = memory engine over TLS (fan-out only; needs openssl); seqcast-causal = memory engine, every publish with BENCH_CAUSAL_DEPS dependencies (fan-out only); seqcast-redis = redis engine, one node (fan-out only);
  *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out and ingest;
  *       idle runs seqcast and NATS, rooms seqcast and seqcast-sqlite)
  *   BENCH_OUT [bench/RESULTS.md]   report file; "-" = print only

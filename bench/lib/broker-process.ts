@@ -61,7 +61,8 @@ export function brokerVersion(engine: EngineName): string {
 
 /** Starts a broker child; `env` adds SEQCAST_* settings for this broker only. */
 export function startBroker(engine: EngineName, env: Record<string, string> = {}): Promise<BrokerChild> {
-  return startChild("broker-child.ts", engine, env, brokerVersion(engine));
+  const version = brokerVersion(engine);
+  return startChild("broker-child.ts", engine, env, env.SEQCAST_TLS_CERT ? version.replace(/\)$/, ", TLS 1.3 with a P-256 certificate)") : version);
 }
 
 /**
@@ -250,7 +251,7 @@ async function startChild(script: string, engine: EngineName, env: Record<string
           started = true;
           clearTimeout(timer);
           const port = parsed.port;
-          resolve({ child, port, pid: parsed.pid, url: `http://127.0.0.1:${port}`, engine, version, eventLoop, profile, stop });
+          resolve({ child, port, pid: parsed.pid, url: `${childEnv.SEQCAST_TLS_CERT ? "https" : "http"}://127.0.0.1:${port}`, engine, version, eventLoop, profile, stop });
         } else if (parsed.elu) eluWaiters.shift()?.(parsed.elu);
         else if ("profiling" in parsed || "profile" in parsed) profileWaiters.shift()?.();
       }

@@ -47,7 +47,7 @@ function envIntList(name: string, fallback: number[]): number[] {
 
 export const SCENARIOS = ["fanout", "ingest", "idle", "rooms"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
-export const SYSTEMS = ["seqcast", "seqcast-causal", "seqcast-sqlite", "seqcast-redis", "seqcast-redis-2w", "nats", "jetstream", "redis", "floor"] as const;
+export const SYSTEMS = ["seqcast", "seqcast-tls", "seqcast-causal", "seqcast-sqlite", "seqcast-redis", "seqcast-redis-2w", "nats", "jetstream", "redis", "floor"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
 const window = envInt("BENCH_WINDOW", 128);

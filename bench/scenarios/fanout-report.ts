@@ -67,7 +67,11 @@ function ratioRows(results: SystemResult[], cells: (a: SystemResult, b: SystemRe
   const ran = results.filter((r) => !r.skipped);
   const ours = ran.filter((r) => r.system.startsWith("seqcast"));
   const peers = ran.filter((r) => !r.system.startsWith("seqcast"));
-  return ours.flatMap((a) => peers.map((b) => [`*${a.system} / ${b.system}*`, ...cells(a, b)]));
+  // What TLS costs: the same broker over TLS against plaintext.
+  const plain = ran.find((r) => r.system === "seqcast");
+  const tls = ran.find((r) => r.system === "seqcast-tls");
+  const tlsRow = plain && tls ? [[`*seqcast-tls / seqcast*`, ...cells(tls, plain)]] : [];
+  return [...tlsRow, ...ours.flatMap((a) => peers.map((b) => [`*${a.system} / ${b.system}*`, ...cells(a, b)]))];
 }
 
 const mark = (r: SystemResult) => (r.ok ? "" : " ⚠");
@@ -134,6 +138,12 @@ export function section(results: SystemResult[]): Section {
       "broker CPU = CPU time of the server process / phase wall time (% of one core): in a paced phase every system does the same work, so it compares CPU per delivery. " +
       "bench GC = the load generator's own garbage collections during the phase (this process: publisher and subscribers): how many were full (mark-compact), the time paused in all of them, the longest pause; every latency measured here includes them.",
     "- broker RSS: peak VmRSS of the server process during the run.",
+    ...(has("seqcast-tls")
+      ? [
+          "- *seqcast-tls*: seqcast (memory engine) serving TLS (`--tls-cert`, `--tls-key`: a self-signed P-256 certificate that openssl makes for the run, bench/lib/tls.ts); " +
+            "every client verifies it and speaks HTTP/2 by ALPN. The peers run in plaintext: *seqcast-tls / seqcast* is what TLS costs.",
+        ]
+      : []),
     ...(has("seqcast-causal")
       ? [
           `- *seqcast-causal*: seqcast (memory engine) with causal metadata on: every publish carries the dependencies of a publisher active in ${P.causalDependencies} other rooms ` +

@@ -29,6 +29,7 @@ import { makePayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssBytes, rssPeak } from "../lib/proc.js";
 import { gcWindow } from "../lib/gc-watch.js";
 import type { Section } from "../lib/report.js";
+import { tlsEnv } from "../lib/tls.js";
 import { FanoutTracker, type PhaseSpec } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
 import { summarizeProfileFile } from "../lib/profile.js";
@@ -229,6 +230,7 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
 
 const SYSTEMS: Array<{ system: SystemName; label: string }> = [
   { system: "seqcast", label: "seqcast" },
+  { system: "seqcast-tls", label: "seqcast-tls" },
   { system: "seqcast-causal", label: "seqcast-causal" },
   { system: "seqcast-sqlite", label: "seqcast-sqlite" },
   { system: "seqcast-redis", label: "seqcast-redis" },
@@ -248,7 +250,12 @@ export async function fanoutScenario(): Promise<Section> {
       const engine: EngineName = system === "seqcast-sqlite" ? "sqlite" : system === "seqcast-redis" ? "redis" : "memory";
       let broker: BrokerChild | undefined;
       try {
-        broker = system === "floor" ? await startFloor() : system === "seqcast-redis-2w" ? await startWorkers(2) : await startBroker(engine);
+        broker =
+          system === "floor"
+            ? await startFloor()
+            : system === "seqcast-redis-2w"
+              ? await startWorkers(2)
+              : await startBroker(engine, system === "seqcast-tls" ? tlsEnv() : {});
         log(`${label}: child pid ${broker.pid} on port ${broker.port} (${broker.version})`);
         const profileFile = profileDir && system === "seqcast" ? path.join(profileDir, "seqcast-paced.cpuprofile") : undefined;
         // The floor speaks PublishStream only.

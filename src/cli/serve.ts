@@ -118,6 +118,8 @@ export async function serve(argv: string[], env = process.env): Promise<number> 
       throw new UsageError((error as Error).message);
     }
   }
+  // Once per command: by the primary of --workers, not by each worker.
+  if (certificate && !cluster.isWorker) warnOfExpiry(certificate.summary, logger);
   // Several processes on one port: this one only supervises (see workers.ts).
   const workers = workerCount(settings.workers);
   if (workers > 1 && cluster.isPrimary) {

@@ -224,6 +224,8 @@ describe("seqcast serve --tls-cert --tls-key", () => {
       const listening = JSON.parse(broker.output().split("\n").find((l) => l.includes("seqcast listening"))!);
       assert.equal(listening.tls.subject, "CN=seqcast-first");
       assert.ok(Date.parse(listening.tls.validTo) > Date.now());
+      // A certificate of two days: the start says it expires soon.
+      assert.match(broker.output(), /"subject":"CN=seqcast-first".*tls certificate expires soon/);
     });
 
     test("SIGHUP loads the new files for new connections; open streams go on; a bad file keeps the old certificate", async () => {

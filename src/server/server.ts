@@ -352,8 +352,9 @@ function resetRequest(request: http.IncomingMessage | http2.Http2ServerRequest):
  * HTTP/2 server, anything else (`http/1.1`, or no ALPN) to the HTTP/1.1
  * server, as Node's own secure HTTP/2 server with allowHTTP1 does. A
  * handshake that fails (plaintext, a protocol version or cipher in common with none,
- * garbage) closes the connection; one that stalls is closed by the
- * handshake timeout like any connection that has not shown its protocol.
+ * garbage) closes the connection; one that stalls, or a client silent after
+ * it, is closed by the handshake timeout like any connection that has not
+ * shown its protocol.
  */
 function secure(
   raw: net.Socket,
@@ -371,6 +372,14 @@ function secure(
   // HTTP/2 session would wait for a 'secureConnect' only client sockets emit.
   socket.once("secure", () => {
     (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-    (socket.alpnProtocol === "h2" ? toH2 : toH1)(socket, raw);
+    // HTTP/2 shows itself with the client's SETTINGS (the handshake timeout runs until then).
+    if (socket.alpnProtocol === "h2") return toH2(socket, raw);
+    // HTTP/1.1 once its first bytes arrive: a client silent after the TLS handshake is closed by the handshake timeout.
+    socket.once("data", (head: Buffer) => {
+      socket.pause();
+      socket.unshift(head);
+      toH1(socket, raw);
+      socket.resume();
+    });
   });
 }

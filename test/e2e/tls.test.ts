@@ -180,6 +180,41 @@ describe("TLS on the broker's one port", () => {
   });
 });
 
+describe("TLS handshakes that stall", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({
+      config: defaultBrokerConfig,
+      engine: createMemoryEngine,
+      port: 0,
+      authenticate: await testAuthenticate(),
+      tls: TlsCertificate.load({ cert: first.cert, key: first.key }),
+      connections: { handshakeTimeoutMs: 500 },
+    });
+  });
+  afterAll(() => server.close());
+
+  test("a half-sent ClientHello, or a handshake followed by silence (HTTP/2 or HTTP/1.1), is closed by the handshake timeout; others are served meanwhile", async () => {
+    // The first bytes of a TLS handshake record, and no more.
+    const partial = net.connect(server.port, "127.0.0.1", () => partial.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])));
+    partial.on("error", () => {});
+    // A complete TLS handshake, then not a byte of HTTP/2, or of HTTP/1.1. (They read what comes, so they see the close.)
+    const silent = ["h2", "http/1.1"].map((protocol) => {
+      const socket = tls.connect({ host: "127.0.0.1", port: server.port, ca: first.pem, servername: "localhost", ALPNProtocols: [protocol] });
+      socket.on("error", () => {});
+      socket.resume();
+      return socket;
+    });
+    await Promise.all(silent.map((socket) => new Promise<void>((resolve) => socket.once("secureConnect", () => resolve()))));
+    const client = createSeqcastClient({ baseUrl: server.url, token: testToken("alice"), ca: first.pem });
+    await client.publish("tls.stall", "served meanwhile");
+    const closed = () => [partial, ...silent].map((socket) => socket.destroyed);
+    await waitUntil(() => closed().every(Boolean), () => `the stalled connections closed (${closed()}, ${JSON.stringify(server.connectionCounts)})`, 20_000);
+    assert.equal(server.connectionCounts.handshake_timeout, 3);
+    assert.deepEqual((await client.history("tls.stall")).messages.map((m) => m.content), ["served meanwhile"]);
+  });
+});
+
 describe("seqcast serve --tls-cert --tls-key", () => {
   test("refuses to start on a half or wrong configuration, saying which file is wrong", async () => {
     const cases: Array<{ args: string[]; says: RegExp }> = [

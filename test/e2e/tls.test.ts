@@ -103,18 +103,23 @@ const dir = mkdtempSync(join(tmpdir(), "seqcast-tls-"));
 const first = makeCertificate(dir, "seqcast-first");
 const second = makeCertificate(dir, "seqcast-second");
 
+/** An in-process broker (memory engine) serving TLS with the first certificate. */
+async function startTlsBroker(handshakeTimeoutMs: number): Promise<RunningServer> {
+  return startServer({
+    config: defaultBrokerConfig,
+    engine: createMemoryEngine,
+    port: 0,
+    authenticate: await testAuthenticate(),
+    tls: TlsCertificate.load({ cert: first.cert, key: first.key }),
+    connections: { handshakeTimeoutMs },
+  });
+}
+
 describe("TLS on the broker's one port", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({
-      config: defaultBrokerConfig,
-      engine: createMemoryEngine,
-      port: 0,
-      authenticate: await testAuthenticate(),
-      tls: TlsCertificate.load({ cert: first.cert, key: first.key }),
-      // Long enough that a connection closed below was closed by TLS, not by the reaper of silent connections.
-      connections: { handshakeTimeoutMs: 60_000 },
-    });
+    // Long enough that a connection closed below was closed by TLS, not by the reaper of silent connections.
+    server = await startTlsBroker(60_000);
   });
   afterAll(() => server.close());
 
@@ -183,14 +188,7 @@ describe("TLS on the broker's one port", () => {
 describe("TLS handshakes that stall", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({
-      config: defaultBrokerConfig,
-      engine: createMemoryEngine,
-      port: 0,
-      authenticate: await testAuthenticate(),
-      tls: TlsCertificate.load({ cert: first.cert, key: first.key }),
-      connections: { handshakeTimeoutMs: 500 },
-    });
+    server = await startTlsBroker(500);
   });
   afterAll(() => server.close());
 

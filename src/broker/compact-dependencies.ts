@@ -54,8 +54,9 @@ const last: { message?: StoredMessage; previous?: StoredMessage; compact?: Compa
 
 function compute(dependencies: readonly Dependency[] | undefined, before: readonly Dependency[] | undefined): CompactDependencies | undefined {
   if (!dependencies || dependencies.length === 0 || !before || before.length === 0) return undefined;
-  // The common case: the publisher's context did not move (the wire decoder hands the same objects).
-  if (dependencies.length === before.length && dependencies.every((d, i) => d === before[i])) return { same: true, refs: NO_REFS, explicit: [] };
+  // The common case: the publisher's context did not move (the wire decoder hands the same list, or the same positions).
+  if (dependencies === before || (dependencies.length === before.length && dependencies.every((d, i) => d === before[i])))
+    return { same: true, refs: NO_REFS, explicit: [] };
   const refs = new Uint8Array(dependencies.length);
   const explicit: Dependency[] = [];
   for (let i = 0; i < dependencies.length; i++) {

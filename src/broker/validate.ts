@@ -68,19 +68,20 @@ const MAX_EPOCH_BYTES = 64;
  * A publish's causal dependencies: well-formed and bounded, nothing more.
  * The broker does not check that they exist (they may be trimmed, in a room
  * the publisher cannot read, or on another node's not yet visible write) and
- * never waits for them; subscribers' SDKs do the ordering. Returns a new
- * list of plain objects (the wire decoder's frozen ones as they are),
- * undefined for none.
+ * never waits for them; subscribers' SDKs do the ordering. Returns a list
+ * nobody else changes, undefined for none: the wire decoder's frozen list of
+ * frozen positions as it is (checked once, then known by identity: the
+ * stores and compactDependencies know it that way too), else a new list of
+ * plain objects (the decoder's frozen positions as they are).
  */
-export function validateDependencies(dependencies: readonly Dependency[] | undefined): Dependency[] | undefined {
+export function validateDependencies(dependencies: readonly Dependency[] | undefined): readonly Dependency[] | undefined {
   if (!dependencies || dependencies.length === 0) return undefined;
   if (dependencies.length > MAX_DEPENDENCIES)
     throw invalidArgument(`dependencies: ${dependencies.length} given, at most ${MAX_DEPENDENCIES} allowed`, "INVALID_REQUEST", {
       field: "dependencies",
     });
-  // Positions the wire decoder had seen before, all checked then.
-  if (dependencies.every((d) => validPositions.has(d))) return dependencies.slice();
-  return dependencies.map((d, i) => {
+  if (validLists.has(dependencies)) return dependencies;
+  const checked = dependencies.map((d, i) => {
     if (validPositions.has(d)) return d;
     const field = `dependencies[${i}]`;
     const problem = roomNameError(d.room);
@@ -98,7 +99,15 @@ export function validateDependencies(dependencies: readonly Dependency[] | undef
     }
     return { room: d.room, epoch: d.epoch, sequence: d.sequence };
   });
+  // A frozen list whose positions all came back as they were: itself, known from now on.
+  if (Object.isFrozen(dependencies) && checked.every((d, i) => d === dependencies[i])) {
+    validLists.add(dependencies);
+    return dependencies;
+  }
+  return checked;
 }
 
 /** Frozen positions already found well-formed (see wire-decoders.ts). */
 const validPositions = new WeakSet<Dependency>();
+/** Frozen lists of such positions (the wire decoder hands the same list while a publisher's context does not move). */
+const validLists = new WeakSet<readonly Dependency[]>();

@@ -90,7 +90,7 @@ export interface StoredMessage {
    * Causal dependencies as published (absent or empty: none). Every engine
    * returns them with the message, live and from history.
    */
-  dependencies?: Dependency[];
+  dependencies?: readonly Dependency[];
 }
 
 /** What a publisher asks to store; the engine assigns id, epoch, sequence. */

@@ -1,5 +1,6 @@
 import type { Dependency, MessageDraft, StoredMessage } from "./engine.js";
 import { putShortAscii, putVarint } from "./bytes.js";
+import { isImmutable } from "./dependency-codec.js";
 import { bodyAt, RecordArena, type RecordOwner } from "./memory-arena.js";
 
 /**
@@ -133,7 +134,8 @@ function worstCase(draft: MessageDraft, id: string): number {
   const attributes = draft.attributes;
   for (const key in attributes) size += 10 + 3 * (key.length + attributes[key]!.length);
   const dependencies = draft.dependencies;
-  if (dependencies) for (const d of dependencies) size += 18 + 3 * (d.room.length + d.epoch.length);
+  if (dependencies === encodedList) size += encodedBytes.length;
+  else if (dependencies) for (const d of dependencies) size += 18 + 3 * (d.room.length + d.epoch.length);
   return size;
 }
 
@@ -155,16 +157,34 @@ function write(out: Buffer, at: number, draft: MessageDraft, id: string): number
     at = putString(out, at, attributes[key]!);
   }
   const dependencies = draft.dependencies ?? NONE;
+  if (dependencies === encodedList) {
+    out.set(encodedBytes, at);
+    return at + encodedBytes.length;
+  }
+  const start = at;
   at = putVarint(out, at, dependencies.length);
   for (const d of dependencies) {
     at = putString(out, at, d.room);
     at = putString(out, at, d.epoch);
     at = out.writeBigUInt64LE(BigInt.asUintN(64, d.sequence), at);
   }
+  if (dependencies.length > 0 && isImmutable(dependencies)) {
+    encodedList = dependencies;
+    encodedBytes = Uint8Array.prototype.slice.call(out, start, at);
+  }
   return at;
 }
 
-const NONE: Dependency[] = [];
+const NONE: readonly Dependency[] = [];
+
+/**
+ * The last immutable list of dependencies written, and its bytes (a copy):
+ * a publisher's messages share one list while its context does not move
+ * (src/server/wire-decoders.ts), so most records copy these bytes in
+ * instead of writing eight rooms, epochs and sequences again.
+ */
+let encodedList: readonly Dependency[] | undefined;
+let encodedBytes = new Uint8Array(0);
 
 function read(bytes: Buffer, at: number, room: string, epoch: string, sequence: bigint): StoredMessage {
   const timeMs = bytes.readDoubleLE(at);

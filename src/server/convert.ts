@@ -54,7 +54,7 @@ export function toPbMessage(message: StoredMessage, compact?: CompactDependencie
       attributes: message.attributes,
       time: timestampFromMs(message.timeMs),
       clientMessageId: message.clientMessageId,
-      dependencies: compact ? compact.explicit : message.dependencies,
+      dependencies: compact ? compact.explicit : message.dependencies?.slice(),
       dependencyRefs: compact?.refs,
       sameDependencies: compact?.same,
     });

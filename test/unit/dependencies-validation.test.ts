@@ -26,6 +26,21 @@ describe("causal dependencies of a publish", () => {
     assert.deepEqual(validateDependencies([dep("@carol", "x", 18_446_744_073_709_551_615n)]), [dep("@carol", "x", 18_446_744_073_709_551_615n)]);
   });
 
+  it("keeps a frozen list of frozen positions as it is (the wire decoder's), and copies any other", () => {
+    const frozen = Object.freeze([Object.freeze(dep("general")), Object.freeze(dep("@carol", "e2", 7n))]);
+    assert.equal(validateDependencies(frozen), frozen);
+    assert.equal(validateDependencies(frozen), frozen, "known from then on");
+    const open = [Object.freeze(dep("general"))];
+    const copy = validateDependencies(open)!;
+    assert.notEqual(copy, open);
+    assert.deepEqual(copy, open);
+    const frozenList = Object.freeze([dep("general")]);
+    assert.notEqual(validateDependencies(frozenList), frozenList, "its positions can still change");
+    const bad = Object.freeze([Object.freeze(dep("general", "", 1n))]);
+    assert.equal(refusal(() => validateDependencies(bad)).code, "invalid_argument");
+    assert.equal(refusal(() => validateDependencies(bad)).code, "invalid_argument", "refused every time");
+  });
+
   it("refuses more than the bound, bad rooms, empty or long epochs and sequence 0 with INVALID_ARGUMENT naming the field", () => {
     const cases: Array<[Parameters<typeof validateDependencies>[0], string]> = [
       [Array.from({ length: MAX_DEPENDENCIES + 1 }, (_, i) => dep(`r${i}`)), "dependencies"],

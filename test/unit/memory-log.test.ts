@@ -58,6 +58,28 @@ describe("memory engine: retained messages as records in a shared arena", () => 
     assert.equal(log.message(4, "r", "e").payload[0], 7);
   });
 
+  it("gives back each message's own dependencies when publishers share one frozen list, lists alternate and plain lists change after their write", () => {
+    const frozen = (...sequences: bigint[]) => Object.freeze(sequences.map((sequence, i) => Object.freeze({ room: `room${i}`, epoch: "8d4a5c2b9e7f1a30", sequence })));
+    const a = frozen(1n, 2n, 3n);
+    const b = frozen(1n, 2n, 4n);
+    const plainList = [{ room: "general", epoch: "e", sequence: 5n }];
+    const lists = [a, a, b, a, undefined, b, b];
+    const arena = new RecordArena(4096);
+    const logs = [new MessageLog(arena), new MessageLog(arena)];
+    const drafts = lists.map((dependencies, i) => draft(i, { dependencies }));
+    drafts.push(draft(7, { dependencies: plainList }));
+    const append = (i: number) => logs[i % 2]!.append(drafts[i]!, `id-${i}`, Math.floor(i / 2) + 1);
+    drafts.forEach((_, i) => append(i));
+    // A list that is not frozen may change after its message was stored: what was stored stays, and the next message has the change.
+    plainList[0]!.sequence = 6n;
+    drafts.push(draft(8, { dependencies: plainList }));
+    append(8);
+    const stored = (i: number) => logs[i % 2]!.message(Math.floor(i / 2) + 1, "r", "e").dependencies;
+    lists.forEach((list, i) => assert.deepEqual(stored(i), list && list.map((d) => ({ ...d })), `message ${i}`));
+    assert.deepEqual(stored(7), [{ room: "general", epoch: "e", sequence: 5n }]);
+    assert.deepEqual(stored(8), [{ room: "general", epoch: "e", sequence: 6n }]);
+  });
+
   it("trims from the front, restarts after a clear at any sequence, and refuses a gap", () => {
     const arena = new RecordArena(4096);
     const log = new MessageLog(arena);

@@ -64,6 +64,37 @@ describe("hand-written request decoders read what protobuf-es reads", () => {
     assert.equal(c.dependencies![1], a.dependencies![1], "the unchanged one is shared");
   });
 
+  it("hands the same frozen list for the same run of dependencies, and decodes any other layout as protobuf-es does", () => {
+    const deps = (n: number, last = 1n): Dependency[] =>
+      Array.from({ length: n }, (_, i) => ({ room: `room${i}`, epoch: "8d4a5c2b9e7f1a30", sequence: i === n - 1 ? last : BigInt(100 + i) }));
+    const request = (dependencies: Dependency[], room = "r") => toBinary(PublishRequestSchema, create(PublishRequestSchema, { room, dependencies }));
+    const decodes = (bytes: Uint8Array) => {
+      const ours = decodePublishRequest(bytes);
+      assert.deepEqual(plain(ours), plain(fromBinary(PublishRequestSchema, bytes)));
+      return ours.dependencies!;
+    };
+    const first = decodes(request(deps(8)));
+    assert.ok(Object.isFrozen(first));
+    assert.equal(decodes(request(deps(8), "another room")), first, "the same bytes: the same list");
+    const moved = decodes(request(deps(8, 2n)));
+    assert.notEqual(moved, first);
+    assert.deepEqual(moved.slice(0, 7), first.slice(0, 7));
+    // The run, then one more position in the same request: a list of its own; the remembered one is untouched.
+    const longer = decodes(new Uint8Array([...request(deps(8, 2n)), ...request([{ room: "extra", epoch: "e", sequence: 9n }], "")]));
+    assert.equal(longer.length, 9);
+    assert.equal(moved.length, 8);
+    // Positions split by another field: decoded, and not remembered as a run.
+    const split = new Uint8Array([...request(deps(2)), ...request([], "split"), ...request([{ room: "z", epoch: "e", sequence: 3n }], "")]);
+    assert.equal(decodes(split).length, 3);
+    const again = decodes(request(deps(8, 2n)));
+    assert.deepEqual(again.map((d) => d.sequence), moved.map((d) => d.sequence));
+    // The remembered run is a copy: a request buffer reused after decoding does not change what it matches.
+    const reused = request(deps(8, 5n));
+    const five = decodes(reused);
+    reused.fill(0);
+    assert.equal(decodes(request(deps(8, 5n))), five);
+  });
+
   it("throws on a truncated message", () => {
     const bytes = toBinary(PublishStreamRequestSchema, create(PublishStreamRequestSchema, { messages }));
     assert.throws(() => decodePublishRequests(bytes.subarray(0, bytes.length - 10)));

@@ -39,7 +39,8 @@
  *   BENCH_CAUSAL_DEPS [8]   dependencies per publish of the seqcast-causal row (causal metadata on;
  *       its targets: flat-out delivered msg/s and paced broker CPU within 5% of the same broker without it)
  *   BENCH_CAUSAL_MOVE [10]   one of those dependencies moves on every this many publishes (0 = never)
- *   BENCH_CAUSAL_ROUNDS [12]   paired flat-out rounds (off and on, on one broker, in alternating order) behind those targets, and as many paced ones
+ *   BENCH_CAUSAL_ROUNDS [30]   paired flat-out rounds (off and on, on one broker, in alternating order) behind the throughput target
+ *   BENCH_CAUSAL_PACED_ROUNDS [12]   paired paced rounds the same way, behind the CPU target
  *   BENCH_PROFILE [1]   0 = no profiled paced phase (seqcast memory)
  *   BENCH_PROFILE_PACED [a temp dir]   where the .cpuprofile of that phase goes
  *   BENCH_PROFILE_BEFORE [bench/profiles/paced-before-487241d.md]   the "before" summary

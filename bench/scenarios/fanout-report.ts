@@ -150,7 +150,7 @@ export function section(results: SystemResult[]): Section {
             `(BENCH_CAUSAL_DEPS; 8 is the most the SDK attaches by default), one of which moves on ${P.causalMoveEvery === 0 ? "never" : `every ${P.causalMoveEvery} publishes`} (BENCH_CAUSAL_MOVE; bench/lib/causal.ts). ` +
             "The broker validates and stores them and sends them with every delivery; the subscribers ask for compact dependencies, as the SDK does (positions the message before had go as one-byte refs, the very same list as one flag). " +
             `Its targets come from paired rounds after its own phases, on the same broker and subscribers: ${P.causalRounds} rounds of a flat-out phase without causal metadata and one with it (BENCH_CAUSAL_ROUNDS), ` +
-            `then ${P.causalRounds} rounds of paced ${P.rateHigh} msg/s phases the same way, every other round in the opposite order (the broker slows a little as its idempotency keys pile up). ` +
+            `then ${P.causalPacedRounds} rounds of paced ${P.rateHigh} msg/s phases the same way (BENCH_CAUSAL_PACED_ROUNDS), every other round in the opposite order (the broker slows a little as its idempotency keys pile up). ` +
             "A target is the median of its rounds' ratios, so the machine's slower and faster spells fall on both sides of a ratio.",
         ]
       : []),

@@ -45,6 +45,7 @@ const PHASE_TIMEOUT_MS = 60_000;
  */
 interface CausalToggle {
   rounds: number;
+  pacedRounds: number;
   set(on: boolean): void;
 }
 
@@ -92,9 +93,9 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
   const [WARMUP, FLAT, PACED, HIGH, PROFILED] = [0, 1, 2, 3, 4];
   // Paired rounds (causal metadata off and on, the order alternating): flat out each, then paced-high each.
   const PAIRS = phases.length;
-  // As many paced rounds as flat-out ones: one paced round's CPU ratio moved between 0.93× and 1.18× here, four left the median ±5%.
+  // Paced rounds (12 by default): one paced round's CPU ratio moved between 0.93× and 1.18× here, four left the median ±5%.
   const rounds = causal?.rounds ?? 0;
-  const pacedRounds = P.rateHigh > 0 ? rounds : 0;
+  const pacedRounds = P.rateHigh > 0 ? (causal?.pacedRounds ?? 0) : 0;
   // Odd rounds go on first: a broker that grows slower as it runs (its idempotency keys pile up) must not favour either side.
   const roundOrder = (r: number) => (r % 2 === 0 ? [false, true] : [true, false]);
   for (let r = 0; r < rounds; r++)
@@ -182,7 +183,7 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
         result.profile.unprofiledPer1000 = (unprofiled.cpu.serverSeconds * 1e6) / unprofiled.deliveries;
       log(`${driver.name}: profiled paced phase done, profile in ${profileFile}`);
     }
-    if (causal && rounds > 0) {
+    if (causal && (rounds > 0 || pacedRounds > 0)) {
       const pairs: CausalPairs = { flat: [], cpu: [] };
       let phase = PAIRS;
       for (let r = 0; r < rounds; r++) {
@@ -265,7 +266,7 @@ export async function fanoutScenario(): Promise<Section> {
             new SeqcastFanout(broker, label, system === "floor" ? "stream" : P.seqcastPublish, causal),
             P.messages.seqcast,
             profileFile,
-            causal && { rounds: P.causalRounds, set: (on) => (causal.on = on) },
+            causal && { rounds: P.causalRounds, pacedRounds: P.causalPacedRounds, set: (on) => (causal.on = on) },
           ),
         );
       } catch (error) {

@@ -53,16 +53,16 @@ function readPublishRequest(reader: BinaryReader, end: number, bytes: Uint8Array
         break;
       case 6: {
         if (input.dependencies === undefined) {
+          runStart = at;
+          inRun = true;
           const length = sameRun(bytes, at, end);
           if (length > 0) {
             input.dependencies = lastRunList;
-            reader.pos = at + length;
+            reader.pos = runEnd = at + length;
             break;
           }
-          runStart = at;
-          inRun = true;
         } else if (input.dependencies === lastRunList) input.dependencies = lastRunList.slice(); // more after the run: a list of its own
-        else if (!inRun) runStart = -1; // not one run: not remembered
+        if (!inRun) runStart = -1; // not one run: not remembered
         ((input.dependencies as Dependency[] | undefined) ??= []).push(readRoomPosition(reader, reader.uint32() + reader.pos, bytes));
         decoded = true;
         if (inRun) runEnd = reader.pos;

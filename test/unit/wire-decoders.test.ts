@@ -88,6 +88,11 @@ describe("hand-written request decoders read what protobuf-es reads", () => {
     assert.equal(decodes(split).length, 3);
     const again = decodes(request(deps(8, 2n)));
     assert.deepEqual(again.map((d) => d.sequence), moved.map((d) => d.sequence));
+    // A context that grew by one position (the remembered run, then one more): remembered as the longer run.
+    const grown = decodes(request([...deps(8, 2n), { room: "room8", epoch: "e", sequence: 1n }]));
+    assert.equal(grown.length, 9);
+    assert.equal(decodes(request([...deps(8, 2n), { room: "room8", epoch: "e", sequence: 1n }])), grown);
+    assert.equal(again.length, 8, "the shorter list is untouched");
     // The remembered run is a copy: a request buffer reused after decoding does not change what it matches.
     const reused = request(deps(8, 5n));
     const five = decodes(reused);

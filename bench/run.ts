@@ -2,7 +2,14 @@
  * seqcast's benchmark, side by side with NATS core, NATS JetStream and Redis
  * pub/sub, in one run on this machine; writes bench/RESULTS.md.
  *
- *   npm run bench                    (node --import tsx bench/run.ts)
+ *   npm run bench                    (node --initial-old-space-size=256 --import tsx bench/run.ts)
+ *
+ * The load generator (this process) starts its old generation at 256 MiB:
+ * with V8's default, the ~14 MB heap of 100 subscribers ran mark-compacts
+ * every 40-80 ms in flat-out phases and in some paced ones (19 in 5 s in
+ * one run's paced 1,000 msg/s phase, whose p99 they took from ~6 to 11 ms),
+ * pauses that every latency it measures would include. The brokers and the
+ * peers run with their defaults.
  *   BENCH_SCENARIOS=fanout BENCH_SYSTEMS=seqcast,nats BENCH_OUT=- npm run bench
  *
  * Scenarios (bench/scenarios/, each documented in its file):
@@ -137,13 +144,14 @@ async function main(): Promise<number> {
   const md = [
     "# seqcast benchmark: seqcast vs NATS core, NATS JetStream and Redis pub/sub",
     "",
-    `Written by \`npm run bench\` (\`node --import tsx bench/run.ts\`) on ${new Date().toISOString()}; the run took ${seconds.toFixed(0)} s. ` +
+    `Written by \`npm run bench\` (\`node ${process.execArgv.join(" ")} bench/run.ts\`) on ${new Date().toISOString()}; the run took ${seconds.toFixed(0)} s. ` +
       "Everything below comes from that one run, except the \"before\" CPU profile (see its section).",
     "",
     "## Machine",
     "",
     `- CPU: ${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length}; memory ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; ${os.type()} ${os.release()} ${os.arch()}; Node ${process.version}`,
     `- Load average (1/5/15 min) before the run: ${loadBefore}; after: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+    `- Load generator: this process, ${loadGeneratorHeap()}; brokers and peers with their defaults`,
     `- ${natsVersion} (JetStream enabled); ${redisVersion}`,
     `- seqcast at ${seqcastRevision()}, broker in its own Node process (bench/broker-child.ts); ` +
       (overrides.length ? `broker settings overridden by ${overrides.join(", ")}` : "default broker settings except SEQCAST_PUBLISH_RATE=0, SEQCAST_USER_SESSIONS_MAX=0, SEQCAST_USER_ROOMS_PER_SECOND=0 (one bench user does everything)"),
@@ -219,3 +227,12 @@ setTimeout(() => {
   console.error(`bench: handles still open 5 s after the run (${process.getActiveResourcesInfo().join(", ")}); exiting`);
   process.exit(code);
 }, 5000).unref();
+
+/** How the load generator's heap was set up: its own collections would show in every latency it measures (see the top of this file). */
+function loadGeneratorHeap(): string {
+  const flag = process.execArgv.find((a) => a.startsWith("--initial-old-space-size"));
+  return flag
+    ? `old generation starting at ${flag.split("=")[1]} MiB (\`${flag}\`, as \`npm run bench\` sets it)`
+    : "V8's default heap (not `npm run bench`: its collections may weigh on the latencies measured)";
+}
+

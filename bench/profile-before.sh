@@ -30,5 +30,5 @@ mkdir -p "$ROOT/bench/profiles"
 cd "$BEFORE_DIR"
 BENCH_SCENARIOS=fanout BENCH_SYSTEMS=seqcast BENCH_SEQCAST_PUBLISH=unary BENCH_RATE_HIGH=0 BENCH_MESSAGES_SEQCAST=5000 \
   BENCH_OUT=- BENCH_PROFILE_BEFORE=/nonexistent BENCH_PROFILE_SAVE="$OUT" \
-  node --import tsx bench/run.ts
+  node --initial-old-space-size=256 --import tsx bench/run.ts
 echo "wrote $OUT; remove the worktree with: git -C $ROOT worktree remove --force $BEFORE_DIR"

@@ -3,6 +3,7 @@
  * pub/sub, in one run on this machine; writes bench/RESULTS.md.
  *
  *   npm run bench                    (node --initial-old-space-size=256 --import tsx bench/run.ts)
+ *   BENCH_SCENARIOS=fanout BENCH_SYSTEMS=seqcast,nats BENCH_OUT=- npm run bench
  *
  * The load generator (this process) starts its old generation at 256 MiB:
  * with V8's default, the ~14 MB heap of 100 subscribers ran mark-compacts
@@ -10,7 +11,6 @@
  * one run's paced 1,000 msg/s phase, whose p99 they took from ~6 to 11 ms),
  * pauses that every latency it measures would include. The brokers and the
  * peers run with their defaults.
- *   BENCH_SCENARIOS=fanout BENCH_SYSTEMS=seqcast,nats BENCH_OUT=- npm run bench
  *
  * Scenarios (bench/scenarios/, each documented in its file):
  *   fanout  1 publisher, 100 subscribers: flat out, paced 200 msg/s, paced
@@ -235,4 +235,3 @@ function loadGeneratorHeap(): string {
     ? `old generation starting at ${flag.split("=")[1]} MiB (\`${flag}\`, as \`npm run bench\` sets it)`
     : "V8's default heap (not `npm run bench`: its collections may weigh on the latencies measured)";
 }
-

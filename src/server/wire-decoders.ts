@@ -73,7 +73,7 @@ function readPublishRequest(reader: BinaryReader, end: number, bytes: Uint8Array
     }
   }
   if (decoded && runStart >= 0) {
-    lastRun = Buffer.from(bytes.subarray(runStart, runEnd));
+    lastRun = copyOf(bytes, runStart, runEnd);
     lastRunList = Object.freeze(input.dependencies as Dependency[]);
   }
   return input;
@@ -160,7 +160,7 @@ function decodeRoomPosition(reader: BinaryReader, end: number): Dependency {
 const EMPTY = new Uint8Array(0);
 
 /** A copy of bytes [start, end) (a Buffer's slice() is a view, which would keep the request's chunk alive, and see it change if it were reused). */
-const copyOf = (bytes: Uint8Array, start: number, end: number) => Uint8Array.prototype.slice.call(bytes, start, end);
+const copyOf = (bytes: Uint8Array, start: number, end: number) => Buffer.from(bytes.subarray(start, end));
 
 /** The messages of a PublishStreamRequest or PublishBatchRequest (both: repeated PublishRequest messages = 1). */
 export function decodePublishRequests(bytes: Uint8Array): PublishInput[] {

@@ -1,7 +1,4 @@
-import { randomBytes, randomFillSync } from "node:crypto";
-
-/** A fresh epoch: 16 random hex characters, unguessable and unique in practice. */
-export const newEpoch = (): string => randomBytes(8).toString("hex");
+import { randomFillSync } from "node:crypto";
 
 const HEX = Buffer.from("0123456789abcdef", "latin1");
 /** Random bytes for this many ids at a time (as Node's own randomUUID caches its entropy). */
@@ -9,6 +6,27 @@ const BATCH = 1024;
 const entropy = Buffer.alloc(16 * BATCH);
 let used = BATCH;
 const text = Buffer.alloc(36);
+
+/** The offset in `entropy` of 16 random bytes no one has taken yet. */
+function fresh16(): number {
+  if (used === BATCH) {
+    randomFillSync(entropy);
+    used = 0;
+  }
+  return used++ * 16;
+}
+
+/**
+ * A fresh epoch: 16 random hex characters, unguessable and unique in
+ * practice. From the ids' entropy batch: the Redis engine offers one with
+ * every publish (used only if the room has none), and randomBytes(8) per
+ * call, a buffer and a trip into the CSPRNG each, was ~7 µs of a ~70 µs
+ * publish there.
+ */
+export function newEpoch(): string {
+  const at = fresh16();
+  return entropy.toString("hex", at, at + 8);
+}
 
 /**
  * A random (version 4) UUID, as one flat string.
@@ -21,11 +39,7 @@ const text = Buffer.alloc(36);
  * single sequential string, and takes less time to make.
  */
 export function newUuid(): string {
-  if (used === BATCH) {
-    randomFillSync(entropy);
-    used = 0;
-  }
-  const at = used++ * 16;
+  const at = fresh16();
   entropy[at + 6] = (entropy[at + 6]! & 0x0f) | 0x40; // version 4
   entropy[at + 8] = (entropy[at + 8]! & 0x3f) | 0x80; // RFC 4122 variant
   return uuidOf(entropy, at);

@@ -16,6 +16,20 @@ describe("ids", () => {
     assert.match(newEpoch(), /^[0-9a-f]{16}$/);
   });
 
+  it("epochs are 16 hex digits, all different, across many entropy batches, and never the bytes of an id", () => {
+    const epochs = new Set<string>();
+    const ids = new Set<string>();
+    for (let i = 0; i < 30_000; i++) {
+      const epoch = newEpoch();
+      assert.match(epoch, /^[0-9a-f]{16}$/);
+      epochs.add(epoch);
+      // Interleaved, as the Redis engine takes them: an id's first 6 random bytes are never an epoch's.
+      ids.add(newMessageId().replace(/-/g, "").slice(0, 12));
+    }
+    assert.equal(epochs.size, 30_000);
+    assert.equal([...epochs].filter((e) => ids.has(e.slice(0, 12))).length, 0);
+  });
+
   it("ids spread over every hex digit in every random position (no byte of the batch reused or left zero)", () => {
     // Each of the 30 random hex positions takes all 16 digits within 2,000 ids
     // (a position stuck at one value, or bytes copied between ids, would not).

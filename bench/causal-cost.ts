@@ -21,16 +21,18 @@ const SUBS = Number(process.env.SUBS ?? 1);
 const N = Number(process.env.N ?? 100_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const ONLY = process.env.ONLY; // "on" or "off": one side only (for a profile)
-const WINDOW = 1024;
-const BATCH = 64;
+const WINDOW = Number(process.env.WINDOW ?? 1024);
+const BATCH = Number(process.env.BATCH ?? 64);
 
 const broker = await startBroker("memory");
 const causal = new BenchCausalContext(8, 10);
 const payload = Buffer.alloc(256, 1);
 const results: Record<"on" | "off", number[]> = { on: [], off: [] };
+/** The load generator's own CPU µs per delivery (publisher and subscribers, this process). */
+const benchResults: Record<"on" | "off", number[]> = { on: [], off: [] };
 
-/** One round: broker CPU µs per publish. */
-async function round(room: string): Promise<{ us: number; perSecond: number }> {
+/** One round: broker CPU µs per publish, this process's CPU µs per delivery. */
+async function round(room: string): Promise<{ us: number; benchUs: number; perSecond: number }> {
   const connections = Array.from({ length: SUBS }, () => connect(broker.url));
   let received = 0;
   let started = 0;
@@ -58,6 +60,7 @@ async function round(room: string): Promise<{ us: number; perSecond: number }> {
     }
   });
   const cpu0 = cpuSeconds(broker.pid)!;
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   while (sent < N) {
     if (sent - acked >= WINDOW) await new Promise<void>((resolve) => (wake = resolve));
@@ -67,23 +70,30 @@ async function round(room: string): Promise<{ us: number; perSecond: number }> {
   }
   await done;
   const cpu = cpuSeconds(broker.pid)! - cpu0;
+  const own = process.cpuUsage(own0);
   const seconds = (performance.now() - t0) / 1000;
   for (const c of connections) c.close();
   publisher.close();
-  return { us: (cpu * 1e6) / N, perSecond: N / seconds };
+  return { us: (cpu * 1e6) / N, benchUs: (own.user + own.system) / (N * SUBS), perSecond: N / seconds };
 }
 
 for (let r = 0; r < ROUNDS; r++) {
   const sides = ONLY ? [ONLY === "on"] : r % 2 ? [true, false] : [false, true];
   for (const on of sides) {
     causal.on = on;
-    const { us, perSecond } = await round(`causal-cost-${r}-${on ? "on" : "off"}`);
+    const { us, benchUs, perSecond } = await round(`causal-cost-${r}-${on ? "on" : "off"}`);
     results[on ? "on" : "off"].push(us);
-    console.log(`round ${r + 1} causal ${on ? "on " : "off"}: ${us.toFixed(2)} µs broker CPU per publish, ${perSecond.toFixed(0)} publishes/s`);
+    benchResults[on ? "on" : "off"].push(benchUs);
+    console.log(
+      `round ${r + 1} causal ${on ? "on " : "off"}: ${us.toFixed(2)} µs broker CPU per publish, ${benchUs.toFixed(3)} µs bench CPU per delivery, ${perSecond.toFixed(0)} publishes/s`,
+    );
   }
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 if (results.on.length && results.off.length)
+{
   console.log(`median: off ${median(results.off).toFixed(2)} µs, on ${median(results.on).toFixed(2)} µs, +${(median(results.on) - median(results.off)).toFixed(2)} µs per publish`);
+  console.log(`bench CPU per delivery, median: off ${median(benchResults.off).toFixed(3)} µs, on ${median(benchResults.on).toFixed(3)} µs`);
+}
 await broker.stop();
 process.exit(0);

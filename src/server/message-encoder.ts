@@ -30,7 +30,8 @@ export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependenci
   if (sequence !== 0n) size += 1 + uint64Size(sequence);
   for (const key in m.attributes) size += field(entryLength(key, m.attributes[key]!), true);
   size += field(timestampLength(m.timeMs), true);
-  if (dependencies) for (const d of dependencies) size += field(positionLength(d), true);
+  // Indexed loops: the lists are frozen, and for-of over a frozen array allocates an iterator result per entry.
+  if (dependencies) for (let i = 0; i < dependencies.length; i++) size += field(positionLength(dependencies[i]!), true);
   if (compact?.same) size += 2;
   else if (compact) size += field(compact.refs.length, true);
 
@@ -69,7 +70,8 @@ export function encodeMessageEvent(m: StoredMessage, compact?: CompactDependenci
   at = putTimestamp(out, at, 9, m.timeMs);
   at = putString(out, at, 10, m.clientMessageId, clientMessageId);
   if (dependencies)
-    for (const d of dependencies) {
+    for (let i = 0; i < dependencies.length; i++) {
+      const d = dependencies[i]!;
       out[at++] = (11 << 3) | LEN;
       at = putVarint(out, at, positionLength(d));
       at = putString(out, at, 1, d.room, strLen(d.room));

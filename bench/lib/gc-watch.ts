@@ -33,3 +33,9 @@ export function gcWindow(): () => GcUse {
     return use;
   };
 }
+
+/** A broker child's full collections between two of its readings (EventLoopTimes.gc): "N (X ms paused)". */
+export function gcSpent(a: { major: number; majorMs: number } | undefined, b: { major: number; majorMs: number } | undefined): string {
+  if (!a || !b) return "n/a";
+  return `${b.major - a.major} (${(b.majorMs - a.majorMs).toFixed(0)} ms paused)`;
+}

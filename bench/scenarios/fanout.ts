@@ -27,7 +27,7 @@ import { has, P, type SystemName } from "../lib/params.js";
 import { latencyStats } from "../lib/percentile.js";
 import { makePayload } from "../lib/payload.js";
 import { cpuWindow, MiB, rssBytes, rssPeak } from "../lib/proc.js";
-import { gcWindow } from "../lib/gc-watch.js";
+import { gcSpent, gcWindow } from "../lib/gc-watch.js";
 import type { Section } from "../lib/report.js";
 import { tlsEnv } from "../lib/tls.js";
 import { FanoutTracker, type PhaseSpec } from "../lib/tracker.js";
@@ -140,20 +140,24 @@ async function runSystem(driver: FanoutDriver, messages: number, profileFile: st
     const flatPhase = async (phase: number) => {
       const loop0 = await driver.eventLoop?.();
       const cpu = cpuWindow(driver.serverPid);
+      const gc = gcWindow();
       const start = performance.now();
       await flatOut(phase);
       const published = performance.now();
       const ok = await tracker.waitPhase(phase, PHASE_TIMEOUT_MS);
       const end = ok ? tracker.doneAt[phase]! : performance.now();
       const flatCpu = cpu();
-      const brokerLoop = loopBusy(loop0, await driver.eventLoop?.());
+      const benchGc = gc();
+      const loop1 = await driver.eventLoop?.();
+      const brokerLoop = loopBusy(loop0, loop1);
       const publishPerSec = messages / ((published - start) / 1000);
       const flatSeconds = (end - start) / 1000;
       const deliveredPerSec = ok ? (messages * P.subscribers) / flatSeconds : undefined;
       if (!ok) result.notes.push(`${phases[phase]!.name} phase incomplete after ${flatSeconds.toFixed(1)} s: ${tracker.missing(phase)} deliveries missing`);
       log(
         `${driver.name}: ${phases[phase]!.name} ${ok ? `${fmtInt(deliveredPerSec)} delivered msg/s` : "INCOMPLETE"}, ${fmtInt(publishPerSec)} publish msg/s, ` +
-          `${flatSeconds.toFixed(2)} s (broker CPU ${fmtPct(flatCpu.server)}, bench loop ${fmtPct(flatCpu.benchLoop)}, other ${fmtCores(flatCpu.otherCores)} cores)`,
+          `${flatSeconds.toFixed(2)} s (broker CPU ${fmtPct(flatCpu.server)}, bench loop ${fmtPct(flatCpu.benchLoop)}, other ${fmtCores(flatCpu.otherCores)} cores; ` +
+          `full GCs: broker ${gcSpent(loop0?.gc, loop1?.gc)}, bench ${benchGc.major} (${benchGc.pausedMs.toFixed(0)} ms paused in all))`,
       );
       await sleep(500);
       return { flatCpu, brokerLoop, publishPerSec, flatSeconds, deliveredPerSec };

@@ -16,13 +16,15 @@
  *   fanout  1 publisher, 100 subscribers: flat out, paced 200 msg/s, paced
  *           1,000 msg/s, and a profiled paced phase of seqcast's broker
  *   ingest  1 publisher, 0 and 100 subscribers: acknowledged publishes/s
- *           (seqcast PublishStream and unary, JetStream file storage, NATS core)
+ *           (seqcast PublishStream and unary, JetStream file storage, NATS core;
+ *           unary also from h2load, Debian's nghttp2-client, when installed)
  *   idle    10,000 Subscribe streams on 100 HTTP/2 connections: open rate,
  *           broker RSS, idle CPU, then one message to all
  *   rooms   publish cost with 1 room vs 10,000 rooms
  * Servers are processes of their own (seqcast: bench/broker-child.ts, NATS
  * and Redis: the machine's servers); their RSS and CPU time come from /proc.
- * The load generator (every client) is this process. Every row checks every
+ * The load generator (every client) is this process, except h2load for the
+ * ingest's "unary, h2load" rows (bench/drivers/h2load.ts). Every row checks every
  * delivery and acknowledgement (gapless, in order); the run exits 1 when a
  * check fails, 2 on a bad parameter, 3 when it overran RUN_TIMEOUT. Targets
  * missed are reported (Targets table), not an error.

@@ -17,6 +17,7 @@ import type { NatsConnection } from "nats";
 import type { AckedPublisher, DeliverySink } from "../drivers/driver.js";
 import { createStream, jetStreamPublisher, leanJetStreamPublisher, orderedConsumers, type BenchStream } from "../drivers/jetstream.js";
 import { closeAll, natsPublisher, natsServerPid, natsSubscribers, openNats } from "../drivers/nats.js";
+import { h2loadPath, h2loadPublisher } from "../drivers/h2load.js";
 import { openSubscribers, seqcastPublisher, type SubscriberSet } from "../drivers/seqcast.js";
 import { loopBusy, startBroker, startFloor, type BrokerChild, type EventLoopTimes } from "../lib/broker-process.js";
 import { fmtCores, fmtInt, fmtPct } from "../lib/format.js";
@@ -26,7 +27,10 @@ import { cpuWindow, MiB, rssPeak } from "../lib/proc.js";
 import type { Section } from "../lib/report.js";
 import { FanoutTracker } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
-import { grpcKind, section, unaryKind, type RowResult, type RowSpec } from "./ingest-report.js";
+import { grpcKind, h2loadKind, section, unaryKind, type RowResult, type RowSpec } from "./ingest-report.js";
+
+/** h2load, for the unary rows it drives (bench/drivers/h2load.ts); those rows are skipped without it. */
+const h2load = h2loadPath();
 
 /** Every acknowledgement once, no errors, positions exactly 1..total (when the system assigns them). */
 class AckCheck {
@@ -94,17 +98,20 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
     fail: (sub, reason) => tracker.fail(sub, reason),
   };
   if (grpcKind(spec.kind)) {
+    if (h2loadKind(spec.kind) && !h2load) throw new Error("h2load is not installed (apt-get install nghttp2-client)");
     const broker: BrokerChild = spec.kind.startsWith("floor") ? await startFloor() : await startBroker(spec.engine!);
     const room = `ingest.r${rowId}`;
     let subscribers: SubscriberSet | undefined;
     try {
       if (spec.subscribers > 0) subscribers = await openSubscribers(broker, spec.subscribers, 1, () => room, sink);
-      const publisher = seqcastPublisher(broker, {
-        mode: unaryKind(spec.kind) ? "unary" : "stream",
-        window: unaryKind(spec.kind) ? P.unaryInFlight : P.ingestWindow,
-        batch: spec.kind === "seqcast-stream" || spec.kind === "floor-stream" ? P.ingestBatch : 1,
-        room: () => room,
-      });
+      const publisher = h2loadKind(spec.kind)
+        ? h2loadPublisher(broker, room, P.unaryInFlight, h2load!)
+        : seqcastPublisher(broker, {
+            mode: unaryKind(spec.kind) ? "unary" : "stream",
+            window: unaryKind(spec.kind) ? P.unaryInFlight : P.ingestWindow,
+            batch: spec.kind === "seqcast-stream" || spec.kind === "floor-stream" ? P.ingestBatch : 1,
+            room: () => room,
+          });
       return {
         version: broker.version,
         pid: broker.pid,
@@ -239,10 +246,12 @@ function rowSpecs(): RowSpec[] {
       specs.push({ label: `${label} stream`, kind: "seqcast-stream", engine, subscribers });
       if (P.ingestBatch > 1 && subscribers === 0) specs.push({ label: `${label} stream, batch 1`, kind: "seqcast-stream-1", engine, subscribers });
       specs.push({ label: `${label} unary`, kind: "seqcast-unary", engine, subscribers });
+      if (subscribers === 0) specs.push({ label: `${label} unary, h2load`, kind: "seqcast-unary-h2load", engine, subscribers });
     }
     if (has("floor")) {
       specs.push({ label: "node:http2 floor stream", kind: "floor-stream", subscribers });
       specs.push({ label: "node:http2 floor unary", kind: "floor-unary", subscribers });
+      if (subscribers === 0) specs.push({ label: "node:http2 floor unary, h2load", kind: "floor-unary-h2load", subscribers });
     }
     if (has("jetstream")) {
       specs.push({ label: "JetStream js.publish()", kind: "jetstream", subscribers });

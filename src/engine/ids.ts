@@ -20,8 +20,8 @@ function fresh16(): number {
  * A fresh epoch: 16 random hex characters, unguessable and unique in
  * practice. From the ids' entropy batch: the Redis engine offers one with
  * every publish (used only if the room has none), and randomBytes(8) per
- * call, a buffer and a trip into the CSPRNG each, was ~7 µs of a ~70 µs
- * publish there.
+ * call, a buffer and a trip into the CSPRNG each, cost that engine ~2 µs of
+ * its ~15 µs of Node CPU per publish (128 in flight, no subscriber).
  */
 export function newEpoch(): string {
   const at = fresh16();

@@ -33,7 +33,8 @@
  *   BENCH_SCENARIOS [fanout,ingest,idle,rooms]   which scenarios, comma-separated
  *   BENCH_SYSTEMS [seqcast,seqcast-tls,seqcast-causal,seqcast-sqlite,seqcast-redis,seqcast-redis-2w,nats,jetstream,redis,floor]   which systems
  *       (seqcast = memory engine; seqcast-tls = memory engine over TLS (fan-out only; needs openssl); seqcast-causal = memory engine, every publish with BENCH_CAUSAL_DEPS dependencies (fan-out only); seqcast-redis = redis engine, one node (fan-out only);
- *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out and ingest;
+ *       seqcast-redis-2w = `seqcast serve --engine redis --workers 2` on one port (fan-out only); floor = Node's floor, bench/floor-child.ts, fan-out and ingest
+ *       (and in ingest, the same floor on a hand-written HTTP/2 connection, bench/lib/h2-framer.ts: what node:http2 costs);
  *       idle runs seqcast and NATS, rooms seqcast and seqcast-sqlite)
  *   BENCH_OUT [bench/RESULTS.md]   report file; "-" = print only
  *   NATS_URL [127.0.0.1:4222] (JetStream must be enabled there)   REDIS_PORT [6379]

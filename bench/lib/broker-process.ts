@@ -152,9 +152,14 @@ export async function dropRedisKeys(prefix: string): Promise<void> {
 }
 
 
-/** Node's floor: a bare gRPC-framed fan-out on node:http2 (bench/floor-child.ts), driven like the broker. */
-export function startFloor(): Promise<BrokerChild> {
-  return startChild("floor-child.ts", "memory", {}, `bare node:http2 fan-out, ${process.version} (bench/floor-child.ts)`);
+/**
+ * Node's floor: a bare gRPC-framed fan-out on node:http2 (bench/floor-child.ts), driven like the broker;
+ * `framer`: the same on a hand-written HTTP/2 connection (bench/lib/h2-framer.ts) instead of node:http2.
+ */
+export function startFloor(framer = false): Promise<BrokerChild> {
+  return framer
+    ? startChild("floor-child.ts", "memory", { FLOOR_HTTP2: "framer" }, `bare fan-out on a hand-written HTTP/2 framer, ${process.version} (bench/floor-child.ts, bench/lib/h2-framer.ts)`)
+    : startChild("floor-child.ts", "memory", {}, `bare node:http2 fan-out, ${process.version} (bench/floor-child.ts)`);
 }
 
 async function startChild(script: string, engine: EngineName, env: Record<string, string>, version: string): Promise<BrokerChild> {

@@ -20,6 +20,8 @@ export type Kind =
   | "floor-stream"
   | "floor-unary"
   | "floor-unary-h2load"
+  | "floor-framer-stream"
+  | "floor-framer-unary-h2load"
   | "jetstream"
   | "jetstream-lean"
   | "nats";
@@ -27,6 +29,8 @@ export type Kind =
 /** seqcast and Node's floor (bench/floor-child.ts) speak the same protocol to the same lean client. */
 export const grpcKind = (kind: Kind) => kind.startsWith("seqcast") || kind.startsWith("floor");
 export const unaryKind = (kind: Kind) => kind.includes("-unary");
+/** The floor on bench/lib/h2-framer.ts instead of node:http2. */
+export const framerKind = (kind: Kind) => kind.startsWith("floor-framer");
 /** Unary Publish from h2load (bench/drivers/h2load.ts), not from this process. */
 export const h2loadKind = (kind: Kind) => kind.endsWith("-h2load");
 
@@ -88,6 +92,8 @@ export function section(results: RowResult[]): Section {
       "The unary targets take the faster of the two clients, as **vs JetStream** takes JetStream's faster publisher.",
     "- *node:http2 floor* (bench/floor-child.ts): Node's floor, driven by the same client in the same two ways: a bare node:http2 server that numbers each message, writes it to every subscriber and acknowledges it, and does nothing else. " +
       "A seqcast row / the floor's is what seqcast's features cost on Node; the floor / JetStream is where Node's HTTP/2 (server and the bench's client) stands.",
+    "- *framer floor* (0 subscribers): the same floor, the same handlers, on an HTTP/2 connection written by hand on the socket (bench/lib/h2-framer.ts: frames parsed from each read, HPACK, flow control both ways, every frame of a turn in one socket write) instead of node:http2. " +
+      "node:http2 / framer is what node:http2's per-stream objects cost: the part of Node's floor that is node:http2's, not Node's. It is a measuring stick, not a server (no limits, no TLS); seqcast does not run on it.",
     `- JetStream, to a fresh stream with file storage, ${P.ingestWindow} publishes awaiting their ack (the same depth as seqcast's stream window), every ack carrying the stream sequence, from two publishers: ` +
       "*js.publish()*, nats.js's JetStream client (a request with its own timer and promise per publish, each ack JSON-decoded); " +
       "*lean publisher*, the same protocol by hand (a PUB with a reply subject of its own per message, one inbox subscription, only the ack's sequence read), as bench/lean-client.ts does for seqcast. " +
@@ -149,14 +155,20 @@ export function section(results: RowResult[]): Section {
   const at0 = ran.filter((r) => r.subscribers === 0);
   const js = jetStreamReference(at0);
   const row = (kind: Kind, engine: EngineName) => at0.find((r) => r.kind === kind && r.engine === engine);
-  const floorOf = (r: RowResult | undefined) =>
-    at0.find((f) => f.kind === (r && unaryKind(r.kind) ? (h2loadKind(r.kind) ? "floor-unary-h2load" : "floor-unary") : "floor-stream"));
+  const floorOf = (r: RowResult | undefined, framer = false) =>
+    at0.find(
+      (f) => f.kind === (framer ? (r && unaryKind(r.kind) ? "floor-framer-unary-h2load" : "floor-framer-stream") : r && unaryKind(r.kind) ? (h2loadKind(r.kind) ? "floor-unary-h2load" : "floor-unary") : "floor-stream"),
+    );
   /** The faster of an engine's two unary rows (this process's client, h2load). */
   const fasterUnary = (engine: EngineName) =>
     at0.filter((r) => r.engine === engine && unaryKind(r.kind) && r.ackedPerSec !== undefined).sort((a, b) => b.ackedPerSec! - a.ackedPerSec!)[0];
   const floorNote = (r: RowResult | undefined) => {
     const floor = floorOf(r);
-    return floor?.ackedPerSec ? `; Node's floor, the same way: ${fmtInt(floor.ackedPerSec)}/s (${fmtRatio(ratio(floor.ackedPerSec, js?.ackedPerSec))} JetStream's; seqcast = ${fmtRatio(ratio(r?.ackedPerSec, floor.ackedPerSec))} the floor's)` : "";
+    const framer = floorOf(r, true);
+    return (
+      (floor?.ackedPerSec ? `; Node's floor, the same way: ${fmtInt(floor.ackedPerSec)}/s (${fmtRatio(ratio(floor.ackedPerSec, js?.ackedPerSec))} JetStream's; seqcast = ${fmtRatio(ratio(r?.ackedPerSec, floor.ackedPerSec))} the floor's)` : "") +
+      (framer?.ackedPerSec ? `; the floor without node:http2 (framer): ${fmtInt(framer.ackedPerSec)}/s (${fmtRatio(ratio(framer.ackedPerSec, js?.ackedPerSec))} JetStream's)` : "")
+    );
   };
   const target = (name: string, r: RowResult | undefined, limit: number): Target => ({
     name: `Ingest, 0 subscribers: ${name} / JetStream's acked publishes/s`,

@@ -27,7 +27,7 @@ import { cpuWindow, MiB, rssPeak } from "../lib/proc.js";
 import type { Section } from "../lib/report.js";
 import { FanoutTracker } from "../lib/tracker.js";
 import { describe, log, sleep } from "../lib/util.js";
-import { grpcKind, h2loadKind, section, unaryKind, type RowResult, type RowSpec } from "./ingest-report.js";
+import { framerKind, grpcKind, h2loadKind, section, unaryKind, type RowResult, type RowSpec } from "./ingest-report.js";
 
 /** h2load, for the unary rows it drives (bench/drivers/h2load.ts); those rows are skipped without it. */
 const h2load = h2loadPath();
@@ -99,7 +99,7 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
   };
   if (grpcKind(spec.kind)) {
     if (h2loadKind(spec.kind) && !h2load) throw new Error("h2load is not installed (apt-get install nghttp2-client)");
-    const broker: BrokerChild = spec.kind.startsWith("floor") ? await startFloor() : await startBroker(spec.engine!);
+    const broker: BrokerChild = spec.kind.startsWith("floor") ? await startFloor(framerKind(spec.kind)) : await startBroker(spec.engine!);
     const room = `ingest.r${rowId}`;
     let subscribers: SubscriberSet | undefined;
     try {
@@ -109,7 +109,7 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
         : seqcastPublisher(broker, {
             mode: unaryKind(spec.kind) ? "unary" : "stream",
             window: unaryKind(spec.kind) ? P.unaryInFlight : P.ingestWindow,
-            batch: spec.kind === "seqcast-stream" || spec.kind === "floor-stream" ? P.ingestBatch : 1,
+            batch: spec.kind === "seqcast-stream" || spec.kind === "floor-stream" || spec.kind === "floor-framer-stream" ? P.ingestBatch : 1,
             room: () => room,
           });
       return {
@@ -251,7 +251,12 @@ function rowSpecs(): RowSpec[] {
     if (has("floor")) {
       specs.push({ label: "node:http2 floor stream", kind: "floor-stream", subscribers });
       specs.push({ label: "node:http2 floor unary", kind: "floor-unary", subscribers });
-      if (subscribers === 0) specs.push({ label: "node:http2 floor unary, h2load", kind: "floor-unary-h2load", subscribers });
+      if (subscribers === 0) {
+        specs.push({ label: "node:http2 floor unary, h2load", kind: "floor-unary-h2load", subscribers });
+        // The same floor on a hand-written HTTP/2 connection: what node:http2 itself costs (its unary row from this process's client would measure the client).
+        specs.push({ label: "framer floor stream", kind: "floor-framer-stream", subscribers });
+        specs.push({ label: "framer floor unary, h2load", kind: "floor-framer-unary-h2load", subscribers });
+      }
     }
     if (has("jetstream")) {
       specs.push({ label: "JetStream js.publish()", kind: "jetstream", subscribers });

@@ -1,0 +1,346 @@
+/**
+ * A hand-written HTTP/2 server connection (RFC 9113, cleartext with prior
+ * knowledge) on a plain socket: frames parsed from the socket's chunks, every
+ * frame of a turn written in one socket write, no object per frame. It is a
+ * measuring stick, not a server: bench/floor-child.ts runs on it with
+ * FLOOR_HTTP2=framer to show what node:http2's per-stream machinery costs a
+ * Node server (its streams are Duplex objects driven across the C++
+ * boundary, an event and callbacks per frame).
+ *
+ * What it does: the preface and SETTINGS exchange, HPACK decoding (dynamic
+ * table, Huffman), HEADERS/CONTINUATION/DATA (padding, priority), flow
+ * control both ways (it grants what it consumed at the end of each read and
+ * honours the peer's connection and stream windows, queueing what they do not
+ * allow), RST_STREAM, PING, GOAWAY. What it leaves out: server push,
+ * priorities, header size limits, stream concurrency limits, TLS and every
+ * check a server facing the internet needs.
+ */
+import type net from "node:net";
+import { HpackDecoder, literalBlock } from "./hpack.js";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const DATA = 0;
+const HEADERS = 1;
+const RST_STREAM = 3;
+const SETTINGS = 4;
+const PING = 6;
+const GOAWAY = 7;
+const WINDOW_UPDATE = 8;
+const CONTINUATION = 9;
+const END_STREAM = 0x1;
+const ACK = 0x1;
+const END_HEADERS = 0x4;
+const PADDED = 0x8;
+const PRIORITY = 0x20;
+/** What this side grants: per stream and (added to the initial 65,535) per connection. */
+const RECEIVE_WINDOW = 1 << 20;
+
+const OUT_CHUNK = 64 * 1024;
+
+/** The frames of one turn, written into one buffer: no Buffer per frame, one socket write. */
+class Output {
+  buf = Buffer.allocUnsafe(OUT_CHUNK);
+  length = 0;
+
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+
+  /** A frame; without `payload`, its `end - start` bytes are left for the caller at the returned offset. */
+  frame(type: number, flags: number, stream: number, payload?: Buffer, start = 0, end = payload?.length ?? 0): number {
+    const length = end - start;
+    this.room(9 + length);
+    const b = this.buf;
+    const at = this.length;
+    b[at] = length >>> 16;
+    b[at + 1] = (length >>> 8) & 0xff;
+    b[at + 2] = length & 0xff;
+    b[at + 3] = type;
+    b[at + 4] = flags;
+    b.writeUInt32BE(stream, at + 5);
+    if (payload) payload.copy(b, at + 9, start, end);
+    this.length = at + 9 + length;
+    return at + 9;
+  }
+
+  windowUpdate(stream: number, increment: number): void {
+    this.buf.writeUInt32BE(increment, this.frame(WINDOW_UPDATE, 0, stream, undefined, 0, 4));
+  }
+
+  /** What was written since the last take: a small turn is copied out (the buffer is kept), a large one handed over. */
+  take(): Buffer {
+    let out: Buffer;
+    if (this.length <= OUT_CHUNK / 4) {
+      out = Buffer.allocUnsafe(this.length);
+      this.buf.copy(out, 0, 0, this.length);
+    } else {
+      out = this.buf.subarray(0, this.length);
+      this.buf = Buffer.allocUnsafe(OUT_CHUNK);
+    }
+    this.length = 0;
+    return out;
+  }
+}
+
+/** The response header block `:status: 200`, `content-type: <type>`. */
+export const responseBlock = (contentType: string) => literalBlock([[":status", "200"], ["content-type", contentType]]);
+/** A trailers block. */
+export const trailersBlock = (fields: Record<string, string>) => literalBlock(Object.entries(fields));
+
+function ignore(): void {}
+
+export class FramerStream {
+  onData: (chunk: Buffer) => void = ignore;
+  onEnd: () => void = ignore;
+  onClose: () => void = ignore;
+  /** The peer's window for this stream. */
+  window: number;
+  consumed = 0;
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private trailers: Buffer | undefined;
+  closed = false;
+  remoteEnded = false;
+
+  constructor(
+    readonly id: number,
+    readonly headers: Record<string, string>,
+    private readonly connection: FramerConnection,
+    window: number,
+  ) {
+    this.window = window;
+  }
+
+  respond(block: Buffer, endStream = false): void {
+    this.connection.output().frame(HEADERS, END_HEADERS | (endStream ? END_STREAM : 0), this.id, block);
+    if (endStream) this.connection.finish(this);
+  }
+
+  write(data: Buffer): void {
+    if (this.closed) return;
+    this.queue.push(data);
+    this.queued += data.length;
+    this.pump();
+  }
+
+  /** Trailers after whatever data is still queued; the stream ends with them. */
+  end(trailers: Buffer): void {
+    if (this.closed) return;
+    this.trailers = trailers;
+    this.pump();
+  }
+
+  /** Sends what the windows allow: DATA frames, then the trailers once nothing is queued. */
+  pump(): void {
+    const c = this.connection;
+    while (this.queued > 0 && this.window > 0 && c.window > 0) {
+      const head = this.queue[0]!;
+      const n = Math.min(head.length, this.window, c.window, c.peerMaxFrame);
+      c.output().frame(DATA, 0, this.id, head, 0, n);
+      if (n === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(n);
+      this.queued -= n;
+      this.window -= n;
+      c.window -= n;
+    }
+    if (this.queued > 0) c.blocked.add(this);
+    else if (this.trailers) {
+      c.output().frame(HEADERS, END_HEADERS | END_STREAM, this.id, this.trailers);
+      this.trailers = undefined;
+      c.finish(this);
+    }
+  }
+}
+
+export class FramerConnection {
+  /** The peer's connection window, its largest frame and its initial stream window. */
+  window = 65_535;
+  peerMaxFrame = 16_384;
+  private peerInitialWindow = 65_535;
+  readonly blocked = new Set<FramerStream>();
+  private readonly streams = new Map<number, FramerStream>();
+  private readonly hpack = new HpackDecoder();
+  private pending: Buffer | undefined;
+  private preface = false;
+  private readonly out = new Output();
+  private flushing = false;
+  private consumed = 0;
+  private readonly granting = new Set<FramerStream>();
+  private headerBlock: { stream: number; parts: Buffer[]; endStream: boolean } | undefined;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly onStream: (stream: FramerStream) => void,
+  ) {
+    socket.setNoDelay(true);
+    const settings = Buffer.allocUnsafe(12);
+    settings.writeUInt16BE(0x3, 0); // MAX_CONCURRENT_STREAMS
+    settings.writeUInt32BE(0x7fffffff, 2);
+    settings.writeUInt16BE(0x4, 6); // INITIAL_WINDOW_SIZE
+    settings.writeUInt32BE(RECEIVE_WINDOW, 8);
+    this.output().frame(SETTINGS, 0, 0, settings);
+    this.output().windowUpdate(0, RECEIVE_WINDOW);
+    socket.on("data", (chunk: Buffer) => this.read(chunk));
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => {
+      for (const stream of this.streams.values()) this.finish(stream);
+    });
+  }
+
+  /** Where this turn's frames go; they are written to the socket when the turn's microtasks run. */
+  output(): Output {
+    if (!this.flushing) {
+      this.flushing = true;
+      queueMicrotask(this.flush);
+    }
+    return this.out;
+  }
+
+  /** One write per turn: every frame queued, and the windows granted for what was read. */
+  private readonly flush = (): void => {
+    this.flushing = false;
+    if (this.consumed > 0) {
+      this.out.windowUpdate(0, this.consumed);
+      this.consumed = 0;
+    }
+    for (const stream of this.granting) {
+      if (!stream.remoteEnded && !stream.closed && stream.consumed > 0) this.out.windowUpdate(stream.id, stream.consumed);
+      stream.consumed = 0;
+    }
+    this.granting.clear();
+    const bytes = this.out.take();
+    if (!this.socket.destroyed && bytes.length > 0) this.socket.write(bytes);
+  };
+
+  finish(stream: FramerStream): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    this.streams.delete(stream.id);
+    this.blocked.delete(stream);
+    stream.onClose();
+  }
+
+  private fail(code: number): void {
+    const goaway = Buffer.alloc(8);
+    goaway.writeUInt32BE(code, 4);
+    this.output().frame(GOAWAY, 0, 0, goaway);
+    queueMicrotask(() => this.socket.end());
+  }
+
+  private read(chunk: Buffer): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    let at = 0;
+    if (!this.preface) {
+      if (buf.length < PREFACE.length) return void (this.pending = buf);
+      if (!buf.subarray(0, PREFACE.length).equals(PREFACE)) return void this.socket.destroy();
+      this.preface = true;
+      at = PREFACE.length;
+    }
+    while (buf.length - at >= 9) {
+      const length = buf.readUIntBE(at, 3);
+      if (buf.length - at < 9 + length) break;
+      this.frame(buf, buf[at + 3]!, buf[at + 4]!, buf.readUInt32BE(at + 5) & 0x7fffffff, at + 9, at + 9 + length);
+      at += 9 + length;
+    }
+    this.pending = at < buf.length ? buf.subarray(at) : undefined;
+  }
+
+  private frame(buf: Buffer, type: number, flags: number, id: number, start: number, end: number): void {
+    const length = end - start; // what flow control counts, padding included
+    if ((type === DATA || type === HEADERS) && flags & PADDED) end -= buf[start++]!;
+    switch (type) {
+      case DATA: {
+        this.consumed += length;
+        const stream = this.streams.get(id);
+        if (!stream) return;
+        stream.consumed += end - start;
+        this.granting.add(stream);
+        if (end > start) stream.onData(buf.subarray(start, end));
+        if (flags & END_STREAM) this.remoteEnd(stream);
+        return;
+      }
+      case HEADERS:
+        if (flags & PRIORITY) start += 5;
+        this.headerBlock = { stream: id, parts: [buf.subarray(start, end)], endStream: (flags & END_STREAM) !== 0 };
+        if (flags & END_HEADERS) this.headersDone();
+        return;
+      case CONTINUATION:
+        if (!this.headerBlock || this.headerBlock.stream !== id) return this.fail(0x1);
+        this.headerBlock.parts.push(buf.subarray(start, end));
+        if (flags & END_HEADERS) this.headersDone();
+        return;
+      case RST_STREAM: {
+        const stream = this.streams.get(id);
+        if (stream) this.finish(stream);
+        return;
+      }
+      case SETTINGS:
+        if (flags & ACK) return;
+        for (let at = start; at + 6 <= end; at += 6) this.setting(buf.readUInt16BE(at), buf.readUInt32BE(at + 2));
+        this.output().frame(SETTINGS, ACK, 0);
+        return;
+      case PING:
+        if (!(flags & ACK)) this.output().frame(PING, ACK, 0, buf, start, end);
+        return;
+      case GOAWAY:
+        this.socket.end();
+        return;
+      case WINDOW_UPDATE: {
+        const increment = buf.readUInt32BE(start) & 0x7fffffff;
+        if (id === 0) {
+          this.window += increment;
+          for (const stream of [...this.blocked]) {
+            this.blocked.delete(stream);
+            stream.pump();
+          }
+        } else {
+          const stream = this.streams.get(id);
+          if (stream) {
+            stream.window += increment;
+            stream.pump();
+          }
+        }
+        return;
+      }
+      default:
+        return; // PRIORITY, PUSH_PROMISE (never from a client), unknown types: ignored as RFC 9113 asks
+    }
+  }
+
+  private setting(id: number, value: number): void {
+    if (id === 0x4) {
+      const delta = value - this.peerInitialWindow;
+      this.peerInitialWindow = value;
+      for (const stream of this.streams.values()) stream.window += delta;
+    } else if (id === 0x5) this.peerMaxFrame = value;
+  }
+
+  private headersDone(): void {
+    const { stream: id, parts, endStream } = this.headerBlock!;
+    this.headerBlock = undefined;
+    const headers: Record<string, string> = {};
+    try {
+      this.hpack.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts), (name, value) => (headers[name] = value));
+    } catch {
+      return this.fail(0x9); // COMPRESSION_ERROR: the connection's table can no longer be trusted
+    }
+    const existing = this.streams.get(id);
+    if (existing) {
+      if (endStream) this.remoteEnd(existing); // trailers from the client
+      return;
+    }
+    const stream = new FramerStream(id, headers, this, this.peerInitialWindow);
+    this.streams.set(id, stream);
+    this.onStream(stream);
+    if (endStream) this.remoteEnd(stream);
+  }
+
+  private remoteEnd(stream: FramerStream): void {
+    stream.remoteEnded = true;
+    this.granting.delete(stream);
+    stream.onEnd();
+  }
+}

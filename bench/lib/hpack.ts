@@ -1,0 +1,146 @@
+/**
+ * HPACK (RFC 7541) for bench/lib/h2-framer.ts: a decoder with the dynamic
+ * table and Huffman strings, and an encoder of literal fields that never
+ * touches the peer's dynamic table (so precomputed blocks stay valid). The
+ * Huffman code table is RFC 7541 Appendix B, as hpack.js ships it.
+ */
+// @ts-expect-error hpack.js has no type declarations
+import huffmanTable from "hpack.js/lib/hpack/huffman.js";
+// @ts-expect-error hpack.js has no type declarations
+import staticTable from "hpack.js/lib/hpack/static-table.js";
+
+const STATIC: ReadonlyArray<readonly [string, string]> = (staticTable.table as Array<{ name: string; value: string }>).map((e) => [e.name, e.value] as const);
+
+interface HuffmanNode {
+  zero?: HuffmanNode;
+  one?: HuffmanNode;
+  symbol?: number;
+}
+const ROOT: HuffmanNode = {};
+(huffmanTable.encode as Array<[number, number]>).forEach(([bits, code], symbol) => {
+  let node = ROOT;
+  for (let i = bits - 1; i >= 0; i--) node = (code >>> i) & 1 ? (node.one ??= {}) : (node.zero ??= {});
+  node.symbol = symbol;
+});
+
+function huffmanDecode(buf: Buffer, start: number, end: number): string {
+  let out = "";
+  let node = ROOT;
+  for (let i = start; i < end; i++) {
+    const byte = buf[i]!;
+    for (let bit = 7; bit >= 0; bit--) {
+      const next = (byte >> bit) & 1 ? node.one : node.zero;
+      if (!next) throw new HpackError("bad Huffman code");
+      if (next.symbol === 256) throw new HpackError("EOS in a Huffman string");
+      if (next.symbol !== undefined) {
+        out += String.fromCharCode(next.symbol);
+        node = ROOT;
+      } else node = next;
+    }
+  }
+  return out; // the padding (at most 7 one-bits) leaves a partial path behind, as RFC 7541 5.2 allows
+}
+
+export class HpackError extends Error {}
+
+export class HpackDecoder {
+  private readonly table: Array<[string, string]> = [];
+  private size = 0;
+  private maxSize = 4096;
+  /** Huffman strings repeat (a token, a path not indexed by the peer): decoded once. */
+  private readonly strings = new Map<string, string>();
+  private at = 0;
+
+  /** Calls onField for each header field of one complete header block. */
+  decode(block: Buffer, onField: (name: string, value: string) => void): void {
+    this.at = 0;
+    while (this.at < block.length) {
+      const first = block[this.at]!;
+      if (first & 0x80) {
+        const [name, value] = this.entry(this.int(block, 7));
+        onField(name, value);
+      } else if ((first & 0xe0) === 0x20) {
+        const size = this.int(block, 5);
+        if (size > 4096) throw new HpackError(`table size ${size} above the advertised 4096`);
+        this.maxSize = size;
+        this.evict();
+      } else {
+        const indexing = (first & 0x40) !== 0;
+        const index = this.int(block, indexing ? 6 : 4);
+        const name = index === 0 ? this.string(block) : this.entry(index)[0];
+        const value = this.string(block);
+        if (indexing) this.insert(name, value);
+        onField(name, value);
+      }
+    }
+  }
+
+  private int(buf: Buffer, prefix: number): number {
+    if (this.at >= buf.length) throw new HpackError("truncated integer");
+    const mask = (1 << prefix) - 1;
+    let value = buf[this.at++]! & mask;
+    if (value < mask) return value;
+    for (let shift = 0; ; shift += 7) {
+      if (this.at >= buf.length || shift > 28) throw new HpackError("bad integer");
+      const byte = buf[this.at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  }
+
+  private string(buf: Buffer): string {
+    const huffman = (buf[this.at]! & 0x80) !== 0;
+    const length = this.int(buf, 7);
+    const start = this.at;
+    const end = start + length;
+    if (end > buf.length) throw new HpackError("truncated string");
+    this.at = end;
+    if (!huffman) return buf.toString("latin1", start, end);
+    const key = buf.toString("latin1", start, end);
+    let text = this.strings.get(key);
+    if (text === undefined) {
+      text = huffmanDecode(buf, start, end);
+      if (this.strings.size < 256) this.strings.set(key, text);
+    }
+    return text;
+  }
+
+  private entry(index: number): readonly [string, string] {
+    if (index >= 1 && index <= STATIC.length) return STATIC[index - 1]!;
+    const entry = this.table[index - STATIC.length - 1];
+    if (!entry) throw new HpackError(`index ${index} is not in the table`);
+    return entry;
+  }
+
+  private insert(name: string, value: string): void {
+    this.table.unshift([name, value]);
+    this.size += name.length + value.length + 32;
+    this.evict();
+  }
+
+  private evict(): void {
+    while (this.size > this.maxSize) {
+      const [name, value] = this.table.pop()!;
+      this.size -= name.length + value.length + 32;
+    }
+  }
+}
+
+function int(value: number, prefix: number, flags: number): number[] {
+  const mask = (1 << prefix) - 1;
+  if (value < mask) return [flags | value];
+  const out = [flags | mask];
+  for (value -= mask; value >= 0x80; value = Math.floor(value / 0x80)) out.push((value % 0x80) | 0x80);
+  out.push(value);
+  return out;
+}
+
+/** A header block of literal fields "without indexing", new names, no Huffman: valid whatever the peer's table holds. */
+export function literalBlock(fields: ReadonlyArray<readonly [string, string]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of fields) {
+    parts.push(Buffer.from([0x00, ...int(name.length, 7, 0)]), Buffer.from(name, "latin1"));
+    parts.push(Buffer.from(int(value.length, 7, 0)), Buffer.from(value, "latin1"));
+  }
+  return Buffer.concat(parts);
+}

@@ -285,7 +285,11 @@ export interface Engine {
   /** Optional: what the engine's storage on this machine's disk is doing (sqlite). */
   storage?(): EngineStorageReport;
 
-  /** Stop timers and connections. Further calls reject. */
+  /**
+   * Stop timers and connections once the calls already made have settled: a
+   * publish made before close() is stored and resolves (the broker may close
+   * while a call is in flight). Further calls reject.
+   */
   close(): Promise<void>;
 }
 

@@ -86,6 +86,9 @@ class RedisEngineImpl implements RedisEngine {
   private readonly leases: PresenceLeases;
   private readonly statusListeners = new Set<(report: EngineStatusReport) => void>();
   private closed = false;
+  /** Scripted calls made and not yet answered; close() waits for them (see close()). */
+  private pending = 0;
+  private whenIdle: (() => void) | undefined;
 
   constructor(options: RedisEngineOptions) {
     this.retention = options.retention;
@@ -150,9 +153,14 @@ class RedisEngineImpl implements RedisEngine {
 
   /** Runs one of SCRIPTS on the command connection. */
   private async script(name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
-    await this.link.ready(this.link.commands);
-    const call = (this.link.commands as unknown as Record<ScriptName, ScriptCall>)[name];
-    return call.call(this.link.commands, ...keys, ...args);
+    this.pending++;
+    try {
+      await this.link.ready(this.link.commands);
+      const call = (this.link.commands as unknown as Record<ScriptName, ScriptCall>)[name];
+      return await call.call(this.link.commands, ...keys, ...args);
+    } finally {
+      if (--this.pending === 0) this.whenIdle?.();
+    }
   }
 
   private check(): void {
@@ -375,13 +383,21 @@ class RedisEngineImpl implements RedisEngine {
 
   // ---- lifecycle --------------------------------------------------------------------
 
-  /** Waits for the replies of calls already sent (those publishes resolve), then disconnects. Idempotent. */
+  /**
+   * Waits for the replies of the calls already made (those publishes resolve
+   * and are stored), then disconnects; calls made after it throw. Idempotent.
+   * A call made just before close() may not have reached ioredis yet (it
+   * waits a microtask for the connection) or may sit in its auto-pipeline,
+   * while QUIT is written at once: without the wait those publishes failed
+   * with "Connection is closed" (test/engine/redis-close.test.ts).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.subscriptions.close();
     this.leases.stop();
     this.statusListeners.clear();
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.whenIdle = resolve));
     await this.link.close();
   }
 }

@@ -5,9 +5,24 @@ import { draft, freshRoom, presenceEntry, publishMessage, settle, type Conforman
 /**
  * The conformance of publish: where a room's lineage (epoch, sequence) starts,
  * sequences without gaps, what a message stores, idempotent retries, and
- * clear() starting a new lineage.
+ * clear() starting a new lineage, and close() settling the calls made before it.
  */
-export function publishConformance({ h }: ConformanceSuite): void {
+export function publishConformance({ h, open }: ConformanceSuite): void {
+  it("settles the calls made before close(): each publish resolves with the next sequence; a call after it rejects", async () => {
+    const own = await open();
+    const room = freshRoom("close");
+    await own.engine.publish(draft(room, "ready", own.clock.now));
+    // Made in one turn, not awaited: close() starts while they are in the engine's hands.
+    const publishes = Array.from({ length: 200 }, (_, i) => own.engine.publish(draft(room, `m${i}`, own.clock.now)));
+    await own.engine.close();
+    const results = await Promise.allSettled(publishes);
+    const rejected = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : []));
+    assert.deepEqual(rejected, [], "a publish made before close() was refused");
+    const sequences = results.map((r) => (r.status === "fulfilled" ? r.value.message.sequence : 0n));
+    assert.deepEqual(sequences, sequences.map((_, i) => BigInt(i + 2)), "in call order, after the first");
+    await assert.rejects(own.engine.publish(draft(room, "late", own.clock.now)));
+  });
+
   it("reads of a room never written create nothing: epoch \"\", sequence 0, until the first publish", async () => {
     const room = freshRoom("pos");
     const empty = { epoch: "", sequence: 0n };

@@ -55,7 +55,7 @@
  *   BENCH_PROFILE_PACED [a temp dir]   where the .cpuprofile of that phase goes
  *   BENCH_PROFILE_BEFORE [bench/profiles/paced-before-487241d.md]   the "before" summary
  *   BENCH_PROFILE_SAVE=<file.md>   also store this run's profile summary there (bench/profile-before.sh)
- *   BENCH_CPU_PROF=<dir>   run every broker child with --cpu-prof into <dir>
+ *   BENCH_CPU_PROF=<dir>   run every broker child with --cpu-prof into <dir> (seqcast-redis-2w: the primary and each worker)
  *   BENCH_HEAP_SAMPLE=<file>  a sampling heap profile of everything a broker child allocates,
  *                          collected or not, written to <file> when it stops (one system at a
  *                          time: each child overwrites it); read it with bench/heap-summary.ts

@@ -82,7 +82,10 @@ export async function startWorkers(workers: number): Promise<BrokerChild> {
     SEQCAST_USER_SESSIONS_MAX: process.env.SEQCAST_USER_SESSIONS_MAX ?? "0",
     SEQCAST_USER_ROOMS_PER_SECOND: process.env.SEQCAST_USER_ROOMS_PER_SECOND ?? "0",
   };
-  const args = [path.join(ROOT, "bin", "seqcast.js"), "serve", "--engine", "redis", "--workers", String(workers)];
+  // BENCH_CPU_PROF: the primary's flags go to its workers (node:cluster forks with process.execArgv), so each writes its own profile.
+  const args = P.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(P.cpuProfDir)}`] : [];
+  if (P.cpuProfDir) mkdirSync(P.cpuProfDir, { recursive: true });
+  args.push(path.join(ROOT, "bin", "seqcast.js"), "serve", "--engine", "redis", "--workers", String(workers));
   args.push("--redis-url", `redis://127.0.0.1:${P.redisPort}`, "--redis-prefix", prefix, "--host", "127.0.0.1", "--port", String(port));
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";

@@ -157,10 +157,13 @@ export function section(results: RowResult[]): Section {
   const at0 = ran.filter((r) => r.subscribers === 0);
   const js = jetStreamReference(at0);
   const row = (kind: Kind, engine: EngineName) => at0.find((r) => r.kind === kind && r.engine === engine);
-  const floorOf = (r: RowResult | undefined, framer = false) =>
-    at0.find(
-      (f) => f.kind === (framer ? (r && unaryKind(r.kind) ? "floor-framer-unary-h2load" : "floor-framer-stream") : r && unaryKind(r.kind) ? (h2loadKind(r.kind) ? "floor-unary-h2load" : "floor-unary") : "floor-stream"),
-    );
+  /** The floor row driven the same way as `r` (the framer's only from h2load, for unary). */
+  const floorKind = (r: RowResult | undefined, framer: boolean): Kind => {
+    if (!r || !unaryKind(r.kind)) return framer ? "floor-framer-stream" : "floor-stream";
+    if (framer) return "floor-framer-unary-h2load";
+    return h2loadKind(r.kind) ? "floor-unary-h2load" : "floor-unary";
+  };
+  const floorOf = (r: RowResult | undefined, framer = false) => at0.find((f) => f.kind === floorKind(r, framer));
   /** The faster of an engine's two unary rows (this process's client, h2load). */
   const fasterUnary = (engine: EngineName) =>
     at0.filter((r) => r.engine === engine && unaryKind(r.kind) && r.ackedPerSec !== undefined).sort((a, b) => b.ackedPerSec! - a.ackedPerSec!)[0];

@@ -109,7 +109,8 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
         : seqcastPublisher(broker, {
             mode: unaryKind(spec.kind) ? "unary" : "stream",
             window: unaryKind(spec.kind) ? P.unaryInFlight : P.ingestWindow,
-            batch: spec.kind === "seqcast-stream" || spec.kind === "floor-stream" || spec.kind === "floor-framer-stream" ? P.ingestBatch : 1,
+            // Batched: the stream rows (seqcast, and both floors); "seqcast-stream-1" is the one-per-request row.
+            batch: spec.kind.endsWith("-stream") ? P.ingestBatch : 1,
             room: () => room,
           });
       return {

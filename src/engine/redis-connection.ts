@@ -38,6 +38,9 @@ export class RedisLink {
   /** The current outage's error was reported (once per outage). */
   private reportedError = false;
   private readonly nextReady = new Map<Redis, Promise<void>>();
+  /** Commands made through command() and not answered yet; close() waits for them. */
+  private pending = 0;
+  private whenIdle: (() => void) | undefined;
 
   constructor(private readonly options: RedisLinkOptions) {
     this.reasonValue = `connecting to redis at ${redactUrl(options.url)}`;
@@ -129,10 +132,28 @@ export class RedisLink {
     this.options.onStatus(status, reason);
   }
 
-  /** Waits for the replies of commands already sent, then closes both connections. */
+  /** Sends a command once the command connection is ready; close() waits for its reply (or error). */
+  async command<T>(send: (redis: Redis) => Promise<T>): Promise<T> {
+    this.pending++;
+    try {
+      await this.ready(this.commands);
+      return await send(this.commands);
+    } finally {
+      if (--this.pending === 0) this.whenIdle?.();
+    }
+  }
+
+  /**
+   * Waits for the replies of the commands already made through command(),
+   * then closes both connections. A command made just before may not have
+   * reached ioredis yet (it waits a microtask in ready()) or may sit in its
+   * auto-pipeline, while QUIT is written at once: without the wait those
+   * publishes failed with "Connection is closed" (test/engine/redis-close.test.ts).
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pinger);
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.whenIdle = resolve));
     await Promise.all(
       [this.commands, this.subscriber].map(async (client) => {
         try {

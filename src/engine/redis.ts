@@ -86,9 +86,6 @@ class RedisEngineImpl implements RedisEngine {
   private readonly leases: PresenceLeases;
   private readonly statusListeners = new Set<(report: EngineStatusReport) => void>();
   private closed = false;
-  /** Scripted calls made and not yet answered; close() waits for them (see close()). */
-  private pending = 0;
-  private whenIdle: (() => void) | undefined;
 
   constructor(options: RedisEngineOptions) {
     this.retention = options.retention;
@@ -152,15 +149,8 @@ class RedisEngineImpl implements RedisEngine {
   // ---- calls ----------------------------------------------------------------
 
   /** Runs one of SCRIPTS on the command connection. */
-  private async script(name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
-    this.pending++;
-    try {
-      await this.link.ready(this.link.commands);
-      const call = (this.link.commands as unknown as Record<ScriptName, ScriptCall>)[name];
-      return await call.call(this.link.commands, ...keys, ...args);
-    } finally {
-      if (--this.pending === 0) this.whenIdle?.();
-    }
+  private script(name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
+    return this.link.command((redis) => (redis as unknown as Record<ScriptName, ScriptCall>)[name].call(redis, ...keys, ...args));
   }
 
   private check(): void {
@@ -374,8 +364,7 @@ class RedisEngineImpl implements RedisEngine {
 
   async ackGet(subscriber: string, room: string): Promise<Position | undefined> {
     this.check();
-    await this.link.ready(this.link.commands);
-    const value = await this.link.commands.hget(this.names.room(room).acks, subscriber);
+    const value = await this.link.command((redis) => redis.hget(this.names.room(room).acks, subscriber));
     if (value === null) return undefined;
     const colon = value.indexOf(":");
     return { epoch: value.slice(colon + 1), sequence: BigInt(value.slice(0, colon)) };
@@ -383,21 +372,13 @@ class RedisEngineImpl implements RedisEngine {
 
   // ---- lifecycle --------------------------------------------------------------------
 
-  /**
-   * Waits for the replies of the calls already made (those publishes resolve
-   * and are stored), then disconnects; calls made after it throw. Idempotent.
-   * A call made just before close() may not have reached ioredis yet (it
-   * waits a microtask for the connection) or may sit in its auto-pipeline,
-   * while QUIT is written at once: without the wait those publishes failed
-   * with "Connection is closed" (test/engine/redis-close.test.ts).
-   */
+  /** Waits for the replies of the calls already made (those publishes resolve and are stored), then disconnects; calls after it throw. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.subscriptions.close();
     this.leases.stop();
     this.statusListeners.clear();
-    if (this.pending > 0) await new Promise<void>((resolve) => (this.whenIdle = resolve));
     await this.link.close();
   }
 }

@@ -21,7 +21,7 @@ beforeAll(async () => {
       stream.respond(responseBlock("application/octet-stream"));
       stream.onData = (chunk) => {
         received += chunk.length;
-        stream.write(Buffer.from(chunk));
+        stream.write(chunk);
       };
       stream.onEnd = () => stream.end(trailersBlock({ "x-echo": stream.headers["x-echo"] ?? "", "x-length": String(received), "x-path": stream.headers[":path"] ?? "" }));
     }),

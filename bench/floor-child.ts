@@ -21,7 +21,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { FramerConnection, responseBlock, trailersBlock, type FramerStream } from "./lib/h2-framer.js";
-import { literalBlock } from "./lib/hpack.js";
+import { literalBlock } from "../src/server/h2/hpack.js";
 
 /** What the floor needs of a stream, from node:http2 or from the hand-written framer. */
 interface FloorStream {

@@ -1,11 +1,13 @@
 /**
  * A hand-written HTTP/2 server connection (RFC 9113, cleartext with prior
- * knowledge) on a plain socket: frames parsed from the socket's chunks, every
- * frame of a turn written in one socket write, no object per frame. It is a
- * measuring stick, not a server: bench/floor-child.ts runs on it with
- * FLOOR_HTTP2=framer to show what node:http2's per-stream machinery costs a
- * Node server (its streams are Duplex objects driven across the C++
- * boundary, an event and callbacks per frame).
+ * knowledge) on a plain socket, leaner still than the broker's own
+ * (src/server/h2/session.ts, whose frames and HPACK it shares): streams are
+ * plain objects with callbacks, not Duplex streams, and nothing is checked.
+ * It is a measuring stick, not a server: bench/floor-child.ts runs on it
+ * with FLOOR_HTTP2=framer to show what Node costs with the least HTTP/2
+ * machinery possible, next to the same floor on node:http2 (its streams are
+ * Duplex objects driven across the C++ boundary, an event and callbacks per
+ * frame).
  *
  * What it does: the preface and SETTINGS exchange, HPACK decoding (dynamic
  * table, Huffman), HEADERS/CONTINUATION/DATA (padding, priority), flow
@@ -16,74 +18,29 @@
  * check a server facing the internet needs.
  */
 import type net from "node:net";
-import { HpackDecoder, literalBlock } from "./hpack.js";
+import {
+  ACK,
+  CONTINUATION,
+  DATA,
+  END_HEADERS,
+  END_STREAM,
+  GOAWAY,
+  HEADERS,
+  Output,
+  PADDED,
+  PING,
+  PREFACE,
+  PRIORITY_FLAG as PRIORITY,
+  RST_STREAM,
+  SETTINGS,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  WINDOW_UPDATE,
+} from "../../src/server/h2/frames.js";
+import { HpackDecoder, literalBlock } from "../../src/server/h2/hpack.js";
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const DATA = 0;
-const HEADERS = 1;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const PING = 6;
-const GOAWAY = 7;
-const WINDOW_UPDATE = 8;
-const CONTINUATION = 9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
 /** What this side grants: per stream and (added to the initial 65,535) per connection. */
 const RECEIVE_WINDOW = 1 << 20;
-
-const OUT_CHUNK = 64 * 1024;
-
-/** The frames of one turn, written into one buffer: no Buffer per frame, one socket write. */
-class Output {
-  buf = Buffer.allocUnsafe(OUT_CHUNK);
-  length = 0;
-
-  private room(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
-    this.buf.copy(bigger, 0, 0, this.length);
-    this.buf = bigger;
-  }
-
-  /** A frame; without `payload`, its `end - start` bytes are left for the caller at the returned offset. */
-  frame(type: number, flags: number, stream: number, payload?: Buffer, start = 0, end = payload?.length ?? 0): number {
-    const length = end - start;
-    this.room(9 + length);
-    const b = this.buf;
-    const at = this.length;
-    b[at] = length >>> 16;
-    b[at + 1] = (length >>> 8) & 0xff;
-    b[at + 2] = length & 0xff;
-    b[at + 3] = type;
-    b[at + 4] = flags;
-    b.writeUInt32BE(stream, at + 5);
-    if (payload) payload.copy(b, at + 9, start, end);
-    this.length = at + 9 + length;
-    return at + 9;
-  }
-
-  windowUpdate(stream: number, increment: number): void {
-    this.buf.writeUInt32BE(increment, this.frame(WINDOW_UPDATE, 0, stream, undefined, 0, 4));
-  }
-
-  /** What was written since the last take: a small turn is copied out (the buffer is kept), a large one handed over. */
-  take(): Buffer {
-    let out: Buffer;
-    if (this.length <= OUT_CHUNK / 4) {
-      out = Buffer.allocUnsafe(this.length);
-      this.buf.copy(out, 0, 0, this.length);
-    } else {
-      out = this.buf.subarray(0, this.length);
-      this.buf = Buffer.allocUnsafe(OUT_CHUNK);
-    }
-    this.length = 0;
-    return out;
-  }
-}
 
 /** The response header block `:status: 200`, `content-type: <type>`. */
 export const responseBlock = (contentType: string) => literalBlock([[":status", "200"], ["content-type", contentType]]);
@@ -176,13 +133,11 @@ export class FramerConnection {
     private readonly onStream: (stream: FramerStream) => void,
   ) {
     socket.setNoDelay(true);
-    const settings = Buffer.allocUnsafe(12);
-    settings.writeUInt16BE(0x3, 0); // MAX_CONCURRENT_STREAMS
-    settings.writeUInt32BE(0x7fffffff, 2);
-    settings.writeUInt16BE(0x4, 6); // INITIAL_WINDOW_SIZE
-    settings.writeUInt32BE(RECEIVE_WINDOW, 8);
-    this.output().frame(SETTINGS, 0, 0, settings);
-    this.output().windowUpdate(0, RECEIVE_WINDOW);
+    this.output().settings([
+      [SETTINGS_MAX_CONCURRENT_STREAMS, 0x7fffffff],
+      [SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW],
+    ]);
+    this.output().u32(WINDOW_UPDATE, 0, RECEIVE_WINDOW);
     socket.on("data", (chunk: Buffer) => this.read(chunk));
     socket.on("error", () => socket.destroy());
     socket.on("close", () => {
@@ -203,11 +158,11 @@ export class FramerConnection {
   private readonly flush = (): void => {
     this.flushing = false;
     if (this.consumed > 0) {
-      this.out.windowUpdate(0, this.consumed);
+      this.out.u32(WINDOW_UPDATE, 0, this.consumed);
       this.consumed = 0;
     }
     for (const stream of this.granting) {
-      if (!stream.remoteEnded && !stream.closed && stream.consumed > 0) this.out.windowUpdate(stream.id, stream.consumed);
+      if (!stream.remoteEnded && !stream.closed && stream.consumed > 0) this.out.u32(WINDOW_UPDATE, stream.id, stream.consumed);
       stream.consumed = 0;
     }
     this.granting.clear();

@@ -1,5 +1,4 @@
 import type http from "node:http";
-import http2 from "node:http2";
 import type net from "node:net";
 import { systemClock, type Clock } from "../broker/clock.js";
 import type { ConnectionLimits } from "./connection-limits.js";
@@ -17,13 +16,37 @@ export type ConnectionEventKind =
   /** An HTTP/2 call whose request had not fully arrived within --request-timeout (RST_STREAM CANCEL). */
   | "request_timeout";
 
+/** What Connections needs of an HTTP/2 connection (src/server/h2/session.ts has it). */
+export interface TrackedSession {
+  /** GOAWAY: no new streams; the connection closes after the open ones. */
+  close(): void;
+  destroy(): void;
+  once(event: "close" | "remoteSettings", listener: () => void): unknown;
+}
+
+/** What Connections needs of an HTTP/2 stream (src/server/h2/stream.ts has it). */
+export interface TrackedStream {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  /** The request ended with its HEADERS (no body). */
+  readonly endAfterHeaders: boolean;
+  readonly state: { readonly remoteClose: number };
+  /** Its connection. */
+  readonly h2?: TrackedSession;
+  close(code: number): void;
+  once(event: "end" | "close", listener: () => void): unknown;
+}
+
+/** RST_STREAM's CANCEL (RFC 9113 §7). */
+const CANCEL = 0x8;
+
 interface Tracked {
   socket: net.Socket;
   address: string;
   acceptedAt: number;
   /** The protocol is known and (HTTP/2) the client's SETTINGS arrived; HTTP/1.1 timeouts are Node's from here. */
   handshaken: boolean;
-  session: http2.ServerHttp2Session | undefined;
+  session: TrackedSession | undefined;
   streams: number;
   idleSince: number;
   closing: boolean;
@@ -50,7 +73,7 @@ const addressOf = (socket: net.Socket) => (socket.remoteAddress ?? "unknown").re
  * listens itself, so Node's closeAllConnections() does not know them).
  */
 export class Connections {
-  readonly h2Sessions = new Set<http2.ServerHttp2Session>();
+  readonly h2Sessions = new Set<TrackedSession>();
   readonly h1Sockets = new Set<net.Socket>();
   /** Refusals and closes by kind, since start. */
   readonly counts: Record<ConnectionEventKind, number> = {
@@ -61,7 +84,7 @@ export class Connections {
     request_timeout: 0,
   };
   private readonly tracked = new Map<net.Socket, Tracked>();
-  private readonly bySession = new Map<http2.Http2Session, Tracked>();
+  private readonly bySession = new Map<TrackedSession, Tracked>();
   private readonly perAddress = new Map<string, number>();
   private active = 0;
   private idleWaiters: Array<() => void> = [];
@@ -128,7 +151,7 @@ export class Connections {
   }
 
   /** The HTTP/2 session of an admitted socket: handshaken once the client's SETTINGS arrive. */
-  trackH2Session(session: http2.ServerHttp2Session, socket?: net.Socket): void {
+  trackH2Session(session: TrackedSession, socket?: net.Socket): void {
     this.h2Sessions.add(session);
     session.once("close", () => this.h2Sessions.delete(session));
     const entry = socket && this.tracked.get(socket);
@@ -156,15 +179,15 @@ export class Connections {
    * (CANCEL): a client that sends HEADERS and never ends its request holds
    * the call's state for nothing.
    */
-  trackStream(stream: http2.ServerHttp2Stream, clientStreaming = false): void {
+  trackStream(stream: TrackedStream, clientStreaming = false): void {
     this.active++;
-    const entry = stream.session && this.bySession.get(stream.session);
+    const entry = stream.h2 && this.bySession.get(stream.h2);
     if (entry) entry.streams++;
     let cancel: (() => void) | undefined;
     if (this.limits.requestTimeoutMs > 0 && !clientStreaming && !stream.endAfterHeaders) {
       cancel = this.clock.setTimeout(() => {
         if (stream.closed || stream.destroyed || stream.state.remoteClose) return;
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.close(CANCEL);
         this.event("request_timeout", entry?.address ?? "unknown");
       }, this.limits.requestTimeoutMs);
       // The request has fully arrived once it was read to its end: a

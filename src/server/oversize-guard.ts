@@ -1,4 +1,4 @@
-import type http2 from "node:http2";
+import type { H2Stream } from "./h2/stream.js";
 import { MAX_SKIPPED_MESSAGE_BYTES } from "./grpc/frames.js";
 
 /** Binary enveloped request bodies: gRPC and gRPC-Web (any codec; not gRPC-Web's base64 text), Connect streaming. */
@@ -21,7 +21,7 @@ export function isEnveloped(contentType: string | undefined): boolean {
  * connect-node refuses it (RESOURCE_EXHAUSTED) only once the client has
  * sent it all. What follows the refused message passes through untouched.
  */
-export function holdOversizedEnvelopes(stream: http2.ServerHttp2Stream, maxBytes: number): void {
+export function holdOversizedEnvelopes(stream: H2Stream, maxBytes: number): void {
   const push = stream.push.bind(stream);
   let header = Buffer.alloc(0);
   /** Bytes of the current message to pass on. */

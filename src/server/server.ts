@@ -30,6 +30,8 @@ import { silentLogger, type Logger } from "../log/logger.js";
 import { LogThrottle } from "../log/throttle.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { ALPN_PROTOCOLS, type TlsCertificate } from "./tls.js";
+import { H2Session } from "./h2/session.js";
+import type { H2Stream } from "./h2/stream.js";
 
 /** Verifies the `authorization` header of a call; throws BrokerError("unauthenticated") otherwise. */
 export type Authenticate = (authorization: string | null) => Promise<Identity>;
@@ -105,6 +107,15 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
  * what the broker holds: a stream that is read is drained as it arrives.
  */
 export const H2_WINDOW_BYTES = 1024 * 1024;
+
+/**
+ * The HTTP/2 limits of every connection: the windows above; streams open at
+ * once per connection (more are refused with REFUSED_STREAM, which clients
+ * retry; the idle-sessions bench holds 100 Subscribe streams on each of 100
+ * connections); the largest request header list (names, values and 32
+ * bytes per field), 64 KiB as nghttp2's default.
+ */
+const H2_SESSION_LIMITS = { windowBytes: H2_WINDOW_BYTES, maxConcurrentStreams: 10_000, maxHeaderListBytes: 64 * 1024 };
 
 /**
  * Requests up to this size are read and answered with a precise
@@ -186,24 +197,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     health?.set("", serving);
     health?.set(PubSubService.typeName, serving);
   });
-  // Node's plaintext HTTP/2 server has no HTTP/1.1 fallback (allowHTTP1 needs
-  // TLS/ALPN), so one TCP listener sniffs the HTTP/2 preface and hands each
-  // connection to the right server.
+  // One TCP listener sniffs the HTTP/2 preface (or TLS's ALPN tells) and
+  // hands each connection to the broker's own HTTP/2 connection (h2/session.ts,
+  // about a fifth of node:http2's CPU per call) or Node's HTTP/1.1 server.
   // gRPC's hot calls go to the lean writer on the HTTP/2 stream itself;
   // everything else gets Node's compatibility request/response objects and
   // the chat page (src/server/web.ts) or connect-node, exactly as a request listener would.
   const fastPath = createGrpcFastPath({ broker, authenticate: verify, readMaxBytes, subscribeReadMaxBytes: subscribeReadMaxBytes(options.config) });
-  const h2 = http2.createServer({ settings: { initialWindowSize: H2_WINDOW_BYTES } });
-  // The socket being handed to the HTTP/2 server: its 'session' event follows synchronously.
-  let handingOver: net.Socket | undefined;
-  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+  const onStream = (stream: H2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]) => {
     connections.trackStream(stream, CLIENT_STREAMING_PATHS.has(headers[":path"] ?? ""));
     if (fastPath(stream, headers)) return;
     if (isEnveloped(headers["content-type"])) holdOversizedEnvelopes(stream, readMaxBytes);
-    const request = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
-    const response = new http2.Http2ServerResponse(stream);
+    // Node's compatibility request and response work on any stream with ServerHttp2Stream's members (h2/stream.ts).
+    const request = new http2.Http2ServerRequest(stream as unknown as http2.ServerHttp2Stream, headers, {}, rawHeaders);
+    const response = new http2.Http2ServerResponse(stream as unknown as http2.ServerHttp2Stream);
     if (!metrics?.handle(request, response) && !options.web?.handle(request, response)) handler(request, response);
-  });
+  };
   const h1 = http.createServer(
     {
       // A request head must be complete within the handshake timeout (header dripping), its body within the request timeout.
@@ -222,9 +231,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   h1.emit("listening");
   // The connection limits count and time the TCP socket (`raw`); the protocol servers get what carries the requests.
   const toH2 = (socket: net.Socket, raw: net.Socket) => {
-    handingOver = raw;
-    h2.emit("connection", socket);
-    handingOver = undefined;
+    const session = new H2Session(socket, { ...H2_SESSION_LIMITS, onStream });
+    connections.trackH2Session(session, raw);
+    keepalive.add(session);
+    session.once("close", () => keepalive.delete(session));
   };
   const toH1 = (socket: net.Socket, raw: net.Socket) => {
     connections.trackH1Socket(raw);
@@ -243,8 +253,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       socket.pause();
       socket.unshift(head);
       if (head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) {
-        // The HTTP/2 session reads the unshifted bytes itself (on next tick);
-        // resuming here would emit them as 'data' and lose them.
+        // The HTTP/2 session reads the unshifted bytes as it resumes the socket.
         toH2(socket, socket);
       } else {
         toH1(socket, socket);
@@ -253,17 +262,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     socket.on("data", sniff);
   });
-  const keepalive = new Keepalive<http2.ServerHttp2Session>({
+  const keepalive = new Keepalive<H2Session>({
     intervalMs: options.config.pingIntervalMs,
     deadTimeoutMs: options.config.deadTimeoutMs,
     clock: options.clock,
-  });
-  h2.on("session", (session) => {
-    connections.trackH2Session(session, handingOver);
-    // initialWindowSize is per stream; the connection's own window starts at 64 KiB and grows only this way.
-    session.setLocalWindowSize(H2_WINDOW_BYTES);
-    keepalive.add(session);
-    session.once("close", () => keepalive.delete(session));
   });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import type http2 from "node:http2";
 import type net from "node:net";
 import { afterEach, describe, it, vi } from "vitest";
 import { parseServeArgs } from "../../src/cli/serve.js";
 import { BrokerError } from "../../src/broker/errors.js";
 import { AUTO, resolveConnectionLimits, type ConnectionLimits } from "../../src/server/connection-limits.js";
-import { Connections } from "../../src/server/connections.js";
+import { Connections, type TrackedSession, type TrackedStream } from "../../src/server/connections.js";
 import { frame, FrameDecoder, MAX_SKIPPED_MESSAGE_BYTES } from "../../src/server/grpc/frames.js";
 import { jsonShapeExceeds, jsonShapeLimit } from "../../src/server/json-limits.js";
 import { holdOversizedEnvelopes } from "../../src/server/oversize-guard.js";
+import type { H2Stream } from "../../src/server/h2/stream.js";
 
 /** A socket as Connections sees it: an address, destroy(), 'close'. */
 class FakeSocket extends EventEmitter {
@@ -70,9 +70,9 @@ describe("Connections", () => {
     for (const s of [silent, h1, h2, h2Partial]) connections.admit(asSocket(s));
     connections.trackH1Socket(asSocket(h1));
     const session = new FakeSession();
-    connections.trackH2Session(session as unknown as http2.ServerHttp2Session, asSocket(h2));
+    connections.trackH2Session(session as unknown as TrackedSession, asSocket(h2));
     session.emit("remoteSettings");
-    connections.trackH2Session(new FakeSession() as unknown as http2.ServerHttp2Session, asSocket(h2Partial));
+    connections.trackH2Session(new FakeSession() as unknown as TrackedSession, asSocket(h2Partial));
     await vi.advanceTimersByTimeAsync(900);
     assert.equal(silent.destroyed, false);
     await vi.advanceTimersByTimeAsync(500);
@@ -90,11 +90,11 @@ describe("Connections", () => {
     const idle = new FakeSession();
     for (const [socket, session] of [[busySocket, busy], [idleSocket, idle]] as const) {
       connections.admit(asSocket(socket));
-      connections.trackH2Session(session as unknown as http2.ServerHttp2Session, asSocket(socket));
+      connections.trackH2Session(session as unknown as TrackedSession, asSocket(socket));
       session.emit("remoteSettings");
     }
-    const stream = Object.assign(new EventEmitter(), { session: busy });
-    connections.trackStream(stream as unknown as http2.ServerHttp2Stream);
+    const stream = Object.assign(new EventEmitter(), { h2: busy });
+    connections.trackStream(stream as unknown as TrackedStream);
     await vi.advanceTimersByTimeAsync(6000);
     assert.deepEqual([idle.goaway, busy.goaway], [true, false], "a connection with a subscriber's stream is not idle");
     stream.emit("close");
@@ -115,7 +115,7 @@ describe("the request timeout of HTTP/2 calls", () => {
     closed = false;
     destroyed = false;
     endAfterHeaders = false;
-    session = undefined;
+    h2 = undefined;
     state = { remoteClose: 0 };
     rstCode: number | undefined;
     close(code: number): void {
@@ -129,9 +129,9 @@ describe("the request timeout of HTTP/2 calls", () => {
     vi.useFakeTimers();
     const connections = new Connections(limits({ requestTimeoutMs: 1000 }));
     const [stalled, streaming, ended] = [new FakeStream(), new FakeStream(), new FakeStream()];
-    connections.trackStream(stalled as unknown as http2.ServerHttp2Stream);
-    connections.trackStream(streaming as unknown as http2.ServerHttp2Stream, true);
-    connections.trackStream(ended as unknown as http2.ServerHttp2Stream);
+    connections.trackStream(stalled as unknown as TrackedStream);
+    connections.trackStream(streaming as unknown as TrackedStream, true);
+    connections.trackStream(ended as unknown as TrackedStream);
     ended.state.remoteClose = 1;
     await vi.advanceTimersByTimeAsync(900);
     assert.equal(stalled.closed, false);
@@ -146,8 +146,8 @@ describe("the request timeout of HTTP/2 calls", () => {
     const connections = new Connections(limits({ requestTimeoutMs: 1000 }));
     const timersBefore = vi.getTimerCount();
     const [read, unread] = [new FakeStream(), new FakeStream()];
-    connections.trackStream(read as unknown as http2.ServerHttp2Stream);
-    connections.trackStream(unread as unknown as http2.ServerHttp2Stream);
+    connections.trackStream(read as unknown as TrackedStream);
+    connections.trackStream(unread as unknown as TrackedStream);
     assert.equal(vi.getTimerCount(), timersBefore + 2);
     read.emit("end");
     assert.equal(vi.getTimerCount(), timersBefore + 1);
@@ -246,7 +246,7 @@ describe("holdOversizedEnvelopes (connect-node's requests on HTTP/2)", () => {
 
   it("passes messages through untouched, whatever the chunking", () => {
     const { stream, read } = fakeStream();
-    holdOversizedEnvelopes(stream as unknown as http2.ServerHttp2Stream, 100);
+    holdOversizedEnvelopes(stream as unknown as H2Stream, 100);
     const body = Buffer.concat([envelope(10), envelope(100, 2), envelope(0)]);
     const cuts = [0, 3, 7, 17, 108, 113, body.length]; // within prefixes and bodies
     for (let i = 1; i < cuts.length; i++) stream.push(body.subarray(cuts[i - 1], cuts[i]));
@@ -255,7 +255,7 @@ describe("holdOversizedEnvelopes (connect-node's requests on HTTP/2)", () => {
 
   it("drops an oversized message as it arrives and hands on its prefix after its last byte, then the rest", () => {
     const { stream, read } = fakeStream();
-    holdOversizedEnvelopes(stream as unknown as http2.ServerHttp2Stream, 100);
+    holdOversizedEnvelopes(stream as unknown as H2Stream, 100);
     const before = envelope(10);
     const big = envelope(1000, 3);
     const after = envelope(5, 4);
@@ -267,7 +267,7 @@ describe("holdOversizedEnvelopes (connect-node's requests on HTTP/2)", () => {
 
   it("hands on the prefix of an oversized message cut short when the body ends", () => {
     const { stream, read } = fakeStream();
-    holdOversizedEnvelopes(stream as unknown as http2.ServerHttp2Stream, 100);
+    holdOversizedEnvelopes(stream as unknown as H2Stream, 100);
     const big = envelope(1000);
     stream.push(big.subarray(0, 300));
     stream.push(null as unknown as Buffer);

@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import type { H2Stream } from "../h2/stream.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ACCEPTED_ENCODINGS } from "./frames.js";
 import { statusTrailers } from "./status.js";
@@ -22,7 +23,7 @@ export class GrpcCall {
   private readonly closeCallbacks: Array<(byPeer: boolean) => void> = [];
 
   constructor(
-    readonly stream: http2.ServerHttp2Stream,
+    readonly stream: H2Stream,
     private readonly contentType: string,
     timeoutHeader: string | undefined,
   ) {

@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import type { H2Stream } from "../h2/stream.js";
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker } from "../../broker/broker.js";
@@ -71,7 +72,7 @@ const HANDLERS = new Map<string, Handler>([
 const ENCODINGS = new Set(["identity", "gzip", "deflate"]);
 
 /** Returns a stream handler that takes the calls it serves (true) and leaves the rest to connect-node (false). */
-export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
+export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: H2Stream, headers: http2.IncomingHttpHeaders) => boolean {
   return (stream, headers) => {
     const handler = HANDLERS.get(headers[":path"] ?? "");
     const contentType = headers["content-type"];

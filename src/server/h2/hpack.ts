@@ -1,8 +1,9 @@
 /**
- * HPACK (RFC 7541) for bench/lib/h2-framer.ts: a decoder with the dynamic
- * table and Huffman strings, and an encoder of literal fields that never
- * touches the peer's dynamic table (so precomputed blocks stay valid). The
- * Huffman code table is RFC 7541 Appendix B, as hpack.js ships it.
+ * HPACK (RFC 7541) for the broker's HTTP/2 connections (session.ts): a
+ * decoder with the dynamic table (at most the 4,096 bytes the broker
+ * advertises) and Huffman strings, and an encoder that never touches the
+ * peer's dynamic table (so precomputed blocks stay valid). The Huffman code
+ * table is RFC 7541 Appendix B, as hpack.js ships it.
  */
 // @ts-expect-error hpack.js has no type declarations
 import huffmanTable from "hpack.js/lib/hpack/huffman.js";
@@ -126,21 +127,49 @@ export class HpackDecoder {
   }
 }
 
-function int(value: number, prefix: number, flags: number): number[] {
+/** Static-table indexes (RFC 7541 Appendix A): of each name and value, and of each name alone. */
+const STATIC_FIELD = new Map<string, number>();
+const STATIC_NAME = new Map<string, number>();
+STATIC.forEach(([name, value], i) => {
+  STATIC_FIELD.set(`${name}\0${value}`, i + 1);
+  if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
+});
+
+function putInt(out: number[], value: number, prefix: number, flags: number): void {
   const mask = (1 << prefix) - 1;
-  if (value < mask) return [flags | value];
-  const out = [flags | mask];
+  if (value < mask) return void out.push(flags | value);
+  out.push(flags | mask);
   for (value -= mask; value >= 0x80; value = Math.floor(value / 0x80)) out.push((value % 0x80) | 0x80);
   out.push(value);
-  return out;
 }
 
-/** A header block of literal fields "without indexing", new names, no Huffman: valid whatever the peer's table holds. */
-export function literalBlock(fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  const parts: Buffer[] = [];
+function putString(out: number[], text: string): void {
+  putInt(out, text.length, 7, 0);
+  for (let i = 0; i < text.length; i++) out.push(text.charCodeAt(i) & 0xff);
+}
+
+/**
+ * A header block that never touches the peer's dynamic table, so it is valid
+ * whatever that table holds and a block may be cached: a field of the static
+ * table is indexed, a name of the static table is referenced, everything
+ * else is a literal "without indexing", no Huffman. Values are latin1, as
+ * HTTP field values are.
+ */
+export function literalBlock(fields: Iterable<readonly [string, string]>): Buffer {
+  const out: number[] = [];
   for (const [name, value] of fields) {
-    parts.push(Buffer.from([0x00, ...int(name.length, 7, 0)]), Buffer.from(name, "latin1"));
-    parts.push(Buffer.from(int(value.length, 7, 0)), Buffer.from(value, "latin1"));
+    const full = STATIC_FIELD.get(`${name}\0${value}`);
+    if (full !== undefined) {
+      putInt(out, full, 7, 0x80);
+      continue;
+    }
+    const named = STATIC_NAME.get(name);
+    if (named !== undefined) putInt(out, named, 4, 0);
+    else {
+      out.push(0);
+      putString(out, name);
+    }
+    putString(out, value);
   }
-  return Buffer.concat(parts);
+  return Buffer.from(out);
 }

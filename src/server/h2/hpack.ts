@@ -135,17 +135,30 @@ STATIC.forEach(([name, value], i) => {
   if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
 });
 
-function putInt(out: number[], value: number, prefix: number, flags: number): void {
-  const mask = (1 << prefix) - 1;
-  if (value < mask) return void out.push(flags | value);
-  out.push(flags | mask);
-  for (value -= mask; value >= 0x80; value = Math.floor(value / 0x80)) out.push((value % 0x80) | 0x80);
-  out.push(value);
+/** Where blocks are encoded before they are copied out: grown as a block needs. */
+let scratch = Buffer.allocUnsafe(4096);
+let at = 0;
+
+function room(n: number): void {
+  if (at + n <= scratch.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, at + n));
+  scratch.copy(bigger, 0, 0, at);
+  scratch = bigger;
 }
 
-function putString(out: number[], text: string): void {
-  putInt(out, text.length, 7, 0);
-  for (let i = 0; i < text.length; i++) out.push(text.charCodeAt(i) & 0xff);
+function putInt(value: number, prefix: number, flags: number): void {
+  room(6);
+  const mask = (1 << prefix) - 1;
+  if (value < mask) return void (scratch[at++] = flags | value);
+  scratch[at++] = flags | mask;
+  for (value -= mask; value >= 0x80; value = Math.floor(value / 0x80)) scratch[at++] = (value % 0x80) | 0x80;
+  scratch[at++] = value;
+}
+
+function putString(text: string): void {
+  putInt(text.length, 7, 0);
+  room(text.length);
+  at += scratch.write(text, at, "latin1");
 }
 
 /**
@@ -156,20 +169,20 @@ function putString(out: number[], text: string): void {
  * HTTP field values are.
  */
 export function literalBlock(fields: Iterable<readonly [string, string]>): Buffer {
-  const out: number[] = [];
+  at = 0;
   for (const [name, value] of fields) {
     const full = STATIC_FIELD.get(`${name}\0${value}`);
     if (full !== undefined) {
-      putInt(out, full, 7, 0x80);
+      putInt(full, 7, 0x80);
       continue;
     }
     const named = STATIC_NAME.get(name);
-    if (named !== undefined) putInt(out, named, 4, 0);
+    if (named !== undefined) putInt(named, 4, 0);
     else {
-      out.push(0);
-      putString(out, name);
+      putInt(0, 4, 0);
+      putString(name);
     }
-    putString(out, value);
+    putString(value);
   }
-  return Buffer.from(out);
+  return Buffer.from(scratch.subarray(0, at));
 }

@@ -64,7 +64,7 @@ export interface AuthenticatorOptions {
  * Builds the verifier for one of the three key kinds (exactly one must be
  * set). Throws a plain Error naming the problem when the key is unusable.
  *
- * Verified tokens are cached by their exact text (expiry is still checked on
+ * Verified tokens are cached by their header's exact text (expiry is still checked on
  * every call), and concurrent calls with the same token share one
  * verification. Besides sparing a signature check per call, this keeps one
  * client's pipelined calls in arrival order: jose verifies with WebCrypto,
@@ -123,19 +123,20 @@ export async function createAuthenticator(config: AuthConfig, options: Authentic
 
   return {
     async authenticate(authorization) {
-      const token = bearerToken(authorization);
-      const entry = cache.get(token);
+      // Keyed by the header's exact text: a client sends the same one call after call, parsed once.
+      const key = authorization ?? "";
+      const entry = cache.get(key);
       if (entry?.verified) {
         const { exp } = entry.verified;
         if (exp !== undefined && exp <= now() / 1000 - CLOCK_TOLERANCE_S) {
-          cache.delete(token);
+          cache.delete(key);
           throw unauthenticated(expiredMessage(exp, now()), undefined, "TOKEN_EXPIRED");
         }
         return copy(entry.verified.identity);
       }
       if (entry) return copy((await entry.pending).identity);
-      const fresh: CacheEntry = { pending: verify(token) };
-      cache.set(token, fresh);
+      const fresh: CacheEntry = { pending: verify(bearerToken(authorization)) };
+      cache.set(key, fresh);
       if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
       // Registered before the caller's await: the entry is complete when callers resume.
       fresh.pending.then(
@@ -143,7 +144,7 @@ export async function createAuthenticator(config: AuthConfig, options: Authentic
           fresh.verified = verified;
         },
         () => {
-          if (cache.get(token) === fresh) cache.delete(token);
+          if (cache.get(key) === fresh) cache.delete(key);
         },
       );
       return copy((await fresh.pending).identity);

@@ -3,6 +3,7 @@ import type { H2Stream } from "../h2/stream.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ACCEPTED_ENCODINGS } from "./frames.js";
 import { statusTrailers } from "./status.js";
+import { literalBlock } from "../h2/hpack.js";
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
@@ -15,7 +16,7 @@ const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
 export class GrpcCall {
   private responded = false;
   private finished = false;
-  private trailers: Record<string, string> = {};
+  private trailers: Record<string, string> | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   /** The response ended before the request did: stop the client's upload once the status is out. */
   private stopUpload = false;
@@ -28,7 +29,8 @@ export class GrpcCall {
     timeoutHeader: string | undefined,
   ) {
     stream.on("wantTrailers", () => {
-      stream.sendTrailers(this.trailers);
+      if (this.trailers) stream.sendTrailers(this.trailers);
+      else stream.sendTrailersBlock(OK_TRAILERS);
       if (this.stopUpload) this.closeStream(NGHTTP2_NO_ERROR);
     });
     // A stream error (RST by the peer, a dead connection) is the call ending, not a crash.
@@ -61,10 +63,7 @@ export class GrpcCall {
   respond(): void {
     if (this.responded || this.done) return;
     this.responded = true;
-    this.stream.respond(
-      { ":status": 200, "content-type": this.contentType, "grpc-accept-encoding": ACCEPTED_ENCODINGS },
-      { waitForTrailers: true },
-    );
+    this.stream.respondBlock(responseHeaders(this.contentType), { waitForTrailers: true });
   }
 
   /**
@@ -92,14 +91,14 @@ export class GrpcCall {
     this.finished = true;
     clearTimeout(this.deadlineTimer);
     if (this.stream.destroyed || this.stream.closed) return;
-    const trailers = statusTrailers(error);
+    const trailers = error === undefined ? undefined : statusTrailers(error);
     // The client may still be sending (a request refused early): once the
     // response is complete, RST_STREAM(NO_ERROR) tells it to stop (RFC 9113 §8.1).
     const uploading = !this.stream.readableEnded;
     if (uploading) this.stream.resume();
     if (!this.responded) {
       this.responded = true;
-      this.stream.respond({ ":status": 200, "content-type": this.contentType, ...trailers }, { endStream: true });
+      this.stream.respond({ ":status": 200, "content-type": this.contentType, ...(trailers ?? statusTrailers(undefined)) }, { endStream: true });
       if (uploading) this.closeStream(NGHTTP2_NO_ERROR);
     } else {
       this.trailers = trailers;
@@ -118,6 +117,22 @@ export class GrpcCall {
     if (!this.stream.destroyed && !this.stream.closed) this.stream.close(code);
   }
 }
+
+/** The header blocks every call sends, encoded once: the response headers by content type, and an OK status. */
+const RESPONSE_HEADERS = new Map<string, Buffer>();
+function responseHeaders(contentType: string): Buffer {
+  let block = RESPONSE_HEADERS.get(contentType);
+  if (!block) {
+    block = literalBlock([
+      [":status", "200"],
+      ["content-type", contentType],
+      ["grpc-accept-encoding", ACCEPTED_ENCODINGS],
+    ]);
+    RESPONSE_HEADERS.set(contentType, block);
+  }
+  return block;
+}
+const OK_TRAILERS = literalBlock(Object.entries(statusTrailers(undefined)));
 
 /** One listener function for every call's stream errors (not a closure per stream). */
 const ignore = () => {};

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from "node:http2";
 import { HpackError, type HpackDecoder } from "./hpack.js";
 
 export interface DecodedHeaders {
-  /** Null-prototype, as Node's: a field named `__proto__` is just a field. */
+  /** Without Object.prototype, as Node's: a field named `__proto__` is just a field. */
   headers: IncomingHttpHeaders;
   /** Names and values in the order received, as Node's `rawHeaders`. */
   raw: string[];
@@ -25,6 +25,23 @@ const SINGLE = new Set([
   "grpc-encoding",
 ]);
 const PSEUDO = new Set([":method", ":path", ":scheme", ":authority", ":protocol"]);
+/**
+ * A headers object without Object.prototype (a field named `__proto__` or
+ * `constructor` is just a field), built by a constructor so that requests
+ * with the same fields share V8's fast property layout, as Node's own are.
+ */
+const NullHeaders = function NullHeaders() {} as unknown as new () => Record<string, string | string[]>;
+NullHeaders.prototype = Object.create(null);
+
+/** True when `name` has an uppercase ASCII letter (malformed in HTTP/2). */
+function hasUpper(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
 /** Connection-specific fields, malformed in HTTP/2 (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
 
@@ -44,7 +61,7 @@ export function requestHeaders(
   maxBytes: number,
   trailers = false,
 ): DecodedHeaders | "malformed" | "too large" | "compression" {
-  const headers = Object.create(null) as Record<string, string | string[]>;
+  const headers = new NullHeaders();
   const raw: string[] = [];
   let size = 0;
   let malformed = false;
@@ -53,9 +70,9 @@ export function requestHeaders(
     hpack.decode(block, (name, value) => {
       size += name.length + value.length + 32;
       if (size > maxBytes || malformed) return;
-      if (name !== name.toLowerCase() || name.length === 0) malformed = true;
-      else if (name.startsWith(":")) {
-        if (trailers || regular || !PSEUDO.has(name) || name in headers) malformed = true;
+      if (name.length === 0 || hasUpper(name)) malformed = true;
+      else if (name.charCodeAt(0) === 58 /* : */) {
+        if (trailers || regular || !PSEUDO.has(name) || headers[name] !== undefined) malformed = true;
       } else {
         regular = true;
         if (CONNECTION_SPECIFIC.has(name) || (name === "te" && value !== "trailers")) malformed = true;

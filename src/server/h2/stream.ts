@@ -159,12 +159,18 @@ export class H2Stream extends Duplex {
 
   respond(headers: OutgoingHttpHeaders = {}, options: RespondOptions = {}): void {
     if (this.headersSent) throw Object.assign(new Error("Response has already been initiated."), { code: "ERR_HTTP2_HEADERS_SENT" });
+    this.sentHeaders = headers;
+    this.respondBlock(headerBlock(headers, options.sendDate), options);
+  }
+
+  /** respond() with a header block encoded beforehand (literalBlock): the gRPC fast path's constant headers. */
+  respondBlock(block: Buffer, options: RespondOptions = {}): void {
+    if (this.headersSent) throw Object.assign(new Error("Response has already been initiated."), { code: "ERR_HTTP2_HEADERS_SENT" });
     if (this.protocolClosed) return;
     this.headersSent = true;
-    this.sentHeaders = headers;
     this.waitForTrailers = options.waitForTrailers === true;
     const endStream = options.endStream === true || this.headRequest;
-    this.h2.output().headers(this.id, headerBlock(headers, options.sendDate), endStream, this.h2.peerMaxFrame);
+    this.h2.output().headers(this.id, block, endStream, this.h2.peerMaxFrame);
     if (endStream) {
       this.localEnded = true;
       this.end();
@@ -180,8 +186,12 @@ export class H2Stream extends Duplex {
 
   /** The trailers that end the stream, after its last DATA (call it on 'wantTrailers'). */
   sendTrailers(headers: OutgoingHttpHeaders): void {
+    this.sendTrailersBlock(headerBlock(headers, false));
+  }
+
+  sendTrailersBlock(block: Buffer): void {
     if (this.protocolClosed || this.localEnded) return;
-    this.trailerBlock = headerBlock(headers, false);
+    this.trailerBlock = block;
     this.pump();
   }
 

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, it } from "vitest";
+import { HpackDecoder, literalBlock } from "../../src/server/h2/hpack.js";
+import { requestHeaders } from "../../src/server/h2/request-headers.js";
+
+const REQUEST: Array<[string, string]> = [
+  [":method", "POST"],
+  [":scheme", "http"],
+  [":path", "/seqcast.v1.PubSubService/Publish"],
+  [":authority", "localhost"],
+];
+
+const decode = (fields: Array<[string, string]>, trailers = false, maxBytes = 65_536) =>
+  requestHeaders(new HpackDecoder(), literalBlock(fields), maxBytes, trailers);
+
+describe("request headers of the broker's HTTP/2 connection", () => {
+  it("joins repeated fields as Node does: cookie with '; ', set-cookie as a list, single-valued fields keep the first, others ', '", () => {
+    const decoded = decode([
+      ...REQUEST,
+      ["cookie", "a=1"],
+      ["cookie", "b=2"],
+      ["set-cookie", "x"],
+      ["set-cookie", "y"],
+      ["authorization", "Bearer first"],
+      ["authorization", "Bearer second"],
+      ["accept", "text/html"],
+      ["accept", "application/json"],
+    ]);
+    assert.ok(typeof decoded !== "string");
+    assert.equal(decoded.headers.cookie, "a=1; b=2");
+    assert.deepEqual(decoded.headers["set-cookie"], ["x", "y"]);
+    assert.equal(decoded.headers.authorization, "Bearer first");
+    assert.equal(decoded.headers.accept, "text/html, application/json");
+    assert.deepEqual(decoded.raw.slice(0, 4), [":method", "POST", ":scheme", "http"]);
+  });
+
+  it("keeps a field named __proto__ or constructor as a field: no object's prototype changes", () => {
+    const decoded = decode([...REQUEST, ["__proto__", "polluted"], ["constructor", "c"]]);
+    assert.ok(typeof decoded !== "string");
+    assert.deepEqual(Object.keys(decoded.headers).slice(-2), ["__proto__", "constructor"]);
+    assert.equal(decoded.headers["__proto__"], "polluted");
+    assert.equal(Object.getPrototypeOf(Object.getPrototypeOf(decoded.headers)), null);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it("calls malformed what RFC 9113 §8 forbids", () => {
+    const cases: Array<[string, Array<[string, string]>]> = [
+      ["an uppercase name", [...REQUEST, ["X-Upper", "1"]]],
+      ["a pseudo-header after a regular field", [[":method", "POST"], ["x", "1"], [":scheme", "http"], [":path", "/"]]],
+      ["an unknown pseudo-header", [...REQUEST, [":status", "200"]]],
+      ["a repeated pseudo-header", [...REQUEST, [":path", "/again"]]],
+      ["a connection-specific field", [...REQUEST, ["transfer-encoding", "chunked"]]],
+      ["te other than trailers", [...REQUEST, ["te", "gzip"]]],
+      ["no :path", REQUEST.filter(([name]) => name !== ":path")],
+      ["no :method", REQUEST.filter(([name]) => name !== ":method")],
+    ];
+    for (const [what, fields] of cases) assert.equal(decode(fields), "malformed", what);
+    assert.equal(decode([["grpc-status", "0"], [":path", "/"]], true), "malformed", "a pseudo-header in trailers");
+    assert.ok(typeof decode([["x-checksum", "abc"]], true) !== "string", "trailers without pseudo-headers");
+  });
+
+  it("refuses a list over the limit, counted as SETTINGS_MAX_HEADER_LIST_SIZE counts (name, value, 32 per field)", () => {
+    const fields: Array<[string, string]> = [...REQUEST, ["x-big", "y".repeat(1000)]];
+    const size = fields.reduce((sum, [name, value]) => sum + name.length + value.length + 32, 0);
+    assert.ok(typeof decode(fields, false, size) !== "string", "exactly at the limit");
+    assert.equal(decode(fields, false, size - 1), "too large");
+  });
+
+  it("says compression when the block cannot be decoded", () => {
+    assert.equal(requestHeaders(new HpackDecoder(), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 65_536), "compression");
+    assert.equal(requestHeaders(new HpackDecoder(), Buffer.from([0xbe]), 65_536), "compression", "an index beyond both tables");
+  });
+});

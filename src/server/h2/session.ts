@@ -59,6 +59,7 @@ export class H2Session extends EventEmitter {
   private readonly hpack = new HpackDecoder();
   private readonly out = new F.Output();
   private flushing = false;
+  private ending = false;
   private pending: Buffer | undefined;
   private preface = false;
   private settled = false;
@@ -121,11 +122,17 @@ export class H2Session extends EventEmitter {
     return true;
   }
 
-  /** Where this turn's frames go; they are written to the socket when the turn's microtasks run. */
+  /**
+   * Where frames go; they are written to the socket in one write at the end
+   * of this turn of the event loop (setImmediate, as node:http2 does): the
+   * deliveries of every publish handled in the turn go out together. Writing
+   * at each macrotask's microtasks instead cost a paced TLS fan-out (200
+   * msg/s × 100 subscribers) 59% of a core against 38%, in one pair of runs.
+   */
   output(): F.Output {
     if (!this.flushing) {
       this.flushing = true;
-      queueMicrotask(this.flush);
+      setImmediate(this.flush);
     }
     return this.out;
   }
@@ -169,14 +176,15 @@ export class H2Session extends EventEmitter {
       stream.toGrant = 0;
     }
     this.granting.clear();
-    if (this.out.length === 0 || this.socket.destroyed) return void (this.out.length = 0);
-    this.socket.write(this.out.take());
+    if (this.socket.destroyed || this.socket.writableEnded) return void (this.out.length = 0);
+    if (this.out.length > 0) this.socket.write(this.out.take());
+    if (this.ending) this.socket.end(() => this.socket.destroy());
   };
 
+  /** Closes the connection once what is queued is written (with the next flush). */
   private end(): void {
-    queueMicrotask(() => {
-      if (!this.socket.destroyed) this.socket.end(() => this.socket.destroy());
-    });
+    this.ending = true;
+    this.output();
   }
 
   /** A connection error (RFC 9113 §5.4.1): GOAWAY with its code, and the end of the connection. */

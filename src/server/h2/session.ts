@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http2";
 import type net from "node:net";
 import * as F from "./frames.js";
+import { Pings, ResetRate } from "./control.js";
 import { HpackDecoder } from "./hpack.js";
 import { requestHeaders } from "./request-headers.js";
 import { H2Stream } from "./stream.js";
@@ -19,13 +20,9 @@ export interface H2SessionOptions {
 
 /** Compressed header bytes a block may take across CONTINUATION frames before the connection is closed (CONTINUATION floods). */
 const MAX_HEADER_BLOCK_FACTOR = 2;
-/** Streams the peer may reset within a second before the connection is closed (HTTP/2 "rapid reset"). */
-const MAX_RESETS_PER_SECOND = 1000;
 /** Output not yet taken by the socket beyond which DATA waits and control frames from the peer close the connection. */
 const CONGESTED_BYTES = 1024 * 1024;
 const MAX_CONGESTED_BYTES = 16 * 1024 * 1024;
-/** PINGs the broker has outstanding at once (Node's default). */
-const MAX_PINGS = 10;
 
 /**
  * One HTTP/2 server connection (RFC 9113) on a socket the port handed over
@@ -64,10 +61,8 @@ export class H2Session extends EventEmitter {
   private preface = false;
   private settled = false;
   private headerBlock: { id: number; parts: Buffer[]; size: number; endStream: boolean } | undefined;
-  private readonly pings = new Map<number, (error: Error | null) => void>();
-  private pingSeq = 0;
-  private resets = 0;
-  private resetsSince = 0;
+  private readonly pings = new Pings();
+  private readonly resets = new ResetRate();
 
   constructor(
     readonly socket: net.Socket,
@@ -113,12 +108,11 @@ export class H2Session extends EventEmitter {
 
   /** PINGs the peer; `callback` when it answers (or with an error when the connection ends first). False when too many are out. */
   ping(callback: (error: Error | null) => void): boolean {
-    if (this.destroyed || this.pings.size >= MAX_PINGS) return false;
-    const id = ++this.pingSeq;
-    this.pings.set(id, callback);
+    const id = this.destroyed ? undefined : this.pings.add(callback);
+    if (id === undefined) return false;
     const at = this.output().frame(F.PING, 0, 0, undefined, 0, 8);
     this.out.buf.writeUInt32BE(0, at);
-    this.out.buf.writeUInt32BE(id >>> 0, at + 4);
+    this.out.buf.writeUInt32BE(id, at + 4);
     return true;
   }
 
@@ -202,8 +196,7 @@ export class H2Session extends EventEmitter {
   private closed_(): void {
     this.destroyed = this.closed = true;
     for (const stream of [...this.streams.values()]) stream.abort(F.CANCEL);
-    for (const callback of this.pings.values()) callback(new Error("the HTTP/2 connection closed"));
-    this.pings.clear();
+    this.pings.failAll();
     this.emit("close");
   }
 
@@ -278,7 +271,7 @@ export class H2Session extends EventEmitter {
         return;
       case F.PING:
         if (id !== 0 || length !== 8) return this.fail(id !== 0 ? F.PROTOCOL_ERROR : F.FRAME_SIZE_ERROR);
-        if (flags & F.ACK) return this.pong(buf.readUInt32BE(start + 4));
+        if (flags & F.ACK) return this.pings.answered(buf.readUInt32BE(start + 4));
         if (this.socket.writableLength > MAX_CONGESTED_BYTES) return this.fail(F.ENHANCE_YOUR_CALM);
         this.output().frame(F.PING, F.ACK, 0, buf, start, end);
         return;
@@ -307,14 +300,10 @@ export class H2Session extends EventEmitter {
       if (id === 0 || id > this.lastStreamId) return this.fail(F.PROTOCOL_ERROR);
       return; // a stream that is over (reset, or refused): its bytes only count for the connection
     }
-    if (stream.remoteEnded) return this.refuse(stream, F.STREAM_CLOSED);
-    if (stream.recvWindow < length) return this.refuse(stream, F.FLOW_CONTROL_ERROR);
+    if (stream.remoteEnded) return stream.close(F.STREAM_CLOSED);
+    if (stream.recvWindow < length) return stream.close(F.FLOW_CONTROL_ERROR);
     stream.receive(end > start ? buf.subarray(start, end) : EMPTY, length);
     if (flags & F.END_STREAM) stream.remoteEnd();
-  }
-
-  private refuse(stream: H2Stream, code: number): void {
-    stream.close(code === F.NO_ERROR ? F.CANCEL : code);
   }
 
   private continuation(buf: Buffer, flags: number, id: number, start: number, end: number): void {
@@ -334,7 +323,7 @@ export class H2Session extends EventEmitter {
     if (decoded === "compression") return this.fail(F.COMPRESSION_ERROR);
     if (existing) {
       // Trailers: they end the request.
-      if (!block.endStream || typeof decoded === "string") return this.refuse(existing, F.PROTOCOL_ERROR);
+      if (!block.endStream || typeof decoded === "string") return existing.close(F.PROTOCOL_ERROR);
       existing.emit("trailers", decoded.headers, 0, decoded.raw);
       return existing.remoteEnd();
     }
@@ -357,12 +346,7 @@ export class H2Session extends EventEmitter {
   private reset(id: number, code: number): void {
     const stream = this.streams.get(id);
     if (!stream) return;
-    const now = Date.now();
-    if (now - this.resetsSince > 1000) {
-      this.resetsSince = now;
-      this.resets = 0;
-    }
-    if (++this.resets > MAX_RESETS_PER_SECOND) return this.fail(F.ENHANCE_YOUR_CALM);
+    if (this.resets.overLimit()) return this.fail(F.ENHANCE_YOUR_CALM);
     stream.abort(code);
   }
 
@@ -397,22 +381,15 @@ export class H2Session extends EventEmitter {
     }
     const stream = this.streams.get(id);
     if (!stream) return;
-    if (increment === 0) return this.refuse(stream, F.PROTOCOL_ERROR);
+    if (increment === 0) return stream.close(F.PROTOCOL_ERROR);
     stream.sendWindow += increment;
-    if (stream.sendWindow > F.MAX_WINDOW) return this.refuse(stream, F.FLOW_CONTROL_ERROR);
+    if (stream.sendWindow > F.MAX_WINDOW) return stream.close(F.FLOW_CONTROL_ERROR);
     this.blocked.delete(stream);
     stream.pump();
   }
 
   private unblockSoon(): void {
     queueMicrotask(() => this.unblock());
-  }
-
-  private pong(id: number): void {
-    const callback = this.pings.get(id);
-    if (!callback) return;
-    this.pings.delete(id);
-    callback(null);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * A minimal seqcast client for the load generator: node:http2 and gRPC
- * framing by hand, a protobuf field walker that reads only what the
+ * A minimal seqcast client for the load generator: HTTP/2 and gRPC framing
+ * by hand (HTTP/2 from bench/lib/h2-framer.ts on a socket of its own, as
+ * nats.js and ioredis hold theirs), a protobuf field walker that reads only what the
  * benchmark checks (a message's sequence and payload, a result's position),
  * and publish requests encoded by hand (byte for byte what protobuf-es
  * writes).
@@ -14,7 +15,10 @@
  * protocol as every other client (tested against the real broker by the
  * bench's correctness checks), it just skips what the bench never reads.
  */
-import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
+import { literalBlock } from "../src/server/h2/hpack.js";
+import { FramerConnection, type FramerStream } from "./lib/h2-framer.js";
 import { benchCertificate } from "./lib/tls.js";
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { RoomSubscriptionSchema, SubscribeRequestSchema } from "../gen/es/seqcast/v1/pubsub_pb.js";
@@ -88,23 +92,75 @@ class Deframer {
 }
 
 /** Status of a finished call from its trailers (or Trailers-Only headers). */
-function statusOf(headers: http2.IncomingHttpHeaders): { code: number; message: string } {
-  return { code: Number(headers["grpc-status"] ?? 2), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
+function statusOf(headers: Record<string, string>): { code: number; message: string } {
+  return { code: Number(headers["grpc-status"] ?? 2), message: decodeURIComponent(headers["grpc-message"] ?? "") };
 }
 
-// ---- subscriber ------------------------------------------------------------
+// ---- connections -------------------------------------------------------------
 
 export interface LeanConnection {
-  session: http2.ClientHttp2Session;
+  h2: FramerConnection;
+  /** The request header block of a gRPC call to `path` with `token` (cached: every call of the bench sends the same few). */
+  requestBlock(path: string, token: string): Buffer;
   close(): void;
 }
 
 export function connect(url: string): LeanConnection {
-  // https: the run's own certificate (the "seqcast-tls" row), verified like any client would.
-  const session = http2.connect(url, url.startsWith("https:") ? { ca: benchCertificate().pem } : undefined);
-  session.on("error", () => {});
-  return { session, close: () => session.destroy() };
+  const { protocol, hostname, port } = new URL(url);
+  // https: the run's own certificate (the "seqcast-tls" row), verified like any client would, HTTP/2 by ALPN.
+  const socket =
+    protocol === "https:"
+      ? tls.connect({ host: hostname, port: Number(port), ca: benchCertificate().pem, ALPNProtocols: ["h2"] })
+      : net.connect({ host: hostname, port: Number(port) });
+  socket.on("error", () => socket.destroy());
+  const h2 = new FramerConnection(socket, () => {}, "client");
+  const blocks = new Map<string, Buffer>();
+  const authority = `${hostname}:${port}`;
+  const scheme = protocol.slice(0, -1);
+  return {
+    h2,
+    requestBlock(path, token) {
+      const key = `${path}\n${token}`;
+      let block = blocks.get(key);
+      if (!block) {
+        block = literalBlock([
+          [":method", "POST"],
+          [":scheme", scheme],
+          [":authority", authority],
+          [":path", path],
+          ["content-type", "application/grpc"],
+          ["te", "trailers"],
+          ["authorization", `Bearer ${token}`],
+        ]);
+        blocks.set(key, block);
+      }
+      return block;
+    },
+    close: () => h2.destroy(),
+  };
 }
+
+/**
+ * A gRPC call's stream on `connection`: `ended` with its status once the
+ * trailers (or Trailers-Only headers), a reset or the connection's end come.
+ */
+function call(connection: LeanConnection, path: string, token: string, onStatus: (code: number, message: string) => void): FramerStream {
+  const stream = connection.h2.request(connection.requestBlock(path, token));
+  let ended = false;
+  const end = (code: number, message: string) => {
+    if (ended) return;
+    ended = true;
+    onStatus(code, message);
+  };
+  stream.onHeaders = (headers, endStream) => {
+    if (headers["grpc-status"] !== undefined) end(statusOf(headers).code, statusOf(headers).message);
+    else if (endStream) end(2, "stream ended without a grpc-status");
+  };
+  stream.onClose = () => end(14, stream.resetCode === undefined ? "stream closed without status" : `stream reset (HTTP/2 code ${stream.resetCode})`);
+  return stream;
+}
+
+// ---- subscriber ------------------------------------------------------------
 
 /** Opens a Subscribe stream on `connection` and walks every event for messages. */
 export function subscribe(
@@ -113,30 +169,13 @@ export function subscribe(
   rooms: MessageInitShape<typeof RoomSubscriptionSchema>[],
   events: LeanSubscriberEvents,
   device = "bench",
-): http2.ClientHttp2Stream {
-  const stream = connection.session.request({
-    ":method": "POST",
-    ":path": "/seqcast.v1.PubSubService/Subscribe",
-    "content-type": "application/grpc",
-    te: "trailers",
-    authorization: `Bearer ${token}`,
-  });
-  stream.end(frame(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms, device, compactDependencies: true }))));
-  let ended = false;
-  const end = (code: number, message: string) => {
-    if (ended) return;
-    ended = true;
-    events.ended(code, message);
-  };
-  stream.on("response", (headers) => {
-    if (headers["grpc-status"] !== undefined) end(statusOf(headers).code, statusOf(headers).message);
-  });
-  stream.on("trailers", (headers) => end(statusOf(headers).code, statusOf(headers).message));
-  stream.on("error", (error) => end(14, error.message));
-  stream.on("close", () => end(14, "stream closed without status"));
+): { close(): void } {
+  const stream = call(connection, "/seqcast.v1.PubSubService/Subscribe", token, (code, message) => events.ended(code, message));
   const reader = new SubscribeStreamReader(events);
-  stream.on("data", (chunk: Buffer) => reader.push(chunk));
-  return stream;
+  stream.onData = (chunk) => reader.push(chunk);
+  stream.write(frame(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { rooms, device, compactDependencies: true }))));
+  stream.endRequest();
+  return { close: () => connection.h2.reset(stream) };
 }
 
 // ---- publishers --------------------------------------------------------------
@@ -155,25 +194,13 @@ export interface PublishAck {
  * `onAck`.
  */
 export class LeanPublishStream {
-  private readonly stream: http2.ClientHttp2Stream;
+  private readonly stream: FramerStream;
   private readonly ended: Promise<{ code: number; message: string }>;
 
   constructor(connection: LeanConnection, token: string, onAck: (ack: PublishAck) => void) {
-    this.stream = connection.session.request({
-      ":method": "POST",
-      ":path": "/seqcast.v1.PubSubService/PublishStream",
-      "content-type": "application/grpc",
-      te: "trailers",
-      authorization: `Bearer ${token}`,
-    });
-    this.ended = new Promise((resolve) => {
-      this.stream.on("response", (headers) => {
-        if (headers["grpc-status"] !== undefined) resolve(statusOf(headers));
-      });
-      this.stream.on("trailers", (headers) => resolve(statusOf(headers)));
-      this.stream.on("error", (error) => resolve({ code: 14, message: error.message }));
-      this.stream.on("close", () => resolve({ code: 14, message: "closed without status" }));
-    });
+    let resolveEnded!: (status: { code: number; message: string }) => void;
+    this.ended = new Promise((resolve) => (resolveEnded = resolve));
+    this.stream = call(connection, "/seqcast.v1.PubSubService/PublishStream", token, (code, message) => resolveEnded({ code, message }));
     const deframer = new Deframer((buf, start, end) => {
       // PublishStreamResponse: repeated PublishResult results = 1; result: published = 2 | error = 3.
       walk(buf, start, end, (field, s, e) => {
@@ -197,7 +224,7 @@ export class LeanPublishStream {
         onAck(ack);
       });
     });
-    this.stream.on("data", (chunk: Buffer) => deframer.push(chunk));
+    this.stream.onData = (chunk) => deframer.push(chunk);
   }
 
   /** Publishes messages (one PublishStreamRequest); false when the stream's buffer is full. */
@@ -206,12 +233,12 @@ export class LeanPublishStream {
   }
 
   whenWritable(): Promise<void> {
-    return new Promise((resolve) => this.stream.once("drain", resolve));
+    return new Promise((resolve) => (this.stream.onDrain = resolve));
   }
 
   /** Half-closes and resolves with the final status. */
   end(): Promise<{ code: number; message: string }> {
-    this.stream.end();
+    this.stream.endRequest();
     return this.ended;
   }
 }
@@ -226,30 +253,18 @@ export function publishUnary(
   dependencies?: Uint8Array,
 ): Promise<PublishAck> {
   return new Promise((resolve) => {
-    const stream = connection.session.request({
-      ":method": "POST",
-      ":path": "/seqcast.v1.PubSubService/Publish",
-      "content-type": "application/grpc",
-      te: "trailers",
-      authorization: `Bearer ${token}`,
-    });
     let ack: PublishAck = { sequence: 0, code: 2, error: "no response" };
+    const stream = call(connection, "/seqcast.v1.PubSubService/Publish", token, (code, message) =>
+      resolve(code === 0 ? ack : { sequence: 0, code, error: message }),
+    );
     const deframer = new Deframer((buf, start, end) => {
       // PublishResponse: position = 2 (StreamPosition: sequence = 2).
       walk(buf, start, end, (f, s, e) => {
         if (f === 2) walk(buf, s, e, (pf, _s, _e, value) => void (pf === 2 && (ack = { sequence: value, code: 0 })));
       });
     });
-    const finish = (headers: http2.IncomingHttpHeaders) => {
-      const status = statusOf(headers);
-      resolve(status.code === 0 ? ack : { sequence: 0, code: status.code, error: status.message });
-    };
-    stream.on("response", (headers) => {
-      if (headers["grpc-status"] !== undefined) finish(headers);
-    });
-    stream.on("trailers", finish);
-    stream.on("error", (error) => resolve({ sequence: 0, code: 14, error: error.message }));
-    stream.on("data", (chunk: Buffer) => deframer.push(chunk));
-    stream.end(framedPublishRequest({ room, payload, clientMessageId, dependencies }));
+    stream.onData = (chunk) => deframer.push(chunk);
+    stream.write(framedPublishRequest({ room, payload, clientMessageId, dependencies }));
+    stream.endRequest();
   });
 }

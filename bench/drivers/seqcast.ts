@@ -1,9 +1,8 @@
 /**
- * seqcast through bench/lean-client.ts: gRPC on node:http2, reading of each
+ * seqcast through bench/lean-client.ts: gRPC on its own HTTP/2 connections, reading of each
  * delivery only its sequence and payload (what nats.js and ioredis hand
  * over), publishing through PublishStream (or unary Publish).
  */
-import type http2 from "node:http2";
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { BrokerChild, EventLoopTimes } from "../lib/broker-process.js";
@@ -102,7 +101,7 @@ export function seqcastPublisher(broker: BrokerChild, options: SeqcastPublisherO
 }
 
 export interface SubscriberSet {
-  streams: http2.ClientHttp2Stream[];
+  streams: Array<{ close(): void }>;
   connections: LeanConnection[];
   close(): void;
 }

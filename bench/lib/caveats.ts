@@ -11,8 +11,9 @@ export function caveats(cores: number): string[] {
       "It also means a faster server leaves less CPU to the clients that measure it.",
     "- **The lean seqcast client.** The peers' clients hand the bench the payload bytes of each delivery (nats.js `msg.data`, ioredis `messageBuffer`) without decoding anything else. " +
       "The seqcast SDK (connect-node + protobuf-es) decodes each delivery into a full `Message` object, which made the one load-generator process the bottleneck (100% busy while the broker idled). " +
-      "So the bench drives seqcast with bench/lean-client.ts: gRPC on `node:http2`, framing by hand, and a protobuf walker that reads only a message's sequence and payload, the equivalent of what nats.js does per message. " +
-      "It speaks the same wire protocol as every other client, so the broker's work is identical; only the client's is smaller.",
+      "So the bench drives seqcast with bench/lean-client.ts: HTTP/2 and gRPC framing by hand on a socket of its own (bench/lib/h2-framer.ts, as nats.js and ioredis hold theirs), and a protobuf walker that reads only a message's sequence and payload, the equivalent of what nats.js does per message. " +
+      "It speaks the same wire protocol as every other client, so the broker's work is identical; only the client's is smaller. " +
+      "(Until 2026-12-03 it ran on node:http2's client, whose nghttp2 and C++ boundary cost the load generator ~9 µs per delivery: runs before then had less CPU left for the clients measuring seqcast.)",
     `- **Windows.** Every publisher has at most a window of messages unacknowledged (fan-out ${P.window}, ingest and rooms ${P.ingestWindow}), whatever the system calls an acknowledgement: ` +
       "a PublishStream result or a unary response (seqcast), a JetStream ack, the PONG of a flush (NATS core: the server has processed the messages, not delivered them), the replies of a pipeline (Redis). " +
       `seqcast and JetStream acknowledge every message; NATS core and Redis in groups (a flush or a pipeline per quarter window in fan-out, a flush per ${P.ingestBatch} in ingest), so their windows slide in steps. ` +

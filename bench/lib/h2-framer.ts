@@ -1,21 +1,28 @@
 /**
- * A hand-written HTTP/2 server connection (RFC 9113, cleartext with prior
- * knowledge) on a plain socket, leaner still than the broker's own
- * (src/server/h2/session.ts, whose frames and HPACK it shares): streams are
- * plain objects with callbacks, not Duplex streams, and nothing is checked.
- * It is a measuring stick, not a server: bench/floor-child.ts runs on it
- * with FLOOR_HTTP2=framer to show what Node costs with the least HTTP/2
- * machinery possible, next to the same floor on node:http2 (its streams are
- * Duplex objects driven across the C++ boundary, an event and callbacks per
- * frame).
+ * A hand-written HTTP/2 connection (RFC 9113, cleartext with prior knowledge,
+ * or over a TLS socket that negotiated h2) on a plain socket, leaner still
+ * than the broker's own (src/server/h2/session.ts, whose frames and HPACK it
+ * shares): streams are plain objects with callbacks, not Duplex streams, and
+ * nothing is checked. It is a measuring stick, not a server or an SDK:
+ * - as a server, bench/floor-child.ts runs on it with FLOOR_HTTP2=framer to
+ *   show what Node costs with the least HTTP/2 machinery possible, next to
+ *   the same floor on node:http2 (its streams are Duplex objects driven
+ *   across the C++ boundary, an event and callbacks per frame);
+ * - as a client, it carries the load generator's seqcast connections
+ *   (bench/lean-client.ts), as nats.js and ioredis carry the peers' on their
+ *   own sockets: with node:http2's client, the bench's 100 subscribers spent
+ *   about 9 us of the load generator's CPU per delivery, most of it in
+ *   nghttp2 and the C++ boundary, and the one process running them all was
+ *   as busy as the broker it measured.
  *
  * What it does: the preface and SETTINGS exchange, HPACK decoding (dynamic
  * table, Huffman), HEADERS/CONTINUATION/DATA (padding, priority), flow
- * control both ways (it grants what it consumed at the end of each read and
- * honours the peer's connection and stream windows, queueing what they do not
- * allow), RST_STREAM, PING, GOAWAY. What it leaves out: server push,
- * priorities, header size limits, stream concurrency limits, TLS and every
- * check a server facing the internet needs.
+ * control both ways (a server grants what it consumed at the end of each
+ * read, a client once half a window was consumed; both honour the peer's
+ * connection and stream windows, queueing what they do not allow),
+ * RST_STREAM, PING, GOAWAY. What it leaves out: server push, priorities,
+ * header size limits, stream concurrency limits and every check a server
+ * facing the internet needs.
  */
 import type net from "node:net";
 import {
@@ -33,6 +40,7 @@ import {
   PRIORITY_FLAG as PRIORITY,
   RST_STREAM,
   SETTINGS,
+  SETTINGS_ENABLE_PUSH,
   SETTINGS_INITIAL_WINDOW_SIZE,
   SETTINGS_MAX_CONCURRENT_STREAMS,
   WINDOW_UPDATE,
@@ -41,6 +49,8 @@ import { HpackDecoder, literalBlock } from "../../src/server/h2/hpack.js";
 
 /** What this side grants: per stream and (added to the initial 65,535) per connection. */
 const RECEIVE_WINDOW = 1 << 20;
+/** A client stream's write() returns false once this much waits for the peer's windows. */
+const WRITE_HIGH_WATER = 1 << 20;
 
 /** The response header block `:status: 200`, `content-type: <type>`. */
 export const responseBlock = (contentType: string) => literalBlock([[":status", "200"], ["content-type", contentType]]);
@@ -53,12 +63,21 @@ export class FramerStream {
   onData: (chunk: Buffer) => void = ignore;
   onEnd: () => void = ignore;
   onClose: () => void = ignore;
+  /** A client's stream: the response's headers, then its trailers (`endStream`). */
+  onHeaders: (headers: Record<string, string>, endStream: boolean) => void = ignore;
+  /** What write() queued went out after it returned false. */
+  onDrain: () => void = ignore;
+  /** The code of the peer's RST_STREAM, if it reset the stream. */
+  resetCode: number | undefined;
   /** The peer's window for this stream. */
   window: number;
   consumed = 0;
   private queue: Buffer[] = [];
   private queued = 0;
   private trailers: Buffer | undefined;
+  /** A client's end of the request is due once the queue is empty. */
+  private requestEnding = false;
+  private wantDrain = false;
   closed = false;
   remoteEnded = false;
 
@@ -76,10 +95,21 @@ export class FramerStream {
     if (endStream) this.connection.finish(this);
   }
 
-  write(data: Buffer): void {
-    if (this.closed) return;
+  /** Queues data; false once more than WRITE_HIGH_WATER waits for the windows (onDrain follows). */
+  write(data: Buffer): boolean {
+    if (this.closed) return false;
     this.queue.push(data);
     this.queued += data.length;
+    this.pump();
+    if (this.queued <= WRITE_HIGH_WATER) return true;
+    this.wantDrain = true;
+    return false;
+  }
+
+  /** A client's end of its request (an empty DATA frame with END_STREAM), after whatever is queued. */
+  endRequest(): void {
+    if (this.closed) return;
+    this.requestEnding = true;
     this.pump();
   }
 
@@ -103,11 +133,18 @@ export class FramerStream {
       this.window -= n;
       c.window -= n;
     }
-    if (this.queued > 0) c.blocked.add(this);
-    else if (this.trailers) {
+    if (this.queued > 0) return void c.blocked.add(this);
+    if (this.trailers) {
       c.output().frame(HEADERS, END_HEADERS | END_STREAM, this.id, this.trailers);
       this.trailers = undefined;
       c.finish(this);
+    } else if (this.requestEnding) {
+      this.requestEnding = false;
+      c.output().frame(DATA, END_STREAM, this.id);
+    }
+    if (this.wantDrain) {
+      this.wantDrain = false;
+      this.onDrain();
     }
   }
 }
@@ -128,13 +165,31 @@ export class FramerConnection {
   private readonly granting = new Set<FramerStream>();
   private headerBlock: { stream: number; parts: Buffer[]; endStream: boolean } | undefined;
 
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, once it said. */
+  peerMaxConcurrentStreams: number | undefined;
+  /** A client's next stream id. */
+  private nextStream = 1;
+  /** Windows are granted once this much was consumed: a server grants every read's, a client half a window (as nghttp2 does), so a subscriber does not answer each delivery with a write. */
+  private readonly grantAt: number;
+
+  /**
+   * `role`: a server (the floor) takes streams from the peer and hands each
+   * to `onStream`; a client (the bench's lean client) sends the preface and
+   * opens its own with request().
+   */
   constructor(
     private readonly socket: net.Socket,
     private readonly onStream: (stream: FramerStream) => void,
+    private readonly role: "server" | "client" = "server",
   ) {
     socket.setNoDelay(true);
+    this.grantAt = role === "client" ? RECEIVE_WINDOW / 2 : 0;
+    if (role === "client") {
+      this.preface = true;
+      socket.write(PREFACE);
+    }
     this.output().settings([
-      [SETTINGS_MAX_CONCURRENT_STREAMS, 0x7fffffff],
+      [role === "client" ? SETTINGS_ENABLE_PUSH : SETTINGS_MAX_CONCURRENT_STREAMS, role === "client" ? 0 : 0x7fffffff],
       [SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW],
     ]);
     this.output().u32(WINDOW_UPDATE, 0, RECEIVE_WINDOW);
@@ -157,18 +212,41 @@ export class FramerConnection {
   /** One write per turn: every frame queued, and the windows granted for what was read. */
   private readonly flush = (): void => {
     this.flushing = false;
-    if (this.consumed > 0) {
+    if (this.consumed > this.grantAt) {
       this.out.u32(WINDOW_UPDATE, 0, this.consumed);
       this.consumed = 0;
     }
     for (const stream of this.granting) {
-      if (!stream.remoteEnded && !stream.closed && stream.consumed > 0) this.out.u32(WINDOW_UPDATE, stream.id, stream.consumed);
-      stream.consumed = 0;
+      if (stream.remoteEnded || stream.closed) this.granting.delete(stream);
+      else if (stream.consumed > this.grantAt) {
+        this.out.u32(WINDOW_UPDATE, stream.id, stream.consumed);
+        stream.consumed = 0;
+        this.granting.delete(stream);
+      }
     }
-    this.granting.clear();
     const bytes = this.out.take();
     if (!this.socket.destroyed && bytes.length > 0) this.socket.write(bytes);
   };
+
+  /** A client's new stream, its request headers sent (`endStream`: a request without a body). */
+  request(block: Buffer, endStream = false): FramerStream {
+    const stream = new FramerStream(this.nextStream, {}, this, this.peerInitialWindow);
+    this.nextStream += 2;
+    this.streams.set(stream.id, stream);
+    this.output().headers(stream.id, block, endStream, this.peerMaxFrame);
+    return stream;
+  }
+
+  /** Cancels a stream (RST_STREAM CANCEL). */
+  reset(stream: FramerStream): void {
+    if (stream.closed) return;
+    this.output().u32(RST_STREAM, stream.id, 0x8);
+    this.finish(stream);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
 
   finish(stream: FramerStream): void {
     if (stream.closed) return;
@@ -201,6 +279,7 @@ export class FramerConnection {
       at += 9 + length;
     }
     this.pending = at < buf.length ? buf.subarray(at) : undefined;
+    if (this.consumed > this.grantAt) this.output();
   }
 
   private frame(buf: Buffer, type: number, flags: number, id: number, start: number, end: number): void {
@@ -229,7 +308,9 @@ export class FramerConnection {
         return;
       case RST_STREAM: {
         const stream = this.streams.get(id);
-        if (stream) this.finish(stream);
+        if (!stream) return;
+        stream.resetCode = buf.readUInt32BE(start);
+        this.finish(stream);
         return;
       }
       case SETTINGS:
@@ -271,6 +352,7 @@ export class FramerConnection {
       this.peerInitialWindow = value;
       for (const stream of this.streams.values()) stream.window += delta;
     } else if (id === 0x5) this.peerMaxFrame = value;
+    else if (id === 0x3) this.peerMaxConcurrentStreams = value;
   }
 
   private headersDone(): void {
@@ -284,9 +366,11 @@ export class FramerConnection {
     }
     const existing = this.streams.get(id);
     if (existing) {
-      if (endStream) this.remoteEnd(existing); // trailers from the client
+      if (this.role === "client") existing.onHeaders(headers, endStream);
+      if (endStream) this.remoteEnd(existing); // a client's trailers, a server's response or trailers
       return;
     }
+    if (this.role === "client") return; // a server opens no streams to a client that turned push off
     const stream = new FramerStream(id, headers, this, this.peerInitialWindow);
     this.streams.set(id, stream);
     this.onStream(stream);
@@ -297,5 +381,6 @@ export class FramerConnection {
     stream.remoteEnded = true;
     this.granting.delete(stream);
     stream.onEnd();
+    if (this.role === "client") this.finish(stream); // the response is complete
   }
 }

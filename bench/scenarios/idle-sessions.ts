@@ -174,7 +174,7 @@ async function seqcastIdle(): Promise<IdleResult> {
     result.firstSeconds = (tracker.firstSubscribedAt - start) / 1000;
     result.openCpu = cpu();
     result.openEvents = new Map(tracker.events);
-    result.maxConcurrentStreams = set.connections[0]?.session.remoteSettings.maxConcurrentStreams;
+    result.maxConcurrentStreams = set.connections[0]?.h2.peerMaxConcurrentStreams;
     log(`idle sessions: ${fmtInt(sessions)} subscribed in ${result.openSeconds.toFixed(2)} s (${fmtInt(sessions / result.openSeconds)}/s); broker CPU ${fmtPct(result.openCpu.server)}, bench CPU ${fmtPct(result.openCpu.bench)}`);
     // Let the joins' presence traffic drain before calling it idle.
     await sleep(1000);

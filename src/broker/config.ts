@@ -108,7 +108,7 @@ export const defaultBrokerConfig: BrokerConfig = {
   maxMessageBytes: 64 * 1024,
   maxRoomsPerSession: 100,
   heartbeatIntervalMs: 15_000,
-  flushIntervalMs: 4,
+  flushIntervalMs: 0,
   sessionQueueLimit: 10_000,
   sessionQueueBytes: 4 * 1024 * 1024,
   slowConsumerGraceMs: 5_000,

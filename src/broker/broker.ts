@@ -65,6 +65,8 @@ export class Broker {
   private readonly presenceOut: PresenceFanOut;
   private readonly stopTicking: (() => void) | undefined;
   private closing = false;
+  /** Calls that are not sessions (PublishStream) and end when the broker closes: onClose(). */
+  private readonly closeListeners = new Set<(error: BrokerError) => void>();
   private lastSweepMs: number;
   private readonly publishing: PublishPath;
   /** What joining and leaving rooms (room-membership.ts) use of this broker. */
@@ -384,12 +386,29 @@ export class Broker {
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions", {
       reason: "SHUTTING_DOWN",
     });
+    // A PublishStream stops reading and ends with this error after the results of what it read.
+    for (const listener of [...this.closeListeners]) listener(shuttingDown);
+    this.closeListeners.clear();
     const sessions = [...this.sessions.values()];
     // Every stream ends first (draining what it has queued), so no leave below reaches one of them…
     for (const session of sessions) session.end(shuttingDown, true);
     // …then the entries go, so an engine shared with other nodes keeps no ghosts (only those nodes hear the leaves).
     await Promise.allSettled([...sessions.map((s) => this.closeSession(s, shuttingDown, true)), this.grace.releaseAll()]);
     await this.engine.close();
+  }
+
+  /**
+   * Calls `listener` once when the broker starts closing, with the error its
+   * streams end with (UNAVAILABLE, SHUTTING_DOWN); at once if it already is.
+   * Returns the unsubscribe.
+   */
+  onClose(listener: (error: BrokerError) => void): () => void {
+    if (this.closing) {
+      listener(new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" }));
+      return () => {};
+    }
+    this.closeListeners.add(listener);
+    return () => void this.closeListeners.delete(listener);
   }
 
   private assertOpen(): void {

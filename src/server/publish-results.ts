@@ -45,6 +45,7 @@ export class PublishResults {
   /** `done` was called. */
   private ended = false;
   private inputDone = false;
+  private endError: unknown;
   private failure: unknown;
 
   /** `emit` receives each batch of results in order; `done` once every result was emitted (or with the failure). */
@@ -89,9 +90,14 @@ export class PublishResults {
     );
   }
 
-  /** No more messages will come (the client half-closed, or the batch is complete). */
-  close(): void {
+  /**
+   * No more messages will come (the client half-closed, or the batch is
+   * complete); `error`: the stream then ends with it instead of OK, once
+   * every result before was handed on (the broker is shutting down).
+   */
+  close(error?: unknown): void {
     this.inputDone = true;
+    this.endError ??= error;
     this.schedule();
   }
 
@@ -147,7 +153,7 @@ export class PublishResults {
     if (ready.length > 0) this.emit(ready);
     if (this.inputDone && this.head === this.slots.length) {
       this.ended = true;
-      this.done();
+      this.done(this.endError);
     }
   }
 }

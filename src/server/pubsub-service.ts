@@ -66,10 +66,21 @@ export function pubSubService(broker: Broker): ServiceImpl<typeof PubSubService>
       const out = new ResultQueue<PublishResult[]>();
       const results = new PublishResults(
         (batch) => out.push(batch.map((r) => toPbPublishResult(r.clientMessageId, r.outcome))),
-        (error) => out.end(error),
+        (error) => {
+          offClose();
+          out.end(error);
+        },
       );
+      // On shutdown: read no more, and end with UNAVAILABLE (SHUTTING_DOWN) after the results of what was read.
+      let shuttingDown = false;
+      const offClose = broker.onClose((error) => {
+        shuttingDown = true;
+        results.close(error);
+      });
+      context.signal.addEventListener("abort", offClose, { once: true });
       void (async () => {
         for await (const request of requests) {
+          if (shuttingDown) break;
           if (request.messages.length === 0) continue;
           results.addMany(
             request.messages.map((m) => m.clientMessageId),

@@ -4,7 +4,9 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { PubSubService, type PublishRequestSchema, type PublishResult, type PublishStreamRequest } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import { withToken } from "../../src/client/auth.js";
+import { errorReason } from "../../src/client/retry.js";
 import { describe, PROTOCOLS, test, testToken } from "../support/fixtures.js";
+import { waitUntil } from "../support/wait.js";
 
 /** An async iterable of requests fed by hand, so a test interleaves sends and receives. */
 function pushable<T>() {
@@ -138,6 +140,24 @@ for (const t of STREAMING) {
       assert.ok(contents.length >= 50, `at least the ${results.length} acknowledged are stored`);
       assert.deepEqual(contents, contents.map((_, i) => `c${i}`), "a prefix of what was sent, each once, in order");
       assert.equal((await client("after").publish("cancelled", "still serving")).sequence, BigInt(contents.length + 1));
+    });
+
+    test("on shutdown ends an open stream with UNAVAILABLE (SHUTTING_DOWN), after the results of what it sent", async ({ broker }) => {
+      const rpc = rpcFor(broker.url, "closer");
+      const input = pushable<Partial<PublishStreamRequest>>();
+      const results: PublishResult[] = [];
+      const reading = (async () => {
+        for await (const r of rpc.publishStream(input as AsyncIterable<PublishStreamRequest>)) results.push(...r.results);
+      })();
+      const sent = Array.from({ length: 20 }, (_, i) => `s${i}`);
+      for (const id of sent) input.push({ messages: [message("closing", id)] } as Partial<PublishStreamRequest>);
+      await waitUntil(() => results.length === sent.length, () => `${results.length} of ${sent.length} results`);
+      // The client never half-closes: the broker must end the call itself, with a status the SDK retries elsewhere.
+      const closed = broker.close();
+      await assert.rejects(reading, (e: unknown) => ConnectError.from(e).code === Code.Unavailable && errorReason(e) === "SHUTTING_DOWN");
+      await closed;
+      assert.deepEqual(results.map((r) => r.clientMessageId), sent);
+      assert.ok(results.every((r) => r.result.case === "published"));
     });
 
     test("refuses a stream without a valid token", async ({ broker }) => {

@@ -205,16 +205,28 @@ function publishStream(context: CallContext): void {
   let resultsBlocked = false;
   let readersBehind = false;
   const resumeReading = () => {
-    if (!resultsBlocked && !readersBehind && caller !== undefined && !call.done) stream.resume();
+    if (!resultsBlocked && !readersBehind && caller !== undefined && !call.done && !shuttingDown) stream.resume();
   };
+  // On shutdown: read no more, and end with UNAVAILABLE (SHUTTING_DOWN) after
+  // the results of what was read; the client resends the rest elsewhere.
+  let shuttingDown = false;
   const results = new PublishResults(
     (batch) => {
       if (call.write(publishResultsFrame(batch))) return;
       resultsBlocked = true;
       stream.pause();
     },
-    (error) => call.finish(error),
+    (error) => {
+      offClose();
+      call.finish(error);
+    },
   );
+  const offClose = broker.onClose((error) => {
+    shuttingDown = true;
+    stream.pause();
+    results.close(error);
+  });
+  call.onClose(() => offClose());
   const add = (messages: PublishInput[]) =>
     results.addMany(
       messages.map((m) => m.clientMessageId),
@@ -237,6 +249,7 @@ function publishStream(context: CallContext): void {
   });
   context.identity.then(
     (identity) => {
+      if (shuttingDown || call.done) return;
       caller = identity;
       call.respond();
       const sent = waiting.splice(0);
@@ -248,7 +261,7 @@ function publishStream(context: CallContext): void {
     (error: unknown) => call.finish(error),
   );
   stream.on("data", (chunk: Buffer) => {
-    if (call.done) return;
+    if (call.done || shuttingDown) return;
     const sent: PublishInput[][] = [];
     try {
       for (const bytes of decoder.push(chunk)) {

@@ -65,8 +65,9 @@ const server = await startServer({
 
 // BENCH_HEAP_SAMPLE=FILE: a sampling heap profile of everything allocated
 // from start to stop, collected or not (where the garbage comes from), written
-// to FILE on stop (summarize it with bench/heap-summary.ts).
-const heapSampleFile = process.env.BENCH_HEAP_SAMPLE;
+// to FILE on stop (summarize it with bench/heap-summary.ts); "%p" in FILE is
+// the child's pid, so a scenario's children (one per row) each keep theirs.
+const heapSampleFile = process.env.BENCH_HEAP_SAMPLE?.replaceAll("%p", String(process.pid));
 const heapSampler = heapSampleFile ? new Session() : undefined;
 if (heapSampler) {
   heapSampler.connect();

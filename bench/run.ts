@@ -57,8 +57,8 @@
  *   BENCH_PROFILE_SAVE=<file.md>   also store this run's profile summary there (bench/profile-before.sh)
  *   BENCH_CPU_PROF=<dir>   run every broker child with --cpu-prof into <dir> (seqcast-redis-2w: the primary and each worker)
  *   BENCH_HEAP_SAMPLE=<file>  a sampling heap profile of everything a broker child allocates,
- *                          collected or not, written to <file> when it stops (one system at a
- *                          time: each child overwrites it); read it with bench/heap-summary.ts
+ *                          collected or not, written to <file> when it stops ("%p" in <file>: the
+ *                          child's pid, else each child overwrites it); read it with bench/heap-summary.ts
  * ingest:
  *   BENCH_INGEST_MESSAGES [50000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
  *   BENCH_INGEST_WARMUP [10000] (long enough for the JIT: seqcast is ~25% slower in its first 10,000)  BENCH_INGEST_SUBSCRIBERS [0,100]

@@ -100,6 +100,20 @@ describe("hand-written request decoders read what protobuf-es reads", () => {
     assert.equal(decodes(request(deps(8, 5n))), five);
   });
 
+  it("reads long ASCII ids straight, and invalid UTF-8 as BinaryReader.string() does (U+FFFD)", () => {
+    const uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const bytes = toBinary(PublishRequestSchema, create(PublishRequestSchema, { room: "r".repeat(40), clientMessageId: uuid, content: "abc" }));
+    assert.deepEqual(plain(decodePublishRequest(Buffer.from(bytes))), plain(fromBinary(PublishRequestSchema, bytes)));
+    // content = "a", 0xff, "b": not UTF-8.
+    const invalid = new Uint8Array([(2 << 3) | 2, 3, 0x61, 0xff, 0x62]);
+    assert.equal(decodePublishRequest(invalid).content, "a\ufffdb");
+  });
+
+  it("throws on an illegal tag, as protobuf-es does", () => {
+    assert.throws(() => decodePublishRequest(new Uint8Array([0, 1])), /illegal tag/);
+    assert.throws(() => decodePublishRequests(new Uint8Array([(1 << 3) | 7, 1])), /illegal tag/);
+  });
+
   it("throws on a truncated message", () => {
     const bytes = toBinary(PublishStreamRequestSchema, create(PublishStreamRequestSchema, { messages }));
     assert.throws(() => decodePublishRequests(bytes.subarray(0, bytes.length - 10)));

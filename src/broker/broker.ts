@@ -386,8 +386,9 @@ export class Broker {
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions", {
       reason: "SHUTTING_DOWN",
     });
-    // A PublishStream stops reading and ends with this error after the results of what it read.
-    for (const listener of [...this.closeListeners]) listener(shuttingDown);
+    // A PublishStream stops reading and ends with UNAVAILABLE after the results of what it read.
+    const closed = this.closedError();
+    for (const listener of [...this.closeListeners]) listener(closed);
     this.closeListeners.clear();
     const sessions = [...this.sessions.values()];
     // Every stream ends first (draining what it has queued), so no leave below reaches one of them…
@@ -404,7 +405,7 @@ export class Broker {
    */
   onClose(listener: (error: BrokerError) => void): () => void {
     if (this.closing) {
-      listener(new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" }));
+      listener(this.closedError());
       return () => {};
     }
     this.closeListeners.add(listener);
@@ -412,7 +413,11 @@ export class Broker {
   }
 
   private assertOpen(): void {
-    if (this.closing)
-      throw new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" });
+    if (this.closing) throw this.closedError();
+  }
+
+  /** What a call gets once the broker is closing: retryable (SHUTTING_DOWN), elsewhere or later. */
+  private closedError(): BrokerError {
+    return new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" });
   }
 }

@@ -204,12 +204,12 @@ function publishStream(context: CallContext): void {
   // slow reader's queue before the next check could hold the publisher back.
   let resultsBlocked = false;
   let readersBehind = false;
-  const resumeReading = () => {
-    if (!resultsBlocked && !readersBehind && caller !== undefined && !call.done && !shuttingDown) stream.resume();
-  };
   // On shutdown: read no more, and end with UNAVAILABLE (SHUTTING_DOWN) after
   // the results of what was read; the client resends the rest elsewhere.
   let shuttingDown = false;
+  const resumeReading = () => {
+    if (!resultsBlocked && !readersBehind && caller !== undefined && !call.done && !shuttingDown) stream.resume();
+  };
   const results = new PublishResults(
     (batch) => {
       if (call.write(publishResultsFrame(batch))) return;

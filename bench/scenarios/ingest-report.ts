@@ -88,7 +88,7 @@ export function section(results: RowResult[]): Section {
       `(the publisher sends a request whenever ${P.ingestBatch} slots are free; each message gets its own result, in order). ` +
       "*stream, batch 1*: the same with one message per request.",
     `- seqcast *unary*: unary Publish, ${P.unaryInFlight} calls in flight on one HTTP/2 connection.`,
-    `- *unary, h2load*: the same calls from h2load (nghttp2's load generator, in C; Debian's nghttp2-client) instead of this process, whose HTTP/2 client spends more CPU per call than the broker does: ` +
+    `- *unary, h2load*: the same calls from h2load (nghttp2's load generator, in C; Debian's nghttp2-client) instead of this process, whose hand-written HTTP/2 client shares the machine's two cores with the broker: ` +
       "what limits these rows is the server, except where h2load itself (one thread for its one connection) used ≥ 0.85 of a core, marked *h2load-bound*: the rate is then a lower bound, and µs CPU/publish the figure to compare. h2load's CPU is in *other processes*. h2load sends one request body again and again, so these requests carry no client_message_id and the broker keeps no idempotency key for them (the other seqcast rows do; JetStream's publishers send no Nats-Msg-Id either). h2load reads no response body, so the check is of the run as a whole: every request completed with a 2xx response, " +
       "and the room's position (read through a Subscribe before and after) moved by exactly the number of requests, so every publish was stored once. " +
       "The unary targets take the faster of the two clients, as **vs JetStream** takes JetStream's faster publisher.",

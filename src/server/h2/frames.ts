@@ -88,7 +88,9 @@ export class Output {
   }
 
   u32(type: number, stream: number, value: number): void {
-    this.buf.writeUInt32BE(value, this.frame(type, 0, stream, undefined, 0, 4));
+    // frame() first: it may move to a larger buffer, which `this.buf` must then name.
+    const at = this.frame(type, 0, stream, undefined, 0, 4);
+    this.buf.writeUInt32BE(value, at);
   }
 
   goaway(lastStream: number, code: number): void {

@@ -4,6 +4,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { FlushScheduler } from "./outbox.js";
 import { PresenceFanOut } from "./presence-fanout.js";
 import type { BrokerConfig } from "./config.js";
+import { Closing } from "./closing.js";
 import { BrokerError, invalidArgument } from "./errors.js";
 import { FilterCompiler } from "./filter.js";
 import { mayRead, type Identity } from "./identity.js";
@@ -64,9 +65,7 @@ export class Broker {
   readonly flusher: FlushScheduler;
   private readonly presenceOut: PresenceFanOut;
   private readonly stopTicking: (() => void) | undefined;
-  private closing = false;
-  /** Calls that are not sessions (PublishStream) and end when the broker closes: onClose(). */
-  private readonly closeListeners = new Set<(error: BrokerError) => void>();
+  private readonly closing = new Closing();
   private lastSweepMs: number;
   private readonly publishing: PublishPath;
   /** What joining and leaving rooms (room-membership.ts) use of this broker. */
@@ -125,7 +124,7 @@ export class Broker {
       quotas: this.quotas,
       stats: this.stats,
       latency: this.measureLatency ? this.latency : undefined,
-      assertOpen: () => this.assertOpen(),
+      assertOpen: () => this.closing.assertOpen(),
       callEngine: this.callEngine,
     });
     this.memberships = {
@@ -221,7 +220,7 @@ export class Broker {
    */
   openSession(identity: Identity, device: string, subscriber = "", previousSessionId = ""): Session {
     const user = identity.user;
-    this.assertOpen();
+    this.closing.assertOpen();
     validateShortText(device, "device", 64);
     validateSubscriber(subscriber);
     const durableKey = subscriber === "" ? undefined : `${user}/${subscriber}`;
@@ -256,7 +255,7 @@ export class Broker {
    * request before its stream sends a byte.
    */
   join(session: Session, requests: RoomRequest[]): Promise<void> {
-    this.assertOpen();
+    this.closing.assertOpen();
     const { rooms, patterns } = planJoin(session, requests, this.config.maxRoomsPerSession, this.filters);
     this.quotas.touch(session.identity, [...rooms.map((r) => r.room), ...patterns.keys()], this.now());
     return Promise.all([
@@ -285,7 +284,7 @@ export class Broker {
     this.durableSessions.delete(session);
     this.logClosed(session, linger);
     const presence = session.presenceRooms();
-    const keep = linger && !this.closing && this.config.presenceGraceMs > 0 && presence.length > 0;
+    const keep = linger && !this.closing.started && this.config.presenceGraceMs > 0 && presence.length > 0;
     // An entry that could not be removed (engine down) expires with its lease, or goes at the engine's restart.
     await leaveRooms(this.memberships, session, [...session.patterns.keys(), ...session.rooms.keys()], false, keep).catch(() => {});
     if (!keep) {
@@ -348,7 +347,7 @@ export class Broker {
 
   /** Admins only: deletes the room's history and starts a new epoch; holders get a reset. */
   async clearHistory(identity: Identity, room: string): Promise<Position> {
-    this.assertOpen();
+    this.closing.assertOpen();
     if (!identity.admin) throw new BrokerError("permission_denied", "ClearHistory needs the admin role", { reason: "ADMIN_REQUIRED" });
     validateRoom(room);
     return this.callEngine(() => this.engine.clear(room));
@@ -380,16 +379,12 @@ export class Broker {
    * of the broker it reaches (pubsub.proto, Subscribe), so all converge.
    */
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+    // A PublishStream stops reading and ends with UNAVAILABLE after the results of what it read.
+    if (!this.closing.start()) return;
     this.stopTicking?.();
     const shuttingDown = new BrokerError("unavailable", "broker is shutting down; reconnect and resume from your last positions", {
       reason: "SHUTTING_DOWN",
     });
-    // A PublishStream stops reading and ends with UNAVAILABLE after the results of what it read.
-    const closed = this.closedError();
-    for (const listener of [...this.closeListeners]) listener(closed);
-    this.closeListeners.clear();
     const sessions = [...this.sessions.values()];
     // Every stream ends first (draining what it has queued), so no leave below reaches one of them…
     for (const session of sessions) session.end(shuttingDown, true);
@@ -398,26 +393,8 @@ export class Broker {
     await this.engine.close();
   }
 
-  /**
-   * Calls `listener` once when the broker starts closing, with the error its
-   * streams end with (UNAVAILABLE, SHUTTING_DOWN); at once if it already is.
-   * Returns the unsubscribe.
-   */
+  /** Calls `listener` once when the broker starts closing (closing.ts), at once if it has; returns the unsubscribe. */
   onClose(listener: (error: BrokerError) => void): () => void {
-    if (this.closing) {
-      listener(this.closedError());
-      return () => {};
-    }
-    this.closeListeners.add(listener);
-    return () => void this.closeListeners.delete(listener);
-  }
-
-  private assertOpen(): void {
-    if (this.closing) throw this.closedError();
-  }
-
-  /** What a call gets once the broker is closing: retryable (SHUTTING_DOWN), elsewhere or later. */
-  private closedError(): BrokerError {
-    return new BrokerError("unavailable", "broker is shutting down; retry against another node or later", { reason: "SHUTTING_DOWN" });
+    return this.closing.onStart(listener);
   }
 }

@@ -58,7 +58,10 @@ class SeqcastSender {
       ).then(() => undefined);
     return new Promise((resolve) => {
       this.owed.push({ acked: 0, n: messages.length, onAck, resolve });
-      stream.publish(messages.map((m) => ({ ...m, clientMessageId: randomUUID(), dependencies: this.causal?.next() })));
+      // A literal, not `{ ...m, clientMessageId }`: V8 (Node 20) takes a slow path for a spread
+      // followed by more properties, ~0.7 µs per message, a quarter of this process's CPU in ingest.
+      const causal = this.causal;
+      stream.publish(messages.map((m) => ({ room: m.room, payload: m.payload, clientMessageId: randomUUID(), dependencies: causal?.next() })));
     });
   }
 
@@ -92,7 +95,8 @@ export function seqcastPublisher(broker: BrokerChild, options: SeqcastPublisherO
         : `PublishStream, ${options.window} messages unacknowledged, ${batch === 1 ? "one message" : `up to ${batch} messages`} per request`,
     run: (count, make, onAck) =>
       publishWindowed(count, batch, options.window, (first, n) => {
-        const messages = Array.from({ length: n }, (_, i) => ({ room: options.room(first + i), payload: make(first + i) }));
+        const messages: Array<{ room: string; payload: Uint8Array }> = [];
+        for (let i = 0; i < n; i++) messages.push({ room: options.room(first + i), payload: make(first + i) });
         let k = first;
         return sender.send(messages, (ack) => onAck(k++, ack.sequence, ackError(ack)));
       }),

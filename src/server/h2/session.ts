@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from "node:http2";
 import type net from "node:net";
 import * as F from "./frames.js";
 import { Pings, ResetRate } from "./control.js";
+import { FrameReader } from "./frame-reader.js";
 import { HpackDecoder } from "./hpack.js";
 import { requestHeaders } from "./request-headers.js";
 import { H2Stream } from "./stream.js";
@@ -57,8 +58,7 @@ export class H2Session extends EventEmitter {
   private readonly out = new F.Output();
   private flushing = false;
   private ending = false;
-  private pending: Buffer | undefined;
-  private preface = false;
+  private readonly reader: FrameReader;
   private settled = false;
   private headerBlock: { id: number; parts: Buffer[]; size: number; endStream: boolean } | undefined;
   private readonly pings = new Pings();
@@ -72,6 +72,15 @@ export class H2Session extends EventEmitter {
     this.encrypted = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
     this.localWindow = options.windowBytes;
     this.recvWindow = Math.max(F.DEFAULT_WINDOW, options.windowBytes);
+    const session = this;
+    this.reader = new FrameReader({
+      frame: (buf, type, flags, id, start, end) => this.frame(buf, type, flags, id, start, end),
+      fail: (code) => this.fail(code),
+      badPreface: () => this.destroy(),
+      get destroyed() {
+        return session.destroyed;
+      },
+    });
     socket.setNoDelay?.(true);
     this.output().settings([
       [F.SETTINGS_MAX_CONCURRENT_STREAMS, options.maxConcurrentStreams],
@@ -80,7 +89,7 @@ export class H2Session extends EventEmitter {
       [F.SETTINGS_ENABLE_PUSH, 0],
     ]);
     if (this.recvWindow > F.DEFAULT_WINDOW) this.out.u32(F.WINDOW_UPDATE, 0, this.recvWindow - F.DEFAULT_WINDOW);
-    socket.on("data", (chunk: Buffer) => this.read(chunk));
+    socket.on("data", (chunk: Buffer) => this.reader.read(chunk));
     socket.on("drain", () => this.unblock());
     socket.on("error", () => socket.destroy());
     socket.once("close", () => this.closed_());
@@ -212,27 +221,6 @@ export class H2Session extends EventEmitter {
       }
       waiting[i]!.pump();
     }
-  }
-
-  private read(chunk: Buffer): void {
-    if (this.destroyed) return;
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    let at = 0;
-    if (!this.preface) {
-      const n = Math.min(buf.length, F.PREFACE.length);
-      if (!buf.subarray(0, n).equals(F.PREFACE.subarray(0, n))) return this.destroy();
-      if (buf.length < F.PREFACE.length) return void (this.pending = buf);
-      this.preface = true;
-      at = F.PREFACE.length;
-    }
-    while (buf.length - at >= 9 && !this.destroyed) {
-      const length = buf.readUIntBE(at, 3);
-      if (length > F.DEFAULT_MAX_FRAME) return this.fail(F.FRAME_SIZE_ERROR);
-      if (buf.length - at < 9 + length) break;
-      this.frame(buf, buf[at + 3]!, buf[at + 4]!, buf.readUInt32BE(at + 5) & 0x7fffffff, at + 9, at + 9 + length);
-      at += 9 + length;
-    }
-    this.pending = at < buf.length ? buf.subarray(at) : undefined;
   }
 
   private frame(buf: Buffer, type: number, flags: number, id: number, start: number, end: number): void {
@@ -394,3 +382,4 @@ export class H2Session extends EventEmitter {
 }
 
 const EMPTY = Buffer.alloc(0);
+

@@ -21,6 +21,20 @@ describe("FrameDecoder", () => {
     }
   });
 
+  it("hands over every byte of many small messages whose boundaries fall anywhere in the chunks", () => {
+    // Messages of 0..299 bytes, each byte telling its message and place: a byte taken from the wrong chunk shows.
+    const messages = Array.from({ length: 400 }, (_, k) => Uint8Array.from({ length: (k * 37) % 300 }, (_, i) => (k * 7 + i) % 251));
+    const body = frames(messages);
+    for (const size of [1, 3, 5, 6, 64, 333, 4096, 16 * 1024]) {
+      const decoder = new FrameDecoder(1024, undefined);
+      const out: Uint8Array[] = [];
+      for (let offset = 0; offset < body.length; offset += size) out.push(...decoder.push(body.subarray(offset, offset + size)));
+      assert.equal(out.length, messages.length, `chunks of ${size}`);
+      out.forEach((m, k) => assert.ok(Buffer.from(m).equals(messages[k]!), `message ${k}, chunks of ${size}`));
+      assert.equal(decoder.partialBytes, 0);
+    }
+  });
+
   it("refuses a message over the limit without buffering it, once its last byte arrived", () => {
     const decoder = new FrameDecoder(1000, undefined);
     const body = frames([message(1001, 1)]);

@@ -91,14 +91,17 @@ export class FrameDecoder {
         // Messages completed before it in this chunk are still handled; the error comes with the next push.
         return out.length > 0 ? out : this.skip(EMPTY);
       }
-      if (this.bufferedBytes < 5 + length) return out;
-      const whole = this.buffered.length === 1 ? this.buffered[0]! : this.join();
-      const compressed = whole[0] === 1;
-      const body = whole.subarray(5, 5 + length);
-      const rest = whole.subarray(5 + length);
-      this.buffered = rest.length > 0 ? [rest] : [];
-      this.bufferedBytes = rest.length;
-      out.push(compressed ? this.decompress(body) : body);
+      const size = 5 + length;
+      if (this.bufferedBytes < size) return out;
+      let whole: Buffer;
+      if (this.buffered.length > 1) whole = this.take(size);
+      else {
+        whole = this.buffered[0]!;
+        this.buffered = whole.length > size ? [whole.subarray(size)] : [];
+        this.bufferedBytes -= size;
+      }
+      const body = whole.subarray(5, size);
+      out.push(whole[0] === 1 ? this.decompress(body) : body);
     }
   }
 
@@ -117,6 +120,28 @@ export class FrameDecoder {
     this.skipping = Math.max(0, this.skipping - chunk.length);
     if (this.skipping === 0) throw this.skipped!;
     return [];
+  }
+
+  /**
+   * The first `size` bytes, copied out of the chunks they span; what
+   * follows stays buffered as views (joining the whole chunks copied every
+   * byte of a streamed publisher's requests once more).
+   */
+  private take(size: number): Buffer {
+    const whole = Buffer.allocUnsafe(size);
+    let offset = 0;
+    let i = 0;
+    while (offset < size) {
+      const chunk = this.buffered[i]!;
+      const n = Math.min(chunk.length, size - offset);
+      chunk.copy(whole, offset, 0, n);
+      offset += n;
+      if (n < chunk.length) this.buffered[i] = chunk.subarray(n);
+      else i++;
+    }
+    this.buffered.splice(0, i);
+    this.bufferedBytes -= size;
+    return whole;
   }
 
   private join(): Buffer {

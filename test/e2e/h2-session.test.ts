@@ -104,4 +104,34 @@ describe("the broker's HTTP/2 connection", () => {
       client.destroy();
     }
   });
+
+  it("gives the connection's window back with its next write, and alone only once a quarter of the window is owed", async () => {
+    const client = await RawH2.connect((server.address() as net.AddressInfo).port);
+    const grants = () => client.received(F.WINDOW_UPDATE, 0).map((f) => f.payload.readUInt32BE(0) & 0x7fffffff);
+    try {
+      const heldBefore = held.length;
+      client.headers(1, [[":method", "POST"], [":scheme", "http"], [":path", "/hold"], [":authority", "x"]]);
+      await waitUntil(() => held.length === heldBefore + 1, "the stream arrived", 5000);
+      const stream = held[heldBefore]!;
+      const atStart = grants().length; // the one that opened the window to 1 MiB
+      // Five reads of 16 KiB, one at a time: each used to be answered by a WINDOW_UPDATE of its own.
+      const chunk = Buffer.alloc(16_384, 1);
+      for (let k = 1; k <= 5; k++) {
+        client.send(F.DATA, 0, 1, chunk);
+        await waitUntil(() => stream.readableLength === k * chunk.length, `read ${k} arrived`, 5000);
+      }
+      expect(grants().slice(atStart)).toEqual([]);
+      // The next thing the broker writes (a PING's answer) carries it, all in one.
+      client.send(F.PING, 0, 0, Buffer.alloc(8));
+      await waitUntil(() => client.received(F.PING, 0).length > 0, "the PING answered", 5000);
+      expect(grants().slice(atStart)).toEqual([5 * chunk.length]);
+      // A quarter of the window owed (256 KiB) goes back without waiting for anything else.
+      for (let k = 0; k < 16; k++) client.send(F.DATA, 0, 1, chunk);
+      await waitUntil(() => grants().length === atStart + 2, "a WINDOW_UPDATE alone", 5000);
+      expect(grants().slice(atStart)).toEqual([5 * chunk.length, 16 * chunk.length]);
+      expect(client.goawayCode()).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+  });
 });

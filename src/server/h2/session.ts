@@ -50,6 +50,8 @@ export class H2Session extends EventEmitter {
   readonly encrypted: boolean;
   private recvWindow: number;
   private connectionToGrant = 0;
+  /** Connection window owed that is granted without waiting for another write (see grant()). */
+  private readonly grantAloneBytes: number;
   private readonly streams = new Map<number, H2Stream>();
   private lastStreamId = 0;
   private readonly blocked = new Set<H2Stream>();
@@ -72,6 +74,7 @@ export class H2Session extends EventEmitter {
     this.encrypted = (socket as net.Socket & { encrypted?: boolean }).encrypted === true;
     this.localWindow = options.windowBytes;
     this.recvWindow = Math.max(F.DEFAULT_WINDOW, options.windowBytes);
+    this.grantAloneBytes = this.recvWindow / 4;
     const session = this;
     this.reader = new FrameReader({
       frame: (buf, type, flags, id, start, end) => this.frame(buf, type, flags, id, start, end),
@@ -152,10 +155,18 @@ export class H2Session extends EventEmitter {
     this.blocked.add(stream);
   }
 
-  /** A stream whose reader took bytes: granted back with this turn's WINDOW_UPDATE. */
+  /**
+   * A stream whose reader took bytes: granted back with the next write, or
+   * at once when a quarter of its window is owed. Window owed to the peer
+   * goes out with whatever the broker writes next (a response, results)
+   * instead of in a write of its own: one WINDOW_UPDATE alone per read was
+   * a second socket write per read for the broker, and a second read for
+   * the client. Withholding less than a quarter leaves the peer at least
+   * three quarters of every window, so it never waits on one.
+   */
   grant(stream: H2Stream): void {
     this.granting.add(stream);
-    this.output();
+    if (stream.toGrant >= this.localWindow / 4) this.output();
   }
 
   /** A stream that is over. */
@@ -282,7 +293,7 @@ export class H2Session extends EventEmitter {
     this.recvWindow -= length;
     if (this.recvWindow < 0) return this.fail(F.FLOW_CONTROL_ERROR);
     this.connectionToGrant += length;
-    this.output();
+    if (this.connectionToGrant >= this.grantAloneBytes) this.output();
     const stream = this.streams.get(id);
     if (!stream) {
       if (id === 0 || id > this.lastStreamId) return this.fail(F.PROTOCOL_ERROR);

@@ -60,8 +60,9 @@
  *                          collected or not, written to <file> when it stops ("%p" in <file>: the
  *                          child's pid, else each child overwrites it); read it with bench/heap-summary.ts
  * ingest:
- *   BENCH_INGEST_MESSAGES [50000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
- *   BENCH_INGEST_WARMUP [10000] (long enough for the JIT: seqcast is ~25% slower in its first 10,000)  BENCH_INGEST_SUBSCRIBERS [0,100]
+ *   BENCH_INGEST_MESSAGES [200000] (0 subscribers)  BENCH_INGEST_MESSAGES_SUBS [5000] (with subscribers)
+ *   BENCH_INGEST_WARMUP [100000] (0 subscribers: long enough for V8 to optimise per-request code, see params.ts)
+ *   BENCH_INGEST_WARMUP_SUBS [10000] (with subscribers)  BENCH_INGEST_SUBSCRIBERS [0,100]
  *   BENCH_INGEST_WINDOW [1024] (seqcast stream, JetStream in-flight acks, NATS unflushed)
  *   BENCH_INGEST_BATCH [64] (messages per PublishStream request; NATS core flush group)
  *   BENCH_UNARY_INFLIGHT [128]  BENCH_JS_SUBSCRIBERS [core] (core subscriptions, or ordered push consumers)

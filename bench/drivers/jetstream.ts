@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { consumerOpts, createInbox, headers, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import { consumerOpts, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
 import { describe } from "../lib/util.js";
 import { publishWindowed } from "../lib/window.js";
 import type { AckedPublisher, DeliverySink } from "./driver.js";
@@ -53,57 +53,6 @@ export function jetStreamPublisher(stream: BenchStream, window: number): AckedPu
         }
       }),
     close: async () => {},
-  };
-}
-
-/**
- * The same JetStream publish protocol without nats.js's per-publish request
- * machinery: a plain PUB with a reply subject of its own per message on one
- * inbox subscription, and of each ack (`{"stream":…,"seq":N}`) only the
- * sequence read: what bench/lean-client.ts is to the seqcast SDK. Shows
- * whether the nats.js client, not the server, limits the js.publish() row.
- */
-export function leanJetStreamPublisher(nc: NatsConnection, stream: BenchStream, window: number): AckedPublisher {
-  const inbox = createInbox();
-  const waiting = new Map<number, (sequence: number, error?: string) => void>();
-  const subscription = nc.subscribe(`${inbox}.*`, {
-    callback: (error, msg) => {
-      if (error) return;
-      const k = Number(msg.subject.slice(inbox.length + 1));
-      const done = waiting.get(k);
-      waiting.delete(k);
-      // {"stream":"…","seq":N} (an error or a duplicate has other keys: read those as text).
-      const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
-      const at = data.indexOf('"seq":');
-      if (at < 0 || data.includes('"error"') || data.includes('"duplicate"')) {
-        const text = data.toString();
-        done?.(Number(/"seq":(\d+)/.exec(text)?.[1] ?? 0), text.includes('"duplicate":true') ? "acknowledged as a duplicate" : text);
-        return;
-      }
-      let sequence = 0;
-      for (let i = at + 6; i < data.length && data[i]! >= 0x30 && data[i]! <= 0x39; i++) sequence = sequence * 10 + data[i]! - 0x30;
-      done?.(sequence);
-    },
-  });
-  return {
-    description: `PUB with a reply subject and a Nats-Msg-Id per message to a file-storage stream, ${window} awaiting their ack, acks read by a minimal parser`,
-    run: (count, make, onAck) =>
-      publishWindowed(
-        count,
-        1,
-        window,
-        (k) =>
-          new Promise<void>((resolve) => {
-            waiting.set(k, (sequence, error) => {
-              onAck(k, sequence, error);
-              resolve();
-            });
-            const h = headers();
-            h.set("Nats-Msg-Id", randomUUID()); // as seqcast's client_message_id: both dedupe, random keys as the SDK sends them
-            nc.publish(stream.subject, make(k), { reply: `${inbox}.${k}`, headers: h });
-          }),
-      ),
-    close: async () => subscription.unsubscribe(),
   };
 }
 

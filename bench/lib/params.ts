@@ -93,9 +93,21 @@ export const P = {
   cpuProfDir: process.env.BENCH_CPU_PROF,
 
   // ingest
-  ingestMessages: envInt("BENCH_INGEST_MESSAGES", 50_000),
+  /**
+   * Rows without subscribers warm up and measure longer than they did
+   * (10,000 then 50,000): per-request code (a PublishStream request carries
+   * 64 messages) had run ~160 times at the end of the warmup, before V8
+   * optimised it, and the fastest rows' measured window (~0.3 s) was
+   * shorter than the collector's pauses. seqcast's stream row spread
+   * 95-145k/s over runs at messages 10,000-60,000, 190-250k/s after
+   * 100,000; JetStream's, from the same code in the server, 70-90k/s and
+   * 85-110k/s.
+   */
+  ingestMessages: envInt("BENCH_INGEST_MESSAGES", 200_000),
   ingestMessagesWithSubscribers: envInt("BENCH_INGEST_MESSAGES_SUBS", 5_000),
-  ingestWarmup: envInt("BENCH_INGEST_WARMUP", 10_000, 0),
+  ingestWarmup: envInt("BENCH_INGEST_WARMUP", 100_000, 0),
+  /** With subscribers every warmup message is also 100 deliveries: the warmup stays at 10,000. */
+  ingestWarmupWithSubscribers: envInt("BENCH_INGEST_WARMUP_SUBS", 10_000, 0),
   ingestSubscribers: envIntList("BENCH_INGEST_SUBSCRIBERS", [0, 100]),
   ingestWindow,
   ingestBatch: envInt("BENCH_INGEST_BATCH", 64),

@@ -79,7 +79,7 @@ const usPerPublish = (r: RowResult) => (r.cpu?.serverSeconds !== undefined && r.
 export function section(results: RowResult[]): Section {
   const body: string[] = [
     `One publisher connection, one room / subject, ${P.messageBytes}-byte messages; ${P.ingestWarmup} warmup messages, then ` +
-      `${P.ingestMessages} messages with 0 subscribers or ${P.ingestMessagesWithSubscribers} with subscribers (each subscriber on its own connection). ` +
+      `${P.ingestMessages} measured, with 0 subscribers; ${P.ingestWarmupWithSubscribers} and ${P.ingestMessagesWithSubscribers} with subscribers (each subscriber on its own connection). ` +
       "**acked publishes/s** = messages / time from the first measured publish to its last acknowledgement. broker CPU is the server process's CPU during that time; " +
       "µs/publish = server CPU seconds / messages.",
     "",
@@ -98,7 +98,7 @@ export function section(results: RowResult[]): Section {
       "node:http2 / framer is what node:http2's per-stream objects cost: the part of Node's floor that is node:http2's, not Node's. It is a measuring stick, not a server (no limits, no TLS); seqcast does not run on it.",
     `- JetStream, to a fresh stream with file storage, ${P.ingestWindow} publishes awaiting their ack (the same depth as seqcast's stream window), every ack carrying the stream sequence, from two publishers: ` +
       "*js.publish()*, nats.js's JetStream client (a request with its own timer and promise per publish, each ack JSON-decoded); " +
-      "*lean publisher*, the same protocol by hand (a PUB with a reply subject of its own per message, one inbox subscription, only the ack's sequence read), as bench/lean-client.ts does for seqcast. " +
+      `*lean publisher*, the same protocol by hand on its own socket (bench/drivers/jetstream-raw.ts: an HPUB with a reply subject of its own and a Nats-Msg-Id per message, up to ${P.ingestBatch} per socket write, one inbox subscription, only the ack's sequence read), as bench/lean-client.ts does for seqcast. ` +
       "**vs JetStream** compares with the faster of the two (marked *reference*): the server is the same, and a row limited by its client would flatter seqcast.",
     `- NATS core: publish, with a flush (PING/PONG) after every ${P.ingestBatch} messages and at most ${P.ingestWindow} unflushed, as the acknowledgement (NATS core has no per-message ack).`,
     `- Subscribers (rows with subscribers): seqcast Subscribe streams (lean client); JetStream: ${

@@ -3,7 +3,8 @@
  * subscribers on the same room / subject. Every row starts clean (a fresh
  * seqcast broker, a fresh JetStream stream) so positions start at 1.
  *
- *   warmup    BENCH_INGEST_WARMUP messages, acknowledged, not measured
+ *   warmup    BENCH_INGEST_WARMUP (0 subscribers) or BENCH_INGEST_WARMUP_SUBS
+ *             (with subscribers) messages, acknowledged, not measured
  *   measured  BENCH_INGEST_MESSAGES (0 subscribers) or
  *             BENCH_INGEST_MESSAGES_SUBS (with subscribers) messages
  *
@@ -15,7 +16,8 @@
 import { performance } from "node:perf_hooks";
 import type { NatsConnection } from "nats";
 import type { AckedPublisher, DeliverySink } from "../drivers/driver.js";
-import { createStream, jetStreamPublisher, leanJetStreamPublisher, orderedConsumers, type BenchStream } from "../drivers/jetstream.js";
+import { createStream, jetStreamPublisher, orderedConsumers, type BenchStream } from "../drivers/jetstream.js";
+import { rawJetStreamPublisher } from "../drivers/jetstream-raw.js";
 import { closeAll, natsPublisher, natsServerPid, natsSubscribers, openNats } from "../drivers/nats.js";
 import { h2loadPath, h2loadPublisher } from "../drivers/h2load.js";
 import { openSubscribers, seqcastPublisher, type SubscriberSet } from "../drivers/seqcast.js";
@@ -153,7 +155,7 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
       publisher: !s
         ? natsPublisher(nc, () => subject, P.ingestWindow, P.ingestBatch)
         : spec.kind === "jetstream-lean"
-          ? leanJetStreamPublisher(nc, s, P.ingestWindow)
+          ? rawJetStreamPublisher(s.subject, P.ingestWindow, P.ingestBatch)
           : jetStreamPublisher(s, P.ingestWindow),
       close: async () => {
         await closeAll(subs);
@@ -171,15 +173,16 @@ async function openRow(spec: RowSpec, rowId: number, tracker: FanoutTracker, clo
 
 async function runRow(spec: RowSpec, rowId: number): Promise<RowResult> {
   const messages = spec.subscribers > 0 ? P.ingestMessagesWithSubscribers : P.ingestMessages;
+  const warmup = spec.subscribers > 0 ? P.ingestWarmupWithSubscribers : P.ingestWarmup;
   const result: RowResult = { ...spec, publisher: "", version: "—", messages, ok: false, check: "", notes: [] };
   const positioned = spec.kind !== "nats";
   const phases = [
-    { name: "warmup", messages: P.ingestWarmup, latency: false },
+    { name: "warmup", messages: warmup, latency: false },
     { name: "measured", messages, latency: false },
   ];
   const sequencedSubs = grpcKind(spec.kind) || (spec.kind.startsWith("jetstream") && P.jsSubscribers === "ordered");
   const tracker = new FanoutTracker(spec.subscribers, phases, sequencedSubs);
-  const acks = new AckCheck(P.ingestWarmup + messages, positioned);
+  const acks = new AckCheck(warmup + messages, positioned);
   let closing = false;
   let row: RowSystem;
   try {
@@ -193,15 +196,15 @@ async function runRow(spec: RowSpec, rowId: number): Promise<RowResult> {
   const peak = rssPeak(row.pid);
   try {
     const payload = (base: number, phase: number) => (k: number) => makePayload(P.messageBytes, base + k, phase);
-    if (P.ingestWarmup > 0) {
-      await row.publisher.run(P.ingestWarmup, payload(0, 0), (k, seq, error) => acks.ack(k, seq, error));
+    if (warmup > 0) {
+      await row.publisher.run(warmup, payload(0, 0), (k, seq, error) => acks.ack(k, seq, error));
       if (spec.subscribers > 0 && !(await tracker.waitPhase(0, 60_000))) result.notes.push(`warmup: ${tracker.missing(0)} deliveries missing`);
       await sleep(200);
     }
     const loop0 = await row.eventLoop?.();
     const cpu = cpuWindow(row.pid);
     const start = performance.now();
-    await row.publisher.run(messages, payload(P.ingestWarmup, 1), (k, seq, error) => acks.ack(P.ingestWarmup + k, seq, error));
+    await row.publisher.run(messages, payload(warmup, 1), (k, seq, error) => acks.ack(warmup + k, seq, error));
     const acked = performance.now();
     result.cpu = cpu();
     result.brokerLoop = loopBusy(loop0, await row.eventLoop?.());

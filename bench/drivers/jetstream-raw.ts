@@ -52,6 +52,7 @@ export function rawJetStreamPublisher(subject: string, window: number, batch: nu
   const fail = (error: Error) => {
     failure ??= error;
     groups.forEach((group, i) => group && ack(keys[i]!, 0, error.message));
+    for (const pong of pongs.splice(0)) pong(); // a connect still waiting rejects with the failure
   };
 
   // The server's protocol: control lines, and MSG/HMSG followed by their payload.

@@ -45,6 +45,7 @@ import {
   SETTINGS_MAX_CONCURRENT_STREAMS,
   WINDOW_UPDATE,
 } from "../../src/server/h2/frames.js";
+import { FrameReader } from "../../src/server/h2/frame-reader.js";
 import { HpackDecoder, literalBlock } from "../../src/server/h2/hpack.js";
 
 /** What this side grants: per stream and (added to the initial 65,535) per connection. */
@@ -157,8 +158,7 @@ export class FramerConnection {
   readonly blocked = new Set<FramerStream>();
   private readonly streams = new Map<number, FramerStream>();
   private readonly hpack = new HpackDecoder();
-  private pending: Buffer | undefined;
-  private preface = false;
+  private readonly reader: FrameReader;
   private readonly out = new Output();
   private flushing = false;
   private consumed = 0;
@@ -184,10 +184,19 @@ export class FramerConnection {
   ) {
     socket.setNoDelay(true);
     this.grantAt = role === "client" ? RECEIVE_WINDOW / 2 : 0;
-    if (role === "client") {
-      this.preface = true;
-      socket.write(PREFACE);
-    }
+    if (role === "client") socket.write(PREFACE);
+    // The broker's own frame reader (src/server/h2/frame-reader.ts): the floor splits frames as seqcast does.
+    this.reader = new FrameReader(
+      {
+        frame: (buf, type, flags, id, start, end) => this.frame(buf, type, flags, id, start, end),
+        fail: (code) => this.fail(code),
+        badPreface: () => this.socket.destroy(),
+        get destroyed() {
+          return socket.destroyed;
+        },
+      },
+      role === "server",
+    );
     this.output().settings([
       [role === "client" ? SETTINGS_ENABLE_PUSH : SETTINGS_MAX_CONCURRENT_STREAMS, role === "client" ? 0 : 0x7fffffff],
       [SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW],
@@ -264,21 +273,7 @@ export class FramerConnection {
   }
 
   private read(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    let at = 0;
-    if (!this.preface) {
-      if (buf.length < PREFACE.length) return void (this.pending = buf);
-      if (!buf.subarray(0, PREFACE.length).equals(PREFACE)) return void this.socket.destroy();
-      this.preface = true;
-      at = PREFACE.length;
-    }
-    while (buf.length - at >= 9) {
-      const length = buf.readUIntBE(at, 3);
-      if (buf.length - at < 9 + length) break;
-      this.frame(buf, buf[at + 3]!, buf[at + 4]!, buf.readUInt32BE(at + 5) & 0x7fffffff, at + 9, at + 9 + length);
-      at += 9 + length;
-    }
-    this.pending = at < buf.length ? buf.subarray(at) : undefined;
+    this.reader.read(chunk);
     if (this.consumed > this.grantAt) this.output();
   }
 

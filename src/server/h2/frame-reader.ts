@@ -22,9 +22,15 @@ export interface FrameSink {
  */
 export class FrameReader {
   private pending: Buffer | undefined;
-  private preface = false;
+  private preface: boolean;
 
-  constructor(private readonly sink: FrameSink) {}
+  /** `expectPreface`: a server's reader (a client's, bench/lib/h2-framer.ts, reads frames from the first byte). */
+  constructor(
+    private readonly sink: FrameSink,
+    expectPreface = true,
+  ) {
+    this.preface = !expectPreface;
+  }
 
   read(chunk: Buffer): void {
     const sink = this.sink;

@@ -26,4 +26,35 @@ describe("Output", () => {
     assert.equal(frames[1]![2].readUInt32BE(0), 123_456);
     assert.ok(frames[0]![2].equals(data));
   });
+  it("with a sink, hands a large turn over in pieces of at most 64 KiB, in order, every byte kept", () => {
+    const pieces: Buffer[] = [];
+    const out = new F.Output((piece) => pieces.push(piece));
+    // 100 DATA frames of 0-9,900 bytes (~500 KiB): a subscriber's stream catching up on a window.
+    const sent = Array.from({ length: 100 }, (_, i) => Buffer.alloc(i * 100, i));
+    sent.forEach((data, i) => {
+      out.frame(F.DATA, 0, 1 + 2 * (i % 3), data);
+      if (i % 10 === 0) out.u32(F.WINDOW_UPDATE, 0, i + 1);
+    });
+    pieces.push(out.take());
+    assert.ok(pieces.length >= 8, `${pieces.length} pieces`);
+    for (const piece of pieces) assert.ok(piece.length <= 64 * 1024, `a piece of ${piece.length} bytes`);
+    // Frames never straddle two pieces, and come out in the order they were written.
+    const frames = pieces.flatMap(parse);
+    const data = frames.filter(([type]) => type === F.DATA);
+    assert.deepEqual(data.map(([, stream]) => stream), sent.map((_, i) => 1 + 2 * (i % 3)));
+    data.forEach(([, , payload], i) => assert.ok(payload.equals(sent[i]!), `frame ${i}`));
+    const grants = frames.filter(([type]) => type === F.WINDOW_UPDATE).map(([, , payload]) => payload.readUInt32BE(0));
+    assert.deepEqual(grants, [1, 11, 21, 31, 41, 51, 61, 71, 81, 91]);
+  });
+
+  it("with a sink, gives a frame larger than 64 KiB a buffer of its own", () => {
+    const pieces: Buffer[] = [];
+    const out = new F.Output((piece) => pieces.push(piece));
+    out.frame(F.DATA, 0, 1, Buffer.alloc(100, 1));
+    const big = Buffer.alloc(100_000, 2);
+    out.frame(F.DATA, 0, 3, big);
+    pieces.push(out.take());
+    assert.deepEqual(pieces.map((p) => p.length), [109, 100_009]);
+    assert.ok(parse(pieces[1]!)[0]![2].equals(big));
+  });
 });

@@ -57,7 +57,10 @@ export class H2Session extends EventEmitter {
   private readonly blocked = new Set<H2Stream>();
   private readonly granting = new Set<H2Stream>();
   private readonly hpack = new HpackDecoder();
-  private readonly out = new F.Output();
+  /** A turn's frames; a large turn's are written as they fill ~64 KiB (frames.ts Output). */
+  private readonly out = new F.Output((piece) => {
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(piece);
+  });
   private flushing = false;
   private ending = false;
   private readonly reader: FrameReader;

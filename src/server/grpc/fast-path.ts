@@ -107,11 +107,20 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: H2Str
 function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const messages: Uint8Array[] = [];
+    // A second message fails the call at once: waiting for the end of the
+    // request kept every message a client sent, without bound.
+    const fail = (error: unknown) => {
+      call.stream.off("data", read);
+      reject(error);
+    };
     const read = (chunk: Buffer) => {
       try {
-        for (const message of decoder.push(chunk)) messages.push(message);
+        for (const message of decoder.push(chunk)) {
+          if (messages.length > 0) return fail(new BrokerError("invalid_argument", "protocol error: expected one request message, got a second before the request ended"));
+          messages.push(message);
+        }
       } catch (error) {
-        reject(error);
+        fail(error);
       }
     };
     call.stream.on("data", read);

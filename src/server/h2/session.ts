@@ -57,9 +57,11 @@ export class H2Session extends EventEmitter {
   private readonly blocked = new Set<H2Stream>();
   private readonly granting = new Set<H2Stream>();
   private readonly hpack = new HpackDecoder();
-  /** A turn's frames; a large turn's are written as they fill ~64 KiB (frames.ts Output). */
-  private readonly out = new F.Output((piece) => {
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(piece);
+  /** A turn's frames, written from one buffer that is kept while the socket takes each write whole (frames.ts Output). */
+  private readonly out = new F.Output((bytes) => {
+    if (this.socket.destroyed || this.socket.writableEnded) return true;
+    this.socket.write(bytes);
+    return this.socket.writableLength === 0;
   });
   private flushing = false;
   private ending = false;
@@ -196,7 +198,7 @@ export class H2Session extends EventEmitter {
     }
     this.granting.clear();
     if (this.socket.destroyed || this.socket.writableEnded) return void (this.out.length = 0);
-    if (this.out.length > 0) this.socket.write(this.out.take());
+    this.out.flush();
     if (this.ending) this.socket.end(() => this.socket.destroy());
   };
 

@@ -18,7 +18,7 @@ import { historyResponseFrame } from "../history-encoder.js";
 import { GrpcCall } from "./call.js";
 import { decodePublishRequest, decodePublishRequests } from "../wire-decoders.js";
 import type { PublishInput } from "../../broker/broker.js";
-import { frame, FrameDecoder } from "./frames.js";
+import { frame, FrameDecoder, RequestBudget } from "./frames.js";
 
 /**
  * The hot RPCs of PubSubService for gRPC with binary protobuf, served on the
@@ -87,7 +87,8 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: H2Str
     const identity = options.authenticate((headers.authorization as string | undefined) ?? null);
     identity.catch(() => {}); // reported by the handler that awaits it
     const readMaxBytes = handler === subscribe ? Math.min(options.readMaxBytes, options.subscribeReadMaxBytes ?? Infinity) : options.readMaxBytes;
-    const decoder = new FrameDecoder(readMaxBytes, encoding === "identity" ? undefined : encoding);
+    const decoder = new FrameDecoder(readMaxBytes, encoding === "identity" ? undefined : encoding, budgetOf(stream, options));
+    call.onClose(() => decoder.release());
     const context: CallContext = { call, decoder, identity, broker: options.broker, options };
     try {
       const running = handler(context);
@@ -97,6 +98,14 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): (stream: H2Str
     }
     return true;
   };
+}
+
+/** The request budget of a stream's connection (RequestBudget): four of the largest requests, and no less than 64 MiB. */
+const budgets = new WeakMap<object, RequestBudget>();
+function budgetOf(stream: H2Stream, options: GrpcFastPathOptions): RequestBudget {
+  let budget = budgets.get(stream.h2);
+  if (!budget) budgets.set(stream.h2, (budget = new RequestBudget(Math.max(64 * 1024 * 1024, 4 * options.readMaxBytes))));
+  return budget;
 }
 
 /**
@@ -117,6 +126,8 @@ function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
       try {
         for (const message of decoder.push(chunk)) {
           if (messages.length > 0) return fail(new BrokerError("invalid_argument", "protocol error: expected one request message, got a second before the request ended"));
+          // Kept until the request ends: it counts toward the connection's budget meanwhile.
+          if (!decoder.hold(message.length)) return fail(decoder.refused);
           messages.push(message);
         }
       } catch (error) {
@@ -126,9 +137,12 @@ function readOne({ call, decoder }: CallContext): Promise<Uint8Array> {
     call.stream.on("data", read);
     call.stream.once("end", () => {
       call.stream.off("data", read);
+      const partial = decoder.partialBytes;
+      // The handler has the message now (or the call fails): it leaves the connection's budget.
+      decoder.release();
       if (decoder.refused) reject(decoder.refused);
-      else if (messages.length === 1 && decoder.partialBytes === 0) resolve(messages[0]!);
-      else reject(new BrokerError("invalid_argument", `protocol error: expected one request message, got ${messages.length}${decoder.partialBytes ? " and a partial one" : ""}`));
+      else if (messages.length === 1 && partial === 0) resolve(messages[0]!);
+      else reject(new BrokerError("invalid_argument", `protocol error: expected one request message, got ${messages.length}${partial ? " and a partial one" : ""}`));
     });
   });
 }

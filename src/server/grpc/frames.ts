@@ -42,6 +42,29 @@ export const MAX_SKIPPED_MESSAGE_BYTES = 64 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * What the gRPC calls of one HTTP/2 connection hold of their requests:
+ * messages begun and not complete, and unary requests' messages waiting for
+ * the request's end. Each call is held to the size the broker reads, but a
+ * connection takes 10,000 calls: without this bound, one client could make
+ * the broker hold 10,000 times that. The call whose bytes go over it fails
+ * with RESOURCE_EXHAUSTED (REQUEST_TOO_LARGE) and its bytes are dropped;
+ * the connection and its other calls go on.
+ */
+export class RequestBudget {
+  held = 0;
+
+  constructor(readonly limitBytes: number) {}
+
+  error(): BrokerError {
+    return new BrokerError(
+      "resource_exhausted",
+      `this connection's calls hold more than ${this.limitBytes} bytes of requests not yet complete; finish or cancel some, or use another connection`,
+      { reason: "REQUEST_TOO_LARGE", metadata: { connection_limit_bytes: String(this.limitBytes) } },
+    );
+  }
+}
+
+/**
  * Splits the request body into messages as its chunks arrive. Refuses a
  * message larger than `maxBytes` without buffering it (RESOURCE_EXHAUSTED),
  * and decompresses flagged messages with the request's `grpc-encoding`.
@@ -59,14 +82,66 @@ export class FrameDecoder {
   /** Bytes of an oversized message still to drop, and the error to raise after them. */
   private skipping = 0;
   private skipped: BrokerError | undefined;
+  /** Bytes of complete messages its call keeps until the request ends (held()). */
+  private kept = 0;
 
   constructor(
     private readonly maxBytes: number,
     private readonly encoding: string | undefined,
+    private readonly budget?: RequestBudget,
   ) {}
 
-  /** The messages completed by this chunk. Throws a BrokerError on a bad or oversized message. */
+  /**
+   * The messages completed by this chunk. Throws a BrokerError on a bad or
+   * oversized message; refuses the call (the error with the next chunk, or
+   * `refused` at the end) when what it buffers takes its connection's calls
+   * over their budget.
+   */
   push(chunk: Buffer): Uint8Array[] {
+    const budget = this.budget;
+    if (!budget) return this.decode(chunk);
+    const before = this.bufferedBytes;
+    let out: Uint8Array[];
+    try {
+      out = this.decode(chunk);
+    } finally {
+      budget.held += this.bufferedBytes - before;
+    }
+    if (this.bufferedBytes > 0 && budget.held > budget.limitBytes) {
+      this.refuse(budget.error());
+      if (out.length === 0) throw this.skipped!;
+    }
+    return out;
+  }
+
+  /** `bytes` of a complete message the call keeps (a unary request until it ends); false, and nothing kept, when they take the connection over its budget. */
+  hold(bytes: number): boolean {
+    const budget = this.budget;
+    if (!budget) return true;
+    if (budget.held + bytes > budget.limitBytes) {
+      this.refuse(budget.error());
+      return false;
+    }
+    budget.held += bytes;
+    this.kept += bytes;
+    return true;
+  }
+
+  /** The call is over, or has what it kept: its bytes leave the connection's budget. Idempotent. */
+  release(): void {
+    if (this.budget) this.budget.held -= this.bufferedBytes + this.kept;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    this.kept = 0;
+  }
+
+  private refuse(error: BrokerError): void {
+    this.release();
+    this.skipped = error;
+    this.skipping = 0;
+  }
+
+  private decode(chunk: Buffer): Uint8Array[] {
     if (this.skipped) return this.skip(chunk);
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;

@@ -71,7 +71,7 @@
  *   BENCH_IDLE_SECONDS [60] (four heartbeat intervals of the broker's default),
  *   BENCH_IDLE_SLICE [15] (the window's CPU is also reported per slice this long)
  * rooms:
- *   BENCH_ROOMS [10000]  BENCH_ROOMS_MESSAGES [40000] (per phase)  BENCH_ROOMS_ROUNDS [6] (paired phases)
+ *   BENCH_ROOMS [10000]  BENCH_ROOMS_MESSAGES [40000] (per phase)  BENCH_ROOMS_ROUNDS [6] (paired phases; the full stage: BENCH_ROOMS_FULL_ROUNDS [20])
  *   BENCH_ROOMS_WINDOW [= ingest window]  BENCH_ROOMS_BATCH [= ingest batch]
  */
 import { writeFileSync } from "node:fs";

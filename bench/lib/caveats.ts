@@ -40,7 +40,7 @@ export function caveats(cores: number): string[] {
       "Details gives the p50 at each message's first and last subscriber. The same holds for every system.",
     "- **Servers.** nats-server and redis-server are native (nats-server multi-threaded); the seqcast broker is one Node event loop (plus libuv and V8 helper threads, whose CPU counts in its CPU time). " +
       "nats-server and redis-server are the machine's shared instances: their RSS includes whatever else they hold, so the idle-sessions scenario compares NATS by its RSS increase.",
-    "- **CPU resolution.** CPU times come from /proc in clock ticks (10 ms): a phase of a few seconds has an error of about 1% of a core.",
+    "- **CPU resolution.** A server's CPU time is its threads' run time from /proc (schedstat, nanoseconds), or its clock ticks (10 ms) where a thread exited during a phase; the load generator's is process.cpuUsage().",
     "- **Profiles.** The CPU profile is a sampling profile of a separate paced phase; the profiler costs some CPU, which is why no measured number comes from that phase. " +
       "The \"before\" profile was recorded in an earlier run (maybe under other load) with the pre-rewrite broker driven by unary Publish, because PublishStream does not exist there; compare shares and ms per 1,000 deliveries, not absolute ms. " +
       "`(program)` is time in native code V8 cannot attribute to a JS function (node:http2's nghttp2, libuv writes) and, on a loaded machine, samples taken while the broker waited for a core, so its share grows with the neighbours' load.",

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { describe, test } from "vitest";
 import { PublishRequestSchema } from "../../gen/es/seqcast/v1/pubsub_pb.js";
 import * as F from "../../src/server/h2/frames.js";
 import { HpackDecoder } from "../../src/server/h2/hpack.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, startBroker } from "../support/broker.js";
-import { grpcRequest, RawH2 } from "../support/h2-raw.js";
+import { clientFor } from "../support/broker.js";
+import { brokerForRawClients, grpcRequest, type RawH2 } from "../support/h2-raw.js";
 import { testToken } from "../support/tokens.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -18,16 +17,7 @@ import { waitUntil } from "../support/wait.js";
  * the connection and other clients go on.
  */
 
-let broker: RunningServer;
-const clients: RawH2[] = [];
-
-beforeAll(async () => {
-  broker = await startBroker();
-});
-afterAll(async () => {
-  for (const c of clients) c.destroy();
-  await broker.close();
-});
+const fixture = brokerForRawClients();
 
 /** A gRPC length-prefixed PublishRequest. */
 function publishMessage(room: string, text: string): Buffer {
@@ -48,8 +38,7 @@ function headerFields(client: RawH2, stream: number): Map<string, string> {
 
 describe("gRPC requests against the broker's own gRPC path", () => {
   test("a unary call whose request carries a second message fails INVALID_ARGUMENT at once, before the client ends its request", async () => {
-    const client = await RawH2.connect(broker.port);
-    clients.push(client);
+    const client = await fixture.connect();
     client.headers(1, [...grpcRequest("/seqcast.v1.PubSubService/Publish"), ["authorization", `Bearer ${testToken("mallory")}`]]);
     // Two messages and no END_STREAM: before, the broker kept every message until the request ended, however many came.
     client.send(F.DATA, 0, 1, Buffer.concat([publishMessage("hostile-two", "one"), publishMessage("hostile-two", "two")]));
@@ -62,13 +51,13 @@ describe("gRPC requests against the broker's own gRPC path", () => {
     assert.deepEqual(client.resetCodes(1), [F.NO_ERROR]);
     assert.equal(client.goawayCode(), undefined);
     // Nothing was published, and another client is served.
-    const other = clientFor(broker.url, "bystander");
+    const other = clientFor(fixture.broker.url, "bystander");
     const { sequence } = await other.publish("hostile-two", "after");
     assert.equal(sequence, 1n);
   });
   test("calls that together hold more than a connection's budget of unfinished requests: the one that goes over fails RESOURCE_EXHAUSTED, the rest go on", async () => {
     // A Node.js client stops opening streams while more than its session memory (10 MB by default) of requests is unsent.
-    const session = http2.connect(broker.url, { maxSessionMemory: 1024 });
+    const session = http2.connect(fixture.broker.url, { maxSessionMemory: 1024 });
     session.on("error", () => {});
     const authorization = `Bearer ${testToken("mallory")}`;
     // Each call declares a message just under the 4 MiB the broker reads and sends all of it but 100 bytes: 17 of them hold more than the 64 MiB budget, 16 do not.

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { describe, test } from "vitest";
 import * as F from "../../src/server/h2/frames.js";
 import { literalBlock } from "../../src/server/h2/hpack.js";
-import type { RunningServer } from "../../src/server/server.js";
-import { clientFor, startBroker } from "../support/broker.js";
-import { grpcRequest, RawH2 } from "../support/h2-raw.js";
+import { clientFor } from "../support/broker.js";
+import { brokerForRawClients, grpcRequest, type RawH2 } from "../support/h2-raw.js";
 import { waitUntil } from "../support/wait.js";
 
 /**
@@ -15,26 +14,12 @@ import { waitUntil } from "../support/wait.js";
  * does not crash, and a client on another connection is served throughout.
  */
 
-let broker: RunningServer;
-const clients: RawH2[] = [];
-
-beforeAll(async () => {
-  broker = await startBroker();
-});
-afterAll(async () => {
-  for (const c of clients) c.destroy();
-  await broker.close();
-});
-
-async function connect(preface = true): Promise<RawH2> {
-  const client = await RawH2.connect(broker.port, preface);
-  clients.push(client);
-  return client;
-}
+const fixture = brokerForRawClients();
+const connect = (preface = true) => fixture.connect(preface);
 
 /** Another client, on its own connection, publishes and is answered. */
 async function assertOthersServed(): Promise<void> {
-  const other = clientFor(broker.url, "bystander");
+  const other = clientFor(fixture.broker.url, "bystander");
   const { sequence } = await other.publish("h2-bystanders", "still here");
   assert.ok(sequence > 0n);
 }
@@ -126,7 +111,7 @@ describe("the broker's HTTP/2 connection against malformed frames", () => {
   });
 
   test("a client that floods PINGs and reads nothing is cut off before its answers pile up", async () => {
-    const socket = net.connect(broker.port, "127.0.0.1");
+    const socket = net.connect(fixture.broker.port, "127.0.0.1");
     await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
     const settings = new F.Output();
     settings.frame(F.SETTINGS, 0, 0);

@@ -1,6 +1,9 @@
 import net from "node:net";
+import { afterAll, beforeAll } from "vitest";
 import * as F from "../../src/server/h2/frames.js";
 import { literalBlock } from "../../src/server/h2/hpack.js";
+import type { RunningServer } from "../../src/server/server.js";
+import { startBroker } from "./broker.js";
 
 export interface RawFrame {
   type: number;
@@ -86,3 +89,31 @@ export const grpcRequest = (path = "/seqcast.v1.PubSubService/Publish"): Array<[
   ["content-type", "application/grpc"],
   ["te", "trailers"],
 ];
+
+/**
+ * A broker for a test file, started before its tests and closed after them
+ * with every raw client the tests opened: `connect` opens one (`preface:
+ * false` sends nothing).
+ */
+export function brokerForRawClients(): { readonly broker: RunningServer; connect(preface?: boolean): Promise<RawH2> } {
+  let broker: RunningServer | undefined;
+  const clients: RawH2[] = [];
+  beforeAll(async () => {
+    broker = await startBroker();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.destroy();
+    await broker?.close();
+  });
+  return {
+    get broker() {
+      if (!broker) throw new Error("the broker starts in beforeAll");
+      return broker;
+    },
+    async connect(preface = true) {
+      const client = await RawH2.connect(this.broker.port, preface);
+      clients.push(client);
+      return client;
+    },
+  };
+}

@@ -57,12 +57,10 @@ export class H2Session extends EventEmitter {
   private readonly blocked = new Set<H2Stream>();
   private readonly granting = new Set<H2Stream>();
   private readonly hpack = new HpackDecoder();
-  /** A turn's frames, written from one buffer that is kept while the socket takes each write whole (frames.ts Output). */
-  private readonly out = new F.Output((bytes) => {
-    if (this.socket.destroyed || this.socket.writableEnded) return true;
-    this.socket.write(bytes);
-    return this.socket.writableLength === 0;
-  });
+  /** A turn's frames, from one buffer kept while the socket takes each write whole (frames.ts Output); a closed socket's are dropped. */
+  private readonly out = new F.Output(
+    (bytes) => this.socket.destroyed || this.socket.writableEnded || (this.socket.write(bytes), this.socket.writableLength === 0),
+  );
   private flushing = false;
   private ending = false;
   private readonly reader: FrameReader;

@@ -70,12 +70,21 @@ export const MiB = (bytes: number | undefined) => (bytes === undefined ? undefin
  * back to the ticks when the two disagree by more than the ticks' error.
  */
 export function cpuSeconds(pid: number | undefined): number | undefined {
-  return sumOverTree(pid, (p) => runTimeOfProcess(p) ?? ticksOfProcess(p));
+  return cpuTimes(pid)?.seconds;
 }
 
-/** The same in clock ticks (10 ms), exited threads included. */
-export function cpuSecondsInTicks(pid: number | undefined): number | undefined {
-  return sumOverTree(pid, ticksOfProcess);
+/** Both measures of a process tree's CPU, read in one walk of it, and how many processes it has. */
+function cpuTimes(pid: number | undefined): { seconds: number; ticks: number; processes: number } | undefined {
+  if (!pid) return undefined;
+  const times = { seconds: 0, ticks: 0, processes: 0 };
+  for (const p of processTree(pid)) {
+    const ticks = ticksOfProcess(p);
+    if (ticks === undefined) continue; // gone meanwhile
+    times.ticks += ticks;
+    times.seconds += runTimeOfProcess(p) ?? ticks;
+    times.processes++;
+  }
+  return times.processes > 0 ? times : undefined;
 }
 
 function ticksOfProcess(pid: number): number | undefined {
@@ -131,21 +140,22 @@ export interface CpuUse {
 export function cpuWindow(serverPid: number | undefined): () => CpuUse {
   const start = performance.now();
   const machine0 = machineJiffies();
-  const server0 = cpuSeconds(serverPid);
-  const ticks0 = cpuSecondsInTicks(serverPid);
+  const server0 = cpuTimes(serverPid);
   const self0 = process.cpuUsage();
   const loop0 = performance.eventLoopUtilization();
   return () => {
     const wall = (performance.now() - start) / 1000;
-    const server1 = cpuSeconds(serverPid);
-    const ticks1 = cpuSecondsInTicks(serverPid);
+    const server1 = cpuTimes(serverPid);
     const self = process.cpuUsage(self0);
     const machine1 = machineJiffies();
     const selfSeconds = (self.user + self.system) / 1e6;
-    let serverSeconds = server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined;
-    // A thread that exited in the window took its run time with it; the ticks keep it (their error: a tick at each end, per process).
-    const ticks = ticks0 !== undefined && ticks1 !== undefined ? ticks1 - ticks0 : undefined;
-    if (serverSeconds !== undefined && ticks !== undefined && ticks - serverSeconds > (2 * processTree(serverPid!).length + 1) / clockTicks) serverSeconds = ticks;
+    let serverSeconds: number | undefined;
+    if (server0 && server1) {
+      serverSeconds = server1.seconds - server0.seconds;
+      // A thread that exited in the window took its run time with it; the ticks keep it (their error: a tick at each end, per process).
+      const ticks = server1.ticks - server0.ticks;
+      if (ticks - serverSeconds > (2 * server1.processes + 1) / clockTicks) serverSeconds = ticks;
+    }
     const use: CpuUse = {
       seconds: wall,
       bench: (selfSeconds / wall) * 100,

@@ -1,7 +1,8 @@
 /**
  * Where the memory engine keeps its retained messages' bytes: records
  * appended to large chunks (log-structured), shared by every room, each
- * found by its address (chunk number × 2^32 + offset).
+ * found by its address: its chunk, offset and size in one number (address()
+ * below), so that releasing a record reads nothing of it.
  *
  * Why not a buffer per room: with 10,000 rooms, growing each room's own
  * buffer cost an ArrayBuffer allocation and a copy every few messages
@@ -10,8 +11,9 @@
  * collector never sees the bytes.
  *
  * A record starts with a header: its size (uint32), its owner (uint32, the
- * log's number) and its sequence (float64); releasing a record subtracts its
- * size from its chunk's live bytes, and a chunk with none left is dropped.
+ * log's number) and its sequence (float64), and takes a multiple of 8 bytes;
+ * releasing a record subtracts its size from its chunk's live bytes, and a
+ * chunk with none left is dropped.
  * A chunk a few long-lived records pin stays; once the chunks hold more than
  * twice the live bytes (plus a few chunks of slack), the emptiest chunk is
  * evacuated when a new one is started: its live records are copied to the
@@ -27,13 +29,42 @@ export interface RecordOwner {
 }
 
 const HEADER = 16;
-const SPAN = 2 ** 32;
 const CHUNK = 256 * 1024;
 const SPARE = 2;
 
+/**
+ * An address is chunk × 2^29 + offset × 2^11 + size / 8: records start and
+ * end at multiples of 8, so offsets (below 2^18, the largest chunk) take 15
+ * bits and sizes (at most a quarter chunk in a shared chunk) 14; a record of
+ * its own chunk has size 0 in its address (its header holds it). Below 2^53
+ * that leaves 2^24 chunks: 4 TiB of 256 KiB chunks.
+ *
+ * With the size in the address, releasing a record touches only its chunk's
+ * counters: at 10,000 rooms that read of the record's header was a read of
+ * memory last touched hundreds of megabytes of records earlier, once per
+ * publish (the oldest record of the room goes as a new one comes).
+ */
+const CHUNK_UNIT = 2 ** 29;
+const OFFSET_UNIT = 2 ** 11;
+const SIZE_UNITS = 2 ** 14;
+const MAX_CHUNK = 2 ** 18;
+const MAX_CHUNKS = 2 ** 24;
+
+function packAddress(chunk: number, offset: number, size: number): number {
+  return chunk * CHUNK_UNIT + offset * OFFSET_UNIT + (size < SIZE_UNITS * 8 ? size / 8 : 0);
+}
+
+function chunkOf(address: number): number {
+  return Math.floor(address / CHUNK_UNIT);
+}
+
+function offsetOf(address: number): number {
+  return Math.floor((address % CHUNK_UNIT) / (OFFSET_UNIT * 8)) * 8;
+}
+
 /** Where the body of the record at `address` starts in its chunk. */
 export function bodyAt(address: number): number {
-  return (address % SPAN) + HEADER;
+  return offsetOf(address) + HEADER;
 }
 
 export class RecordArena {
@@ -71,6 +102,7 @@ export class RecordArena {
 
   /** `chunk`: bytes per chunk (tests use small ones). */
   constructor(private readonly chunk = CHUNK) {
+    if (chunk % 8 !== 0 || chunk > MAX_CHUNK) throw new RangeError(`memory arena: a chunk of ${chunk} bytes (a multiple of 8, at most ${MAX_CHUNK})`);
     this.large = chunk / 4;
   }
 
@@ -93,7 +125,7 @@ export class RecordArena {
   reserve(size: number): void {
     const total = HEADER + size;
     if (total > this.large) {
-      this.reservedChunk = this.newChunk(total);
+      this.reservedChunk = this.newChunk((total + 7) & ~7);
       this.at = HEADER;
       this.target = this.chunks[this.reservedChunk]!;
       return;
@@ -111,26 +143,25 @@ export class RecordArena {
   commit(end: number, owner: number, sequence: number): number {
     const chunk = this.reservedChunk;
     const start = this.at - HEADER;
-    const size = end - start;
+    const size = (end - start + 7) & ~7;
     const bytes = this.target;
     bytes.writeUInt32LE(size, start);
     bytes.writeUInt32LE(owner, start + 4);
     bytes.writeDoubleLE(sequence, start + 8);
-    this.used[chunk] = end;
+    this.used[chunk] = start + size;
     this.live[chunk]! += size;
     this.liveTotal += size;
-    return chunk * SPAN + start;
+    return packAddress(chunk, start, size);
   }
 
   /** The chunk holding the record at `address`. */
   buffer(address: number): Buffer {
-    return this.chunks[Math.floor(address / SPAN)]!;
+    return this.chunks[chunkOf(address)]!;
   }
 
   release(address: number): void {
-    const chunk = Math.floor(address / SPAN);
-    const bytes = this.chunks[chunk]!;
-    const size = bytes.readUInt32LE(address % SPAN);
+    const chunk = chunkOf(address);
+    const size = (address % SIZE_UNITS) * 8 || this.chunks[chunk]!.readUInt32LE(offsetOf(address));
     this.liveTotal -= size;
     if ((this.live[chunk]! -= size) === 0 && chunk !== this.current) this.dropChunk(chunk);
   }
@@ -161,6 +192,7 @@ export class RecordArena {
 
   private newChunk(size: number): number {
     const chunk = this.freeChunks.pop() ?? this.chunks.length;
+    if (chunk >= MAX_CHUNKS) throw new RangeError(`memory arena: more than ${MAX_CHUNKS} chunks`);
     this.chunks[chunk] = (size === this.chunk ? this.spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(size);
     this.live[chunk] = 0;
     this.used[chunk] = 0;
@@ -195,7 +227,7 @@ export class RecordArena {
         const ownerId = from.readUInt32LE(at + 4);
         const owner = this.owners[ownerId];
         const sequence = from.readDoubleLE(at + 8);
-        const address = emptiest * SPAN + at;
+        const address = packAddress(emptiest, at, size);
         if (owner && owner.addressOf(sequence) === address) {
           this.reserve(size - HEADER);
           from.copy(this.target, this.at - HEADER, at, at + size);

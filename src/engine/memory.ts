@@ -33,19 +33,32 @@ export function createMemoryEngine(options: EngineOptions): Engine {
   return new MemoryEngine(options);
 }
 
-interface RoomState {
+/**
+ * A room: its position and its retained messages (a MessageLog) in one
+ * object. At 10,000 rooms each publish finds its room cold in the CPU's
+ * caches; a room that was three objects (the state, its log, its sequence
+ * as a BigInt) cost three misses where one object costs one.
+ */
+class RoomState extends MessageLog {
+  epoch = newEpoch();
+  /** The last sequence given (a number: exact below 2^53, which a room never reaches). */
+  sequence = 0;
+  /** The slot of the room's newest idempotency key (memory-keys.ts): a room with keys remembered is not forgotten. */
+  lastKeySlot = -1;
+
   /**
-   * The room's name as first written. Stored messages take this string, not
-   * the one each request decoded: a room's retained messages then share one
-   * string instead of holding one each (fewer objects for the collector).
+   * `name`: the room's name as first written. Stored messages take this
+   * string, not the one each request decoded: a room's retained messages
+   * then share one string instead of holding one each (fewer objects for
+   * the collector).
    */
-  name: string;
-  epoch: string;
-  sequence: bigint;
-  /** Retained messages, as bytes (memory-log.ts). */
-  log: MessageLog;
-  /** The room's idempotency keys still remembered (memory-keys.ts): a room with any is not forgotten. */
-  keyCount: number;
+  constructor(
+    readonly name: string,
+    arena: RecordArena,
+    historySize: number,
+  ) {
+    super(arena, historySize);
+  }
 }
 
 class MemoryEngine implements Engine {
@@ -77,7 +90,7 @@ class MemoryEngine implements Engine {
   private room(name: string): RoomState {
     let room = this.rooms.get(name);
     if (!room) {
-      room = { name, epoch: newEpoch(), sequence: 0n, log: new MessageLog(this.arena), keyCount: 0 };
+      room = new RoomState(name, this.arena, this.retention.historySize);
       this.rooms.set(name, room);
     }
     return room;
@@ -87,12 +100,10 @@ class MemoryEngine implements Engine {
     if (this.closed) throw new Error("memory engine is closed");
   }
 
-  /** Drop messages beyond the size limit or older than the TTL. */
+  /** Drops messages older than the TTL (the room's log keeps at most historySize itself: an append at the limit lets the oldest go). */
   private trim(room: RoomState): void {
-    const { historySize, historyTtlMs } = this.retention;
-    const log = room.log;
-    if (log.size > historySize) log.dropBefore(log.first + log.size - historySize);
-    if (historyTtlMs > 0) log.dropOlderThan(this.now() - historyTtlMs);
+    const { historyTtlMs } = this.retention;
+    if (historyTtlMs > 0) room.dropOlderThan(this.now() - historyTtlMs);
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {
@@ -113,10 +124,10 @@ class MemoryEngine implements Engine {
       const original = this.keys.find(room, draft.sender, draft.clientMessageId);
       if (original) return { message: this.original(room, draft, original), duplicate: true };
     }
-    room.sequence += 1n;
+    const sequence = ++room.sequence;
     const id = newMessageId();
-    room.log.append(draft, id, Number(room.sequence));
-    const message = storedMessage(draft, id, room.epoch, room.sequence, room.name);
+    room.append(draft, id, sequence);
+    const message = storedMessage(draft, id, room.epoch, BigInt(sequence), room.name);
     this.trim(room);
     if (keyed) this.keys.add(room, draft.sender, draft.clientMessageId, message.sequence, message.id, message.timeMs);
     if (this.watchers.has(draft.room)) this.listener(draft.room, { type: "message", message });
@@ -126,7 +137,7 @@ class MemoryEngine implements Engine {
   /** The original of a retried publish: as retained in the log, else what the key remembers (no body). */
   private original(room: RoomState, draft: MessageDraft, key: RememberedKey): StoredMessage {
     const sequence = Number(key.sequence);
-    if (room.log.idOf(sequence) === key.id) return room.log.message(sequence, room.name, room.epoch);
+    if (room.idOf(sequence) === key.id) return room.message(sequence, room.name, room.epoch);
     return rememberedMessage(draft, key.id, room.epoch, key.sequence, key.timeMs);
   }
 
@@ -157,20 +168,19 @@ class MemoryEngine implements Engine {
     const room = this.rooms.get(name);
     if (!room) return { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
     this.trim(room);
-    const log = room.log;
-    const position = { epoch: room.epoch, sequence: room.sequence };
-    const first = log.first;
+    const position = { epoch: room.epoch, sequence: BigInt(room.sequence) };
+    const first = room.first;
     const firstSequence = BigInt(first);
     if (first === 0) return { messages: [], position, firstSequence, hasMore: false };
     // Sequences are dense: the retained ones are first .. first + size - 1.
     const lo = Math.max(first, Number(query.after) + 1);
-    const hi = query.before === 0n ? first + log.size : Math.min(first + log.size, Number(query.before));
+    const hi = query.before === 0n ? first + room.size : Math.min(first + room.size, Number(query.before));
     if (hi <= lo) return { messages: [], position, firstSequence, hasMore: false };
     const count = hi - lo;
     const take = Math.min(count, query.limit);
     const from = query.direction === "forward" ? lo : hi - take;
     const messages = new Array<StoredMessage>(take);
-    for (let i = 0; i < take; i++) messages[i] = log.message(from + i, room.name, room.epoch);
+    for (let i = 0; i < take; i++) messages[i] = room.message(from + i, room.name, room.epoch);
     return { messages, position, firstSequence, hasMore: count > take };
   }
 
@@ -179,8 +189,8 @@ class MemoryEngine implements Engine {
     const room = this.rooms.get(name);
     if (!room) return { epoch: "", sequence: 0n };
     room.epoch = newEpoch();
-    room.sequence = 0n;
-    room.log.clear();
+    room.sequence = 0;
+    room.clear();
     // The room's keys stay until they expire, but no longer match: they hold the old epoch.
     const position = { epoch: room.epoch, sequence: 0n };
     if (this.watchers.has(name)) this.listener(name, { type: "reset", position });
@@ -190,7 +200,7 @@ class MemoryEngine implements Engine {
   async position(name: string): Promise<Position> {
     this.check();
     const room = this.rooms.get(name);
-    return room ? { epoch: room.epoch, sequence: room.sequence } : { epoch: "", sequence: 0n };
+    return room ? { epoch: room.epoch, sequence: BigInt(room.sequence) } : { epoch: "", sequence: 0n };
   }
 
   async watch(name: string): Promise<void> {
@@ -223,9 +233,9 @@ class MemoryEngine implements Engine {
     this.keys.expire(this.now() - this.retention.dedupeWindowMs);
     for (const [name, room] of this.rooms) {
       this.trim(room);
-      if (room.log.size > 0 || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
-      if (room.keyCount > 0) continue;
-      room.log.dispose();
+      if (room.size > 0 || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
+      if (this.keys.remembers(room)) continue;
+      room.dispose();
       this.rooms.delete(name);
       forgotten++;
     }

@@ -109,6 +109,55 @@ describe("memory engine: retained messages as records in a shared arena", () => 
     assert.equal(arena.stats.live, 0);
   });
 
+  it("keeps at most its limit: an append at the limit lets the oldest go, and age trims read each message's own time", () => {
+    const arena = new RecordArena(4096);
+    const log = new MessageLog(arena, 5);
+    const other = new MessageLog(arena, 3);
+    for (let s = 1; s <= 1000; s++) {
+      log.append(draft(s), `id-${s}`, s);
+      if (s % 3 === 0) other.append(draft(s, { payload: new Uint8Array(100 + (s % 7)) }), `o-${s}`, s / 3);
+    }
+    assert.equal(log.first, 996);
+    assert.equal(log.size, 5);
+    for (let s = 996; s <= 1000; s++) assert.deepEqual(log.message(s, "r", "e"), expected(draft(s), `id-${s}`, s));
+    assert.equal(log.idOf(995), undefined);
+    assert.deepEqual(other.message(333, "r", "e").clientMessageId, "cm-999");
+    assert.equal(other.size, 3);
+    // Eight records live, and chunks were given back all along (1,333 records written).
+    const { allocated, live, chunks } = arena.stats;
+    assert.ok(chunks <= 3 && allocated <= 3 * 4096, JSON.stringify(arena.stats));
+    assert.ok(live > 0 && live <= 8 * 400, JSON.stringify(arena.stats));
+    // By age, from the ring's times: 996 and 997 are older than 998's time.
+    log.dropOlderThan(1_700_000_000_000 + 998);
+    assert.equal(log.first, 998);
+    log.append(draft(1001), "id-1001", 1001);
+    log.append(draft(1002), "id-1002", 1002);
+    log.append(draft(1003), "id-1003", 1003);
+    assert.equal(log.first, 999);
+    assert.deepEqual(log.message(999, "r", "e"), expected(draft(999), "id-999", 999));
+    // A limit of 0 keeps nothing.
+    const none = new MessageLog(arena, 0);
+    none.append(draft(1), "id-1", 1);
+    assert.equal(none.size, 0);
+    assert.equal(none.first, 0);
+    log.dispose();
+    other.dispose();
+    assert.equal(arena.stats.live, 0);
+  });
+
+  it("gives back the bytes of records of their own chunk, of any size, as they go", () => {
+    const arena = new RecordArena(4096);
+    const log = new MessageLog(arena, 1);
+    for (const bytes of [300_000, 5_000, 140_000, 2_000_000]) {
+      log.append(draft(1, { payload: new Uint8Array(bytes).fill(bytes & 0xff) }), `id-${bytes}`, log.first + log.size || 1);
+      const { allocated, live } = arena.stats;
+      assert.ok(live >= bytes && live < bytes + 200 && allocated < bytes + 8192, `${bytes}: ${JSON.stringify(arena.stats)}`);
+      assert.equal(log.message(log.first, "r", "e").payload.length, bytes);
+    }
+    log.clear();
+    assert.deepEqual(arena.stats, { allocated: 0, live: 0, chunks: 0 });
+  });
+
   it("gives chunks back as their records are trimmed, and moves the records that pin emptied chunks", () => {
     const arena = new RecordArena(4096);
     // One log keeps every 40th message for good; the other keeps only its last.
@@ -145,13 +194,16 @@ describe("memory engine: retained messages as records in a shared arena", () => 
     const op = fc.oneof(
       fc.record({ kind: fc.constant("append" as const), log: fc.nat(3), content: text, bytes: fc.nat(3000), attribute: fc.option(text) }),
       fc.record({ kind: fc.constant("trim" as const), log: fc.nat(3), keep: fc.nat(20) }),
+      fc.record({ kind: fc.constant("age" as const), log: fc.nat(3), back: fc.nat(40) }),
       fc.record({ kind: fc.constant("clear" as const), log: fc.nat(3) }),
       fc.record({ kind: fc.constant("dispose" as const), log: fc.nat(3) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+      fc.property(fc.array(op, { maxLength: 300 }), fc.array(fc.option(fc.integer({ min: 1, max: 12 })), { minLength: 4, maxLength: 4 }), (ops, limits) => {
         const arena = new RecordArena(2048);
-        const logs = Array.from({ length: 4 }, () => new MessageLog(arena));
+        // Logs with a limit (some) and without (null).
+        const newLog = (i: number) => new MessageLog(arena, limits[i] ?? Infinity);
+        const logs = Array.from({ length: 4 }, (_, i) => newLog(i));
         // Per log: sequence → [draft, id]; next sequence.
         const models = Array.from({ length: 4 }, () => ({ messages: new Map<number, [MessageDraft, string]>(), next: 1 }));
         let k = 0;
@@ -163,15 +215,21 @@ describe("memory engine: retained messages as records in a shared arena", () => 
             const sequence = model.next++;
             log.append(d, `id-${k}`, sequence);
             model.messages.set(sequence, [d, `id-${k}`]);
+            if (model.messages.size > (limits[o.log] ?? Infinity)) model.messages.delete(model.messages.keys().next().value!);
           } else if (o.kind === "trim") {
             const from = model.next - o.keep;
             log.dropBefore(from);
             for (const s of model.messages.keys()) if (s < from) model.messages.delete(s);
+          } else if (o.kind === "age") {
+            // Drafts' times grow with k: every message older than the cutoff goes.
+            const oldest = draft(k - o.back).timeMs;
+            log.dropOlderThan(oldest);
+            for (const [s, [d]] of model.messages) if (d.timeMs < oldest) model.messages.delete(s);
           } else {
             if (o.kind === "clear") log.clear();
             else {
               log.dispose();
-              logs[o.log] = new MessageLog(arena);
+              logs[o.log] = newLog(o.log);
             }
             model.messages.clear();
             model.next = 1;

@@ -14,6 +14,7 @@
  *
  *   BENCH_COST_ROOMS [10000]  BENCH_COST_ROUNDS [10]  BENCH_COST_MESSAGES [40000] per phase
  *   BENCH_COST_HISTORY [100]  --history-size     BENCH_COST_DEDUPE [120000]  --dedupe-window, ms (0 = no keys)
+ *   BENCH_COST_TTL [86400000]  --history-ttl, ms (0 = none; the broker's default is a day, as in npm run bench)
  *   BENCH_COST_FILL [0]  1: fill every room to its history before the rounds (a million publishes at the defaults)
  *   BENCH_COST_ORDER [round-robin]  random: each publish of the many-rooms side goes to a room drawn at random
  *       (round-robin puts the publishes of neighbouring rooms next to each other, and SQLite's pages with them)
@@ -45,7 +46,7 @@ const CHECKPOINT_AT_COMMIT = process.env.BENCH_COST_CHECKPOINT === "off";
 const PAYLOAD = 256;
 const retention = {
   historySize: Number(process.env.BENCH_COST_HISTORY ?? 100),
-  historyTtlMs: 0,
+  historyTtlMs: Number(process.env.BENCH_COST_TTL ?? 86_400_000),
   dedupeWindowMs: Number(process.env.BENCH_COST_DEDUPE ?? 120_000),
 };
 

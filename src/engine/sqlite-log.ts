@@ -232,17 +232,17 @@ export class MessageLog {
 
   /**
    * Retention keeps the room's sequences from `floor` on (the message there
-   * from `floorTime`; undefined: none): the rest leave (by the sweep, or now
-   * if it passed them).
+   * from `floorTime`, at `floorPos`; undefined and 0: none, or not known): the
+   * rest leave (by the sweep, or now if it passed them).
    */
-  trim(roomId: bigint, floor: bigint, floorTime: number | undefined): void {
+  trim(roomId: bigint, floor: bigint, floorTime: number | undefined, floorPos: number): void {
     const slot = this.slot(roomId);
     const to = Number(floor);
     if (to <= slot.floor) return;
     this.save(slot);
+    this.deleteSwept(slot, slot.floor, to - 1, slot.floorPos);
     slot.floorTime = floorTime;
-    slot.floorPos = 0;
-    this.deleteSwept(slot, slot.floor, to - 1);
+    slot.floorPos = floorPos;
     if (blockFirst(to) > blockFirst(slot.floor)) this.sql.deleteBlocksBelow.run(slot.logId, blockFirst(to));
     this.live -= to - slot.floor;
     slot.floor = to;
@@ -283,11 +283,15 @@ export class MessageLog {
     this.byLog.delete(slot.logId);
   }
 
-  /** Deletes the rows of sequences from..to that lie below the sweep (it found them live and passed them). */
-  private deleteSwept(slot: Slot, from: number, to: number): void {
+  /**
+   * Deletes the rows of sequences from..to that lie below the sweep (it found
+   * them live and passed them). `fromPos`: the position of `from` if known
+   * (the floor's), else 0.
+   */
+  private deleteSwept(slot: Slot, from: number, to: number, fromPos = 0): void {
     if (to < from) return;
     // Positions grow with sequences: if the first row is past the sweep, so are the rest.
-    const first = (positionsOf(this.sql.blocks, slot, from, from)[0] ?? 0);
+    const first = fromPos || (positionsOf(this.sql.blocks, slot, from, from)[0] ?? 0);
     if (first !== 0 && first >= this.swept) return;
     for (const position of positionsOf(this.sql.blocks, slot, from, to)) {
       if (position >= this.swept) break;

@@ -2,6 +2,11 @@ import type { RetentionPolicy } from "./engine.js";
 import { BLOCK, type MessageLog } from "./sqlite-log.js";
 import type { KeptRow, RoomRow, Statements } from "./sqlite-statements.js";
 
+/** The oldest retained message: its sequence, time and position in the log. */
+export interface Retained extends KeptRow {
+  position: number;
+}
+
 /** The most rows past the size limit a room stores before they are deleted together (SqliteRetention.trimBatch). */
 const TRIM_BATCH_MAX = 64;
 
@@ -58,7 +63,7 @@ export class SqliteRetention {
   }
 
   /** The oldest retained message, null when nothing is retained. */
-  firstRetained(room: RoomRow): KeptRow | null {
+  firstRetained(room: RoomRow): Retained | null {
     const floor = this.log.floor(room.id);
     const sizeFloor = this.sizeFloor(room.sequence);
     const cutoff = this.ttlCutoff();
@@ -69,7 +74,7 @@ export class SqliteRetention {
       const positions = this.log.positions(room.id, from, from + step - 1n);
       for (let i = 0; i < positions.length; i++) {
         const time = this.sql.selectTime.get(positions[i]!);
-        if (time !== undefined && Number(time) >= cutoff) return { sequence: from + BigInt(i), time_ms: time };
+        if (time !== undefined && Number(time) >= cutoff) return { sequence: from + BigInt(i), time_ms: time, position: positions[i]! };
       }
     }
     return null;
@@ -89,13 +94,18 @@ export class SqliteRetention {
     return { sequence: floor, time_ms: time };
   }
 
-  /** Moves the room's floor past what retention no longer keeps (sqlite-log.ts deletes the rows). Inside a write transaction. */
+  /**
+   * Moves the room's floor past what retention no longer keeps (sqlite-log.ts
+   * deletes the rows). Inside a write transaction. The new floor's position,
+   * found on the way, goes to the log with it: the next trim and the sweep
+   * then know where the room's rows start without reading its blocks again.
+   */
   trim(room: RoomRow): void {
     const first = this.firstRetained(room);
     if (first === null) {
       // With no message left, the room's row is what keeps its last sequence (sqlite-schema.ts).
       this.sql.updateSequence.run(room.sequence, room.id);
-      this.log.trim(room.id, room.sequence + 1n, undefined);
-    } else this.log.trim(room.id, first.sequence, Number(first.time_ms));
+      this.log.trim(room.id, room.sequence + 1n, undefined, 0);
+    } else this.log.trim(room.id, first.sequence, Number(first.time_ms), first.position);
   }
 }

@@ -203,6 +203,11 @@ export class MessageLog {
     return BigInt(this.slot(roomId).floor);
   }
 
+  /** The room's floor as a number. */
+  floorOf(roomId: bigint): number {
+    return this.slot(roomId).floor;
+  }
+
   /** The time of the room's floor message, ms (undefined: not known yet: SqliteRetention reads it). */
   floorTime(roomId: bigint): number | undefined {
     return this.slot(roomId).floorTime;

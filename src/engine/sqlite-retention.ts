@@ -7,7 +7,7 @@ export interface Retained extends KeptRow {
   position: number;
 }
 
-/** The most rows past the size limit a room stores before they are deleted together (SqliteRetention.trimBatch). */
+/** The most rows past the size limit a room stores before they are deleted together (SqliteRetention.trimRows). */
 const TRIM_BATCH_MAX = 64;
 
 /**
@@ -18,7 +18,7 @@ const TRIM_BATCH_MAX = 64;
  *
  * Reads never return what retention no longer keeps, but a full room's
  * floor (its oldest stored sequence, sqlite-log.ts) moves in groups: a write
- * moves it once `trimBatch` rows are past the size limit (a quarter of the
+ * moves it once `trimRows` rows are past the size limit (a quarter of the
  * history size, at most TRIM_BATCH_MAX), or its oldest row is past the TTL.
  * (Under schema version 5, at 10,000 full rooms, a delete per publish cost
  * 38.9 µs of broker CPU per publish against 20.7 at one room; with groups of
@@ -28,7 +28,8 @@ export class SqliteRetention {
   /** historySize - 1, as a bigint once rather than on every check. */
   private readonly sizeSpan: bigint;
   /** Rows past the size limit a room stores before a write deletes them (1: every publish to a full room trims). */
-  private readonly trimBatch: bigint;
+  private readonly trimRows: number;
+  private readonly historySize: number;
 
   constructor(
     private readonly sql: Statements,
@@ -37,7 +38,8 @@ export class SqliteRetention {
     private readonly now: () => number,
   ) {
     this.sizeSpan = BigInt(policy.historySize) - 1n;
-    this.trimBatch = BigInt(Math.max(1, Math.min(TRIM_BATCH_MAX, Math.floor(policy.historySize / 4))));
+    this.historySize = policy.historySize;
+    this.trimRows = Math.max(1, Math.min(TRIM_BATCH_MAX, Math.floor(policy.historySize / 4)));
   }
 
   /** Oldest sequence that the size limit lets a room keep (may lie past the newest row). */
@@ -52,14 +54,19 @@ export class SqliteRetention {
   }
 
   /**
-   * Whether the room's rows are due for trim(): `trimBatch` rows are past the
+   * Whether the room's rows are due for trim(): `trimRows` rows are past the
    * size limit, or its oldest stored is past the TTL (the log keeps the
-   * oldest's sequence and time: no query but the first time's read).
+   * oldest's sequence and time: no query but the first time's read). In
+   * numbers, not bigints: it runs for every room a write transaction
+   * touched, once per publish when publishes go to many rooms.
    */
   dueForTrim(room: RoomRow): boolean {
-    const oldest = this.firstStored(room);
-    if (oldest === null) return false;
-    return this.sizeFloor(room.sequence) - oldest.sequence >= this.trimBatch || Number(oldest.time_ms) < this.ttlCutoff();
+    const last = Number(room.sequence);
+    const floor = this.log.floorOf(room.id);
+    if (floor > last) return false;
+    if (last - this.historySize + 1 - floor >= this.trimRows) return true;
+    const time = this.firstStored(room)?.time_ms;
+    return time !== undefined && Number(time) < this.ttlCutoff();
   }
 
   /** The oldest retained message, null when nothing is retained. */

@@ -73,6 +73,8 @@
  * rooms:
  *   BENCH_ROOMS [10000]  BENCH_ROOMS_MESSAGES [40000] (per phase)  BENCH_ROOMS_ROUNDS [6] (paired phases; the full stage: BENCH_ROOMS_FULL_ROUNDS [20])
  *   BENCH_ROOMS_WINDOW [= ingest window]  BENCH_ROOMS_BATCH [= ingest batch]
+ *   BENCH_ROOMS_SPANS=<file>   each measured phase appends its start, end, side, stage, system and broker pid there: with
+ *       BENCH_CPU_PROF, bench/phase-profile.ts splits a broker's profile between one-room and many-room phases
  */
 import { writeFileSync } from "node:fs";
 import os from "node:os";

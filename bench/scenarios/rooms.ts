@@ -30,6 +30,7 @@
  * Check: every publish acknowledged, and each room's positions are 1, 2, 3, …
  * in publish order.
  */
+import { appendFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { defaultBrokerConfig } from "../../src/broker/config.js";
 import { seqcastPublisher } from "../drivers/seqcast.js";
@@ -80,6 +81,16 @@ function pairs(result: RoomsResult, stage: Stage): Array<{ one: Phase; many: Pha
   }
   return out;
 }
+
+/**
+ * BENCH_ROOMS_SPANS=<file>: each measured phase appends a line there (start
+ * and end, µs of the monotonic clock a broker's --cpu-prof also counts in;
+ * side; stage; system; broker pid), for bench/phase-profile.ts to split a
+ * broker's profile (BENCH_CPU_PROF) between the one-room and many-room
+ * phases.
+ */
+const SPANS = process.env.BENCH_ROOMS_SPANS;
+const monotonicUs = () => process.hrtime.bigint() / 1000n;
 
 async function runSystem(system: string, engine: EngineName): Promise<RoomsResult> {
   const result: RoomsResult = { system, engine, version: "—", phases: [], ok: false, check: "", notes: [] };
@@ -146,7 +157,9 @@ async function runSystem(system: string, engine: EngineName): Promise<RoomsResul
           await sleep(200);
           const cpu = cpuWindow(broker.pid);
           const start = performance.now();
+          const startUs = monotonicUs();
           await phase(P.roomsMessages, toOne);
+          if (SPANS) appendFileSync(SPANS, `${startUs} ${monotonicUs()} ${toOne ? "one" : "many"} ${stage} ${system} ${broker.pid}\n`);
           const measured: Phase = { rooms: toOne ? 1 : many, stage, publishesPerSec: P.roomsMessages / ((performance.now() - start) / 1000), cpu: cpu() };
           result.phases.push(measured);
           log(

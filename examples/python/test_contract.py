@@ -56,8 +56,13 @@ class ContractTest(unittest.TestCase):
         self.assertEqual(error.code, code, str(error))
 
     def closed_with(self, recorder: Recorder) -> StateChanged:
-        recorder.until(lambda r: r.subscription.state is State.CLOSED, "the subscription to close")
-        return recorder.of_type(StateChanged)[-1]
+        # Wait for the event, not the state: the subscription's thread sets its state to CLOSED
+        # just before it queues the StateChanged that says so.
+        def closing(r: Recorder) -> list[StateChanged]:
+            return [e for e in r.of_type(StateChanged) if e.new is State.CLOSED]
+
+        recorder.until(lambda r: bool(closing(r)), "the subscription to close")
+        return closing(recorder)[-1]
 
     # ---- ordering and resume ------------------------------------------------
 

@@ -1,5 +1,6 @@
 import { randomInt } from "node:crypto";
 import { packUuid, uuidOf } from "./ids.js";
+import { CLIENT_ID_PACKED, ID_PACKED, Segment } from "./memory-key-segment.js";
 
 /**
  * The memory engine's idempotency keys: (room, sender, client_message_id) →
@@ -29,7 +30,18 @@ import { packUuid, uuidOf } from "./ids.js";
  * keys expire oldest first, an expired key is always the end of its chain,
  * so expiry is `head++` and a lookup stops at the first slot below head.
  * Nothing is ever unlinked; only the buckets are rebuilt as they double or
- * halve.
+ * halve. A bucket holds its slot + 1 (0: none), so a new bucket array needs
+ * no filling: its zeroed pages are touched as they are used.
+ *
+ * Doubling does not relink every key at once: at two million keys that
+ * was one add of 280 ms, a pause of the event loop for every stream. The
+ * keys move to the new buckets oldest first, some per add after it
+ * (MIGRATE_PER_ADD), while both arrays answer: slots from `migrated` on are
+ * in the old buckets (keys added meanwhile go there too, so every chain
+ * stays newest first), older ones in the new. A lookup walks the old chain
+ * down to `migrated` and goes on in the new one. The move ends long before
+ * the table could double again (it moves MIGRATE_PER_ADD keys per add and
+ * has as many adds as keys it held before the next doubling).
  *
  * A bucket is chosen by the client_message_id, room and sender together, so
  * clients counting "1", "2", … per room over many rooms do not share chains.
@@ -56,68 +68,16 @@ export interface KeyRoom {
 
 /** Entries per segment (and the table's smallest size). */
 const SEGMENT = 4096;
-/** Text bytes per entry a segment starts with: a UUID each for the client_message_id and the message id, packed (packUuid in ids.ts). */
-const TEXT_PER_ENTRY = 32;
-/** Entry flags: the client_message_id / the message id is stored as a packed UUID. */
-const CLIENT_ID_PACKED = 1;
-const ID_PACKED = 2;
 /** Emptied segments kept for the next ones (steady state: one empties as another starts). */
 const SPARE = 2;
+/** Keys moved per add while they move (see above): 32 ends a move of two million keys within ~60,000 adds. */
+const MIGRATE_PER_ADD = 32;
 
 /** FNV-1a over a string's UTF-16 code units from `seed`, for the room's and sender's share of a hash. */
 function hashText(s: string, seed: number): number {
   let h = seed;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h;
-}
-
-/** A segment's keys: a field an array each, and their text (each key's client_message_id, then its message id). */
-class Segment<Room> {
-  readonly hashes: Int32Array;
-  /** The next older slot of the same bucket (or -1). */
-  readonly nexts: Float64Array;
-  readonly times: Float64Array;
-  /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
-  readonly sequences: Float64Array;
-  /** Where the entry's text starts in `text`. */
-  readonly textAt: Uint32Array;
-  readonly clientIdBytes: Uint16Array;
-  readonly idBytes: Uint16Array;
-  /** CLIENT_ID_PACKED, ID_PACKED. */
-  readonly packed: Uint8Array;
-  readonly rooms: Array<Room | undefined>;
-  readonly epochs: Array<string | undefined>;
-  readonly senders: Array<string | undefined>;
-  text: Uint8Array;
-  textUsed = 0;
-
-  constructor(readonly size: number) {
-    this.hashes = new Int32Array(size);
-    this.nexts = new Float64Array(size);
-    this.times = new Float64Array(size);
-    this.sequences = new Float64Array(size);
-    this.textAt = new Uint32Array(size);
-    this.clientIdBytes = new Uint16Array(size);
-    this.idBytes = new Uint16Array(size);
-    this.packed = new Uint8Array(size);
-    this.rooms = new Array<Room | undefined>(size).fill(undefined);
-    this.epochs = new Array<string | undefined>(size).fill(undefined);
-    this.senders = new Array<string | undefined>(size).fill(undefined);
-    this.text = new Uint8Array(size * TEXT_PER_ENTRY);
-  }
-
-  get bytes(): number {
-    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.packed, this.text];
-    return typed.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * this.size;
-  }
-
-  /** Room for `n` more bytes of text (a segment of long ids grows its own text). */
-  reserveText(n: number): void {
-    if (this.textUsed + n <= this.text.length) return;
-    const text = new Uint8Array(Math.max(2 * this.text.length, this.textUsed + n));
-    text.set(this.text.subarray(0, this.textUsed));
-    this.text = text;
-  }
 }
 
 export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
@@ -128,8 +88,12 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   private readonly spare: Array<Segment<Room>> = [];
   /** Segments allocated so far: a window of steady size reuses them instead. */
   segmentsAllocated = 0;
-  /** Bucket → its newest slot (or -1); at least twice as many buckets as keys. */
+  /** Bucket → its newest slot + 1 (0: none); at least twice as many buckets as keys. */
   private buckets: Float64Array;
+  /** While keys move to doubled buckets: the buckets before, holding the slots from `migrated` on. */
+  private oldBuckets: Float64Array | undefined;
+  /** The oldest slot not moved yet to `buckets` (at least head). */
+  private migrated = 0;
   /** Oldest slot still remembered, and the next slot to give out. */
   private head = 0;
   private tail = 0;
@@ -162,7 +126,12 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     let n = 2;
     while (n < segment) n *= 2;
     this.segmentSize = n;
-    this.buckets = new Float64Array(2 * n).fill(-1);
+    this.buckets = new Float64Array(2 * n);
+  }
+
+  /** Whether keys are still moving to doubled buckets (for tests). */
+  get moving(): boolean {
+    return this.oldBuckets !== undefined;
   }
 
   /** Keys remembered. */
@@ -172,7 +141,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   /** Bytes the table holds: its segments (the spare ones too) and buckets. */
   get bytes(): number {
-    let bytes = this.buckets.byteLength;
+    let bytes = this.buckets.byteLength + (this.oldBuckets?.byteLength ?? 0);
     for (const segment of this.ring) bytes += segment?.bytes ?? 0;
     for (const segment of this.spare) bytes += segment.bytes;
     return bytes;
@@ -185,16 +154,28 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   find(room: Room, sender: string, clientMessageId: string): RememberedKey | undefined {
     const hash = this.hashOf(room, sender, clientMessageId);
-    const { head, segmentSize, ring } = this;
+    const old = this.oldBuckets;
+    if (old !== undefined) {
+      const found = this.findIn(old, this.migrated, hash, room, sender);
+      if (found !== undefined) return found;
+    }
+    return this.findIn(this.buckets, this.head, hash, room, sender);
+  }
+
+  /** The key in `table`'s chain of `hash`, walked down to slot `from`. */
+  private findIn(table: Float64Array, from: number, hash: number, room: Room, sender: string): RememberedKey | undefined {
+    const { segmentSize, ring } = this;
     const index = segmentSize - 1;
     const ringMask = ring.length - 1;
-    for (let slot = this.buckets[hash & (this.buckets.length - 1)]!; slot >= head; ) {
+    // Entries hold slot + 1: slot >= from.
+    for (let entry = table[hash & (table.length - 1)]!; entry > from; ) {
+      const slot = entry - 1;
       const segment = ring[((slot / segmentSize) >>> 0) & ringMask]!;
       const i = slot & index;
       if (segment.hashes[i] === hash && segment.rooms[i] === room && segment.epochs[i] === room.epoch && segment.senders[i] === sender && this.sameClientId(segment, i)) {
         return { sequence: BigInt(segment.sequences[i]!), id: this.idOf(segment, i), timeMs: segment.times[i]! };
       }
-      slot = segment.nexts[i]!;
+      entry = segment.nexts[i]!;
     }
     return undefined;
   }
@@ -203,7 +184,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   add(room: Room, sender: string, clientMessageId: string, sequence: bigint, id: string, timeMs: number): void {
     const hash = this.hashOf(room, sender, clientMessageId);
     const clientIdLength = this.probeLength;
-    if ((this.size + 1) * 2 > this.buckets.length) this.rebuildBuckets(2 * this.buckets.length);
+    if ((this.size + 1) * 2 > this.buckets.length) this.double();
 
     const slot = this.tail++;
     const i = slot & (this.segmentSize - 1);
@@ -239,10 +220,13 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     segment.rooms[i] = room;
     segment.epochs[i] = room.epoch;
     segment.senders[i] = sender;
-    const bucket = hash & (this.buckets.length - 1);
-    segment.nexts[i] = this.buckets[bucket]!;
-    this.buckets[bucket] = slot;
+    // While keys move, new ones join the old buckets' chains, which hold the newest.
+    const table = this.oldBuckets ?? this.buckets;
+    const bucket = hash & (table.length - 1);
+    segment.nexts[i] = table[bucket]!;
+    table[bucket] = slot + 1;
     room.lastKeySlot = slot;
+    if (this.oldBuckets !== undefined) this.migrate(MIGRATE_PER_ADD);
   }
 
   /** Forgets keys older than `oldest` (ms), oldest first, stopping at the first younger one. */
@@ -262,8 +246,12 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       if ((head & index) === 0) this.endSegment(head - 1);
     }
     this.head = head;
-    // Give the buckets' memory back once they are far emptier than they need be.
-    if (this.buckets.length > 2 * this.segmentSize && this.size * 8 < this.buckets.length) this.rebuildBuckets(this.buckets.length / 2);
+    if (this.oldBuckets !== undefined) this.migrate(0);
+    // Give the buckets' memory back once they are far emptier than they need be (all at once: the table is small by then).
+    if (this.buckets.length > 2 * this.segmentSize && this.size * 8 < this.buckets.length) {
+      this.migrate(Infinity);
+      this.rebuildBuckets(this.buckets.length / 2);
+    }
   }
 
   private segmentOf(slot: number): Segment<Room> {
@@ -298,7 +286,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   /** Buckets of `size` (a power of two), linked anew from the remembered keys, oldest first. */
   private rebuildBuckets(size: number): void {
-    const buckets = new Float64Array(size).fill(-1);
+    const buckets = new Float64Array(size);
     const mask = size - 1;
     const index = this.segmentSize - 1;
     for (let slot = this.head; slot < this.tail; slot++) {
@@ -306,9 +294,36 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       const i = slot & index;
       const bucket = segment.hashes[i]! & mask;
       segment.nexts[i] = buckets[bucket]!;
-      buckets[bucket] = slot;
+      buckets[bucket] = slot + 1;
     }
     this.buckets = buckets;
+  }
+
+  /** Twice the buckets; the keys move to them over the next adds (migrate()). */
+  private double(): void {
+    this.migrate(Infinity); // a move still under way ends first (it never is, see above)
+    this.oldBuckets = this.buckets;
+    this.buckets = new Float64Array(2 * this.buckets.length);
+    this.migrated = this.head;
+    this.migrate(0);
+  }
+
+  /** Moves up to `count` keys, oldest first, from the old buckets to the new; forgets the old ones once none is left. */
+  private migrate(count: number): void {
+    if (this.oldBuckets === undefined) return;
+    if (this.migrated < this.head) this.migrated = this.head;
+    const { buckets } = this;
+    const mask = buckets.length - 1;
+    const index = this.segmentSize - 1;
+    for (let n = 0; n < count && this.migrated < this.tail; n++) {
+      const slot = this.migrated++;
+      const segment = this.segmentOf(slot);
+      const i = slot & index;
+      const bucket = segment.hashes[i]! & mask;
+      segment.nexts[i] = buckets[bucket]!;
+      buckets[bucket] = slot + 1;
+    }
+    if (this.migrated >= this.tail) this.oldBuckets = undefined;
   }
 
   /**

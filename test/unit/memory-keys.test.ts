@@ -183,6 +183,46 @@ describe("memory engine: idempotency keys", () => {
     assert.equal(keys.find(r, "ann", "cm-9999"), undefined);
   });
 
+  it("doubles its buckets a few keys per add, finding every key while they move, through expiry and a shrink", () => {
+    const keys = new DedupeKeys(4096); // 8,192 buckets: the 4,097th key doubles them
+    const rooms = Array.from({ length: 7 }, () => room());
+    let next = 0;
+    const add = () => {
+      const k = next++;
+      keys.add(rooms[k % 7]!, `s${k % 3}`, `cm-${k}`, BigInt(k), `id-${k}`, k);
+    };
+    const found = (k: number) => keys.find(rooms[k % 7]!, `s${k % 3}`, `cm-${k}`)?.id;
+    const allFound = (from: number, what: string) => {
+      for (let k = from; k < next; k++) assert.equal(found(k), `id-${k}`, `key ${k} ${what}`);
+    };
+    while (next < 4096) add();
+    assert.equal(keys.moving, false);
+    add();
+    assert.equal(keys.moving, true, "the add that doubled moved only a few keys");
+    // Mid-move: old keys, keys added since (they join the old buckets) and misses all answer right.
+    while (next < 4150) add();
+    assert.equal(keys.moving, true);
+    allFound(0, "mid-move");
+    assert.equal(found(next), undefined);
+    assert.equal(keys.find(rooms[1]!, "s0", "cm-0"), undefined, "another room's key");
+    // Expiry passes keys not moved yet; the move goes on from the oldest kept.
+    keys.expire(3000);
+    assert.equal(keys.size, next - 3000);
+    for (let k = 0; k < 3000; k += 97) assert.equal(found(k), undefined, `expired key ${k}`);
+    allFound(3000, "after expiry mid-move");
+    while (keys.moving) add();
+    allFound(3000, "after the move");
+    // Doubling again, then all but 10 keys expire mid-move: the shrink ends the move first.
+    while (!keys.moving) add();
+    keys.expire(next - 10);
+    assert.equal(keys.moving, false);
+    assert.equal(keys.size, 10);
+    allFound(next - 10, "after the shrink");
+    assert.equal(found(next - 11), undefined);
+    add();
+    allFound(next - 11, "added after the shrink");
+  });
+
   it("answers as a list of every key would, for random publishes, clears and expiry (fast-check)", () => {
     type Op = { kind: "publish"; room: number; sender: number; cid: number } | { kind: "clear"; room: number } | { kind: "expire"; back: number };
     const op: fc.Arbitrary<Op> = fc.oneof(

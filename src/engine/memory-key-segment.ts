@@ -1,0 +1,56 @@
+// The idempotency keys' storage (memory-keys.ts): a segment of entries, a field an array each.
+
+/** Text bytes per entry a segment starts with: a UUID each for the client_message_id and the message id, packed (packUuid in ids.ts). */
+const TEXT_PER_ENTRY = 32;
+/** Entry flags: the client_message_id / the message id is stored as a packed UUID. */
+export const CLIENT_ID_PACKED = 1;
+export const ID_PACKED = 2;
+
+/** A segment's keys: a field an array each, and their text (each key's client_message_id, then its message id). */
+export class Segment<Room> {
+  readonly hashes: Int32Array;
+  /** The next older slot of the same bucket (or -1). */
+  readonly nexts: Float64Array;
+  readonly times: Float64Array;
+  /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */
+  readonly sequences: Float64Array;
+  /** Where the entry's text starts in `text`. */
+  readonly textAt: Uint32Array;
+  readonly clientIdBytes: Uint16Array;
+  readonly idBytes: Uint16Array;
+  /** CLIENT_ID_PACKED, ID_PACKED. */
+  readonly packed: Uint8Array;
+  readonly rooms: Array<Room | undefined>;
+  readonly epochs: Array<string | undefined>;
+  readonly senders: Array<string | undefined>;
+  text: Uint8Array;
+  textUsed = 0;
+
+  constructor(readonly size: number) {
+    this.hashes = new Int32Array(size);
+    this.nexts = new Float64Array(size);
+    this.times = new Float64Array(size);
+    this.sequences = new Float64Array(size);
+    this.textAt = new Uint32Array(size);
+    this.clientIdBytes = new Uint16Array(size);
+    this.idBytes = new Uint16Array(size);
+    this.packed = new Uint8Array(size);
+    this.rooms = new Array<Room | undefined>(size).fill(undefined);
+    this.epochs = new Array<string | undefined>(size).fill(undefined);
+    this.senders = new Array<string | undefined>(size).fill(undefined);
+    this.text = new Uint8Array(size * TEXT_PER_ENTRY);
+  }
+
+  get bytes(): number {
+    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.packed, this.text];
+    return typed.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * this.size;
+  }
+
+  /** Room for `n` more bytes of text (a segment of long ids grows its own text). */
+  reserveText(n: number): void {
+    if (this.textUsed + n <= this.text.length) return;
+    const text = new Uint8Array(Math.max(2 * this.text.length, this.textUsed + n));
+    text.set(this.text.subarray(0, this.textUsed));
+    this.text = text;
+  }
+}

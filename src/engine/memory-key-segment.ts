@@ -9,7 +9,7 @@ export const ID_PACKED = 2;
 /** A segment's keys: a field an array each, and their text (each key's client_message_id, then its message id). */
 export class Segment<Room> {
   readonly hashes: Int32Array;
-  /** The next older slot of the same bucket (or -1). */
+  /** The next older slot of the same bucket, + 1 (0: none). */
   readonly nexts: Float64Array;
   readonly times: Float64Array;
   /** Sequences as numbers: exact below 2^53, which a room's sequence never reaches. */

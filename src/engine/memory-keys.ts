@@ -286,17 +286,22 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   /** Buckets of `size` (a power of two), linked anew from the remembered keys, oldest first. */
   private rebuildBuckets(size: number): void {
-    const buckets = new Float64Array(size);
-    const mask = size - 1;
+    this.buckets = new Float64Array(size);
+    this.link(this.head, this.tail);
+  }
+
+  /** Links slots from..to-1, oldest first, into `buckets`' chains (each becomes its chain's newest). */
+  private link(from: number, to: number): void {
+    const { buckets } = this;
+    const mask = buckets.length - 1;
     const index = this.segmentSize - 1;
-    for (let slot = this.head; slot < this.tail; slot++) {
+    for (let slot = from; slot < to; slot++) {
       const segment = this.segmentOf(slot);
       const i = slot & index;
       const bucket = segment.hashes[i]! & mask;
       segment.nexts[i] = buckets[bucket]!;
       buckets[bucket] = slot + 1;
     }
-    this.buckets = buckets;
   }
 
   /** Twice the buckets; the keys move to them over the next adds (migrate()). */
@@ -311,18 +316,9 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   /** Moves up to `count` keys, oldest first, from the old buckets to the new; forgets the old ones once none is left. */
   private migrate(count: number): void {
     if (this.oldBuckets === undefined) return;
-    if (this.migrated < this.head) this.migrated = this.head;
-    const { buckets } = this;
-    const mask = buckets.length - 1;
-    const index = this.segmentSize - 1;
-    for (let n = 0; n < count && this.migrated < this.tail; n++) {
-      const slot = this.migrated++;
-      const segment = this.segmentOf(slot);
-      const i = slot & index;
-      const bucket = segment.hashes[i]! & mask;
-      segment.nexts[i] = buckets[bucket]!;
-      buckets[bucket] = slot + 1;
-    }
+    const from = Math.max(this.migrated, this.head);
+    this.migrated = Math.min(this.tail, from + count);
+    this.link(from, this.migrated);
     if (this.migrated >= this.tail) this.oldBuckets = undefined;
   }
 

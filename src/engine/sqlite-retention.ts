@@ -65,7 +65,8 @@ export class SqliteRetention {
     const floor = this.log.floorOf(room.id);
     if (floor > last) return false;
     if (last - this.historySize + 1 - floor >= this.trimRows) return true;
-    const time = this.firstStored(room)?.time_ms;
+    // The floor's time as the log keeps it; read from the file only the first time.
+    const time = this.log.floorTime(room.id) ?? this.firstStored(room)?.time_ms;
     return time !== undefined && Number(time) < this.ttlCutoff();
   }
 

@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { KeyIndex, MIGRATE_SLOTS } from "./sqlite-key-index.js";
 import { RowWriter } from "./sqlite-rows.js";
 
 /**
@@ -16,7 +17,8 @@ import { RowWriter } from "./sqlite-rows.js";
  * lookups go through an index in memory: a hash of the key → the row's
  * key_id. Like JetStream's duplicate window, the live keys' index is held
  * in memory: 8 bytes a slot, at most half of them used, for the keys of
- * the last one to two windows (16–32 bytes a key). The table remains the
+ * the last one to two windows (16–32 bytes a key; half as much again while
+ * a doubling moves them, sqlite-key-index.ts). The table remains the
  * truth (a hash hit is confirmed by reading the row), so the index never
  * needs to be exact, only complete for the window.
  *
@@ -182,6 +184,7 @@ export class IdempotencyKeys {
         ? this.foundHash
         : keyHash(roomId, sender, clientMessageId);
     this.current.add(hash, key);
+    this.previous?.migrate(MIGRATE_SLOTS);
     this.pendingLast = key;
     if (timeMs > this.pendingTime) this.pendingTime = timeMs;
   }
@@ -279,78 +282,4 @@ export function keyHash(roomId: bigint, sender: string, clientMessageId: string)
   h = Math.imul(h ^ 0xff, 0x01000193);
   for (let i = 0; i < clientMessageId.length; i++) h = Math.imul(h ^ clientMessageId.charCodeAt(i), 0x01000193);
   return h | 0;
-}
-
-/**
- * Open addressing with linear probing: hash → key_id, add-only (a
- * generation is dropped whole). Grows at 50% load. A key_id is kept as its
- * distance from the generation's first (8 bytes a slot with the hash): the
- * keys of one generation are recorded within a window, far fewer than 2^32.
- */
-export class KeyIndex {
-  private hashes = new Int32Array(1024);
-  /** key_id − base + 1 per slot; 0 = empty. */
-  private keys = new Uint32Array(1024);
-  private mask = 1023;
-  /** The smallest key_id added (the first, as key_ids only grow; rebase() covers any other order). */
-  private base = -1;
-  size = 0;
-
-  constructor(readonly startedMs: number) {}
-
-  get bytes(): number {
-    return this.hashes.byteLength + this.keys.byteLength;
-  }
-
-  add(hash: number, key: number): void {
-    if (this.base < 0) this.base = key;
-    if (key < this.base) this.rebase(key);
-    if (key - this.base + 1 > 0xffffffff) throw new RangeError(`key_id ${key} is 2^32 past this generation's first (${this.base})`);
-    if ((this.size + 1) * 2 > this.keys.length) this.grow();
-    this.put(hash, key - this.base + 1);
-    this.size++;
-  }
-
-  /** The first slot holding `hash`, or -1. */
-  first(hash: number): number {
-    return this.scan(hash & this.mask, hash);
-  }
-
-  /** The next slot after `slot` holding `hash`, or -1. */
-  next(slot: number, hash: number): number {
-    return this.scan((slot + 1) & this.mask, hash);
-  }
-
-  keyAt(slot: number): number {
-    return this.keys[slot]! - 1 + this.base;
-  }
-
-  private scan(slot: number, hash: number): number {
-    for (let i = slot; ; i = (i + 1) & this.mask) {
-      if (this.keys[i] === 0) return -1;
-      if (this.hashes[i] === hash) return i;
-    }
-  }
-
-  private put(hash: number, stored: number): void {
-    let i = hash & this.mask;
-    while (this.keys[i] !== 0) i = (i + 1) & this.mask;
-    this.hashes[i] = hash;
-    this.keys[i] = stored;
-  }
-
-  /** A key below the base: every stored distance moves up (one pass; key_ids come in order, so this is not expected). */
-  private rebase(key: number): void {
-    const shift = this.base - key;
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== 0) this.keys[i] += shift;
-    this.base = key;
-  }
-
-  private grow(): void {
-    const { hashes, keys } = this;
-    this.hashes = new Int32Array(keys.length * 2);
-    this.keys = new Uint32Array(keys.length * 2);
-    this.mask = keys.length * 2 - 1;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) this.put(hashes[i]!, keys[i]!);
-  }
 }

@@ -7,7 +7,8 @@ import Database from "better-sqlite3";
 import type { MessageDraft } from "../../src/engine/engine.js";
 import { createSqliteEngine } from "../../src/engine/sqlite.js";
 import { SCHEMA_VERSION } from "../../src/engine/sqlite-schema.js";
-import { keyHash, KeyIndex } from "../../src/engine/sqlite-idempotency.js";
+import { keyHash } from "../../src/engine/sqlite-idempotency.js";
+import { KeyIndex } from "../../src/engine/sqlite-key-index.js";
 import { SCHEMA_V5, withoutKeysAfter } from "../support/sqlite-schemas.js";
 
 // The SQLite engine's idempotency keys (sqlite-idempotency.ts): a log in the
@@ -320,5 +321,49 @@ describe("KeyIndex", () => {
     const keys: number[] = [];
     for (let slot = index.first(42); slot >= 0; slot = index.next(slot, 42)) keys.push(index.keyAt(slot));
     assert.deepEqual(keys.sort((x, y) => x - y), [base - 7, ...Array.from({ length: 10 }, (_, i) => base + i * 1000)]);
+  });
+
+  it("doubles a few slots per add: every key is found once mid-move, and the move ends before the next doubling", () => {
+    const index = new KeyIndex(0);
+    const hashOf = (key: number) => Math.imul(key, 0x9e3779b1) | 0;
+    const found = (hash: number) => {
+      const keys: number[] = [];
+      for (let slot = index.first(hash); slot >= 0; slot = index.next(slot, hash)) keys.push(index.keyAt(slot));
+      return keys;
+    };
+    let moves = 0;
+    let checkedMidMove = 0;
+    let wasMoving = false;
+    for (let key = 1; key <= 40_000; key++) {
+      const before = index.bytes;
+      index.add(hashOf(key), key);
+      if (index.moving && !wasMoving) {
+        moves++;
+        // A doubling starts with both arrays held: the new ones twice the old.
+        assert.equal(index.bytes, before * 3);
+      }
+      wasMoving = index.moving;
+      if (index.moving && key % 97 === 0) {
+        checkedMidMove++;
+        for (let k = 1; k <= key; k += 13) {
+          const keys = found(hashOf(k));
+          assert.deepEqual(keys, [k], `key ${k} of ${key}`);
+        }
+        assert.deepEqual(found(hashOf(key + 1)), []);
+      }
+    }
+    // 1,024 slots grow at 513 keys, then 1,025, … 32,769: seven doublings, each moved to its end before the next (or one would go uncounted).
+    assert.equal(moves, 7);
+    assert.ok(checkedMidMove > 10);
+    for (let k = 1; k <= 40_000; k++) assert.deepEqual(found(hashOf(k)), [k]);
+  });
+
+  it("a generation that stops being added to mid-move finishes its move through migrate()", () => {
+    const index = new KeyIndex(0);
+    let key = 1;
+    while (!index.moving) index.add(key, key++);
+    for (let i = 0; i < 10_000 && index.moving; i++) index.migrate(8);
+    assert.equal(index.moving, false);
+    for (let k = 1; k < key; k++) assert.deepEqual([index.keyAt(index.first(k))], [k]);
   });
 });

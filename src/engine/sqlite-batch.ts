@@ -4,6 +4,7 @@ import { rememberedMessage, storedMessage } from "./stored.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import type { IdempotencyKeys } from "./sqlite-idempotency.js";
 import type { MessageLog } from "./sqlite-log.js";
+import type { Slot } from "./sqlite-log-slots.js";
 import type { SqliteRetention } from "./sqlite-retention.js";
 import type { MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
 import type { RowWriter } from "./sqlite-rows.js";
@@ -84,6 +85,8 @@ export interface CachedRoom extends RoomRef {
    * (the retry has another id); settle() drops it.
    */
   batch?: BatchRoom;
+  /** Where the room's messages are (MessageLog.slotOf()), once a write loaded it: no lookup by id per publish. */
+  log?: Slot;
 }
 
 /** A room inside a write transaction. */
@@ -96,6 +99,8 @@ export interface BatchRoom extends RoomRow {
   keyedMs: number;
   /** Its entry in the engine's cache (undefined: a room the cache did not hold; settle() adds it). */
   readonly cached: CachedRoom | undefined;
+  /** Where its messages are (MessageLog.slotOf()). */
+  readonly log: Slot;
 }
 
 /** What one batch transaction produced, applied to the caches and promises after COMMIT. */
@@ -150,13 +155,18 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     const existing = cached ?? store.sql.selectRoom.get(name);
     let row: BatchRoom;
     if (existing) {
-      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: store.log.lastSequence(existing.id), dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      let slot = cached?.log;
+      if (slot === undefined) {
+        slot = store.log.slotOf(existing.id);
+        if (cached !== undefined) cached.log = slot;
+      }
+      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: store.log.lastSequenceIn(slot), dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached, log: slot };
     } else {
       const epoch = newEpoch();
       const logId = store.log.allocateLogId();
       const { id } = store.sql.insertRoom.get(name, epoch, store.now(), logId)!;
       store.log.addRoom(id, logId);
-      row = { name, batchId, id, epoch, sequence: 0n, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached };
+      row = { name, batchId, id, epoch, sequence: 0n, dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached, log: store.log.slotOf(id) };
     }
     if (cached !== undefined) cached.batch = row;
     else uncached.set(name, row);
@@ -205,8 +215,8 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
       if (draft.timeMs > row.keyedMs) row.keyedMs = draft.timeMs;
     }
     store.messages.add(
-      store.log.append(row.id, sequence, message.timeMs),
-      store.log.logId(row.id),
+      store.log.append(row.log, sequence, message.timeMs),
+      row.log.logId,
       sequence,
       message.id,
       message.sender,
@@ -227,7 +237,7 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
   if (dedupeWindow > 0 && published > 0) store.keys.expire(dedupeFrom);
   // The newest message carries the room's last sequence (rooms.sequence is
   // only a floor, written when a trim leaves no message): no row update per publish.
-  for (const row of touched) if (row.dirty && store.kept.dueForTrim(row)) store.kept.trim(row);
+  for (const row of touched) if (row.dirty && store.kept.dueForTrim(row, row.log)) store.kept.trim(row);
   for (const name of trims) {
     if (inBatch(name)?.dirty) continue;
     // A room cleared or forgotten since the read that found its expired rows is not recreated.

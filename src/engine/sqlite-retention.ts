@@ -1,5 +1,6 @@
 import type { RetentionPolicy } from "./engine.js";
 import { BLOCK, type MessageLog } from "./sqlite-log.js";
+import type { Slot } from "./sqlite-log-slots.js";
 import type { KeptRow, RoomRow, Statements } from "./sqlite-statements.js";
 
 /** The oldest retained message: its sequence, time and position in the log. */
@@ -58,15 +59,16 @@ export class SqliteRetention {
    * size limit, or its oldest stored is past the TTL (the log keeps the
    * oldest's sequence and time: no query but the first time's read). In
    * numbers, not bigints: it runs for every room a write transaction
-   * touched, once per publish when publishes go to many rooms.
+   * touched, once per publish when publishes go to many rooms. `slot`: the
+   * room's in the log, which a write transaction's room holds.
    */
-  dueForTrim(room: RoomRow): boolean {
+  dueForTrim(room: RoomRow, slot: Slot = this.log.slotOf(room.id)): boolean {
     const last = Number(room.sequence);
-    const floor = this.log.floorOf(room.id);
+    const { floor } = slot;
     if (floor > last) return false;
     if (last - this.historySize + 1 - floor >= this.trimRows) return true;
     // The floor's time as the log keeps it; read from the file only the first time.
-    const time = this.log.floorTime(room.id) ?? this.firstStored(room)?.time_ms;
+    const time = slot.floorTime ?? this.firstStored(room)?.time_ms;
     return time !== undefined && Number(time) < this.ttlCutoff();
   }
 

@@ -97,6 +97,21 @@ describe("sqlite engine: durability", () => {
     await engine.close();
   });
 
+  it("a room created after an idle room was forgotten starts its own log, also under the forgotten room's id", async () => {
+    const { engine, clock } = open(tempFile(), { retention: { historySize: 100, historyTtlMs: 1000, dedupeWindowMs: 0 } });
+    await engine.publish(draft("gone", "old", clock.now));
+    assert.equal((await engine.position("gone")).sequence, 1n);
+    clock.now += 2000;
+    assert.equal(await engine.sweep!(), 1);
+    // SQLite gives the next room the largest id + 1: the forgotten room's.
+    for (let i = 1; i <= 3; i++) await engine.publish(draft("new", `new-${i}`, clock.now));
+    await engine.publish(draft("gone", "again", clock.now));
+    const fresh = await engine.history("new", all);
+    assert.deepEqual(fresh.messages.map((m) => [m.sequence, m.content]), [[1n, "new-1"], [2n, "new-2"], [3n, "new-3"]]);
+    assert.deepEqual((await engine.history("gone", all)).messages.map((m) => [m.sequence, m.content]), [[1n, "again"]]);
+    await engine.close();
+  });
+
   it("writes no row for rooms that are only read, joined or cleared before their first publish", async () => {
     const path = tempFile();
     const { engine } = open(path);

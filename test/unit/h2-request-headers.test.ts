@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "vitest";
 import { HpackDecoder, literalBlock } from "../../src/server/h2/hpack.js";
 import { requestHeaders } from "../../src/server/h2/request-headers.js";
+// @ts-expect-error hpack.js has no type declarations
+import hpack from "hpack.js";
 
 const REQUEST: Array<[string, string]> = [
   [":method", "POST"],
@@ -69,5 +71,30 @@ describe("request headers of the broker's HTTP/2 connection", () => {
   it("says compression when the block cannot be decoded", () => {
     assert.equal(requestHeaders(new HpackDecoder(), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 65_536), "compression");
     assert.equal(requestHeaders(new HpackDecoder(), Buffer.from([0xbe]), 65_536), "compression", "an index beyond both tables");
+  });
+
+  it("decodes never-indexed Huffman strings that repeat, change in place or move, block after block, as a fresh decoder would", () => {
+    // Blocks as nghttp2 sends them: the path and the token as Huffman literals never indexed, in the same order each time.
+    const compressor = hpack.compressor.create({ table: { size: 4096 } });
+    const block = (fields: Array<[string, string]>) => {
+      compressor.write(fields.map(([name, value]) => ({ name, value, huffman: true, neverIndex: true })));
+      return compressor.read() as Buffer;
+    };
+    const token = (tail: string) => `Bearer ${"a".repeat(150)}.${tail}`;
+    const requests: Array<Array<[string, string]>> = [
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("one")]],
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("one")]],
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("two")]], // same length, other bytes
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("three")]], // another length
+      [["authorization", token("one")], [":path", "/seqcast.v1.PubSubService/GetHistory"]], // the order changes
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("one")]],
+    ];
+    const decoder = new HpackDecoder();
+    for (const [i, fields] of requests.entries()) {
+      const bytes = block(fields);
+      const seen: Array<[string, string]> = [];
+      decoder.decode(bytes, (name, value) => seen.push([name, value]));
+      assert.deepEqual(seen, fields, `block ${i}`);
+    }
   });
 });

@@ -88,6 +88,9 @@ describe("request headers of the broker's HTTP/2 connection", () => {
       [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("three")]], // another length
       [["authorization", token("one")], [":path", "/seqcast.v1.PubSubService/GetHistory"]], // the order changes
       [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", token("one")]],
+      // Strings too long to keep are decoded every time.
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", `Bearer ${"b".repeat(4000)}`]],
+      [[":path", "/seqcast.v1.PubSubService/Publish"], ["authorization", `Bearer ${"c".repeat(4000)}`]],
     ];
     const decoder = new HpackDecoder();
     for (const [i, fields] of requests.entries()) {

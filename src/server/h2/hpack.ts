@@ -46,6 +46,8 @@ export class HpackError extends Error {}
 
 /** Huffman strings of a block kept for the next one (HpackDecoder.lastBytes). */
 const MEMO_STRINGS = 16;
+/** The longest Huffman string (encoded bytes) a decoder keeps, in `strings` or `lastBytes`: at most ~1 MiB a connection (a JWT is well under 2 KiB). */
+const KEPT_STRING_BYTES = 2048;
 
 export class HpackDecoder {
   private readonly table: Array<[string, string]> = [];
@@ -116,6 +118,8 @@ export class HpackDecoder {
     const order = this.huffmanAt++;
     const last = this.lastBytes[order];
     if (last !== undefined && last.length === length && buf.compare(last, 0, length, start, end) === 0) return this.lastTexts[order]!;
+    // Longer strings are decoded every time: what a connection keeps stays small (its header blocks may be 64 KiB).
+    if (length > KEPT_STRING_BYTES) return huffmanDecode(buf, start, end);
     const key = buf.toString("latin1", start, end);
     let text = this.strings.get(key);
     if (text === undefined) {

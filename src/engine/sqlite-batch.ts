@@ -4,7 +4,7 @@ import { rememberedMessage, storedMessage } from "./stored.js";
 import { decodeDependencies, encodeDependencies } from "./dependency-codec.js";
 import type { IdempotencyKeys } from "./sqlite-idempotency.js";
 import type { MessageLog } from "./sqlite-log.js";
-import type { Slot } from "./sqlite-log-slots.js";
+import { lastOf, type Slot } from "./sqlite-log-slots.js";
 import type { SqliteRetention } from "./sqlite-retention.js";
 import type { MessageRow, RoomRef, RoomRow, Statements } from "./sqlite-statements.js";
 import type { RowWriter } from "./sqlite-rows.js";
@@ -155,12 +155,8 @@ export function applyBatch(store: BatchStore, ops: Op[], trims: Set<string>): Ba
     const existing = cached ?? store.sql.selectRoom.get(name);
     let row: BatchRoom;
     if (existing) {
-      let slot = cached?.log;
-      if (slot === undefined) {
-        slot = store.log.slotOf(existing.id);
-        if (cached !== undefined) cached.log = slot;
-      }
-      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: store.log.lastSequenceIn(slot), dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached, log: slot };
+      const slot = cached !== undefined ? (cached.log ??= store.log.slotOf(existing.id)) : store.log.slotOf(existing.id);
+      row = { name, batchId, id: existing.id, epoch: existing.epoch, sequence: BigInt(lastOf(slot)), dirty: false, keyedMs: Number.MIN_SAFE_INTEGER, cached, log: slot };
     } else {
       const epoch = newEpoch();
       const logId = store.log.allocateLogId();

@@ -42,8 +42,6 @@ export class MessageLog {
   private readonly slots = new Map<number, Slot>();
   /** By log id: the rooms the live rows belong to. */
   private readonly byLog = new Map<number, Slot>();
-  /** The slot slot() found last (undefined: none, or it was forgotten). */
-  private lastSlot: Slot | undefined;
   private next = 1;
   private swept = 1;
   /** The sweep waits until `next` reaches this (it stopped at live rows). */
@@ -97,35 +95,15 @@ export class MessageLog {
   };
 
   /**
-   * The room's slot. A publish asks for its room's several times (append,
-   * the retention's checks and trim): the last one found answers those
-   * without a map lookup. Forgetting a slot (forget(), a rolled back add)
-   * clears it.
-   */
-  private slot(roomId: bigint): Slot {
-    const id = Number(roomId);
-    const last = this.lastSlot;
-    if (last !== undefined && last.roomId === id) return last;
-    const slot = this.slots.get(id);
-    if (slot === undefined) throw new Error(`sqlite engine: room ${roomId} has no message log`);
-    this.lastSlot = slot;
-    return slot;
-  }
-
-  /**
-   * The room's slot, for the engine's room cache (CachedRoom.log): a
-   * publish to a cached room then finds its log without a map lookup, cold
-   * in the CPU's caches at 10,000 rooms. A slot stays the room's until the
+   * The room's slot. The engine's cached room keeps it (CachedRoom.log), so
+   * a publish to a cached room finds its log without this lookup, cold in
+   * the CPU's caches at 10,000 rooms. A slot stays the room's until the
    * room is forgotten (the engine drops its cached room then).
    */
   slotOf(roomId: bigint): Slot {
-    return this.slot(roomId);
-  }
-
-  /** The last sequence of a room whose slot the engine holds (slotOf()); the slot answers the room's next calls. */
-  lastSequenceIn(slot: Slot): bigint {
-    this.lastSlot = slot;
-    return BigInt(lastOf(slot));
+    const slot = this.slots.get(Number(roomId));
+    if (slot === undefined) throw new Error(`sqlite engine: room ${roomId} has no message log`);
+    return slot;
   }
 
   /** Rows retention keeps, and rows from the sweep's position to the log's end (kept ones and dead ones not swept yet). */
@@ -178,7 +156,6 @@ export class MessageLog {
       const { slot } = s;
       if (s.added === true) {
         this.slots.delete(slot.roomId);
-        this.lastSlot = undefined;
         this.byLog.delete(slot.logId);
         continue;
       }
@@ -219,27 +196,27 @@ export class MessageLog {
 
   /** The room's last sequence (0: none yet in its epoch). */
   lastSequence(roomId: bigint): bigint {
-    return BigInt(lastOf(this.slot(roomId)));
+    return BigInt(lastOf(this.slotOf(roomId)));
   }
 
   /** The log id the room's rows carry. */
   logId(roomId: bigint): number {
-    return this.slot(roomId).logId;
+    return this.slotOf(roomId).logId;
   }
 
   /** The room's floor: its oldest sequence still stored. */
   floor(roomId: bigint): bigint {
-    return BigInt(this.slot(roomId).floor);
+    return BigInt(this.slotOf(roomId).floor);
   }
 
   /** The time of the room's floor message, ms (undefined: not known yet: SqliteRetention reads it). */
   floorTime(roomId: bigint): number | undefined {
-    return this.slot(roomId).floorTime;
+    return this.slotOf(roomId).floorTime;
   }
 
   /** The time of the room's floor message, read from the file. */
   noteFloorTime(roomId: bigint, timeMs: number): void {
-    this.slot(roomId).floorTime = timeMs;
+    this.slotOf(roomId).floorTime = timeMs;
   }
 
   /** The position for the next sequence of the slot's room (slotOf()), which must be its last + 1, of a message of `timeMs`. */
@@ -264,7 +241,7 @@ export class MessageLog {
    * rest leave (by the sweep, or now if it passed them).
    */
   trim(roomId: bigint, floor: bigint, floorTime: number | undefined, floorPos: number): void {
-    const slot = this.slot(roomId);
+    const slot = this.slotOf(roomId);
     const to = Number(floor);
     if (to <= slot.floor) return;
     this.save(slot);
@@ -279,7 +256,7 @@ export class MessageLog {
 
   /** A clear: the room's rows die (a new log id) and its sequences start over at 1. */
   reset(roomId: bigint): void {
-    const slot = this.slot(roomId);
+    const slot = this.slotOf(roomId);
     this.save(slot);
     this.drop(slot);
     slot.logId = this.allocateLogId();
@@ -296,12 +273,11 @@ export class MessageLog {
 
   /** The room's row is deleted (an idle room): its rows die. */
   forget(roomId: bigint): void {
-    const slot = this.slot(roomId);
+    const slot = this.slotOf(roomId);
     this.save(slot, false);
     this.drop(slot);
     slot.gen++;
     this.slots.delete(slot.roomId);
-    this.lastSlot = undefined;
   }
 
   /** The slot's rows and blocks leave; the sweep takes the rows it has not passed (their log id is no room's now). */
@@ -381,11 +357,11 @@ export class MessageLog {
   /** The position of a room's sequence (0: none). */
   position(roomId: bigint, sequence: bigint): number {
     const n = Number(sequence);
-    return positionsOf(this.sql.blocks, this.slot(roomId), n, n)[0] ?? 0;
+    return positionsOf(this.sql.blocks, this.slotOf(roomId), n, n)[0] ?? 0;
   }
 
   /** Positions of a room's sequences from..to, in order (0: none). */
   positions(roomId: bigint, from: bigint, to: bigint): number[] {
-    return positionsOf(this.sql.blocks, this.slot(roomId), Number(from), Number(to));
+    return positionsOf(this.sql.blocks, this.slotOf(roomId), Number(from), Number(to));
   }
 }

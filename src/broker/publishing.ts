@@ -56,7 +56,7 @@ export class PublishPath {
     const started = performance.now();
     let draft: MessageDraft;
     try {
-      draft = this.draftOf(identity, input);
+      draft = this.draftOf(identity, input, this.options.now());
     } catch (error) {
       this.countRejected(error);
       throw error;
@@ -86,9 +86,11 @@ export class PublishPath {
     const outcomes: Array<PublishResult | BrokerError> = new Array(inputs.length);
     const drafts: MessageDraft[] = [];
     const at: number[] = [];
+    // One reading of the clock for the batch: its messages are taken in this one turn (a reading costs ~50 ns on a VM's kvm-clock, three a message were 3% of a streamed publish).
+    const now = this.options.now();
     for (let i = 0; i < inputs.length; i++) {
       try {
-        drafts.push(this.draftOf(identity, inputs[i]!));
+        drafts.push(this.draftOf(identity, inputs[i]!, now));
         at.push(i);
       } catch (error) {
         if (!(error instanceof BrokerError)) throw error;
@@ -107,10 +109,10 @@ export class PublishPath {
         this.options.stats.published.failed += drafts.length;
         throw error;
       }
-      const now = performance.now();
+      const stored = performance.now();
       for (let k = 0; k < results.length; k++) {
         outcomes[at[k]!] = results[k]!;
-        this.committed(results[k]!, started, now);
+        this.committed(results[k]!, started, stored);
       }
     }
     return outcomes;
@@ -133,8 +135,8 @@ export class PublishPath {
     else published.rejected++;
   }
 
-  /** Validates a publish (throws a BrokerError) and takes its rate-limit token: the draft the engine stores. */
-  private draftOf(identity: Identity, input: PublishInput): MessageDraft {
+  /** Validates a publish (throws a BrokerError) and takes its rate-limit token at `now` (ms): the draft the engine stores. */
+  private draftOf(identity: Identity, input: PublishInput, now: number): MessageDraft {
     const { config, quotas } = this.options;
     this.options.assertOpen();
     validateRoom(input.room);
@@ -142,7 +144,6 @@ export class PublishPath {
     validateMessageBody(input, config.maxMessageBytes);
     validateShortText(input.clientMessageId, "client_message_id", 128);
     const dependencies = validateDependencies(input.dependencies);
-    const now = this.options.now();
     quotas.touch(identity, [input.room], now);
     const wait = this.limiter.take(identity.user, now);
     if (wait > 0)

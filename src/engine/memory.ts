@@ -100,26 +100,28 @@ class MemoryEngine implements Engine {
     if (this.closed) throw new Error("memory engine is closed");
   }
 
-  /** Drops messages older than the TTL (the room's log keeps at most historySize itself: an append at the limit lets the oldest go). */
-  private trim(room: RoomState): void {
+  /** Drops messages older than the TTL at `now` (the room's log keeps at most historySize itself: an append at the limit lets the oldest go). */
+  private trim(room: RoomState, now: number): void {
     const { historyTtlMs } = this.retention;
-    if (historyTtlMs > 0) room.dropOlderThan(this.now() - historyTtlMs);
+    if (historyTtlMs > 0) room.dropOlderThan(now - historyTtlMs);
   }
 
   async publish(draft: MessageDraft): Promise<PublishResult> {
-    return this.publishNow(draft);
+    return this.publishNow(draft, this.now());
   }
 
+  /** The batch is stored in one turn: one reading of the clock serves its expiry and trimming. */
   async publishBatch(drafts: MessageDraft[]): Promise<PublishResult[]> {
     const results = new Array<PublishResult>(drafts.length);
-    for (let i = 0; i < drafts.length; i++) results[i] = this.publishNow(drafts[i]!);
+    const now = this.now();
+    for (let i = 0; i < drafts.length; i++) results[i] = this.publishNow(drafts[i]!, now);
     return results;
   }
 
-  private publishNow(draft: MessageDraft): PublishResult {
+  private publishNow(draft: MessageDraft, now: number): PublishResult {
     this.check();
     const room = this.room(draft.room);
-    const keyed = this.keyed(draft);
+    const keyed = this.keyed(draft, now);
     if (keyed) {
       const original = this.keys.find(room, draft.sender, draft.clientMessageId);
       if (original) return { message: this.original(room, draft, original), duplicate: true };
@@ -128,7 +130,7 @@ class MemoryEngine implements Engine {
     const id = newMessageId();
     room.append(draft, id, sequence);
     const message = storedMessage(draft, id, room.epoch, BigInt(sequence), room.name);
-    this.trim(room);
+    this.trim(room, now);
     if (keyed) this.keys.add(room, draft.sender, draft.clientMessageId, message.sequence, message.id, message.timeMs);
     if (this.watchers.has(draft.room)) this.listener(draft.room, { type: "message", message });
     return { message, duplicate: false };
@@ -141,11 +143,11 @@ class MemoryEngine implements Engine {
     return rememberedMessage(draft, key.id, room.epoch, key.sequence, key.timeMs);
   }
 
-  /** Whether `draft` is deduplicated (a window, a client_message_id); if so, first forgets the keys older than the window. */
-  private keyed(draft: MessageDraft): boolean {
+  /** Whether `draft` is deduplicated (a window, a client_message_id); if so, first forgets the keys older than the window at `now`. */
+  private keyed(draft: MessageDraft, now: number): boolean {
     const window = this.retention.dedupeWindowMs;
     if (window <= 0 || draft.clientMessageId === "") return false;
-    this.keys.expire(this.now() - window);
+    this.keys.expire(now - window);
     return true;
   }
 
@@ -167,7 +169,7 @@ class MemoryEngine implements Engine {
     this.check();
     const room = this.rooms.get(name);
     if (!room) return { messages: [], position: { epoch: "", sequence: 0n }, firstSequence: 0n, hasMore: false };
-    this.trim(room);
+    this.trim(room, this.now());
     const position = { epoch: room.epoch, sequence: BigInt(room.sequence) };
     const first = room.first;
     const firstSequence = BigInt(first);
@@ -230,9 +232,10 @@ class MemoryEngine implements Engine {
   async sweep(): Promise<number> {
     this.check();
     let forgotten = 0;
-    this.keys.expire(this.now() - this.retention.dedupeWindowMs);
+    const now = this.now();
+    this.keys.expire(now - this.retention.dedupeWindowMs);
     for (const [name, room] of this.rooms) {
-      this.trim(room);
+      this.trim(room, now);
       if (room.size > 0 || this.watchers.has(name) || this.presence.has(name) || this.ackedRooms.has(name)) continue;
       if (this.keys.remembers(room)) continue;
       room.dispose();

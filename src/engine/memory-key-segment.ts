@@ -7,7 +7,7 @@ export const CLIENT_ID_PACKED = 1;
 export const ID_PACKED = 2;
 
 /** A segment's keys: a field an array each, and their text (each key's client_message_id, then its message id). */
-export class Segment<Room> {
+export class Segment {
   readonly hashes: Int32Array;
   /** The next older slot of the same bucket, + 1 (0: none). */
   readonly nexts: Float64Array;
@@ -20,8 +20,8 @@ export class Segment<Room> {
   readonly idBytes: Uint16Array;
   /** CLIENT_ID_PACKED, ID_PACKED. */
   readonly packed: Uint8Array;
-  readonly rooms: Array<Room | undefined>;
-  readonly epochs: Array<string | undefined>;
+  /** The key's room and epoch, as the room's keyId (memory-keys.ts): a number, not a reference for the collector to follow. */
+  readonly roomIds: Float64Array;
   readonly senders: Array<string | undefined>;
   text: Uint8Array;
   textUsed = 0;
@@ -35,15 +35,14 @@ export class Segment<Room> {
     this.clientIdBytes = new Uint16Array(size);
     this.idBytes = new Uint16Array(size);
     this.packed = new Uint8Array(size);
-    this.rooms = new Array<Room | undefined>(size).fill(undefined);
-    this.epochs = new Array<string | undefined>(size).fill(undefined);
+    this.roomIds = new Float64Array(size);
     this.senders = new Array<string | undefined>(size).fill(undefined);
     this.text = new Uint8Array(size * TEXT_PER_ENTRY);
   }
 
   get bytes(): number {
-    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.textAt, this.clientIdBytes, this.idBytes, this.packed, this.text];
-    return typed.reduce((sum, array) => sum + array.byteLength, 0) + 3 * 8 * this.size;
+    const typed = [this.hashes, this.nexts, this.times, this.sequences, this.roomIds, this.textAt, this.clientIdBytes, this.idBytes, this.packed, this.text];
+    return typed.reduce((sum, array) => sum + array.byteLength, 0) + 8 * this.size;
   }
 
   /** Room for `n` more bytes of text (a segment of long ids grows its own text). */

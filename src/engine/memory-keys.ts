@@ -18,10 +18,9 @@ import { CLIENT_ID_PACKED, ID_PACKED, Segment } from "./memory-key-segment.js";
  * fresh memory, whose first touch costs ~12 us a 4 KiB page on this VM).
  *
  * Here a key is one entry of typed arrays (its hash, the older entry of its
- * hash bucket, time, sequence, where its text is) plus three references to
- * strings and objects that live anyway (its room, the room's epoch, the
- * sender's name); its client_message_id and message id are bytes beside
- * them. Entries are numbered by a slot that only grows; slots [head, tail)
+ * hash bucket, time, sequence, its room's keyId, where its text is) plus
+ * a reference to a string that lives anyway (the sender's name); its
+ * client_message_id and message id are bytes beside them. Entries are numbered by a slot that only grows; slots [head, tail)
  * are remembered, in segments of a fixed number of entries, each with its
  * own text: the table grows a segment at a time and copies nothing (on
  * this VM, a doubling array's copies and first touches cost as much as the
@@ -52,10 +51,26 @@ export interface RememberedKey {
   timeMs: number;
 }
 
-/** What a key belongs to: a room's state, and its epoch (a cleared room's old keys no longer match). */
+/**
+ * The number a room's keys are stored under, new for each room and each of
+ * its epochs (nextKeyId()): a cleared room takes a new one, so its old keys
+ * no longer match, and a room forgotten and written again is a new room.
+ */
+let lastKeyId = 0;
+export function nextKeyId(): number {
+  return ++lastKeyId;
+}
+
+/** What a key belongs to: a room's state. */
 export interface KeyRoom {
   name: string;
-  epoch: string;
+  /**
+   * The room in its current epoch (nextKeyId()). A number, not the room
+   * object and its epoch string: two references per key for every major
+   * GC to follow, and at 10,000 rooms a one-room memo of the room's hash
+   * missed on every publish.
+   */
+  keyId: number;
   /**
    * The slot of the room's newest key (-1: none yet), set by add(): the
    * room has keys remembered while that slot is (remembers()). A slot and
@@ -73,7 +88,7 @@ const SPARE = 2;
 /** Keys moved per add while they move (see above): 32 ends a move of two million keys within ~60,000 adds. */
 const MIGRATE_PER_ADD = 32;
 
-/** FNV-1a over a string's UTF-16 code units from `seed`, for the room's and sender's share of a hash. */
+/** FNV-1a over a string's UTF-16 code units from `seed`, for the sender's share of a hash. */
 function hashText(s: string, seed: number): number {
   let h = seed;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
@@ -84,8 +99,8 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   /** Entries per segment, a power of two. */
   private readonly segmentSize: number;
   /** The segments of slots [head, tail): the one of slot s at ((s / segmentSize) >>> 0) & ringMask. */
-  private ring: Array<Segment<Room> | undefined> = new Array<Segment<Room> | undefined>(4).fill(undefined);
-  private readonly spare: Array<Segment<Room>> = [];
+  private ring: Array<Segment | undefined> = new Array<Segment | undefined>(4).fill(undefined);
+  private readonly spare: Array<Segment> = [];
   /** Segments allocated so far: a window of steady size reuses them instead. */
   segmentsAllocated = 0;
   /** Bucket → its newest slot + 1 (0: none); at least twice as many buckets as keys. */
@@ -107,9 +122,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   private probePacked = false;
   /** The message id being added, packed (when it is a UUID). */
   private readonly packedId = new Uint8Array(16);
-  // One-entry memos of the room's and sender's hashes (a publisher sends many to one room, as one sender).
-  private lastRoom: Room | undefined;
-  private lastRoomHash = 0;
+  // A one-entry memo of the sender's hash (a publisher sends many, as one sender).
   private lastSender: string | undefined;
   private lastSenderHash = 0;
 
@@ -172,7 +185,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       const slot = entry - 1;
       const segment = ring[((slot / segmentSize) >>> 0) & ringMask]!;
       const i = slot & index;
-      if (segment.hashes[i] === hash && segment.rooms[i] === room && segment.epochs[i] === room.epoch && segment.senders[i] === sender && this.sameClientId(segment, i)) {
+      if (segment.hashes[i] === hash && segment.roomIds[i] === room.keyId && segment.senders[i] === sender && this.sameClientId(segment, i)) {
         return { sequence: BigInt(segment.sequences[i]!), id: this.idOf(segment, i), timeMs: segment.times[i]! };
       }
       entry = segment.nexts[i]!;
@@ -217,8 +230,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     segment.hashes[i] = hash;
     segment.times[i] = timeMs;
     segment.sequences[i] = Number(sequence);
-    segment.rooms[i] = room;
-    segment.epochs[i] = room.epoch;
+    segment.roomIds[i] = room.keyId;
     segment.senders[i] = sender;
     // While keys move, new ones join the old buckets' chains, which hold the newest.
     const table = this.oldBuckets ?? this.buckets;
@@ -238,8 +250,6 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       const segment = this.segmentOf(head);
       const i = head & index;
       if (segment.times[i]! >= oldest) break;
-      segment.rooms[i] = undefined;
-      segment.epochs[i] = undefined;
       segment.senders[i] = undefined;
       head++;
       // A segment all of whose keys expired goes (none is written after its last slot).
@@ -254,21 +264,21 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     }
   }
 
-  private segmentOf(slot: number): Segment<Room> {
+  private segmentOf(slot: number): Segment {
     return this.ring[((slot / this.segmentSize) >>> 0) & (this.ring.length - 1)]!;
   }
 
   /** The segment whose first slot is `slot`: a spare one, or new; the ring doubles if it is full. */
-  private startSegment(slot: number): Segment<Room> {
+  private startSegment(slot: number): Segment {
     const segments = Math.floor(slot / this.segmentSize) - Math.floor(this.head / this.segmentSize) + 1;
     if (segments > this.ring.length) {
-      const ring = new Array<Segment<Room> | undefined>(2 * this.ring.length).fill(undefined);
+      const ring = new Array<Segment | undefined>(2 * this.ring.length).fill(undefined);
       for (let s = this.head; s < slot; s += this.segmentSize) ring[((s / this.segmentSize) >>> 0) & (ring.length - 1)] = this.segmentOf(s);
       this.ring = ring;
     }
     let segment = this.spare.pop();
     if (!segment) {
-      segment = new Segment<Room>(this.segmentSize);
+      segment = new Segment(this.segmentSize);
       this.segmentsAllocated++;
     }
     segment.textUsed = 0;
@@ -324,19 +334,16 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
 
   /**
    * The key's hash: of the client_message_id's bytes (encoded into `probe`,
-   * kept for add()), mixed with the room's and the sender's.
+   * kept for add()), mixed with the room's keyId and the sender's name.
    */
   private hashOf(room: Room, sender: string, clientMessageId: string): number {
     if (clientMessageId !== this.probeText) this.encodeProbe(clientMessageId);
-    if (room !== this.lastRoom) {
-      this.lastRoom = room;
-      this.lastRoomHash = hashText(room.name, this.seed);
-    }
     if (sender !== this.lastSender) {
       this.lastSender = sender;
       this.lastSenderHash = hashText(sender, this.seed);
     }
-    let h = Math.imul(this.probeHash ^ this.lastRoomHash, 0x85ebca6b);
+    // The room's share is of its keyId: no text to read.
+    let h = Math.imul(this.probeHash ^ Math.imul(room.keyId ^ this.seed, 0x9e3779b1), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 15) ^ this.lastSenderHash, 0xc2b2ae35);
     return h ^ (h >>> 16);
   }
@@ -376,7 +383,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
   }
 
   /** Whether the entry at index i of `segment` holds the client_message_id in `probe`. */
-  private sameClientId(segment: Segment<Room>, i: number): boolean {
+  private sameClientId(segment: Segment, i: number): boolean {
     const n = this.probeLength;
     if (segment.clientIdBytes[i] !== n || (segment.packed[i]! & CLIENT_ID_PACKED) !== (this.probePacked ? CLIENT_ID_PACKED : 0)) return false;
     const { text } = segment;
@@ -386,7 +393,7 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     return true;
   }
 
-  private idOf(segment: Segment<Room>, i: number): string {
+  private idOf(segment: Segment, i: number): string {
     const at = segment.textAt[i]! + segment.clientIdBytes[i]!;
     if (segment.packed[i]! & ID_PACKED) return uuidOf(segment.text, at);
     return Buffer.from(segment.text.buffer, segment.text.byteOffset + at, segment.idBytes[i]!).toString("utf8");

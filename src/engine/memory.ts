@@ -13,7 +13,7 @@ import type {
   StoredMessage,
 } from "./engine.js";
 import { newEpoch, newMessageId } from "./ids.js";
-import { DedupeKeys, type RememberedKey } from "./memory-keys.js";
+import { DedupeKeys, nextKeyId, type RememberedKey } from "./memory-keys.js";
 import { RecordArena } from "./memory-arena.js";
 import { MessageLog } from "./memory-log.js";
 import { rememberedMessage, storedMessage } from "./stored.js";
@@ -45,6 +45,8 @@ class RoomState extends MessageLog {
   sequence = 0;
   /** The slot of the room's newest idempotency key (memory-keys.ts): a room with keys remembered is not forgotten. */
   lastKeySlot = -1;
+  /** The room in this epoch, for its idempotency keys (memory-keys.ts): new when it is cleared. */
+  keyId = nextKeyId();
 
   /**
    * `name`: the room's name as first written. Stored messages take this
@@ -191,9 +193,10 @@ class MemoryEngine implements Engine {
     const room = this.rooms.get(name);
     if (!room) return { epoch: "", sequence: 0n };
     room.epoch = newEpoch();
+    room.keyId = nextKeyId();
     room.sequence = 0;
     room.clear();
-    // The room's keys stay until they expire, but no longer match: they hold the old epoch.
+    // The room's keys stay until they expire, but no longer match: they hold the old epoch's keyId.
     const position = { epoch: room.epoch, sequence: 0n };
     if (this.watchers.has(name)) this.listener(name, { type: "reset", position });
     return position;

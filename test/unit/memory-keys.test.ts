@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { DedupeKeys, type KeyRoom } from "../../src/engine/memory-keys.js";
+import { DedupeKeys, nextKeyId, type KeyRoom } from "../../src/engine/memory-keys.js";
 
 const FNV_BASIS = 0x811c9dc5 | 0;
 let rooms = 0;
-const room = (epoch = "e1", name = `room${rooms++}`): KeyRoom => ({ name, epoch, lastKeySlot: -1 });
+const room = (name = `room${rooms++}`): KeyRoom => ({ name, keyId: nextKeyId(), lastKeySlot: -1 });
 
 describe("memory engine: idempotency keys", () => {
   it("remembers each key's position, id and time, forgets the expired ones oldest first, and stays right across compactions", () => {
@@ -57,8 +57,8 @@ describe("memory engine: idempotency keys", () => {
     assert.equal(keys.find(general, "alice", "m1"), undefined);
     assert.equal(keys.find(general, "bob", "m1")?.id, "id-b");
     assert.equal(keys.find(random, "alice", "m1")?.id, "id-ra");
-    // A cleared room has a new epoch: its old keys no longer match, and count until they expire.
-    general.epoch = "e2";
+    // A cleared room has a new epoch, and a new keyId with it: its old keys no longer match, and count until they expire.
+    general.keyId = nextKeyId();
     assert.equal(keys.find(general, "bob", "m1"), undefined);
     keys.add(general, "bob", "m1", 1n, "id-b2", 20);
     assert.equal(keys.find(general, "bob", "m1")?.id, "id-b2");
@@ -234,15 +234,15 @@ describe("memory engine: idempotency keys", () => {
       fc.property(fc.array(op, { maxLength: 200 }), fc.constantFrom(2, 8, 4096), (ops, entries) => {
         // Small tables grow, shrink and share buckets between keys (a table of 2 entries has 4 buckets).
         const keys = new DedupeKeys(entries);
-        const rs = Array.from({ length: 4 }, (_, i) => room("e0", `r${i}`));
-        const model: Array<{ room: KeyRoom; epoch: string; sender: string; cid: string; time: number; id: string }> = [];
+        const rs = Array.from({ length: 4 }, (_, i) => room(`r${i}`));
+        const model: Array<{ room: KeyRoom; keyId: number; sender: string; cid: string; time: number; id: string }> = [];
         let oldest = 0;
         let now = 0;
         const expected = (r: KeyRoom, sender: string, cid: string) =>
-          [...model].reverse().find((k) => k.time >= oldest && k.room === r && k.epoch === r.epoch && k.sender === sender && k.cid === cid)?.id;
+          [...model].reverse().find((k) => k.time >= oldest && k.room === r && k.keyId === r.keyId && k.sender === sender && k.cid === cid)?.id;
         for (const o of ops) {
           now++;
-          if (o.kind === "clear") rs[o.room]!.epoch = `e${now}`;
+          if (o.kind === "clear") rs[o.room]!.keyId = nextKeyId();
           else if (o.kind === "expire") {
             oldest = Math.max(oldest, now - o.back);
             keys.expire(oldest);
@@ -253,7 +253,7 @@ describe("memory engine: idempotency keys", () => {
             assert.equal(keys.find(r, sender, cid)?.id, expected(r, sender, cid));
             if (expected(r, sender, cid) === undefined) {
               keys.add(r, sender, cid, BigInt(now), `id${now}`, now);
-              model.push({ room: r, epoch: r.epoch, sender, cid, time: now, id: `id${now}` });
+              model.push({ room: r, keyId: r.keyId, sender, cid, time: now, id: `id${now}` });
             }
           }
           for (const r of rs) assert.equal(keys.remembers(r), model.some((k) => k.time >= oldest && k.room === r));

@@ -1,4 +1,5 @@
 // The idempotency keys' storage (memory-keys.ts): a segment of entries, a field an array each.
+import { uuidOf } from "./ids.js";
 
 /** Text bytes per entry a segment starts with: a UUID each for the client_message_id and the message id, packed (packUuid in ids.ts). */
 const TEXT_PER_ENTRY = 32;
@@ -43,6 +44,22 @@ export class Segment {
   get bytes(): number {
     const typed = [this.hashes, this.nexts, this.times, this.sequences, this.roomIds, this.textAt, this.clientIdBytes, this.idBytes, this.packed, this.text];
     return typed.reduce((sum, array) => sum + array.byteLength, 0) + 8 * this.size;
+  }
+
+  /** Whether entry i holds the client_message_id whose stored bytes (`n` of them, a packed UUID if `packed`) are at the start of `probe`. */
+  holdsClientId(i: number, probe: Uint8Array, n: number, packed: boolean): boolean {
+    if (this.clientIdBytes[i] !== n || (this.packed[i]! & CLIENT_ID_PACKED) !== (packed ? CLIENT_ID_PACKED : 0)) return false;
+    const { text } = this;
+    const at = this.textAt[i]!;
+    for (let b = 0; b < n; b++) if (text[at + b] !== probe[b]) return false;
+    return true;
+  }
+
+  /** Entry i's message id. */
+  idOf(i: number): string {
+    const at = this.textAt[i]! + this.clientIdBytes[i]!;
+    if (this.packed[i]! & ID_PACKED) return uuidOf(this.text, at);
+    return Buffer.from(this.text.buffer, this.text.byteOffset + at, this.idBytes[i]!).toString("utf8");
   }
 
   /** Room for `n` more bytes of text (a segment of long ids grows its own text). */

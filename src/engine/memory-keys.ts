@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { packUuid, uuidOf } from "./ids.js";
+import { packUuid } from "./ids.js";
 import { CLIENT_ID_PACKED, ID_PACKED, Segment } from "./memory-key-segment.js";
 
 /**
@@ -20,8 +20,8 @@ import { CLIENT_ID_PACKED, ID_PACKED, Segment } from "./memory-key-segment.js";
  * Here a key is one entry of typed arrays (its hash, the older entry of its
  * hash bucket, time, sequence, its room's keyId, where its text is) plus
  * a reference to a string that lives anyway (the sender's name); its
- * client_message_id and message id are bytes beside them. Entries are numbered by a slot that only grows; slots [head, tail)
- * are remembered, in segments of a fixed number of entries, each with its
+ * client_message_id and message id are bytes beside them. Entries are
+ * numbered by a slot that only grows; slots [head, tail) are remembered, in segments of a fixed number of entries, each with its
  * own text: the table grows a segment at a time and copies nothing (on
  * this VM, a doubling array's copies and first touches cost as much as the
  * rest of a key), and a segment whose keys all expired is reused. A bucket
@@ -63,7 +63,6 @@ export function nextKeyId(): number {
 
 /** What a key belongs to: a room's state. */
 export interface KeyRoom {
-  name: string;
   /**
    * The room in its current epoch (nextKeyId()). A number, not the room
    * object and its epoch string: two references per key for every major
@@ -185,8 +184,8 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
       const slot = entry - 1;
       const segment = ring[((slot / segmentSize) >>> 0) & ringMask]!;
       const i = slot & index;
-      if (segment.hashes[i] === hash && segment.roomIds[i] === room.keyId && segment.senders[i] === sender && this.sameClientId(segment, i)) {
-        return { sequence: BigInt(segment.sequences[i]!), id: this.idOf(segment, i), timeMs: segment.times[i]! };
+      if (segment.hashes[i] === hash && segment.roomIds[i] === room.keyId && segment.senders[i] === sender && segment.holdsClientId(i, this.probe, this.probeLength, this.probePacked)) {
+        return { sequence: BigInt(segment.sequences[i]!), id: segment.idOf(i), timeMs: segment.times[i]! };
       }
       entry = segment.nexts[i]!;
     }
@@ -382,20 +381,4 @@ export class DedupeKeys<Room extends KeyRoom = KeyRoom> {
     this.probeHash = h;
   }
 
-  /** Whether the entry at index i of `segment` holds the client_message_id in `probe`. */
-  private sameClientId(segment: Segment, i: number): boolean {
-    const n = this.probeLength;
-    if (segment.clientIdBytes[i] !== n || (segment.packed[i]! & CLIENT_ID_PACKED) !== (this.probePacked ? CLIENT_ID_PACKED : 0)) return false;
-    const { text } = segment;
-    const { probe } = this;
-    const at = segment.textAt[i]!;
-    for (let b = 0; b < n; b++) if (text[at + b] !== probe[b]) return false;
-    return true;
-  }
-
-  private idOf(segment: Segment, i: number): string {
-    const at = segment.textAt[i]! + segment.clientIdBytes[i]!;
-    if (segment.packed[i]! & ID_PACKED) return uuidOf(segment.text, at);
-    return Buffer.from(segment.text.buffer, segment.text.byteOffset + at, segment.idBytes[i]!).toString("utf8");
-  }
 }

@@ -5,7 +5,9 @@ import { DedupeKeys, nextKeyId, type KeyRoom } from "../../src/engine/memory-key
 
 const FNV_BASIS = 0x811c9dc5 | 0;
 let rooms = 0;
-const room = (name = `room${rooms++}`): KeyRoom => ({ name, keyId: nextKeyId(), lastKeySlot: -1 });
+/** A room as the engine has it: its name (ids below are made of it) and what the key table reads. */
+type TestRoom = KeyRoom & { name: string };
+const room = (name = `room${rooms++}`): TestRoom => ({ name, keyId: nextKeyId(), lastKeySlot: -1 });
 
 describe("memory engine: idempotency keys", () => {
   it("remembers each key's position, id and time, forgets the expired ones oldest first, and stays right across compactions", () => {
